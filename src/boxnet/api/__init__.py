@@ -1,0 +1,1 @@
+"""The Docker Engine API (v1.50) served over a unix socket with aiohttp."""

@@ -1,0 +1,1 @@
+"""Route modules of the Engine API, one per resource."""

@@ -1,0 +1,201 @@
+"""Container routes: create, start, stop, kill, restart, wait, delete,
+inspect, list and logs."""
+
+from __future__ import annotations
+
+import signal as signals
+import time
+
+from aiohttp import web
+
+from ...core.clock import parse_rfc3339
+from ...errors import InvalidParameter, NotModified
+from .. import filters as flt
+from ..views import container_inspect, container_summary
+from .common import ctl, qbool, qint, reply
+from .container_create import build_create
+from .logs import stream_logs
+
+LIST_FILTERS = {"name", "id", "label", "network", "status", "ancestor", "exited", "before",
+                "since", "health", "volume", "expose", "publish", "isolation", "is-task"}
+STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+def _ago(ts: str) -> str:
+    secs = max(0, time.time() - parse_rfc3339(ts))
+    for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= 2 * n:
+            return f"{int(secs // n)} {unit}"
+    if secs >= 60:
+        return "About a minute"
+    return "Less than a second" if secs < 1 else f"{int(secs)} seconds"
+
+
+def status_text(c) -> str:
+    """Docker's human Status column ("Up 3 seconds", "Exited (0) 5 seconds ago")."""
+    if c.status == "running":
+        return "Up " + _ago(c.started_at)
+    if c.status == "exited":
+        return f"Exited ({c.exit_code}) {_ago(c.finished_at)} ago"
+    return c.status.capitalize()
+
+
+def _inspect(c, cont) -> dict:
+    from ...core import sandbox
+    eps = c.eps_by_container.get(cont.id, {})
+    cdir = sandbox.container_dir(c.config.containers_dir, cont.id)
+    return container_inspect(cont, c.networks, eps, cont.config.image,
+                             sandbox.etc_paths(cdir), c.runtime.log_paths(cont.id)[0])
+
+
+async def create(request: web.Request) -> web.Response:
+    """POST /containers/create?name=."""
+    c = ctl(request)
+    name, cfg, endpoints = build_create(await request.read(), request.query.get("name"))
+    cont = await c.create_container(name, cfg, endpoints)
+    return reply({"Id": cont.id, "Warnings": []}, status=201)
+
+
+async def start(request: web.Request) -> web.Response:
+    """POST /containers/{id}/start."""
+    try:
+        await ctl(request).start_container(request.match_info["id"])
+    except NotModified:
+        return web.Response(status=304)
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    """POST /containers/{id}/stop?t=."""
+    try:
+        await ctl(request).stop_container(request.match_info["id"], qint(request, "t"))
+    except NotModified:
+        return web.Response(status=304)
+    return web.Response(status=204)
+
+
+def parse_signal(value: str | None) -> int:
+    """A signal by number or name (KILL, SIGKILL)."""
+    if not value:
+        return signals.SIGKILL
+    if value.isdigit():
+        return int(value)
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(getattr(signals, name))
+    except AttributeError:
+        raise InvalidParameter(f"Invalid signal: {value}") from None
+
+
+async def kill(request: web.Request) -> web.Response:
+    """POST /containers/{id}/kill?signal=."""
+    await ctl(request).kill_container(request.match_info["id"],
+                                      parse_signal(request.query.get("signal")))
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    """POST /containers/{id}/restart?t=."""
+    c = ctl(request)
+    ref = request.match_info["id"]
+    try:
+        await c.stop_container(ref, qint(request, "t"))
+    except NotModified:
+        pass
+    await c.start_container(ref)
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.Response:
+    """POST /containers/{id}/wait?condition=not-running|next-exit|removed."""
+    c = ctl(request)
+    cont = c.container(request.match_info["id"])
+    cond = request.query.get("condition", "not-running")
+    if cond not in ("not-running", "next-exit", "removed"):
+        raise InvalidParameter(f"invalid condition {cond!r}")
+    if cond == "next-exit" and cont.status != "running":
+        fut = request.loop.create_future()
+        c._waiters[cont.id].append(fut)
+    else:
+        fut = c.wait_future(cont)
+    code = await fut
+    return reply({"StatusCode": code, "Error": None})
+
+
+async def delete(request: web.Request) -> web.Response:
+    """DELETE /containers/{id}?force=."""
+    await ctl(request).remove_container(request.match_info["id"], qbool(request, "force"))
+    return web.Response(status=204)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    """GET /containers/{id}/json."""
+    c = ctl(request)
+    return reply(_inspect(c, c.container(request.match_info["id"])))
+
+
+def _matches(c, cont, f) -> bool:
+    if "name" in f and not any(v.lstrip("/") in cont.name for v in f["name"]):
+        return False
+    if "id" in f and not any(cont.id.startswith(v) for v in f["id"]):
+        return False
+    if "label" in f and not flt.match_labels(cont.config.labels, f["label"]):
+        return False
+    if "status" in f:
+        for s in f["status"]:
+            if s not in STATUSES:
+                raise InvalidParameter(f"invalid filter 'status={s}'")
+        if cont.status not in f["status"]:
+            return False
+    if "network" in f:
+        names = set()
+        for nid in cont.networks:
+            nw = c.networks.get(nid)
+            if nw:
+                names.update((nw.name, nw.id))
+        if not any(v in names or any(n.startswith(v) for n in names) for v in f["network"]):
+            return False
+    if "exited" in f and (cont.status != "exited" or str(cont.exit_code) not in f["exited"]):
+        return False
+    if "ancestor" in f and cont.config.image not in f["ancestor"] and cont.image_id not in f["ancestor"]:
+        return False
+    return True
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    """GET /containers/json?all=&filters=&limit=."""
+    c = ctl(request)
+    f = flt.parse(request.query.get("filters"), LIST_FILTERS)
+    show_all = qbool(request, "all") or "status" in f or "exited" in f
+    out = []
+    for cont in sorted(c.containers.values(), key=lambda x: x.created, reverse=True):
+        if not show_all and cont.status != "running":
+            continue
+        if not _matches(c, cont, f):
+            continue
+        out.append(container_summary(cont, c.networks, c.eps_by_container.get(cont.id, {}),
+                                     int(parse_rfc3339(cont.created)), status_text(cont)))
+    limit = qint(request, "limit", -1)
+    if limit and limit > 0:
+        out = out[:limit]
+    return reply(out)
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    """GET /containers/{id}/logs."""
+    return await stream_logs(request)
+
+
+def add_routes(add) -> None:
+    """Register this module's routes."""
+    add("POST", "/containers/create", create)
+    add("GET", "/containers/json", list_containers)
+    add("GET", "/containers/{id}/json", inspect)
+    add("POST", "/containers/{id}/start", start)
+    add("POST", "/containers/{id}/stop", stop)
+    add("POST", "/containers/{id}/kill", kill)
+    add("POST", "/containers/{id}/restart", restart)
+    add("POST", "/containers/{id}/wait", wait)
+    add("DELETE", "/containers/{id}", delete)
+    add("GET", "/containers/{id}/logs", logs)

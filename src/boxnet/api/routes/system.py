@@ -1,0 +1,80 @@
+"""System routes: _ping, version, info."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from aiohttp import web
+
+from ... import API_VERSION, MIN_API_VERSION, __version__
+from .common import ctl, reply
+
+PING_HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false",
+                "Ostype": "linux", "Builder-Version": "1", "Cache-Control": "no-cache, no-store",
+                "Pragma": "no-cache"}
+
+
+async def ping(request: web.Request) -> web.Response:
+    """GET|HEAD /_ping."""
+    if request.method == "HEAD":
+        return web.Response(headers=PING_HEADERS, content_type="text/plain")
+    return web.Response(text="OK", headers=PING_HEADERS, content_type="text/plain")
+
+
+def version_info() -> dict:
+    """GET /version body."""
+    uname = platform.uname()
+    return {
+        "Platform": {"Name": "boxnet"},
+        "Components": [{"Name": "Engine", "Version": __version__,
+                        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                    "Os": "linux", "Arch": "amd64",
+                                    "KernelVersion": uname.release}}],
+        "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux",
+        "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
+        "KernelVersion": uname.release, "BuildTime": "",
+    }
+
+
+async def version(request: web.Request) -> web.Response:
+    """GET /version."""
+    return reply(version_info())
+
+
+async def info(request: web.Request) -> web.Response:
+    """GET /info."""
+    c = ctl(request)
+    states = [x.status for x in c.containers.values()]
+    uname = platform.uname()
+    return reply({
+        "ID": c.host_id if hasattr(c, "host_id") else "", "Containers": len(states),
+        "ContainersRunning": states.count("running"), "ContainersPaused": 0,
+        "ContainersStopped": len(states) - states.count("running"),
+        "Images": len(c.images.list()), "Driver": "overlay", "DriverStatus": [],
+        "Plugins": {"Volume": [], "Network": c.drivers.names(), "Authorization": None,
+                    "Log": ["file"]},
+        "MemoryLimit": False, "SwapLimit": False, "KernelMemory": False,
+        "CpuCfsPeriod": False, "CpuCfsQuota": False, "IPv4Forwarding": True,
+        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0,
+        "SystemTime": "", "LoggingDriver": "file", "CgroupDriver": "cgroupfs",
+        "CgroupVersion": "1", "NEventsListener": 0, "KernelVersion": uname.release,
+        "OperatingSystem": "boxnet on " + platform.system(), "OSType": "linux",
+        "Architecture": uname.machine, "IndexServerAddress": "", "NCPU": os.cpu_count(),
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "DockerRootDir": c.config.data_root, "Name": uname.node, "Labels": [],
+        "ExperimentalBuild": False, "ServerVersion": __version__,
+        "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
+        "SecurityOptions": [], "Warnings": None,
+        "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in c.config.default_pools],
+    })
+
+
+def add_routes(add) -> None:
+    """Register this module's routes."""
+    add("GET", "/_ping", ping)
+    add("HEAD", "/_ping", ping)
+    add("GET", "/version", version)
+    add("GET", "/info", info)

@@ -1,0 +1,71 @@
+"""The aiohttp application: routes under /vX.Y and unversioned, Docker's
+error bodies, and the unix socket listener (mode 0660)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import msgspec
+from aiohttp import web
+
+from .. import API_VERSION
+from ..errors import BoxnetError
+from .routes import containers, execs, images, networks, system
+
+log = logging.getLogger(__name__)
+ROUTE_MODULES = (system, networks, containers, execs, images)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, body=msgspec.json.encode({"message": message}),
+                        content_type="application/json")
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    """BoxnetError -> Docker's {"message": ...} with its status code."""
+    try:
+        resp = await handler(request)
+    except BoxnetError as exc:
+        if exc.status == 304:
+            return web.Response(status=304)
+        return _error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(exc.status, exc.reason if exc.status != 404 else
+                          f"page not found: {request.method} {request.path}")
+        raise
+    except Exception as exc:  # a bug: report it, keep serving
+        log.exception("internal error on %s %s", request.method, request.path)
+        return _error(500, f"internal error: {exc}")
+    resp.headers.setdefault("Api-Version", API_VERSION)
+    resp.headers.setdefault("Server", f"boxnet/{API_VERSION}")
+    return resp
+
+
+def make_app(controller) -> web.Application:
+    """The application with every route, versioned and not."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1 << 34)
+    app["controller"] = controller
+
+    def add(method: str, path: str, handler) -> None:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, r"/v{version:[0-9]+\.[0-9]+}" + path, handler)
+
+    for mod in ROUTE_MODULES:
+        mod.add_routes(add)
+    return app
+
+
+async def serve_unix(app: web.Application, path: str) -> web.AppRunner:
+    """Listen on a unix socket (replacing a stale one), mode 0660."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.UnixSite(runner, path)
+    await site.start()
+    os.chmod(path, 0o660)
+    return runner

@@ -1,0 +1,159 @@
+"""Docker-shaped JSON views of the model (inspect, list)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..model import Container, Endpoint, Network
+
+EMPTY_TIME = "0001-01-01T00:00:00Z"
+
+
+def _split(cidr: str) -> tuple[str, int]:
+    if not cidr:
+        return "", 0
+    iface = ipaddress.ip_interface(cidr)
+    return str(iface.ip), iface.network.prefixlen
+
+
+def network_json(nw: Network, endpoints: list[Endpoint] | None, containers: dict,
+                 ipam_usage=None) -> dict:
+    """GET /networks/{id}: Docker's Network object; Containers when endpoints given."""
+    config = []
+    for p in nw.pools:
+        entry = {"Subnet": p.subnet}
+        if p.ip_range:
+            entry["IPRange"] = p.ip_range
+        if p.gateway:
+            entry["Gateway"] = p.gateway
+        if p.aux_addresses:
+            entry["AuxiliaryAddresses"] = dict(p.aux_addresses)
+        config.append(entry)
+    out = {
+        "Name": nw.name, "Id": nw.id, "Created": nw.created, "Scope": nw.scope,
+        "Driver": nw.driver, "EnableIPv4": nw.enable_ipv4, "EnableIPv6": nw.enable_ipv6,
+        "IPAM": {"Driver": nw.ipam_driver or "default", "Options": dict(nw.ipam_options) or None,
+                 "Config": config},
+        "Internal": nw.internal, "Attachable": nw.attachable, "Ingress": nw.ingress,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
+        "Options": dict(nw.options), "Labels": dict(nw.labels),
+    }
+    for ep in endpoints or ():
+        c = containers.get(ep.container_id)
+        out["Containers"][ep.container_id] = {
+            "Name": c.name if c else "", "EndpointID": ep.id, "MacAddress": ep.mac,
+            "IPv4Address": ep.ipv4, "IPv6Address": ep.ipv6}
+    if ipam_usage is not None:
+        out["IPAM"]["Status"] = ipam_usage
+    return out
+
+
+def endpoint_settings(nw: Network | None, ep: Endpoint | None, st) -> dict:
+    """One entry of NetworkSettings.Networks."""
+    ipam_cfg = None
+    if st is not None and (st.ipv4 or st.ipv6):
+        ipam_cfg = {"IPv4Address": st.ipv4, "IPv6Address": st.ipv6} if st.ipv6 else \
+            {"IPv4Address": st.ipv4}
+    ip4, len4 = _split(ep.ipv4 if ep else "")
+    ip6, len6 = _split(ep.ipv6 if ep else "")
+    return {
+        "IPAMConfig": ipam_cfg,
+        "Links": (list(st.links) or None) if st else None,
+        "Aliases": (list(st.aliases) or None) if st else None,
+        "MacAddress": ep.mac if ep else "",
+        "DriverOpts": (dict(st.driver_opts) or None) if st else None,
+        "GwPriority": st.gw_priority if st else 0,
+        "NetworkID": nw.id if nw else "",
+        "EndpointID": ep.id if ep else "",
+        "Gateway": ep.gateway4 if ep and ep.ipv4 else "",
+        "IPAddress": ip4, "IPPrefixLen": len4,
+        "IPv6Gateway": ep.gateway6 if ep and ep.ipv6 else "",
+        "GlobalIPv6Address": ip6, "GlobalIPv6PrefixLen": len6,
+        "DNSNames": (list(ep.dns_names) or None) if ep else None,
+    }
+
+
+def _ports(c: Container) -> dict:
+    ports = {}
+    for p in c.config.exposed_ports:
+        ports.setdefault(p, None)
+    for b in c.config.port_bindings:
+        key = f"{b.container_port}/{b.proto}"
+        if c.status == "running":
+            ports.setdefault(key, None)
+            ports[key] = (ports[key] or []) + [{"HostIp": b.host_ip or "0.0.0.0",
+                                                 "HostPort": str(b.host_port or "")}]
+    return ports
+
+
+def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str, Endpoint],
+                      image_name: str, paths: dict[str, str], log_path: str) -> dict:
+    """GET /containers/{id}/json."""
+    args = list(c.config.entrypoint) + list(c.config.cmd)
+    nets = {}
+    for nid, st in c.networks.items():
+        nw = networks.get(nid)
+        if nw is not None:
+            nets[nw.name] = endpoint_settings(nw, eps.get(nid), st)
+    default = eps.get(networks["bridge"].id) if "bridge" in networks else None
+    d4, l4 = _split(default.ipv4 if default else "")
+    d6, l6 = _split(default.ipv6 if default else "")
+    cfg = dict(c.config.raw_config)
+    cfg.update({"Hostname": c.config.hostname or c.id[:12], "Domainname": c.config.domainname,
+                "Env": list(c.config.env) or None, "Cmd": list(c.config.cmd) or None,
+                "Entrypoint": list(c.config.entrypoint) or None, "Image": c.config.image,
+                "WorkingDir": c.config.working_dir, "Labels": dict(c.config.labels),
+                "Tty": c.config.tty, "OpenStdin": c.config.open_stdin})
+    cfg.setdefault("User", "")
+    host_cfg = dict(c.config.raw_host_config)
+    host_cfg["NetworkMode"] = c.config.network_mode
+    return {
+        "Id": c.id, "Created": c.created, "Path": args[0] if args else "", "Args": args[1:],
+        "State": {"Status": c.status, "Running": c.status == "running", "Paused": False,
+                  "Restarting": False, "OOMKilled": False, "Dead": False,
+                  "Pid": c.pid, "ExitCode": c.exit_code, "Error": c.error,
+                  "StartedAt": c.started_at, "FinishedAt": c.finished_at},
+        "Image": c.image_id, "ResolvConfPath": paths.get("/etc/resolv.conf", ""),
+        "HostnamePath": paths.get("/etc/hostname", ""), "HostsPath": paths.get("/etc/hosts", ""),
+        "LogPath": log_path, "Name": "/" + c.name, "RestartCount": c.restart_count,
+        "Driver": "overlay", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_cfg,
+        "GraphDriver": {"Data": None, "Name": "overlay"}, "Mounts": [],
+        "Config": cfg,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": c.id if c.sandbox_key else "",
+            "SandboxKey": c.sandbox_key, "Ports": _ports(c), "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": default.id if default else "",
+            "Gateway": default.gateway4 if default and default.ipv4 else "",
+            "GlobalIPv6Address": d6, "GlobalIPv6PrefixLen": l6,
+            "IPAddress": d4, "IPPrefixLen": l4,
+            "IPv6Gateway": default.gateway6 if default and default.ipv6 else "",
+            "MacAddress": default.mac if default else "",
+            "Networks": nets,
+        },
+    }
+
+
+def container_summary(c: Container, networks: dict[str, Network],
+                      eps: dict[str, Endpoint], created_ts: int, status_text: str) -> dict:
+    """One entry of GET /containers/json."""
+    args = list(c.config.entrypoint) + list(c.config.cmd)
+    nets = {}
+    for nid, st in c.networks.items():
+        nw = networks.get(nid)
+        if nw is not None:
+            nets[nw.name] = endpoint_settings(nw, eps.get(nid), st)
+    ports = []
+    if c.status == "running":
+        for b in c.config.port_bindings:
+            ports.append({"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
+                          "PublicPort": b.host_port, "Type": b.proto})
+    return {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.config.image, "ImageID": c.image_id,
+        "Command": " ".join(args), "Created": created_ts, "Ports": ports,
+        "Labels": dict(c.config.labels), "State": c.status, "Status": status_text,
+        "HostConfig": {"NetworkMode": c.config.network_mode},
+        "NetworkSettings": {"Networks": nets}, "Mounts": [],
+    }

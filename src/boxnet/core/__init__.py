@@ -1,0 +1,1 @@
+"""The core: the Controller that owns networks, endpoints, sandboxes, containers."""

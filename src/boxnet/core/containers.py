@@ -1,0 +1,234 @@
+"""Container lifecycle: create, start (sandbox + endpoints + runtime), exit,
+stop, kill, restart policies, wait and remove."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import signal as signals
+
+from ..errors import BoxnetError, Conflict, InvalidParameter, NotModified
+from ..kernel import netns as kns
+from ..model import Container, ContainerConfig, EndpointSettings
+from ..runtime.api import ProcessSpec
+from . import names, sandbox
+from .clock import now_rfc3339
+from .naming import random_name
+
+log = logging.getLogger(__name__)
+
+
+class ContainerOps:
+    """Mixin of the Controller: containers."""
+
+    def resolve_mode_network(self, mode: str) -> str:
+        """NetworkMode -> network reference (default means the bridge network)."""
+        return "bridge" if mode in ("", "default") else mode
+
+    async def create_container(self, name: str | None, cfg: ContainerConfig,
+                               endpoints: dict[str, EndpointSettings]) -> Container:
+        """Validate and record a container; nothing runs yet."""
+        if name:
+            name = names.validate_name(name, "container")
+        else:
+            name = random_name(self.cont_by_name)
+        image = self.images.get(cfg.image)
+        if not cfg.cmd and not cfg.entrypoint:
+            cfg.cmd = list(image.config.get("Cmd") or [])
+            if not cfg.entrypoint:
+                cfg.entrypoint = list(image.config.get("Entrypoint") or [])
+        if not cfg.cmd and not cfg.entrypoint:
+            raise InvalidParameter("no command specified")
+        cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
+        if cfg.network_mode.startswith("container:"):
+            raise InvalidParameter("network mode container:<name> is not supported yet")
+        primary = self.network(cfg.network_mode)
+        wanted: dict[str, EndpointSettings] = {}
+        for ref, st in [(primary.name, endpoints.pop(primary.name, None)
+                         or endpoints.pop(primary.id, None) or EndpointSettings(network_id=""))] \
+                + list(endpoints.items()):
+            nw = self.network(ref)
+            st.network_id = nw.id
+            self.validate_static(nw, st)
+            wanted[nw.id] = st
+        drivers = {self.networks[n].driver for n in wanted}
+        if len(wanted) > 1 and drivers & {"host", "null"}:
+            raise InvalidParameter("container cannot be connected to multiple networks with one of "
+                                   "the networks in host or private (none) mode")
+        if name in self.cont_by_name:
+            other = self.cont_by_name[name]
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                           f'"{other.id}". You have to remove (or rename) that container to be '
+                           f'able to reuse that name.')
+        c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
+                      image_id=image.id, networks=wanted)
+        self.save_container(c)
+        self._index_container(c)
+        return c
+
+    # ---- start ---------------------------------------------------------
+    async def start_container(self, ref: str) -> None:
+        """Build the sandbox, join every network, start the process."""
+        c = self.container(ref)
+        async with self.clock(c.id):
+            if c.status == "running":
+                raise NotModified("container already started")
+            await self._start_locked(c)
+
+    async def _start_locked(self, c: Container) -> None:
+        host_mode = any(self.networks.get(n) and self.networks[n].driver == "host"
+                        for n in c.networks)
+        cdir = sandbox.container_dir(self.config.containers_dir, c.id)
+        image = self.images.get(c.image_id)
+        try:
+            if not host_mode:
+                c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
+                await asyncio.to_thread(kns.create_netns, c.sandbox_key)
+                await self.nl.link_lo_up(c.sandbox_key)
+            else:
+                c.sandbox_key = ""
+            for nid, st in list(c.networks.items()):
+                nw = self.networks.get(nid)
+                if nw is None:
+                    raise InvalidParameter(f"network {nid} not found: the container was connected "
+                                           f"to a network that has been removed; disconnect it")
+                await self.join_network(c, nw, st, c.sandbox_key)
+            etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id))
+            if host_mode:
+                etc.pop("/etc/hosts", None)
+            spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,
+                               args=list(c.config.entrypoint) + list(c.config.cmd),
+                               env=list(image.config.get("Env") or []) + list(c.config.env),
+                               cwd=c.config.working_dir or image.config.get("WorkingDir") or "/",
+                               hostname=c.config.hostname or c.id[:12],
+                               domainname=c.config.domainname,
+                               netns_path=c.sandbox_key or None, etc_files=etc,
+                               binds=list(c.config.binds), tty=c.config.tty,
+                               open_stdin=c.config.open_stdin,
+                               readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs))
+            await self.runtime.create(spec)
+            c.status = "running"
+            await self.after_endpoints_changed(c)
+            c.pid = await self.runtime.start(c.id, lambda code, cid=c.id: self._on_exit(cid, code))
+        except BaseException as exc:
+            c.status = "created" if c.started_at.startswith("0001") else "exited"
+            c.error = exc.message if isinstance(exc, BoxnetError) else str(exc)
+            await self._teardown_sandbox(c)
+            self.save_container(c)
+            raise
+        c.started_at = now_rfc3339()
+        c.error = ""
+        c.manually_stopped = False
+        self.save_container(c)
+
+    async def _teardown_sandbox(self, c: Container) -> None:
+        """Leave every network and drop the netns pin; carries on past errors."""
+        errors = []
+        for ep in self.container_endpoints(c.id):
+            try:
+                await self.leave_network(c, self.networks.get(ep.network_id), ep)
+            except BoxnetError as exc:
+                errors.append(exc.message)
+        if c.sandbox_key:
+            await self.nl.forget_netns(c.sandbox_key)
+            await asyncio.to_thread(kns.delete_netns, c.sandbox_key)
+            c.sandbox_key = ""
+        if errors:
+            log.warning("sandbox teardown of %s: %s", c.name, "; ".join(errors))
+
+    # ---- exit, restart policy -----------------------------------------
+    async def _on_exit(self, cid: str, code: int) -> None:
+        c = self.containers.get(cid)
+        if c is None:
+            return
+        async with self.clock(cid):
+            if c.status != "running":
+                return
+            c.status, c.exit_code, c.pid = "exited", code, 0
+            c.finished_at = now_rfc3339()
+            await self._teardown_sandbox(c)
+            self.save_container(c)
+        for fut in self._waiters.pop(cid, []):
+            if not fut.done():
+                fut.set_result(code)
+        if c.config.auto_remove:
+            await self.remove_container(cid, force=True)
+        elif self.should_restart(c):
+            asyncio.get_running_loop().create_task(self._policy_restart(c))
+
+    def should_restart(self, c: Container) -> bool:
+        """Docker's restart policies (always, unless-stopped, on-failure[:N])."""
+        pol = c.config.restart_policy
+        if c.manually_stopped or pol.name in ("", "no"):
+            return False
+        if pol.name == "on-failure":
+            return c.exit_code != 0 and (pol.maximum_retry_count == 0
+                                         or c.restart_count < pol.maximum_retry_count)
+        return pol.name in ("always", "unless-stopped")
+
+    async def _policy_restart(self, c: Container) -> None:
+        await asyncio.sleep(min(0.1 * (2 ** min(c.restart_count, 8)), 10))
+        if c.id not in self.containers or c.manually_stopped or c.status == "running":
+            return
+        c.restart_count += 1
+        try:
+            await self.start_container(c.id)
+        except BoxnetError as exc:
+            log.warning("restart of %s failed: %s", c.name, exc.message)
+
+    # ---- stop, kill, wait, remove -------------------------------------
+    async def kill_container(self, ref: str, sig: int = signals.SIGKILL) -> None:
+        """Send a signal; Conflict if the container is not running."""
+        c = self.container(ref)
+        if c.status != "running":
+            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+        await self.runtime.kill(c.id, sig)
+
+    async def stop_container(self, ref: str, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after the timeout (default 10 s)."""
+        c = self.container(ref)
+        if c.status != "running":
+            raise NotModified("container already stopped")
+        c.manually_stopped = True
+        self.save_container(c)
+        fut = self.wait_future(c)
+        await self.runtime.kill(c.id, signals.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), 10 if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            await self.runtime.kill(c.id, signals.SIGKILL)
+            await asyncio.wait_for(asyncio.shield(fut), 30)
+
+    def wait_future(self, c: Container) -> asyncio.Future:
+        """A future resolved with the exit code when the container stops."""
+        fut = asyncio.get_running_loop().create_future()
+        if c.status != "running":
+            fut.set_result(c.exit_code)
+        else:
+            self._waiters[c.id].append(fut)
+        return fut
+
+    async def remove_container(self, ref: str, force: bool = False) -> None:
+        """Remove a stopped container (force: kill it first)."""
+        c = self.container(ref)
+        if c.status == "running":
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+                               f"before attempting removal or force remove")
+            c.config.auto_remove = False
+            fut = self.wait_future(c)
+            await self.runtime.kill(c.id, signals.SIGKILL)
+            await asyncio.wait_for(asyncio.shield(fut), 30)
+        async with self.clock(c.id):
+            if c.id not in self.containers:
+                return
+            await self._teardown_sandbox(c)
+            await self.runtime.delete(c.id)
+            shutil.rmtree(sandbox.container_dir(self.config.containers_dir, c.id),
+                          ignore_errors=True)
+            self.store.delete("containers", c.id)
+            self._unindex_container(c)
+        log.info("container %s removed", c.name)
+
+

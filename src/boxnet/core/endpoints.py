@@ -1,0 +1,135 @@
+"""Endpoint operations: address allocation, join/leave through the driver,
+and the sandbox's default route (highest gateway priority wins)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from ..errors import BoxnetError
+from ..model import Container, Endpoint, EndpointSettings, Network
+from . import names, sandbox
+
+log = logging.getLogger(__name__)
+
+
+def _prefix(subnet: str) -> int:
+    return ipaddress.ip_network(subnet).prefixlen
+
+
+class EndpointOps:
+    """Mixin of the Controller: endpoints and routes."""
+
+    def _next_ifname(self, c: Container) -> str:
+        used = {e.ifname for e in self.eps_by_container.get(c.id, {}).values()}
+        i = 0
+        while f"eth{i}" in used:
+            i += 1
+        return f"eth{i}"
+
+    def _allocate(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
+        """Addresses from the network's pools; undone by _release on failure."""
+        for pool in nw.pools:
+            v6 = ipaddress.ip_network(pool.subnet).version == 6
+            want = st.ipv6 if v6 else st.ipv4
+            if want and ipaddress.ip_address(want) not in ipaddress.ip_network(pool.subnet):
+                continue
+            if (ep.ipv6 if v6 else ep.ipv4):
+                continue
+            addr = self.ipam.request_address(pool.subnet, want or None)
+            cidr = f"{addr}/{_prefix(pool.subnet)}"
+            if v6:
+                ep.ipv6, ep.gateway6 = cidr, (pool.gateway or "")
+            else:
+                ep.ipv4, ep.gateway4 = cidr, (pool.gateway or "")
+
+    def _release(self, nw: Network, ep: Endpoint) -> None:
+        for cidr in (ep.ipv4, ep.ipv6):
+            if not cidr:
+                continue
+            addr = ipaddress.ip_interface(cidr)
+            for pool in nw.pools:
+                if addr.ip in ipaddress.ip_network(pool.subnet):
+                    self.ipam.release_address(pool.subnet, str(addr.ip))
+
+    def _dns_names(self, c: Container, nw: Network, st: EndpointSettings) -> list[str]:
+        """Names this endpoint answers to on a user-defined network."""
+        if nw.predefined:
+            return []
+        out = [c.name, *st.aliases, c.id[:12]]
+        if c.config.hostname and c.config.hostname not in out:
+            out.append(c.config.hostname)
+        return list(dict.fromkeys(out))
+
+    async def join_network(self, c: Container, nw: Network, st: EndpointSettings,
+                           netns_path: str) -> Endpoint:
+        """Create one endpoint: allocate, commit, plumb; all undone on failure."""
+        drv = self.drivers.get(nw.driver)
+        ep = Endpoint(id=names.new_id(), network_id=nw.id, container_id=c.id,
+                      ifname=self._next_ifname(c), mac=st.mac, aliases=list(st.aliases),
+                      static_ipv4=st.ipv4, static_ipv6=st.ipv6,
+                      driver_opts=dict(st.driver_opts), gw_priority=st.gw_priority,
+                      links=list(st.links), dns_names=self._dns_names(c, nw, st))
+        if drv.uses_ipam:
+            try:
+                self._allocate(nw, ep, st)
+            except BaseException:
+                self._release(nw, ep)
+                raise
+        try:
+            self.store.put("endpoints", ep.id, ep)
+            self._index_endpoint(ep)
+            if drv.needs_sandbox and netns_path:
+                await drv.join(nw, ep, netns_path)
+            self.store.put("endpoints", ep.id, ep)
+        except BaseException:
+            await self._undo_join(drv, nw, ep, netns_path)
+            raise
+        return ep
+
+    async def _undo_join(self, drv, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        try:
+            if drv.needs_sandbox and netns_path:
+                await drv.leave(nw, ep, netns_path)
+        except BoxnetError as exc:
+            log.warning("rollback of endpoint %s: %s", ep.id[:12], exc.message)
+        self._unindex_endpoint(ep)
+        self.store.delete("endpoints", ep.id)
+        self._release(nw, ep)
+
+    async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint) -> None:
+        """Remove one endpoint: kernel first, then state, then addresses."""
+        if nw is not None:
+            drv = self.drivers.get(nw.driver)
+            if drv.needs_sandbox and c.sandbox_key:
+                await drv.leave(nw, ep, c.sandbox_key)
+        self._unindex_endpoint(ep)
+        self.store.delete("endpoints", ep.id)
+        if nw is not None:
+            self._release(nw, ep)
+
+    def gateway_endpoint(self, c: Container, v6: bool) -> Endpoint | None:
+        """The endpoint that should carry the default route for a family."""
+        best = None
+        for ep in self.container_endpoints(c.id):
+            nw = self.networks.get(ep.network_id)
+            gw = ep.gateway6 if v6 else ep.gateway4
+            if nw is None or nw.internal or not gw:
+                continue
+            if best is None or ep.gw_priority > best.gw_priority:
+                best = ep
+        return best
+
+    async def after_endpoints_changed(self, c: Container) -> None:
+        """Default routes and /etc/hosts follow the current endpoints."""
+        if c.status != "running" or not c.sandbox_key:
+            return
+        for v6 in (False, True):
+            ep = self.gateway_endpoint(c, v6)
+            if ep is None:
+                await self.nl.del_default_route(c.sandbox_key, v6)
+            else:
+                await self.nl.set_default_route(c.sandbox_key, ep.gateway6 if v6 else ep.gateway4,
+                                                ep.ifname)
+        cdir = sandbox.container_dir(self.config.containers_dir, c.id)
+        sandbox.update_hosts(cdir, c, self.container_endpoints(c.id))

@@ -1,0 +1,65 @@
+"""Exec instances: create, start (non-interactive, output collected), inspect."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..errors import Conflict, NotFound
+from . import names
+
+
+class ExecInstance(msgspec.Struct, kw_only=True):
+    """One exec created by POST /containers/{id}/exec."""
+
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str] = []
+    working_dir: str = ""
+    tty: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+
+class ExecOps:
+    """Mixin of the Controller: exec instances (kept in memory, like Docker)."""
+
+    def create_exec(self, ref: str, cmd: list[str], env: list[str], working_dir: str,
+                    tty: bool, attach_stdin: bool, attach_stdout: bool,
+                    attach_stderr: bool) -> ExecInstance:
+        """Register an exec on a running container."""
+        c = self.container(ref)
+        if c.status != "running":
+            raise Conflict(f"container {c.id} is not running")
+        ex = ExecInstance(id=names.new_id(), container_id=c.id, cmd=list(cmd), env=list(env),
+                          working_dir=working_dir, tty=tty, attach_stdin=attach_stdin,
+                          attach_stdout=attach_stdout, attach_stderr=attach_stderr)
+        self.execs[ex.id] = ex
+        return ex
+
+    def get_exec(self, exec_id: str) -> ExecInstance:
+        """An exec by id (NotFound otherwise)."""
+        ex = self.execs.get(exec_id)
+        if ex is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return ex
+
+    async def start_exec(self, exec_id: str, stdin: bytes | None = None):
+        """Run the exec to completion; returns the runtime's ExecResult."""
+        ex = self.get_exec(exec_id)
+        if ex.running or ex.exit_code is not None:
+            raise Conflict(f"exec {exec_id} has already been started")
+        c = self.containers.get(ex.container_id)
+        if c is None or c.status != "running":
+            raise Conflict(f"container {ex.container_id} is not running")
+        ex.running = True
+        try:
+            res = await self.runtime.exec(c.id, ex.cmd, ex.env, ex.working_dir or "", ex.tty, stdin)
+        finally:
+            ex.running = False
+        ex.exit_code = res.exit_code
+        return res

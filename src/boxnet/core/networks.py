@@ -1,0 +1,204 @@
+"""Network operations: create, remove, prune, connect, disconnect."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter, NotFound
+from ..ipam.api import PoolRequest
+from ..model import EndpointSettings, IpamPool, Network
+from . import names
+from .clock import now_rfc3339
+
+log = logging.getLogger(__name__)
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+def _family_is_v6(cidr: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).version == 6
+    except ValueError:
+        raise InvalidParameter(f"invalid subnet {cidr}: not a CIDR (example: 172.20.0.0/16)") from None
+
+
+class NetworkOps:
+    """Mixin of the Controller: network lifecycle."""
+
+    async def create_network(self, name: str, driver: str = "bridge", *, internal=False,
+                             attachable=False, enable_ipv4=True, enable_ipv6=False,
+                             ipam_driver="default", ipam_config=(), ipam_options=None,
+                             options=None, labels=None, predefined=False,
+                             network_id: str | None = None) -> Network:
+        """Validate everything, reserve pools, commit, then build kernel objects."""
+        name = names.validate_name(name, "network")
+        drv = self.drivers.get(driver or "bridge")
+        if not drv.user_creatable and not predefined:
+            raise Forbidden(f'only one instance of "{drv.name}" network is allowed')
+        if ipam_driver not in ("", "default", None):
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+        if not enable_ipv4 and not enable_ipv6 and drv.uses_ipam:
+            raise InvalidParameter("a network must have IPv4 or IPv6 (or both) enabled")
+        async with self.netlock:
+            if name in self.net_by_name:
+                raise Conflict(f"network with name {name} already exists")
+            nw = Network(id=network_id or names.new_id(), name=name, driver=drv.name,
+                         scope=drv.scope, created=now_rfc3339(), internal=internal,
+                         attachable=attachable, enable_ipv4=enable_ipv4,
+                         enable_ipv6=enable_ipv6, ipam_options=dict(ipam_options or {}),
+                         options=dict(options or {}), labels=dict(labels or {}),
+                         predefined=predefined)
+            drv.validate_options(nw)
+            if drv.uses_ipam:
+                nw.pools = await self._request_pools(nw, list(ipam_config))
+            try:
+                self.store.put("networks", nw.id, nw)
+                self._index_network(nw)
+                await drv.create_network(nw)
+            except BaseException:
+                self._unindex_network(nw)
+                self.store.delete("networks", nw.id)
+                for pool in nw.pools:
+                    self.ipam.release_pool(pool.subnet)
+                raise
+        log.info("network %s (%s) created", name, nw.id[:12])
+        return nw
+
+    async def _request_pools(self, nw: Network, configs: list[PoolRequest]) -> list[IpamPool]:
+        """IPAM pools for each family in use; all granted or none."""
+        for cfg in configs:
+            if cfg.subnet is None and (cfg.gateway or cfg.ip_range):
+                raise InvalidParameter("a gateway or ip-range needs a subnet (--subnet)")
+            if cfg.subnet is not None:
+                cfg.v6 = _family_is_v6(cfg.subnet)
+        v4 = [c for c in configs if not c.v6]
+        v6 = [c for c in configs if c.v6]
+        if v6 and not nw.enable_ipv6:
+            raise InvalidParameter("an IPv6 subnet was given but IPv6 is not enabled (add --ipv6)")
+        if v4 and not nw.enable_ipv4:
+            raise InvalidParameter("an IPv4 subnet was given but IPv4 is disabled (--ipv4=false)")
+        if nw.enable_ipv4 and not v4:
+            v4 = [PoolRequest(v6=False)]
+        if nw.enable_ipv6 and not v6:
+            v6 = [PoolRequest(v6=True)]
+        avoid = await self.nl.host_routes()
+        granted = []
+        try:
+            for req in v4 + v6:
+                pool = self.ipam.request_pool(req, avoid)
+                granted.append(IpamPool(subnet=pool.subnet, gateway=pool.gateway,
+                                        ip_range=pool.ip_range,
+                                        aux_addresses=dict(pool.aux_addresses),
+                                        user_subnet=pool.user_subnet))
+        except BaseException:
+            for p in granted:
+                self.ipam.release_pool(p.subnet)
+            raise
+        return granted
+
+    async def remove_network(self, ref: str) -> None:
+        """Remove a network that no container uses."""
+        nw = self.network(ref)
+        if nw.predefined:
+            raise Forbidden(f"{nw.name} is a pre-defined network and cannot be removed")
+        async with self.netlock:
+            active = self.eps_by_network.get(nw.id, {})
+            if active:
+                who = ", ".join(f'(name:"{self.containers[e.container_id].name}" id:"{e.container_id[:12]}")'
+                                for e in active.values() if e.container_id in self.containers)
+                raise Forbidden(f"error while removing network: network {nw.name} id {nw.id} "
+                                f"has active endpoints {who}")
+            await self.drivers.get(nw.driver).delete_network(nw)
+            for pool in nw.pools:
+                self.ipam.release_pool(pool.subnet)
+            self.store.delete("networks", nw.id)
+            self._unindex_network(nw)
+        log.info("network %s (%s) removed", nw.name, nw.id[:12])
+
+    def used_network_ids(self) -> set[str]:
+        """Networks that a container is attached to or configured for."""
+        used = {nid for nid, eps in self.eps_by_network.items() if eps}
+        for c in self.containers.values():
+            used.update(c.networks)
+        return used
+
+    async def prune_networks(self, keep) -> list[str]:
+        """Remove unused user networks for which keep(nw) is False; return names."""
+        used = self.used_network_ids()
+        removed = []
+        for nw in list(self.networks.values()):
+            if nw.predefined or nw.id in used or keep(nw):
+                continue
+            try:
+                await self.remove_network(nw.id)
+                removed.append(nw.name)
+            except BoxnetError as exc:
+                log.warning("prune: %s: %s", nw.name, exc.message)
+        return removed
+
+    async def connect(self, net_ref: str, cont_ref: str, settings: EndpointSettings) -> None:
+        """Attach a container to a network (now if running, at start otherwise)."""
+        nw = self.network(net_ref)
+        c = self.container(cont_ref)
+        settings.network_id = nw.id
+        async with self.clock(c.id):
+            self._check_connect(c, nw, settings)
+            if c.status == "running":
+                ep = await self.join_network(c, nw, settings, c.sandbox_key)
+                await self.after_endpoints_changed(c)
+                del ep
+            c.networks[nw.id] = settings
+            self.save_container(c)
+
+    def _check_connect(self, c, nw: Network, settings: EndpointSettings) -> None:
+        """Docker's rules for what may be connected where."""
+        mode = c.config.network_mode
+        if mode == "host" or mode.startswith("container:"):
+            raise Forbidden("container sharing network namespace with another container or host "
+                            "cannot be connected to any other network")
+        current = [self.networks[n].driver for n in c.networks if n in self.networks]
+        if nw.driver == "host" or "host" in current:
+            raise Forbidden("container cannot be disconnected from host network or connected "
+                            "to host network")
+        if (nw.driver == "null" and current) or "null" in current:
+            raise Forbidden("container cannot be connected to multiple networks with one of the "
+                            "networks in private (none) mode")
+        if nw.id in c.networks:
+            raise Forbidden(f"endpoint with name {c.name} already exists in network {nw.name}")
+        self.validate_static(nw, settings)
+
+    def validate_static(self, nw: Network, settings: EndpointSettings) -> None:
+        """Static addresses only in user subnets, inside them, and well-formed."""
+        for addr, v6 in ((settings.ipv4, False), (settings.ipv6, True)):
+            if not addr:
+                continue
+            try:
+                ip = ipaddress.ip_address(addr)
+            except ValueError:
+                raise InvalidParameter(f"invalid IP address {addr!r}") from None
+            if (ip.version == 6) != v6:
+                raise InvalidParameter(f"invalid IPv{6 if v6 else 4} address {addr}")
+            pools = [p for p in nw.pools if ipaddress.ip_network(p.subnet).version == ip.version]
+            if not any(p.user_subnet for p in pools):
+                raise InvalidParameter("user specified IP address is supported only when "
+                                       "connecting to networks with user configured subnets")
+            if not any(ip in ipaddress.ip_network(p.subnet) for p in pools):
+                raise InvalidParameter(f"no configured subnet contains IP address {addr}")
+
+    async def disconnect(self, net_ref: str, cont_ref: str, force: bool = False) -> None:
+        """Detach a container from a network."""
+        nw = self.network(net_ref)
+        c = self.container(cont_ref)
+        async with self.clock(c.id):
+            if nw.id not in c.networks and nw.id not in self.eps_by_container.get(c.id, {}):
+                raise Forbidden(f"container {c.id[:12]} is not connected to network {nw.name}")
+            if nw.driver == "host" and c.status == "running":
+                raise Forbidden("container cannot be disconnected from host network or connected "
+                                "to host network")
+            ep = self.eps_by_container.get(c.id, {}).get(nw.id)
+            if ep is not None:
+                await self.leave_network(c, nw, ep)
+                await self.after_endpoints_changed(c)
+            c.networks.pop(nw.id, None)
+            self.save_container(c)

@@ -1,0 +1,154 @@
+"""Start-up: load the store, create the predefined networks, and reconcile
+store and kernel after a restart or a crash.
+
+What the store says is the truth for networks and endpoints of running
+containers: missing kernel objects are re-created with the same addresses.
+Kernel objects boxnet owns but no longer wants (veths named veth<11 hex>,
+netns pins) are removed.  Containers still running are re-adopted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import re
+
+from ..errors import BoxnetError
+from ..ipam.api import Pool, PoolRequest
+from ..kernel import netns as kns
+from ..model import Container, Endpoint, Network
+from .clock import now_rfc3339
+
+log = logging.getLogger(__name__)
+OWN_VETH = re.compile(r"^veth[0-9a-f]{11}$")
+
+
+class ReconcileOps:
+    """Mixin of the Controller: start-up and reconciliation."""
+
+    async def start(self) -> None:
+        """Load state, ensure predefined networks, reconcile with the kernel."""
+        self.start_time = now_rfc3339()
+        for nw in self.store.load("networks", Network):
+            self._index_network(nw)
+            for p in nw.pools:
+                self.ipam.restore_pool(Pool(pool_id=p.subnet, subnet=p.subnet, gateway=p.gateway,
+                                            ip_range=p.ip_range, aux_addresses=p.aux_addresses,
+                                            user_subnet=p.user_subnet))
+        for c in self.store.load("containers", Container):
+            self._index_container(c)
+        for ep in self.store.load("endpoints", Endpoint):
+            self._index_endpoint(ep)
+            nw = self.networks.get(ep.network_id)
+            for cidr in (ep.ipv4, ep.ipv6):
+                if nw and cidr:
+                    self._reserve(nw, cidr)
+        await self.firewall.sync([])
+        await self._ensure_predefined()
+        for nw in list(self.networks.values()):
+            try:
+                await self.drivers.get(nw.driver).create_network(nw)
+            except BoxnetError as exc:
+                log.error("network %s could not be restored: %s", nw.name, exc.message)
+        await self._reconcile_containers()
+        await self._remove_orphans()
+
+    def _reserve(self, nw: Network, cidr: str) -> None:
+        ip = ipaddress.ip_interface(cidr).ip
+        for p in nw.pools:
+            if ip in ipaddress.ip_network(p.subnet):
+                self.ipam.reserve_address(p.subnet, str(ip))
+
+    async def _ensure_predefined(self) -> None:
+        if "none" not in self.net_by_name:
+            await self.create_network("none", "null", predefined=True)
+        if "host" not in self.net_by_name:
+            await self.create_network("host", "host", predefined=True)
+        if "bridge" not in self.net_by_name:
+            cfg = []
+            if self.config.bip:
+                iface = ipaddress.ip_interface(self.config.bip)
+                cfg = [PoolRequest(subnet=str(iface.network), gateway=str(iface.ip))]
+            await self.create_network(
+                "bridge", "bridge", predefined=True, ipam_config=cfg,
+                options={"com.docker.network.bridge.default_bridge": "true",
+                         "com.docker.network.bridge.enable_icc": "true",
+                         "com.docker.network.bridge.enable_ip_masquerade": "true",
+                         "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                         "com.docker.network.bridge.name": "boxnet0",
+                         "com.docker.network.driver.mtu": "1500"})
+
+    async def _reconcile_containers(self) -> None:
+        for c in list(self.containers.values()):
+            alive = False
+            if c.status == "running" and c.pid:
+                alive = await self.runtime.adopt(
+                    c.id, c.pid, lambda code, cid=c.id: self._on_exit(cid, code))
+            if alive and c.sandbox_key and not kns.netns_exists(c.sandbox_key):
+                log.warning("container %s lost its netns; stopping it", c.name)
+                await self.runtime.kill(c.id, 9)
+                alive = False
+            if alive:
+                await self._repair_endpoints(c)
+                continue
+            was_running = c.status == "running"
+            if was_running:
+                c.status, c.exit_code, c.pid = "exited", 255, 0
+                c.finished_at = now_rfc3339()
+            await self._teardown_sandbox(c)
+            self.save_container(c)
+            pol = c.config.restart_policy.name
+            if c.status == "exited" and (pol == "always"
+                                         or (pol == "unless-stopped" and not c.manually_stopped)
+                                         or (pol == "on-failure" and was_running)):
+                try:
+                    await self.start_container(c.id)
+                except BoxnetError as exc:
+                    log.warning("restart of %s failed: %s", c.name, exc.message)
+        for ep in list(self.endpoints.values()):
+            c = self.containers.get(ep.container_id)
+            if c is None or c.status != "running":
+                await self.leave_network(c or _Gone(), self.networks.get(ep.network_id), ep)
+
+    async def _repair_endpoints(self, c: Container) -> None:
+        """Re-plumb endpoints of a live container whose kernel objects are gone;
+        join networks it is configured for but has no endpoint on."""
+        have = self.eps_by_container.get(c.id, {})
+        for nid, st in list(c.networks.items()):
+            nw = self.networks.get(nid)
+            if nw is None:
+                continue
+            ep = have.get(nid)
+            drv = self.drivers.get(nw.driver)
+            if ep is None:
+                await self.join_network(c, nw, st, c.sandbox_key)
+            elif drv.needs_sandbox and c.sandbox_key and \
+                    not await drv.endpoint_present(nw, ep, c.sandbox_key):
+                await self.nl.delete_link(ep.ifname, netns=c.sandbox_key)
+                await drv.join(nw, ep, c.sandbox_key)
+                self.store.put("endpoints", ep.id, ep)
+        for nid, ep in list(have.items()):
+            if nid not in c.networks:
+                await self.leave_network(c, self.networks.get(nid), ep)
+        await self.after_endpoints_changed(c)
+
+    async def _remove_orphans(self) -> None:
+        wanted = {ep.host_ifname for ep in self.endpoints.values() if ep.host_ifname}
+        for link in await self.nl.list_links():
+            if OWN_VETH.match(link.name) and link.name not in wanted:
+                log.info("removing orphan veth %s", link.name)
+                await self.nl.delete_link(link.name)
+        pins = {c.sandbox_key for c in self.containers.values() if c.sandbox_key}
+        if os.path.isdir(self.config.netns_dir):
+            for path in await asyncio.to_thread(kns.list_pinned, self.config.netns_dir):
+                if path not in pins:
+                    log.info("removing orphan netns %s", path)
+                    await asyncio.to_thread(kns.delete_netns, path)
+
+
+class _Gone:
+    """Stand-in for a container that no longer exists (no sandbox to clean)."""
+
+    sandbox_key = ""

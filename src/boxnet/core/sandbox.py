@@ -1,0 +1,125 @@
+"""Sandbox files and netns pins: a container's network stack outside the kernel.
+
+The files (/etc/hosts, /etc/resolv.conf, /etc/hostname) live in the
+container's directory and are bind-mounted by the runtime; they are rewritten
+in place (same inode) so a running container sees updates through its mount.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from ..model import Container, Endpoint
+
+HOSTS_HEADER = """127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+ff00::0\tip6-mcastprefix
+ff02::1\tip6-allnodes
+ff02::2\tip6-allrouters
+"""
+
+
+def netns_path(netns_dir: str, container_id: str) -> str:
+    """Where a container's netns is pinned."""
+    return os.path.join(netns_dir, container_id[:12])
+
+
+def container_dir(containers_dir: str, container_id: str) -> str:
+    """The per-container directory under the data root."""
+    return os.path.join(containers_dir, container_id)
+
+
+def etc_paths(cdir: str) -> dict[str, str]:
+    """Container path -> host file, for the runtime's bind mounts."""
+    return {"/etc/hosts": os.path.join(cdir, "hosts"),
+            "/etc/resolv.conf": os.path.join(cdir, "resolv.conf"),
+            "/etc/hostname": os.path.join(cdir, "hostname")}
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Rewrite a file keeping its inode, so bind mounts see the new content."""
+    with open(path, "a+") as f:
+        f.seek(0)
+        f.truncate()
+        f.write(text)
+
+
+def hosts_text(c: Container, endpoints: list[Endpoint]) -> str:
+    """Docker's /etc/hosts: localhost lines, own addresses, --add-host entries."""
+    lines = [HOSTS_HEADER]
+    for host in c.config.extra_hosts:
+        name, _, addr = host.partition(":")
+        if addr == "host-gateway":
+            continue
+        lines.append(f"{addr}\t{name}\n")
+    hostname = c.config.hostname or c.id[:12]
+    fqdn = f"{hostname}.{c.config.domainname}" if c.config.domainname else hostname
+    names = fqdn if fqdn == hostname else f"{fqdn} {hostname}"
+    for ep in endpoints:
+        for cidr in (ep.ipv4, ep.ipv6):
+            if cidr:
+                lines.append(f"{cidr.split('/')[0]}\t{names}\n")
+    return "".join(lines)
+
+
+def host_nameservers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[str], list[str]]:
+    """Nameservers, search domains and options of the host, without loopback ones.
+
+    Loopback resolvers of the host are unreachable from a container's own
+    netns, so Docker drops them; so do we."""
+    ns, search, opts = [], [], []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if not parts or parts[0].startswith(("#", ";")):
+                    continue
+                if parts[0] == "nameserver" and len(parts) > 1:
+                    try:
+                        if not ipaddress.ip_address(parts[1].split("%")[0]).is_loopback:
+                            ns.append(parts[1])
+                    except ValueError:
+                        continue
+                elif parts[0] in ("search", "domain"):
+                    search = parts[1:]
+                elif parts[0] == "options":
+                    opts += parts[1:]
+    except OSError:
+        pass
+    return ns, search, opts
+
+
+def resolv_text(c: Container) -> str:
+    """resolv.conf from --dns/--dns-search/--dns-option, else the host's."""
+    ns, search, opts = host_nameservers()
+    if c.config.dns:
+        ns = list(c.config.dns)
+    if c.config.dns_search:
+        search = list(c.config.dns_search)
+    if c.config.dns_options:
+        opts = list(c.config.dns_options)
+    out = [f"nameserver {n}\n" for n in ns]
+    if search:
+        out.append("search " + " ".join(search) + "\n")
+    if opts:
+        out.append("options " + " ".join(opts) + "\n")
+    return "".join(out)
+
+
+def write_files(cdir: str, c: Container, endpoints: list[Endpoint]) -> dict[str, str]:
+    """Write the three files; return the bind-mount map for the runtime."""
+    os.makedirs(cdir, exist_ok=True)
+    paths = etc_paths(cdir)
+    _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints))
+    _write_in_place(paths["/etc/resolv.conf"], resolv_text(c))
+    _write_in_place(paths["/etc/hostname"], (c.config.hostname or c.id[:12]) + "\n")
+    return paths
+
+
+def update_hosts(cdir: str, c: Container, endpoints: list[Endpoint]) -> None:
+    """Refresh /etc/hosts after a connect or disconnect on a running container."""
+    path = etc_paths(cdir)["/etc/hosts"]
+    if os.path.exists(path):
+        _write_in_place(path, hosts_text(c, endpoints))

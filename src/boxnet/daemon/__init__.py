@@ -1,0 +1,1 @@
+"""boxnetd: the daemon process (flags, lock, wiring, signals)."""

@@ -1,0 +1,47 @@
+"""boxnetd's command line, mirroring dockerd's flag names."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+
+from ..core.config import DaemonConfig
+from ..errors import InvalidParameter
+from ..ipam.pools import parse_address_pool
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(prog="boxnetd", description="boxnet container networking daemon "
+                                "(Docker Engine API v1.50 on a unix socket)")
+    p.add_argument("--data-root", default="/var/lib/boxnet", help="state directory")
+    p.add_argument("--exec-root", default="/run/boxnet", help="run directory (netns pins)")
+    p.add_argument("-H", "--host", default="unix:///run/boxnet/boxnet.sock",
+                   help="socket to listen on (unix://PATH)")
+    p.add_argument("--default-address-pool", action="append", default=[],
+                   metavar="base=CIDR,size=N", help="default address pool (repeatable)")
+    p.add_argument("--bip", default="", help="address/prefix of the default bridge (boxnet0)")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("--pidfile", default="", help="write the daemon's pid here")
+    p.add_argument("--firewall", default="nftables", choices=["nftables", "none"],
+                   help="firewall backend (none: no isolation between networks)")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def to_config(args: argparse.Namespace) -> DaemonConfig:
+    """Validate the flags; InvalidParameter with a usable message on bad input."""
+    if not args.host.startswith("unix://") or len(args.host) <= len("unix://"):
+        raise InvalidParameter(f"-H {args.host}: only unix://PATH sockets are supported")
+    pools = [parse_address_pool(s) for s in args.default_address_pool]
+    if args.bip:
+        try:
+            iface = ipaddress.ip_interface(args.bip)
+        except ValueError:
+            raise InvalidParameter(f"--bip {args.bip}: expected address/prefix, "
+                                   f"e.g. 172.17.0.1/16") from None
+        if iface.version != 4 or iface.ip == iface.network.network_address:
+            raise InvalidParameter(f"--bip {args.bip}: needs an IPv4 host address with a prefix")
+    return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
+                        default_pools=pools, bip=args.bip, firewall=args.firewall)

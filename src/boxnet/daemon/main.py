@@ -1,0 +1,135 @@
+"""boxnetd entry point: lock the data root, wire the layers, serve the API,
+shut down cleanly on SIGTERM/SIGINT.
+
+Running containers are left running on shutdown (like dockerd's
+live-restore): the next start re-adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+
+from .. import __version__
+from ..errors import BoxnetError
+from .flags import parser, to_config
+
+log = logging.getLogger("boxnetd")
+
+
+def _lock(data_root: str):
+    """Hold an exclusive lock on the data root for the daemon's lifetime."""
+    os.makedirs(data_root, exist_ok=True)
+    f = open(os.path.join(data_root, "boxnetd.lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        owner = f.read().strip() or "another process"
+        raise SystemExit(f"boxnetd: the data root {data_root} is in use by another boxnetd "
+                         f"(pid {owner}); stop it or pick another --data-root")
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+async def _build(config):
+    """Wire store, IPAM, kernel, firewall, drivers, runtime into a Controller."""
+    from ..core.controller import Controller
+    from ..drivers.bridge import BridgeDriver
+    from ..drivers.host import HostDriver
+    from ..drivers.null import NullDriver
+    from ..drivers.registry import DriverRegistry
+    from ..firewall.none import NoFirewall
+    from ..ipam.default import DefaultIpam
+    from ..kernel import sysctl
+    from ..kernel.netlink import Netlink
+    from ..runtime.images import ImageStore
+    from ..runtime.oci import OciRuntime
+    from ..store.local import SqliteStore
+
+    nl = await Netlink.open()
+    if config.firewall == "nftables":
+        from ..firewall.nft import NftFirewall
+        firewall = NftFirewall()
+    else:
+        firewall = NoFirewall()
+    # Routing between bridges (and later NAT) needs forwarding in this netns.
+    sysctl.write_sysctl("net.ipv4.ip_forward", "1")
+    sysctl.write_sysctl("net.ipv6.conf.all.forwarding", "1")
+    images = ImageStore(config.data_root)
+    await asyncio.to_thread(images.ensure_builtin)
+    runtime = OciRuntime(os.path.join(config.data_root, "runtime"))
+    drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver()])
+    store = SqliteStore(config.db_path)
+    ipam = DefaultIpam(pools=config.default_pools or None)
+    return Controller(config, store, ipam, drivers, firewall, runtime, images, nl)
+
+
+async def _run(config, pidfile: str) -> None:
+    from ..api.server import make_app, serve_unix
+    ctl = await _build(config)
+    await ctl.start()
+    sock = config.host[len("unix://"):]
+    runner = await serve_unix(make_app(ctl), sock)
+    if pidfile:
+        with open(pidfile, "w") as f:
+            f.write(str(os.getpid()))
+    log.info("boxnetd %s listening on %s", __version__, config.host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    try:
+        os.unlink(sock)
+    except OSError:
+        pass
+    ctl.store.close()
+    await ctl.nl.close()
+    if pidfile:
+        try:
+            os.unlink(pidfile)
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags and run the daemon until SIGTERM."""
+    args = parser().parse_args(argv)
+    if args.version:
+        print(f"boxnetd version {__version__}")
+        return 0
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = to_config(args)
+    except BoxnetError as exc:
+        print(f"boxnetd: {exc.message}", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("boxnetd: must run as root (it creates namespaces, links and firewall rules)",
+              file=sys.stderr)
+        return 1
+    lock = _lock(config.data_root)
+    try:
+        asyncio.run(_run(config, args.pidfile))
+    except BoxnetError as exc:
+        log.error("fatal: %s", exc.message)
+        return 1
+    finally:
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Network drivers: bridge, host, null (none); more register in registry.py."""

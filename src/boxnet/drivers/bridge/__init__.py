@@ -1,0 +1,5 @@
+"""The bridge driver: a Linux bridge per network, a veth pair per endpoint."""
+
+from .driver import BridgeDriver
+
+__all__ = ["BridgeDriver"]

@@ -1,0 +1,94 @@
+"""BridgeDriver: bridges, veth endpoints, and the network's firewall entry."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ...errors import BoxnetError, Conflict
+from ...firewall.api import Firewall, FirewallNetwork
+from ...model import Endpoint, Network
+from ..api import Driver
+from . import options
+
+
+def gateway_cidrs(nw: Network) -> list[str]:
+    """Gateway addresses with their subnet's prefix, as put on the bridge."""
+    out = []
+    for pool in nw.pools:
+        if pool.gateway:
+            out.append(f"{pool.gateway}/{ipaddress.ip_network(pool.subnet).prefixlen}")
+    return out
+
+
+def firewall_entry(nw: Network) -> FirewallNetwork:
+    """The firewall's view of a bridge network."""
+    return FirewallNetwork(network_id=nw.id, bridge=options.bridge_name(nw),
+                           subnets=tuple(p.subnet for p in nw.pools),
+                           internal=nw.internal, icc=options.icc(nw),
+                           masquerade=options.masquerade(nw))
+
+
+class BridgeDriver(Driver):
+    """Docker's default driver."""
+
+    name = "bridge"
+
+    def __init__(self, netlink, firewall: Firewall):
+        self._nl = netlink
+        self._fw = firewall
+
+    def validate_options(self, nw: Network) -> None:
+        """Check the bridge options before anything is created."""
+        options.validate(nw)
+
+    async def create_network(self, nw: Network) -> None:
+        """Bridge up with its gateway addresses, then the firewall entry."""
+        br = options.bridge_name(nw)
+        existed = await self._nl.link_exists(br)
+        if existed and not nw.predefined and not nw.options.get(options.OPT_NAME):
+            raise Conflict(f"bridge device {br} already exists")
+        await self._nl.ensure_bridge(br, mtu=options.mtu(nw), addrs=gateway_cidrs(nw))
+        try:
+            await self._fw.add_network(firewall_entry(nw))
+        except BoxnetError:
+            if not existed:
+                await self._nl.delete_link(br)
+            raise
+
+    async def delete_network(self, nw: Network) -> None:
+        """Firewall entry first (so no window of unisolated traffic), then the bridge."""
+        errors = []
+        try:
+            await self._fw.remove_network(nw.id)
+        except BoxnetError as exc:
+            errors.append(exc.message)
+        try:
+            await self._nl.delete_link(options.bridge_name(nw))
+        except BoxnetError as exc:
+            errors.append(exc.message)
+        if errors:
+            raise BoxnetError("; ".join(errors))
+
+    async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """One veth pair: host end on the bridge, peer as ethN in the sandbox."""
+        ep.host_ifname = "veth" + ep.id[:11]
+        addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
+        ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw), netns_path,
+                                            ep.ifname, ep.mac or None, addrs, options.mtu(nw))
+
+    async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """Deleting the host end removes the pair."""
+        if ep.host_ifname:
+            await self._nl.detach_veth(ep.host_ifname)
+
+    async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
+        """The host end exists (its peer dies with it)."""
+        return bool(ep.host_ifname) and await self._nl.link_exists(ep.host_ifname)
+
+    def owned_link_names(self, nw: Network) -> set[str]:
+        """The network's bridge."""
+        return {options.bridge_name(nw)}
+
+    def gateway_iface(self, nw: Network) -> str | None:
+        """The bridge carries the gateway."""
+        return options.bridge_name(nw)

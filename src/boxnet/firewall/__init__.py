@@ -1,0 +1,1 @@
+"""Firewall: isolation between networks now; NAT and published ports slot in."""

@@ -1,0 +1,1 @@
+"""IP address management: pools of subnets and the addresses inside them."""

@@ -1,0 +1,337 @@
+"""Links, addresses and routes through rtnetlink (pyroute2 ``AsyncIPRoute``).
+
+One ``Netlink`` object lives in the daemon's event loop. "The host" is the
+netns of the thread that called ``Netlink.open()`` (the daemon may itself run
+inside any netns). Container netns are reached through their pinned paths.
+
+How a netns is reached, and why: pyroute2 0.9.7's ``AsyncIPRoute(netns=...)``
+forks a child process that calls setns and passes the socket back over a
+unix socket (~2-5 ms per handle) and expects a name under /var/run/netns.
+Instead we open the AF_NETLINK socket in our own worker thread that setns'd
+into the pinned path (``netns.arun_in_netns``, ~0.1 ms): a socket belongs to
+the netns it was created in for its whole life, whatever thread uses it
+later. It is handed to ``AsyncIPRoute(use_socket=...)``. Handles are cached
+per netns path (a socket pins its netns alive, so callers must call
+``forget_netns`` before/after deleting a netns; the cache is also bounded).
+
+pyroute2 messages never leave this module: callers get plain values or
+``LinkInfo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import socket
+from collections import OrderedDict
+
+import msgspec
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from boxnet.errors import KernelError
+from boxnet.kernel import netns as _netns
+
+IFA_F_NODAD = 0x02
+IFF_UP = 0x1
+NETLINK_EXT_ACK = 11
+SOL_NETLINK = 270
+MAX_CACHED_NETNS = 128
+MAIN_TABLE = 254
+
+
+class LinkInfo(msgspec.Struct, frozen=True):
+    """One network interface as the kernel reports it."""
+
+    name: str
+    index: int
+    kind: str | None
+    master: str | None
+    mac: str | None
+    mtu: int
+    operstate: str
+
+
+def _err(what: str, e: BaseException) -> KernelError:
+    if isinstance(e, NetlinkError):
+        return KernelError(f"{what}: {os.strerror(e.code)} (errno {e.code})")
+    return KernelError(f"{what}: {e}")
+
+
+def _random_mac() -> str:
+    """A random unicast, locally administered MAC, as the kernel's eth_random_addr.
+
+    Choosing it here instead of letting the kernel pick saves a netlink round
+    trip to read it back.
+    """
+    b = bytearray(os.urandom(6))
+    b[0] = (b[0] & 0xFE) | 0x02
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def _parse_addr(addr: str) -> tuple[int, str, int]:
+    iface = ipaddress.ip_interface(addr)
+    family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
+    return family, str(iface.ip), iface.network.prefixlen
+
+
+def _open_nl_socket() -> socket.socket:
+    """Run in a worker thread setns'd into the target netns."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+    return s
+
+
+class Netlink:
+    """Async rtnetlink operations for the daemon's netns and pinned container netns."""
+
+    def __init__(self, host: AsyncIPRoute):
+        self._host = host
+        self._ns: OrderedDict[str, AsyncIPRoute] = OrderedDict()
+
+    @classmethod
+    async def open(cls) -> "Netlink":
+        """Open a handle on the calling thread's netns (call from the event loop)."""
+        # nlm_echo: link creation answers with the new link, whose IFLA_LINK
+        # is the veth peer's ifindex in its netns (saves a lookup there).
+        host = AsyncIPRoute(nlm_echo=True, ext_ack=True)
+        await host.setup_endpoint()
+        return cls(host)
+
+    async def close(self) -> None:
+        """Close every netlink socket this object holds."""
+        for path in list(self._ns):
+            await self.forget_netns(path)
+        self._host.close()
+
+    async def forget_netns(self, path: str) -> None:
+        """Close the cached handle on netns ``path`` (call when deleting that netns)."""
+        ipr = self._ns.pop(path, None)
+        if ipr is not None:
+            ipr.close()
+
+    async def _ipr(self, netns: str | None) -> AsyncIPRoute:
+        if netns is None:
+            return self._host
+        ipr = self._ns.get(netns)
+        if ipr is not None:
+            self._ns.move_to_end(netns)
+            return ipr
+        try:
+            sock = await _netns.arun_in_netns(netns, _open_nl_socket)
+        except OSError as e:
+            raise KernelError(f"cannot enter network namespace {netns}: {e}") from e
+        ipr = AsyncIPRoute(use_socket=sock, ext_ack=True)
+        await ipr.setup_endpoint()
+        self._ns[netns] = ipr
+        while len(self._ns) > MAX_CACHED_NETNS:
+            _, old = self._ns.popitem(last=False)
+            old.close()
+        return ipr
+
+    async def _index(self, ipr: AsyncIPRoute, name: str) -> int | None:
+        try:
+            msgs = await ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise
+        return msgs[0]["index"] if msgs else None
+
+    async def _require_index(self, ipr: AsyncIPRoute, name: str, netns: str | None) -> int:
+        idx = await self._index(ipr, name)
+        if idx is None:
+            where = f" in netns {netns}" if netns else ""
+            raise KernelError(f"no network interface {name}{where}")
+        return idx
+
+    async def _add_addr(self, ipr: AsyncIPRoute, index: int, addr: str, existing=()) -> None:
+        family, ip, plen = _parse_addr(addr)
+        if (ip, plen) in existing:
+            return
+        kw = {"flags": IFA_F_NODAD} if family == socket.AF_INET6 else {}
+        try:
+            await ipr.addr("add", index=index, family=family, address=ip, prefixlen=plen, **kw)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise
+
+    async def ensure_bridge(self, name: str, mtu: int | None = None, addrs: list[str] = (),
+                            mac: str | None = None) -> None:
+        """Create bridge ``name`` if missing, add missing addrs (v6 without DAD), bring it up."""
+        try:
+            try:
+                found = await self._host.link("get", ifname=name)
+            except NetlinkError as e:
+                if e.code != errno.ENODEV:
+                    raise
+                found = []
+            if found and found[0].get(("linkinfo", "kind")) != "bridge":
+                raise KernelError(f"interface {name} exists and is not a bridge")
+            if not found:
+                kw = {"mtu": mtu} if mtu else {}
+                if mac:
+                    kw["address"] = mac
+                try:
+                    await self._host.link("add", ifname=name, kind="bridge", **kw)
+                except NetlinkError as e:
+                    if e.code != errno.EEXIST:
+                        raise
+            idx = await self._require_index(self._host, name, None)
+            if found and mtu and found[0].get("mtu") != mtu:
+                await self._host.link("set", index=idx, mtu=mtu)
+            have = {(a.get("address"), a["prefixlen"])
+                    async for a in await self._host.addr("dump", index=idx)}
+            for addr in addrs:
+                await self._add_addr(self._host, idx, addr, have)
+            await self._host.link("set", index=idx, state="up")
+        except KernelError:
+            raise
+        except Exception as e:
+            raise _err(f"cannot set up bridge {name}", e) from e
+
+    async def delete_link(self, name: str, netns: str | None = None) -> None:
+        """Delete interface ``name`` (in ``netns`` or the host); no error if absent."""
+        ipr = await self._ipr(netns)
+        try:
+            await ipr.link("del", ifname=name)
+        except NetlinkError as e:
+            if e.code not in (errno.ENODEV, errno.ENOENT):
+                raise _err(f"cannot delete interface {name}", e) from e
+
+    async def link_exists(self, name: str, netns: str | None = None) -> bool:
+        """True if interface ``name`` exists in ``netns`` (or the host)."""
+        return await self._index(await self._ipr(netns), name) is not None
+
+    async def list_links(self, netns: str | None = None) -> list[LinkInfo]:
+        """Every interface of ``netns`` (or the host), in ifindex order."""
+        ipr = await self._ipr(netns)
+        msgs = [m async for m in await ipr.link("dump")]
+        names = {m["index"]: m.get("ifname") for m in msgs}
+        out = []
+        for m in msgs:
+            master = m.get("master")
+            out.append(LinkInfo(
+                name=m.get("ifname"), index=m["index"], kind=m.get(("linkinfo", "kind")),
+                master=names.get(master) if master else None, mac=m.get("address"),
+                mtu=m.get("mtu") or 0, operstate=m.get("operstate") or "UNKNOWN"))
+        return sorted(out, key=lambda li: li.index)
+
+    async def attach_veth(self, host_ifname: str, bridge: str | None, netns_path: str,
+                          ifname: str, mac: str | None, addrs: list[str],
+                          mtu: int | None) -> str:
+        """Plumb one endpoint: a veth pair from the host (port of ``bridge``) into ``netns_path``.
+
+        The peer is created directly inside the target netns under its final
+        name (IFLA_NET_NS_FD on the peer), with its MAC and MTU, so nothing is
+        renamed or moved. Then, inside the netns, the addrs are added (v6
+        without DAD, usable at once) and ``ifname`` and lo are brought up.
+        Returns the MAC of ``ifname``. On failure the pair is deleted and
+        KernelError is raised.
+        """
+        mac = mac or _random_mac()
+        host = self._host
+        try:
+            master = await self._require_index(host, bridge, None) if bridge else None
+        except NetlinkError as e:
+            raise _err(f"cannot find bridge {bridge}", e) from e
+        peer = {"ifname": ifname, "address": mac}
+        kw = {}
+        if mtu:
+            peer["mtu"] = kw["mtu"] = mtu
+        if master is not None:
+            kw["master"] = master
+        try:
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise KernelError(f"cannot open network namespace {netns_path}: {e}") from e
+        try:
+            peer["net_ns_fd"] = fd
+            # One message: create the pair, enslave and bring up the host end.
+            msgs = await host.link("add", ifname=host_ifname, kind="veth", peer=peer,
+                                   state="up", **kw)
+        except NetlinkError as e:
+            what = f"cannot create veth pair {host_ifname}/{ifname}"
+            if e.code == errno.EEXIST:
+                what += " (an interface of that name exists on the host or in the container)"
+            raise _err(what, e) from e
+        finally:
+            os.close(fd)
+        try:
+            # The echoed new link's IFLA_LINK is the peer's ifindex in its netns.
+            peer_index = next((m.get("link") for m in msgs if m.get("ifname") == host_ifname), None)
+            ipr = await self._ipr(netns_path)
+            if not peer_index:
+                peer_index = await self._require_index(ipr, ifname, netns_path)
+            # Independent requests: send them together, wait for all acks.
+            jobs = [self._add_addr(ipr, peer_index, a) for a in addrs]
+            jobs.append(ipr.link("set", index=peer_index, state="up"))
+            jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+            return mac
+        except BaseException as e:
+            try:
+                await host.link("del", ifname=host_ifname)
+            except Exception:  # noqa: BLE001 - best effort rollback
+                pass
+            if isinstance(e, KernelError):
+                raise
+            if isinstance(e, Exception):
+                raise _err(f"cannot configure {ifname} in {netns_path}", e) from e
+            raise
+
+    async def detach_veth(self, host_ifname: str) -> None:
+        """Delete the host end of a veth pair (the kernel deletes the peer); idempotent."""
+        await self.delete_link(host_ifname)
+
+    async def set_default_route(self, netns_path: str, gateway: str, ifname: str) -> None:
+        """Replace the default route (v4 or v6, from ``gateway``) inside ``netns_path``."""
+        ipr = await self._ipr(netns_path)
+        gw = ipaddress.ip_address(gateway)
+        family = socket.AF_INET6 if gw.version == 6 else socket.AF_INET
+        try:
+            idx = await self._require_index(ipr, ifname, netns_path)
+            await ipr.route("replace", dst="default", family=family, gateway=str(gw), oif=idx)
+        except NetlinkError as e:
+            raise _err(f"cannot set default route via {gateway} in {netns_path}", e) from e
+
+    async def del_default_route(self, netns_path: str, v6: bool) -> None:
+        """Delete the v4 (or v6) default route inside ``netns_path``; idempotent."""
+        ipr = await self._ipr(netns_path)
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        try:
+            await ipr.route("del", dst="default", family=family)
+        except NetlinkError as e:
+            if e.code not in (errno.ESRCH, errno.ENOENT):
+                raise _err(f"cannot delete default route in {netns_path}", e) from e
+
+    async def link_lo_up(self, netns_path: str) -> None:
+        """Bring up the loopback interface of ``netns_path``."""
+        ipr = await self._ipr(netns_path)
+        try:
+            await ipr.link("set", index=1, state="up")
+        except NetlinkError as e:
+            raise _err(f"cannot bring lo up in {netns_path}", e) from e
+
+    async def host_routes(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Destinations of the host's main-table routes, v4 and v6, default routes left out.
+
+        Used to keep new subnets off networks the host already reaches (as
+        Docker does, a default route overlaps everything and is ignored).
+        """
+        out = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            async for r in await self._host.route("dump", family=family, table=MAIN_TABLE):
+                plen = r["dst_len"]
+                dst = r.get("dst")
+                if plen == 0 or not dst:
+                    continue
+                out.append(ipaddress.ip_network(f"{dst}/{plen}", strict=False))
+        return out

@@ -1,0 +1,38 @@
+"""Endpoint: one attachment of a sandbox (container) to a network."""
+
+import msgspec
+
+
+class Endpoint(msgspec.Struct, kw_only=True):
+    """A container's attachment to one network, with its addresses."""
+
+    id: str
+    network_id: str
+    container_id: str
+    ifname: str = ""          # name inside the sandbox (eth0, eth1...)
+    host_ifname: str = ""     # host end of the veth, if any
+    mac: str = ""
+    ipv4: str = ""            # address/prefix, e.g. 172.18.0.2/16
+    ipv6: str = ""
+    gateway4: str = ""
+    gateway6: str = ""
+    aliases: list[str] = []
+    dns_names: list[str] = []
+    static_ipv4: str = ""     # user-requested via IPAMConfig
+    static_ipv6: str = ""
+    driver_opts: dict[str, str] = {}
+    gw_priority: int = 0
+    links: list[str] = []
+
+
+class EndpointSettings(msgspec.Struct, kw_only=True):
+    """A container's wish to be on a network (kept while it is stopped)."""
+
+    network_id: str
+    aliases: list[str] = []
+    ipv4: str = ""            # static address requested (plain)
+    ipv6: str = ""
+    mac: str = ""
+    driver_opts: dict[str, str] = {}
+    gw_priority: int = 0
+    links: list[str] = []

@@ -1,0 +1,1 @@
+"""Container runtime: OCI bundles run by runc, and the image store."""

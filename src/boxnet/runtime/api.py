@@ -1,0 +1,80 @@
+"""The Runtime interface: how the core starts and stops container processes.
+
+The core never runs runc itself; it calls these methods.  Networking is not
+the runtime's business: the core hands it the path of an already pinned
+network namespace (or None for host mode) and the files boxnet wrote
+(/etc/hosts, /etc/resolv.conf, /etc/hostname) to bind-mount.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Awaitable, Callable
+
+import msgspec
+
+
+class ProcessSpec(msgspec.Struct, kw_only=True):
+    """Everything needed to create one container's OCI bundle."""
+
+    container_id: str
+    rootfs: str                     # image root filesystem (read-only lower layer)
+    args: list[str]
+    env: list[str] = []
+    cwd: str = "/"
+    hostname: str = ""
+    domainname: str = ""
+    netns_path: str | None = None   # None: share the daemon's netns (host mode)
+    etc_files: dict[str, str] = {}  # container path -> host file to bind-mount (e.g. /etc/hosts)
+    binds: list[str] = []           # docker -v syntax: "/host:/ctr[:ro]"
+    tty: bool = False
+    open_stdin: bool = False
+    readonly_rootfs: bool = False   # image wants a read-only root (boxnet/host)
+    tmpfs: list[str] = []           # extra private writable tmpfs mounts (e.g. /tmp, /run)
+
+
+class ExecResult(msgspec.Struct, kw_only=True):
+    """Outcome of a non-interactive exec."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+class Runtime(abc.ABC):
+    """Runs containers.  Every method is idempotent where it can be."""
+
+    @abc.abstractmethod
+    async def create(self, spec: ProcessSpec) -> None:
+        """Write the bundle (config.json, writable layer) for a container."""
+
+    @abc.abstractmethod
+    async def start(self, container_id: str, on_exit: Callable[[int], Awaitable[None] | None]) -> int:
+        """Start the container process, return its host pid.
+
+        `on_exit(exit_code)` is called once when the process ends (exit code
+        128+signal when killed by a signal)."""
+
+    @abc.abstractmethod
+    async def adopt(self, container_id: str, pid: int,
+                    on_exit: Callable[[int], Awaitable[None] | None]) -> bool:
+        """After a daemon restart: watch a still-running container again.
+
+        Returns False when the process is gone (on_exit is then not called)."""
+
+    @abc.abstractmethod
+    async def kill(self, container_id: str, signal: int) -> None:
+        """Send a signal to the container's init process (no error if gone)."""
+
+    @abc.abstractmethod
+    async def delete(self, container_id: str) -> None:
+        """Remove the runc state and the bundle (writable layer included)."""
+
+    @abc.abstractmethod
+    async def exec(self, container_id: str, args: list[str], env: list[str],
+                   cwd: str, tty: bool, stdin: bytes | None = None) -> ExecResult:
+        """Run a process inside a running container and collect its output."""
+
+    @abc.abstractmethod
+    def log_paths(self, container_id: str) -> tuple[str, str]:
+        """Paths of the files holding the container's stdout and stderr."""

@@ -1,0 +1,306 @@
+"""The image store: root filesystems on disk, named like Docker images.
+
+Layout: <root>/images/<hex>/rootfs/ and <root>/images/<hex>/image.json
+(metadata: id, tags, created, config, readonly).  No registry is reachable, so
+images come from two built-ins (`ensure_builtin`) or from `docker import`
+tarballs (`import_tar`, see tarimport.py).
+
+Built-ins:
+- busybox:latest: Debian's static busybox with its applet links.
+- boxnet/host:latest: the host's root filesystem, read-only, with private
+  tmpfs on /tmp, /run and /var/tmp, to run host programs (python3, nginx,
+  iperf3) in an isolated netns.  Its rootfs is a non-recursive read-only bind
+  of "/" (no /proc, /run/netns or other containers' mounts come along, and
+  nothing can write through it), re-made after a reboot by ensure_builtin.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from typing import BinaryIO
+
+import msgspec
+
+from boxnet.errors import NotFound
+from boxnet.kernel.runc import bind_readonly, is_mountpoint, umount
+from boxnet.runtime.tarimport import apply_changes, extract_rootfs
+
+BUSYBOX = "/bin/busybox"
+HOST_TMPFS = ["/tmp", "/run", "/var/tmp"]
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+class ImageConfig(msgspec.Struct, kw_only=True):
+    """The runnable defaults of an image (a subset of Docker's ImageConfig)."""
+
+    Cmd: list[str] = []
+    Entrypoint: list[str] = []
+    Env: list[str] = []
+    WorkingDir: str = ""
+    Labels: dict[str, str] = {}
+    ExposedPorts: dict[str, dict] = {}
+    User: str = ""
+
+
+class Image(msgspec.Struct, kw_only=True):
+    """One image: metadata plus where its root filesystem lives.
+
+    The core builds a ProcessSpec with rootfs=image.rootfs,
+    readonly_rootfs=image.readonly and tmpfs=image.tmpfs + the user's."""
+
+    id: str
+    repo_tags: list[str] = []
+    created: str = _EPOCH
+    size: int = 0
+    config: ImageConfig = msgspec.field(default_factory=ImageConfig)
+    rootfs: str = ""
+    readonly: bool = False
+    tmpfs: list[str] = []
+    comment: str = ""
+
+    def summary(self) -> dict:
+        """Docker's ImageSummary (GET /images/json)."""
+        return {"Id": self.id, "ParentId": "", "RepoTags": list(self.repo_tags),
+                "RepoDigests": [], "Created": _unix(self.created), "Size": self.size,
+                "SharedSize": -1, "Labels": dict(self.config.Labels), "Containers": -1}
+
+    def inspect(self) -> dict:
+        """Docker's ImageInspect (GET /images/{name}/json)."""
+        cfg = msgspec.to_builtins(self.config)
+        cfg.setdefault("Cmd", [])
+        return {
+            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": [],
+            "Parent": "", "Comment": self.comment, "Created": self.created,
+            "DockerVersion": "", "Author": "", "Config": cfg,
+            "Architecture": _arch(), "Os": "linux", "Size": self.size,
+            "GraphDriver": {"Name": "overlay2", "Data": {"RootDir": self.rootfs}},
+            "RootFS": {"Type": "layers", "Layers": [self.id]},
+            "Metadata": {"LastTagTime": self.created},
+        }
+
+
+def _unix(ts: str) -> int:
+    return int(_dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp())
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _arch() -> str:
+    m = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+def _du(path: str) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _remove_image_dir(d: str) -> None:
+    """Delete an image directory, unmounting its rootfs first.
+
+    Never recurse into a still-mounted rootfs: for boxnet/host that is "/"."""
+    rootfs = os.path.join(d, "rootfs")
+    umount(rootfs)
+    if is_mountpoint(rootfs):
+        raise OSError(f"{rootfs} is still mounted; not removing {d}")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def normalize_ref(ref: str) -> str:
+    """"name" -> "name:latest"; a trailing ":tag" (not a registry port) is kept."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last else f"{ref}:latest"
+
+
+class ImageStore:
+    """Images on disk under <root>/images, indexed in memory."""
+
+    def __init__(self, root: str):
+        """Load every image found under <root>/images."""
+        self.root = os.path.join(root, "images")
+        os.makedirs(self.root, exist_ok=True)
+        self._images: dict[str, Image] = {}
+        self._lock = threading.Lock()  # import_tar may run in a worker thread
+        for name in os.listdir(self.root):
+            meta = os.path.join(self.root, name, "image.json")
+            try:
+                with open(meta, "rb") as f:
+                    img = msgspec.json.decode(f.read(), type=Image)
+            except (OSError, msgspec.DecodeError):
+                continue  # half-written import: ignored (removed by its importer)
+            self._images[img.id] = img
+
+    # -- queries -------------------------------------------------------------
+    def list(self) -> list[Image]:
+        """All images, newest first."""
+        return sorted(self._images.values(), key=lambda i: i.created, reverse=True)
+
+    def get(self, ref: str) -> Image:
+        """An image by name[:tag] (default tag latest), full id, or short id."""
+        if ref in self._images:
+            return self._images[ref]
+        tagged = normalize_ref(ref)
+        for img in self._images.values():
+            if tagged in img.repo_tags:
+                return img
+        hexpart = ref[7:] if ref.startswith("sha256:") else ref
+        if len(hexpart) >= 4 and all(c in "0123456789abcdef" for c in hexpart):
+            found = [i for i in self._images.values() if i.id[7:].startswith(hexpart)]
+            if len(found) == 1:
+                return found[0]
+        raise NotFound(f"No such image: {ref}")
+
+    # -- changes ---------------------------------------------------------------
+    def _dir(self, image_id: str) -> str:
+        return os.path.join(self.root, image_id.split(":", 1)[1])
+
+    def _save(self, img: Image) -> None:
+        meta = os.path.join(self._dir(img.id), "image.json")
+        with open(meta + ".tmp", "wb") as f:
+            f.write(msgspec.json.encode(img))
+        os.replace(meta + ".tmp", meta)
+        self._images[img.id] = img
+
+    def _claim_tag(self, img: Image, tag: str) -> None:
+        """Give `tag` to `img`, taking it from any other image (it becomes dangling)."""
+        for other in list(self._images.values()):
+            if other.id != img.id and tag in other.repo_tags:
+                other.repo_tags = [t for t in other.repo_tags if t != tag]
+                self._save(other)
+        if tag not in img.repo_tags:
+            img.repo_tags = [*img.repo_tags, tag]
+
+    def import_tar(self, fileobj: BinaryIO, repo: str | None = None, tag: str | None = None,
+                   changes: list[str] = []) -> str:
+        """`POST /images/create?fromSrc=-`: a root filesystem tarball (plain,
+        gzip, bzip2 or xz) becomes an image; returns its id "sha256:<hex>".
+
+        Blocking (disk I/O): call it from a worker thread (asyncio.to_thread)."""
+        tmp = tempfile.mkdtemp(prefix=".import-", dir=self.root)
+        try:
+            rootfs = os.path.join(tmp, "rootfs")
+            os.mkdir(rootfs, 0o755)
+            digest = extract_rootfs(fileobj, rootfs)
+            config = apply_changes(ImageConfig(), changes)
+            created = _now()
+            image_id = "sha256:" + hashlib.sha256(
+                digest + msgspec.json.encode(config) + created.encode()).hexdigest()
+            img = Image(id=image_id, created=created, size=_du(rootfs), config=config,
+                        rootfs=os.path.join(self._dir(image_id), "rootfs"),
+                        comment="Imported from -")
+            with self._lock:
+                os.rename(tmp, self._dir(image_id))
+                tmp = ""
+                if repo:
+                    self._claim_tag(img, f"{repo}:{tag or 'latest'}")
+                self._save(img)
+            return image_id
+        finally:
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def remove(self, ref: str) -> list[dict]:
+        """Untag `ref`, and delete the image once it has no tag left (or when
+        named by id).  Returns Docker's DeleteItem list.  Checking that no
+        container uses the image is the core's job."""
+        img = self.get(ref)
+        with self._lock:
+            out: list[dict] = []
+            named = normalize_ref(ref)
+            if named in img.repo_tags and len(img.repo_tags) > 1:
+                img.repo_tags = [t for t in img.repo_tags if t != named]
+                self._save(img)
+                return [{"Untagged": named}]
+            out += [{"Untagged": t} for t in img.repo_tags]
+            _remove_image_dir(self._dir(img.id))
+            del self._images[img.id]
+            out.append({"Deleted": img.id})
+            return out
+
+    # -- built-in images ---------------------------------------------------------
+    def ensure_builtin(self) -> None:
+        """Create busybox:latest and boxnet/host:latest if missing (idempotent, fast).
+
+        Also re-makes the host image's read-only bind of "/" when it is not
+        mounted (after a reboot, or in a new mount namespace)."""
+        with self._lock:
+            self._ensure_busybox()
+            self._ensure_host()
+
+    def _builtin(self, tag: str, key: bytes, config: ImageConfig, readonly: bool,
+                 tmpfs: list[str], build) -> Image:
+        image_id = "sha256:" + hashlib.sha256(key).hexdigest()
+        img = self._images.get(image_id)
+        if img is None:
+            d = self._dir(image_id)
+            _remove_image_dir(d)
+            os.makedirs(os.path.join(d, "rootfs"))
+            img = Image(id=image_id, created=_now(), config=config,
+                        rootfs=os.path.join(d, "rootfs"), readonly=readonly, tmpfs=tmpfs)
+            img.size = build(img.rootfs)
+        if tag not in img.repo_tags:
+            self._claim_tag(img, tag)
+        if image_id not in self._images or tag not in self._images[image_id].repo_tags:
+            self._save(img)
+        return img
+
+    def _ensure_busybox(self) -> None:
+        st = os.stat(BUSYBOX)
+        key = f"busybox-v1:{st.st_size}:{st.st_mtime_ns}".encode()
+        self._builtin("busybox:latest", key, ImageConfig(Cmd=["sh"], Env=[
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+            False, [], build_busybox_rootfs)
+
+    def _ensure_host(self) -> None:
+        img = self._builtin("boxnet/host:latest", b"boxnet-host-v1", ImageConfig(
+            Cmd=["sh"], Env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
+            True, list(HOST_TMPFS), lambda _: 0)
+        # Mounted iff the rootfs dir is the root directory itself (O(1), unlike
+        # scanning mountinfo; os.path.ismount misses a same-filesystem bind).
+        st, root = os.stat(img.rootfs), os.stat("/")
+        if (st.st_dev, st.st_ino) != (root.st_dev, root.st_ino):
+            bind_readonly("/", img.rootfs)
+
+
+def build_busybox_rootfs(rootfs: str) -> int:
+    """Fill `rootfs` with /bin/busybox, its applet links and a minimal /etc;
+    return its size in bytes."""
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev",
+              "root", "var/tmp", "home", "run"):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+    os.chmod(os.path.join(rootfs, "var/tmp"), 0o1777)
+    shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin/busybox"))
+    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True,
+                             check=True, text=True).stdout.split()
+    for rel in applets:
+        link = os.path.join(rootfs, rel)
+        if rel == "bin/busybox" or os.path.lexists(link):
+            continue
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink("/bin/busybox", link)
+    files = {
+        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        "etc/group": "root:x:0:\nnogroup:x:65534:\n",
+        "etc/hosts": "", "etc/resolv.conf": "", "etc/hostname": "",
+    }
+    for rel, text in files.items():
+        with open(os.path.join(rootfs, rel), "w") as f:
+            f.write(text)
+    return os.stat(BUSYBOX).st_size

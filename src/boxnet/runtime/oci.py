@@ -1,0 +1,263 @@
+"""OciRuntime: containers as OCI bundles run by runc.
+
+Layout: <root>/containers/<id>/{config.json, rootfs/, upper/, work/, boxnet.json,
+stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/runc.
+
+- Root filesystem: an overlayfs (lower = image rootfs, upper/work in the
+  bundle) mounted here before runc runs and unmounted on delete.  If overlay
+  is refused (e.g. the bundle dir is itself on overlayfs) the image is copied.
+  An image whose rootfs is a read-only mount (boxnet/host) is used directly.
+- Stdio: stdin is /dev/null, or (open_stdin or tty) a FIFO the container opens
+  O_RDWR: it holds a writer itself, so it never reads EOF, even across daemon
+  restarts, and `docker run -itd busybox` keeps sh alive.  No pty is allocated
+  yet: tty=True only keeps stdin open and sets TERM.  stdout/stderr are the
+  log files opened O_APPEND and handed to the container directly (runc's
+  pass-through mode), so output survives daemon restarts.
+- Exit codes: the daemon is a child subreaper, so the init becomes our child
+  when `runc run -d` exits; a pidfd per container tells us when it ends and
+  waitpid gives the code (128+signal if killed).  After a daemon restart the
+  init is no longer our child: adopt() reports 255 as its exit code.
+- exec with tty=True also runs without a pty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import shutil
+from typing import Awaitable, Callable
+
+from boxnet.errors import Conflict, KernelError, NotFound
+from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
+                                   set_child_subreaper)
+from boxnet.kernel.runc import Runc, mount_overlay, umount
+from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
+from boxnet.runtime.bundle import build_config
+
+OnExit = Callable[[int], Awaitable[None] | None]
+
+
+class OciRuntime(Runtime):
+    """The Runtime interface on top of runc."""
+
+    def __init__(self, root: str, runc_binary: str | None = None):
+        """Bundles go under <root>/containers, runc state under <root>/runc.
+
+        Marks the daemon process a child subreaper (see module docstring)."""
+        self.root = root
+        self.bundles = os.path.join(root, "containers")
+        os.makedirs(self.bundles, exist_ok=True)
+        self.runc = Runc(os.path.join(root, "runc"), runc_binary)
+        set_child_subreaper()
+        self._watchers: dict[str, ExitWatcher] = {}
+        self._meta: dict[str, dict] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def _bundle(self, container_id: str) -> str:
+        if not container_id or "/" in container_id or container_id.startswith("."):
+            raise NotFound(f"No such container: {container_id}")
+        return os.path.join(self.bundles, container_id)
+
+    def log_paths(self, container_id: str) -> tuple[str, str]:
+        """Paths of the files holding the container's stdout and stderr."""
+        b = self._bundle(container_id)
+        return os.path.join(b, "stdout.log"), os.path.join(b, "stderr.log")
+
+    def stdin_path(self, container_id: str) -> str | None:
+        """The FIFO feeding the container's stdin (attach writes there), None
+        when stdin is /dev/null."""
+        meta = self._load_meta(container_id)
+        return os.path.join(self._bundle(container_id), "stdin.fifo") if meta.get("stdin") else None
+
+    # -- create ----------------------------------------------------------------
+    async def create(self, spec: ProcessSpec) -> None:
+        """Write the bundle: writable root layer, config.json, empty logs (idempotent)."""
+        b = self._bundle(spec.container_id)
+        os.makedirs(b, exist_ok=True)
+        meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty}
+        if spec.readonly_rootfs and _is_readonly_mount(spec.rootfs):
+            meta["mode"] = "direct"
+            root_path = spec.rootfs
+        else:
+            meta["mode"] = await self._prepare_rootfs(b, spec.rootfs)
+            root_path = "rootfs"
+        config = build_config(spec, root_path, spec.readonly_rootfs)
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(config, f)
+        with open(os.path.join(b, "boxnet.json"), "w") as f:
+            json.dump(meta, f)
+        self._meta[spec.container_id] = meta
+        for p in self.log_paths(spec.container_id):
+            open(p, "ab").close()
+        if meta["stdin"] and not os.path.exists(os.path.join(b, "stdin.fifo")):
+            os.mkfifo(os.path.join(b, "stdin.fifo"), 0o600)
+
+    async def _prepare_rootfs(self, bundle: str, lower: str) -> str:
+        """Mount the overlay at <bundle>/rootfs, or copy the image if overlay fails."""
+        target = os.path.join(bundle, "rootfs")
+        if os.path.exists(os.path.join(bundle, "rootfs.copy")):
+            return "copy"
+        if os.path.ismount(target):
+            return "overlay"
+        for d in ("rootfs", "upper", "work"):
+            os.makedirs(os.path.join(bundle, d), exist_ok=True)
+        try:
+            mount_overlay(lower, os.path.join(bundle, "upper"), os.path.join(bundle, "work"), target)
+            return "overlay"
+        except OSError:
+            pass
+        # Why: overlayfs refuses an upper dir on overlayfs (CI inside Docker)
+        # and some other filesystems; a private copy always works.
+        os.rmdir(target)
+        await asyncio.to_thread(shutil.copytree, lower, target, symlinks=True)
+        open(os.path.join(bundle, "rootfs.copy"), "w").close()
+        return "copy"
+
+    def _load_meta(self, container_id: str) -> dict:
+        meta = self._meta.get(container_id)
+        if meta is None:
+            try:
+                with open(os.path.join(self._bundle(container_id), "boxnet.json")) as f:
+                    meta = json.load(f)
+            except FileNotFoundError:
+                raise NotFound(f"No such container: {container_id}") from None
+            self._meta[container_id] = meta
+        return meta
+
+    # -- start / adopt -----------------------------------------------------------
+    async def start(self, container_id: str, on_exit: OnExit) -> int:
+        """Run the container detached; return the host pid of its init."""
+        b = self._bundle(container_id)
+        meta = self._load_meta(container_id)
+        if meta["mode"] == "overlay" and not os.path.ismount(os.path.join(b, "rootfs")):
+            await self._prepare_rootfs(b, meta["lower"])  # e.g. after a reboot
+        if container_id in self._watchers:
+            raise Conflict(f"container {container_id} is already running")
+        if self.runc.init_process(container_id) is not None:
+            await self.runc.delete(container_id)  # stale state of a previous run
+        out_path, err_path = self.log_paths(container_id)
+        fds: list[int] = []
+        try:
+            if meta["stdin"]:
+                # O_RDWR: never blocks waiting for a writer, and keeps a writer open.
+                fds.append(os.open(os.path.join(b, "stdin.fifo"), os.O_RDWR | os.O_CLOEXEC))
+            else:
+                fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            fds.append(os.open(out_path, flags, 0o640))
+            fds.append(os.open(err_path, flags, 0o640))
+            err_offset = os.fstat(fds[2]).st_size
+            try:
+                pid = await self.runc.run_detached(
+                    container_id, b, os.path.join(b, "init.pid"), fds[0], fds[1], fds[2],
+                    os.path.join(b, "runc.log"))
+            except KernelError:
+                raise KernelError(self._runc_failure(err_path, err_offset)) from None
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._watch(container_id, pid, on_exit)
+        return pid
+
+    def _runc_failure(self, err_path: str, offset: int) -> str:
+        """runc's error message, cut back out of the container's stderr log."""
+        with open(err_path, "r+b") as f:
+            f.seek(offset)
+            msg = f.read().decode(errors="replace").strip()
+            f.truncate(offset)
+        return f"OCI runtime create failed: {msg or 'runc failed'}"
+
+    def _watch(self, container_id: str, pid: int, on_exit: OnExit) -> None:
+        def exited(code: int) -> None:
+            self._watchers.pop(container_id, None)
+            res = on_exit(code)
+            if inspect.isawaitable(res):
+                task = asyncio.ensure_future(res)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        self._watchers[container_id] = ExitWatcher(pid, exited)
+
+    async def adopt(self, container_id: str, pid: int, on_exit: OnExit) -> bool:
+        """Watch a container that survived a daemon restart.
+
+        Checks that `pid` is still that container's init (runc's recorded pid
+        and start time against /proc), so a recycled pid is never adopted.
+        The init is no longer our child, so on_exit receives 255 (unknown)
+        unless this same process started it.  False if it is gone."""
+        if container_id in self._watchers:
+            return True
+        init = self.runc.init_process(container_id)
+        if init is None or init[0] != pid or proc_start_time(pid) != init[1]:
+            return False
+        try:
+            self._watch(container_id, pid, on_exit)
+        except ProcessLookupError:
+            return False
+        if proc_start_time(pid) != init[1]:  # recycled between the check and pidfd_open
+            self._watchers.pop(container_id).close()
+            return False
+        return True
+
+    # -- signals, exec, delete -------------------------------------------------------
+    async def kill(self, container_id: str, signal: int) -> None:
+        """Signal the init (through its pidfd when watched); no error if gone."""
+        w = self._watchers.get(container_id)
+        if w is not None:
+            w.send_signal(signal)
+        elif self.runc.init_process(container_id) is not None:
+            await self.runc.kill(container_id, signal)
+
+    async def exec(self, container_id: str, args: list[str], env: list[str],
+                   cwd: str, tty: bool, stdin: bytes | None = None) -> ExecResult:
+        """`runc exec` with stdout and stderr captured apart (no pty even if tty).
+
+        Exit code 126/127 when the program cannot be run / is not found, as
+        Docker reports."""
+        if self.runc.init_process(container_id) is None:
+            raise Conflict(f"container {container_id} is not running")
+        code, out, err = await self.runc.exec(container_id, args, env, cwd, stdin)
+        if code == 255 and b"exec failed" in err:
+            if b"not found" in err or b"no such file" in err:
+                code = 127
+            elif b"permission denied" in err:
+                code = 126
+            elif b"stopped container" in err:
+                raise Conflict(f"container {container_id} is not running")
+        return ExecResult(exit_code=code, stdout=out, stderr=err)
+
+    async def delete(self, container_id: str) -> None:
+        """Kill if running, drop runc's state, unmount the root, remove the bundle.
+
+        Idempotent.  A watched init that is killed here still gets on_exit."""
+        b = self._bundle(container_id)
+        errors: list[str] = []
+        init = self.runc.init_process(container_id)
+        if init is not None:
+            await kill_and_wait(*init)
+        try:
+            await self.runc.delete(container_id)
+        except KernelError as e:
+            errors.append(e.message)
+        rootfs = os.path.join(b, "rootfs")
+        self._meta.pop(container_id, None)
+        try:
+            umount(rootfs)
+            if os.path.ismount(rootfs):
+                raise OSError(f"{rootfs} still mounted")
+        except OSError as e:
+            # Never rmtree through a mounted root: it would empty the image.
+            errors.append(f"{e}; bundle kept")
+        else:
+            shutil.rmtree(b, ignore_errors=True)
+        if errors:
+            raise KernelError(f"delete {container_id}: " + "; ".join(errors))
+
+
+def _is_readonly_mount(path: str) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -1,0 +1,1 @@
+"""State stores: SQLite for local scope (etcd for global scope comes with overlay)."""
