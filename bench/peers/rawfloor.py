@@ -48,7 +48,8 @@ class RawFloorPeer:
     def start(self) -> None:
         """Create the bench netns and start the worker inside it."""
         self.host.create()
-        self.proc = self.host.popen([sys.executable, "-m", "bench.peers.rawfloor"],
+        self.proc = self.host.popen([sys.executable, "-c",
+                                     "from bench.peers.rawfloor import main; main()"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                     cwd=os.path.dirname(os.path.dirname(os.path.dirname(
                                         os.path.abspath(__file__)))))

@@ -54,20 +54,29 @@ class RuncRef:
     def run_once(self) -> float:
         """Timed `runc run -d`; the container is deleted afterwards (untimed)."""
         self._n += 1
-        cid = f"bxb-runc-{self._n}"
-        t0 = time.perf_counter()
-        res = self.host.run(["runc", "--root", str(self.state), "run", "-d", "--bundle",
-                             str(self.bundle), cid], stdin=subprocess.DEVNULL)
-        t = time.perf_counter() - t0
-        self.host.run(["runc", "--root", str(self.state), "delete", "-f", cid])
+        cid = f"{self.host.name}-{self._n}"
+        err = self.host.tmp / "runc.err"
+        # The detached container inherits runc's stdio: never give it our pipes, or we would
+        # wait for an EOF that only comes when the container exits.
+        with open(err, "wb") as errf:
+            t0 = time.perf_counter()
+            res = self.host.run(["runc", "--root", str(self.state), "run", "-d", "--bundle",
+                                 str(self.bundle), cid], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errf, capture_output=False)
+            t = time.perf_counter() - t0
+        self.host.run(["runc", "--root", str(self.state), "delete", "-f", cid],
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL, capture_output=False)
         if res.returncode != 0:
-            raise RuntimeError(f"runc run failed: {(res.stderr or res.stdout).strip()[:300]}")
+            raise RuntimeError(f"runc run failed: {err.read_text()[-300:]}")
         return t
 
     def stop(self) -> None:
         """Delete leftover containers, unpin the netns, tear the bench host down."""
         if self.state.exists():
             for d in self.state.iterdir():
-                self.host.run(["runc", "--root", str(self.state), "delete", "-f", d.name])
+                self.host.run(["runc", "--root", str(self.state), "delete", "-f", d.name],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, capture_output=False)
         unpin_netns(self.pin)
         self.host.teardown()

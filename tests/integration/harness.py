@@ -41,7 +41,12 @@ LIVE_HOSTS: list["TestHost"] = []   # hosts not torn down yet (for failure logs)
 def run(argv: list[str], check: bool = True, timeout: float = 60,
         input: str | None = None) -> subprocess.CompletedProcess:
     """Run a command, capture text output; on failure raise with its output."""
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{argv!r} still running after {timeout}s\n"
+                             f"stdout so far: {e.stdout!r}\nstderr so far: {e.stderr!r}") from None
     if check and r.returncode != 0:
         raise AssertionError(f"{argv!r} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
     return r
@@ -168,7 +173,9 @@ class TestHost:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no daemon log)"
-        return "\n".join(text.splitlines()[-lines:])
+        # pyroute2's debug chatter would bury the daemon's own messages
+        kept = [line for line in text.splitlines() if " pyroute2." not in line]
+        return "\n".join(kept[-lines:])
 
     # ----- clients ----------------------------------------------------------
     def api(self, method: str, path: str, json=None, body: bytes | str | None = None,

@@ -89,6 +89,7 @@ def test_two_containers_on_one_bridge_ping_each_other(host_ns, make_netns, in_ne
     assert {"10.123.0.2/24", "fd12::2/64"} <= _addrs(sh, c1, "eth0")
     assert ping(c1, "10.123.0.3") and ping(c2, "10.123.0.2")
     assert ping(c2, "fd12::2") and ping(c1, "10.123.0.1") and ping(c1, "127.0.0.1")
+    assert ping(c2, "fd12::1")  # the bridge's v6 address works at once (nodad)
     assert "default via 10.123.0.1 dev eth0" in sh(c1, "ip", "route")
     assert "default via fd12::1 dev eth0" in sh(c1, "ip", "-6", "route")
     assert not ping(c1, "10.123.0.99")  # a test that can fail: nobody there
@@ -143,3 +144,27 @@ def test_attach_veth_rolls_back_on_failure(host_ns, make_netns, in_netns, sh):
     assert "vbxt4" in host_names
     assert not {"vbxt5", "vbxt6", "vbxt7"} & set(host_names)
     assert sorted(c1_names) == ["eth0", "lo"]
+
+
+def test_concurrent_attaches(host_ns, make_netns, in_netns, ping):
+    import asyncio
+
+    ctrs = [make_netns() for _ in range(12)]
+
+    async def body():
+        nl = await Netlink.open()
+        try:
+            await nl.ensure_bridge("bxtbr4", addrs=["10.126.0.1/24"])
+            jobs = [nl.attach_veth(f"vbxc{i}", "bxtbr4", c, "eth0", None, [f"10.126.0.{10 + i}/24"], None)
+                    for i, c in enumerate(ctrs)]
+            jobs += [nl.link_lo_up(c) for c in ctrs]  # same netns, concurrently
+            macs = await asyncio.gather(*jobs)
+            return macs[:len(ctrs)]
+        finally:
+            for c in ctrs:
+                await nl.forget_netns(c)
+            await nl.close()
+
+    macs = in_netns(host_ns, body)
+    assert len(set(macs)) == len(ctrs)
+    assert ping(ctrs[0], f"10.126.0.{10 + len(ctrs) - 1}")

@@ -12,7 +12,9 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import uuid
@@ -20,6 +22,7 @@ import uuid
 import pytest
 
 from boxnet.errors import InvalidParameter, NotFound
+from boxnet.kernel.runc import is_mountpoint
 from boxnet.runtime.api import ProcessSpec
 from boxnet.runtime.images import ImageStore
 from boxnet.runtime.oci import OciRuntime
@@ -34,10 +37,13 @@ if os.geteuid() != 0 or not shutil.which("runc") or not os.path.exists("/bin/bus
 def root():
     d = tempfile.mkdtemp(prefix="bxt-rt-")
     yield d
-    subprocess.run(["umount", "-l", os.path.join(d, "images")], capture_output=True)
-    for img in ImageStore(d).list():
-        if img.readonly:
-            subprocess.run(["umount", "-l", img.rootfs], capture_output=True)
+    # Unmount everything under d first: never rmtree through a mount (the
+    # host image's rootfs is a bind of "/").
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(d + "/")]
+    for m in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "-l", m], check=True)
+    assert not any(is_mountpoint(m) for m in mounts)
     shutil.rmtree(d)
 
 
@@ -222,7 +228,7 @@ async def test_host_network_mode(images, rt):
     await rt.start(s.container_id, on_exit)
     assert await asyncio.wait_for(fut, 10) == 0
     assert sorted(open(rt.log_paths(s.container_id)[0]).read().split()) == \
-        sorted(os.listdir("/sys/class/net"))
+        sorted(name for _, name in socket.if_nameindex())  # this process's netns
 
 
 async def test_adopt_after_restart(images, netns, root, rt):
@@ -243,6 +249,7 @@ async def test_adopt_after_restart(images, netns, root, rt):
 def test_image_refs(images):
     bb = images.get("busybox")
     assert images.get("busybox:latest") is bb
+    assert images.get("docker.io/library/busybox") is bb
     assert images.get(bb.id) is bb and images.get(bb.id[7:19]) is bb
     assert bb.config.Cmd == ["sh"]
     assert os.path.islink(os.path.join(bb.rootfs, "bin/sh"))
@@ -340,3 +347,40 @@ async def test_copy_fallback_when_overlay_fails(images, netns, rt, monkeypatch):
     assert await asyncio.wait_for(fut, 10) == 0
     assert open(rt.log_paths(s.container_id)[0]).read() == "x\n"
     assert not os.path.exists(os.path.join(images.get("busybox").rootfs, "etc/new"))
+
+
+async def test_adopt_container_started_by_another_daemon(images, netns, root, rt):
+    s = spec(images, netns, ["sleep", "100"])
+    await rt.create(s)
+    script = (
+        "import asyncio, sys\n"
+        "from boxnet.runtime.oci import OciRuntime\n"
+        "async def main():\n"
+        f"    print(await OciRuntime({root!r}).start({s.container_id!r}, lambda c: None))\n"
+        "asyncio.run(main())\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    pid = int(out)
+    fut, on_exit = exit_future()
+    assert await rt.adopt(s.container_id, pid, on_exit)
+    await rt.kill(s.container_id, signal.SIGKILL)
+    # 137 when the init was reparented to us (we are an ancestor subreaper),
+    # 255 when its status went to another parent.
+    assert await asyncio.wait_for(fut, 10) in (137, 255)
+
+
+def test_exit_watcher_reports_255_for_a_non_child():
+    script = (
+        "import asyncio, os, subprocess\n"
+        "from boxnet.kernel.process import ExitWatcher\n"
+        "p = subprocess.Popen(['sh', '-c', 'sleep 0.3 & echo $!'], stdout=subprocess.PIPE)\n"
+        "pid = int(p.stdout.readline()); p.wait()\n"
+        "async def main():\n"
+        "    fut = asyncio.get_running_loop().create_future()\n"
+        "    ExitWatcher(pid, fut.set_result)\n"
+        "    print(await asyncio.wait_for(fut, 5))\n"
+        "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "255"

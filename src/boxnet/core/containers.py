@@ -35,9 +35,9 @@ class ContainerOps:
             name = random_name(self.cont_by_name)
         image = self.images.get(cfg.image)
         if not cfg.cmd and not cfg.entrypoint:
-            cfg.cmd = list(image.config.get("Cmd") or [])
+            cfg.cmd = list(image.config.Cmd)
             if not cfg.entrypoint:
-                cfg.entrypoint = list(image.config.get("Entrypoint") or [])
+                cfg.entrypoint = list(image.config.Entrypoint)
         if not cfg.cmd and not cfg.entrypoint:
             raise InvalidParameter("no command specified")
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
@@ -99,8 +99,8 @@ class ContainerOps:
                 etc.pop("/etc/hosts", None)
             spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,
                                args=list(c.config.entrypoint) + list(c.config.cmd),
-                               env=list(image.config.get("Env") or []) + list(c.config.env),
-                               cwd=c.config.working_dir or image.config.get("WorkingDir") or "/",
+                               env=list(image.config.Env) + list(c.config.env),
+                               cwd=c.config.working_dir or image.config.WorkingDir or "/",
                                hostname=c.config.hostname or c.id[:12],
                                domainname=c.config.domainname,
                                netns_path=c.sandbox_key or None, etc_files=etc,

@@ -48,14 +48,19 @@ class ExecOps:
             raise NotFound(f"No such exec instance: {exec_id}")
         return ex
 
-    async def start_exec(self, exec_id: str, stdin: bytes | None = None):
-        """Run the exec to completion; returns the runtime's ExecResult."""
-        ex = self.get_exec(exec_id)
+    def check_exec_startable(self, ex: ExecInstance):
+        """Conflict unless the exec is new and its container runs; returns the container."""
         if ex.running or ex.exit_code is not None:
-            raise Conflict(f"exec {exec_id} has already been started")
+            raise Conflict(f"exec {ex.id} has already been started")
         c = self.containers.get(ex.container_id)
         if c is None or c.status != "running":
             raise Conflict(f"container {ex.container_id} is not running")
+        return c
+
+    async def start_exec(self, exec_id: str, stdin: bytes | None = None):
+        """Run the exec to completion; returns the runtime's ExecResult."""
+        ex = self.get_exec(exec_id)
+        c = self.check_exec_startable(ex)
         ex.running = True
         try:
             res = await self.runtime.exec(c.id, ex.cmd, ex.env, ex.working_dir or "", ex.tty, stdin)

@@ -49,7 +49,7 @@ class ReconcileOps:
         await self._ensure_predefined()
         for nw in list(self.networks.values()):
             try:
-                await self.drivers.get(nw.driver).create_network(nw)
+                await self.drivers.get(nw.driver).create_network(nw, restoring=True)
             except BoxnetError as exc:
                 log.error("network %s could not be restored: %s", nw.name, exc.message)
         await self._reconcile_containers()

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     try:
         config = to_config(args)
     except BoxnetError as exc:

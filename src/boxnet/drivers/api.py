@@ -29,8 +29,9 @@ class Driver(abc.ABC):
         """Raise InvalidParameter for options this driver cannot honour."""
 
     @abc.abstractmethod
-    async def create_network(self, nw: Network) -> None:
-        """Create (or re-create, idempotently) the network's kernel objects."""
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
+        """Create the network's kernel objects; `restoring` (daemon start)
+        re-creates them idempotently, adopting what already exists."""
 
     @abc.abstractmethod
     async def delete_network(self, nw: Network) -> None:
@@ -63,7 +64,7 @@ class NoopDriver(Driver):
     uses_ipam = False
     user_creatable = False
 
-    async def create_network(self, nw: Network) -> None:
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
         """Nothing to create."""
 
     async def delete_network(self, nw: Network) -> None:

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from typing import BinaryIO
@@ -30,9 +28,9 @@ import msgspec
 
 from boxnet.errors import NotFound
 from boxnet.kernel.runc import bind_readonly, is_mountpoint, umount
+from boxnet.runtime.busybox import BUSYBOX, build_busybox_rootfs
 from boxnet.runtime.tarimport import apply_changes, extract_rootfs
 
-BUSYBOX = "/bin/busybox"
 HOST_TMPFS = ["/tmp", "/run", "/var/tmp"]
 _EPOCH = "1970-01-01T00:00:00Z"
 
@@ -122,7 +120,11 @@ def _remove_image_dir(d: str) -> None:
 
 
 def normalize_ref(ref: str) -> str:
-    """"name" -> "name:latest"; a trailing ":tag" (not a registry port) is kept."""
+    """"name" -> "name:latest"; a trailing ":tag" (not a registry port) is kept;
+    Docker Hub's "docker.io/" and "library/" prefixes are dropped."""
+    for prefix in ("docker.io/", "index.docker.io/", "library/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
     last = ref.rsplit("/", 1)[-1]
     return ref if ":" in last else f"{ref}:latest"
 
@@ -137,6 +139,9 @@ class ImageStore:
         self._images: dict[str, Image] = {}
         self._lock = threading.Lock()  # import_tar may run in a worker thread
         for name in os.listdir(self.root):
+            if name.startswith(".import-"):  # left by an import cut short by a crash
+                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+                continue
             meta = os.path.join(self.root, name, "image.json")
             try:
                 with open(meta, "rb") as f:
@@ -207,7 +212,7 @@ class ImageStore:
                 os.rename(tmp, self._dir(image_id))
                 tmp = ""
                 if repo:
-                    self._claim_tag(img, f"{repo}:{tag or 'latest'}")
+                    self._claim_tag(img, normalize_ref(f"{repo}:{tag}" if tag else repo))
                 self._save(img)
             return image_id
         finally:
@@ -275,32 +280,3 @@ class ImageStore:
         st, root = os.stat(img.rootfs), os.stat("/")
         if (st.st_dev, st.st_ino) != (root.st_dev, root.st_ino):
             bind_readonly("/", img.rootfs)
-
-
-def build_busybox_rootfs(rootfs: str) -> int:
-    """Fill `rootfs` with /bin/busybox, its applet links and a minimal /etc;
-    return its size in bytes."""
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev",
-              "root", "var/tmp", "home", "run"):
-        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
-    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
-    os.chmod(os.path.join(rootfs, "var/tmp"), 0o1777)
-    shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin/busybox"))
-    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True,
-                             check=True, text=True).stdout.split()
-    for rel in applets:
-        link = os.path.join(rootfs, rel)
-        if rel == "bin/busybox" or os.path.lexists(link):
-            continue
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink("/bin/busybox", link)
-    files = {
-        "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
-                      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-        "etc/group": "root:x:0:\nnogroup:x:65534:\n",
-        "etc/hosts": "", "etc/resolv.conf": "", "etc/hostname": "",
-    }
-    for rel, text in files.items():
-        with open(os.path.join(rootfs, rel), "w") as f:
-            f.write(text)
-    return os.stat(BUSYBOX).st_size

@@ -31,7 +31,7 @@ from typing import Awaitable, Callable
 
 from boxnet.errors import Conflict, KernelError, NotFound
 from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
-                                   set_child_subreaper)
+                                   raise_nofile_limit, set_child_subreaper)
 from boxnet.kernel.runc import Runc, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
@@ -45,12 +45,14 @@ class OciRuntime(Runtime):
     def __init__(self, root: str, runc_binary: str | None = None):
         """Bundles go under <root>/containers, runc state under <root>/runc.
 
-        Marks the daemon process a child subreaper (see module docstring)."""
+        Marks the daemon process a child subreaper (see module docstring) and
+        raises its open-files soft limit (one pidfd per running container)."""
         self.root = root
         self.bundles = os.path.join(root, "containers")
         os.makedirs(self.bundles, exist_ok=True)
         self.runc = Runc(os.path.join(root, "runc"), runc_binary)
         set_child_subreaper()
+        raise_nofile_limit()
         self._watchers: dict[str, ExitWatcher] = {}
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()

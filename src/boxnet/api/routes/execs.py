@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...errors import BoxnetError
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
 from .common import ctl, reply
 from .logs import frame
@@ -32,19 +33,30 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     req = decode(body, ExecStartRequest, "exec start request") if body.strip() else ExecStartRequest()
     ex = c.get_exec(request.match_info["id"])
+    c.check_exec_startable(ex)
     if req.detach:
         request.loop.create_task(c.start_exec(ex.id))
         return web.Response(status=200)
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
     tty = bool(req.tty or ex.tty)
     ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
-    res = await c.start_exec(ex.id)
     if upgrade:
+        # Hijacked connection (docker CLI, docker-py): raw bytes after the
+        # 101 headers, then close, which is how clients see the end.
         resp = web.StreamResponse(status=101, headers={"Content-Type": ctype,
                                                        "Connection": "Upgrade", "Upgrade": "tcp"})
+        resp.force_close()
     else:
         resp = web.StreamResponse(headers={"Content-Type": ctype})
+    # Headers go out before the process runs, as with Docker: hijacking
+    # clients read them first and then the raw stream from the socket.
     await resp.prepare(request)
+    try:
+        res = await c.start_exec(ex.id)
+    except BoxnetError as exc:
+        await resp.write(frame(2, exc.message.encode() + b"\n") if not tty else exc.message.encode())
+        await resp.write_eof()
+        return resp
     if tty:
         await resp.write(res.stdout + res.stderr)
     else:

@@ -41,11 +41,11 @@ class BridgeDriver(Driver):
         """Check the bridge options before anything is created."""
         options.validate(nw)
 
-    async def create_network(self, nw: Network) -> None:
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
         """Bridge up with its gateway addresses, then the firewall entry."""
         br = options.bridge_name(nw)
         existed = await self._nl.link_exists(br)
-        if existed and not nw.predefined and not nw.options.get(options.OPT_NAME):
+        if existed and not restoring and not nw.predefined and not nw.options.get(options.OPT_NAME):
             raise Conflict(f"bridge device {br} already exists")
         await self._nl.ensure_bridge(br, mtu=options.mtu(nw), addrs=gateway_cidrs(nw))
         try:

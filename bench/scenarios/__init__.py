@@ -1,0 +1,15 @@
+"""The scenarios, registered in ONE place: SCENARIOS maps a name to its module.
+
+A scenario module has NAME, TITLE and ``run(ctx) -> dict`` (see bench/context.py). Adding
+scenario N is: write bench/scenarios/<name>.py, add one line here.
+"""
+
+from __future__ import annotations
+
+from bench.scenarios import control_plane, dataplane, scale
+
+SCENARIOS = {
+    control_plane.NAME: control_plane,
+    scale.NAME: scale,
+    dataplane.NAME: dataplane,
+}

@@ -1,0 +1,250 @@
+"""A small Docker Engine API (v1.50) client over a unix socket.
+
+Only the stdlib: http.client for plain requests, a raw socket for the hijacked
+streams (attach, exec start) that Docker upgrades with `101 UPGRADED`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import urllib.parse
+from typing import Any, Iterator
+
+API_PREFIX = "/v1.50"
+DEFAULT_HOST = "unix:///run/boxnet/boxnet.sock"
+
+
+class APIError(Exception):
+    """The daemon answered with an error status; `message` is its message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ConnectError(Exception):
+    """The daemon's socket could not be reached."""
+
+
+def resolve_host(host: str | None) -> str:
+    """Return the daemon address: -H flag, else $BOXNET_HOST, else the default."""
+    return host or os.environ.get("BOXNET_HOST") or DEFAULT_HOST
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """An HTTPConnection that dials a unix socket instead of TCP."""
+
+    def __init__(self, path: str, timeout: float | None = None):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if self.timeout is not None:
+            sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def _error_message(status: int, body: bytes) -> str:
+    """Extract Docker's {"message": ...} from an error body, else the raw text."""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and "message" in data:
+            return str(data["message"])
+    except ValueError:
+        pass
+    text = body.decode("utf-8", "replace").strip()
+    return text or f"{status} {http.client.responses.get(status, '')}".strip()
+
+
+def encode_filters(filters: list[str] | None) -> str | None:
+    """Turn ["k=v", ...] into Docker's filters JSON ({"k": {"v": true}})."""
+    if not filters:
+        return None
+    out: dict[str, dict[str, bool]] = {}
+    for f in filters:
+        if "=" not in f:
+            raise ValueError(f'bad format of filter (expected name=value): {f}')
+        k, v = f.split("=", 1)
+        out.setdefault(k.strip().lower(), {})[v] = True
+    return json.dumps(out, separators=(",", ":"))
+
+
+class Client:
+    """Docker Engine API client bound to one unix socket address."""
+
+    def __init__(self, host: str | None = None):
+        self.host = resolve_host(host)
+        if not self.host.startswith("unix://"):
+            raise ConnectError(f"unsupported host {self.host!r}: only unix:// is supported")
+        self.path = self.host[len("unix://"):]
+
+    def _url(self, path: str, query: dict | None) -> str:
+        url = API_PREFIX + path
+        if query:
+            q = {k: v for k, v in query.items() if v is not None}
+            q = {k: (("1" if v else "0") if isinstance(v, bool) else v) for k, v in q.items()}
+            if q:
+                url += "?" + urllib.parse.urlencode(q)
+        return url
+
+    def _cannot_connect(self) -> ConnectError:
+        return ConnectError(f"Cannot connect to the boxnet daemon at {self.host}. "
+                            "Is the boxnet daemon running?")
+
+    def request(self, method: str, path: str, query: dict | None = None,
+                body: Any = None, headers: dict | None = None) -> http.client.HTTPResponse:
+        """Send a request; return the open response (status < 400) or raise APIError.
+
+        `body` is JSON-encoded unless it is bytes or a file object (streamed).
+        """
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, bytearray)) \
+                and not hasattr(body, "read"):
+            body = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        chunked = hasattr(body, "read") and "Content-Length" not in hdrs
+        if chunked:
+            hdrs["Transfer-Encoding"] = "chunked"
+        conn = _UnixConnection(self.path)
+        try:
+            conn.request(method, self._url(path, query), body=body, headers=hdrs,
+                         encode_chunked=chunked)
+            resp = conn.getresponse()
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
+            raise self._cannot_connect() from e
+        if resp.status >= 400:
+            data = resp.read()
+            conn.close()
+            raise APIError(resp.status, _error_message(resp.status, data))
+        return resp
+
+    def call(self, method: str, path: str, query: dict | None = None,
+             body: Any = None, headers: dict | None = None) -> Any:
+        """Send a request and decode its JSON answer (None for an empty body)."""
+        resp = self.request(method, path, query, body, headers)
+        data = resp.read()
+        resp.close()
+        if not data.strip():
+            return None
+        return json.loads(data)
+
+    def get(self, path: str, **query: Any) -> Any:
+        """GET path and decode the JSON answer."""
+        return self.call("GET", path, query or None)
+
+    def post(self, path: str, body: Any = None, **query: Any) -> Any:
+        """POST path (JSON body) and decode the JSON answer."""
+        return self.call("POST", path, query or None, body)
+
+    def delete(self, path: str, **query: Any) -> Any:
+        """DELETE path."""
+        return self.call("DELETE", path, query or None)
+
+    def hijack(self, method: str, path: str, query: dict | None = None,
+               body: Any = None) -> "HijackedStream":
+        """Open an upgraded (101) or plain streaming connection, as Docker's attach/exec.
+
+        Docker's daemon answers `101 UPGRADED` when asked with `Upgrade: tcp`; a
+        server that answers 200 and streams until EOF is accepted as well.
+        """
+        payload = b"" if body is None else json.dumps(body).encode()
+        req = (f"{method} {self._url(path, query)} HTTP/1.1\r\nHost: localhost\r\n"
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
+            sock.close()
+            raise self._cannot_connect() from e
+        sock.sendall(req.encode() + payload)
+        return HijackedStream(sock)
+
+
+class HijackedStream:
+    """The raw byte stream after the HTTP response head of a hijacked request."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, self._pending = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        self.headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self._left = int(self.headers.get("content-length", -1))
+        if self.status >= 400 or self.status == 0:
+            body = self.read_all()
+            sock.close()
+            raise APIError(self.status, _error_message(self.status, body))
+
+    def _recv(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        return self.sock.recv(65536)
+
+    def read_all(self) -> bytes:
+        """Read everything left (honouring Content-Length when there is one)."""
+        out = b"".join(self)
+        return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._chunked:
+            yield from self._iter_chunked()
+            return
+        while self._left != 0:
+            data = self._recv()
+            if not data:
+                return
+            if self._left > 0:
+                data = data[:self._left]
+                self._left -= len(data)
+            yield data
+
+    def _iter_chunked(self) -> Iterator[bytes]:
+        buf = b""
+        while True:
+            while b"\r\n" not in buf:
+                data = self._recv()
+                if not data:
+                    return
+                buf += data
+            size_line, _, buf = buf.partition(b"\r\n")
+            size = int(size_line.split(b";")[0] or b"0", 16)
+            if size == 0:
+                return
+            while len(buf) < size + 2:
+                data = self._recv()
+                if not data:
+                    yield buf[:size]
+                    return
+                buf += data
+            yield buf[:size]
+            buf = buf[size + 2:]
+
+    def close_write(self) -> None:
+        """Half-close: tell the daemon stdin is finished."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.sock.close()

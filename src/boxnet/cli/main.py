@@ -1,0 +1,89 @@
+"""`boxnet` command line: a Docker Engine API v1.50 client for boxnetd.
+
+It mirrors docker 28's commands, flags, output and exit codes. It never imports
+daemon code: everything goes over HTTP on the daemon's unix socket.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .client import APIError, Client, ConnectError
+from .gotemplate import TemplateError
+from .options import DockerGroup, Failure
+
+
+class CLIState:
+    """Global options, and the API client made on first use."""
+
+    def __init__(self, host: str | None):
+        self.host = host
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        """The API client for -H/--host (or $BOXNET_HOST, or the default socket)."""
+        if self._client is None:
+            self._client = Client(self.host)
+        return self._client
+
+
+@click.group(cls=DockerGroup, context_settings={"help_option_names": ["--help"]})
+@click.option("-H", "--host", envvar=None, help="Daemon socket to connect to")
+@click.option("-l", "--log-level", default="info", help="Set the logging level (ignored)")
+@click.option("-D", "--debug", is_flag=True, help="Enable debug mode (ignored)")
+@click.pass_context
+def cli(ctx: click.Context, host: str | None, log_level: str, debug: bool) -> None:
+    """A self-sufficient runtime for container networks."""
+    ctx.obj = CLIState(host)
+
+
+def _register() -> None:
+    from . import container, image, network, system
+    for mod in (network, container, image, system):
+        mod.register(cli)
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(msg.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map errors to docker's messages and exit codes."""
+    _register()
+    try:
+        cli.main(args=argv, prog_name="boxnet", standalone_mode=False)
+    except click.UsageError as e:
+        e.show()
+        # A bare group (`boxnet network`) shows its help and succeeds, as docker does.
+        no_args_help = type(e).__name__ == "NoArgsIsHelpError"
+        sys.exit(0 if no_args_help else 125)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except APIError as e:
+        _err(f"Error response from daemon: {e.message}")
+        sys.exit(1)
+    except ConnectError as e:
+        _err(str(e))
+        sys.exit(1)
+    except Failure as e:
+        _err(e.message)
+        sys.exit(e.code)
+    except TemplateError as e:
+        _err(f"template parsing error: {e}")
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""One test per bad input: the API answers with Docker's status code and a
+message a user can act on, and nothing changes in the API view, the host
+netns links, its nftables ruleset or the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration.checks import unchanged
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def h(host):
+    """bad-net 10.220.0.0/24 with bad-c1 at .10; auto-net without a user subnet;
+    bad-c2 on the default bridge."""
+    host.cli("network", "create", "--subnet", "10.220.0.0/24", "bad-net")
+    host.cli("network", "create", "auto-net")
+    host.cli("run", "-d", "--name", "bad-c1", "--network", "bad-net", "--ip", "10.220.0.10",
+             "busybox", "sleep", "3600")
+    host.cli("run", "-d", "--name", "bad-c2", "busybox", "sleep", "3600")
+    return host
+
+
+def refused(h, method, path, json=None, body=None, status=None):
+    """Send a request that must fail; assert status and a message; return the message."""
+    with unchanged(h):
+        got, reply = h.api(method, path, json=json, body=body)
+    assert got >= 400, f"{method} {path} accepted ({got}): {reply}"
+    if status is not None:
+        expected = status if isinstance(status, tuple) else (status,)
+        assert got in expected, f"{method} {path}: {got} not in {expected}: {reply}"
+    assert isinstance(reply, dict) and isinstance(reply.get("message"), str), reply
+    assert reply["message"].strip(), "empty error message"
+    return reply["message"]
+
+
+def create_net(h, status, **fields):
+    """POST /networks/create with Name defaulting to "x-net"."""
+    return refused(h, "POST", "/networks/create", json={"Name": "x-net", **fields}, status=status)
+
+
+def ipam(subnet, **extra):
+    """An IPAM block with one config entry."""
+    return {"Driver": "default", "Config": [{"Subnet": subnet, **extra}]}
+
+
+@pytest.mark.parametrize("name", ["-bad", "a", "bad name", ".dot", "x/y", ""])
+def test_invalid_network_name(h, name):
+    msg = create_net(h, 400, Name=name)
+    assert (name and name in msg) or "invalid" in msg.lower()
+
+
+@pytest.mark.parametrize("name", ["-bad", "a", "bad name"])
+def test_invalid_container_name(h, name):
+    from urllib.parse import quote
+    msg = refused(h, "POST", f"/containers/create?name={quote(name)}",
+                  json={"Image": "busybox", "Cmd": ["true"]}, status=400)
+    assert name in msg or "invalid" in msg.lower()
+
+
+def test_duplicate_network_name(h):
+    msg = create_net(h, 409, Name="bad-net")
+    assert "bad-net" in msg and "exists" in msg
+
+
+def test_unknown_driver(h):
+    msg = create_net(h, 404, Driver="nosuchdriver")
+    assert "nosuchdriver" in msg
+
+
+@pytest.mark.parametrize("subnet", ["10.0.0.0/33", "300.1.2.0/24", "nonsense", "fd00::/129"])
+def test_invalid_cidr(h, subnet):
+    msg = create_net(h, 400, IPAM=ipam(subnet))
+    assert subnet in msg or "invalid" in msg.lower()
+
+
+def test_gateway_outside_subnet(h):
+    msg = create_net(h, 400, IPAM=ipam("10.230.0.0/24", Gateway="10.231.0.1"))
+    assert "10.231.0.1" in msg
+
+
+def test_ip_range_outside_subnet(h):
+    msg = create_net(h, 400, IPAM=ipam("10.230.0.0/24", IPRange="10.232.0.0/25"))
+    assert "10.232.0.0/25" in msg
+
+
+@pytest.mark.parametrize("subnet", ["10.220.0.0/24", "10.220.0.0/16", "10.220.0.128/25"])
+def test_overlapping_subnet(h, subnet):
+    msg = create_net(h, 403, IPAM=ipam(subnet))
+    assert "overlap" in msg.lower()
+
+
+def connect(h, network, container, status, **ipam_cfg):
+    """POST /networks/{network}/connect that must fail."""
+    cfg = {"IPAMConfig": ipam_cfg} if ipam_cfg else {}
+    return refused(h, "POST", f"/networks/{network}/connect",
+                   json={"Container": container, "EndpointConfig": cfg}, status=status)
+
+
+def test_static_ip_outside_subnet_on_connect(h):
+    msg = connect(h, "bad-net", "bad-c2", 400, IPv4Address="10.99.99.5")
+    assert "10.99.99.5" in msg
+
+
+def test_static_ip_outside_subnet_on_create(h):
+    msg = refused(h, "POST", "/containers/create?name=bad-c3", json={
+        "Image": "busybox", "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "bad-net"},
+        "NetworkingConfig": {"EndpointsConfig": {"bad-net": {
+            "IPAMConfig": {"IPv4Address": "10.99.99.5"}}}}}, status=400)
+    assert "10.99.99.5" in msg
+
+
+@pytest.mark.parametrize("addr", ["10.220.0.10", "10.220.0.1"])  # bad-c1's, the gateway
+def test_static_ip_taken(h, addr):
+    msg = connect(h, "bad-net", "bad-c2", None, IPv4Address=addr)
+    assert "in use" in msg.lower() or addr in msg
+
+
+def test_ip_without_user_subnet(h):
+    subnet = h.network("auto-net")["IPAM"]["Config"][0]["Subnet"]
+    addr = subnet.split("/")[0].rsplit(".", 1)[0] + ".77"   # inside the subnet
+    msg = connect(h, "auto-net", "bad-c2", 400, IPv4Address=addr)
+    assert "user configured subnets" in msg
+
+
+def test_connect_twice(h):
+    msg = connect(h, "bad-net", "bad-c1", (403, 409))
+    assert "bad-c1" in msg and "already" in msg
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none"])
+def test_remove_predefined_network(h, name):
+    refused(h, "DELETE", f"/networks/{name}", status=403)
+
+
+def test_remove_network_with_active_endpoints(h):
+    msg = refused(h, "DELETE", "/networks/bad-net", status=403)
+    assert "active endpoints" in msg and "bad-c1" in msg
+
+
+def test_container_name_conflict(h):
+    msg = refused(h, "POST", "/containers/create?name=bad-c1",
+                  json={"Image": "busybox", "Cmd": ["true"]}, status=409)
+    assert "bad-c1" in msg
+
+
+def test_unknown_image(h):
+    msg = refused(h, "POST", "/containers/create?name=bad-c4",
+                  json={"Image": "nope", "Cmd": ["true"]}, status=404)
+    assert "No such image: nope:latest" in msg
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/networks/create", "{not json"),
+    ("/networks/create", '{"Name": 5}'),
+    ("/networks/create", "[]"),
+    ("/containers/create", "{"),
+    ("/containers/create", '{"Image": "busybox", "Cmd": "not-a-list", "HostConfig": 3}'),
+    ("/networks/bad-net/connect", "{oops"),
+])
+def test_malformed_json(h, path, body):
+    refused(h, "POST", path, body=body, status=400)
+
+
+@pytest.mark.parametrize("bridge", ["lo", "bxt-name-too-long-for-linux"])
+def test_kernel_refusal_rolls_back(h, bridge):
+    """The bridge name is an existing non-bridge device, or too long for the kernel:
+    the create fails (at validation or in the kernel) and leaves nothing behind."""
+    create_net(h, None, Options={"com.docker.network.bridge.name": bridge},
+               IPAM=ipam("10.233.0.0/24"))
