@@ -49,7 +49,10 @@ def ipam(subnet, **extra):
 @pytest.mark.parametrize("name", ["-bad", "a", "bad name", ".dot", "x/y", ""])
 def test_invalid_network_name(h, name):
     msg = create_net(h, 400, Name=name)
-    assert (name and name in msg) or "invalid" in msg.lower()
+    if name:
+        assert name in msg or "invalid" in msg.lower(), msg
+    else:
+        assert "name" in msg.lower() and "required" in msg.lower(), msg
 
 
 @pytest.mark.parametrize("name", ["-bad", "a", "bad name"])

@@ -44,10 +44,11 @@ class ContainerOps:
         if cfg.network_mode.startswith("container:"):
             raise InvalidParameter("network mode container:<name> is not supported yet")
         primary = self.network(cfg.network_mode)
+        # The docker CLI keys the primary endpoint "default" when no --network is given.
+        first = (endpoints.pop(primary.name, None) or endpoints.pop(primary.id, None)
+                 or endpoints.pop("default", None) or EndpointSettings(network_id=""))
         wanted: dict[str, EndpointSettings] = {}
-        for ref, st in [(primary.name, endpoints.pop(primary.name, None)
-                         or endpoints.pop(primary.id, None) or EndpointSettings(network_id=""))] \
-                + list(endpoints.items()):
+        for ref, st in [(primary.name, first)] + list(endpoints.items()):
             nw = self.network(ref)
             st.network_id = nw.id
             self.validate_static(nw, st)

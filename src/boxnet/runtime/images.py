@@ -27,7 +27,7 @@ from typing import BinaryIO
 import msgspec
 
 from boxnet.errors import NotFound
-from boxnet.kernel.runc import bind_readonly, is_mountpoint, umount
+from boxnet.kernel.runc import is_mountpoint, umount
 from boxnet.runtime.busybox import BUSYBOX, build_busybox_rootfs
 from boxnet.runtime.tarimport import apply_changes, extract_rootfs
 
@@ -272,11 +272,11 @@ class ImageStore:
             False, [], build_busybox_rootfs)
 
     def _ensure_host(self) -> None:
+        """boxnet/host: the host's "/" read-only.  The image holds no mount of
+        its own: each container gets a private non-recursive read-only bind of
+        "/" inside its bundle (runtime/oci.py), so nothing under the data root
+        leads into the host's tree and an `rm -rf` of the data root stays safe."""
         img = self._builtin("boxnet/host:latest", b"boxnet-host-v1", ImageConfig(
             Cmd=["sh"], Env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
             True, list(HOST_TMPFS), lambda _: 0)
-        # Mounted iff the rootfs dir is the root directory itself (O(1), unlike
-        # scanning mountinfo; os.path.ismount misses a same-filesystem bind).
-        st, root = os.stat(img.rootfs), os.stat("/")
-        if (st.st_dev, st.st_ino) != (root.st_dev, root.st_ino):
-            bind_readonly("/", img.rootfs)
+        img.rootfs = "/"

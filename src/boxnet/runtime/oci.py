@@ -32,7 +32,7 @@ from typing import Awaitable, Callable
 from boxnet.errors import Conflict, KernelError, NotFound
 from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
                                    raise_nofile_limit, set_child_subreaper)
-from boxnet.kernel.runc import Runc, mount_overlay, umount
+from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
 
@@ -79,9 +79,10 @@ class OciRuntime(Runtime):
         b = self._bundle(spec.container_id)
         os.makedirs(b, exist_ok=True)
         meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty}
-        if spec.readonly_rootfs and _is_readonly_mount(spec.rootfs):
-            meta["mode"] = "direct"
-            root_path = spec.rootfs
+        if spec.readonly_rootfs:
+            meta["mode"] = "bind"
+            self._bind_root(b, spec.rootfs)
+            root_path = "rootfs"
         else:
             meta["mode"] = await self._prepare_rootfs(b, spec.rootfs)
             root_path = "rootfs"
@@ -95,6 +96,15 @@ class OciRuntime(Runtime):
             open(p, "ab").close()
         if meta["stdin"] and not os.path.exists(os.path.join(b, "stdin.fifo")):
             os.mkfifo(os.path.join(b, "stdin.fifo"), 0o600)
+
+    @staticmethod
+    def _bind_root(bundle: str, lower: str) -> None:
+        """A private read-only, non-recursive bind of a read-only image root."""
+        target = os.path.join(bundle, "rootfs")
+        os.makedirs(target, exist_ok=True)
+        st, want = os.stat(target), os.stat(lower)
+        if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino):
+            bind_readonly(lower, target)
 
     async def _prepare_rootfs(self, bundle: str, lower: str) -> str:
         """Mount the overlay at <bundle>/rootfs, or copy the image if overlay fails."""
@@ -135,6 +145,8 @@ class OciRuntime(Runtime):
         meta = self._load_meta(container_id)
         if meta["mode"] == "overlay" and not os.path.ismount(os.path.join(b, "rootfs")):
             await self._prepare_rootfs(b, meta["lower"])  # e.g. after a reboot
+        elif meta["mode"] == "bind":
+            self._bind_root(b, meta["lower"])
         if container_id in self._watchers:
             raise Conflict(f"container {container_id} is already running")
         if self.runc.init_process(container_id) is not None:
@@ -247,7 +259,7 @@ class OciRuntime(Runtime):
         self._meta.pop(container_id, None)
         try:
             umount(rootfs)
-            if os.path.ismount(rootfs):
+            if os.path.ismount(rootfs) or is_mountpoint(rootfs):
                 raise OSError(f"{rootfs} still mounted")
         except OSError as e:
             # Never rmtree through a mounted root: it would empty the image.
@@ -257,9 +269,3 @@ class OciRuntime(Runtime):
         if errors:
             raise KernelError(f"delete {container_id}: " + "; ".join(errors))
 
-
-def _is_readonly_mount(path: str) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False

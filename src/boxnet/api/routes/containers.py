@@ -3,6 +3,7 @@ inspect, list and logs."""
 
 from __future__ import annotations
 
+import asyncio
 import signal as signals
 import time
 
@@ -28,7 +29,9 @@ def _ago(ts: str) -> str:
             return f"{int(secs // n)} {unit}"
     if secs >= 60:
         return "About a minute"
-    return "Less than a second" if secs < 1 else f"{int(secs)} seconds"
+    if secs < 1:
+        return "Less than a second"
+    return "1 second" if int(secs) == 1 else f"{int(secs)} seconds"
 
 
 def status_text(c) -> str:
@@ -120,6 +123,9 @@ async def wait(request: web.Request) -> web.Response:
     else:
         fut = c.wait_future(cont)
     code = await fut
+    if cond == "removed":
+        while cont.id in c.containers:  # auto-remove runs right after the exit
+            await asyncio.sleep(0.02)
     return reply({"StatusCode": code, "Error": None})
 
 

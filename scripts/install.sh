@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything boxnet needs on a fresh Debian 12 host (as root):
+# Debian packages, the Python venv with pinned dependencies, boxnet itself.
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS="runc busybox-static nftables libnftables1 iproute2 iputils-ping util-linux python3-venv"
+[ "${1:-}" = "--dev" ] && PKGS="$PKGS iperf3"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo ">> installing Debian packages:$missing"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo ">> creating .venv"
+  "$PY" -m venv .venv
+fi
+req=requirements.txt
+[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
+stamp=".venv/.installed-$(cat requirements*.txt pyproject.toml | sha1sum | cut -c1-12)-$(basename $req)"
+if [ ! -e "$stamp" ]; then
+  echo ">> installing Python packages from $req"
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  touch "$stamp"
+fi
+echo ">> boxnet installed: $(.venv/bin/boxnetd --version)"
