@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 req=requirements.txt
-[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
+[ "${1:-}" = "--dev" ] && req=requirements-bench.txt
 stamp=".venv/.installed-$(cat requirements*.txt pyproject.toml | sha1sum | cut -c1-12)-$(basename $req)"
 if [ ! -e "$stamp" ]; then
   echo ">> installing Python packages from $req"

@@ -168,7 +168,7 @@ class ImageStore:
             found = [i for i in self._images.values() if i.id[7:].startswith(hexpart)]
             if len(found) == 1:
                 return found[0]
-        raise NotFound(f"No such image: {ref}")
+        raise NotFound(f"No such image: {normalize_ref(ref)}")
 
     # -- changes ---------------------------------------------------------------
     def _dir(self, image_id: str) -> str:
