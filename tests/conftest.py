@@ -16,6 +16,7 @@ import os
 import pytest
 
 from integration import harness
+from integration.outside import Outside
 
 
 def _require_root() -> None:
@@ -57,6 +58,7 @@ def make_host():
     made: list[harness.TestHost] = []
 
     def factory(*flags: str, start: bool = True) -> harness.TestHost:
+        """Make one more (see the fixture's docstring)."""
         h = harness.TestHost()
         made.append(h)
         if start:
@@ -74,10 +76,11 @@ def make_host():
 def outside():
     """Factory: outside(host, host_addr=..., addr=..., host_ifname=...) -> Outside."""
     _require_root()
-    made: list[harness.Outside] = []
+    made: list[Outside] = []
 
-    def factory(h: harness.TestHost, **kw) -> harness.Outside:
-        o = harness.Outside(h, **kw)
+    def factory(h: harness.TestHost, **kw) -> Outside:
+        """Make one more (see the fixture's docstring)."""
+        o = Outside(h, **kw)
         made.append(o)
         return o
 

@@ -48,6 +48,7 @@ def ipam(subnet, **extra):
 
 @pytest.mark.parametrize("name", ["-bad", "a", "bad name", ".dot", "x/y", ""])
 def test_invalid_network_name(h, name):
+    """Names outside Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+ are refused with 400."""
     msg = create_net(h, 400, Name=name)
     if name:
         assert name in msg or "invalid" in msg.lower(), msg
@@ -57,6 +58,7 @@ def test_invalid_network_name(h, name):
 
 @pytest.mark.parametrize("name", ["-bad", "a", "bad name"])
 def test_invalid_container_name(h, name):
+    """Container names follow the same rule: 400."""
     from urllib.parse import quote
     msg = refused(h, "POST", f"/containers/create?name={quote(name)}",
                   json={"Image": "busybox", "Cmd": ["true"]}, status=400)
@@ -64,33 +66,39 @@ def test_invalid_container_name(h, name):
 
 
 def test_duplicate_network_name(h):
+    """A second network with a taken name: 409."""
     msg = create_net(h, 409, Name="bad-net")
     assert "bad-net" in msg and "exists" in msg
 
 
 def test_unknown_driver(h):
+    """An unknown driver: 404 (plugin not found), the driver named."""
     msg = create_net(h, 404, Driver="nosuchdriver")
     assert "nosuchdriver" in msg
 
 
 @pytest.mark.parametrize("subnet", ["10.0.0.0/33", "300.1.2.0/24", "nonsense", "fd00::/129"])
 def test_invalid_cidr(h, subnet):
+    """A subnet that is not a CIDR: 400."""
     msg = create_net(h, 400, IPAM=ipam(subnet))
     assert subnet in msg or "invalid" in msg.lower()
 
 
 def test_gateway_outside_subnet(h):
+    """A gateway outside its subnet: 400, the gateway named."""
     msg = create_net(h, 400, IPAM=ipam("10.230.0.0/24", Gateway="10.231.0.1"))
     assert "10.231.0.1" in msg
 
 
 def test_ip_range_outside_subnet(h):
+    """An ip-range outside its subnet: 400, the range named."""
     msg = create_net(h, 400, IPAM=ipam("10.230.0.0/24", IPRange="10.232.0.0/25"))
     assert "10.232.0.0/25" in msg
 
 
 @pytest.mark.parametrize("subnet", ["10.220.0.0/24", "10.220.0.0/16", "10.220.0.128/25"])
 def test_overlapping_subnet(h, subnet):
+    """A subnet overlapping another network's: 403 (pool overlaps)."""
     msg = create_net(h, 403, IPAM=ipam(subnet))
     assert "overlap" in msg.lower()
 
@@ -103,11 +111,13 @@ def connect(h, network, container, status, **ipam_cfg):
 
 
 def test_static_ip_outside_subnet_on_connect(h):
+    """--ip outside the subnet at connect: 400."""
     msg = connect(h, "bad-net", "bad-c2", 400, IPv4Address="10.99.99.5")
     assert "10.99.99.5" in msg
 
 
 def test_static_ip_outside_subnet_on_create(h):
+    """--ip outside the subnet at container create: 400, no container made."""
     msg = refused(h, "POST", "/containers/create?name=bad-c3", json={
         "Image": "busybox", "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "bad-net"},
         "NetworkingConfig": {"EndpointsConfig": {"bad-net": {
@@ -117,11 +127,13 @@ def test_static_ip_outside_subnet_on_create(h):
 
 @pytest.mark.parametrize("addr", ["10.220.0.10", "10.220.0.1"])  # bad-c1's, the gateway
 def test_static_ip_taken(h, addr):
+    """--ip of an address in use (a peer's, the gateway): refused."""
     msg = connect(h, "bad-net", "bad-c2", None, IPv4Address=addr)
     assert "in use" in msg.lower() or addr in msg
 
 
 def test_ip_without_user_subnet(h):
+    """--ip on a network without a user-given subnet: 400, Docker's message."""
     subnet = h.network("auto-net")["IPAM"]["Config"][0]["Subnet"]
     addr = subnet.split("/")[0].rsplit(".", 1)[0] + ".77"   # inside the subnet
     msg = connect(h, "auto-net", "bad-c2", 400, IPv4Address=addr)
@@ -129,27 +141,32 @@ def test_ip_without_user_subnet(h):
 
 
 def test_connect_twice(h):
+    """Connecting a container to a network it is on: 403/409, both named."""
     msg = connect(h, "bad-net", "bad-c1", (403, 409))
     assert "bad-c1" in msg and "already" in msg
 
 
 @pytest.mark.parametrize("name", ["bridge", "host", "none"])
 def test_remove_predefined_network(h, name):
+    """bridge, host and none cannot be removed: 403."""
     refused(h, "DELETE", f"/networks/{name}", status=403)
 
 
 def test_remove_network_with_active_endpoints(h):
+    """Removing a network in use: 403 naming the container."""
     msg = refused(h, "DELETE", "/networks/bad-net", status=403)
     assert "active endpoints" in msg and "bad-c1" in msg
 
 
 def test_container_name_conflict(h):
+    """A taken container name: 409."""
     msg = refused(h, "POST", "/containers/create?name=bad-c1",
                   json={"Image": "busybox", "Cmd": ["true"]}, status=409)
     assert "bad-c1" in msg
 
 
 def test_unknown_image(h):
+    """An unknown image: 404 with Docker's message."""
     msg = refused(h, "POST", "/containers/create?name=bad-c4",
                   json={"Image": "nope", "Cmd": ["true"]}, status=404)
     assert "No such image: nope:latest" in msg
@@ -164,6 +181,7 @@ def test_unknown_image(h):
     ("/networks/bad-net/connect", "{oops"),
 ])
 def test_malformed_json(h, path, body):
+    """Bodies that are not JSON or have wrong types: 400."""
     refused(h, "POST", path, body=body, status=400)
 
 

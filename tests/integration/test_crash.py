@@ -27,6 +27,7 @@ def burst_then_kill(h, network_id: str, min_ops: int = 8) -> int:
     stop = threading.Event()
 
     def worker(name: str) -> None:
+        """Connect then disconnect one container until told to stop."""
         while not stop.is_set():
             try:
                 for action in ("connect", "disconnect"):
@@ -76,6 +77,7 @@ def assert_consistent(h) -> None:
 
 
 def test_sigkill_during_connect_burst(make_host):
+    """Two rounds of burst + SIGKILL + restart, then consistency and new connects."""
     h = make_host()
     h.cli("network", "create", "--subnet", "10.252.0.0/24", "crash-a")
     h.cli("network", "create", "--subnet", "10.253.0.0/24", "crash-b")

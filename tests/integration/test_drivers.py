@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from integration.harness import Outside
+from integration.outside import Outside
 
 pytestmark = pytest.mark.kernel
 
@@ -24,6 +24,7 @@ def names_from_ip_o_link(text: str) -> set[str]:
 
 
 def test_none_has_only_lo(world):
+    """A --network none container has only lo, and no address but 127.0.0.1."""
     world.cli("run", "-d", "--name", "n1", "--network", "none", "busybox", "sleep", "3600")
     info = world.inspect("n1")
     assert info["State"]["Running"]
@@ -35,6 +36,7 @@ def test_none_has_only_lo(world):
 
 
 def test_host_sees_host_interfaces(world):
+    """A --network host container sees exactly the test host's interfaces."""
     world.cli("run", "-d", "--name", "h1", "--network", "host", "busybox", "sleep", "3600")
     info = world.inspect("h1")
     assert info["State"]["Running"]
@@ -48,6 +50,7 @@ def test_host_sees_host_interfaces(world):
 
 
 def test_predefined_networks_listed(world):
+    """bridge (boxnet0, 172.17/16), host and none exist from the start."""
     nets = {n["Name"]: n for n in world.api_ok("GET", "/networks")}
     assert {"bridge", "host", "none"} <= set(nets)
     assert nets["bridge"]["Driver"] == "bridge"
@@ -74,6 +77,7 @@ def test_default_bridge_container(world):
 
 @pytest.mark.parametrize("name", ["bridge", "host", "none"])
 def test_rm_predefined_forbidden(world, name):
+    """API and CLI refuse to remove a predefined network (403), it stays."""
     before = world.network(name)
     status, body = world.api("DELETE", f"/networks/{name}")
     assert status == 403, (status, body)

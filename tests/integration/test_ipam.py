@@ -34,6 +34,7 @@ def test_default_pools_in_docker_order(host):
 
 
 def test_static_ip(host):
+    """--ip is honoured: inspect, the kernel and a peer's ping agree."""
     host.cli("network", "create", "--subnet", "10.210.0.0/24", "static-net")
     host.cli("run", "-d", "--name", "s1", "--network", "static-net", "--ip", "10.210.0.50",
              "busybox", "sleep", "3600")
@@ -61,6 +62,7 @@ def test_static_ip_on_connect(host):
 
 
 def test_dual_stack(host):
+    """--ipv6 with both subnets: containers reach each other over IPv6 and IPv4."""
     host.cli("network", "create", "--ipv6", "--subnet", "10.211.0.0/24",
              "--subnet", "fd00:1::/64", "ds-net")
     net = host.network("ds-net")
@@ -86,6 +88,7 @@ def test_dual_stack(host):
 
 
 def test_default_address_pool_and_bip(make_host):
+    """--default-address-pool feeds new networks, --bip sets boxnet0."""
     h = make_host("--default-address-pool", "base=10.123.0.0/16,size=24",
                   "--bip", "10.124.0.1/24")
     bridge = h.network("bridge")["IPAM"]["Config"][0]

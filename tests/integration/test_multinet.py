@@ -46,6 +46,7 @@ def tcp(host, src: str, dst: str) -> bool:
 
 
 def test_connect_running_container(nets):
+    """A running container connected to a second network reaches peers on both."""
     h = nets
     assert h.inspect("multi")["State"]["Running"]
     h.cli("network", "connect", "net-b", "multi")
@@ -61,6 +62,7 @@ def test_connect_running_container(nets):
 
 
 def test_disconnect_running_container(nets):
+    """Disconnect removes the interface and the reachability."""
     h = nets
     if "net-b" not in h.inspect("multi")["NetworkSettings"]["Networks"]:
         h.cli("network", "connect", "net-b", "multi")
@@ -78,6 +80,7 @@ def test_forwarding_on(nets):
 
 
 def test_same_network_reachable(nets):
+    """Control: ICMP and TCP work inside one network."""
     h = nets
     assert ping(h, "a2", h.ip_of("a1", "net-a"))
     assert tcp(h, "a2", h.ip_of("a1", "net-a"))
@@ -86,15 +89,18 @@ def test_same_network_reachable(nets):
 
 @pytest.mark.parametrize("src,dst,dst_net", [("a1", "b1", "net-b"), ("b1", "a1", "net-a")])
 def test_isolation_icmp(nets, src, dst, dst_net):
+    """No ping across two user networks."""
     assert not ping(nets, src, nets.ip_of(dst, dst_net)), f"{src} pinged {dst} across networks"
 
 
 @pytest.mark.parametrize("src,dst,dst_net", [("a1", "b1", "net-b"), ("b1", "a1", "net-a")])
 def test_isolation_tcp(nets, src, dst, dst_net):
+    """No TCP across two user networks."""
     assert not tcp(nets, src, nets.ip_of(dst, dst_net)), f"{src} reached {dst}:{PORT} across networks"
 
 
 def test_same_network_reachable_ipv6(nets):
+    """Control: ICMPv6 and TCP over IPv6 work inside one network."""
     h = nets
     assert ping(h, "c2", h.ip_of("c1", "net-c", v6=True), v6=True, tries=3)
     assert tcp(h, "c2", h.ip_of("c1", "net-c", v6=True))
@@ -102,6 +108,7 @@ def test_same_network_reachable_ipv6(nets):
 
 @pytest.mark.parametrize("src,dst,dst_net", [("c1", "d1", "net-d"), ("d1", "c1", "net-c")])
 def test_isolation_ipv6(nets, src, dst, dst_net):
+    """No ICMPv6 or TCP over IPv6 across two dual-stack networks."""
     h = nets
     assert h.sysctl("net.ipv6.conf.all.forwarding") == "1", "IPv6 forwarding off: test meaningless"
     dst_ip = h.ip_of(dst, dst_net, v6=True)

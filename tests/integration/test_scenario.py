@@ -30,12 +30,14 @@ def scenario(host):
 
 
 def test_containers_run(scenario):
+    """Both containers are running."""
     for name in ("container3", "container4"):
         state = scenario.inspect(name)["State"]
         assert state["Running"] and state["Status"] == "running", f"{name}: {state}"
 
 
 def test_ping_peer_by_ip(scenario):
+    """container3 pings container4's address from inspect."""
     ip4 = scenario.ip_of("container4", "my-net")
     r = scenario.exec("container3", "ping", "-c1", "-W2", ip4)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -52,6 +54,7 @@ def test_exec_reports_failure(scenario):
 
 
 def test_network_inspect_shape(scenario):
+    """`network inspect` prints Docker's JSON shape and lists both containers."""
     out = json.loads(scenario.cli("network", "inspect", "my-net").stdout)
     assert isinstance(out, list) and len(out) == 1
     net = out[0]
@@ -81,6 +84,7 @@ def test_network_inspect_shape(scenario):
 
 
 def test_container_inspect_endpoint(scenario):
+    """Container inspect's endpoint agrees with network inspect."""
     net = scenario.network("my-net")
     info = scenario.inspect("container4")
     ep = info["NetworkSettings"]["Networks"]["my-net"]

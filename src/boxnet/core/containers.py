@@ -108,6 +108,7 @@ class ContainerOps:
                                binds=list(c.config.binds), tty=c.config.tty,
                                open_stdin=c.config.open_stdin,
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs))
+            await self.events.emit("sandbox_ready", c)
             await self.runtime.create(spec)
             c.status = "running"
             await self.after_endpoints_changed(c)
@@ -125,6 +126,7 @@ class ContainerOps:
 
     async def _teardown_sandbox(self, c: Container) -> None:
         """Leave every network and drop the netns pin; carries on past errors."""
+        await self.events.emit_safe("sandbox_removed", c)
         errors = []
         for ep in self.container_endpoints(c.id):
             try:
@@ -230,6 +232,7 @@ class ContainerOps:
                           ignore_errors=True)
             self.store.delete("containers", c.id)
             self._unindex_container(c)
+        await self.events.emit_safe("container_removed", c)
         log.info("container %s removed", c.name)
 
 

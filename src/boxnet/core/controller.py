@@ -18,6 +18,7 @@ from ..store.api import Store
 from . import names
 from .config import DaemonConfig
 from .containers import ContainerOps
+from .events import EventBus
 from .endpoints import EndpointOps
 from .execs import ExecOps
 from .networks import NetworkOps
@@ -50,6 +51,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self._clocks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self.execs: dict = {}
+        self.events = EventBus()
         self.start_time = ""
 
     # ---- lookups -------------------------------------------------------

@@ -99,6 +99,8 @@ class EndpointOps:
 
     async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint) -> None:
         """Remove one endpoint: kernel first, then state, then addresses."""
+        if nw is not None and getattr(c, "id", None):
+            await self.events.emit_safe("endpoint_left", c, nw, ep)
         if nw is not None:
             drv = self.drivers.get(nw.driver)
             if drv.needs_sandbox and c.sandbox_key:

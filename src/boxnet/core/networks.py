@@ -146,8 +146,12 @@ class NetworkOps:
             self._check_connect(c, nw, settings)
             if c.status == "running":
                 ep = await self.join_network(c, nw, settings, c.sandbox_key)
+                try:
+                    await self.events.emit("endpoint_joined", c, nw, ep)
+                except BaseException:
+                    await self.leave_network(c, nw, ep)
+                    raise
                 await self.after_endpoints_changed(c)
-                del ep
             c.networks[nw.id] = settings
             self.save_container(c)
 

@@ -92,6 +92,7 @@ class ReconcileOps:
                 alive = False
             if alive:
                 await self._repair_endpoints(c)
+                await self.events.emit_safe("sandbox_restored", c)
                 continue
             was_running = c.status == "running"
             if was_running:
