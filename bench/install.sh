@@ -5,7 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$repo/.venv"
 
-apt_pkgs=(docker.io netavark aardvark-dns containernetworking-plugins iperf3 runc
+apt_pkgs=(docker.io docker-compose netavark aardvark-dns containernetworking-plugins iperf3 runc
           busybox-static iproute2 nftables iptables util-linux)
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -20,8 +20,7 @@ from pathlib import Path
 from bench import report
 from bench.scenarios import SCENARIOS
 
-TO_COME = ["4. DNS from inside a container (DNS issue)",
-           "3b. data plane through a published port (firewall issue)",
+TO_COME = ["3b. data plane through a published port (firewall issue)",
            "5. compose up -d / down (compose issue)"]
 
 

@@ -6,10 +6,15 @@ scenario N is: write bench/scenarios/<name>.py, add one line here.
 
 from __future__ import annotations
 
-from bench.scenarios import control_plane, dataplane, scale
+from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
     scale.NAME: scale,
     dataplane.NAME: dataplane,
+    overlay.NAME: overlay,
+    dns.NAME: dns,
+    macvlan.NAME: macvlan,
+    fwscale.NAME: fwscale,
+    compose.NAME: compose,
 }

@@ -103,3 +103,19 @@ def test_default_address_pool_and_bip(make_host):
     assert not got[0].overlaps(got[1])
     h.cli("run", "-d", "--name", "p1", "--network", "pool1", "busybox", "sleep", "3600")
     assert ipaddress.ip_address(h.ip_of("p1", "pool1")) in got[0]
+
+
+def test_allocation_status_in_inspect(host):
+    """Inspect shows per-subnet allocation (Docker's Status.IPAM.Subnets), and it
+    follows connects and removals."""
+    host.cli("network", "create", "--subnet", "10.219.0.0/29", "tiny-net")
+    status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
+    # a /29 has 6 usable addresses; the gateway holds one
+    assert status == {"IPsInUse": 1, "DynamicIPsAvailable": 5}
+    host.cli("run", "-d", "--name", "t1", "--network", "tiny-net", "busybox", "sleep", "3600")
+    status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
+    assert status == {"IPsInUse": 2, "DynamicIPsAvailable": 4}
+    host.cli("rm", "-f", "t1")
+    status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
+    assert status == {"IPsInUse": 1, "DynamicIPsAvailable": 5}
+    host.cli("network", "rm", "tiny-net")

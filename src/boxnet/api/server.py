@@ -11,10 +11,10 @@ from aiohttp import web
 
 from .. import API_VERSION
 from ..errors import BoxnetError
-from .routes import containers, execs, images, networks, system
+from .routes import containers, execs, firewall, images, networks, system
 
 log = logging.getLogger(__name__)
-ROUTE_MODULES = (system, networks, containers, execs, images)
+ROUTE_MODULES = (system, networks, containers, execs, images, firewall)
 
 
 def _error(status: int, message: str) -> web.Response:

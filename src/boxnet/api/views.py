@@ -44,7 +44,11 @@ def network_json(nw: Network, endpoints: list[Endpoint] | None, containers: dict
             "Name": c.name if c else "", "EndpointID": ep.id, "MacAddress": ep.mac,
             "IPv4Address": ep.ipv4, "IPv6Address": ep.ipv6}
     if ipam_usage is not None:
-        out["IPAM"]["Status"] = ipam_usage
+        # Docker's NetworkStatus (API 1.52): allocation per subnet, on inspect only.
+        cap = 2 ** 64 - 1
+        out["Status"] = {"IPAM": {"Subnets": {
+            u["Subnet"]: {"IPsInUse": min(u["Allocated"], cap),
+                          "DynamicIPsAvailable": min(u["Free"], cap)} for u in ipam_usage}}}
     return out
 
 
@@ -73,28 +77,39 @@ def endpoint_settings(nw: Network | None, ep: Endpoint | None, st) -> dict:
     }
 
 
-def _ports(c: Container) -> dict:
-    ports = {}
-    for p in c.config.exposed_ports:
-        ports.setdefault(p, None)
-    for b in c.config.port_bindings:
-        key = f"{b.container_port}/{b.proto}"
-        if c.status == "running":
-            ports.setdefault(key, None)
-            ports[key] = (ports[key] or []) + [{"HostIp": b.host_ip or "0.0.0.0",
-                                                 "HostPort": str(b.host_port or "")}]
-    return ports
-
-
-def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str, Endpoint],
-                      image_name: str, paths: dict[str, str], log_path: str) -> dict:
-    """GET /containers/{id}/json."""
-    args = list(c.config.entrypoint) + list(c.config.cmd)
+def networks_view(c: Container, networks: dict[str, Network], eps: dict[str, Endpoint]) -> dict:
+    """NetworkSettings.Networks: one entry per configured network, by name."""
     nets = {}
     for nid, st in c.networks.items():
         nw = networks.get(nid)
         if nw is not None:
             nets[nw.name] = endpoint_settings(nw, eps.get(nid), st)
+    return nets
+
+
+def _ports(c: Container, published=None) -> dict:
+    """NetworkSettings.Ports: exposed ports, with the host ports actually held."""
+    ports = {}
+    for p in c.config.exposed_ports:
+        ports.setdefault(p, None)
+    for b in c.config.port_bindings:
+        ports.setdefault(f"{b.container_port}/{b.proto}", None)
+    if c.status != "running":
+        return ports
+    for b in published or []:
+        key = f"{b.container_port}/{b.proto}"
+        for fam in b.families:
+            ip = b.host_ip or ("0.0.0.0" if fam == 4 else "::")
+            ports[key] = (ports.get(key) or []) + [{"HostIp": ip, "HostPort": str(b.host_port)}]
+    return ports
+
+
+def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str, Endpoint],
+                      image_name: str, paths: dict[str, str], log_path: str,
+                      published=None) -> dict:
+    """GET /containers/{id}/json; `published`: the container's HostBindings."""
+    args = list(c.config.entrypoint) + list(c.config.cmd)
+    nets = networks_view(c, networks, eps)
     default = eps.get(networks["bridge"].id) if "bridge" in networks else None
     d4, l4 = _split(default.ipv4 if default else "")
     d6, l6 = _split(default.ipv6 if default else "")
@@ -122,7 +137,7 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
         "Config": cfg,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.sandbox_key else "",
-            "SandboxKey": c.sandbox_key, "Ports": _ports(c), "HairpinMode": False,
+            "SandboxKey": c.sandbox_key, "Ports": _ports(c, published), "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
             "EndpointID": default.id if default else "",
@@ -137,19 +152,18 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
 
 
 def container_summary(c: Container, networks: dict[str, Network],
-                      eps: dict[str, Endpoint], created_ts: int, status_text: str) -> dict:
-    """One entry of GET /containers/json."""
+                      eps: dict[str, Endpoint], created_ts: int, status_text: str,
+                      published=None) -> dict:
+    """One entry of GET /containers/json; `published`: the container's HostBindings."""
     args = list(c.config.entrypoint) + list(c.config.cmd)
-    nets = {}
-    for nid, st in c.networks.items():
-        nw = networks.get(nid)
-        if nw is not None:
-            nets[nw.name] = endpoint_settings(nw, eps.get(nid), st)
+    nets = networks_view(c, networks, eps)
     ports = []
     if c.status == "running":
-        for b in c.config.port_bindings:
-            ports.append({"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
-                          "PublicPort": b.host_port, "Type": b.proto})
+        for b in published or []:
+            for fam in b.families:
+                ports.append({"IP": b.host_ip or ("0.0.0.0" if fam == 4 else "::"),
+                              "PrivatePort": b.container_port, "PublicPort": b.host_port,
+                              "Type": b.proto})
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.config.image, "ImageID": c.image_id,
         "Command": " ".join(args), "Created": created_ts, "Ports": ports,

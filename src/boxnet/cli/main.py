@@ -41,8 +41,8 @@ def cli(ctx: click.Context, host: str | None, log_level: str, debug: bool) -> No
 
 
 def _register() -> None:
-    from . import container, image, network, system
-    for mod in (network, container, image, system):
+    from . import compose, container, image, network, ports, system
+    for mod in (network, container, image, system, compose, ports):
         mod.register(cli)
 
 

@@ -16,6 +16,16 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     default_pools: list[tuple[str, int]] = []
     bip: str = ""
     firewall: str = "nftables"
+    default_bind_ip: str = ""    # --ip: host address of ports published without one
+    no_host_network: bool = False  # --no-host-network: refuse host-mode containers
+    firewall_check_interval: float = 2.0  # seconds between checks of boxnet's nft tables
+    dns: list[str] = []          # default upstreams (--dns); [] means the host's
+    dns_ttl: int = 5             # TTL of local DNS answers, seconds (--dns-ttl)
+    dns_timeout: float = 4.0     # per forwarded query, seconds (--dns-timeout)
+    cluster_store: str = ""      # etcd://H:P[,H:P] (--cluster-store); "" = single host
+    cluster_advertise: str = ""  # this host's underlay IPv4 (--cluster-advertise)
+    cluster_opts: dict[str, str] = {}  # --cluster-store-opt KEY=VALUE
+    data_path_port: int = 4789   # VXLAN UDP port (--data-path-port)
 
     @property
     def netns_dir(self) -> str:

@@ -95,7 +95,9 @@ class ContainerOps:
                     raise InvalidParameter(f"network {nid} not found: the container was connected "
                                            f"to a network that has been removed; disconnect it")
                 await self.join_network(c, nw, st, c.sandbox_key)
-            etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id))
+            etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id),
+                                      host_gateway=sandbox.host_gateway_ip(self.networks),
+                                      default_dns=self.config.dns)
             if host_mode:
                 etc.pop("/etc/hosts", None)
             spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,

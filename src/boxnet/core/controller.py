@@ -57,11 +57,11 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
     # ---- lookups -------------------------------------------------------
     def network(self, ref: str) -> Network:
         """A network by name, id or unique id prefix (NotFound otherwise)."""
-        return names.lookup(self.networks.values(), ref, "network", self.net_by_name)
+        return names.lookup(self.networks, ref, "network", self.net_by_name)
 
     def container(self, ref: str) -> Container:
         """A container by name, id or unique id prefix (NotFound otherwise)."""
-        return names.lookup(self.containers.values(), ref, "container", self.cont_by_name)
+        return names.lookup(self.containers, ref, "container", self.cont_by_name)
 
     def clock(self, container_id: str) -> asyncio.Lock:
         """The per-container lock serialising its lifecycle and attachments."""

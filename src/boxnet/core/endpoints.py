@@ -72,7 +72,10 @@ class EndpointOps:
                       links=list(st.links), dns_names=self._dns_names(c, nw, st))
         if drv.uses_ipam:
             try:
-                self._allocate(nw, ep, st)
+                if drv.scope == "global":  # address claims are cluster-store transactions
+                    await drv.request_addresses(nw, ep, st)
+                else:
+                    self._allocate(nw, ep, st)
             except BaseException:
                 self._release(nw, ep)
                 raise
@@ -134,4 +137,5 @@ class EndpointOps:
                 await self.nl.set_default_route(c.sandbox_key, ep.gateway6 if v6 else ep.gateway4,
                                                 ep.ifname)
         cdir = sandbox.container_dir(self.config.containers_dir, c.id)
-        sandbox.update_hosts(cdir, c, self.container_endpoints(c.id))
+        sandbox.update_hosts(cdir, c, self.container_endpoints(c.id),
+                             sandbox.host_gateway_ip(self.networks))

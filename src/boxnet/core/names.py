@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Iterable, TypeVar
+from typing import TypeVar
 
 from ..errors import InvalidParameter, NotFound
 
@@ -26,17 +26,15 @@ def validate_name(name: str, what: str) -> str:
     return name.lstrip("/")
 
 
-def lookup(objs: Iterable[T], ref: str, what: str, by_name: dict[str, T]) -> T:
-    """Find by exact name, full id, or unique id prefix, as Docker does."""
+def lookup(by_id: dict[str, T], ref: str, what: str, by_name: dict[str, T]) -> T:
+    """Find by exact name, full id, or unique id prefix, as Docker does
+    (an exact name wins over an id prefix that happens to match)."""
     ref = ref.lstrip("/") if what == "container" else ref
-    hit = by_name.get(ref)
+    hit = by_name.get(ref) or by_id.get(ref)
     if hit is not None:
         return hit
-    matches = [o for o in objs if o.id == ref]
-    if matches:
-        return matches[0]
     if ref:
-        matches = [o for o in objs if o.id.startswith(ref)]
+        matches = [o for o in by_id.values() if o.id.startswith(ref)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:

@@ -50,7 +50,10 @@ class NetworkOps:
                          options=dict(options or {}), labels=dict(labels or {}),
                          predefined=predefined)
             drv.validate_options(nw)
-            if drv.uses_ipam:
+            if drv.uses_ipam and drv.scope == "global":  # global IPAM lives in the cluster store
+                nw.pools = await drv.request_pools(nw, list(ipam_config), self.ipam,
+                                                   await self.nl.host_routes())
+            elif drv.uses_ipam:
                 nw.pools = await self._request_pools(nw, list(ipam_config))
             try:
                 self.store.put("networks", nw.id, nw)

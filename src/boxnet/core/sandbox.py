@@ -46,12 +46,24 @@ def _write_in_place(path: str, text: str) -> None:
         f.write(text)
 
 
-def hosts_text(c: Container, endpoints: list[Endpoint]) -> str:
+def host_gateway_ip(networks: dict) -> str:
+    """Docker's `host-gateway`: the IPv4 gateway of the default bridge network."""
+    for nw in networks.values():
+        if nw.name == "bridge" and nw.predefined:
+            for pool in nw.pools:
+                if pool.gateway and ":" not in pool.gateway:
+                    return pool.gateway
+    return ""
+
+
+def hosts_text(c: Container, endpoints: list[Endpoint], host_gateway: str = "") -> str:
     """Docker's /etc/hosts: localhost lines, own addresses, --add-host entries."""
     lines = [HOSTS_HEADER]
     for host in c.config.extra_hosts:
         name, _, addr = host.partition(":")
         if addr == "host-gateway":
+            addr = host_gateway
+        if not addr:
             continue
         lines.append(f"{addr}\t{name}\n")
     hostname = c.config.hostname or c.id[:12]
@@ -91,11 +103,30 @@ def host_nameservers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[st
     return ns, search, opts
 
 
-def resolv_text(c: Container) -> str:
-    """resolv.conf from --dns/--dns-search/--dns-option, else the host's."""
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def resolv_text(c: Container, embedded: bool = False, default_dns=()) -> str:
+    """resolv.conf from --dns/--dns-search/--dns-option, else the host's.
+
+    embedded (the container is on a user-defined network): Docker's form,
+    `nameserver 127.0.0.11` (boxnet's resolver, which forwards to the
+    --dns servers) plus search and options, and ndots:0 unless set."""
     ns, search, opts = host_nameservers()
-    if c.config.dns:
-        ns = list(c.config.dns)
+    if embedded:
+        search = list(c.config.dns_search or search)
+        opts = list(c.config.dns_options or opts)
+        if not any(o.startswith("ndots:") for o in opts):
+            opts.append("ndots:0")
+        ext = list(c.config.dns or default_dns) or ["host"]
+        out = [f"nameserver {EMBEDDED_DNS}\n"]
+        if search:
+            out.append("search " + " ".join(search) + "\n")
+        out.append("options " + " ".join(opts) + "\n")
+        out.append(f"\n# boxnet embedded DNS; upstream: {' '.join(ext)}\n")
+        return "".join(out)
+    if c.config.dns or default_dns:
+        ns = list(c.config.dns or default_dns)
     if c.config.dns_search:
         search = list(c.config.dns_search)
     if c.config.dns_options:
@@ -108,18 +139,23 @@ def resolv_text(c: Container) -> str:
     return "".join(out)
 
 
-def write_files(cdir: str, c: Container, endpoints: list[Endpoint]) -> dict[str, str]:
-    """Write the three files; return the bind-mount map for the runtime."""
+def write_files(cdir: str, c: Container, endpoints: list[Endpoint], host_gateway: str = "",
+                default_dns=()) -> dict[str, str]:
+    """Write the three files; return the bind-mount map for the runtime.
+
+    Endpoints with DNS names (user-defined networks) mean the embedded resolver."""
     os.makedirs(cdir, exist_ok=True)
     paths = etc_paths(cdir)
-    _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints))
-    _write_in_place(paths["/etc/resolv.conf"], resolv_text(c))
+    embedded = any(ep.dns_names for ep in endpoints)
+    _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints, host_gateway))
+    _write_in_place(paths["/etc/resolv.conf"], resolv_text(c, embedded, default_dns))
     _write_in_place(paths["/etc/hostname"], (c.config.hostname or c.id[:12]) + "\n")
     return paths
 
 
-def update_hosts(cdir: str, c: Container, endpoints: list[Endpoint]) -> None:
+def update_hosts(cdir: str, c: Container, endpoints: list[Endpoint],
+                 host_gateway: str = "") -> None:
     """Refresh /etc/hosts after a connect or disconnect on a running container."""
     path = etc_paths(cdir)["/etc/hosts"]
     if os.path.exists(path):
-        _write_in_place(path, hosts_text(c, endpoints))
+        _write_in_place(path, hosts_text(c, endpoints, host_gateway))

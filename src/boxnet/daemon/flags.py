@@ -8,6 +8,9 @@ import ipaddress
 from ..core.config import DaemonConfig
 from ..errors import InvalidParameter
 from ..ipam.pools import parse_address_pool
+from ..dns.options import dns_flags
+from ..drivers.overlay.options import add_cluster_flags, cluster_flags
+from ..firewall.flags import add_firewall_flags, firewall_flags
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,6 +29,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pidfile", default="", help="write the daemon's pid here")
     p.add_argument("--firewall", default="nftables", choices=["nftables", "none"],
                    help="firewall backend (none: no isolation between networks)")
+    p.add_argument("--dns", action="append", default=[], metavar="IP",
+                   help="default upstream DNS server for containers (repeatable; "
+                        "default: the host's resolv.conf)")
+    p.add_argument("--dns-ttl", type=int, default=5, metavar="SECONDS",
+                   help="TTL of the embedded DNS server's own answers (default 5)")
+    p.add_argument("--dns-timeout", type=float, default=4.0, metavar="SECONDS",
+                   help="timeout of one forwarded DNS query, all upstreams (default 4)")
+    add_cluster_flags(p)
+    add_firewall_flags(p)
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
@@ -44,4 +56,5 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
         if iface.version != 4 or iface.ip == iface.network.network_address:
             raise InvalidParameter(f"--bip {args.bip}: needs an IPv4 host address with a prefix")
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
-                        default_pools=pools, bip=args.bip, firewall=args.firewall)
+                        default_pools=pools, bip=args.bip, firewall=args.firewall,
+                        **dns_flags(args), **cluster_flags(args), **firewall_flags(args))

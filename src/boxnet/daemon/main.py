@@ -66,16 +66,41 @@ async def _build(config):
     images = ImageStore(config.data_root)
     await asyncio.to_thread(images.ensure_builtin)
     runtime = OciRuntime(os.path.join(config.data_root, "runtime"))
-    drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver()])
+    from ..drivers.lan import lan_drivers
+    from ..drivers import overlay
+    cluster = None
+    if config.cluster_store:  # fails the start, clearly, when etcd is unreachable
+        ovl, cluster = await overlay.connect(config, nl, firewall)
+    else:
+        ovl = overlay.DisabledOverlay()
+    drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
+                              *await lan_drivers(nl), ovl])
     store = SqliteStore(config.db_path)
     ipam = DefaultIpam(pools=config.default_pools or None)
-    return Controller(config, store, ipam, drivers, firewall, runtime, images, nl)
+    ctl = Controller(config, store, ipam, drivers, firewall, runtime, images, nl)
+    from ..dns import DnsService
+    ctl.dns = DnsService(ctl, ttl=config.dns_ttl, timeout=config.dns_timeout,
+                         upstreams=config.dns)
+    ctl.events.add(ctl.dns)
+    from ..core.ports import PortMapper
+    ctl.ports = PortMapper(ctl)
+    ctl.events.add(ctl.ports)
+    ctl.cluster = cluster
+    return ctl
 
 
 async def _run(config, pidfile: str) -> None:
     from ..api.server import make_app, serve_unix
     ctl = await _build(config)
     await ctl.start()
+    # Objects made at start live as long as the daemon: keep them out of the
+    # cyclic GC's full collections, whose pauses show in DNS tail latency.
+    import gc
+    gc.freeze()
+    from ..firewall import watch
+    fw_watch = watch.start(ctl.firewall, config.firewall_check_interval)
+    if ctl.cluster is not None:
+        await ctl.cluster.start(ctl)
     sock = config.host[len("unix://"):]
     runner = await serve_unix(make_app(ctl), sock)
     if pidfile:
@@ -88,11 +113,15 @@ async def _run(config, pidfile: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
+    fw_watch.cancel()
     await runner.cleanup()
     try:
         os.unlink(sock)
     except OSError:
         pass
+    await ctl.dns.close_all()
+    if ctl.cluster is not None:
+        await ctl.cluster.stop()
     ctl.store.close()
     await ctl.nl.close()
     if pidfile:

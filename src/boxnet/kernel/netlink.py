@@ -116,6 +116,10 @@ class Netlink:
         if ipr is not None:
             ipr.close()
 
+    async def handle(self, netns: str | None = None) -> AsyncIPRoute:
+        """The cached pyroute2 handle on ``netns`` (or the host), for other kernel/ modules."""
+        return await self._ipr(netns)
+
     async def _ipr(self, netns: str | None) -> AsyncIPRoute:
         if netns is None:
             return self._host

@@ -11,7 +11,8 @@ class PortBinding(msgspec.Struct, kw_only=True):
     container_port: int
     proto: str = "tcp"
     host_ip: str = ""
-    host_port: int = 0
+    host_port: int = 0           # 0: a free port from the ephemeral range
+    host_port_end: int = 0       # a host range host_port..host_port_end: first free one
 
 
 class RestartPolicy(msgspec.Struct, kw_only=True, frozen=True):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from ...core.portalloc import host_ip_is_local
 from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
 from .networks import settings_from
 
+PROTOS = ("tcp", "udp", "sctp")
 RESTART_NAMES = {"", "no", "always", "unless-stopped", "on-failure"}
 
 
@@ -18,30 +20,71 @@ def _argv(val) -> list[str]:
     return [val] if isinstance(val, str) else list(val)
 
 
+def _range(text: str, what: str) -> tuple[int, int]:
+    """"N" or "N-M" with 1 <= N <= M <= 65535."""
+    lo, sep, hi = text.partition("-")
+    if not lo.isdigit() or (sep and not hi.isdigit()):
+        raise InvalidParameter(f"invalid {what} {text!r}: expected a port or a range N-M")
+    a, b = int(lo), int(hi) if sep else int(lo)
+    if not (0 < a <= 65535 and 0 < b <= 65535):
+        raise InvalidParameter(f"invalid {what} {text!r}: ports are 1 to 65535")
+    if b < a:
+        raise InvalidParameter(f"invalid {what} {text!r}: the range ends before it starts")
+    return a, b
+
+
+def _host_ip(host_ip: str) -> str:
+    if not host_ip:
+        return ""
+    try:
+        ipaddress.ip_address(host_ip.strip("[]"))
+    except ValueError:
+        raise InvalidParameter(f"invalid host IP {host_ip!r} in port binding") from None
+    if not host_ip_is_local(host_ip.strip("[]")):
+        raise InvalidParameter(f"host IP {host_ip} in port binding is not an address of this "
+                               f"host: publish on one of its addresses, or leave it empty")
+    return host_ip.strip("[]")
+
+
 def _ports(req: ContainerCreateRequest) -> tuple[list[str], list[PortBinding]]:
-    exposed = list((req.exposed_ports or {}).keys())
+    """ExposedPorts and PortBindings, validated; container ranges expand 1:1."""
+    exposed = []
+    for key in (req.exposed_ports or {}):
+        port, _, proto = key.partition("/")
+        if proto and proto not in PROTOS:
+            raise InvalidParameter(f"invalid port specification: {key!r}: unknown protocol")
+        _range(port, "exposed port")
+        exposed.append(key if "/" in key else f"{key}/tcp")
     bindings = []
     hc = req.host_config
     for key, binds in ((hc.port_bindings or {}) if hc else {}).items():
         port, _, proto = key.partition("/")
         proto = proto or "tcp"
-        if not port.isdigit() or not 0 < int(port) < 65536 or proto not in ("tcp", "udp", "sctp"):
-            raise InvalidParameter(f"invalid port specification: {key!r}")
-        if key not in exposed:
-            exposed.append(key if "/" in key else f"{key}/tcp")
-        for b in binds or [{}]:
-            host_ip = getattr(b, "host_ip", None) or ""
+        if proto not in PROTOS:
+            raise InvalidParameter(f"invalid port specification: {key!r}: protocol must be "
+                                   f"tcp, udp or sctp")
+        c_lo, c_hi = _range(port, "container port")
+        for n in range(c_lo, c_hi + 1):
+            if f"{n}/{proto}" not in exposed:
+                exposed.append(f"{n}/{proto}")
+        for b in binds or [None]:
+            host_ip = _host_ip(getattr(b, "host_ip", None) or "")
             host_port = getattr(b, "host_port", None) or ""
-            if host_ip:
-                try:
-                    ipaddress.ip_address(host_ip)
-                except ValueError:
-                    raise InvalidParameter(f"invalid host IP {host_ip!r} in port binding") from None
-            if host_port and (not host_port.split("-")[0].isdigit()
-                              or not 0 < int(host_port.split("-")[0]) < 65536):
-                raise InvalidParameter(f"invalid host port {host_port!r} in port binding")
-            bindings.append(PortBinding(container_port=int(port), proto=proto, host_ip=host_ip,
-                                        host_port=int(host_port.split("-")[0]) if host_port else 0))
+            h_lo, h_hi = _range(host_port, "host port") if host_port else (0, 0)
+            if c_hi > c_lo:
+                if not h_lo:
+                    h_list = [(0, 0)] * (c_hi - c_lo + 1)
+                elif h_hi - h_lo != c_hi - c_lo:
+                    raise InvalidParameter(
+                        f"invalid port range: host ports {host_port} and container ports "
+                        f"{port} are ranges of unequal length")
+                else:
+                    h_list = [(h, 0) for h in range(h_lo, h_hi + 1)]
+            else:
+                h_list = [(h_lo, h_hi if h_hi != h_lo else 0)]
+            for n, (h, h_end) in zip(range(c_lo, c_hi + 1), h_list):
+                bindings.append(PortBinding(container_port=n, proto=proto, host_ip=host_ip,
+                                            host_port=h, host_port_end=h_end))
     return exposed, bindings
 
 

@@ -48,7 +48,14 @@ def _inspect(c, cont) -> dict:
     eps = c.eps_by_container.get(cont.id, {})
     cdir = sandbox.container_dir(c.config.containers_dir, cont.id)
     return container_inspect(cont, c.networks, eps, cont.config.image,
-                             sandbox.etc_paths(cdir), c.runtime.log_paths(cont.id)[0])
+                             sandbox.etc_paths(cdir), c.runtime.log_paths(cont.id)[0],
+                             published=_published(c, cont.id))
+
+
+def _published(c, cid: str) -> list:
+    """Host ports held for a container (the PortMapper, when the daemon has one)."""
+    ports = getattr(c, "ports", None)
+    return ports.bindings(cid) if ports is not None else []
 
 
 async def create(request: web.Request) -> web.Response:
@@ -181,7 +188,8 @@ async def list_containers(request: web.Request) -> web.Response:
         if not _matches(c, cont, f):
             continue
         out.append(container_summary(cont, c.networks, c.eps_by_container.get(cont.id, {}),
-                                     int(parse_rfc3339(cont.created)), status_text(cont)))
+                                     int(parse_rfc3339(cont.created)), status_text(cont),
+                                     published=_published(c, cont.id)))
     limit = qint(request, "limit", -1)
     if limit and limit > 0:
         out = out[:limit]

@@ -19,8 +19,15 @@ LIST_FILTERS = {"name", "id", "driver", "label", "type", "scope", "dangling"}
 
 
 def _view(c, nw, with_containers: bool) -> dict:
-    eps = list(c.eps_by_network.get(nw.id, {}).values()) if with_containers else None
-    return network_json(nw, eps, c.containers)
+    if not with_containers:
+        return network_json(nw, None, c.containers)
+    eps = list(c.eps_by_network.get(nw.id, {}).values())
+    usage = [c.ipam.usage(p.subnet) for p in nw.pools]
+    out = network_json(nw, eps, c.containers, usage)
+    peers = getattr(c.drivers.get(nw.driver), "peers_view", None)
+    if peers is not None:  # overlay: hosts and their endpoint counts, as Docker's Peers
+        out["Peers"] = peers(nw, len(eps))
+    return out
 
 
 async def list_networks(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ... import API_VERSION, MIN_API_VERSION, __version__
 from .common import ctl, reply
+from .firewall import firewall_warnings
 
 PING_HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false",
                 "Ostype": "linux", "Builder-Version": "1", "Cache-Control": "no-cache, no-store",
@@ -67,7 +68,7 @@ async def info(request: web.Request) -> web.Response:
         "ExperimentalBuild": False, "ServerVersion": __version__,
         "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": [], "Warnings": None,
+        "SecurityOptions": [], "Warnings": firewall_warnings(c) or None,
         "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in c.config.default_pools],
     })
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 from ...errors import BoxnetError, Conflict
-from ...firewall.api import Firewall, FirewallNetwork
+from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
+from ...kernel import brport
 from ...model import Endpoint, Network
 from ..api import Driver
 from . import options
@@ -75,9 +76,18 @@ class BridgeDriver(Driver):
         addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
         ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw), netns_path,
                                             ep.ifname, ep.mac or None, addrs, options.mtu(nw))
+        entry = endpoint_entry(ep)
+        if entry is not None:
+            try:  # anti-spoofing: this port may only send with its own MAC and IPs
+                await brport.set_hairpin(self._nl, ep.host_ifname)  # hairpin NAT
+                await self._fw.add_endpoint(entry)
+            except BoxnetError:
+                await self._nl.detach_veth(ep.host_ifname)
+                raise
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
-        """Deleting the host end removes the pair."""
+        """Deleting the host end removes the pair (and its firewall elements)."""
+        await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
             await self._nl.detach_veth(ep.host_ifname)
 

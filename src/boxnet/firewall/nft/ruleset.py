@@ -1,23 +1,128 @@
 """Pure rendering of boxnet's nftables scripts (unit-testable, no kernel).
 
-Isolation design: one `forward` base chain does a single verdict-map lookup
-keyed by the input interface.  A packet leaving bridge X jumps to X's own
-chain, which returns if it goes back out of X and drops it if it goes out of
-any other boxnet bridge (a set lookup).  So the per-packet cost is two hash
-lookups however many networks exist: no rule per pair of networks.
+Two tables, both owned by boxnet and rebuilt whole from its state:
+
+* ``inet boxnet``: routed traffic. Isolation, internal networks, masquerade,
+  DNAT of published ports (prerouting for packets arriving, output for the
+  host's own connections), hairpin masquerade, and the ``admin`` chain.
+* ``bridge boxnet``: switched traffic inside one bridge: ICC off and
+  anti-spoofing per bridge port.  The bridge family sees frames between
+  ports whatever br_netfilter does: bridge-nf-call-iptables is a knob the
+  host's admin (or another engine) may flip, and it is on by default on
+  this kernel (built in), so the inet table also accepts "br . br" traffic
+  explicitly instead of relying on either setting.  The needed kernel has no
+  NFT_BRIDGE_META (no `meta ibrname`), so ICC is keyed by bridge port.
+
+Every rule is fixed; what varies with networks, endpoints and ports is the
+content of sets and maps, so a packet costs the same few hash lookups
+whatever the scale, and adding one container or port adds only its elements.
 """
 
 from __future__ import annotations
 
-from ..api import FirewallNetwork
+import ipaddress
+
+from ..api import FirewallEndpoint, FirewallNetwork, PublishedPort
 
 TABLE = "boxnet"
 FAMILY = "inet"
+T = f"{FAMILY} {TABLE}"
+B = f"bridge {TABLE}"
+ADMIN_CHAIN = "admin"
+PROTOS = ("tcp", "udp", "sctp")
+# Packet mark bit of connections to published ports, set in the inet table and
+# read in the bridge table (which has no conntrack here): with br_netfilter a
+# DNATed packet between two containers of one ICC-off bridge is bridged, not
+# routed, and must pass the ICC drop.
+DNAT_MARK = "0x01000000"
 
+SETS = [
+    (T, "bridges", "type ifname;"),          # every boxnet bridge
+    (T, "internal", "type ifname;"),         # bridges of --internal networks
+    (T, "samebr", "type ifname . ifname;"),  # "br . br": routed back into its own bridge
+    (T, "subnets4", "type ipv4_addr; flags interval;"),
+    (T, "subnets6", "type ipv6_addr; flags interval;"),
+    (T, "masq4", "type ipv4_addr; flags interval;"),
+    (T, "masq6", "type ipv6_addr; flags interval;"),
+    (T, "direct4", "type ipv4_addr . inet_proto . inet_service;"),
+    (T, "direct6", "type ipv6_addr . inet_proto . inet_service;"),
+    (B, "ports", "type ifname;"),
+    (B, "epmac", "type ifname . ether_addr;"),
+    (B, "ep4", "type ifname . ipv4_addr;"),
+    (B, "ep6", "type ifname . ipv6_addr;"),
+    (B, "iccports", "type ifname;"),     # ports of ICC-off bridges
+]
+MAPS = [
+    ("pub4", "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;"),
+    ("pub4any", "type inet_proto . inet_service : ipv4_addr . inet_service;"),
+    ("pub6", "type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service;"),
+    ("pub6any", "type inet_proto . inet_service : ipv6_addr . inet_service;"),
+]
 
-def chain_name(network_id: str) -> str:
-    """Per-network isolation chain name."""
-    return f"iso-{network_id[:12]}"
+# chain -> (hook declaration or None, rules).  Order of rules matters.
+CHAINS: dict[str, tuple[str | None, list[str]]] = {
+    "forward": ("type filter hook forward priority filter; policy accept;", [
+        f"jump {ADMIN_CHAIN}",
+        "ct state established,related accept",
+        "iifname . oifname @samebr accept",
+        "iifname @bridges jump egress",
+        "oifname @bridges jump ingress",
+    ]),
+    "egress": (None, [
+        "iifname @internal drop",
+        "oifname @bridges ct status dnat accept",
+        "oifname @bridges drop",
+    ]),
+    "ingress": (None, [
+        "ct status dnat accept",
+        "ip daddr . meta l4proto . th dport @direct4 accept",
+        "ip6 daddr . meta l4proto . th dport @direct6 accept",
+        "drop",
+    ]),
+    "input": ("type filter hook input priority filter; policy accept;", [
+        # route_localnet is on for bridges (host loopback DNAT); never let a
+        # container open a connection to the host's 127.0.0.0/8 through it.
+        "iifname @bridges ip daddr 127.0.0.0/8 ct state != { established, related } drop",
+        "iifname @internal ct state established,related accept",
+        "iifname @internal icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
+        "iifname @internal drop",
+    ]),
+    "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", [
+        "fib daddr type local jump publish",
+    ]),
+    "output": ("type nat hook output priority -100; policy accept;", [
+        "fib daddr type local jump publish",
+    ]),
+    "publish": (None, [
+        "dnat ip to ip daddr . meta l4proto . th dport map @pub4",
+        "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @pub4any",
+        "dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6",
+        "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @pub6any",
+    ]),
+    "markdnat": ("type filter hook prerouting priority -90; policy accept;", [
+        f"ct status dnat meta mark set meta mark | {DNAT_MARK}",
+    ]),
+    "postrouting": ("type nat hook postrouting priority srcnat; policy accept;", [
+        "oifname @bridges ip saddr 127.0.0.0/8 masquerade",
+        "ct status dnat ip saddr @subnets4 masquerade",
+        "ct status dnat ip6 saddr @subnets6 masquerade",
+        "oifname != @bridges ip saddr @masq4 masquerade",
+        "oifname != @bridges ip6 saddr @masq6 masquerade",
+    ]),
+}
+BRIDGE_CHAINS: dict[str, tuple[str | None, list[str]]] = {
+    "prerouting": ("type filter hook prerouting priority filter; policy accept;", [
+        "iifname != @ports accept",
+        "iifname . ether saddr != @epmac drop",
+        "iifname . ip saddr != @ep4 drop",
+        "arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @ep4 drop",
+        "ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @ep6 drop",
+    ]),
+    "forward": ("type filter hook forward priority filter; policy accept;", [
+        f"meta mark & {DNAT_MARK} == {DNAT_MARK} accept",
+        "iifname @iccports drop",
+    ]),
+}
 
 
 def _q(name: str) -> str:
@@ -25,58 +130,119 @@ def _q(name: str) -> str:
     return '"' + name + '"'
 
 
-def base_table() -> list[str]:
-    """Declarations of the table skeleton (idempotent `add` commands)."""
-    t = f"{FAMILY} {TABLE}"
-    return [
-        f"add table {t}",
-        f"add set {t} bridges {{ type ifname; }}",
-        f"add map {t} isolation {{ type ifname : verdict; }}",
-        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
-    ]
+def expected_rule_counts() -> dict[tuple[str, str], int]:
+    """(table, chain) -> number of rules boxnet installs (for drift checks)."""
+    out = {(T, name): len(rules) for name, (_, rules) in CHAINS.items()}
+    out.update({(B, name): len(rules) for name, (_, rules) in BRIDGE_CHAINS.items()})
+    return out
 
 
-def forward_rules() -> list[str]:
-    """The base chain's only rule: dispatch on the input bridge."""
-    return [f"add rule {FAMILY} {TABLE} forward iifname vmap @isolation"]
+def skeleton(admin_rules: str = "") -> list[str]:
+    """Both tables from scratch: sets, maps, chains, fixed rules, admin chain."""
+    lines = [f"add table {T}", f"delete table {T}", f"add table {B}", f"delete table {B}",
+             f"add table {T}", f"add table {B}"]
+    lines += [f"add set {t} {name} {{ {decl} }}" for t, name, decl in SETS]
+    lines += [f"add map {T} {name} {{ {decl} }}" for name, decl in MAPS]
+    lines.append(f"add chain {T} {ADMIN_CHAIN}")
+    for table, chains in ((T, CHAINS), (B, BRIDGE_CHAINS)):
+        for name, (hook, _) in chains.items():
+            lines.append(f"add chain {table} {name}" + (f" {{ {hook} }}" if hook else ""))
+        for name, (_, rules) in chains.items():
+            lines += [f"add rule {table} {name} {r}" for r in rules]
+    if admin_rules.strip():
+        lines.append(admin_rules.strip())
+    return lines
 
 
-def network_rules(net: FirewallNetwork) -> list[str]:
-    """Commands adding one network's chain and set/map elements."""
-    t = f"{FAMILY} {TABLE}"
-    ch = chain_name(net.network_id)
+def _elements(verb: str, table: str, name: str, items: list[str]) -> list[str]:
+    return [f"{verb} element {table} {name} {{ {', '.join(items)} }}"] if items else []
+
+
+def _split_subnets(subnets) -> tuple[list[str], list[str]]:
+    v4 = [s for s in subnets if ipaddress.ip_network(s, strict=False).version == 4]
+    v6 = [s for s in subnets if ipaddress.ip_network(s, strict=False).version == 6]
+    return v4, v6
+
+
+def network_elements(net: FirewallNetwork, verb: str = "add") -> list[str]:
+    """One network's elements (verb "add" or "delete")."""
     br = _q(net.bridge)
-    return [
-        f"add chain {t} {ch}",
-        f"flush chain {t} {ch}",
-        f"add rule {t} {ch} oifname {br} return",
-        f"add rule {t} {ch} oifname @bridges drop",
-        f"add element {t} bridges {{ {br} }}",
-        f"add element {t} isolation {{ {br} : jump {ch} }}",
-    ]
+    v4, v6 = _split_subnets(net.subnets)
+    out = _elements(verb, T, "bridges", [br]) + _elements(verb, T, "samebr", [f"{br} . {br}"])
+    out += _elements(verb, T, "subnets4", v4) + _elements(verb, T, "subnets6", v6)
+    if net.internal:
+        out += _elements(verb, T, "internal", [br])
+    elif net.masquerade:
+        out += _elements(verb, T, "masq4", v4) + _elements(verb, T, "masq6", v6)
+    return out
 
 
-def remove_network_rules(network_id: str, bridge: str) -> list[str]:
-    """Commands removing one network (fail if absent: caller falls back to sync)."""
-    t = f"{FAMILY} {TABLE}"
-    ch = chain_name(network_id)
-    br = _q(bridge)
-    return [
-        f"delete element {t} isolation {{ {br} }}",
-        f"delete element {t} bridges {{ {br} }}",
-        f"delete chain {t} {ch}",
-    ]
+def endpoint_elements(ep: FirewallEndpoint, verb: str = "add", icc: bool = True) -> list[str]:
+    """One bridge port's elements: anti-spoofing, and ICC off when its network says so."""
+    i = _q(ep.host_ifname)
+    out = _elements(verb, B, "ports", [i]) + _elements(verb, B, "epmac", [f"{i} . {ep.mac}"])
+    if not icc:
+        out += _elements(verb, B, "iccports", [i])
+    if ep.ipv4:
+        out += _elements(verb, B, "ep4", [f"{i} . {ep.ipv4}"])
+    if ep.ipv6:
+        out += _elements(verb, B, "ep6", [f"{i} . {ep.ipv6}"])
+    return out
 
 
-def full_ruleset(networks: list[FirewallNetwork]) -> str:
-    """The whole table, replacing whatever is there, as one transaction."""
-    lines = [f"add table {FAMILY} {TABLE}", f"delete table {FAMILY} {TABLE}"]
-    lines += base_table() + forward_rules()
+def port_elements(ports: list[PublishedPort], verb: str = "add") -> list[str]:
+    """DNAT map elements of published ports, one command per map."""
+    groups: dict[str, list[str]] = {}
+    for p in ports:
+        fam = "4" if p.family == 4 else "6"
+        target = f"{p.container_ip} . {p.container_port}"
+        if p.host_ip:
+            key, name = f"{p.host_ip} . {p.proto} . {p.host_port}", f"pub{fam}"
+        else:
+            key, name = f"{p.proto} . {p.host_port}", f"pub{fam}any"
+        groups.setdefault(name, []).append(key if verb == "delete" else f"{key} : {target}")
+    out = []
+    for name, items in groups.items():
+        out += _elements(verb, T, name, items)
+    return out
+
+
+def direct_key(p: PublishedPort) -> tuple | None:
+    """The container-side (family, ip, proto, port) reachable by direct routing,
+    or None for ports published only on a loopback address (kept private)."""
+    if p.host_ip and ipaddress.ip_address(p.host_ip).is_loopback:
+        return None
+    return (p.family, p.container_ip, p.proto, p.container_port)
+
+
+def direct_elements(keys, verb: str = "add") -> list[str]:
+    """Elements of the direct-routing allow sets for (family, ip, proto, port) keys."""
+    out = []
+    for fam in (4, 6):
+        items = [f"{ip} . {proto} . {port}" for f, ip, proto, port in keys if f == fam]
+        out += _elements(verb, T, f"direct{fam}", items)
+    return out
+
+
+def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoint] = (),
+                 ports: list[PublishedPort] = (), admin_rules: str = "") -> str:
+    """Both tables, replacing whatever is there, as one transaction."""
+    lines = skeleton(admin_rules)
     for net in networks:
-        lines += network_rules(net)
+        lines += network_elements(net)
+    icc = {n.network_id: n.icc for n in networks}
+    for ep in endpoints:
+        lines += endpoint_elements(ep, icc=icc.get(ep.network_id, True))
+    lines += port_elements(list(ports))
+    lines += direct_elements(sorted({k for k in map(direct_key, ports) if k}))
+    return "\n".join(lines) + "\n"
+
+
+def script(lines: list[str]) -> str:
+    """Join commands into one transaction."""
     return "\n".join(lines) + "\n"
 
 
 def teardown_script() -> str:
-    """Remove the table if present (idempotent)."""
-    return f"add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n"
+    """Remove both tables if present (idempotent)."""
+    return script([f"add table {T}", f"delete table {T}", f"add table {B}", f"delete table {B}"])

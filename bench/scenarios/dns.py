@@ -1,0 +1,102 @@
+"""Scenario 4, embedded DNS: queries from inside a container, and memory per resolver.
+
+For boxnet and Docker: a user-defined network with two busybox containers; the same load
+generator (bench/dnsload.py) runs in one container's netns (`nsenter --net`) and asks the
+embedded resolver (127.0.0.11) for the other container's name: bounded in time and count.
+Two loads: saturated (16 queries in flight: queries/s, p50/p99 under load) and unloaded
+(1 in flight: p50/p99). Memory: daemon RSS growth per container, with N containers on the
+user network (each has a resolver) and N on the default bridge (no resolver in either
+engine); the difference per container is what a resolver costs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.context import Context
+from bench.stats import ratio
+
+NAME = "dns"
+TITLE = "4. Embedded DNS from inside a container"
+PEERS = ("boxnet", "docker")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(netns: str, name: str, seconds: float, window: int, limit: int = 500000) -> dict:
+    """One bounded run of the load generator inside a netns."""
+    r = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-m", "bench.dnsload",
+                        name, "--seconds", str(seconds), "--window", str(window),
+                        "--max", str(limit)],
+                       capture_output=True, text=True, timeout=seconds + 60, cwd=ROOT)
+    if r.returncode != 0:
+        raise RuntimeError(f"dnsload failed: {r.stderr[-300:]}")
+    out = json.loads(r.stdout)
+    if not out["ok"] or out["bad"]:
+        raise RuntimeError(f"the embedded DNS did not answer the name: {out}")
+    return out
+
+
+def _rss_mib(peer) -> float:
+    return peer.rss().get("daemon_rss_kib", 0) / 1024
+
+
+def _memory(ctx: Context, peer, name: str, n: int) -> None:
+    """RSS growth per container, with and without a resolver."""
+    growth = {}
+    for net in ("dns-net", "bridge"):
+        before = _rss_mib(peer)
+        ids = [peer.run_container(f"m-{net}-{i}", net) for i in range(n)]
+        growth[net] = (_rss_mib(peer) - before) * 1024 / n
+        for cid in ids:
+            peer.remove_container(cid)
+    ctx.metric("rss_per_container_user", f"daemon RSS growth per container on a user network "
+               f"({n} containers, each with a resolver)", "KiB", name, [growth["dns-net"]])
+    ctx.metric("rss_per_container_bridge", f"daemon RSS growth per container on the default "
+               f"bridge ({n} containers, no resolver)", "KiB", name, [growth["bridge"]])
+    ctx.metric("rss_per_resolver", "resolver cost: difference of the two", "KiB", name,
+               [growth["dns-net"] - growth["bridge"]])
+
+
+def run(ctx: Context) -> dict:
+    """Run scenario 4 against boxnet and Docker; return its results."""
+    res = ctx.begin(NAME, TITLE)
+    secs = ctx.pick(2.0, 5.0)
+    reps = ctx.repetitions(3, 5)
+    count = ctx.pick(20, 100)
+    for name in PEERS:
+        with ctx.peer(name) as peer:
+            if peer is None:
+                continue
+            peer.create_network("dns-net")
+            peer.run_container("dns-a", "dns-net")
+            b = peer.run_container("dns-b", "dns-net")
+            ns = peer.container_netns(b)
+            load(ns, "dns-a", 0.5, 16)   # warm-up (and proof that it answers)
+            runs = [load(ns, "dns-a", secs, 16) for _ in range(reps)]
+            ctx.metric("qps", "queries/s, 16 in flight", "q/s", name,
+                       [r["qps"] for r in runs], higher_is_better=True)
+            ctx.metric("p50_load", "p50 latency, 16 in flight", "ms", name,
+                       [r["p50_ms"] for r in runs])
+            ctx.metric("p99_load", "p99 latency, 16 in flight", "ms", name,
+                       [r["p99_ms"] for r in runs])
+            ctx.metric("lost", "unanswered queries (1 s timeout), 16 in flight", "queries",
+                       name, [r["lost"] for r in runs])
+            idle = [load(ns, "dns-a", secs / 2, 1, limit=5000) for _ in range(reps)]
+            ctx.metric("p50_idle", "p50 latency, 1 in flight", "ms", name,
+                       [r["p50_ms"] for r in idle])
+            ctx.metric("p99_idle", "p99 latency, 1 in flight", "ms", name,
+                       [r["p99_ms"] for r in idle])
+            _memory(ctx, peer, name, count)
+    m = ctx.median_of
+    ctx.goal("queries/s at least Docker's", ratio(m("qps", "boxnet"), m("qps", "docker")), 1.0,
+             higher_is_better=True)
+    ctx.goal("p99 latency under load no worse than Docker's",
+             ratio(m("p99_load", "boxnet"), m("p99_load", "docker")), 1.0)
+    ctx.note(f"Load generator: bench/dnsload.py (one Python process, one UDP socket) in the "
+             f"client container's netns; {secs:g} s per run, {reps} runs. On 2 cores the "
+             "client and the server compete for CPU; the client is the same for both peers. "
+             f"Memory: {count} containers per network kind, RSS read once before and after.")
+    return res

@@ -1,0 +1,247 @@
+"""Bring a compose project up and down against the Engine API.
+
+`up` is idempotent: networks are reused when present, and each replica whose
+`com.docker.compose.config-hash` label still matches the file is left running (started if
+stopped); a changed service is recreated; surplus replicas are removed. Services start in
+dependency order (`depends_on`, `network_mode: service:X`), and among services that are
+ready at the same time those asking for static addresses go first (the only guard for
+addresses inside a user-given ip_range: see netops.py). `down` removes the project's
+containers, then the networks compose created: never external ones.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ..cli.client import APIError, Client
+from ..cli.options import Failure
+from . import create, engine, health, netops
+from . import labels as L
+from .errors import ProjectError
+from .model import Project, Service
+
+
+VERBS = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}
+
+
+def start_order(project: Project, only: list[str] | None = None) -> list[str]:
+    """Service names, dependencies first (with the dependencies of `only`, if given)."""
+    svcs = project.services
+
+    def deps(name: str) -> list[str]:
+        s = svcs[name]
+        out = list(s.depends_on)
+        if s.network_mode.startswith("service:"):
+            out.append(s.network_mode.split(":", 1)[1])
+        return out
+
+    wanted: set[str] = set()
+    todo = list(only or svcs)
+    while todo:
+        n = todo.pop()
+        if n not in svcs:
+            raise ProjectError(f"no such service: {n}")
+        if n not in wanted:
+            wanted.add(n)
+            todo += deps(n)
+    order: list[str] = []
+    while len(order) < len(wanted):
+        ready = [n for n in svcs if n in wanted and n not in order
+                 and all(d in order for d in deps(n))]
+        ready.sort(key=lambda n: not any(sn.ipv4_address or sn.ipv6_address
+                                         for sn in svcs[n].networks.values()))
+        order.append(ready[0])
+    return order
+
+
+class Runner:
+    """Runs one loaded project against a daemon (`log` prints progress lines)."""
+
+    def __init__(self, client: Client, project: Project, log=print):
+        self.stop_timeout: int | None = None  # -t of down/up: overrides stop_grace_period
+        self.client = client
+        self.project = project
+        self.log = log
+
+    # -- helpers ---------------------------------------------------------------------------
+    def containers(self, service: str | None = None, all_: bool = True) -> list[dict]:
+        """This project's containers (optionally of one service)."""
+        return engine.containers(self.client, self.project.name, service, all_)
+
+    def first_container(self, service: str) -> str:
+        """The id of a service's first container (for network_mode: service:X)."""
+        cs = self.containers(service)
+        if not cs:
+            raise ProjectError(f"service {service!r} has no container yet")
+        return cs[0]["Id"]
+
+    def _check_images(self, names: list[str]) -> None:
+        for n in names:
+            svc = self.project.services[n]
+            if svc.image and engine.image_exists(self.client, svc.image):
+                continue
+            where = self.where(("services", n, "build" if svc.build is not None else "image"))
+            if svc.build is not None:
+                raise ProjectError(
+                    f"{where}service {n!r} has `build:` and its image {svc.image or '(none)'!r} is "
+                    "not present locally: boxnet compose does not build images; build or "
+                    "import the image first (boxnet import / docker save), then set `image:`")
+            raise ProjectError(f"{where}service {n!r}: image {svc.image!r} not found locally; "
+                               "boxnet has no registry access: import it first "
+                               "(`boxnet image import`) or use a local image")
+
+    def where(self, path: tuple) -> str:
+        """`file:line: path: ` of a key in the project's files, for error messages."""
+        from .errors import dotted
+        file, line = self.project.locate(path)
+        return f"{file}:{line}: {dotted(path)}: " if line else f"{file}: {dotted(path)}: "
+
+    # -- up --------------------------------------------------------------------------------
+    def up(self, services: list[str] | None = None) -> None:
+        """Create what is missing, recreate what changed, start everything (idempotent)."""
+        order = start_order(self.project, services)
+        self._check_images(order)
+        keys: list[str] = []
+        for n in order:
+            for k in self.project.services[n].networks:
+                if k not in keys:
+                    keys.append(k)
+        for k in self.project.networks:
+            if self.project.networks[k].external and k not in keys:
+                keys.append(k)
+        keys.sort(key=lambda k: not self.project.networks[k].external)  # fail before creating
+        for k in keys:
+            try:
+                netops.ensure(self.client, self.project, self.project.networks[k], self.log)
+            except ProjectError as e:
+                raise ProjectError(self.where(("networks", k)) + str(e)) from None
+        for n in order:
+            svc = self.project.services[n]
+            for dep, cfg in svc.depends_on.items():
+                health.wait_condition(self, dep, cfg["condition"])
+            self.converge(svc)
+
+    def converge(self, svc: Service) -> None:
+        """Make a service's containers match the file."""
+        want = L.service_hash(self.project, svc)
+        existing = {int(c["Labels"].get(L.NUMBER) or 0): c for c in self.containers(svc.name)}
+        for number in range(1, svc.replicas + 1):
+            name = self.project.container_name(svc, number)
+            c = existing.pop(number, None)
+            if c is not None and c["Labels"].get(L.HASH) != want:
+                self._remove(c, "Recreate")
+                c = None
+            if c is None:
+                cid = self._create(svc, number, name)
+                self._start(cid, name)
+            elif c.get("State") != "running":
+                self._start(c["Id"], name)
+            else:
+                self.log(f"Container {name}  Running")
+        for c in existing.values():  # scaled down
+            self._remove(c, "Removed")
+
+    def _create(self, svc: Service, number: int, name: str) -> str:
+        try:
+            body = create.body(self.project, svc, number, self.first_container)
+        except Failure as e:
+            raise ProjectError(f"service {svc.name!r}: {e.message.split(chr(10))[0]}") from None
+        try:
+            cid = self.client.post("/containers/create", body, name=name)["Id"]
+        except APIError as e:
+            msg = e.message
+            if "container:" in body["HostConfig"]["NetworkMode"] and "not supported" in msg:
+                raise ProjectError(
+                    f"service {svc.name!r}: network_mode {svc.network_mode!r} needs the "
+                    "daemon's `container:` network mode, which this boxnetd does not "
+                    f"support yet ({msg})") from None
+            raise ProjectError(f"service {svc.name!r}: cannot create {name}: {msg}") from None
+        self.log(f"Container {name}  Created")
+        return cid
+
+    def _start(self, cid: str, name: str) -> None:
+        try:
+            self.client.post(f"/containers/{cid}/start")
+        except APIError as e:
+            raise ProjectError(f"cannot start {name}: {e.message}") from None
+        self.log(f"Container {name}  Started")
+
+    def _remove(self, c: dict, verb: str) -> None:
+        name = (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")
+        try:
+            if c.get("State") == "running" and self._grace(c) != 0:  # -t 0: force remove kills
+                self.client.post(f"/containers/{c['Id']}/stop", t=self._grace(c))
+            self.client.delete(f"/containers/{c['Id']}", force=1)
+        except APIError as e:
+            if e.status != 404:
+                raise ProjectError(f"cannot remove {name}: {e.message}") from None
+        self.log(f"Container {name}  {verb}")
+
+    def _grace(self, c: dict) -> int | None:
+        if self.stop_timeout is not None:
+            return self.stop_timeout
+        svc = self.project.services.get(c["Labels"].get(L.SERVICE, ""))
+        value = svc.get("stop_grace_period") if svc else None
+        return int(health.seconds(value)) if value else None
+
+    # -- down ------------------------------------------------------------------------------
+    def down(self, remove_orphans: bool = False) -> list[str]:
+        """Remove the project's containers (reverse order), then its networks; return errors."""
+        order = start_order(self.project)
+        rank = {n: i for i, n in enumerate(order)}
+        cs = self.containers()
+        orphans = [c for c in cs if c["Labels"].get(L.SERVICE) not in self.project.services]
+        if orphans and not remove_orphans:
+            names = ", ".join(c["Labels"].get(L.SERVICE, "?") for c in orphans)
+            self.log(f"WARN Found orphan containers ({names}) for this project; run with "
+                     "--remove-orphans to clean them up")
+            cs = [c for c in cs if c not in orphans]
+        # dependents first; the containers of one service go down in parallel
+        levels: dict[int, list] = {}
+        for c in cs:
+            levels.setdefault(-rank.get(c["Labels"].get(L.SERVICE), len(rank)), []).append(c)
+        errors: list[str] = []
+
+        def remove(c: dict) -> None:
+            try:
+                self._remove(c, "Removed")
+            except ProjectError as e:
+                errors.append(str(e))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for lvl in sorted(levels):
+                list(pool.map(remove, levels[lvl]))
+        if not orphans or remove_orphans:
+            errors += netops.remove(self.client, self.project, self.log)
+        else:
+            self.log("WARN networks kept: orphan containers still use them")
+        return errors
+
+    # -- simple lifecycle ------------------------------------------------------------------
+    def each(self, action: str, services: list[str] | None = None,
+             timeout: int | None = None) -> None:
+        """stop / start / restart the containers of the given services (all by default)."""
+        order = start_order(self.project, services) if services else \
+            start_order(self.project)
+        if action == "stop":
+            order = list(reversed(order))
+        for n in order:
+            if services and n not in services:
+                continue
+            for c in self.containers(n):
+                name = c["Names"][0].lstrip("/")
+                q = {"t": timeout} if action != "start" else {}
+                try:
+                    self.client.post(f"/containers/{c['Id']}/{action}", **q)
+                except APIError as e:
+                    raise ProjectError(f"cannot {action} {name}: {e.message}") from None
+                self.log(f"Container {name}  {VERBS[action]}")
+
+    def wait_running(self, timeout: float = 10) -> None:
+        """Wait until every container of the project reports running (or time out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(c.get("State") == "running" for c in self.containers()):
+                return
+            time.sleep(0.05)

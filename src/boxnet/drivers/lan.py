@@ -1,0 +1,172 @@
+"""What the macvlan and ipvlan drivers share: the `parent` option, the parents
+in use (one registry for both drivers, so they cannot fight over a parent),
+802.1q and dummy parents boxnet creates and removes, and the kernel probe.
+
+Docker's rules: `-o parent=IFACE` names the host interface the containers'
+links hang off; `IFACE.VLAN` (eth1.50) is created as an 802.1q sub-interface
+when it does not exist and removed with the last network using it; no parent
+(or `--internal`) makes an internal-only network on a dummy parent
+`dm-<id12>`. boxnet only ever deletes links it marked (ifalias `boxnet:...`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from typing import NamedTuple
+
+from ..errors import Conflict, InvalidParameter, NotImplementedFeature
+from ..kernel import features
+from ..kernel.links import ALIAS_PREFIX, LanLinks
+from ..model import Network
+
+OPT_PARENT = "parent"
+OPT_HOST_ACCESS = "boxnet.host_access"
+VLAN_ALIAS = ALIAS_PREFIX + "vlan"
+DUMMY_ALIAS = ALIAS_PREFIX + "dummy"
+IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")   # the kernel's rules for a link name
+VLAN_RE = re.compile(r"^(?P<base>.+)\.(?P<vid>[0-9]+)$")
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("", "0", "false", "no", "off")
+
+
+class ParentSpec(NamedTuple):
+    """The parent a network uses, and what boxnet must create for it."""
+
+    name: str                     # the link the containers' links hang off
+    vlan_base: str | None = None  # for IFACE.VLAN: IFACE
+    vlan_id: int = 0
+    dummy: bool = False           # internal-only network: a dummy parent
+
+
+class Claim(NamedTuple):
+    """One network's use of a parent."""
+
+    network_id: str
+    network_name: str
+    driver: str
+    mode: str
+    flag: str = ""
+
+
+def bool_opt(nw: Network, key: str) -> bool:
+    """A boolean driver option (true/false/1/0...); InvalidParameter otherwise."""
+    val = str(nw.options.get(key, "")).strip().lower()
+    if val in TRUE:
+        return True
+    if val in FALSE:
+        return False
+    raise InvalidParameter(f"invalid value {val!r} for option {key}: expected true or false")
+
+
+def parent_spec(nw: Network) -> ParentSpec:
+    """The network's parent as Docker reads `-o parent` and `--internal`."""
+    parent = str(nw.options.get(OPT_PARENT, "")).strip()
+    if nw.internal or not parent:
+        return ParentSpec(name="dm-" + nw.id[:12], dummy=True)
+    if not IFNAME_RE.match(parent):
+        raise InvalidParameter(f"invalid parent interface name {parent!r}: at most 15 "
+                               "characters, no spaces, '/' or ':'")
+    m = VLAN_RE.match(parent)
+    if m is None:
+        return ParentSpec(name=parent)
+    vid = int(m["vid"])
+    if not 1 <= vid <= 4094:
+        raise InvalidParameter(f"invalid VLAN id {vid} in parent {parent}: it must be 1-4094")
+    return ParentSpec(name=parent, vlan_base=m["base"], vlan_id=vid)
+
+
+def choice(nw: Network, key: str, allowed: dict, default: str) -> str:
+    """A driver option that must be one of `allowed`'s keys (Docker's wording)."""
+    val = str(nw.options.get(key, "") or default).strip().lower()
+    if val not in allowed:
+        raise InvalidParameter(f"requested {key} {val!r} is not valid; use one of: "
+                               f"{', '.join(allowed)}")
+    return val
+
+
+class LanParents:
+    """Parents in use by macvlan/ipvlan networks; the links boxnet makes for them."""
+
+    def __init__(self, links: LanLinks):
+        self.links = links
+        self._claims: dict[str, dict[str, Claim]] = {}
+
+    def claims_on(self, parent: str) -> list[Claim]:
+        """The other networks using `parent`."""
+        return list(self._claims.get(parent, {}).values())
+
+    def check(self, spec: ParentSpec, claim: Claim, conflicts) -> None:
+        """Raise Conflict if `claim` cannot share its parent with the existing claims;
+        `conflicts(claim, other)` returns the driver's own reason or None."""
+        for other in self.claims_on(spec.name):
+            if other.network_id == claim.network_id:
+                continue
+            if other.driver != claim.driver:
+                raise Conflict(f"parent {spec.name} is already used by {other.driver} network "
+                               f"{other.network_name}: one parent carries either macvlan or "
+                               "ipvlan links, not both")
+            why = conflicts(claim, other)
+            if why:
+                raise Conflict(why)
+
+    async def acquire(self, spec: ParentSpec, claim: Claim, restoring: bool) -> None:
+        """Make sure the parent exists (creating an 802.1q or dummy parent), then
+        register the claim. Raises with nothing left behind."""
+        link = await self.links.parent(spec.name)
+        if link is None:
+            if spec.dummy:
+                if not features.probe("dummy"):
+                    raise NotImplementedFeature(
+                        "an internal-only (no -o parent, or --internal) network needs a dummy "
+                        f"parent link: {features.missing_reason('dummy')}")
+                await self.links.create_dummy(spec.name, DUMMY_ALIAS)
+            elif spec.vlan_base is not None:
+                if not features.probe("vlan"):
+                    raise NotImplementedFeature(
+                        f"parent {spec.name} is an 802.1q VLAN sub-interface that does not "
+                        f"exist yet, and {features.missing_reason('vlan')}")
+                await self.links.create_vlan(spec.name, spec.vlan_base, spec.vlan_id,
+                                             VLAN_ALIAS)
+            else:
+                raise InvalidParameter(f"-o parent interface was not found on the host: "
+                                       f"{spec.name}")
+        elif link.master and not restoring:
+            raise InvalidParameter(f"parent {spec.name} is a port of {link.master}: a "
+                                   f"{claim.driver} parent must not be enslaved to a bridge or "
+                                   f"bond (use {link.master} itself, or another interface)")
+        self._claims.setdefault(spec.name, {})[claim.network_id] = claim
+
+    async def release(self, spec: ParentSpec, network_id: str) -> None:
+        """Drop a network's claim; delete the parent if boxnet made it and nobody uses it."""
+        mine = self._claims.get(spec.name, {})
+        mine.pop(network_id, None)
+        if mine:
+            return
+        self._claims.pop(spec.name, None)
+        if spec.dummy:
+            await self.links.delete_if_owned(spec.name, DUMMY_ALIAS)
+        elif spec.vlan_base is not None:
+            await self.links.delete_if_owned(spec.name, VLAN_ALIAS)
+
+
+def subnet_of(nw: Network, cidr: str) -> str | None:
+    """The network's subnet holding address `cidr`."""
+    ip = ipaddress.ip_interface(cidr).ip
+    for pool in nw.pools:
+        if ip in ipaddress.ip_network(pool.subnet):
+            return pool.subnet
+    return None
+
+
+async def lan_drivers(nl) -> list:
+    """The macvlan and ipvlan drivers sharing one parent registry; probes the kernel
+    (in a worker thread) so that `network create` can name a missing feature."""
+    from .ipvlan import IpvlanDriver
+    from .macvlan import MacvlanDriver
+
+    await asyncio.to_thread(features.probe, "macvlan")  # probes every kind at once
+    parents = LanParents(LanLinks(nl))
+    return [MacvlanDriver(parents), IpvlanDriver(parents)]
+

@@ -1,0 +1,153 @@
+"""LanDriver: the driver logic macvlan and ipvlan share (Driver interface).
+
+A network claims a parent (drivers/lan.py); each endpoint is one link of the
+driver's kind on that parent, living in the container netns as ethN with the
+address IPAM gave it. No firewall rules (as Docker): the LAN's own firewall
+applies. Subclasses say how options map to the kernel's mode and flags, which
+claims conflict, and may add host-side work (macvlan's host shim).
+"""
+
+from __future__ import annotations
+
+from ..errors import BoxnetError, InvalidParameter, NotImplementedFeature
+from ..kernel import features
+from ..model import Endpoint, Network
+from .api import Driver
+from .lan import Claim, LanParents, ParentSpec, parent_spec
+
+KNOWN_BOXNET_OPTS = ("boxnet.host_access",)
+
+
+class LanDriver(Driver):
+    """Base of MacvlanDriver and IpvlanDriver."""
+
+    #: link kind (macvlan|ipvlan)
+    kind = ""
+    #: driver options this driver understands (besides parent)
+    option_keys: tuple[str, ...] = ()
+
+    def __init__(self, parents: LanParents):
+        self._parents = parents
+        self._links = parents.links
+
+    # --- what subclasses define -------------------------------------------------------
+    def modes(self, nw: Network) -> tuple[str, str]:
+        """(mode, flag) from the options, validated."""
+        raise NotImplementedError
+
+    def kernel_mode(self, mode: str, flag: str) -> tuple[int, int]:
+        """The kernel's numbers for (mode, flag)."""
+        raise NotImplementedError
+
+    def conflict(self, claim: Claim, other: Claim) -> str | None:
+        """Why `claim` cannot share a parent with `other` (same driver), or None."""
+        return None
+
+    def validate_extra(self, nw: Network, spec: ParentSpec, mode: str) -> None:
+        """Driver-specific checks of the options."""
+
+    async def network_created(self, nw: Network, spec: ParentSpec, restoring: bool) -> None:
+        """Host-side extras after the parent is acquired (undone by network_deleting)."""
+
+    async def network_deleting(self, nw: Network) -> None:
+        """Remove the host-side extras; no error if already gone."""
+
+    async def joined(self, nw: Network, ep: Endpoint) -> None:
+        """Host-side extras of an endpoint (undone by leaving)."""
+
+    async def leaving(self, nw: Network, ep: Endpoint) -> None:
+        """Remove an endpoint's host-side extras; no error if already gone."""
+
+    async def extras_present(self, nw: Network, ep: Endpoint) -> bool:
+        """Whether an endpoint's host-side extras exist."""
+        return True
+
+    # --- the Driver interface -----------------------------------------------------------
+    def _claim(self, nw: Network) -> Claim:
+        mode, flag = self.modes(nw)
+        return Claim(network_id=nw.id, network_name=nw.name, driver=self.name, mode=mode,
+                     flag=flag)
+
+    def validate_options(self, nw: Network) -> None:
+        """Options, kernel support and conflicts with other networks, before any
+        address or kernel object is taken."""
+        for key in nw.options:
+            if key.startswith("boxnet.") and key not in self.option_keys:
+                raise InvalidParameter(f"unknown option {key} for the {self.name} driver "
+                                       f"(known: parent, {', '.join(self.option_keys)})")
+        spec = parent_spec(nw)
+        claim = self._claim(nw)
+        self.validate_extra(nw, spec, claim.mode)
+        if not features.probe(self.kind):
+            raise NotImplementedFeature(f"cannot create a {self.name} network: "
+                                        f"{features.missing_reason(self.kind)}")
+        self._parents.check(spec, claim, self.conflict)
+
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
+        """Acquire the parent (check it, create an 802.1q/dummy parent if needed), try a
+        throwaway link on it, then the driver's extras; all undone on failure."""
+        spec = parent_spec(nw)
+        claim = self._claim(nw)
+        if restoring:
+            self._parents.check(spec, claim, self.conflict)
+        await self._parents.acquire(spec, claim, restoring)
+        try:
+            if not restoring and claim.mode != "passthru":
+                mode, flags = self.kernel_mode(claim.mode, claim.flag)
+                await self._links.try_parent(self.kind, spec.name, mode=mode, flags=flags)
+            await self.network_created(nw, spec, restoring)
+        except BaseException:
+            await self._parents.release(spec, nw.id)
+            raise
+
+    async def delete_network(self, nw: Network) -> None:
+        """Extras first, then the claim (and a parent boxnet made, when last)."""
+        errors = []
+        try:
+            await self.network_deleting(nw)
+        except BoxnetError as exc:
+            errors.append(exc.message)
+        try:
+            await self._parents.release(parent_spec(nw), nw.id)
+        except BoxnetError as exc:
+            errors.append(exc.message)
+        if errors:
+            raise BoxnetError("; ".join(errors))
+
+    async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """One link on the parent, made inside the sandbox as ep.ifname; sets ep.mac."""
+        spec = parent_spec(nw)
+        claim = self._claim(nw)
+        mode, flags = self.kernel_mode(claim.mode, claim.flag)
+        addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
+        ep.mac = await self._links.attach(self.kind, spec.name, netns_path, ep.ifname,
+                                          mode=mode, flags=flags, mac=ep.mac or None,
+                                          addrs=addrs)
+        if spec.dummy:
+            # Internal-only: the dummy parent leads nowhere, so no default route (Docker).
+            ep.gateway4 = ep.gateway6 = ""
+        try:
+            await self.joined(nw, ep)
+        except BaseException:
+            await self._links.detach(netns_path, ep.ifname)
+            raise
+
+    async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """Extras, then the link in the sandbox (gone already if the sandbox is)."""
+        errors = []
+        try:
+            await self.leaving(nw, ep)
+        except BoxnetError as exc:
+            errors.append(exc.message)
+        if ep.ifname and netns_path:
+            try:
+                await self._links.detach(netns_path, ep.ifname)
+            except BoxnetError as exc:
+                errors.append(exc.message)
+        if errors:
+            raise BoxnetError("; ".join(errors))
+
+    async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
+        """The sandbox holds ep.ifname of our kind, and the extras exist."""
+        return bool(ep.ifname) and await self._links.present(netns_path, ep.ifname, self.kind) \
+            and await self.extras_present(nw, ep)

@@ -1,0 +1,293 @@
+"""The cluster agent: this host's lease, registrations and etcd watch.
+
+- ``connect`` (daemon start, before anything is restored): reach the store,
+  take back the lease of the previous run if it is still alive (so a quick
+  restart makes no flap on other hosts) or grant a new one, register the
+  host.  An unreachable store fails the start with a clear message.
+- ``start`` (after the Controller restored its state): one full resync, then
+  two tasks: the lease keepalive (TTL/3; a lost lease is re-granted and
+  everything re-published) and the watch on ``/boxnet/`` (on any break:
+  backoff, full resync, watch again from the read revision).
+
+A resync makes this host match the store: global networks appear and go in
+``ctl.networks`` (and the kernel), remote endpoints become peers, and this
+host's own claims and endpoint records are re-put or deleted to match its
+endpoints (that is how a host that returns reconciles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+
+import msgspec
+
+from ...errors import BoxnetError, Forbidden, Unavailable
+from ...ipam.api import Pool
+from ...model import Container, ContainerConfig, Endpoint, Network
+from ...store.etcd import EtcdClient
+from . import records as R
+
+log = logging.getLogger(__name__)
+_net_dec = msgspec.json.Decoder(Network)
+
+
+class Cluster:
+    """This host's membership of the overlay cluster."""
+
+    def __init__(self, etcd: EtcdClient, driver, ttl: int, lease_file: str):
+        self.etcd = etcd
+        self.driver = driver
+        self.ttl = ttl
+        self.lease_file = lease_file
+        self.lease = 0
+        self.ctl = None
+        self.healthy = False
+        self._tasks: list[asyncio.Task] = []
+        self._sync_lock = asyncio.Lock()
+
+    @property
+    def me(self) -> str:
+        """This host's advertise address (its identity and VTEP)."""
+        return self.driver.advertise
+
+    async def connect(self) -> None:
+        """Reuse or grant the lease, register the host; Unavailable if the store is down."""
+        old = 0
+        try:
+            with open(self.lease_file) as f:
+                old = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            pass
+        if old and await self.etcd.lease_keepalive(old) > 0:
+            self.lease = old
+        else:
+            await self._grant()
+        await self._register_host()
+
+    async def _grant(self) -> None:
+        self.lease = await self.etcd.lease_grant(self.ttl)
+        self.driver.gipam.lease = self.lease
+        with open(self.lease_file, "w") as f:
+            f.write(str(self.lease))
+
+    async def _register_host(self) -> None:
+        self.driver.gipam.lease = self.lease
+        rec = R.HostRecord(name=self.driver.hostname, addr=self.me)
+        await self.etcd.put(R.HOSTS + self.me, R.ENC.encode(rec), lease=self.lease)
+
+    async def start(self, ctl) -> None:
+        """First resync (errors logged), then the keepalive and watch tasks."""
+        self.ctl = ctl
+        ctl.remote_endpoints = self.remote_endpoints  # read by the DNS name table
+        try:
+            await self.resync()
+        except Unavailable as exc:
+            log.warning("cluster store: %s", exc.message)
+        self._tasks = [asyncio.create_task(self._watch_loop()),
+                       asyncio.create_task(self._keepalive_loop())]
+
+    async def stop(self) -> None:
+        """Cancel the tasks (the lease is left to expire: containers keep running)."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.etcd.close()
+
+    def remote_endpoints(self) -> tuple[list[Endpoint], dict[str, Container]]:
+        """Other hosts' endpoints on global networks known here, as (endpoints,
+        stand-in containers by id), so the embedded DNS answers their names."""
+        eps, conts = [], {}
+        for nid, recs in self.driver.peers.records.items():
+            if nid not in self.ctl.networks:
+                continue
+            for r in recs.values():
+                eps.append(Endpoint(id=r.endpoint_id, network_id=nid, container_id=r.container_id,
+                                    mac=r.mac, ipv4=r.ipv4, dns_names=list(r.names)))
+                name = r.names[0] if r.names else r.container_id[:12]
+                conts[r.container_id] = Container(id=r.container_id, name=name, created="",
+                                                  config=ContainerConfig(image=""),
+                                                  status="running")
+        return eps, conts
+
+    def _names_changed(self) -> None:
+        dns = getattr(self.ctl, "dns", None)
+        if dns is not None:
+            dns.changed()
+
+    # ---- loops -------------------------------------------------------
+    async def _keepalive_loop(self) -> None:
+        while True:
+            try:  # every TTL/3, or at once when a request found the lease gone
+                await asyncio.wait_for(self.etcd.lease_lost.wait(), max(self.ttl / 3, 0.5))
+            except asyncio.TimeoutError:
+                pass
+            self.etcd.lease_lost.clear()
+            try:
+                if await self.etcd.lease_keepalive(self.lease) <= 0:
+                    log.warning("cluster lease %x expired: re-registering this host", self.lease)
+                    await self._grant()
+                    await self._register_host()
+                    await self.resync()
+            except Unavailable as exc:
+                log.warning("cluster store: %s", exc.message)
+            except Exception:  # noqa: BLE001 - the loop must survive a bug
+                log.exception("cluster keepalive")
+
+    async def _watch_loop(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                rev = await self.resync()
+                if not self.healthy:
+                    log.info("cluster store %s reachable: resynced at revision %d",
+                             self.etcd.url, rev)
+                self.healthy, delay = True, 0.2
+                async for events in self.etcd.watch_prefix(R.ROOT, rev + 1):
+                    for ev in events:
+                        await self._apply(ev)
+            except Unavailable as exc:
+                (log.warning if self.healthy else log.debug)("cluster store: %s", exc.message)
+                self.healthy = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("cluster watch")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    # ---- events ------------------------------------------------------
+    async def _apply(self, ev) -> None:
+        key = ev.kv.key
+        if key.startswith(R.NETWORKS):
+            if ev.type == "put":
+                await self._add_network(_net_dec.decode(ev.kv.value))
+            else:
+                await self._remove_network(key[len(R.NETWORKS):])
+        elif key.startswith(R.ENDPOINTS):
+            nid, _, epid = key[len(R.ENDPOINTS):].partition("/")
+            if ev.type == "put":
+                rec = R.endpoint_dec.decode(ev.kv.value)
+                if rec.host != self.me:
+                    await self.driver.peers.put(rec)
+                    self._names_changed()
+            else:
+                await self.driver.peers.delete(nid, epid)
+                self._names_changed()
+        elif key.startswith(R.HOSTS) and ev.type == "put":
+            h = R.host_dec.decode(ev.kv.value)
+            self.driver.peers.hostnames[h.addr] = h.name
+
+    async def _add_network(self, nw: Network) -> None:
+        ctl = self.ctl
+        async with ctl.netlock:
+            if nw.id in ctl.networks:
+                return
+            if nw.name in ctl.net_by_name:
+                log.error("global network %s (%s) not shown here: a local network has that name",
+                          nw.name, nw.id[:12])
+                return
+            p = nw.pools[0]
+            try:
+                ctl.ipam.restore_pool(Pool(pool_id=p.subnet, subnet=p.subnet, gateway=p.gateway,
+                                           ip_range=p.ip_range, aux_addresses=p.aux_addresses,
+                                           user_subnet=p.user_subnet))
+            except Forbidden:
+                log.error("global network %s (%s) overlaps a local network here; not joined",
+                          nw.name, p.subnet)
+                return
+            ctl.store.put("networks", nw.id, nw)
+            ctl._index_network(nw)
+            try:
+                await self.driver.create_network(nw, restoring=True)
+            except BoxnetError as exc:
+                log.error("global network %s: %s", nw.name, exc.message)
+        log.info("global network %s (%s) joined", nw.name, nw.id[:12])
+
+    async def _remove_network(self, nid: str) -> None:
+        ctl = self.ctl
+        async with ctl.netlock:
+            nw = ctl.networks.get(nid)
+            if nw is None or nw.driver != self.driver.name:
+                return
+            if ctl.eps_by_network.get(nid):
+                log.warning("global network %s removed elsewhere but still used here; kept",
+                            nw.name)
+                return
+            await self.driver.remove_local(nw)
+            for p in nw.pools:
+                ctl.ipam.release_pool(p.subnet)
+            ctl.store.delete("networks", nid)
+            ctl._unindex_network(nw)
+        log.info("global network %s (%s) removed", nw.name, nid[:12])
+
+    # ---- full resync -------------------------------------------------
+    async def resync(self) -> int:
+        """Make this host and the store agree; return the revision read."""
+        async with self._sync_lock:
+            kvs, rev = await self.etcd.get_prefix(R.ROOT)
+            nets, remote, mine_eps, mine_claims = {}, [], {}, {}
+            for kv in kvs:
+                k = kv.key
+                if k.startswith(R.NETWORKS):
+                    nets[k[len(R.NETWORKS):]] = _net_dec.decode(kv.value)
+                elif k.startswith(R.ENDPOINTS):
+                    rec = R.endpoint_dec.decode(kv.value)
+                    if rec.host == self.me:
+                        mine_eps[k] = kv
+                    else:
+                        remote.append(rec)
+                elif k.startswith(R.IPAM):
+                    cl = R.claim_dec.decode(kv.value)
+                    if cl.host == self.me:
+                        mine_claims[k] = (cl, kv)
+                elif k.startswith(R.HOSTS):
+                    h = R.host_dec.decode(kv.value)
+                    self.driver.peers.hostnames[h.addr] = h.name
+            for nw in nets.values():
+                await self._add_network(nw)
+            for nid, nw in list(self.ctl.networks.items()):
+                if nw.driver == self.driver.name and nid not in nets:
+                    await self._remove_network(nid)
+            await self.driver.peers.replace_all(remote)
+            self._names_changed()
+            await self._publish_local(mine_eps, mine_claims)
+            return rev
+
+    async def _publish_local(self, mine_eps: dict, mine_claims: dict) -> None:
+        """Re-put this host's records/claims (current lease), delete stale ones."""
+        ctl, drv = self.ctl, self.driver
+        want_eps, want_claims = {}, {}
+        for ep in list(ctl.endpoints.values()):
+            nw = ctl.networks.get(ep.network_id)
+            if nw is None or nw.driver != drv.name or not ep.ipv4:
+                continue
+            ip = str(ipaddress.ip_interface(ep.ipv4).ip)
+            want_claims[R.claim_key(nw.id, ip)] = ep
+            if ep.mac:
+                want_eps[R.endpoint_key(nw.id, ep.id)] = (nw, ep)
+        for key, ep in want_claims.items():
+            have = mine_claims.get(key)
+            if have and have[0].endpoint == ep.id and have[1].lease == self.lease:
+                continue
+            val = R.ENC.encode(R.Claim(endpoint=ep.id, host=self.me))
+            if have and have[0].endpoint == ep.id:
+                await self.etcd.put(key, val, lease=self.lease)
+            elif not await self.etcd.create_all({key: val}, lease=self.lease):
+                log.error("address %s of endpoint %s was claimed by another host while this "
+                          "host was away", key.rsplit("/", 1)[1], ep.id[:12])
+        for key, (nw, ep) in want_eps.items():
+            kv = mine_eps.get(key)
+            val = R.ENC.encode(drv.record(nw, ep))
+            if kv is None or kv.value != val or kv.lease != self.lease:
+                await self.etcd.put(key, val, lease=self.lease)
+        recent = time.monotonic() - 30
+        for key, (cl, _) in mine_claims.items():
+            if key not in want_claims and drv.gipam.recent.get(cl.endpoint, 0) < recent:
+                await self.etcd.delete(key)
+        for key in mine_eps:
+            if key not in want_eps:
+                await self.etcd.delete(key)
+

@@ -1,0 +1,232 @@
+"""OverlayDriver: global-scope networks spanning hosts over VXLAN.
+
+Data plane per network and host (in the daemon's host netns): a bridge
+``ov-<id12>`` carrying the network's gateway address, and a VXLAN device
+``vx-<id12>`` (learning off, ARP proxy on) enslaved to it; containers join
+the bridge with a veth, as on a bridge network.  Remote endpoints become
+static FDB + neighbour entries (peers.py) fed by the cluster's etcd watch.
+
+Outbound traffic: unlike Docker (a second endpoint on docker_gwbridge),
+every host's overlay bridge holds the same gateway address and the host
+routes/NATs for its own containers.  This works because nothing floods
+across the underlay: ARP for the gateway is answered by the local bridge,
+ARP for remote endpoints by the VXLAN device's proxy.  Isolation between
+networks comes from the firewall, as for bridges.
+
+The MTU is the underlay's minus 50 (VXLAN over IPv4) unless set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+
+from ...errors import BoxnetError, Forbidden, InvalidParameter, Unavailable
+from ...firewall.api import Firewall, FirewallNetwork
+from ...model import Endpoint, EndpointSettings, Network
+from ..api import Driver
+from ..bridge import options as bropts
+from . import records as R
+from .allocator import OPT_MTU, OPT_VNI, GlobalIpam, requested_vni
+from .peers import PeerTable, vxlan_name
+
+log = logging.getLogger(__name__)
+VXLAN_OVERHEAD = 50
+KNOWN_OPTS = {OPT_MTU, "com.docker.network.driver.overlay.vxlanid_list", "vxlanid_list",
+              "encrypted"}
+
+
+def bridge_name(nw: Network) -> str:
+    """The overlay network's bridge on every host."""
+    return "ov-" + nw.id[:12]
+
+
+class OverlayDriver(Driver):
+    """Docker's overlay driver, with etcd (the cluster store) as its control plane."""
+
+    name = "overlay"
+    scope = "global"
+
+    def __init__(self, netlink, vxlan, firewall: Firewall, gipam: GlobalIpam,
+                 advertise: str, port: int, underlay_mtu: int):
+        self._nl = netlink
+        self._vx = vxlan
+        self._fw = firewall
+        self.gipam = gipam
+        self.advertise = advertise
+        self.port = port
+        self.underlay_mtu = underlay_mtu
+        self.peers = PeerTable(vxlan)
+        self.hostname = os.uname().nodename
+
+    # ---- validation and global allocation (called by the core) ----------
+    def validate_options(self, nw: Network) -> None:
+        """Options an overlay can honour; IPv4 only."""
+        if nw.enable_ipv6:
+            raise InvalidParameter("IPv6 is not supported on overlay networks yet")
+        if "encrypted" in nw.options:
+            raise InvalidParameter("encrypted overlay networks are not supported")
+        bropts.mtu(nw)
+        requested_vni(nw)
+
+    async def request_pools(self, nw: Network, configs: list, ipam, avoid) -> list:
+        """Global IPAM (core hook for scope "global"): claim name, VNI, subnet in etcd."""
+        if len(configs) > 1:
+            raise InvalidParameter("overlay networks take one IPv4 subnet")
+        cfg = configs[0] if configs else None
+        if cfg is not None and (cfg.v6 or (cfg.subnet and ":" in cfg.subnet)):
+            raise InvalidParameter("overlay networks support IPv4 subnets only")
+        if not nw.options.get(OPT_MTU):
+            nw.options[OPT_MTU] = str(self.underlay_mtu - VXLAN_OVERHEAD)
+        return await self.gipam.claim_network(
+            nw, cfg.subnet if cfg else None, cfg.gateway if cfg else None,
+            cfg.ip_range if cfg else None, ipam, avoid)
+
+    async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
+        """Global IPAM (core hook): claim the endpoint's address in etcd."""
+        await self.gipam.claim_address(nw, ep, st)
+
+    # ---- kernel ------------------------------------------------------
+    def _mtu(self, nw: Network) -> int:
+        return bropts.mtu(nw) or (self.underlay_mtu - VXLAN_OVERHEAD)
+
+    def _fw_entry(self, nw: Network) -> FirewallNetwork:
+        return FirewallNetwork(network_id=nw.id, bridge=bridge_name(nw),
+                               subnets=tuple(p.subnet for p in nw.pools),
+                               internal=nw.internal, icc=True, masquerade=True)
+
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
+        """Bridge + VXLAN + firewall entry; programs the peers already known.
+        A fresh create (not restoring) that fails also withdraws the etcd claims."""
+        br = bridge_name(nw)
+        vni = int(nw.options.get(OPT_VNI) or 0)
+        gws = [f"{p.gateway}/{ipaddress.ip_network(p.subnet).prefixlen}"
+               for p in nw.pools if p.gateway]
+        try:
+            await self._nl.ensure_bridge(br, mtu=self._mtu(nw), addrs=gws)
+            await self._vx.ensure_vxlan(vxlan_name(nw.id), vni, self.advertise, self.port, br,
+                                        self._mtu(nw))
+            await self._fw.add_network(self._fw_entry(nw))
+        except BaseException:
+            await self._teardown(nw)
+            if not restoring:
+                try:
+                    await self.gipam.release_network(nw)
+                except BoxnetError as exc:
+                    log.error("withdrawing network %s from the store: %s", nw.name, exc.message)
+            raise
+        await self.peers.network_plumbed(nw.id)
+
+    async def _teardown(self, nw: Network) -> list[str]:
+        errors = []
+        self.peers.network_unplumbed(nw.id)
+        for step in (lambda: self._fw.remove_network(nw.id),
+                     lambda: self._nl.delete_link(vxlan_name(nw.id)),
+                     lambda: self._nl.delete_link(bridge_name(nw))):
+            try:
+                await step()
+            except BoxnetError as exc:
+                errors.append(exc.message)
+        return errors
+
+    async def delete_network(self, nw: Network) -> None:
+        """User removal: refused while another host has endpoints on it; withdraws
+        it from the store (the other hosts follow by watch), then the kernel objects."""
+        kvs, _ = await self.gipam.etcd.get_prefix(f"{R.ENDPOINTS}{nw.id}/")
+        remote = [R.endpoint_dec.decode(k.value) for k in kvs]
+        remote = [r for r in remote if r.host != self.advertise]
+        if remote:
+            hosts = sorted({r.host for r in remote})
+            raise Forbidden(f"error while removing network: network {nw.name} id {nw.id} has "
+                            f"active endpoints on other hosts ({', '.join(hosts)})")
+        await self.gipam.release_network(nw)
+        errors = await self._teardown(nw)
+        if errors:
+            raise BoxnetError("; ".join(errors))
+
+    async def remove_local(self, nw: Network) -> None:
+        """The network was removed elsewhere: only this host's kernel objects go."""
+        errors = await self._teardown(nw)
+        if errors:
+            log.warning("removing overlay %s: %s", nw.name, "; ".join(errors))
+
+    async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """A veth on the overlay bridge, then the endpoint record in etcd (on our lease)."""
+        ep.host_ifname = "veth" + ep.id[:11]
+        addrs = [a for a in (ep.ipv4,) if a]
+        ep.mac = await self._nl.attach_veth(ep.host_ifname, bridge_name(nw), netns_path,
+                                            ep.ifname, ep.mac or None, addrs, self._mtu(nw))
+        try:
+            await self.publish(nw, ep)
+        except BaseException:
+            await self._nl.detach_veth(ep.host_ifname)
+            raise
+
+    def record(self, nw: Network, ep: Endpoint) -> R.EndpointRecord:
+        """The endpoint as other hosts see it."""
+        return R.EndpointRecord(network_id=nw.id, endpoint_id=ep.id, container_id=ep.container_id,
+                                host=self.advertise, vtep=self.advertise, mac=ep.mac,
+                                ipv4=ep.ipv4, names=list(ep.dns_names))
+
+    async def publish(self, nw: Network, ep: Endpoint) -> None:
+        """Write (or re-write) the endpoint's record on the current lease."""
+        await self.gipam.etcd.put(R.endpoint_key(nw.id, ep.id),
+                                  R.ENC.encode(self.record(nw, ep)), lease=self.gipam.lease)
+
+    async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """Kernel first; then the record and the address claim (if the store is
+        down they stay until the next resync or the lease's end)."""
+        if ep.host_ifname:
+            await self._nl.detach_veth(ep.host_ifname)
+        try:
+            await self.gipam.etcd.delete(R.endpoint_key(nw.id, ep.id))
+            await self.gipam.release_address(nw, ep)
+        except Unavailable as exc:
+            log.warning("endpoint %s left while the store is down: %s", ep.id[:12], exc.message)
+
+    async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
+        """The host end of the veth exists."""
+        return bool(ep.host_ifname) and await self._nl.link_exists(ep.host_ifname)
+
+    def owned_link_names(self, nw: Network) -> set[str]:
+        """The network's bridge and VXLAN device."""
+        return {bridge_name(nw), vxlan_name(nw.id)}
+
+    def gateway_iface(self, nw: Network) -> str | None:
+        """The overlay bridge carries the gateway."""
+        return bridge_name(nw)
+
+    def peers_view(self, nw: Network, local_count: int) -> list[dict]:
+        """Docker's ``Peers`` of a network inspect, with endpoint counts per host."""
+        out = [{"Name": self.hostname, "IP": self.advertise, "Endpoints": local_count}]
+        for vtep, n in sorted(self.peers.vtep_counts(nw.id).items()):
+            out.append({"Name": self.peers.hostnames.get(vtep, vtep), "IP": vtep, "Endpoints": n})
+        return out
+
+
+class DisabledOverlay(Driver):
+    """Stands in for "overlay" on a single host: refuses with the way out."""
+
+    name = "overlay"
+    scope = "global"
+
+    def validate_options(self, nw: Network) -> None:
+        """Always refuses: there is no cluster store."""
+        raise Unavailable("overlay networks need a cluster store: start boxnetd with "
+                          "--cluster-store etcd://HOST:PORT --cluster-advertise ADDR")
+
+    async def create_network(self, nw: Network, restoring: bool = False) -> None:
+        """A stored overlay network cannot be restored without the cluster store."""
+        raise Unavailable("overlay network without a cluster store (start boxnetd with "
+                          "--cluster-store)")
+
+    async def delete_network(self, nw: Network) -> None:
+        """Nothing was made."""
+
+    async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """Refuses."""
+        self.validate_options(nw)
+
+    async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """Nothing was made."""

@@ -1,0 +1,80 @@
+"""The cluster store's key layout for overlay networks, and its record types.
+
+Everything lives under ``/boxnet/``:
+
+- ``networks/<id>``          the Network (JSON), written once by the creating host
+- ``netnames/<name>``        -> id    (global name uniqueness)
+- ``vni/<n>``                -> id    (VNI allocation)
+- ``subnets/<a.b.c.d_len>``  -> id    (subnet allocation)
+- ``ipam/<id>/<ip>``         Claim    (one per endpoint address; on the host's lease)
+- ``ipamnext/<id>``          the last address handed out (serial allocation)
+- ``endpoints/<id>/<epid>``  EndpointRecord (on the host's lease)
+- ``hosts/<advertise>``      HostRecord (on the host's lease)
+
+Creates are etcd transactions comparing ``create_revision == 0`` on every key
+they add, so two hosts racing for one name, VNI, subnet or address cannot
+both win.  Whatever hangs on a lease disappears when that host stops
+renewing it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+ROOT = "/boxnet/"
+NETWORKS = ROOT + "networks/"
+NETNAMES = ROOT + "netnames/"
+VNIS = ROOT + "vni/"
+SUBNETS = ROOT + "subnets/"
+IPAM = ROOT + "ipam/"
+IPAM_NEXT = ROOT + "ipamnext/"
+ENDPOINTS = ROOT + "endpoints/"
+HOSTS = ROOT + "hosts/"
+
+
+class Claim(msgspec.Struct, kw_only=True, frozen=True):
+    """Who holds one address of a global network."""
+
+    endpoint: str
+    host: str
+
+
+class EndpointRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """What other hosts need to know about one endpoint: where its MAC lives, its names."""
+
+    network_id: str
+    endpoint_id: str
+    container_id: str
+    host: str
+    vtep: str
+    mac: str
+    ipv4: str = ""          # address/prefix
+    names: list[str] = []   # DNS names (container name, aliases, short id)
+
+
+class HostRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A live host of the cluster."""
+
+    name: str
+    addr: str
+
+
+def subnet_key(subnet: str) -> str:
+    """Key of a subnet claim (``/`` is not allowed in one key segment)."""
+    return SUBNETS + subnet.replace("/", "_")
+
+
+def claim_key(network_id: str, ip: str) -> str:
+    """Key of one address claim."""
+    return f"{IPAM}{network_id}/{ip}"
+
+
+def endpoint_key(network_id: str, endpoint_id: str) -> str:
+    """Key of one endpoint record."""
+    return f"{ENDPOINTS}{network_id}/{endpoint_id}"
+
+
+ENC = msgspec.json.Encoder()
+claim_dec = msgspec.json.Decoder(Claim)
+endpoint_dec = msgspec.json.Decoder(EndpointRecord)
+host_dec = msgspec.json.Decoder(HostRecord)
