@@ -48,6 +48,8 @@ run run --network=my-net -itd --name=container3 busybox
 run run --network=my-net -d --name=container4 busybox sleep 3600
 IP4=$($BOXNET inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' container4)
 run exec container3 ping -c1 -W2 "$IP4"
+echo; echo ">> by name: the embedded DNS (127.0.0.11) answers names on shared networks"
+run exec container3 ping -c1 -W2 container4
 run network inspect my-net
 
 echo; echo ">> isolation: a container on another network cannot reach container4"
@@ -56,6 +58,9 @@ run run --network=other-net -d --name=outsider busybox sleep 3600
 say "boxnet exec outsider ping -c1 -W1 $IP4   # expected to fail"
 if $BOXNET exec outsider ping -c1 -W1 "$IP4"; then echo "!! isolation broken"; exit 1; fi
 echo "(no reply: networks are isolated)"
+say "boxnet exec outsider nslookup container4   # expected to fail: no shared network"
+if $BOXNET exec outsider nslookup container4 >/dev/null 2>&1; then echo "!! name leaked across networks"; exit 1; fi
+echo "(container4 is not a name on other-net)"
 
 echo; echo ">> connect outsider to my-net too: now it reaches container4"
 run network connect my-net outsider
