@@ -13,6 +13,14 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
   echo ">> installing Debian packages:$missing"
+  # Packages such as etcd-server would start a system service in the root netns; boxnet's
+  # tests start their own instances in test namespaces, so forbid service starts while
+  # installing (Debian's policy-rc.d: exit 101 = action forbidden).
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
 fi
