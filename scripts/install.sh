@@ -39,4 +39,5 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi
+[ "${1:-}" = "--dev" ] && sh scripts/install-compose.sh
 echo ">> boxnet installed: $(.venv/bin/boxnetd --version)"

@@ -12,9 +12,10 @@ from aiohttp import web
 from .. import API_VERSION
 from ..errors import BoxnetError
 from .routes import containers, execs, firewall, images, networks, system
+from .routes import attach, events, swarm
 
 log = logging.getLogger(__name__)
-ROUTE_MODULES = (system, networks, containers, execs, images, firewall)
+ROUTE_MODULES = (system, networks, containers, execs, images, firewall, attach, events, swarm)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -55,17 +56,29 @@ def make_app(controller) -> web.Application:
 
     for mod in ROUTE_MODULES:
         mod.add_routes(add)
+    events.install(controller)  # record events from the start (for ?since=)
     return app
 
 
-async def serve_unix(app: web.Application, path: str) -> web.AppRunner:
-    """Listen on a unix socket (replacing a stale one), mode 0660."""
+async def serve_unix(app: web.Application, path: str, group: str = "") -> web.AppRunner:
+    """Listen on a unix socket (replacing a stale one), mode 0660, owned by
+    root and `group` (a name or gid) when given: never world-writable."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if os.path.exists(path):
         os.unlink(path)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Streams (events, logs -f, attach, wait) may never end by themselves:
+    # at shutdown give requests 2 s, then cancel them, rather than 60 s.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.UnixSite(runner, path)
-    await site.start()
+    old_umask = os.umask(0o117)  # no window where the socket is world-writable
+    try:
+        site = web.UnixSite(runner, path)
+        await site.start()
+    finally:
+        os.umask(old_umask)
+    if group:
+        import grp
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        os.chown(path, 0, gid)
     os.chmod(path, 0o660)
     return runner

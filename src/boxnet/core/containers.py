@@ -8,7 +8,7 @@ import logging
 import shutil
 import signal as signals
 
-from ..errors import BoxnetError, Conflict, InvalidParameter, NotModified
+from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, NotModified
 from ..kernel import netns as kns
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 
 class ContainerOps:
     """Mixin of the Controller: containers."""
+
+    def network_or_none(self, ref: str):
+        """The network named/identified by `ref`, None when there is none."""
+        try:
+            return self.network(ref)
+        except NotFound:
+            return None
 
     def resolve_mode_network(self, mode: str) -> str:
         """NetworkMode -> network reference (default means the bridge network)."""
@@ -43,17 +50,24 @@ class ContainerOps:
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
         if cfg.network_mode.startswith("container:"):
             raise InvalidParameter("network mode container:<name> is not supported yet")
-        primary = self.network(cfg.network_mode)
+        # An unknown network is reported at start, as dockerd does: a 404 at
+        # create would make the docker CLI try to pull the image.
+        primary = self.network_or_none(cfg.network_mode)
+        pname = primary.name if primary else cfg.network_mode
         # The docker CLI keys the primary endpoint "default" when no --network is given.
-        first = (endpoints.pop(primary.name, None) or endpoints.pop(primary.id, None)
+        first = (endpoints.pop(pname, None) or (primary and endpoints.pop(primary.id, None))
                  or endpoints.pop("default", None) or EndpointSettings(network_id=""))
         wanted: dict[str, EndpointSettings] = {}
-        for ref, st in [(primary.name, first)] + list(endpoints.items()):
-            nw = self.network(ref)
+        for ref, st in [(pname, first)] + list(endpoints.items()):
+            nw = self.network_or_none(ref)
+            if nw is None:
+                st.network_id = ref
+                wanted[ref] = st
+                continue
             st.network_id = nw.id
             self.validate_static(nw, st)
             wanted[nw.id] = st
-        drivers = {self.networks[n].driver for n in wanted}
+        drivers = {self.networks[n].driver for n in wanted if n in self.networks}
         if len(wanted) > 1 and drivers & {"host", "null"}:
             raise InvalidParameter("container cannot be connected to multiple networks with one of "
                                    "the networks in host or private (none) mode")
@@ -66,6 +80,7 @@ class ContainerOps:
                       image_id=image.id, networks=wanted)
         self.save_container(c)
         self._index_container(c)
+        await self.events.emit_safe("container_created", c)
         return c
 
     # ---- start ---------------------------------------------------------
@@ -92,8 +107,8 @@ class ContainerOps:
             for nid, st in list(c.networks.items()):
                 nw = self.networks.get(nid)
                 if nw is None:
-                    raise InvalidParameter(f"network {nid} not found: the container was connected "
-                                           f"to a network that has been removed; disconnect it")
+                    raise NotFound(f"failed to set up container networking: network {nid} "
+                                   f"not found")
                 await self.join_network(c, nw, st, c.sandbox_key)
             etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id),
                                       host_gateway=sandbox.host_gateway_ip(self.networks),
@@ -123,6 +138,7 @@ class ContainerOps:
             raise
         c.started_at = now_rfc3339()
         c.error = ""
+        c.exit_code = 0  # as dockerd: a running container shows ExitCode 0
         c.manually_stopped = False
         self.save_container(c)
 

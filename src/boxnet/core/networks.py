@@ -66,6 +66,7 @@ class NetworkOps:
                     self.ipam.release_pool(pool.subnet)
                 raise
         log.info("network %s (%s) created", name, nw.id[:12])
+        await self.events.emit_safe("network_created", nw)
         return nw
 
     async def _request_pools(self, nw: Network, configs: list[PoolRequest]) -> list[IpamPool]:
@@ -118,6 +119,7 @@ class NetworkOps:
             self.store.delete("networks", nw.id)
             self._unindex_network(nw)
         log.info("network %s (%s) removed", nw.name, nw.id[:12])
+        await self.events.emit_safe("network_removed", nw)
 
     def used_network_ids(self) -> set[str]:
         """Networks that a container is attached to or configured for."""

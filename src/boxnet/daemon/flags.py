@@ -27,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("--pidfile", default="", help="write the daemon's pid here")
+    p.add_argument("-G", "--group", default="",
+                   help="group owning the API socket (mode 0660; default root)")
     p.add_argument("--firewall", default="nftables", choices=["nftables", "none"],
                    help="firewall backend (none: no isolation between networks)")
     p.add_argument("--dns", action="append", default=[], metavar="IP",

@@ -89,7 +89,7 @@ async def _build(config):
     return ctl
 
 
-async def _run(config, pidfile: str) -> None:
+async def _run(config, pidfile: str, group: str = "") -> None:
     from ..api.server import make_app, serve_unix
     ctl = await _build(config)
     await ctl.start()
@@ -102,7 +102,7 @@ async def _run(config, pidfile: str) -> None:
     if ctl.cluster is not None:
         await ctl.cluster.start(ctl)
     sock = config.host[len("unix://"):]
-    runner = await serve_unix(make_app(ctl), sock)
+    runner = await serve_unix(make_app(ctl), sock, group)
     if pidfile:
         with open(pidfile, "w") as f:
             f.write(str(os.getpid()))
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     lock = _lock(config.data_root)
     try:
-        asyncio.run(_run(config, args.pidfile))
+        asyncio.run(_run(config, args.pidfile, args.group))
     except BoxnetError as exc:
         log.error("fatal: %s", exc.message)
         return 1

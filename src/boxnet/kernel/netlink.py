@@ -88,6 +88,29 @@ def _open_nl_socket() -> socket.socket:
     return s
 
 
+def _no_dad_on_bridge(name: str) -> None:
+    """accept_dad=0 on a new bridge, before it is up (no-op without IPv6).
+
+    Why: for a *forwarded* packet (outside -> published port -> container)
+    the kernel sources its Neighbor Solicitation from the bridge's
+    link-local address and sends none at all while that address is
+    tentative (ndisc_send_ns: ipv6_get_lladdr skips tentative ones).  DAD
+    of a bridge's link-local only starts when its first port comes up, so
+    routed IPv6 to the network's first container was black-holed for the
+    1-2 s of DAD (neighbour stuck INCOMPLETE, SYNs lost).  The link-local
+    comes from the bridge's random MAC on a link holding only our own
+    containers, so DAD protects nothing here (the gateway addresses are
+    already added with IFA_F_NODAD).  It must be set before the link is up:
+    a DAD already pending is not cancelled.  The kernel skips DAD only if
+    net.ipv6.conf.all.accept_dad is 0 too (the default; the host's to set).
+    """
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{name}/accept_dad", "w") as f:
+            f.write("0")
+    except FileNotFoundError:
+        pass  # IPv6 disabled on this host or this link
+
+
 class Netlink:
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
@@ -191,6 +214,7 @@ class Netlink:
                 except NetlinkError as e:
                     if e.code != errno.EEXIST:
                         raise
+                _no_dad_on_bridge(name)
             idx = await self._require_index(self._host, name, None)
             if found and mtu and found[0].get("mtu") != mtu:
                 await self._host.link("set", index=idx, mtu=mtu)

@@ -95,8 +95,12 @@ class Runc:
         return proc.returncode, out, err
 
     async def run_detached(self, container_id: str, bundle: str, pid_file: str,
-                           stdin: int, stdout: int, stderr: int, log_file: str) -> int:
+                           stdin: int, stdout: int, stderr: int, log_file: str,
+                           console_socket: str | None = None) -> int:
         """`runc run -d`: create and start in one process; return the init pid.
+
+        With `console_socket` (config.json has terminal: true) runc sends the
+        pty master there instead of using the given stdio.
 
         The given fds are passed straight through to the container (runc's
         pass-through mode for detached, non-terminal containers).  runc's own
@@ -104,6 +108,7 @@ class Runc:
         the caller must clean it from there on failure."""
         proc = await asyncio.create_subprocess_exec(
             *self._argv("--log", log_file, "run", "-d", "--pid-file", pid_file,
+                        *(["--console-socket", console_socket] if console_socket else []),
                         "--bundle", bundle, container_id),
             stdin=stdin, stdout=stdout, stderr=stderr)
         rc = await proc.wait()
@@ -130,6 +135,23 @@ class Runc:
         if proc.returncode != 0 and not os.path.exists(self._state_file(container_id)):
             raise NotFound(f"No such container: {container_id}")
         return proc.returncode, out, err
+
+    async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                       console_socket: str, pid_file: str) -> int:
+        """`runc exec -d -t`: start a process on a new pty (master sent to
+        `console_socket`); return its pid.  The daemon, a child subreaper,
+        becomes its parent when runc exits, so it can reap the exit code."""
+        opts: list[str] = []
+        for e in env:
+            opts += ["--env", e]
+        if cwd:
+            opts += ["--cwd", cwd]
+        rc, _, err = await self._run("exec", "-d", "-t", "--console-socket", console_socket,
+                                     "--pid-file", pid_file, *opts, container_id, *args)
+        if rc != 0:
+            raise KernelError(f"runc exec: {err.decode(errors='replace').strip()}")
+        with open(pid_file) as f:
+            return int(f.read().strip())
 
     async def kill(self, container_id: str, sig: int) -> None:
         """`runc kill`: signal the init process; no error if it is gone."""

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from boxnet.errors import NotFound
+from boxnet.errors import InvalidParameter, NotFound
 from boxnet.kernel.runc import is_mountpoint, umount
 from boxnet.runtime.busybox import BUSYBOX, build_busybox_rootfs
 from boxnet.runtime.tarimport import apply_changes, extract_rootfs
@@ -218,6 +218,67 @@ class ImageStore:
         finally:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def load_archive(self, path: str) -> list[str]:
+        """`POST /images/load`: a docker-archive or OCI-layout tarball (see
+        layers.py); returns Docker's progress lines ("Loaded image: busybox:1",
+        "Loaded image ID: sha256:..."). Blocking: call from a worker thread."""
+        import tarfile
+        from boxnet.runtime.layers import read_archive, unpack
+        lines: list[str] = []
+        try:
+            tar = tarfile.open(path, mode="r:*")
+        except tarfile.TarError as e:
+            raise InvalidParameter(f"not a tar archive: {e}") from None
+        with tar:
+            for li in read_archive(tar):
+                image_id = li.config_digest if li.config_digest.startswith("sha256:") \
+                    else "sha256:" + li.config_digest
+                cfg = li.config.get("config") or li.config.get("Config") or {}
+                config = msgspec.convert({k: v for k, v in cfg.items()
+                                          if k in ImageConfig.__struct_fields__ and v is not None},
+                                         ImageConfig)
+                if image_id not in self._images:
+                    tmp = tempfile.mkdtemp(prefix=".import-", dir=self.root)
+                    try:
+                        rootfs = os.path.join(tmp, "rootfs")
+                        os.mkdir(rootfs, 0o755)
+                        unpack(tar, li, rootfs)
+                        img = Image(id=image_id, created=li.config.get("created") or _now(),
+                                    size=_du(rootfs), config=config,
+                                    rootfs=os.path.join(self._dir(image_id), "rootfs"))
+                        with self._lock:
+                            os.rename(tmp, self._dir(image_id))
+                            tmp = ""
+                            self._save(img)
+                    finally:
+                        if tmp:
+                            shutil.rmtree(tmp, ignore_errors=True)
+                img = self._images[image_id]
+                with self._lock:
+                    for t in li.tags:
+                        self._claim_tag(img, normalize_ref(t))
+                    self._save(img)
+                lines += [f"Loaded image: {t}" for t in li.tags] or [f"Loaded image ID: {image_id}"]
+        return lines
+
+    def tag(self, ref: str, repo: str, tag: str | None) -> None:
+        """`docker tag`: give image `ref` the name repo[:tag]."""
+        img = self.get(ref)
+        if not repo or repo.lower() != repo or " " in repo:
+            raise InvalidParameter(f"invalid reference format: repository name ({repo}) "
+                                   f"must be lowercase")
+        with self._lock:
+            self._claim_tag(img, normalize_ref(f"{repo}:{tag}" if tag else repo))
+            self._save(img)
+
+    def untag_all(self, image_id: str) -> list[str]:
+        """Drop every name of an image, keep its files (containers use it)."""
+        with self._lock:
+            img = self._images[image_id]
+            tags, img.repo_tags = list(img.repo_tags), []
+            self._save(img)
+        return tags
 
     def remove(self, ref: str) -> list[dict]:
         """Untag `ref`, and delete the image once it has no tag left (or when

@@ -17,7 +17,10 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
   when `runc run -d` exits; a pidfd per container tells us when it ends and
   waitpid gives the code (128+signal if killed).  After a daemon restart the
   init is no longer our child: adopt() reports 255 as its exit code.
-- exec with tty=True also runs without a pty.
+- TTY: a container with tty=True gets a real pty (process.terminal, runc
+  --console-socket); the daemon keeps the master (runtime/console.py), tees
+  its output to stdout.log and pumps it to attach clients.  exec_tty() does
+  the same for `exec -t`.  A pty master does not survive a daemon restart.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ import shutil
 from typing import Awaitable, Callable
 
 from boxnet.errors import Conflict, KernelError, NotFound
+from boxnet.kernel.console import ConsoleSocket
 from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
                                    raise_nofile_limit, set_child_subreaper)
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
+from boxnet.runtime.console import Console
 
 OnExit = Callable[[int], Awaitable[None] | None]
 
@@ -56,6 +61,7 @@ class OciRuntime(Runtime):
         self._watchers: dict[str, ExitWatcher] = {}
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._consoles: dict[str, Console] = {}
 
     def _bundle(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id.startswith("."):
@@ -78,7 +84,7 @@ class OciRuntime(Runtime):
         """Write the bundle: writable root layer, config.json, empty logs (idempotent)."""
         b = self._bundle(spec.container_id)
         os.makedirs(b, exist_ok=True)
-        meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty}
+        meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty, "tty": spec.tty}
         if spec.readonly_rootfs:
             meta["mode"] = "bind"
             self._bind_root(b, spec.rootfs)
@@ -87,6 +93,8 @@ class OciRuntime(Runtime):
             meta["mode"] = await self._prepare_rootfs(b, spec.rootfs)
             root_path = "rootfs"
         config = build_config(spec, root_path, spec.readonly_rootfs)
+        if spec.tty:
+            config["process"]["terminal"] = True
         with open(os.path.join(b, "config.json"), "w") as f:
             json.dump(config, f)
         with open(os.path.join(b, "boxnet.json"), "w") as f:
@@ -152,6 +160,8 @@ class OciRuntime(Runtime):
         if self.runc.init_process(container_id) is not None:
             await self.runc.delete(container_id)  # stale state of a previous run
         out_path, err_path = self.log_paths(container_id)
+        if meta.get("tty"):
+            return await self._start_tty(container_id, b, on_exit)
         fds: list[int] = []
         try:
             if meta["stdin"]:
@@ -174,6 +184,72 @@ class OciRuntime(Runtime):
                 os.close(fd)
         self._watch(container_id, pid, on_exit)
         return pid
+
+    async def _start_tty(self, container_id: str, b: str, on_exit: OnExit) -> int:
+        """Start a terminal container: runc hands us the pty master."""
+        cs = ConsoleSocket(self.root)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        err_path = self.log_paths(container_id)[1]
+        errfd = os.open(err_path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        err_offset = os.fstat(errfd).st_size
+        try:
+            recv = asyncio.ensure_future(cs.receive())
+            try:
+                pid = await self.runc.run_detached(
+                    container_id, b, os.path.join(b, "init.pid"), null, null, errfd,
+                    os.path.join(b, "runc.log"), console_socket=cs.path)
+            except KernelError:
+                recv.cancel()
+                raise KernelError(self._runc_failure(err_path, err_offset)) from None
+            fd = await recv
+        finally:
+            os.close(null)
+            os.close(errfd)
+            cs.close()
+        old = self._consoles.pop(container_id, None)
+        if old is not None:
+            old.close()
+        self._consoles[container_id] = Console(fd, self.log_paths(container_id)[0])
+        self._watch(container_id, pid, on_exit)
+        return pid
+
+    def console(self, container_id: str) -> Console | None:
+        """The pty of a running TTY container (None otherwise)."""
+        con = self._consoles.get(container_id)
+        return None if con is None or con.closed.is_set() else con
+
+    async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                       on_exit: OnExit) -> Console:
+        """Start `args` in the container on a new pty; on_exit(code) when it ends."""
+        if self.runc.init_process(container_id) is None:
+            raise Conflict(f"container {container_id} is not running")
+        cs = ConsoleSocket(self.root)
+        pid_file = os.path.join(cs._dir, "exec.pid")
+        try:
+            recv = asyncio.ensure_future(cs.receive())
+            try:
+                pid = await self.runc.exec_tty(container_id, args, ["TERM=xterm", *env], cwd,
+                                               cs.path, pid_file)
+            except KernelError:
+                recv.cancel()
+                raise
+            fd = await recv
+        finally:
+            if os.path.exists(pid_file):
+                os.unlink(pid_file)
+            cs.close()
+        con = Console(fd)
+        holder: dict = {}
+
+        def exited(code: int) -> None:
+            holder.pop("w", None)
+            res = on_exit(code)
+            if inspect.isawaitable(res):
+                task = asyncio.ensure_future(res)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        holder["w"] = ExitWatcher(pid, exited)
+        return con
 
     def _runc_failure(self, err_path: str, offset: int) -> str:
         """runc's error message, cut back out of the container's stderr log."""
@@ -257,6 +333,9 @@ class OciRuntime(Runtime):
             errors.append(e.message)
         rootfs = os.path.join(b, "rootfs")
         self._meta.pop(container_id, None)
+        con = self._consoles.pop(container_id, None)
+        if con is not None:
+            con.close()
         try:
             umount(rootfs)
             if os.path.ismount(rootfs) or is_mountpoint(rootfs):

@@ -117,23 +117,35 @@ async def restart(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def wait(request: web.Request) -> web.Response:
+async def wait(request: web.Request) -> web.StreamResponse:
     """POST /containers/{id}/wait?condition=not-running|next-exit|removed."""
     c = ctl(request)
     cont = c.container(request.match_info["id"])
     cond = request.query.get("condition", "not-running")
     if cond not in ("not-running", "next-exit", "removed"):
         raise InvalidParameter(f"invalid condition {cond!r}")
-    if cond == "next-exit" and cont.status != "running":
+    if cond != "not-running" and cont.status != "running":
+        # `docker run` asks for next-exit or removed (--rm) before start.
         fut = request.loop.create_future()
         c._waiters[cont.id].append(fut)
     else:
         fut = c.wait_future(cont)
-    code = await fut
+    # Headers go out at once, as dockerd does: `docker run` waits for them
+    # before it sends start, so a buffered reply would deadlock the CLI.
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
     if cond == "removed":
         while cont.id in c.containers:  # auto-remove runs right after the exit
             await asyncio.sleep(0.02)
-    return reply({"StatusCode": code, "Error": None})
+        code = fut.result() if fut.done() else cont.exit_code
+    else:
+        code = await fut
+    try:
+        await resp.write(b'{"StatusCode":%d}\n' % code)
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client left (docker run -d does not read the result)
+    return resp
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -7,6 +7,8 @@ from aiohttp import web
 from ...errors import BoxnetError
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
 from .common import ctl, reply
+from .attach import exec_tty
+from .hijack import Hijack
 from .logs import frame
 
 
@@ -37,35 +39,30 @@ async def start(request: web.Request) -> web.StreamResponse:
     if req.detach:
         request.loop.create_task(c.start_exec(ex.id))
         return web.Response(status=200)
-    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
     tty = bool(req.tty or ex.tty)
-    ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
-    if upgrade:
-        # Hijacked connection (docker CLI, docker-py): raw bytes after the
-        # 101 headers, then close, which is how clients see the end.
-        resp = web.StreamResponse(status=101, headers={"Content-Type": ctype,
-                                                       "Connection": "Upgrade", "Upgrade": "tcp"})
-        resp.force_close()
-    else:
-        resp = web.StreamResponse(headers={"Content-Type": ctype})
-    # Headers go out before the process runs, as with Docker: hijacking
-    # clients read them first and then the raw stream from the socket.
-    await resp.prepare(request)
-    try:
-        res = await c.start_exec(ex.id)
-    except BoxnetError as exc:
-        await resp.write(frame(2, exc.message.encode() + b"\n") if not tty else exc.message.encode())
-        await resp.write_eof()
-        return resp
+    # Hijacked connection (docker CLI, docker-py): raw bytes after the 101
+    # headers, stdin from the client, then close, which is how clients see
+    # the end (see hijack.py).
+    h = Hijack(request, "application/vnd.docker.raw-stream" if tty
+               else "application/vnd.docker.multiplexed-stream")
+    await h.start()
     if tty:
-        await resp.write(res.stdout + res.stderr)
-    else:
-        if res.stdout and ex.attach_stdout:
-            await resp.write(frame(1, res.stdout))
-        if res.stderr and ex.attach_stderr:
-            await resp.write(frame(2, res.stderr))
-    await resp.write_eof()
-    return resp
+        try:
+            await exec_tty(request, ex, h)
+        except BoxnetError as exc:
+            await h.write(exc.message.encode() + b"\r\n")
+        return await h.finish()
+    try:
+        stdin = await h.read_all() if ex.attach_stdin else None
+        res = await c.start_exec(ex.id, stdin)
+    except BoxnetError as exc:
+        await h.write(frame(2, exc.message.encode() + b"\n"))
+        return await h.finish()
+    if res.stdout and ex.attach_stdout:
+        await h.write(frame(1, res.stdout))
+    if res.stderr and ex.attach_stderr:
+        await h.write(frame(2, res.stderr))
+    return await h.finish()
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -8,8 +8,10 @@ import tempfile
 
 from aiohttp import web
 
-from ...errors import InvalidParameter, NotImplementedFeature
-from .common import ctl, reply
+import msgspec
+
+from ...errors import Conflict, InvalidParameter, NotImplementedFeature
+from .common import ctl, qbool, reply
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -31,8 +33,10 @@ async def create(request: web.Request) -> web.StreamResponse:
     if q.get("fromSrc") != "-":
         if q.get("fromImage"):
             raise NotImplementedFeature(
-                f"pulling images is not supported (no registry): import a root filesystem "
-                f"tarball instead (boxnet image import FILE {q.get('fromImage')})")
+                f"pulling images is not supported: boxnet has no registry access. Load the image "
+                f"from a tarball instead (docker load -i FILE.tar, from `docker save` or an OCI "
+                f"layout) or import a root filesystem (docker import FILE.tar "
+                f"{q.get('fromImage')})")
         raise InvalidParameter("fromSrc=- (the request body) is the only supported source")
     repo, tag = q.get("repo") or None, q.get("tag") or None
     if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
@@ -58,8 +62,63 @@ async def create(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _spool(request: web.Request) -> str:
+    """The request body in a temp file under the data root (its path)."""
+    fd, tmp = tempfile.mkstemp(prefix="boxnet-load-", dir=ctl(request).config.data_root)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                f.write(chunk)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    """POST /images/load?quiet=: docker-archive or OCI-layout tarball."""
+    tmp = await _spool(request)
+    try:
+        lines = await asyncio.to_thread(ctl(request).images.load_archive, tmp)
+    finally:
+        os.unlink(tmp)
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for line in lines:
+        await resp.write(msgspec.json.encode({"stream": line + "\n"}) + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+async def tag(request: web.Request) -> web.Response:
+    """POST /images/{name}/tag?repo=&tag=."""
+    repo, tg = request.query.get("repo", ""), request.query.get("tag") or None
+    ctl(request).images.tag(request.match_info["name"], repo, tg)
+    return web.Response(status=201)
+
+
+async def delete(request: web.Request) -> web.Response:
+    """DELETE /images/{name}?force=: untag, delete when no tag is left."""
+    c = ctl(request)
+    img = c.images.get(request.match_info["name"])
+    users = [x for x in c.containers.values() if x.image_id == img.id]
+    ref = request.match_info["name"]
+    by_id = img.id.startswith(ref) or img.id[7:].startswith(ref)
+    if users and (by_id or len(img.repo_tags) <= 1) and not qbool(request, "force"):
+        raise Conflict(f"conflict: unable to remove repository reference \"{ref}\" (must force) "
+                       f"- container {users[0].id[:12]} is using its referenced image "
+                       f"{img.id[7:19]}")
+    if users and (by_id or len(img.repo_tags) <= 1):
+        # forced: keep the files (containers run from them), drop the names only
+        return reply([{"Untagged": t} for t in c.images.untag_all(img.id)])
+    return reply(c.images.remove(ref))
+
+
 def add_routes(add) -> None:
     """Register this module's routes."""
+    add("POST", "/images/load", load)
+    add("POST", "/images/{name:.+}/tag", tag)
+    add("DELETE", "/images/{name:.+}", delete)
     add("GET", "/images/json", list_images)
     add("GET", "/images/{name:.+}/json", inspect)
     add("POST", "/images/create", create)

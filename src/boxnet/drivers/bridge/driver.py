@@ -80,6 +80,8 @@ class BridgeDriver(Driver):
         if entry is not None:
             try:  # anti-spoofing: this port may only send with its own MAC and IPs
                 await brport.set_hairpin(self._nl, ep.host_ifname)  # hairpin NAT
+                # a reused IP may still map to the previous holder's MAC
+                await brport.forget_neighbours(self._nl, options.bridge_name(nw), addrs)
                 await self._fw.add_endpoint(entry)
             except BoxnetError:
                 await self._nl.detach_veth(ep.host_ifname)

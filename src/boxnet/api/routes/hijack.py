@@ -1,0 +1,127 @@
+"""Docker's connection hijack (attach, exec start) on top of aiohttp.
+
+The client sends `Connection: Upgrade` / `Upgrade: tcp`; the daemon answers
+101 and from then on the socket carries raw bytes both ways: the client's
+stdin in, the container's output out.
+
+Two aiohttp behaviours are worked around here, on this connection only:
+- after an upgrade aiohttp keeps incoming bytes in the protocol's
+  `_message_tail`; we take them (and every later chunk) into a queue;
+- when the client half-closes (the docker CLI does `CloseWrite` as soon as
+  it has no more stdin), asyncio closes the whole transport unless
+  `eof_received` returns True, and the output would be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+
+class _Tap(asyncio.Protocol):
+    """Stands between the transport and aiohttp's protocol on one connection."""
+
+    def __init__(self, inner, queue: asyncio.Queue, gone: asyncio.Event, upgrade: bool):
+        self.inner, self.queue, self.gone, self.upgrade = inner, queue, gone, upgrade
+
+    def data_received(self, data: bytes) -> None:
+        if self.upgrade:
+            if data:
+                self.queue.put_nowait(data)
+        else:
+            self.inner.data_received(data)
+
+    def eof_received(self):
+        if self.upgrade:
+            self.queue.put_nowait(b"")
+            return True  # keep the write side open: output still flows
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc) -> None:
+        self.gone.set()
+        self.queue.put_nowait(b"")
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class Hijack:
+    """The raw two-way stream of one upgraded (or plain streamed) request."""
+
+    def __init__(self, request: web.Request, content_type: str):
+        """Prepare to answer `request`; call start() to send the headers."""
+        self.request = request
+        self.upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+        self.stdin: asyncio.Queue = asyncio.Queue()
+        self.gone = asyncio.Event()       # the client went away
+        if self.upgrade:
+            self.resp = web.StreamResponse(status=101, headers={
+                "Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})
+            self.resp.force_close()
+        else:
+            self.resp = web.StreamResponse(headers={"Content-Type": content_type})
+        self._patch()
+
+    def _patch(self) -> None:
+        proto, transport = self.request.protocol, self.request.transport
+        if proto is None or transport is None or transport.is_closing():
+            self.gone.set()
+            self.stdin.put_nowait(b"")
+            return
+        # aiohttp's RequestHandler has __slots__: wrap it rather than patch it.
+        self._inner = proto
+        self._tap = _Tap(proto, self.stdin, self.gone, self.upgrade)
+        transport.set_protocol(self._tap)
+
+    async def start(self) -> None:
+        """Send the 101 (or 200) headers; take bytes the client already sent."""
+        await self.resp.prepare(self.request)
+        proto = self.request.protocol
+        if not self.upgrade:
+            self.stdin.put_nowait(b"")
+            return
+        tail = getattr(proto, "_message_tail", b"")
+        if tail:
+            proto._message_tail = b""
+            self.stdin.put_nowait(tail)
+
+    async def write(self, data: bytes) -> bool:
+        """Send output; False when the client is gone."""
+        if self.gone.is_set():
+            return False
+        try:
+            await self.resp.write(data)
+            return True
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            self.gone.set()
+            return False
+
+    async def read_all(self, limit: int = 1 << 26) -> bytes:
+        """All of stdin until the client half-closes (bounded by `limit`)."""
+        chunks, size = [], 0
+        while True:
+            data = await self.stdin.get()
+            if not data:
+                return b"".join(chunks)
+            size += len(data)
+            if size > limit:
+                raise ValueError("stdin too large")
+            chunks.append(data)
+
+    async def finish(self) -> web.StreamResponse:
+        """End the stream (the client sees EOF)."""
+        transport = self.request.transport
+        if transport is not None and getattr(self, "_tap", None) is not None \
+                and not self.upgrade:
+            transport.set_protocol(self._inner)  # plain keep-alive connection: give it back
+        if not self.gone.is_set():
+            try:
+                await self.resp.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass
+        return self.resp
