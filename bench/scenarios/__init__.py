@@ -7,11 +7,13 @@ scenario N is: write bench/scenarios/<name>.py, add one line here.
 from __future__ import annotations
 
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
+from bench.scenarios import clients
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
     scale.NAME: scale,
     dataplane.NAME: dataplane,
+    clients.NAME: clients,
     overlay.NAME: overlay,
     dns.NAME: dns,
     macvlan.NAME: macvlan,

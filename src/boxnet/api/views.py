@@ -122,6 +122,10 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
     cfg.setdefault("User", "")
     host_cfg = dict(c.config.raw_host_config)
     host_cfg["NetworkMode"] = c.config.network_mode
+    # docker-py's containers.run reads HostConfig.LogConfig.Type to decide
+    # whether it can return the output: the logs are files, like json-file.
+    if not (host_cfg.get("LogConfig") or {}).get("Type"):
+        host_cfg["LogConfig"] = {"Type": "json-file", "Config": {}}
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "", "Args": args[1:],
         "State": {"Status": c.status, "Running": c.status == "running", "Paused": False,
