@@ -244,6 +244,41 @@ def test_per_container_dns(dns_host):
         h.cli("rm", "-f", "own")
 
 
+def test_rename_visible_at_once(dns_host):
+    """After a rename the new name answers at once and the old one no longer does."""
+    h = dns_host
+    h.cli("run", "-d", "--name", "before", "--network", "n1", *SLEEP)
+    try:
+        ip = h.ip_of("before", "n1")
+        assert dq(h, "c2", "query", "before", "A")["answers"] == [ip]
+        h.cli("rename", "before", "after")
+        assert dq(h, "c2", "query", "after", "A")["answers"] == [ip]
+        assert dq(h, "c2", "query", "before", "A")["rcode"] == "NXDOMAIN"
+        r = h.cli("rename", "after", "c1", check=False)
+        assert r.returncode != 0 and "already in use" in r.stderr
+    finally:
+        h.cli("rm", "-f", "after")
+
+
+def test_legacy_links_on_default_bridge(dns_host):
+    """--link name:alias on the default bridge: the alias and name reach the target
+    through /etc/hosts (no embedded DNS there, as in Docker)."""
+    h = dns_host
+    h.cli("run", "-d", "--name", "linked", *SLEEP)
+    try:
+        h.cli("run", "-d", "--name", "linker", "--link", "linked:dbalias", *SLEEP)
+        ip = h.ip_of("linked", "bridge")
+        hosts = h.exec("linker", "cat", "/etc/hosts", check=True).stdout
+        assert any(line.startswith(ip + "\t") and "dbalias" in line and "linked" in line
+                   for line in hosts.splitlines()), hosts
+        assert h.exec("linker", "ping", "-c1", "-W2", "dbalias").returncode == 0
+        # a link to a container that does not run is refused at start, as by Docker
+        r = h.cli("run", "-d", "--name", "badlink", "--link", "nosuch:x", *SLEEP, check=False)
+        assert r.returncode != 0 and "nosuch" in r.stderr
+    finally:
+        h.cli("rm", "-f", "linker", "linked", "badlink", check=False)
+
+
 def test_default_bridge_and_hosts_file(dns_host):
     """Default bridge: no embedded DNS (Docker's way); /etc/hosts with --add-host and host-gateway."""
     h = dns_host

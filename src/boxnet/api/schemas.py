@@ -108,6 +108,7 @@ class HostConfigBody(msgspec.Struct, rename="pascal"):
     dns_search: list[str] | None = None
     dns_options: list[str] | None = None
     extra_hosts: list[str] | None = None
+    links: list[str] | None = None
     binds: list[str] | None = None
     auto_remove: bool | None = None
     restart_policy: RestartPolicyBody | None = None

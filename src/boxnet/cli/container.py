@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
     """Add the container commands to the top-level group (and `container` group)."""
     from .run import run as run_cmd
     group = click.Group("container", help="Manage containers")
-    for cmd in (run_cmd, ps, inspect, logs, exec_, start, stop, kill, restart, rm, wait):
+    for cmd in (run_cmd, ps, inspect, logs, exec_, start, stop, kill, restart, rm, wait, rename):
         cli.add_command(cmd)
         if cmd is not inspect:
             group.add_command(cmd)
@@ -235,3 +235,15 @@ def wait(obj, containers) -> None:
     """Block until one or more containers stop, then print their exit codes"""
     _each(containers,
           lambda c: str((obj.client.post(f"/containers/{c}/wait") or {}).get("StatusCode", 0)))
+
+
+@click.command("rename", cls=DockerCommand)
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_obj
+def rename(obj, container, new_name) -> None:
+    """Rename a container"""
+    try:
+        obj.client.post(f"/containers/{container}/rename", name=new_name)
+    except APIError as e:
+        raise Failure(f"Error response from daemon: {e.message}") from None

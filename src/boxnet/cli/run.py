@@ -146,6 +146,7 @@ def _follow_logs(client, cid: str, tty: bool) -> None:
 @click.option("--dns-search", multiple=True, help="Set custom DNS search domains")
 @click.option("--dns-option", "--dns-opt", multiple=True, help="Set DNS options")
 @click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
+@click.option("--link", multiple=True, help="Add link to another container (name[:alias])")
 @click.option("-h", "--hostname", default="", help="Container host name")
 @click.option("--domainname", default="", help="Container NIS domain name")
 @click.option("-e", "--env", multiple=True, help="Set environment variables")

@@ -195,6 +195,7 @@ def create_body(o: dict) -> dict:
         "AutoRemove": o["rm"], "Dns": list(o["dns"]), "DnsOptions": list(o["dns_option"]),
         "DnsSearch": list(o["dns_search"]),
         "ExtraHosts": [check_add_host(h) for h in o["add_host"]] or None,
+        "Links": list(o.get("link", ())) or None,
         "Privileged": o.get("privileged", False), "PublishAllPorts": o.get("publish_all", False),
         "CapAdd": list(o.get("cap_add", ())) or None,
         "CapDrop": list(o.get("cap_drop", ())) or None,

@@ -83,6 +83,29 @@ class ContainerOps:
         await self.events.emit_safe("container_created", c)
         return c
 
+    async def rename_container(self, ref: str, new_name: str) -> None:
+        """Docker's rename: the new name (and DNS answers for it) at once; the
+        endpoints' DNS names follow; the hostname is unchanged."""
+        c = self.container(ref)
+        new_name = names.validate_name(new_name, "container")
+        if new_name == c.name:
+            raise Conflict(f"Renaming a container with the same name as its current name")
+        if new_name in self.cont_by_name:
+            raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by '
+                           f'container "{self.cont_by_name[new_name].id}". You have to remove '
+                           f'(or rename) that container to be able to reuse that name.')
+        old = c.name
+        with self.store.transaction():
+            for ep in self.eps_by_container.get(c.id, {}).values():
+                if old in ep.dns_names:
+                    ep.dns_names = [new_name if n == old else n for n in ep.dns_names]
+                    self.store.put("endpoints", ep.id, ep)
+            c.name = new_name
+            self.save_container(c)
+        self.cont_by_name.pop(old, None)
+        self.cont_by_name[new_name] = c
+        await self.events.emit_safe("container_renamed", c, old)
+
     # ---- start ---------------------------------------------------------
     async def start_container(self, ref: str) -> None:
         """Build the sandbox, join every network, start the process."""
@@ -112,7 +135,8 @@ class ContainerOps:
                 await self.join_network(c, nw, st, c.sandbox_key)
             etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id),
                                       host_gateway=sandbox.host_gateway_ip(self.networks),
-                                      default_dns=self.config.dns)
+                                      default_dns=self.config.dns,
+                                      links=self.link_lines(c, strict=True))
             if host_mode:
                 etc.pop("/etc/hosts", None)
             spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from ..errors import BoxnetError
+from ..errors import BoxnetError, InvalidParameter
 from ..model import Container, Endpoint, EndpointSettings, Network
 from . import names, sandbox
 
@@ -138,4 +138,31 @@ class EndpointOps:
                                                 ep.ifname)
         cdir = sandbox.container_dir(self.config.containers_dir, c.id)
         sandbox.update_hosts(cdir, c, self.container_endpoints(c.id),
-                             sandbox.host_gateway_ip(self.networks))
+                             sandbox.host_gateway_ip(self.networks), self.link_lines(c))
+
+    def link_lines(self, c: Container, strict: bool = False) -> list[str]:
+        """/etc/hosts lines for legacy links (`--link name[:alias]`): the target's
+        address on a network both share, then the alias, its short id and name.
+
+        strict (at start): a link to a missing or stopped container is an error,
+        as with Docker; later refreshes skip such links."""
+        out = []
+        mine = self.eps_by_container.get(c.id, {})
+        specs = list(c.config.links) + [x for st in c.networks.values() for x in st.links]
+        for spec in specs:
+            name, _, alias = spec.partition(":")
+            name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1]
+            target = self.cont_by_name.get(name.lstrip("/"))
+            if target is None or target.status != "running":
+                if strict:
+                    raise InvalidParameter(f"Cannot link to a non running container: {name} "
+                                           f"AS /{c.name}/{alias or name}")
+                continue
+            theirs = self.eps_by_container.get(target.id, {})
+            for nid in mine:
+                ep = theirs.get(nid)
+                if ep is not None and ep.ipv4:
+                    names = dict.fromkeys([alias or target.name, target.id[:12], target.name])
+                    out.append(ep.ipv4.split("/")[0] + "\t" + " ".join(names))
+                    break
+        return out

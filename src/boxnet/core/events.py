@@ -14,6 +14,7 @@ Controller calls them in registration order:
   was re-adopted and its endpoints repaired; rebuild per-sandbox state.
 - ``sandbox_removed(c)``: the container stopped; its netns is about to go.
 - ``container_removed(c)``: the container was deleted.
+- ``container_renamed(c, old_name)``: the container has a new name.
 
 Errors raised by the last three are logged, never propagated: teardown goes on.
 """

@@ -56,8 +56,10 @@ def host_gateway_ip(networks: dict) -> str:
     return ""
 
 
-def hosts_text(c: Container, endpoints: list[Endpoint], host_gateway: str = "") -> str:
-    """Docker's /etc/hosts: localhost lines, own addresses, --add-host entries."""
+def hosts_text(c: Container, endpoints: list[Endpoint], host_gateway: str = "",
+               links: list[str] = ()) -> str:
+    """Docker's /etc/hosts: localhost lines, --add-host entries, legacy --link
+    entries (ready "ip<TAB>names" lines), own addresses."""
     lines = [HOSTS_HEADER]
     for host in c.config.extra_hosts:
         name, _, addr = host.partition(":")
@@ -66,6 +68,7 @@ def hosts_text(c: Container, endpoints: list[Endpoint], host_gateway: str = "") 
         if not addr:
             continue
         lines.append(f"{addr}\t{name}\n")
+    lines += [f"{line}\n" for line in links]
     hostname = c.config.hostname or c.id[:12]
     fqdn = f"{hostname}.{c.config.domainname}" if c.config.domainname else hostname
     names = fqdn if fqdn == hostname else f"{fqdn} {hostname}"
@@ -140,22 +143,22 @@ def resolv_text(c: Container, embedded: bool = False, default_dns=()) -> str:
 
 
 def write_files(cdir: str, c: Container, endpoints: list[Endpoint], host_gateway: str = "",
-                default_dns=()) -> dict[str, str]:
+                default_dns=(), links: list[str] = ()) -> dict[str, str]:
     """Write the three files; return the bind-mount map for the runtime.
 
     Endpoints with DNS names (user-defined networks) mean the embedded resolver."""
     os.makedirs(cdir, exist_ok=True)
     paths = etc_paths(cdir)
     embedded = any(ep.dns_names for ep in endpoints)
-    _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints, host_gateway))
+    _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints, host_gateway, links))
     _write_in_place(paths["/etc/resolv.conf"], resolv_text(c, embedded, default_dns))
     _write_in_place(paths["/etc/hostname"], (c.config.hostname or c.id[:12]) + "\n")
     return paths
 
 
 def update_hosts(cdir: str, c: Container, endpoints: list[Endpoint],
-                 host_gateway: str = "") -> None:
+                 host_gateway: str = "", links: list[str] = ()) -> None:
     """Refresh /etc/hosts after a connect or disconnect on a running container."""
     path = etc_paths(cdir)["/etc/hosts"]
     if os.path.exists(path):
-        _write_in_place(path, hosts_text(c, endpoints, host_gateway))
+        _write_in_place(path, hosts_text(c, endpoints, host_gateway, links))

@@ -122,3 +122,7 @@ class DnsService:
     async def container_removed(self, c) -> None:
         """The container is gone."""
         self.changed()
+
+    async def container_renamed(self, c, old_name: str) -> None:
+        """The container answers to its new name at once, no longer to the old one."""
+        self.changed()

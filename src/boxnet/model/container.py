@@ -42,6 +42,7 @@ class ContainerConfig(msgspec.Struct, kw_only=True):
     dns_search: list[str] = []
     dns_options: list[str] = []
     extra_hosts: list[str] = []
+    links: list[str] = []           # legacy --link name[:alias] (HostConfig.Links)
     binds: list[str] = []
     auto_remove: bool = False
     restart_policy: RestartPolicy = RestartPolicy()

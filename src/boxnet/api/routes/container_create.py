@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from ...core.portalloc import host_ip_is_local
+from ...core.names import NAME_RE
 from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
 from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
+_ALIAS = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 RESTART_NAMES = {"", "no", "always", "unless-stopped", "on-failure"}
 
 
@@ -102,6 +105,18 @@ def _restart(req: ContainerCreateRequest) -> RestartPolicy:
     return RestartPolicy(name=name, maximum_retry_count=count)
 
 
+def _links(links: list[str]) -> list[str]:
+    """HostConfig.Links: "name:alias" (the CLI sends "/name:/ctr/alias"); names validated."""
+    out = []
+    for link in links:
+        name, _, alias = link.partition(":")
+        name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1]
+        if not NAME_RE.match(name) or (alias and not _ALIAS.match(alias)):
+            raise InvalidParameter(f"invalid link {link!r}: expected name[:alias]")
+        out.append(f"{name}:{alias}" if alias else name)
+    return out
+
+
 def _extra_hosts(hosts: list[str]) -> list[str]:
     for h in hosts:
         name, sep, addr = h.partition(":")
@@ -141,6 +156,7 @@ def build_create(body: bytes, name: str | None):
         dns_search=list(hc.dns_search or []) if hc else [],
         dns_options=list(hc.dns_options or []) if hc else [],
         extra_hosts=_extra_hosts(list(hc.extra_hosts or [])) if hc else [],
+        links=_links(list(hc.links or [])) if hc else [],
         binds=list(hc.binds or []) if hc else [], auto_remove=bool(hc and hc.auto_remove),
         restart_policy=_restart(req), raw_config=raw_cfg, raw_host_config=raw_hc)
     if cfg.auto_remove and cfg.restart_policy.name not in ("", "no"):

@@ -208,6 +208,15 @@ async def list_containers(request: web.Request) -> web.Response:
     return reply(out)
 
 
+async def rename(request: web.Request) -> web.Response:
+    """POST /containers/{id}/rename?name=."""
+    name = request.query.get("name", "")
+    if not name:
+        raise InvalidParameter("a new name is required (name=)")
+    await ctl(request).rename_container(request.match_info["id"], name)
+    return web.Response(status=204)
+
+
 async def logs(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/logs."""
     return await stream_logs(request)
@@ -225,3 +234,4 @@ def add_routes(add) -> None:
     add("POST", "/containers/{id}/wait", wait)
     add("DELETE", "/containers/{id}", delete)
     add("GET", "/containers/{id}/logs", logs)
+    add("POST", "/containers/{id}/rename", rename)
