@@ -45,6 +45,7 @@ def _rss_mib(peer) -> float:
 
 def _memory(ctx: Context, peer, name: str, n: int) -> None:
     """RSS growth per container, with and without a resolver."""
+    suffix = "" if n in (20, 100) else f"_{n}"
     growth = {}
     for net in ("dns-net", "bridge"):
         before = _rss_mib(peer)
@@ -52,12 +53,24 @@ def _memory(ctx: Context, peer, name: str, n: int) -> None:
         growth[net] = (_rss_mib(peer) - before) * 1024 / n
         for cid in ids:
             peer.remove_container(cid)
-    ctx.metric("rss_per_container_user", f"daemon RSS growth per container on a user network "
-               f"({n} containers, each with a resolver)", "KiB", name, [growth["dns-net"]])
-    ctx.metric("rss_per_container_bridge", f"daemon RSS growth per container on the default "
-               f"bridge ({n} containers, no resolver)", "KiB", name, [growth["bridge"]])
-    ctx.metric("rss_per_resolver", "resolver cost: difference of the two", "KiB", name,
-               [growth["dns-net"] - growth["bridge"]])
+    ctx.metric("rss_per_container_user" + suffix, f"daemon RSS growth per container on a user "
+               f"network ({n} containers, each with a resolver)", "KiB", name, [growth["dns-net"]])
+    ctx.metric("rss_per_container_bridge" + suffix, f"daemon RSS growth per container on the "
+               f"default bridge ({n} containers, no resolver)", "KiB", name, [growth["bridge"]])
+    ctx.metric("rss_per_resolver" + suffix, f"resolver cost: difference of the two ({n})", "KiB",
+               name, [growth["dns-net"] - growth["bridge"]])
+
+
+def _memory_big(ctx: Context, peer, name: str, n: int) -> None:
+    """RSS growth per container with a resolver, n containers on a /20 network."""
+    peer.create_network("dns-big", "10.250.0.0/20")
+    before = _rss_mib(peer)
+    ids = [peer.run_container(f"big-{i}", "dns-big") for i in range(n)]
+    growth = (_rss_mib(peer) - before) * 1024 / n
+    for cid in ids:
+        peer.remove_container(cid)
+    ctx.metric(f"rss_per_container_user_{n}", f"daemon RSS growth per container on a user "
+               f"network ({n} containers, each with a resolver)", "KiB", name, [growth])
 
 
 def run(ctx: Context) -> dict:
@@ -90,6 +103,11 @@ def run(ctx: Context) -> dict:
             ctx.metric("p99_idle", "p99 latency, 1 in flight", "ms", name,
                        [r["p99_ms"] for r in idle])
             _memory(ctx, peer, name, count)
+            if not ctx.quick and name == "boxnet":
+                # The issue asks for 1000 too (Docker's memory at 1000 containers is in the
+                # scale scenario: its shims alone take ~13 GiB here). The bench pools are
+                # /24s, so 1000 containers get their own /20 user network.
+                _memory_big(ctx, peer, name, 1000)
     m = ctx.median_of
     ctx.goal("queries/s at least Docker's", ratio(m("qps", "boxnet"), m("qps", "docker")), 1.0,
              higher_is_better=True)
