@@ -42,6 +42,25 @@ class Console:
         for q in self._subs:
             q.put_nowait(data)
 
+    def feed_from(self, fifo_path: str) -> None:
+        """Also type what is written to the FIFO at `fifo_path` (the
+        container's stdin_path, so writers of the FIFO reach a TTY container).
+        Opened O_RDWR: it never reads EOF and never blocks an opener."""
+        fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fifo = fd
+        tasks: set = set()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if data:
+                t = self._loop.create_task(self.write(data))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+        self._loop.add_reader(fd, readable)
+
     def subscribe(self) -> asyncio.Queue:
         """A queue receiving the output from now on; b"" when the pty closes."""
         q: asyncio.Queue = asyncio.Queue()
@@ -78,6 +97,10 @@ class Console:
             return
         self.closed.set()
         self._loop.remove_reader(self.fd)
+        fifo = getattr(self, "_fifo", None)
+        if fifo is not None:
+            self._loop.remove_reader(fifo)
+            os.close(fifo)
         try:
             # Drain what is left (the last output before exit).
             while True:

@@ -209,7 +209,10 @@ class OciRuntime(Runtime):
         old = self._consoles.pop(container_id, None)
         if old is not None:
             old.close()
-        self._consoles[container_id] = Console(fd, self.log_paths(container_id)[0])
+        con = self._consoles[container_id] = Console(fd, self.log_paths(container_id)[0])
+        fifo = os.path.join(b, "stdin.fifo")
+        if os.path.exists(fifo):
+            con.feed_from(fifo)
         self._watch(container_id, pid, on_exit)
         return pid
 
