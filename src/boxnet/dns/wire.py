@@ -11,6 +11,8 @@ the caller patches the id with one concatenation.
 
 from __future__ import annotations
 
+import dns.rdtypes.IN.A  # noqa: F401  (register A/AAAA rdata classes before from_text_list)
+import dns.rdtypes.IN.AAAA  # noqa: F401
 import dns.exception
 import dns.flags
 import dns.message
