@@ -29,7 +29,7 @@ from pyroute2.netlink.rtnl.ifinfmsg.plugins import ipvlan as _ipvlan_plugin
 
 from boxnet.errors import Conflict, InvalidParameter, KernelError, NotImplementedFeature
 from boxnet.kernel import features
-from boxnet.kernel.netlink import IFA_F_NODAD, Netlink, _err, _parse_addr, _random_mac
+from boxnet.kernel.netlink import Netlink, _err, _random_mac, add_addr
 
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
@@ -54,16 +54,6 @@ class ParentLink(msgspec.Struct, frozen=True):
     master: str | None    # the bridge (or bond) it is a port of
     alias: str
     mtu: int
-
-
-async def _add_addr_to(ipr, index: int, addr: str) -> None:
-    family, ip, plen = _parse_addr(addr)
-    kw = {"flags": IFA_F_NODAD} if family == socket.AF_INET6 else {}
-    try:
-        await ipr.addr("add", index=index, family=family, address=ip, prefixlen=plen, **kw)
-    except NetlinkError as e:
-        if e.code != errno.EEXIST:
-            raise
 
 
 def _feature_error(kind: str, e: NetlinkError) -> NotImplementedFeature:
@@ -165,7 +155,7 @@ class LanLinks:
         try:
             msg = (await ipr.link("get", ifname=ifname))[0]
             idx = msg["index"]
-            jobs = [_add_addr_to(ipr, idx, a) for a in addrs]
+            jobs = [add_addr(ipr, idx, a) for a in addrs]
             jobs.append(ipr.link("set", index=idx, state="up"))
             jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
             for r in await asyncio.gather(*jobs, return_exceptions=True):

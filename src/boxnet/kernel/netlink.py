@@ -111,6 +111,18 @@ def _no_dad_on_bridge(name: str) -> None:
         pass  # IPv6 disabled on this host or this link
 
 
+async def add_addr(ipr: AsyncIPRoute, index: int, addr: str) -> None:
+    """Add "ip/prefix" to a link (idempotent).  IPv6 without DAD, so the address
+    is usable at once: the link only holds addresses boxnet allocated."""
+    family, ip, plen = _parse_addr(addr)
+    kw = {"flags": IFA_F_NODAD} if family == socket.AF_INET6 else {}
+    try:
+        await ipr.addr("add", index=index, family=family, address=ip, prefixlen=plen, **kw)
+    except NetlinkError as e:
+        if e.code != errno.EEXIST:
+            raise
+
+
 class Netlink:
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
@@ -183,15 +195,8 @@ class Netlink:
         return idx
 
     async def _add_addr(self, ipr: AsyncIPRoute, index: int, addr: str, existing=()) -> None:
-        family, ip, plen = _parse_addr(addr)
-        if (ip, plen) in existing:
-            return
-        kw = {"flags": IFA_F_NODAD} if family == socket.AF_INET6 else {}
-        try:
-            await ipr.addr("add", index=index, family=family, address=ip, prefixlen=plen, **kw)
-        except NetlinkError as e:
-            if e.code != errno.EEXIST:
-                raise
+        if _parse_addr(addr)[1:] not in existing:
+            await add_addr(ipr, index, addr)
 
     async def ensure_bridge(self, name: str, mtu: int | None = None, addrs: list[str] = (),
                             mac: str | None = None) -> None:
