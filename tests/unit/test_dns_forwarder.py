@@ -9,10 +9,16 @@ import time
 
 import dns.flags
 import dns.message
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.IN.A import A
 import dns.rcode
 import dns.rrset
 
 from boxnet.dns.forwarder import Forwarder
+
+
+IN, A_T = dns.rdataclass.IN, dns.rdatatype.A
 
 
 class Upstream(asyncio.DatagramProtocol):
@@ -31,7 +37,7 @@ class Upstream(asyncio.DatagramProtocol):
         elif q.question[0].name.to_text().startswith("nx"):
             r.set_rcode(dns.rcode.NXDOMAIN)
         else:
-            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.9"))
+            r.answer.append(dns.rrset.from_rdata_list(q.question[0].name, 60, [A(IN, A_T, "192.0.2.9")]))
         return r.to_wire()
 
     def connection_made(self, transport):

@@ -11,8 +11,6 @@ the caller patches the id with one concatenation.
 
 from __future__ import annotations
 
-import dns.rdtypes.IN.A  # noqa: F401  (register A/AAAA rdata classes before from_text_list)
-import dns.rdtypes.IN.AAAA  # noqa: F401
 import dns.exception
 import dns.flags
 import dns.message
@@ -21,6 +19,9 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.PTR
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from .names import View
@@ -88,20 +89,35 @@ def rcode_reply(q: dns.message.Message, rcode: int) -> bytes:
     return r.to_wire()[2:]
 
 
+_ADDR_CLASSES = {dns.rdatatype.A: dns.rdtypes.IN.A.A, dns.rdatatype.AAAA: dns.rdtypes.IN.AAAA.AAAA}
+
+
+def _rrset(name: dns.name.Name, ttl: int, rdtype: int, addrs) -> dns.rrset.RRset:
+    """An A/AAAA rrset built from the rdata classes directly.
+
+    Not through dnspython's text parser: that looks the class up in a lazily
+    filled registry which, once an import of the class module has failed in
+    the process (seen under load in the test suite), caches GenericRdata for
+    the type for good and every answer then fails."""
+    cls = _ADDR_CLASSES[rdtype]
+    return dns.rrset.from_rdata_list(
+        name, ttl, [cls(dns.rdataclass.IN, rdtype, a) for a in addrs])
+
+
 def _addresses(q, name: dns.name.Name, rdtype: int, addrs: tuple, ttl: int,
                max_size: int):
     if not addrs:
         return _render(q, dns.rcode.NOERROR, [], max_size)     # NODATA
     n = len(addrs)
     if n == 1:
-        rr = dns.rrset.from_text_list(name, ttl, "IN", rdtype, list(addrs))
+        rr = _rrset(name, ttl, rdtype, addrs)
         return _render(q, dns.rcode.NOERROR, [rr], max_size)
     out = []
     for i in range(min(n, MAX_ROTATIONS)):
         k = i * n // min(n, MAX_ROTATIONS)
         order = list(addrs[k:] + addrs[:k])
         # dnspython's rrset is a set; build the section in our order by hand.
-        rrs = [dns.rrset.from_text_list(name, ttl, "IN", rdtype, [a]) for a in order]
+        rrs = [_rrset(name, ttl, rdtype, [a]) for a in order]
         out.append(_render_ordered(q, rrs, max_size))
     return out
 
@@ -127,7 +143,8 @@ def decide(data: bytes, q: dns.message.Message, view: View, ttl: int, max_size: 
     if rdtype == dns.rdatatype.PTR:
         target = view.ptr.get(key)
         if target is not None:
-            rr = dns.rrset.from_text(qrr.name, ttl, "IN", "PTR", target + ".")
+            rr = dns.rrset.from_rdata_list(qrr.name, ttl, [dns.rdtypes.ANY.PTR.PTR(
+                dns.rdataclass.IN, dns.rdatatype.PTR, dns.name.from_text(target + "."))])
             return Local(_render(q, dns.rcode.NOERROR, [rr], max_size))
     rec = view.names.get(key)
     if rec is not None:
