@@ -91,6 +91,20 @@ def test_bad_queries():
     assert wire.error_reply(b"\x12", 1) is None
 
 
+def test_odd_class_record_cannot_poison_rdata_types():
+    """A query carrying an AAAA record of class ANY once made dnspython cache
+    GenericRdata for every AAAA in the process (CI caught it after the fuzz
+    tests); later AAAA answers must still parse as addresses."""
+    q = dns.message.make_query("c1", "A")
+    w = bytearray(q.to_wire())
+    w[11] = 1                                                  # ARCOUNT
+    w += b"\0" + (28).to_bytes(2, "big") + (255).to_bytes(2, "big") + bytes(4) \
+        + (16).to_bytes(2, "big") + bytes(16)
+    wire.parse(bytes(w))
+    v = table().view_for(C1)
+    assert addrs(ask(v, "c1", "AAAA")[1]) == ["fd00::2"]
+
+
 def test_big_answer_is_truncated_for_udp():
     nets, eps, conts = __import__("dnsfakes").world()
     from boxnet.dns.names import build_table

@@ -22,9 +22,18 @@ import dns.rdatatype
 import dns.rdtypes.ANY.PTR
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
+import dns.rdata
 import dns.rrset
 
 from .names import View
+
+# dnspython loads rdata classes lazily and caches the outcome keyed by
+# (class, type), with a fallback from (IN, T) to (ANY, T). A single packet
+# carrying, say, an AAAA record of class ANY made it cache GenericRdata under
+# (ANY, AAAA), and from then on every IN AAAA in the process parsed as generic
+# data. Loading every type up front, with dynamic loading off, closes that:
+# no packet can trigger an import or poison the table.
+dns.rdata.load_all_types(disable_dynamic_load=True)
 
 FORWARD = object()        # not ours: send upstream
 MAX_ROTATIONS = 16        # round robin: at most this many precomputed orders
@@ -93,12 +102,7 @@ _ADDR_CLASSES = {dns.rdatatype.A: dns.rdtypes.IN.A.A, dns.rdatatype.AAAA: dns.rd
 
 
 def _rrset(name: dns.name.Name, ttl: int, rdtype: int, addrs) -> dns.rrset.RRset:
-    """An A/AAAA rrset built from the rdata classes directly.
-
-    Not through dnspython's text parser: that looks the class up in a lazily
-    filled registry which, once an import of the class module has failed in
-    the process (seen under load in the test suite), caches GenericRdata for
-    the type for good and every answer then fails."""
+    """An A/AAAA rrset built from the rdata classes directly (no text parsing)."""
     cls = _ADDR_CLASSES[rdtype]
     return dns.rrset.from_rdata_list(
         name, ttl, [cls(dns.rdataclass.IN, rdtype, a) for a in addrs])
