@@ -57,6 +57,15 @@ def versions() -> dict:
             "iperf3": _version(["iperf3", "--version"])}
 
 
+def _interrupted(signum, _frame) -> None:
+    """First SIGINT/SIGTERM: ignore any further one, then unwind through the teardowns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(f"bench: interrupted by signal {signum}; tearing the peers down", file=sys.stderr,
+          flush=True)
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the scenarios, write the results; exit code 0 unless it broke."""
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
@@ -71,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: must run as root (it creates namespaces and starts daemons)",
               file=sys.stderr)
         return 2
-    # SIGTERM unwinds like an exception, so every peer's teardown (kill our PIDs, unmount,
-    # delete the netns) still runs.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM and SIGINT unwind like an exception, so every peer's teardown (kill our PIDs,
+    # unmount, delete the netns) still runs; a second signal is ignored rather than
+    # allowed to cut that teardown short and leave dockerd and its shims behind.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     from bench.context import Context
     ctx = Context(quick=args.quick, reps=args.reps,
                   peers=set(args.peers.split(",")) if args.peers else None)
