@@ -73,9 +73,7 @@ def test_seed_by_ip(seed):
 def test_seed_by_name(seed):
     """The same by service name (needs the embedded DNS of issue 4)."""
     h = seed
-    if not resolves(h, "seed-app-1", "db"):
-        pytest.skip("embedded DNS does not resolve service names yet (issue 4): "
-                    "`nslookup db` fails inside seed-app-1")
+    assert resolves(h, "seed-app-1", "db")
     assert tcp(h, "seed-proxy-1", "app", "8000")
     assert tcp(h, "seed-app-1", "db", "5432")
     assert not resolves(h, "seed-proxy-1", "db")
@@ -228,8 +226,7 @@ def test_aliases_and_replicas(attrs):
         aliases = h.inspect(f"attrs-web-{n}")["NetworkSettings"]["Networks"]["attrs_front"]
         assert {"web", "www"} <= set(aliases["Aliases"])
     assert "attrs-web-3" not in names_of(h, "containers")
-    if not resolves(h, "attrs-fixed-1", "www"):
-        pytest.skip("embedded DNS does not resolve aliases yet (issue 4)")
+    assert resolves(h, "attrs-fixed-1", "www")
     out = h.exec("attrs-fixed-1", "nslookup", "web", check=True).stdout
     assert all(a in out for a in (h.ip_of("attrs-web-1", "attrs_front"),
                                   h.ip_of("attrs-web-2", "attrs_front")))
@@ -251,22 +248,55 @@ def test_network_mode_none_and_check(attrs):
 
 
 def test_network_mode_service(host, tmp_path):
-    f = write(tmp_path, "compose.yaml", """
+    """side (network_mode: service:main, listed first: the dependency orders the start)
+    reaches main's loopback-only server at 127.0.0.1 and has main's address; an external
+    container joins with `container:NAME`; recreating main recreates side."""
+    h = host
+    server = ("mkdir -p /tmp/w && echo main-ok > /tmp/w/index.html && "
+              "exec httpd -f -p 127.0.0.1:7000 -h /tmp/w")
+    text = f"""
         services:
-          main: {image: busybox, command: [sleep, "3600"]}
-          side: {image: busybox, command: [sleep, "3600"], network_mode: "service:main"}
-        """)
-    r = compose(host, "-f", f, "-p", "nsshare", "up", "-d", check=False)
+          side: {{image: busybox, command: [sleep, "3600"], network_mode: "service:main"}}
+          main:
+            image: busybox
+            command: [sh, -c, "{server}"]
+            networks: [inner]
+            environment: {{V: "${{V:-1}}"}}
+          ext: {{image: busybox, command: [sleep, "3600"], network_mode: "container:nsx-solo"}}
+        networks: {{inner: {{}}}}
+        """
+    f = write(tmp_path, "compose.yaml", text)
+    h.cli("run", "-d", "--name", "nsx-solo", "busybox", "sleep", "3600")
     try:
-        if r.returncode != 0:
-            assert "network_mode" in r.stderr and "container:" in r.stderr, r.stderr
-            pytest.skip("this boxnetd lacks the container: network mode; compose said: "
-                        + r.stderr.strip().splitlines()[-1])
-        assert ips(host, "nsshare-main-1") and \
-            host.exec("nsshare-side-1", "ip", "-o", "-4", "addr").stdout.count("inet") == \
-            host.exec("nsshare-main-1", "ip", "-o", "-4", "addr").stdout.count("inet")
+        compose(h, "-f", f, "-p", "nsshare", "up", "-d")
+        page = h.exec("nsshare-side-1", "sh", "-c", "timeout 5 wget -qO- http://127.0.0.1:7000/")
+        assert page.stdout.strip() == "main-ok", page
+        main_ip = h.ip_of("nsshare-main-1", "nsshare_inner")
+        side_ips = h.exec("nsshare-side-1", "ip", "-o", "-4", "addr", check=True).stdout
+        assert f"inet {main_ip}/" in side_ips, side_ips
+        assert ips(h, "nsshare-side-1") == []     # no endpoints of its own
+        main_id = h.inspect("nsshare-main-1")["Id"]
+        assert h.inspect("nsshare-side-1")["HostConfig"]["NetworkMode"] == "container:" + main_id
+        solo = h.inspect("nsx-solo")
+        assert h.inspect("nsshare-ext-1")["HostConfig"]["NetworkMode"] == "container:" + solo["Id"]
+        assert h.exec("nsshare-ext-1", "hostname", check=True).stdout.strip() == \
+            solo["Config"]["Hostname"]
+        # main changes -> recreated -> side must follow it into the new namespace
+        env = dict(os.environ, V="2")
+        import subprocess
+        from integration import harness
+        r = subprocess.run([harness.BOXNET, "-H", h.host_uri, "compose", "-f", f, "-p",
+                            "nsshare", "up", "-d"], capture_output=True, text=True, env=env,
+                           timeout=90)
+        assert r.returncode == 0, r.stderr
+        new_id = h.inspect("nsshare-main-1")["Id"]
+        assert new_id != main_id
+        assert h.inspect("nsshare-side-1")["HostConfig"]["NetworkMode"] == "container:" + new_id
+        page = h.exec("nsshare-side-1", "sh", "-c", "timeout 5 wget -qO- http://127.0.0.1:7000/")
+        assert page.stdout.strip() == "main-ok", page
     finally:
-        compose(host, "-f", f, "-p", "nsshare", "down", "-t", "1")
+        compose(h, "-f", f, "-p", "nsshare", "down", "-t", "1")
+        h.cli("rm", "-f", "nsx-solo", check=False)
 
 
 def test_merge_and_interpolation(host, tmp_path):

@@ -15,11 +15,13 @@ import concurrent.futures
 import os
 import shutil
 import signal
+import sys
 import time
 
 import pytest
 
 from integration import harness
+from integration import netprobe
 from integration.multihost import Cluster, wait_for
 from integration.outside import Outside
 
@@ -114,13 +116,76 @@ def test_two_overlays_are_isolated(cl):
     assert ping(b, "x2", ip_x)           # the probe itself works inside ov2
 
 
-def test_reaches_outside(cl):
+def default_route(h, name: str) -> str:
+    """The container's default route line, as `ip route` inside it shows it."""
+    routes = h.exec(name, "ip", "route", check=True).stdout.splitlines()
+    return next((r.strip() for r in routes if r.startswith("default")), "")
+
+
+def test_outbound_leaves_through_the_gateway_bridge(cl):
+    """As Docker's docker_gwbridge: eth1 on a local NAT bridge, ICC off, carries
+    the default route; the outside sees the host's address (masquerade)."""
     a = cl.hosts[0]
+    gw = a.network("boxnet_gwbridge")
+    assert gw["Driver"] == "bridge" and gw["Scope"] == "local"
+    assert gw["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert "boxnet_gwbridge" in a.cli("network", "ls").stdout
+    gw_ip = gw["IPAM"]["Config"][0]["Gateway"]
+    assert default_route(a, "c1").startswith(f"default via {gw_ip} dev eth1")
+    assert "c1" in {e["Name"] for e in gw["Containers"].values()}
+    nets = a.inspect("c1")["NetworkSettings"]["Networks"]
+    assert list(nets) == ["ov1"] and nets["ov1"]["Gateway"] == ""   # as Docker shows it
     out = Outside(a)
     try:
+        out.popen([sys.executable, "-c", netprobe.SERVER, "7070"])
+        seen = wait_for(lambda: netprobe.probe(netprobe.netns_of(a, "c1"), "tcp", out.ip, 7070),
+                        what="outside server through the gateway bridge")
+        assert seen == out.host_ip          # masqueraded to the host's outside address
         assert ping(a, "c1", out.ip)
     finally:
         out.teardown()
+
+
+def test_host_and_other_networks_cannot_reach_the_overlay(cl):
+    """The host has no address on the overlay bridge: neither the host netns nor a
+    container on a local bridge reaches overlay addresses; the gwbridge (ICC off)
+    does not connect overlay containers either."""
+    a = cl.hosts[0]
+    nid = a.network("ov1")["Id"]
+    ip1 = a.ip_of("c1", "ov1")
+    assert a.sh(f"ip -4 addr show dev ov-{nid[:12]}").stdout.count("inet ") == 0
+    assert not netprobe.ping(a.netns, ip1, tries=2)
+    a.cli("run", "-d", "--name", "local1", "busybox", "sleep", "3600")
+    try:
+        assert not ping(a, "local1", ip1, tries=1)
+    finally:
+        a.cli("rm", "-f", "local1")
+    # ov2's x1 is on the gwbridge too; ICC off there keeps it from c1
+    gw = a.network("boxnet_gwbridge")["Containers"]
+    gw_ips = {e["Name"]: e["IPv4Address"].split("/")[0] for e in gw.values()}
+    assert not ping(a, "c1", gw_ips["x1"], tries=1)
+
+
+def test_gateway_endpoint_follows_the_networks(cl):
+    """A bridge network connected takes over the default route (the gwbridge endpoint
+    goes); disconnected, the gwbridge endpoint is back; an internal overlay has none."""
+    a, b, _ = cl.hosts
+    a.cli("network", "create", "lan1")
+    a.cli("network", "connect", "lan1", "c1")
+    lan_gw = a.network("lan1")["IPAM"]["Config"][0]["Gateway"]
+    assert default_route(a, "c1").startswith(f"default via {lan_gw} ")
+    assert "c1" not in {e["Name"] for e in a.network("boxnet_gwbridge")["Containers"].values()}
+    a.cli("network", "disconnect", "lan1", "c1")
+    a.cli("network", "rm", "lan1")
+    gw_ip = a.network("boxnet_gwbridge")["IPAM"]["Config"][0]["Gateway"]
+    assert default_route(a, "c1").startswith(f"default via {gw_ip} ")
+    assert ping(b, "c2", "c1")              # the overlay itself is untouched
+    a.cli("network", "create", "-d", "overlay", "--internal", "ovi")
+    run_on(a, "i1", "ovi")
+    assert default_route(a, "i1") == ""
+    assert "i1" not in {e["Name"] for e in a.network("boxnet_gwbridge")["Containers"].values()}
+    a.cli("rm", "-f", "i1")
+    a.cli("network", "rm", "ovi")
 
 
 def test_concurrent_connects_never_duplicate(cl):
@@ -165,15 +230,17 @@ def test_bad_input(cl, make_host):
     assert "cannot join the cluster" in str(exc.value) and "unreachable" in str(exc.value)
 
 
-def test_network_rm_refused_while_used_elsewhere(cl):
+def test_network_rm_pending_while_used_elsewhere(cl):
+    """(test_overlay_removal.py has the full story.)"""
     a, b, _ = cl.hosts
+    r = a.cli("network", "rm", "ov2", check=False)   # x1 runs here
+    assert r.returncode != 0 and "active endpoints" in r.stderr
     a.cli("rm", "-f", "x1")
-    r = a.cli("network", "rm", "ov2", check=False)   # x2 still runs on b
-    assert r.returncode != 0 and "other hosts" in r.stderr
+    a.cli("network", "rm", "ov2")                    # x2 still runs on b: pending
     assert b.api("GET", "/networks/ov2")[0] == 200
     b.cli("rm", "-f", "x2")
-    a.cli("network", "rm", "ov2")
-    wait_for(lambda: b.api("GET", "/networks/ov2")[0] == 404, what="ov2 gone on b")
+    for h in (a, b):
+        wait_for(lambda h=h: h.api("GET", "/networks/ov2")[0] == 404, what="ov2 gone")
 
 
 def test_daemon_restart_keeps_and_republishes_endpoints(cl):
@@ -182,9 +249,12 @@ def test_daemon_restart_keeps_and_republishes_endpoints(cl):
     a, b, _ = cl.hosts
     nid = a.network("ov1")["Id"]
     ip2 = b.ip_of("c2", "ov1")
+    gw_eps = b.network("boxnet_gwbridge")["Containers"]
     b.restart()
     assert b.underlay_ip in fdb_vteps(a, nid)
     assert ping(a, "c1", ip2)
+    assert b.network("boxnet_gwbridge")["Containers"] == gw_eps   # kept, not re-made
+    assert " dev eth1" in default_route(b, "c2")
     b.kill9()
     wait_for(lambda: b.underlay_ip not in fdb_vteps(a, nid), timeout=TTL + 4,
              what="b's peers dropped")

@@ -164,8 +164,9 @@ async def test_open_stdin_keeps_sh_alive(images, netns, rt):
     await rt.start(s.container_id, on_exit)
     await asyncio.sleep(0.3)
     assert not fut.done(), "sh exited: stdin reached EOF"
-    with open(rt.stdin_path(s.container_id), "wb") as f:  # what attach would do
-        f.write(b"echo via-stdin; exit 7\n")
+    sess = await rt.console(s.container_id).attach(False)  # what attach does (via the shim)
+    await sess.write(b"echo via-stdin; exit 7\n")
+    sess.close()
     assert await asyncio.wait_for(fut, 10) == 7
     # tty=True: a real pty (echo on, CRLF line ends), as with Docker
     assert "\nvia-stdin\n" in open(rt.log_paths(s.container_id)[0]).read()

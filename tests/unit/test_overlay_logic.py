@@ -14,7 +14,7 @@ from boxnet.drivers.overlay import records as R
 from boxnet.drivers.overlay.allocator import GlobalIpam, _serial_hosts, requested_vni
 from boxnet.drivers.overlay.options import add_cluster_flags, cluster_flags
 from boxnet.drivers.overlay.peers import PeerTable
-from boxnet.errors import Conflict, InvalidParameter
+from boxnet.errors import Conflict, Forbidden, InvalidParameter
 from boxnet.model import Endpoint, EndpointSettings, IpamPool, Network
 from boxnet.store.etcd import KV, parse_store_url, prefix_end
 
@@ -113,9 +113,11 @@ class FakeEtcd:
         return [KV(key=k, value=v) for k, v in sorted(self.kv.items())
                 if k.startswith(prefix)], 1
 
-    async def create_all(self, puts, lease=0, also=None):
+    async def create_all(self, puts, lease=0, also=None, expect=None):
         await asyncio.sleep(0)
         if any(k in self.kv for k in puts):
+            return False
+        if any(rev == 0 and k in self.kv for k, rev in (expect or {}).items()):
             return False
         for k, v in {**puts, **(also or {})}.items():
             self.kv[k] = v.encode() if isinstance(v, str) else v
@@ -137,4 +139,119 @@ def test_concurrent_claims_never_duplicate():
         with pytest.raises(Conflict):
             await hosts[0].claim_address(nw, Endpoint(id="x", network_id=nw.id, container_id="x"),
                                          EndpointSettings(network_id=nw.id, ipv4="10.0.9.2"))
+    asyncio.run(main())
+
+
+def test_no_claim_once_the_network_is_marked_for_removal():
+    """A connect racing a removal on another host must not leave an orphan claim."""
+    nw = Network(id="n" * 64, name="ov", driver="overlay",
+                 pools=[IpamPool(subnet="10.0.9.0/28", gateway="10.0.9.1")])
+
+    async def main():
+        etcd = FakeEtcd()
+        etcd.kv[R.REMOVING + nw.id] = b"{}"
+        with pytest.raises(Forbidden, match="being removed"):
+            await GlobalIpam(etcd, "192.0.2.1").claim_address(
+                nw, Endpoint(id="x", network_id=nw.id, container_id="x"),
+                EndpointSettings(network_id=nw.id))
+        assert not [k for k in etcd.kv if k.startswith(R.IPAM)]
+    asyncio.run(main())
+
+
+# ---- gateway bridge (drivers/overlay/gwbridge.py) --------------------------
+class _GwCtl:
+    """The few Controller fields GatewayBridge reads."""
+
+    def __init__(self, nets, eps):
+        self.networks = {n.id: n for n in nets}
+        self.eps_by_container = {"c": {e.network_id: e for e in eps}}
+
+    def container_endpoints(self, cid):
+        return list(self.eps_by_container.get(cid, {}).values())
+
+
+def _net(nid, driver, internal=False, labels=None):
+    return Network(id=nid, name=nid, driver=driver, internal=internal, labels=labels or {})
+
+
+def _ep(nid, gw=""):
+    return Endpoint(id="e" + nid, network_id=nid, container_id="c", gateway4=gw)
+
+
+def test_gateway_bridge_needed_only_for_overlays_without_another_gateway():
+    from boxnet.drivers.overlay.gwbridge import LABEL, GatewayBridge
+    from boxnet.model import Container, ContainerConfig
+    c = Container(id="c", name="c", created="", config=ContainerConfig(image="busybox"))
+    ov, ovi = _net("ov", "overlay"), _net("ovi", "overlay", internal=True)
+    br, bri = _net("br", "bridge"), _net("bri", "bridge", internal=True)
+    gw = _net("gw", "bridge", labels={LABEL: "true"})
+
+    def need(*pairs, exclude=""):
+        nets = [n for n, _ in pairs]
+        eps = [_ep(n.id, g) for n, g in pairs]
+        return GatewayBridge(_GwCtl(nets, eps)).needs_gateway(c, exclude)
+
+    assert need((ov, ""))
+    assert need((ov, ""), (gw, "172.18.0.1"))           # its own endpoint does not count
+    assert need((ov, ""), (bri, "10.1.0.1"))            # an internal bridge gives no way out
+    assert not need((ovi, ""))                          # internal overlay: none
+    assert not need((ov, ""), (br, "172.19.0.1"))       # a bridge provides the gateway
+    assert need((ov, ""), (br, "172.19.0.1"), exclude="ebr")   # ... until it leaves
+    assert not need((ov, ""), exclude="eov")
+    assert not need()
+
+
+# ---- pending removal (drivers/overlay/removal.py) --------------------------
+class TxnEtcd(FakeEtcd):
+    """FakeEtcd plus etcd's txn with CREATE compares over a key or a range."""
+
+    async def txn(self, compare, success):
+        return (await self._post("/v3/kv/txn", {"compare": compare, "success": success}))[
+            "succeeded"]
+
+    async def _post(self, path, body):
+        import base64
+        assert path == "/v3/kv/txn"
+        dec = lambda v: base64.b64decode(v).decode()  # noqa: E731
+
+        def keys(d):
+            if "range_end" in d:
+                return [k for k in self.kv if dec(d["key"]) <= k < dec(d["range_end"])]
+            return [k for k in self.kv if k == dec(d["key"])]
+
+        def holds(cmp):
+            assert cmp["target"] == "CREATE" and cmp["create_revision"] == "0"
+            n = len(keys(cmp))
+            return n == 0 if cmp["result"] == "EQUAL" else n > 0
+        ok = all(holds(cmp) for cmp in body["compare"])
+        if ok:
+            for op in body["success"]:
+                for k in keys(op["request_delete_range"]):
+                    del self.kv[k]
+        return {"succeeded": ok}
+
+
+def test_removal_finishes_once_and_only_when_unused():
+    from boxnet.drivers.overlay import removal
+    nw = Network(id="n" * 64, name="ovr", driver="overlay",
+                 options={"com.docker.network.driver.overlay.vxlanid_list": "5555"},
+                 pools=[IpamPool(subnet="10.9.9.0/24", gateway="10.9.9.1")])
+
+    async def main():
+        etcd = TxnEtcd()
+        mine = {R.NETWORKS + nw.id: b"{}", R.NETNAMES + "ovr": nw.id.encode(),
+                R.VNIS + "5555": nw.id.encode(), R.subnet_key("10.9.9.0/24"): nw.id.encode(),
+                R.IPAM_NEXT + nw.id: b"10.9.9.2"}
+        other = {R.NETNAMES + "ovr2": b"x", R.VNIS + "55555": b"x", R.ENDPOINTS + "m/e": b"x"}
+        etcd.kv.update(mine | other)
+        assert not await removal.try_finish(etcd, nw)           # not marked: nothing happens
+        etcd.kv[R.claim_key(nw.id, "10.9.9.2")] = R.ENC.encode(R.Claim(endpoint="e", host="h"))
+        rm = await removal.mark(etcd, nw, "192.0.2.1")
+        assert (await removal.mark(etcd, nw, "192.0.2.2")).host == rm.host == "192.0.2.1"
+        assert await removal.users(etcd, nw.id) == {"h": 1}
+        assert not await removal.try_finish(etcd, nw)           # a claim remains
+        del etcd.kv[R.claim_key(nw.id, "10.9.9.2")]
+        assert await removal.try_finish(etcd, nw)
+        assert set(etcd.kv) == set(other)                       # all its keys, nothing else
+        assert not await removal.try_finish(etcd, nw)           # once only
     asyncio.run(main())

@@ -8,14 +8,21 @@ import os
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import API_VERSION
 from ..errors import BoxnetError
+from .protocol import DockerAppRunner
 from .routes import containers, execs, firewall, images, networks, system
 from .routes import attach, events, swarm
 
 log = logging.getLogger(__name__)
 ROUTE_MODULES = (system, networks, containers, execs, images, firewall, attach, events, swarm)
+# Bodies read whole (request.read(): every JSON body) stop here with a 413.
+# Docker's JSON bodies are a few KiB; image tarballs (POST /images/load,
+# /images/create?fromSrc=-) are streamed from request.content, which this
+# limit does not apply to.
+MAX_JSON_BODY = 4 << 20
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -32,6 +39,19 @@ async def errors_middleware(request: web.Request, handler):
         if exc.status == 304:
             return web.Response(status=304)
         return _error(exc.status, exc.message)
+    except web.HTTPRequestEntityTooLarge:
+        resp = _error(413, f"request body too large: JSON request bodies are limited to "
+                           f"{MAX_JSON_BODY} bytes ({MAX_JSON_BODY >> 20} MiB)")
+        resp.force_close()  # the rest of the body is not read
+        return resp
+    except HttpProcessingError as exc:  # a broken body (chunk framing, length)
+        detail = (str(exc.message or "").strip().splitlines() or [type(exc).__name__])[0]
+        resp = _error(400, f"bad request body: {detail.rstrip(':')}")
+        resp.force_close()
+        return resp
+    except ConnectionResetError:  # the client went away mid-request: nobody to answer
+        log.debug("client disconnected during %s %s", request.method, request.path)
+        return _error(400, "incomplete request: the client closed the connection")
     except web.HTTPException as exc:
         if exc.status >= 400:
             return _error(exc.status, exc.reason if exc.status != 404 else
@@ -47,7 +67,7 @@ async def errors_middleware(request: web.Request, handler):
 
 def make_app(controller) -> web.Application:
     """The application with every route, versioned and not."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1 << 34)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_JSON_BODY)
     app["controller"] = controller
 
     def add(method: str, path: str, handler) -> None:
@@ -68,7 +88,7 @@ async def serve_unix(app: web.Application, path: str, group: str = "") -> web.Ap
         os.unlink(path)
     # Streams (events, logs -f, attach, wait) may never end by themselves:
     # at shutdown give requests 2 s, then cancel them, rather than 60 s.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = DockerAppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     old_umask = os.umask(0o117)  # no window where the socket is world-writable
     try:

@@ -40,7 +40,29 @@ def cli(ctx: click.Context, host: str | None, log_level: str, debug: bool) -> No
     ctx.obj = CLIState(host)
 
 
-def _register() -> None:
+_VALUED = {"-H", "--host", "-l", "--log-level"}
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The first argument after the global options (None if there is none)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _VALUED:
+            i += 2
+        elif a.startswith("-"):
+            i += 1
+        else:
+            return a
+    return None
+
+
+def _register(argv: list[str] | None = None) -> None:
+    """Add the commands; `compose ...` loads only compose (start-up time of `compose down`)."""
+    if argv is not None and _command_word(argv) == "compose":
+        from . import compose
+        compose.register(cli)
+        return
     from . import compose, container, image, network, ports, system
     for mod in (network, container, image, system, compose, ports):
         mod.register(cli)
@@ -53,7 +75,7 @@ def _err(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to docker's messages and exit codes."""
-    _register()
+    _register(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="boxnet", standalone_mode=False)
     except click.UsageError as e:

@@ -129,7 +129,7 @@ class Runner:
         for number in range(1, svc.replicas + 1):
             name = self.project.container_name(svc, number)
             c = existing.pop(number, None)
-            if c is not None and c["Labels"].get(L.HASH) != want:
+            if c is not None and (c["Labels"].get(L.HASH) != want or self._stale_mode(svc, c)):
                 self._remove(c, "Recreate")
                 c = None
             if c is None:
@@ -142,6 +142,14 @@ class Runner:
         for c in existing.values():  # scaled down
             self._remove(c, "Removed")
 
+    def _stale_mode(self, svc: Service, c: dict) -> bool:
+        """`network_mode: service:X` whose X was recreated: the container still names
+        (and sits in the namespace of) the old X, so it must be recreated too."""
+        if not svc.network_mode.startswith("service:"):
+            return False
+        mode = (c.get("HostConfig") or {}).get("NetworkMode", "")
+        return mode != "container:" + self.first_container(svc.network_mode.split(":", 1)[1])
+
     def _create(self, svc: Service, number: int, name: str) -> str:
         try:
             body = create.body(self.project, svc, number, self.first_container)
@@ -150,13 +158,8 @@ class Runner:
         try:
             cid = self.client.post("/containers/create", body, name=name)["Id"]
         except APIError as e:
-            msg = e.message
-            if "container:" in body["HostConfig"]["NetworkMode"] and "not supported" in msg:
-                raise ProjectError(
-                    f"service {svc.name!r}: network_mode {svc.network_mode!r} needs the "
-                    "daemon's `container:` network mode, which this boxnetd does not "
-                    f"support yet ({msg})") from None
-            raise ProjectError(f"service {svc.name!r}: cannot create {name}: {msg}") from None
+            raise ProjectError(f"service {svc.name!r}: cannot create {name}: "
+                               f"{e.message}") from None
         self.log(f"Container {name}  Created")
         return cid
 

@@ -3,18 +3,32 @@
 The schema is the compose-spec's own (copied beside this module, so the package is
 self-contained). Each violation becomes a ComposeError naming file, path and line, with
 the wording turned towards what to change.
+
+Importing jsonschema and building the validator costs ~65 ms, more than the rest of a
+`compose down`. So a document that passed is remembered: an empty file under
+``$XDG_CACHE_HOME/boxnet/compose-schema/`` (default ``~/.cache``) named by the SHA-256 of
+the schema, of the installed jsonschema (path, size, mtime) and of the document's exact
+value (``repr`` keeps 1, 1.0, True and '1' apart). Validation is a pure function of
+those, so a hit is the same verdict. Only passes are stored (errors are always computed,
+with their line numbers), at most CACHE_MAX of them. ``BOXNET_COMPOSE_CACHE=0`` turns
+the cache off.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 from .errors import ComposeError
 from .interpolate import line_of
 
 SCHEMA_PATH = Path(__file__).with_name("compose-spec.json")
+CACHE_VERSION = b"boxnet-compose-schema-1"  # bump when the validation rules change
+CACHE_MAX = 512  # remembered documents (empty files)
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,10 +76,57 @@ def _deepest(err):
     return best
 
 
+def _cache_dir() -> str | None:
+    if os.environ.get("BOXNET_COMPOSE_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "boxnet", "compose-schema")
+
+
+def _fingerprint(doc) -> str | None:
+    """SHA-256 of (cache version, schema, jsonschema install, the document's exact value)."""
+    try:
+        h = hashlib.sha256(CACHE_VERSION)
+        h.update(hashlib.sha256(SCHEMA_PATH.read_bytes()).digest())
+        spec = importlib.util.find_spec("jsonschema")
+        if spec is None or not spec.origin:
+            return None
+        st = os.stat(spec.origin)
+        h.update(f"{spec.origin}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(repr(doc).encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+    except (OSError, RecursionError, UnicodeError, ImportError, ValueError):
+        return None
+
+
+def _known_valid(folder: str | None, key: str | None) -> bool:
+    return bool(folder and key) and os.path.exists(os.path.join(folder, key))
+
+
+def _remember_valid(folder: str | None, key: str | None) -> None:
+    """Best effort: a cache that cannot be written only costs time."""
+    if not (folder and key):
+        return
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        names = os.listdir(folder)
+        if len(names) >= CACHE_MAX:  # bounded: start afresh rather than track ages
+            for n in names:
+                os.unlink(os.path.join(folder, n))
+        os.close(os.open(os.path.join(folder, key), os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
 def validate(doc: dict, file: str, lines: dict) -> None:
     """Raise ComposeError for the first violation (the one earliest in the file)."""
+    folder = _cache_dir()
+    key = _fingerprint(doc) if folder else None
+    if _known_valid(folder, key):
+        return
     errors = list(validator().iter_errors(doc))
     if not errors:
+        _remember_valid(folder, key)
         return
 
     def where(e):

@@ -12,7 +12,7 @@ from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, NotModif
 from ..kernel import netns as kns
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
-from . import names, sandbox
+from . import names, netmode, sandbox
 from .clock import now_rfc3339
 from .naming import random_name
 
@@ -48,8 +48,26 @@ class ContainerOps:
         if not cfg.cmd and not cfg.entrypoint:
             raise InvalidParameter("no command specified")
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
-        if cfg.network_mode.startswith("container:"):
-            raise InvalidParameter("network mode container:<name> is not supported yet")
+        if netmode.is_container_mode(cfg.network_mode):
+            netmode.validate_create(cfg, endpoints)
+            netmode.resolve_at_create(self, cfg)
+        wanted = {} if netmode.is_container_mode(cfg.network_mode) else \
+            self._wanted_networks(cfg, endpoints)
+        if name in self.cont_by_name:
+            other = self.cont_by_name[name]
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                           f'"{other.id}". You have to remove (or rename) that container to be '
+                           f'able to reuse that name.')
+        c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
+                      image_id=image.id, networks=wanted)
+        self.save_container(c)
+        self._index_container(c)
+        await self.events.emit_safe("container_created", c)
+        return c
+
+    def _wanted_networks(self, cfg: ContainerConfig,
+                         endpoints: dict[str, EndpointSettings]) -> dict[str, EndpointSettings]:
+        """Network id (or unknown ref) -> settings: the primary network first."""
         # An unknown network is reported at start, as dockerd does: a 404 at
         # create would make the docker CLI try to pull the image.
         primary = self.network_or_none(cfg.network_mode)
@@ -71,17 +89,7 @@ class ContainerOps:
         if len(wanted) > 1 and drivers & {"host", "null"}:
             raise InvalidParameter("container cannot be connected to multiple networks with one of "
                                    "the networks in host or private (none) mode")
-        if name in self.cont_by_name:
-            other = self.cont_by_name[name]
-            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
-                           f'"{other.id}". You have to remove (or rename) that container to be '
-                           f'able to reuse that name.')
-        c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
-                      image_id=image.id, networks=wanted)
-        self.save_container(c)
-        self._index_container(c)
-        await self.events.emit_safe("container_created", c)
-        return c
+        return wanted
 
     async def rename_container(self, ref: str, new_name: str) -> None:
         """Docker's rename: the new name (and DNS answers for it) at once; the
@@ -115,37 +123,45 @@ class ContainerOps:
                 raise NotModified("container already started")
             await self._start_locked(c)
 
-    async def _start_locked(self, c: Container) -> None:
+    async def _build_sandbox(self, c: Container) -> tuple[str | None, dict[str, str]]:
+        """Own netns, endpoints and /etc files; (netns path or None for host mode, etc map)."""
         host_mode = any(self.networks.get(n) and self.networks[n].driver == "host"
                         for n in c.networks)
-        cdir = sandbox.container_dir(self.config.containers_dir, c.id)
+        if not host_mode:
+            c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
+            await asyncio.to_thread(kns.create_netns, c.sandbox_key)
+            await self.nl.link_lo_up(c.sandbox_key)
+        else:
+            c.sandbox_key = ""
+        for nid, st in list(c.networks.items()):
+            nw = self.networks.get(nid)
+            if nw is None:
+                raise NotFound(f"failed to set up container networking: network {nid} "
+                               f"not found")
+            await self.join_network(c, nw, st, c.sandbox_key)
+        etc = sandbox.write_files(sandbox.container_dir(self.config.containers_dir, c.id), c,
+                                  self.container_endpoints(c.id),
+                                  host_gateway=sandbox.host_gateway_ip(self.networks),
+                                  default_dns=self.config.dns,
+                                  links=self.link_lines(c, strict=True))
+        if host_mode:
+            etc.pop("/etc/hosts", None)
+        return c.sandbox_key or None, etc
+
+    async def _start_locked(self, c: Container) -> None:
         image = self.images.get(c.image_id)
         try:
-            if not host_mode:
-                c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
-                await asyncio.to_thread(kns.create_netns, c.sandbox_key)
-                await self.nl.link_lo_up(c.sandbox_key)
+            if netmode.is_container_mode(c.config.network_mode):
+                netns, etc = netmode.join_target(self, c)  # no sandbox of its own
             else:
-                c.sandbox_key = ""
-            for nid, st in list(c.networks.items()):
-                nw = self.networks.get(nid)
-                if nw is None:
-                    raise NotFound(f"failed to set up container networking: network {nid} "
-                                   f"not found")
-                await self.join_network(c, nw, st, c.sandbox_key)
-            etc = sandbox.write_files(cdir, c, self.container_endpoints(c.id),
-                                      host_gateway=sandbox.host_gateway_ip(self.networks),
-                                      default_dns=self.config.dns,
-                                      links=self.link_lines(c, strict=True))
-            if host_mode:
-                etc.pop("/etc/hosts", None)
+                netns, etc = await self._build_sandbox(c)
             spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,
                                args=list(c.config.entrypoint) + list(c.config.cmd),
                                env=list(image.config.Env) + list(c.config.env),
                                cwd=c.config.working_dir or image.config.WorkingDir or "/",
                                hostname=c.config.hostname or c.id[:12],
                                domainname=c.config.domainname,
-                               netns_path=c.sandbox_key or None, etc_files=etc,
+                               netns_path=netns, etc_files=etc,
                                binds=list(c.config.binds), tty=c.config.tty,
                                open_stdin=c.config.open_stdin,
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs))

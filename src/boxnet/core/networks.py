@@ -113,7 +113,10 @@ class NetworkOps:
                                 for e in active.values() if e.container_id in self.containers)
                 raise Forbidden(f"error while removing network: network {nw.name} id {nw.id} "
                                 f"has active endpoints {who}")
-            await self.drivers.get(nw.driver).delete_network(nw)
+            if await self.drivers.get(nw.driver).delete_network(nw):
+                # deferred (overlay still used on other hosts): the driver finishes it
+                log.info("network %s (%s): removal pending", nw.name, nw.id[:12])
+                return
             for pool in nw.pools:
                 self.ipam.release_pool(pool.subnet)
             self.store.delete("networks", nw.id)

@@ -131,7 +131,11 @@ class ReconcileOps:
                 await drv.join(nw, ep, c.sandbox_key)
                 self.store.put("endpoints", ep.id, ep)
         for nid, ep in list(have.items()):
-            if nid not in c.networks:
+            # the overlay's gateway-bridge endpoint is not configured: its owner
+            # (drivers/overlay/gwbridge.py) keeps or removes it
+            implicit = nid in self.networks and \
+                self.networks[nid].labels.get("com.boxnet.network.gwbridge") == "true"
+            if nid not in c.networks and not implicit:
                 await self.leave_network(c, self.networks.get(nid), ep)
         await self.after_endpoints_changed(c)
 

@@ -34,8 +34,10 @@ class Driver(abc.ABC):
         re-creates them idempotently, adopting what already exists."""
 
     @abc.abstractmethod
-    async def delete_network(self, nw: Network) -> None:
-        """Remove the network's kernel objects (no error if already gone)."""
+    async def delete_network(self, nw: Network) -> bool | None:
+        """Remove the network's kernel objects (no error if already gone).
+        A truthy return means the removal is deferred (a global network still
+        used on other hosts): the core keeps the network, the driver removes it later."""
 
     @abc.abstractmethod
     async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:

@@ -4,6 +4,10 @@ runc allocates the pty inside the container and sends the master side back
 over a unix socket (SCM_RIGHTS) named by --console-socket.  The daemon keeps
 that fd: it pumps it to attach/exec connections and resizes it with
 TIOCSWINSZ.  Used by runtime/console.py.
+
+A container's own terminal (and its stdin pipe) is handed on to a shim
+process (runtime/shim.py) so that it outlives the daemon: spawn_shim() starts
+it detached with the fds it inherits.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import fcntl
 import os
 import socket
 import struct
+import subprocess
+import sys
 import tempfile
 import termios
 
@@ -71,3 +77,35 @@ def get_winsize(fd: int) -> tuple[int, int]:
     """(rows, columns) of a pty."""
     rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
     return rows, cols
+
+
+SHIM_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "runtime", "shim.py")
+
+
+def listen_unix(path: str) -> socket.socket:
+    """A listening unix socket at `path` (mode 0600; a stale file is replaced)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    sock.listen(16)
+    return sock
+
+
+def spawn_shim(args: list[str], pass_fds: list[int], log_path: str) -> subprocess.Popen:
+    """Start runtime/shim.py detached (own session, stdio to `log_path`) with
+    `pass_fds` inherited; the caller reaps it (see runtime/console.py).
+
+    `python -S`: no site import, so the shim starts fast and the same
+    interpreter as the daemon runs it."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-S", SHIM_SCRIPT, *args], pass_fds=pass_fds,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)

@@ -112,11 +112,20 @@ def _env(spec: ProcessSpec, host_mode: bool) -> list[str]:
     return env
 
 
+def joins_other_container(spec: ProcessSpec) -> bool:
+    """Whether the netns is another container's process namespace (/proc/<pid>/ns/net,
+    network mode `container:X`): it is not this container's to tune, so no network
+    sysctls are set in it, as dockerd does for a netns it does not create."""
+    return bool(spec.netns_path) and spec.netns_path.startswith("/proc/")
+
+
 def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict:
     """The OCI config.json dict for `spec`, with `root_path` as root filesystem.
 
     With `spec.netns_path` None (host mode) the network and UTS namespaces are
-    the daemon's, as with `docker run --network host`.  The /etc files are
+    the daemon's, as with `docker run --network host`; a /proc/<pid>/ns/net
+    path joins another container's namespace (`--network container:X`), still
+    with a UTS namespace of its own.  The /etc files are
     bind mounts of single files: the core must rewrite them in place (open
     with O_TRUNC, or write then copy), never by rename, or the container keeps
     seeing the old inode."""
@@ -141,7 +150,7 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict
         "maskedPaths": MASKED_PATHS,
         "readonlyPaths": READONLY_PATHS,
     }
-    if not host_mode:
+    if not host_mode and not joins_other_container(spec):
         # Docker's defaults for a private netns: any port and ping for any user.
         linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0",
                            "net.ipv4.ping_group_range": "0 2147483647"}

@@ -1,9 +1,14 @@
-"""A container's (or an exec's) pty master, held by the daemon.
+"""Terminals and stdin of containers and execs.
 
-Output read from the master is appended to the container's stdout log (so
-`logs` works for TTY containers) and copied to every attached client; input
-from clients is written to it.  The reader is always active, so a program
-never blocks on a full pty even when nobody is attached.
+- Console: a pty master held by the daemon itself: `exec -t` (an exec lives
+  only as long as its client connection anyway).  Output is copied to every
+  subscriber; input is written to it; the reader is always active, so a
+  program never blocks on a full pty even when nobody is attached.
+- ShimConsole: a container's pty master (tty) or stdin pipe (open_stdin),
+  held by its shim process (runtime/shim.py) so that it survives daemon
+  restarts; reached over the shim's unix socket, one connection per attach.
+  start_shim() hands the fds to a new shim right after runc started the
+  container.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import struct
 
-from boxnet.kernel.console import set_winsize
+from boxnet.kernel.console import listen_unix, set_winsize, spawn_shim
+from boxnet.kernel.process import ExitWatcher
+
+HDR = struct.Struct(">cI")   # the shim's frame header (see runtime/shim.py)
 
 
 class Console:
@@ -41,25 +50,6 @@ class Console:
             self._log.write(data)
         for q in self._subs:
             q.put_nowait(data)
-
-    def feed_from(self, fifo_path: str) -> None:
-        """Also type what is written to the FIFO at `fifo_path` (the
-        container's stdin_path, so writers of the FIFO reach a TTY container).
-        Opened O_RDWR: it never reads EOF and never blocks an opener."""
-        fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        self._fifo = fd
-        tasks: set = set()
-
-        def readable() -> None:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return
-            if data:
-                t = self._loop.create_task(self.write(data))
-                tasks.add(t)
-                t.add_done_callback(tasks.discard)
-        self._loop.add_reader(fd, readable)
 
     def subscribe(self) -> asyncio.Queue:
         """A queue receiving the output from now on; b"" when the pty closes."""
@@ -97,10 +87,6 @@ class Console:
             return
         self.closed.set()
         self._loop.remove_reader(self.fd)
-        fifo = getattr(self, "_fifo", None)
-        if fifo is not None:
-            self._loop.remove_reader(fifo)
-            os.close(fifo)
         try:
             # Drain what is left (the last output before exit).
             while True:
@@ -118,3 +104,128 @@ class Console:
             self._log.close()
         for q in self._subs:
             q.put_nowait(b"")
+
+
+def shim_socket_path(root: str, container_id: str) -> str:
+    """Where the shim of `container_id` listens (short: sun_path has 108 bytes)."""
+    return os.path.join(root, "shim", container_id[:32] + ".sock")
+
+
+def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
+               tty: bool, log_path: str) -> None:
+    """Hand `io_fd` (pty master if `tty`, else the stdin pipe's write end;
+    closed here) to a new shim serving the container whose init is `pid`.
+
+    The daemon binds the socket and opens the init's pidfd itself, before the
+    shim runs: clients can connect at once, and a recycled pid cannot fool it
+    (the init is our unreaped child here)."""
+    path = shim_socket_path(root, container_id)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        _drain_to(io_fd, log_path if tty else None)
+        return
+    sock = None
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        sock = listen_unix(path)
+        args = ["--listen-fd", str(sock.fileno()), "--pidfd", str(pidfd),
+                "--io-fd", str(io_fd), "--mode", "tty" if tty else "stdin", "--sock-path", path]
+        if tty:
+            args += ["--log", log_path]
+        proc = spawn_shim(args, [sock.fileno(), pidfd, io_fd], os.path.join(bundle, "shim.log"))
+    finally:
+        if sock is not None:
+            sock.close()
+        os.close(pidfd)
+        os.close(io_fd)
+
+    def reaped(code: int) -> None:   # the daemon is its parent until it restarts
+        proc.returncode = code
+    try:
+        ExitWatcher(proc.pid, reaped)
+    except ProcessLookupError:
+        pass
+
+
+def _drain_to(fd: int, log_path: str | None) -> None:
+    """Copy what is left in a pty master to the log, then close it."""
+    try:
+        with open(log_path or os.devnull, "ab") as log:
+            while log_path:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                log.write(data)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+class ShimSession:
+    """One connection to a shim: the stdin of one attach, and (tty) its output."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._r, self._w = reader, writer
+
+    async def _send(self, typ: bytes, payload: bytes = b"") -> None:
+        if self._w.is_closing():
+            return
+        self._w.write(HDR.pack(typ, len(payload)) + payload)
+        try:
+            await self._w.drain()
+        except (ConnectionError, OSError):
+            pass
+
+    async def read(self) -> bytes:
+        """Terminal output as it comes; b"" when the container has exited."""
+        try:
+            return await self._r.read(65536)
+        except (ConnectionError, OSError):
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        """Bytes for the container's stdin."""
+        for i in range(0, len(data), 1 << 16):
+            await self._send(b"D", data[i:i + (1 << 16)])
+
+    async def close_stdin(self) -> None:
+        """Close the container's stdin pipe: it reads EOF (StdinOnce)."""
+        await self._send(b"C")
+
+    async def resize(self, height: int, width: int) -> None:
+        """Set the terminal's window size."""
+        if height > 0 and width > 0:
+            await self._send(b"R", struct.pack(">HH", height, width))
+
+    def close(self) -> None:
+        """Leave (the container is unaffected)."""
+        self._w.close()
+
+
+class ShimConsole:
+    """A container's terminal or stdin, held by its shim."""
+
+    def __init__(self, path: str, tty: bool):
+        """`path`: the shim's socket (shim_socket_path)."""
+        self.path, self.tty = path, tty
+
+    async def attach(self, output: bool, offset: int = -1) -> ShimSession:
+        """A new session; `output`: also receive the terminal's output from
+        `offset` of the stdout log on (-1: from now).  Raises OSError when the
+        shim is gone (the container has exited)."""
+        reader, writer = await asyncio.open_unix_connection(self.path)
+        s = ShimSession(reader, writer)
+        await s._send(b"H", b"1" + struct.pack(">q", offset) if output else b"0")
+        return s
+
+    async def resize(self, height: int, width: int) -> None:
+        """Set the window size through a short-lived session (no error if gone)."""
+        try:
+            s = await self.attach(False)
+        except OSError:
+            return
+        try:
+            await s.resize(height, width)
+        finally:
+            s.close()

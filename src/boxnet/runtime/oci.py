@@ -7,20 +7,21 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
   bundle) mounted here before runc runs and unmounted on delete.  If overlay
   is refused (e.g. the bundle dir is itself on overlayfs) the image is copied.
   An image whose rootfs is a read-only mount (boxnet/host) is used directly.
-- Stdio: stdin is /dev/null, or (open_stdin or tty) a FIFO the container opens
-  O_RDWR: it holds a writer itself, so it never reads EOF, even across daemon
-  restarts, and `docker run -itd busybox` keeps sh alive.  No pty is allocated
-  yet: tty=True only keeps stdin open and sets TERM.  stdout/stderr are the
-  log files opened O_APPEND and handed to the container directly (runc's
-  pass-through mode), so output survives daemon restarts.
+- Stdio: stdin is /dev/null, or (open_stdin) a pipe whose write end is held
+  by the container's shim (runtime/shim.py), so it stays open across daemon
+  restarts and is closed only when asked (StdinOnce: `echo hi | docker run
+  -i busybox cat` ends).  stdout/stderr are the log files opened O_APPEND
+  and handed to the container directly (runc's pass-through mode), so output
+  survives daemon restarts.
 - Exit codes: the daemon is a child subreaper, so the init becomes our child
   when `runc run -d` exits; a pidfd per container tells us when it ends and
   waitpid gives the code (128+signal if killed).  After a daemon restart the
   init is no longer our child: adopt() reports 255 as its exit code.
 - TTY: a container with tty=True gets a real pty (process.terminal, runc
-  --console-socket); the daemon keeps the master (runtime/console.py), tees
-  its output to stdout.log and pumps it to attach clients.  exec_tty() does
-  the same for `exec -t`.  A pty master does not survive a daemon restart.
+  --console-socket); the master goes to the container's shim, which tees its
+  output to stdout.log and serves attach clients (console() -> ShimConsole);
+  it survives daemon restarts.  exec_tty() keeps an exec's pty in the daemon
+  (runtime/console.py Console): an exec lives as long as its connection.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
-from boxnet.runtime.console import Console
+from boxnet.runtime.console import Console, ShimConsole, shim_socket_path, start_shim
 
 OnExit = Callable[[int], Awaitable[None] | None]
 
@@ -61,7 +62,6 @@ class OciRuntime(Runtime):
         self._watchers: dict[str, ExitWatcher] = {}
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._consoles: dict[str, Console] = {}
 
     def _bundle(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id.startswith("."):
@@ -73,11 +73,17 @@ class OciRuntime(Runtime):
         b = self._bundle(container_id)
         return os.path.join(b, "stdout.log"), os.path.join(b, "stderr.log")
 
-    def stdin_path(self, container_id: str) -> str | None:
-        """The FIFO feeding the container's stdin (attach writes there), None
-        when stdin is /dev/null."""
-        meta = self._load_meta(container_id)
-        return os.path.join(self._bundle(container_id), "stdin.fifo") if meta.get("stdin") else None
+    def console(self, container_id: str) -> ShimConsole | None:
+        """The terminal (tty) or stdin (open_stdin) of a running container,
+        held by its shim; None when it has neither or its shim is gone."""
+        try:
+            meta = self._load_meta(container_id)
+        except NotFound:
+            return None
+        path = shim_socket_path(self.root, container_id)
+        if not meta.get("stdin") or not os.path.exists(path):
+            return None
+        return ShimConsole(path, bool(meta.get("tty")))
 
     # -- create ----------------------------------------------------------------
     async def create(self, spec: ProcessSpec) -> None:
@@ -102,8 +108,6 @@ class OciRuntime(Runtime):
         self._meta[spec.container_id] = meta
         for p in self.log_paths(spec.container_id):
             open(p, "ab").close()
-        if meta["stdin"] and not os.path.exists(os.path.join(b, "stdin.fifo")):
-            os.mkfifo(os.path.join(b, "stdin.fifo"), 0o600)
 
     @staticmethod
     def _bind_root(bundle: str, lower: str) -> None:
@@ -163,10 +167,13 @@ class OciRuntime(Runtime):
         if meta.get("tty"):
             return await self._start_tty(container_id, b, on_exit)
         fds: list[int] = []
+        stdin_w = None
         try:
             if meta["stdin"]:
-                # O_RDWR: never blocks waiting for a writer, and keeps a writer open.
-                fds.append(os.open(os.path.join(b, "stdin.fifo"), os.O_RDWR | os.O_CLOEXEC))
+                # A pipe: its write end goes to the shim, which closes it on
+                # request (StdinOnce), never because the daemon restarts.
+                r, stdin_w = os.pipe2(os.O_CLOEXEC)
+                fds.append(r)
             else:
                 fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
@@ -179,8 +186,11 @@ class OciRuntime(Runtime):
                     os.path.join(b, "runc.log"))
             except KernelError:
                 raise KernelError(self._runc_failure(err_path, err_offset)) from None
+            if stdin_w is not None:
+                w, stdin_w = stdin_w, None
+                start_shim(self.root, b, container_id, pid, w, False, out_path)
         finally:
-            for fd in fds:
+            for fd in fds if stdin_w is None else [*fds, stdin_w]:
                 os.close(fd)
         self._watch(container_id, pid, on_exit)
         return pid
@@ -206,20 +216,9 @@ class OciRuntime(Runtime):
             os.close(null)
             os.close(errfd)
             cs.close()
-        old = self._consoles.pop(container_id, None)
-        if old is not None:
-            old.close()
-        con = self._consoles[container_id] = Console(fd, self.log_paths(container_id)[0])
-        fifo = os.path.join(b, "stdin.fifo")
-        if os.path.exists(fifo):
-            con.feed_from(fifo)
+        start_shim(self.root, b, container_id, pid, fd, True, self.log_paths(container_id)[0])
         self._watch(container_id, pid, on_exit)
         return pid
-
-    def console(self, container_id: str) -> Console | None:
-        """The pty of a running TTY container (None otherwise)."""
-        con = self._consoles.get(container_id)
-        return None if con is None or con.closed.is_set() else con
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
                        on_exit: OnExit) -> Console:
@@ -336,9 +335,10 @@ class OciRuntime(Runtime):
             errors.append(e.message)
         rootfs = os.path.join(b, "rootfs")
         self._meta.pop(container_id, None)
-        con = self._consoles.pop(container_id, None)
-        if con is not None:
-            con.close()
+        try:  # the shim removes it when the init exits; this covers a killed shim
+            os.unlink(shim_socket_path(self.root, container_id))
+        except FileNotFoundError:
+            pass
         try:
             umount(rootfs)
             if os.path.ismount(rootfs) or is_mountpoint(rootfs):

@@ -25,6 +25,7 @@ import aiohttp
 import msgspec
 
 from ..errors import InvalidParameter, Unavailable
+from .etcd_tls import TlsFiles, client_context, explain, explain_gateway
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,26 @@ def _kv(d: dict) -> KV:
               mod_revision=int(d.get("mod_revision", 0)), lease=int(d.get("lease", 0)))
 
 
+def cmp_exists(key: str) -> dict:
+    """A transaction compare that holds when ``key`` exists."""
+    return {"key": _b64(key), "target": "CREATE", "result": "GREATER", "create_revision": "0"}
+
+
+def cmp_range_empty(prefix: str) -> dict:
+    """A compare that holds when no key exists under ``prefix`` (etcd compares
+    every key of the range; an empty range compares as create_revision 0)."""
+    return {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix)),
+            "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+
+
+def op_delete(key: str, prefix: bool = False) -> dict:
+    """A transaction operation deleting ``key`` (or every key under it)."""
+    op = {"key": _b64(key)}
+    if prefix:
+        op["range_end"] = _b64(prefix_end(key))
+    return {"request_delete_range": op}
+
+
 def parse_store_url(url: str) -> list[str]:
     """``etcd://H:P[,H:P...]`` -> ["H:P", ...]; InvalidParameter otherwise."""
     if not url.startswith("etcd://") or len(url) <= len("etcd://"):
@@ -86,15 +107,13 @@ class EtcdClient:
                  timeout: float = 3.0):
         self.url = url
         self._members = parse_store_url(url)
-        self._scheme = "https" if (cafile or certfile) else "http"
-        self._ssl: ssl.SSLContext | bool = False
-        if self._scheme == "https":
-            ctx = ssl.create_default_context(cafile=cafile or None)
-            if certfile:
-                ctx.load_cert_chain(certfile, keyfile or None)
-            self._ssl = ctx
+        # etcd:// plus any kv.* TLS option means https to every member (as Docker's libkv)
+        self.tls = TlsFiles(cafile, certfile, keyfile)
+        self._scheme = "https" if self.tls.enabled else "http"
+        self._ssl: ssl.SSLContext | bool = client_context(self.tls) if self.tls.enabled else False
         self.timeout = timeout
         self._cur = 0
+        self._ok_once = False   # a request succeeded (dropped connections are not TLS then)
         self._session: aiohttp.ClientSession | None = None
         #: set when etcd says a lease we used is gone (the lease holder re-grants)
         self.lease_lost = asyncio.Event()
@@ -111,7 +130,8 @@ class EtcdClient:
 
     async def _post(self, path: str, body: dict, timeout: float | None = None) -> dict:
         """POST to the current member, failing over to the others; Unavailable if none answers."""
-        errors = []
+        errors: list[str] = []
+        tls_errors: list[str] = []
         n = len(self._members)
         for i in range(n):
             member = self._members[(self._cur + i) % n]
@@ -123,7 +143,7 @@ class EtcdClient:
                     if r.status != 200:
                         msg = data.get("error") or data.get("message") or str(data)
                         if r.status == 503 or "no leader" in msg or "timed out" in msg:
-                            errors.append(f"{member}: {msg}")
+                            errors.append(f"{member}: {explain_gateway(msg, self.tls)}")
                             continue
                         if "lease not found" in msg:
                             self.lease_lost.set()
@@ -131,9 +151,15 @@ class EtcdClient:
                                               f"expired; it is re-registering, try again")
                         raise Unavailable(f"cluster store {self.url}: {path}: {msg}")
                     self._cur = (self._cur + i) % n
+                    self._ok_once = True
                     return data
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
-                errors.append(f"{member}: {type(e).__name__} {e}".strip())
+                why = explain(e, member, self.tls, never_ok=not self._ok_once)
+                if why and why.startswith("TLS"):
+                    tls_errors.append(why)
+                errors.append(why or f"{member}: {type(e).__name__} {e}".strip())
+        if tls_errors and len(tls_errors) == len(errors):  # reachable, but TLS failed
+            raise Unavailable(f"cluster store {self.url}: {'; '.join(tls_errors)}")
         raise Unavailable(f"cluster store {self.url} is unreachable ({'; '.join(errors)}); "
                           f"global (overlay) operations need it")
 
@@ -167,12 +193,15 @@ class EtcdClient:
         return int(d.get("deleted", 0))
 
     async def create_all(self, puts: dict[str, bytes | str], lease: int = 0,
-                         also: dict[str, bytes | str] | None = None) -> bool:
-        """Atomically create every key of ``puts`` (on ``lease``) if none exists yet,
-        and set the keys of ``also`` (no lease); False, changing nothing, if any
-        key of ``puts`` already exists."""
+                         also: dict[str, bytes | str] | None = None,
+                         expect: dict[str, int] | None = None) -> bool:
+        """Atomically create every key of ``puts`` (on ``lease``) if none exists yet
+        and every key of ``expect`` still has the given mod_revision (0: absent),
+        and set the keys of ``also`` (no lease); False, changing nothing, otherwise."""
         compare = [{"key": _b64(k), "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
                    for k in puts]
+        compare += [{"key": _b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": str(rev)}
+                    for k, rev in (expect or {}).items()]
         ops = []
         for k, v in puts.items():
             op = {"key": _b64(k), "value": _b64(v)}
@@ -182,6 +211,19 @@ class EtcdClient:
         ops += [{"request_put": {"key": _b64(k), "value": _b64(v)}} for k, v in (also or {}).items()]
         d = await self._post("/v3/kv/txn", {"compare": compare, "success": ops})
         return bool(d.get("succeeded"))
+
+    async def txn(self, compare: list[dict], success: list[dict]) -> bool:
+        """One transaction of etcd's JSON form (see cmp_range_empty, op_delete);
+        True if the compares held and ``success`` was applied."""
+        d = await self._post("/v3/kv/txn", {"compare": compare, "success": success})
+        return bool(d.get("succeeded"))
+
+    async def delete_all(self, keys: list[str], prefixes: list[str] = ()) -> None:
+        """Delete ``keys`` and every key under ``prefixes`` in one transaction."""
+        ops = [{"request_delete_range": {"key": _b64(k)}} for k in keys]
+        ops += [{"request_delete_range": {"key": _b64(p), "range_end": _b64(prefix_end(p))}}
+                for p in prefixes]
+        await self._post("/v3/kv/txn", {"compare": [], "success": ops})
 
     # ---- leases ------------------------------------------------------
     async def lease_grant(self, ttl: int) -> int:

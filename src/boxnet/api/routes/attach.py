@@ -1,12 +1,18 @@
-"""Attach and resize: `docker run` (foreground, -it), `docker start -a`,
-`docker attach`, and the interactive side of `docker exec -i/-it`.
+"""Attach and resize: `docker run` (foreground, -i, -it), `docker start -a`,
+`docker attach`, and the interactive side of `docker exec -it`.
 
-- TTY container: the pty master the runtime holds (runtime/console.py) is
-  pumped both ways, raw.
+A container's terminal and stdin are held by its shim (runtime/shim.py), so
+they survive daemon restarts; each attach is one connection to the shim.
+- TTY container: output is the shim's live stream (raw), starting at the
+  stdout log offset seen when the attach began, so `docker run -it` misses
+  nothing printed before it connected; input goes to the terminal through the
+  detach-key scanner (detach.py).
 - Non-TTY container: output is followed from the stdout/stderr log files in
-  Docker's multiplexed frames; stdin goes to the container's stdin FIFO.
-The stream ends when the container exits (or the client leaves: nothing is
-left behind, the pumps end with the connection).
+  Docker's multiplexed frames; stdin goes to the shim's pipe, and when the
+  client's stdin ends (CloseWrite) a StdinOnce container's stdin is closed:
+  `echo hi | docker run -i busybox cat` ends.
+The stream ends when the container exits, the client detaches or leaves;
+every task and connection of the attach ends with it.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import os
 
 from aiohttp import web
 
-from ...errors import Conflict, NotFound
+from ...errors import Conflict
 from .common import ctl, qbool, qint
+from .detach import DEFAULT_DETACH_KEYS, DetachScanner, parse_detach_keys
 from .hijack import Hijack
 from .logs import frame
 
@@ -33,69 +40,96 @@ def _exit_future(c, cont) -> asyncio.Future:
     return fut
 
 
-async def _pump_stdin(h: Hijack, write) -> None:
+async def _session(c, cont, h: Hijack, done: asyncio.Future, output: bool, offset: int = -1):
+    """A connection to the container's shim, once it runs (None if it ended first)."""
+    while not done.done() and not h.gone.is_set():
+        con = c.runtime.console(cont.id) if cont.status == "running" else None
+        if con is not None:
+            try:
+                return await con.attach(output, offset)
+            except OSError:
+                pass  # a shim that just ended, or one not listening yet
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def _pump_stdin(h: Hijack, write, scanner: DetachScanner | None = None) -> None:
+    """Client stdin -> `write` until the client's stdin ends; detach keys end the attach."""
     while True:
         data = await h.stdin.get()
         if not data:
             return
-        await write(data)
+        if scanner is not None:
+            data, detach = scanner.feed(data)
+            if data:
+                await write(data)
+            if detach:
+                h.close()
+                return
+        else:
+            await write(data)
 
 
-async def _tty_attach(c, cont, h: Hijack, want_stdin: bool, done: asyncio.Future) -> None:
-    con = None
-    while con is None and not done.done() and not h.gone.is_set():
-        con = c.runtime.console(cont.id) if cont.status == "running" else None
-        if con is None:
-            await asyncio.sleep(POLL)
-    if con is None:
+async def _stdin_to_shim(c, cont, h: Hijack, done: asyncio.Future, stdin_once: bool) -> None:
+    """Non-TTY: stdin into the container's pipe; close it at the end if StdinOnce."""
+    sess = None
+    try:
+        first = await h.stdin.get()   # wait for input before connecting (may be b"")
+        sess = await _session(c, cont, h, done, False)
+        if sess is None:
+            return
+        if first:
+            await sess.write(first)
+            await _pump_stdin(h, sess.write)
+        if stdin_once:
+            await sess.close_stdin()
+    finally:
+        if sess is not None:
+            sess.close()
+
+
+def _open_log(path: str) -> int:
+    """An fd on a log file, created if needed (as the runtime's create does):
+    an auto-removed container's files go right after it exits, maybe before
+    the attach has read them."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+
+def _read_log(fd: int, offset: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, size - offset, offset) if size > offset else b""
+
+
+async def _tty_attach(c, cont, h: Hijack, want_stdin: bool, done: asyncio.Future,
+                      log_fd: int, offset: int, keys: bytes) -> None:
+    sess = await _session(c, cont, h, done, True, offset)
+    if sess is None:   # it ran and ended before we could connect: show its output
+        data = _read_log(log_fd, offset) if not h.gone.is_set() else b""
+        if data:
+            await h.write(data)
         return
-    q = con.subscribe()
-    stdin_task = asyncio.ensure_future(_pump_stdin(h, con.write)) if want_stdin else None
+    gone = asyncio.ensure_future(h.gone.wait())
+    gone.add_done_callback(lambda _: sess.close())  # ends the read below
+    stdin_task = asyncio.ensure_future(
+        _pump_stdin(h, sess.write, DetachScanner(keys))) if want_stdin else None
     try:
         while True:
-            data = await q.get()
+            data = await sess.read()
             if not data or not await h.write(data):
                 return
     finally:
-        con.unsubscribe(q)
+        gone.cancel()
+        sess.close()
         if stdin_task is not None:
             stdin_task.cancel()
 
 
-def _stdin_writer(c, cid: str):
-    """An async writer into the container's stdin FIFO (opened lazily)."""
-    state: dict = {}
-
-    async def write(data: bytes) -> None:
-        if "fd" not in state:
-            try:
-                path = c.runtime.stdin_path(cid)
-            except NotFound:
-                path = None
-            if path is None or not os.path.exists(path):
-                return
-            state["fd"] = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        while data:
-            try:
-                data = data[os.write(state["fd"], data):]
-            except BlockingIOError:
-                await asyncio.sleep(POLL)
-    write.state = state
-    return write
-
-
-async def _log_attach(c, cont, h: Hijack, want: dict, logs: bool, want_stdin: bool,
-                      done: asyncio.Future) -> None:
-    # Open (creating if needed, as the runtime's create does) the log files
-    # now and read through these fds: an auto-removed container's files are
-    # deleted right after it exits, possibly before we have read its output.
+async def _log_attach(c, cont, h: Hijack, want: dict, logs: bool, done: asyncio.Future) -> None:
     files, offsets = {}, {}
     for s_, path in zip((1, 2), c.runtime.log_paths(cont.id)):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        files[s_] = open(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640), "rb")
+        files[s_] = open(_open_log(path), "rb")
         offsets[s_] = 0 if logs else os.fstat(files[s_].fileno()).st_size
-    writer = _stdin_writer(c, cont.id)
-    stdin_task = asyncio.ensure_future(_pump_stdin(h, writer)) if want_stdin else None
     try:
         while not h.gone.is_set():
             finished = done.done()
@@ -113,32 +147,47 @@ async def _log_attach(c, cont, h: Hijack, want: dict, logs: bool, want_stdin: bo
     finally:
         for f in files.values():
             f.close()
-        if stdin_task is not None:
-            stdin_task.cancel()
-        if "fd" in writer.state:
-            os.close(writer.state["fd"])
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
-    """POST /containers/{id}/attach?stream=&stdin=&stdout=&stderr=&logs=."""
+    """POST /containers/{id}/attach?stream=&stdin=&stdout=&stderr=&logs=&detachKeys=."""
     c = ctl(request)
     cont = c.container(request.match_info["id"])
     tty = cont.config.tty
     want = {1: qbool(request, "stdout"), 2: qbool(request, "stderr")}
     want_stdin = qbool(request, "stdin") and (cont.config.open_stdin or tty)
+    stdin_once = bool((cont.config.raw_config or {}).get("StdinOnce"))
+    keys = parse_detach_keys(request.query.get("detachKeys") or DEFAULT_DETACH_KEYS)
+    logs, stream = qbool(request, "logs"), qbool(request, "stream")
+    log_fd = _open_log(c.runtime.log_paths(cont.id)[0]) if tty else -1
+    offset = 0 if logs or not tty else os.fstat(log_fd).st_size
     h = Hijack(request, RAW if tty else MUX)
-    if qbool(request, "stream"):
+    if stream:
         done = _exit_future(c, cont)  # the next exit (it may not have started yet)
     else:
         done = asyncio.get_running_loop().create_future()
         done.set_result(cont.exit_code)
-    await h.start()
+    stdin_task = None
     try:
-        if tty:
-            await _tty_attach(c, cont, h, want_stdin, done)
+        await h.start()
+        if tty and stream:
+            await _tty_attach(c, cont, h, want_stdin, done, log_fd, offset, keys)
+        elif tty:
+            if logs and want[1]:
+                await h.write(_read_log(log_fd, 0))
         else:
-            await _log_attach(c, cont, h, want, qbool(request, "logs"), want_stdin, done)
+            if want_stdin and stream:
+                stdin_task = asyncio.ensure_future(_stdin_to_shim(c, cont, h, done, stdin_once))
+            await _log_attach(c, cont, h, want, logs, done)
     finally:
+        if log_fd >= 0:
+            os.close(log_fd)
+        if stdin_task is not None:
+            if not stdin_task.done() and not h.gone.is_set():
+                # The output ended first (the container exited): let the pump
+                # finish what the client already sent, briefly.
+                await asyncio.wait([stdin_task], timeout=0.5)
+            stdin_task.cancel()
         waiters = c._waiters.get(cont.id)
         if waiters and done in waiters and not done.done():
             waiters.remove(done)
@@ -152,22 +201,18 @@ async def resize(request: web.Request) -> web.Response:
     if cont.status != "running":
         raise Conflict(f"container {cont.id} is not running")
     con = c.runtime.console(cont.id) if hasattr(c.runtime, "console") else None
-    if con is not None:
-        con.resize(qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+    if con is not None and con.tty:
+        await con.resize(qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
     return web.Response(status=200)
 
 
 EXEC_CONSOLES: dict = {}  # exec id -> Console of a running `exec -t`
 
 
-def _exec_consoles(request: web.Request) -> dict:
-    return EXEC_CONSOLES
-
-
 async def exec_resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w=."""
     ex = ctl(request).get_exec(request.match_info["id"])
-    con = _exec_consoles(request).get(ex.id)
+    con = EXEC_CONSOLES.get(ex.id)
     if con is not None:
         con.resize(qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
     return web.Response(status=200)
@@ -190,21 +235,24 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
     except BaseException:
         ex.running = False
         raise
-    consoles = _exec_consoles(request)
-    consoles[ex.id] = con
+    EXEC_CONSOLES[ex.id] = con
     q = con.subscribe()
+    gone = asyncio.ensure_future(h.gone.wait())
+    gone.add_done_callback(lambda _: q.put_nowait(b""))  # a client that left ends the loop
     stdin_task = asyncio.ensure_future(_pump_stdin(h, con.write)) if ex.attach_stdin else None
     try:
         while True:
             data = await q.get()
             if not data or not await h.write(data):
                 break
-        await asyncio.wait_for(asyncio.shield(exited), 5)
+        if not h.gone.is_set():
+            await asyncio.wait_for(asyncio.shield(exited), 5)
     except asyncio.TimeoutError:
         pass
     finally:
+        gone.cancel()
         con.unsubscribe(q)
-        consoles.pop(ex.id, None)
+        EXEC_CONSOLES.pop(ex.id, None)
         if stdin_task is not None:
             stdin_task.cancel()
         if h.gone.is_set() and not con.closed.is_set():

@@ -10,6 +10,7 @@ from ...core.names import NAME_RE
 from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
+from ..unsupported import check_container_create
 from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
@@ -130,10 +131,27 @@ def _extra_hosts(hosts: list[str]) -> list[str]:
     return list(hosts)
 
 
+def _mount_binds(mounts) -> list[str]:
+    """HostConfig.Mounts of type bind (--mount type=bind,...) as -v style binds
+    (other types are refused by api/unsupported.py before this runs)."""
+    out = []
+    for m in mounts or []:
+        src, dst = m.get("Source") or "", m.get("Target") or ""
+        if not src or not dst:
+            raise InvalidParameter(f"invalid mount {m!r}: a bind mount needs Source and Target")
+        opts = ["ro"] if m.get("ReadOnly") else []
+        prop = (m.get("BindOptions") or {}).get("Propagation")
+        if prop:
+            opts.append(prop)
+        out.append(f"{src}:{dst}" + (":" + ",".join(opts) if opts else ""))
+    return out
+
+
 def build_create(body: bytes, name: str | None):
     """(name, ContainerConfig, {network ref: EndpointSettings}) from the request."""
     req = decode(body, ContainerCreateRequest, "container create request")
     raw = decode_raw(body)
+    check_container_create(raw)
     if not req.image:
         raise InvalidParameter("config cannot be empty in order to create a container "
                                "(Image is required)")
@@ -157,7 +175,8 @@ def build_create(body: bytes, name: str | None):
         dns_options=list(hc.dns_options or []) if hc else [],
         extra_hosts=_extra_hosts(list(hc.extra_hosts or [])) if hc else [],
         links=_links(list(hc.links or [])) if hc else [],
-        binds=list(hc.binds or []) if hc else [], auto_remove=bool(hc and hc.auto_remove),
+        binds=(list(hc.binds or []) if hc else []) + _mount_binds(
+            (raw.get("HostConfig") or {}).get("Mounts")), auto_remove=bool(hc and hc.auto_remove),
         restart_policy=_restart(req), raw_config=raw_cfg, raw_host_config=raw_hc)
     if cfg.auto_remove and cfg.restart_policy.name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")

@@ -44,9 +44,11 @@ def status_text(c) -> str:
 
 
 def _inspect(c, cont) -> dict:
-    from ...core import sandbox
+    from ...core import netmode, sandbox
     eps = c.eps_by_container.get(cont.id, {})
-    cdir = sandbox.container_dir(c.config.containers_dir, cont.id)
+    # A container: sharer uses its owner's /etc files (bind-mounted), as Docker shows.
+    owner = netmode.sandbox_owner(c, cont)
+    cdir = sandbox.container_dir(c.config.containers_dir, owner.id)
     return container_inspect(cont, c.networks, eps, cont.config.image,
                              sandbox.etc_paths(cdir), c.runtime.log_paths(cont.id)[0],
                              published=_published(c, cont.id))

@@ -9,12 +9,19 @@ Two aiohttp behaviours are worked around here, on this connection only:
   `_message_tail`; we take them (and every later chunk) into a queue;
 - when the client half-closes (the docker CLI does `CloseWrite` as soon as
   it has no more stdin), asyncio closes the whole transport unless
-  `eof_received` returns True, and the output would be lost.
+  `eof_received` returns True, and the output would be lost;
+- but then a client that goes away for good (killed) looks the same as a
+  half-close until we write to it, so an idle attach would live on.  The
+  kernel tells the two apart: a socket whose peer closed both directions
+  polls EPOLLHUP.  A private epoll set holding just this socket (with no
+  events asked for: HUP is always reported) becomes readable then, and the
+  event loop watches that epoll fd.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 
 from aiohttp import web
 
@@ -24,6 +31,7 @@ class _Tap(asyncio.Protocol):
 
     def __init__(self, inner, queue: asyncio.Queue, gone: asyncio.Event, upgrade: bool):
         self.inner, self.queue, self.gone, self.upgrade = inner, queue, gone, upgrade
+        self.on_lost = lambda: None
 
     def data_received(self, data: bytes) -> None:
         if self.upgrade:
@@ -39,6 +47,7 @@ class _Tap(asyncio.Protocol):
         return self.inner.eof_received()
 
     def connection_lost(self, exc) -> None:
+        self.on_lost()
         self.gone.set()
         self.queue.put_nowait(b"")
         self.inner.connection_lost(exc)
@@ -76,7 +85,29 @@ class Hijack:
         # aiohttp's RequestHandler has __slots__: wrap it rather than patch it.
         self._inner = proto
         self._tap = _Tap(proto, self.stdin, self.gone, self.upgrade)
+        self._tap.on_lost = self._unwatch
         transport.set_protocol(self._tap)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._hup = select.epoll(1)
+            self._hup.register(sock.fileno(), 0)
+            asyncio.get_running_loop().add_reader(self._hup.fileno(), self._hung_up)
+
+    def _hung_up(self) -> None:
+        """The client closed its socket entirely (see module docstring)."""
+        self._unwatch()
+        self.gone.set()
+        self.stdin.put_nowait(b"")
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def _unwatch(self) -> None:
+        hup = getattr(self, "_hup", None)
+        if hup is not None:
+            self._hup = None
+            asyncio.get_running_loop().remove_reader(hup.fileno())
+            hup.close()
 
     async def start(self) -> None:
         """Send the 101 (or 200) headers; take bytes the client already sent."""
@@ -113,8 +144,17 @@ class Hijack:
                 raise ValueError("stdin too large")
             chunks.append(data)
 
+    def close(self) -> None:
+        """Hang up now (detach keys): the client sees the connection end."""
+        transport = self.request.transport
+        self.gone.set()
+        self.stdin.put_nowait(b"")
+        if transport is not None:
+            transport.close()
+
     async def finish(self) -> web.StreamResponse:
         """End the stream (the client sees EOF)."""
+        self._unwatch()
         transport = self.request.transport
         if transport is not None and getattr(self, "_tap", None) is not None \
                 and not self.upgrade:

@@ -1,8 +1,10 @@
-"""Image routes: list, inspect, and import of a root filesystem tarball."""
+"""Image routes: list, inspect, import of a root filesystem tarball, load and
+save of image archives, tag and remove."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 
@@ -11,6 +13,7 @@ from aiohttp import web
 import msgspec
 
 from ...errors import Conflict, InvalidParameter, NotImplementedFeature
+from ...runtime.save import stream_archive
 from .common import ctl, qbool, reply
 
 
@@ -90,6 +93,26 @@ async def load(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def save(request: web.Request) -> web.StreamResponse:
+    """GET /images/{name}/get and GET /images/get?names=A&names=B (`docker save`):
+    a docker-archive tarball, streamed (see runtime/save.py)."""
+    refs = ([request.match_info["name"]] if "name" in request.match_info
+            else request.query.getall("names", []))
+    if not refs:
+        raise InvalidParameter("no image named: give at least one names= parameter")
+    c = ctl(request)
+    stream = stream_archive(c.images, refs, c.config.data_root)
+    async with contextlib.aclosing(stream):
+        first = await anext(stream, b"")    # unknown images: 404 before the 200 goes out
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await resp.prepare(request)
+        await resp.write(first)
+        async for chunk in stream:
+            await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
 async def tag(request: web.Request) -> web.Response:
     """POST /images/{name}/tag?repo=&tag=."""
     repo, tg = request.query.get("repo", ""), request.query.get("tag") or None
@@ -117,6 +140,8 @@ async def delete(request: web.Request) -> web.Response:
 def add_routes(add) -> None:
     """Register this module's routes."""
     add("POST", "/images/load", load)
+    add("GET", "/images/get", save)
+    add("GET", "/images/{name:.+}/get", save)
     add("POST", "/images/{name:.+}/tag", tag)
     add("DELETE", "/images/{name:.+}", delete)
     add("GET", "/images/json", list_images)

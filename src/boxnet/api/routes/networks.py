@@ -11,7 +11,8 @@ from ...ipam.api import PoolRequest
 from ...model import EndpointSettings
 from .. import filters as flt
 from ..schemas import (NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
-                       decode)
+                       decode, decode_raw)
+from ..unsupported import check_network_create
 from ..views import network_json
 from .common import ctl, qbool, reply
 
@@ -27,6 +28,9 @@ def _view(c, nw, with_containers: bool) -> dict:
     peers = getattr(c.drivers.get(nw.driver), "peers_view", None)
     if peers is not None:  # overlay: hosts and their endpoint counts, as Docker's Peers
         out["Peers"] = peers(nw, len(eps))
+    extra = getattr(c.drivers.get(nw.driver), "inspect_extra", None)
+    if extra is not None:  # overlay: a pending removal
+        out.update(extra(nw))
     return out
 
 
@@ -72,7 +76,9 @@ async def inspect_network(request: web.Request) -> web.Response:
 async def create_network(request: web.Request) -> web.Response:
     """POST /networks/create."""
     c = ctl(request)
-    req = decode(await request.read(), NetworkCreateRequest, "network create request")
+    body = await request.read()
+    req = decode(body, NetworkCreateRequest, "network create request")
+    check_network_create(decode_raw(body))
     if not req.name:
         raise InvalidParameter("a network name is required")
     ipam_cfg = []

@@ -4,14 +4,25 @@ in etcd (the local IPAM is never the authority for a global network).
 Each claim is one etcd transaction that creates its keys only if none of
 them exists; on a lost race the allocator reads again and retries, starting
 from a random free candidate so racing hosts spread out.
+
+Subnets need more than create-if-absent (10.9.0.0/16 and 10.9.1.0/24 are
+different keys but overlap), so network creation is serializable over the
+subnet set: the ``subnetgen`` key is rewritten by every network claim, and
+the claim's transaction also compares its mod_revision with the one read
+together with the subnets (one range read covers both).  If any network was
+claimed in between, the transaction fails, the loser reads again and sees
+the overlap (403) or picks another free subnet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import random
 import time
+
+import msgspec
 
 from ...errors import Conflict, Forbidden, InvalidParameter, Unavailable
 from ...ipam.api import Pool
@@ -25,6 +36,8 @@ VNI_MAX = (1 << 24) - 1
 OPT_VNI = "com.docker.network.driver.overlay.vxlanid_list"
 OPT_MTU = "com.docker.network.driver.mtu"
 RETRIES = 50
+SUBNET_GEN = R.ROOT + "subnetgen"   # the "subnets generation": rewritten by every network claim
+SUBNET_RANGE = R.ROOT + "subnet"    # one range read = subnets/* and subnetgen, one snapshot
 
 
 def requested_vni(nw: Network) -> int | None:
@@ -56,9 +69,26 @@ class GlobalIpam:
         self.recent: dict[str, float] = {}  # endpoint id -> monotonic time of its claim
         self.pool = (ipaddress.ip_network(pool[0]), pool[1])
 
-    async def _used_subnets(self) -> list[ipaddress.IPv4Network]:
-        kvs, _ = await self.etcd.get_prefix(R.SUBNETS)
-        return [ipaddress.ip_network(k.key[len(R.SUBNETS):].replace("_", "/")) for k in kvs]
+    async def _subnet_snapshot(self) -> tuple[dict, int]:
+        """Claimed subnets (-> network id) and the generation's mod_revision (0: none yet),
+        read in one request so they belong to one store revision."""
+        kvs, _ = await self.etcd.get_prefix(SUBNET_RANGE)
+        used, gen = {}, 0
+        for kv in kvs:
+            if kv.key == SUBNET_GEN:
+                gen = kv.mod_revision
+            elif kv.key.startswith(R.SUBNETS):
+                net = ipaddress.ip_network(kv.key[len(R.SUBNETS):].replace("_", "/"))
+                used[net] = kv.value.decode()
+        return used, gen
+
+    async def _network_name(self, network_id: str) -> str:
+        """The name of a global network (its id's start if its record is unreadable)."""
+        kv = await self.etcd.get(R.NETWORKS + network_id)
+        try:
+            return msgspec.json.decode(kv.value, type=Network).name if kv else network_id[:12]
+        except Exception:  # noqa: BLE001 - only for a message
+            return network_id[:12]
 
     async def _free_vni(self, wanted: int | None) -> int:
         kvs, _ = await self.etcd.get_prefix(R.VNIS)
@@ -94,21 +124,27 @@ class GlobalIpam:
             """Clear of this host's networks and routes."""
             return not any(net.overlaps(a) for a in local if a.version == net.version)
 
-        for _ in range(RETRIES):
-            used = await self._used_subnets()
+        seen: set | None = None   # subnets of the first read: later ones came meanwhile
+        for attempt in range(RETRIES):
+            if attempt:  # lost a race: let the winner's watch settle, spread the retries
+                await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
+            used, gen = await self._subnet_snapshot()
+            seen = set(used) if seen is None else seen
             if subnet:
                 net = ipaddress.ip_network(subnet, strict=False)
                 if net.version != 4:
                     raise InvalidParameter("overlay networks support IPv4 subnets only")
                 clash = [u for u in used if u.overlaps(net)]
                 if clash:
-                    raise Forbidden(f"invalid pool request: subnet {net} overlaps the global "
-                                    f"network subnet {clash[0]}")
+                    name = await self._network_name(used[clash[0]])
+                    when = "" if clash[0] in seen else " (created meanwhile on another host)"
+                    raise Forbidden(f"invalid pool request: subnet {net} overlaps the overlay "
+                                    f"network {name}'s {clash[0]}{when}")
                 if not local_ok(net):
                     raise Forbidden(f"invalid pool request: subnet {net} overlaps a network "
                                     f"or route of this host")
             else:
-                net = next(self._candidates(used, local_ok), None)
+                net = next(self._candidates(list(used), local_ok), None)
                 if net is None:
                     raise Unavailable("the global address pool is fully subnetted")
             gw = gateway or str(next(net.hosts()))
@@ -123,8 +159,9 @@ class GlobalIpam:
             ipam.restore_pool(pool)  # local networks made later keep off it
             keys = {R.NETNAMES + nw.name: nw.id, R.VNIS + str(vni): nw.id,
                     R.subnet_key(str(net)): nw.id, R.NETWORKS + nw.id: R.ENC.encode(nw)}
-            try:
-                if await self.etcd.create_all(keys):
+            try:  # one transaction: all keys new AND no other network claimed since our read
+                if await self.etcd.create_all(keys, also={SUBNET_GEN: nw.id},
+                                              expect={SUBNET_GEN: gen}):
                     return nw.pools
             except BaseException:
                 ipam.release_pool(str(net))
@@ -137,13 +174,12 @@ class GlobalIpam:
         raise Unavailable("could not claim a subnet and VNI: too much contention, try again")
 
     async def release_network(self, nw: Network) -> None:
-        """Delete the network's record and claims (its last endpoint is gone)."""
+        """Delete the network's record, claims and address claims in one transaction
+        (its last endpoint is gone)."""
         vni = nw.options.get(OPT_VNI, "")
-        for key in [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.VNIS + vni,
-                    *(R.subnet_key(p.subnet) for p in nw.pools)]:
-            await self.etcd.delete(key)
-        await self.etcd.delete(f"{R.IPAM}{nw.id}/", prefix=True)
-        await self.etcd.delete(R.IPAM_NEXT + nw.id)
+        await self.etcd.delete_all(
+            [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.VNIS + vni, R.IPAM_NEXT + nw.id,
+             *(R.subnet_key(p.subnet) for p in nw.pools)], prefixes=[f"{R.IPAM}{nw.id}/"])
 
     async def claim_address(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
         """Claim one IPv4 address of the network for ``ep`` (static or the lowest free)."""
@@ -177,11 +213,18 @@ class GlobalIpam:
             self.recent[ep.id] = time.monotonic()  # a resync must not take it back yet
             if len(self.recent) > 4096:
                 self.recent = {k: v for k, v in self.recent.items() if v > time.monotonic() - 60}
+            # The claim also requires that no removal mark exists: a connect that
+            # checked just before another host marked the network must not leave an
+            # orphan claim behind once the removal completes.
             if await self.etcd.create_all({R.claim_key(nw.id, str(ip)): value}, lease=self.lease,
-                                          also={R.IPAM_NEXT + nw.id: str(ip)}):
+                                          also={R.IPAM_NEXT + nw.id: str(ip)},
+                                          expect={R.REMOVING + nw.id: 0}):
                 ep.ipv4 = f"{ip}/{net.prefixlen}"
                 ep.gateway4 = pool.gateway or ""
                 return
+            if await self.etcd.get(R.REMOVING + nw.id) is not None:
+                raise Forbidden(f"network {nw.name} id {nw.id} is being removed: "
+                                "it accepts no new endpoints")
             if st.ipv4:
                 raise Conflict(f"Address already in use: {ip} on network {nw.name}")
         raise Unavailable(f"could not claim an address on {nw.name}: too much contention")

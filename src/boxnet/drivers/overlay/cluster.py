@@ -13,14 +13,18 @@ A resync makes this host match the store: global networks appear and go in
 ``ctl.networks`` (and the kernel), remote endpoints become peers, and this
 host's own claims and endpoint records are re-put or deleted to match its
 endpoints (that is how a host that returns reconciles).
+
+Pending removals (removal.py) are followed here too: the ``removing/`` marks
+are mirrored into ``driver.removing``, and every deletion of an endpoint
+record or address claim of a marked network (and every resync) tries to
+finish the removal.  ``start`` also registers the gateway-bridge listener
+(gwbridge.py) and gives running overlay containers their gateway endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import time
 
 import msgspec
 
@@ -29,6 +33,9 @@ from ...ipam.api import Pool
 from ...model import Container, ContainerConfig, Endpoint, Network
 from ...store.etcd import EtcdClient
 from . import records as R
+from . import removal
+from .gwbridge import GatewayBridge
+from .republish import publish_local
 
 log = logging.getLogger(__name__)
 _net_dec = msgspec.json.Decoder(Network)
@@ -82,10 +89,15 @@ class Cluster:
         """First resync (errors logged), then the keepalive and watch tasks."""
         self.ctl = ctl
         ctl.remote_endpoints = self.remote_endpoints  # read by the DNS name table
+        self.gwbridge = GatewayBridge(ctl, self.driver.name)
+        ctl.events.listeners.insert(0, self.gwbridge)  # before ports: they DNAT to it
         try:
             await self.resync()
         except Unavailable as exc:
             log.warning("cluster store: %s", exc.message)
+        for c in list(ctl.containers.values()):
+            if c.status == "running":
+                await self.gwbridge.repair(c)
         self._tasks = [asyncio.create_task(self._watch_loop()),
                        asyncio.create_task(self._keepalive_loop())]
 
@@ -161,7 +173,16 @@ class Cluster:
     # ---- events ------------------------------------------------------
     async def _apply(self, ev) -> None:
         key = ev.kv.key
-        if key.startswith(R.NETWORKS):
+        if key.startswith(R.REMOVING):
+            nid = key[len(R.REMOVING):]
+            if ev.type == "put":
+                self.driver.removing[nid] = R.removal_dec.decode(ev.kv.value)
+                await self._try_finish(nid)
+            else:
+                self.driver.removing.pop(nid, None)
+        elif key.startswith(R.IPAM) and ev.type != "put":
+            await self._try_finish(key[len(R.IPAM):].partition("/")[0])
+        elif key.startswith(R.NETWORKS):
             if ev.type == "put":
                 await self._add_network(_net_dec.decode(ev.kv.value))
             else:
@@ -176,6 +197,7 @@ class Cluster:
             else:
                 await self.driver.peers.delete(nid, epid)
                 self._names_changed()
+                await self._try_finish(nid)
         elif key.startswith(R.HOSTS) and ev.type == "put":
             h = R.host_dec.decode(ev.kv.value)
             self.driver.peers.hostnames[h.addr] = h.name
@@ -206,6 +228,23 @@ class Cluster:
                 log.error("global network %s: %s", nw.name, exc.message)
         log.info("global network %s (%s) joined", nw.name, nw.id[:12])
 
+    async def _try_finish(self, nid: str) -> None:
+        """A pending removal of ``nid`` completes if nothing uses it any more."""
+        if nid not in self.driver.removing:
+            return
+        nw = self.ctl.networks.get(nid)
+        try:
+            if nw is None:
+                kv = await self.etcd.get(R.NETWORKS + nid)
+                if kv is None:
+                    return
+                nw = _net_dec.decode(kv.value)
+            if await removal.try_finish(self.etcd, nw):
+                log.info("global network %s (%s): last endpoint gone, removed from the store",
+                         nw.name, nid[:12])
+        except Unavailable as exc:
+            log.warning("finishing the removal of network %s: %s", nid[:12], exc.message)
+
     async def _remove_network(self, nid: str) -> None:
         ctl = self.ctl
         async with ctl.netlock:
@@ -221,17 +260,21 @@ class Cluster:
                 ctl.ipam.release_pool(p.subnet)
             ctl.store.delete("networks", nid)
             ctl._unindex_network(nw)
+            self.driver.removing.pop(nid, None)
         log.info("global network %s (%s) removed", nw.name, nid[:12])
+        await ctl.events.emit_safe("network_removed", nw)
 
     # ---- full resync -------------------------------------------------
     async def resync(self) -> int:
         """Make this host and the store agree; return the revision read."""
         async with self._sync_lock:
             kvs, rev = await self.etcd.get_prefix(R.ROOT)
-            nets, remote, mine_eps, mine_claims = {}, [], {}, {}
+            nets, remote, mine_eps, mine_claims, marks = {}, [], {}, {}, {}
             for kv in kvs:
                 k = kv.key
-                if k.startswith(R.NETWORKS):
+                if k.startswith(R.REMOVING):
+                    marks[k[len(R.REMOVING):]] = R.removal_dec.decode(kv.value)
+                elif k.startswith(R.NETWORKS):
                     nets[k[len(R.NETWORKS):]] = _net_dec.decode(kv.value)
                 elif k.startswith(R.ENDPOINTS):
                     rec = R.endpoint_dec.decode(kv.value)
@@ -253,41 +296,8 @@ class Cluster:
                     await self._remove_network(nid)
             await self.driver.peers.replace_all(remote)
             self._names_changed()
-            await self._publish_local(mine_eps, mine_claims)
+            await publish_local(self, mine_eps, mine_claims)
+            self.driver.removing = marks
+            for nid in marks:
+                await self._try_finish(nid)
             return rev
-
-    async def _publish_local(self, mine_eps: dict, mine_claims: dict) -> None:
-        """Re-put this host's records/claims (current lease), delete stale ones."""
-        ctl, drv = self.ctl, self.driver
-        want_eps, want_claims = {}, {}
-        for ep in list(ctl.endpoints.values()):
-            nw = ctl.networks.get(ep.network_id)
-            if nw is None or nw.driver != drv.name or not ep.ipv4:
-                continue
-            ip = str(ipaddress.ip_interface(ep.ipv4).ip)
-            want_claims[R.claim_key(nw.id, ip)] = ep
-            if ep.mac:
-                want_eps[R.endpoint_key(nw.id, ep.id)] = (nw, ep)
-        for key, ep in want_claims.items():
-            have = mine_claims.get(key)
-            if have and have[0].endpoint == ep.id and have[1].lease == self.lease:
-                continue
-            val = R.ENC.encode(R.Claim(endpoint=ep.id, host=self.me))
-            if have and have[0].endpoint == ep.id:
-                await self.etcd.put(key, val, lease=self.lease)
-            elif not await self.etcd.create_all({key: val}, lease=self.lease):
-                log.error("address %s of endpoint %s was claimed by another host while this "
-                          "host was away", key.rsplit("/", 1)[1], ep.id[:12])
-        for key, (nw, ep) in want_eps.items():
-            kv = mine_eps.get(key)
-            val = R.ENC.encode(drv.record(nw, ep))
-            if kv is None or kv.value != val or kv.lease != self.lease:
-                await self.etcd.put(key, val, lease=self.lease)
-        recent = time.monotonic() - 30
-        for key, (cl, _) in mine_claims.items():
-            if key not in want_claims and drv.gipam.recent.get(cl.endpoint, 0) < recent:
-                await self.etcd.delete(key)
-        for key in mine_eps:
-            if key not in want_eps:
-                await self.etcd.delete(key)
-

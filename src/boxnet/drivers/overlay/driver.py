@@ -1,24 +1,24 @@
 """OverlayDriver: global-scope networks spanning hosts over VXLAN.
 
 Data plane per network and host (in the daemon's host netns): a bridge
-``ov-<id12>`` carrying the network's gateway address, and a VXLAN device
-``vx-<id12>`` (learning off, ARP proxy on) enslaved to it; containers join
-the bridge with a veth, as on a bridge network.  Remote endpoints become
-static FDB + neighbour entries (peers.py) fed by the cluster's etcd watch.
+``ov-<id12>`` with NO address, and a VXLAN device ``vx-<id12>`` (learning
+off, ARP proxy on) enslaved to it; containers join the bridge with a veth.
+Remote endpoints become static FDB + neighbour entries (peers.py) fed by
+the cluster's etcd watch.
 
-Outbound traffic: unlike Docker (a second endpoint on docker_gwbridge),
-every host's overlay bridge holds the same gateway address and the host
-routes/NATs for its own containers.  This works because nothing floods
-across the underlay: ARP for the gateway is answered by the local bridge,
-ARP for remote endpoints by the VXLAN device's proxy.  Isolation between
-networks comes from the firewall, as for bridges.
+Outbound traffic, as in Docker: the overlay is a pure L2 segment.  The
+host has no address and no route on it (so the host netns cannot reach
+overlay containers), the firewall treats the bridge as internal (nothing
+is routed in or out of it), and an overlay endpoint has no gateway.  A
+container on a non-internal overlay gets a second endpoint on the local
+bridge network ``boxnet_gwbridge`` (NAT, ICC off) that carries its default
+route: gwbridge.py.
 
 The MTU is the underlay's minus 50 (VXLAN over IPv4) unless set.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 
@@ -28,6 +28,7 @@ from ...model import Endpoint, EndpointSettings, Network
 from ..api import Driver
 from ..bridge import options as bropts
 from . import records as R
+from . import removal
 from .allocator import OPT_MTU, OPT_VNI, GlobalIpam, requested_vni
 from .peers import PeerTable, vxlan_name
 
@@ -59,6 +60,8 @@ class OverlayDriver(Driver):
         self.underlay_mtu = underlay_mtu
         self.peers = PeerTable(vxlan)
         self.hostname = os.uname().nodename
+        #: networks with a pending ``network rm`` (removal.py), kept up to date by the watch
+        self.removing: dict[str, R.Removal] = {}
 
     # ---- validation and global allocation (called by the core) ----------
     def validate_options(self, nw: Network) -> None:
@@ -84,27 +87,37 @@ class OverlayDriver(Driver):
             cfg.ip_range if cfg else None, ipam, avoid)
 
     async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
-        """Global IPAM (core hook): claim the endpoint's address in etcd."""
+        """Global IPAM (core hook): claim the endpoint's address in etcd; refused
+        (403) while a removal of the network is pending.  The endpoint gets no
+        gateway: outbound traffic leaves through the gateway bridge (gwbridge.py)."""
+        kv = await self.gipam.etcd.get(R.REMOVING + nw.id)
+        if kv is not None:
+            rm = R.removal_dec.decode(kv.value)
+            self.removing[nw.id] = rm
+            raise Forbidden(f"network {nw.name} id {nw.id} is being removed (network rm on host "
+                            f"{rm.host} at {rm.since}): no new endpoints; it goes away when its "
+                            f"last endpoint leaves")
         await self.gipam.claim_address(nw, ep, st)
+        ep.gateway4 = ""
 
     # ---- kernel ------------------------------------------------------
     def _mtu(self, nw: Network) -> int:
         return bropts.mtu(nw) or (self.underlay_mtu - VXLAN_OVERHEAD)
 
     def _fw_entry(self, nw: Network) -> FirewallNetwork:
+        # internal for the firewall whatever the user asked: nothing is ever routed
+        # in or out of an overlay bridge (outbound goes through the gateway bridge)
         return FirewallNetwork(network_id=nw.id, bridge=bridge_name(nw),
                                subnets=tuple(p.subnet for p in nw.pools),
-                               internal=nw.internal, icc=True, masquerade=True)
+                               internal=True, icc=True, masquerade=False)
 
     async def create_network(self, nw: Network, restoring: bool = False) -> None:
-        """Bridge + VXLAN + firewall entry; programs the peers already known.
-        A fresh create (not restoring) that fails also withdraws the etcd claims."""
+        """Bridge (no address) + VXLAN + firewall entry; programs the peers already
+        known.  A fresh create (not restoring) that fails also withdraws the etcd claims."""
         br = bridge_name(nw)
         vni = int(nw.options.get(OPT_VNI) or 0)
-        gws = [f"{p.gateway}/{ipaddress.ip_network(p.subnet).prefixlen}"
-               for p in nw.pools if p.gateway]
         try:
-            await self._nl.ensure_bridge(br, mtu=self._mtu(nw), addrs=gws)
+            await self._nl.ensure_bridge(br, mtu=self._mtu(nw), addrs=[])
             await self._vx.ensure_vxlan(vxlan_name(nw.id), vni, self.advertise, self.port, br,
                                         self._mtu(nw))
             await self._fw.add_network(self._fw_entry(nw))
@@ -130,20 +143,23 @@ class OverlayDriver(Driver):
                 errors.append(exc.message)
         return errors
 
-    async def delete_network(self, nw: Network) -> None:
-        """User removal: refused while another host has endpoints on it; withdraws
-        it from the store (the other hosts follow by watch), then the kernel objects."""
-        kvs, _ = await self.gipam.etcd.get_prefix(f"{R.ENDPOINTS}{nw.id}/")
-        remote = [R.endpoint_dec.decode(k.value) for k in kvs]
-        remote = [r for r in remote if r.host != self.advertise]
-        if remote:
-            hosts = sorted({r.host for r in remote})
-            raise Forbidden(f"error while removing network: network {nw.name} id {nw.id} has "
-                            f"active endpoints on other hosts ({', '.join(hosts)})")
-        await self.gipam.release_network(nw)
+    async def delete_network(self, nw: Network) -> bool:
+        """User removal (the core checked that this host has no endpoint on it):
+        mark it in the store, then remove it at once if no host has endpoints
+        (False: the core forgets it here, the other hosts follow by watch), or
+        leave the removal pending until the last endpoint anywhere leaves
+        (True: deferred, every host drops it by watch then)."""
+        self.removing[nw.id] = await removal.mark(self.gipam.etcd, nw, self.advertise)
+        if not await removal.try_finish(self.gipam.etcd, nw):
+            users = await removal.users(self.gipam.etcd, nw.id)
+            log.info("network %s: removal pending until the endpoints on other hosts leave (%s)",
+                     nw.name, ", ".join(f"{h}: {n}" for h, n in sorted(users.items())))
+            return True
+        self.removing.pop(nw.id, None)
         errors = await self._teardown(nw)
         if errors:
             raise BoxnetError("; ".join(errors))
+        return False
 
     async def remove_local(self, nw: Network) -> None:
         """The network was removed elsewhere: only this host's kernel objects go."""
@@ -194,8 +210,15 @@ class OverlayDriver(Driver):
         return {bridge_name(nw), vxlan_name(nw.id)}
 
     def gateway_iface(self, nw: Network) -> str | None:
-        """The overlay bridge carries the gateway."""
-        return bridge_name(nw)
+        """No host device carries an overlay's gateway (the host is not on it)."""
+        return None
+
+    def inspect_extra(self, nw: Network) -> dict:
+        """Extra fields of a network inspect: the pending removal, if any."""
+        rm = self.removing.get(nw.id)
+        if rm is None:
+            return {}
+        return {"Removing": {"RequestedBy": rm.host, "Since": rm.since}}
 
     def peers_view(self, nw: Network, local_count: int) -> list[dict]:
         """Docker's ``Peers`` of a network inspect, with endpoint counts per host."""

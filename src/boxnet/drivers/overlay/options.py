@@ -27,7 +27,8 @@ def add_cluster_flags(p) -> None:
 def cluster_flags(args) -> dict:
     """DaemonConfig fields from the parsed flags; InvalidParameter on bad values."""
     opts = {}
-    for item in args.cluster_store_opt:
+    # each flag is KEY=VALUE or several of them comma-separated (kv.cacertfile=..,kv.certfile=..)
+    for item in (i for arg in args.cluster_store_opt for i in arg.split(",") if i):
         key, sep, val = item.partition("=")
         if not sep or key not in STORE_OPTS:
             raise InvalidParameter(f"--cluster-store-opt {item}: expected one of "

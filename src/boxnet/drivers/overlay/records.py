@@ -10,6 +10,7 @@ Everything lives under ``/boxnet/``:
 - ``ipamnext/<id>``          the last address handed out (serial allocation)
 - ``endpoints/<id>/<epid>``  EndpointRecord (on the host's lease)
 - ``hosts/<advertise>``      HostRecord (on the host's lease)
+- ``removing/<id>``          Removal  (``network rm`` asked while endpoints remain; no lease)
 
 Creates are etcd transactions comparing ``create_revision == 0`` on every key
 they add, so two hosts racing for one name, VNI, subnet or address cannot
@@ -30,6 +31,7 @@ IPAM = ROOT + "ipam/"
 IPAM_NEXT = ROOT + "ipamnext/"
 ENDPOINTS = ROOT + "endpoints/"
 HOSTS = ROOT + "hosts/"
+REMOVING = ROOT + "removing/"
 
 
 class Claim(msgspec.Struct, kw_only=True, frozen=True):
@@ -59,6 +61,13 @@ class HostRecord(msgspec.Struct, kw_only=True, frozen=True):
     addr: str
 
 
+class Removal(msgspec.Struct, kw_only=True, frozen=True):
+    """A pending ``network rm``: the network goes once its last endpoint anywhere leaves."""
+
+    host: str       # advertise address of the host where it was asked
+    since: str      # RFC 3339 time of the request
+
+
 def subnet_key(subnet: str) -> str:
     """Key of a subnet claim (``/`` is not allowed in one key segment)."""
     return SUBNETS + subnet.replace("/", "_")
@@ -78,3 +87,4 @@ ENC = msgspec.json.Encoder()
 claim_dec = msgspec.json.Decoder(Claim)
 endpoint_dec = msgspec.json.Decoder(EndpointRecord)
 host_dec = msgspec.json.Decoder(HostRecord)
+removal_dec = msgspec.json.Decoder(Removal)

@@ -1,0 +1,171 @@
+"""Request fields boxnet does not implement, refused when they would change behaviour.
+
+Docker clients send many fields with their zero value on every request (the
+docker CLI sends all of HostConfig: `"CapAdd": null`, `"Memory": 0`,
+`"MemorySwappiness": -1`, `"IpcMode": ""`...), so a field is refused only
+when its value differs from what boxnet does anyway.  Silently ignoring
+`--privileged`, `--cap-drop`, `--memory` or `--read-only` would run the
+container with other privileges or limits than the user asked for, so those
+get a 400 naming the field instead.
+
+Accepted although not acted upon (documented in docs/docker-clients.md):
+Healthcheck (compose sends it for most services; boxnet reports no
+State.Health, which compose and the CLI read as "no healthcheck"),
+LogConfig of a file-based driver, Annotations, ConsoleSize, ContainerIDFile,
+OnBuild, Shell, ArgsEscaped (build-time or client-side fields).
+
+`check_container_create(raw)` and `check_network_create(raw)` take the
+decoded JSON body (a dict) and raise InvalidParameter for the first refused
+field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from ..errors import InvalidParameter
+
+# The capabilities every boxnet container has (runtime/bundle.py, Docker's
+# default set): adding one of them changes nothing.
+DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+                "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+                "AUDIT_WRITE"}
+ROOT_USERS = {"", "root", "0", "root:root", "0:0", "root:0", "0:root"}
+UNCONFINED = {"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined",
+              "apparmor:unconfined", "label=disable", "label:disable",
+              "no-new-privileges=false", "no-new-privileges:false"}
+NO_CGROUP_LIMITS = "boxnet sets no cgroup resource limits; remove the limit"
+
+
+class Unsupported(NamedTuple):
+    """One refused field: where it is, which values are fine, what to tell the user."""
+
+    section: str                       # "" (top level / Config) or "HostConfig"
+    field: str
+    accepts: Callable[[Any], bool]     # True when the value changes nothing
+    hint: str
+
+
+def unset(value: Any) -> bool:
+    """The zero values clients send for "not set": null, false, 0, "", [], {}."""
+    return value in (None, False, 0, "") or value == [] or value == {}
+
+
+def one_of(*values: Any) -> Callable[[Any], bool]:
+    """Accept an unset value or one of `values`."""
+    return lambda v: unset(v) or v in values
+
+
+def _caps_default(caps: Any) -> bool:
+    if unset(caps):
+        return True
+    names = {str(c).upper().removeprefix("CAP_") for c in caps} if isinstance(caps, list) else {0}
+    return names <= DEFAULT_CAPS
+
+
+def _security_opts(opts: Any) -> bool:
+    return unset(opts) or (isinstance(opts, list) and all(o in UNCONFINED for o in opts))
+
+
+def _log_config(cfg: Any) -> bool:
+    return unset(cfg) or (isinstance(cfg, dict) and
+                          cfg.get("Type") in (None, "", "json-file", "local"))
+
+
+_LIMITS = ("Memory", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
+           "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems",
+           "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+           "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "KernelMemoryTCP", "OomKillDisable",
+           "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth",
+           "OomScoreAdj")
+
+CONTAINER_CREATE: list[Unsupported] = [
+    Unsupported("", "User", lambda v: v in ROOT_USERS or v is None,
+                "processes run as root; drop --user / `user:`"),
+    Unsupported("", "Volumes", unset,
+                "anonymous volumes are not supported; bind a host directory (-v /host:/ctr)"),
+    Unsupported("", "StopSignal", one_of("SIGTERM", "TERM", "15"),
+                "boxnet stops containers with SIGTERM"),
+    Unsupported("", "StopTimeout", one_of(10), "pass the timeout to `docker stop -t` instead"),
+    Unsupported("", "NetworkDisabled", unset, "use --network none"),
+    Unsupported("HostConfig", "Privileged", unset,
+                "privileged containers are not supported"),
+    Unsupported("HostConfig", "CapAdd", _caps_default,
+                "containers get Docker's default capability set only"),
+    Unsupported("HostConfig", "CapDrop", unset,
+                "containers get Docker's default capability set only"),
+    Unsupported("HostConfig", "Devices", unset, "device passthrough is not supported"),
+    Unsupported("HostConfig", "DeviceCgroupRules", unset, "device rules are not supported"),
+    Unsupported("HostConfig", "DeviceRequests", unset, "device requests (GPUs) are not supported"),
+    Unsupported("HostConfig", "Runtime", one_of("runc", "io.containerd.runc.v2"),
+                "boxnet runs containers with runc only"),
+    Unsupported("HostConfig", "Isolation", one_of("default"), "Linux has no isolation modes"),
+    Unsupported("HostConfig", "VolumeDriver", one_of("local"), "volume drivers are not supported"),
+    Unsupported("HostConfig", "VolumesFrom", unset,
+                "volumes are not supported; bind the same host directory in both containers"),
+    Unsupported("HostConfig", "Mounts", lambda v: unset(v) or (isinstance(v, list) and all(
+                    isinstance(m, dict) and m.get("Type") == "bind" for m in v)),
+                "only bind mounts are supported: use -v /host:/ctr or --mount type=bind"),
+    Unsupported("HostConfig", "Tmpfs", unset, "tmpfs mounts are not supported"),
+    Unsupported("HostConfig", "ReadonlyRootfs", unset,
+                "the root filesystem is always writable"),
+    Unsupported("HostConfig", "IpcMode", one_of("private", "shareable"),
+                "each container has its own IPC namespace"),
+    Unsupported("HostConfig", "PidMode", one_of("private"),
+                "each container has its own PID namespace"),
+    Unsupported("HostConfig", "UTSMode", one_of("private"),
+                "each container has its own hostname (UTS namespace)"),
+    Unsupported("HostConfig", "UsernsMode", one_of("host"),
+                "user namespaces are not supported"),
+    Unsupported("HostConfig", "CgroupnsMode", one_of("host"),
+                "containers share the host's cgroup namespace"),
+    Unsupported("HostConfig", "Cgroup", unset, "cgroup sharing is not supported"),
+    Unsupported("HostConfig", "CgroupParent", unset, "containers live under the boxnet cgroup"),
+    Unsupported("HostConfig", "Sysctls", unset, "per-container sysctls are not supported"),
+    Unsupported("HostConfig", "SecurityOpt", _security_opts,
+                "no seccomp, AppArmor or SELinux profile is applied"),
+    Unsupported("HostConfig", "StorageOpt", unset, "storage options are not supported"),
+    Unsupported("HostConfig", "GroupAdd", unset, "processes run as root without extra groups"),
+    Unsupported("HostConfig", "Init", unset, "no init process is injected (--init)"),
+    Unsupported("HostConfig", "ShmSize", one_of(64 << 20), "/dev/shm has the default size"),
+    Unsupported("HostConfig", "PidsLimit", one_of(-1), NO_CGROUP_LIMITS),
+    Unsupported("HostConfig", "MemorySwap", one_of(-1), NO_CGROUP_LIMITS),
+    Unsupported("HostConfig", "MemorySwappiness", one_of(-1), NO_CGROUP_LIMITS),
+    Unsupported("HostConfig", "MaskedPaths", lambda v: v is None,
+                "the default masked paths always apply"),
+    Unsupported("HostConfig", "ReadonlyPaths", lambda v: v is None,
+                "the default read-only paths always apply"),
+    Unsupported("HostConfig", "LogConfig", _log_config,
+                "logs are always kept in files (json-file); other log drivers are not supported"),
+    *(Unsupported("HostConfig", f, unset, NO_CGROUP_LIMITS) for f in _LIMITS),
+]
+
+NETWORK_CREATE: list[Unsupported] = [
+    Unsupported("", "Scope", one_of("local", "global"),
+                "swarm-scoped networks are not supported"),
+    Unsupported("", "Ingress", unset, "ingress networks are a swarm feature"),
+    Unsupported("", "ConfigOnly", unset, "config-only networks are not supported"),
+    Unsupported("", "ConfigFrom", unset, "config-only networks are not supported"),
+]
+
+
+def _check(raw: dict, table: list[Unsupported]) -> None:
+    for rule in table:
+        where = raw.get(rule.section) if rule.section else raw
+        if not isinstance(where, dict) or rule.field not in where:
+            continue
+        value = where[rule.field]
+        if not rule.accepts(value):
+            name = f"{rule.section}.{rule.field}" if rule.section else rule.field
+            raise InvalidParameter(f"{name} is not supported by boxnet: {rule.hint} "
+                                   f"(got {value!r})")
+
+
+def check_container_create(raw: dict) -> None:
+    """Refuse a container create body that sets an unsupported field (400)."""
+    _check(raw, CONTAINER_CREATE)
+
+
+def check_network_create(raw: dict) -> None:
+    """Refuse a network create body that sets an unsupported field (400)."""
+    _check(raw, NETWORK_CREATE)

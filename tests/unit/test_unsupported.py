@@ -1,0 +1,92 @@
+"""api/unsupported.py: the create bodies real clients send pass; a field set to
+a value boxnet does not implement is refused with 400 naming the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from boxnet.api.routes.container_create import build_create
+from boxnet.api.unsupported import check_container_create, check_network_create
+from boxnet.errors import InvalidParameter
+
+# Recorded on the wire (a tee proxy): `docker create --name x busybox sleep 1`
+# from the docker CLI 28.2.2, and a compose v2 service with ports, a bind
+# volume and a healthcheck.
+BODIES = json.loads((Path(__file__).parent / "data" / "create_bodies.json").read_text())
+DOCKER_PY = {"Tty": False, "OpenStdin": False, "StdinOnce": False, "AttachStdin": False,
+             "AttachStdout": False, "AttachStderr": False, "Cmd": ["true"], "Image": "busybox",
+             "NetworkDisabled": False, "HostConfig": {"NetworkMode": "default"}}
+
+
+@pytest.mark.parametrize("client", [*BODIES, "docker-py"])
+def test_real_client_bodies_pass(client):
+    """What the docker CLI, compose v2 and docker-py send by default is accepted."""
+    body = BODIES.get(client, DOCKER_PY)
+    check_container_create(body)
+    _, cfg, _ = build_create(json.dumps(body).encode(), "x")
+    assert cfg.image == "busybox"
+
+
+@pytest.mark.parametrize("section,field,value", [
+    ("HostConfig", "Privileged", True), ("HostConfig", "CapAdd", ["NET_ADMIN"]),
+    ("HostConfig", "CapDrop", ["ALL"]), ("HostConfig", "Memory", 1 << 28),
+    ("HostConfig", "NanoCpus", 500000000), ("HostConfig", "Runtime", "kata"),
+    ("HostConfig", "IpcMode", "host"), ("HostConfig", "PidMode", "host"),
+    ("HostConfig", "Sysctls", {"net.ipv4.ip_forward": "1"}), ("HostConfig", "Init", True),
+    ("HostConfig", "ReadonlyRootfs", True), ("HostConfig", "Tmpfs", {"/run": ""}),
+    ("HostConfig", "VolumesFrom", ["other"]), ("HostConfig", "Devices", [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",
+         "CgroupPermissions": "rwm"}]),
+    ("HostConfig", "LogConfig", {"Type": "syslog", "Config": {}}),
+    ("HostConfig", "Mounts", [{"Type": "volume", "Source": "data", "Target": "/data"}]),
+    ("HostConfig", "SecurityOpt", ["seccomp=/x.json"]), ("HostConfig", "MemorySwappiness", 10),
+    ("", "User", "1000"), ("", "Volumes", {"/data": {}}), ("", "StopSignal", "SIGQUIT"),
+])
+def test_refused_field_named(section, field, value):
+    """A non-default value of an unsupported field: InvalidParameter naming it."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    (body[section] if section else body)[field] = value
+    with pytest.raises(InvalidParameter) as e:
+        check_container_create(body)
+    name = f"{section}.{field}" if section else field
+    assert e.value.message.startswith(f"{name} is not supported by boxnet: ")
+    assert e.value.status == 400
+
+
+@pytest.mark.parametrize("section,field,value", [
+    ("HostConfig", "CapAdd", ["NET_RAW", "CAP_KILL"]), ("HostConfig", "Runtime", "runc"),
+    ("HostConfig", "SecurityOpt", ["seccomp=unconfined"]), ("HostConfig", "IpcMode", "private"),
+    ("HostConfig", "LogConfig", {"Type": "json-file", "Config": {"max-size": "10m"}}),
+    ("HostConfig", "PidsLimit", -1), ("", "User", "root"), ("", "StopSignal", "SIGTERM"),
+])
+def test_values_that_change_nothing_pass(section, field, value):
+    """Values equal to what boxnet does anyway are accepted."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    (body[section] if section else body)[field] = value
+    check_container_create(body)
+
+
+def test_bind_mounts_become_binds():
+    """--mount type=bind (HostConfig.Mounts) is turned into a -v style bind."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    body["HostConfig"]["Mounts"] = [{"Type": "bind", "Source": "/srv", "Target": "/data",
+                                     "ReadOnly": True}]
+    _, cfg, _ = build_create(json.dumps(body).encode(), "x")
+    assert cfg.binds == ["/srv:/data:ro"]
+
+
+@pytest.mark.parametrize("field,value,ok", [
+    ("Scope", "local", True), ("Scope", "swarm", False), ("Ingress", True, False),
+    ("ConfigFrom", {"Network": "x"}, False), ("ConfigOnly", False, True)])
+def test_network_create(field, value, ok):
+    """Network create: swarm-only fields are refused, their defaults pass."""
+    body = {"Name": "n", "Driver": "bridge", field: value}
+    if ok:
+        check_network_create(body)
+    else:
+        with pytest.raises(InvalidParameter, match=f"^{field} is not supported"):
+            check_network_create(body)
