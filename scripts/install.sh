@@ -39,5 +39,9 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi
+# Byte code for boxnet itself, as a non-editable install would have: an editable install
+# has none, and with PYTHONDONTWRITEBYTECODE set (as on these machines) every CLI call
+# would recompile every module it imports (~60 ms per `boxnet` command).
+.venv/bin/python -m compileall -q -j 0 src/boxnet >/dev/null
 [ "${1:-}" = "--dev" ] && sh scripts/install-compose.sh
 echo ">> boxnet installed: $(.venv/bin/boxnetd --version)"

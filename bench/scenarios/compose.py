@@ -4,9 +4,8 @@ boxnet is driven by `boxnet compose`; Docker's daemon by Debian's `docker-compos
 the Python v1 tool: package docker-compose), each CLI against its own daemon's socket in
 its own bench netns, same file (v1 does not know the top-level `name:` key, so both get a
 copy without it and `-p benchseed`). Timed around the whole CLI process, start-up
-included, as a user sees it (byte code cached, as for any installed Python program: the
-boxnet CLI gets a PYTHONPYCACHEPREFIX, since this machine sets PYTHONDONTWRITEBYTECODE and
-an editable install has no .pyc). `down -t 0` for both: the busybox stand-ins ignore SIGTERM
+included, as a user sees it (with byte code, as for any installed Python program:
+scripts/install.sh compiles boxnet's, Debian's docker-compose ships its own). `down -t 0` for both: the busybox stand-ins ignore SIGTERM
 as PID 1, so a grace period would only measure the timeout. Before each `up`, both tools
 must leave no container of the project; after it, all three must be running.
 """
@@ -42,10 +41,6 @@ def _argv(peer, file: str) -> tuple[list[str], dict]:
     env = dict(os.environ)
     if peer.name == "boxnet":
         exe = str(Path(sys.executable).with_name("boxnet"))
-        # As installed: with its byte-code cache (Debian's docker-compose ships .pyc), kept
-        # out of the tree; the warm-up round fills it.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "bxt-bench-pycache")
         return [exe, "-H", f"unix://{peer.sock}", "compose", "-f", file, "-p", PROJECT], env
     env["DOCKER_HOST"] = f"unix://{peer.sock}"
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"

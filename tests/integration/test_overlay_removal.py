@@ -15,21 +15,12 @@ from __future__ import annotations
 import pytest
 
 from integration import harness
-from integration.multihost import Cluster, wait_for
-from integration.test_overlay import TTL, _need_etcd, ping, run_on
+from integration.multihost import wait_for
+from integration.test_overlay import TTL, ping, run_on
+from integration.test_overlay import cl  # noqa: F401  (the same three-host fixture, own instance)
 
 pytestmark = pytest.mark.kernel
 SUBNET, VNI = "10.9.9.0/24", "5555"
-
-
-@pytest.fixture(scope="module")
-def cl():
-    """Three hosts, one etcd node, lease TTL 4 s."""
-    _need_etcd()
-    c = Cluster(hosts=3, etcd_nodes=1, ttl=TTL)
-    yield c
-    problems = c.teardown()
-    assert not problems, problems
 
 
 def create(h, name: str = "ovr") -> str:

@@ -66,7 +66,9 @@ async def stream_logs(request: web.Request) -> web.StreamResponse:
                 offsets[stream] = off + len(data)
                 await resp.write(data if tty else frame(stream, data))
                 done = False
-        if done:
+        # A client that went away ends the follow at once, even on an idle
+        # container (nothing is written, so no write would fail to tell us).
+        if done or request.transport is None or request.transport.is_closing():
             break
         await asyncio.sleep(0.2)
     await resp.write_eof()
