@@ -136,6 +136,25 @@ def test_foreground_run_logs_wait(docker):
     docker("rm", "lf1")
 
 
+def test_run_sysctl(docker):
+    """--sysctl sets a namespaced sysctl in the container's own netns only (the host's
+    value is untouched); a non-namespaced one is refused naming the field."""
+    host_val = docker.host.sysctl("net.ipv4.conf.all.forwarding")
+    out = docker.out("run", "--rm", "--sysctl", "net.ipv4.conf.all.forwarding=0",
+                     "--sysctl", "net.ipv4.ip_unprivileged_port_start=900", "busybox", "cat",
+                     "/proc/sys/net/ipv4/conf/all/forwarding",
+                     "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    assert out.split() == ["0", "900"]
+    assert docker.host.sysctl("net.ipv4.conf.all.forwarding") == host_val == "1"
+    # the CLI itself refuses kernel.panic; the daemon does too, for any client
+    status, body = docker.host.api("POST", "/containers/create", json={
+        "Image": "busybox", "Cmd": ["true"], "HostConfig": {"Sysctls": {"kernel.panic": "1"}}})
+    assert status == 400 and "HostConfig.Sysctls is not supported" in body["message"]
+    r = docker("run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1",
+               "busybox", "true", check=False)
+    assert r.returncode != 0 and "own network namespace" in r.stderr
+
+
 def test_lifecycle_commands(docker):
     """start, stop, kill, restart, rm -f, with ps/inspect showing each state."""
     docker("run", "-d", "--name", "life1", "busybox", "sleep", "600")

@@ -31,12 +31,24 @@ def test_real_client_bodies_pass(client):
     assert cfg.image == "busybox"
 
 
+def test_namespaced_sysctls_accepted_except_without_own_netns():
+    """--sysctl net.* / IPC sysctls are set per container (as Docker), net.* not in host mode."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    body["HostConfig"]["Sysctls"] = {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1048576"}
+    check_container_create(body)
+    for mode in ("host", "container:abc"):
+        body["HostConfig"]["NetworkMode"] = mode
+        with pytest.raises(InvalidParameter, match="net.ipv4.ip_forward.*own network namespace"):
+            check_container_create(body)
+
+
 @pytest.mark.parametrize("section,field,value", [
     ("HostConfig", "Privileged", True), ("HostConfig", "CapAdd", ["NET_ADMIN"]),
     ("HostConfig", "CapDrop", ["ALL"]), ("HostConfig", "Memory", 1 << 28),
     ("HostConfig", "NanoCpus", 500000000), ("HostConfig", "Runtime", "kata"),
     ("HostConfig", "IpcMode", "host"), ("HostConfig", "PidMode", "host"),
-    ("HostConfig", "Sysctls", {"net.ipv4.ip_forward": "1"}), ("HostConfig", "Init", True),
+    ("HostConfig", "Sysctls", {"kernel.panic": "1"}), ("HostConfig", "Init", True),
+    ("HostConfig", "Sysctls", {"net/../../kernel/x": "1"}),
     ("HostConfig", "ReadonlyRootfs", True), ("HostConfig", "Tmpfs", {"/run": ""}),
     ("HostConfig", "VolumesFrom", ["other"]), ("HostConfig", "Devices", [
         {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",

@@ -72,6 +72,29 @@ def _log_config(cfg: Any) -> bool:
                           cfg.get("Type") in (None, "", "json-file", "local"))
 
 
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def _namespaced_sysctls(v: Any) -> bool:
+    """Docker's rule: a container may set only sysctls of its own namespaces."""
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(val, str) and "/" not in k and ".." not in k and (
+            k.startswith("net.") or k in _IPC_SYSCTLS or k.startswith("fs.mqueue."))
+        for k, val in v.items())
+
+
+def _net_sysctls_need_own_netns(raw: dict) -> None:
+    hc = raw.get("HostConfig")
+    if not isinstance(hc, dict) or not isinstance(hc.get("Sysctls"), dict):
+        return
+    mode = str(hc.get("NetworkMode") or "")
+    net = sorted(k for k in hc["Sysctls"] if k.startswith("net."))
+    if net and (mode == "host" or mode.startswith("container:")):
+        raise InvalidParameter(f"sysctl {net[0]!r} is not allowed with --network {mode}: "
+                               "the container does not have its own network namespace")
+
+
 _LIMITS = ("Memory", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
            "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems",
            "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
@@ -121,7 +144,9 @@ CONTAINER_CREATE: list[Unsupported] = [
                 "containers share the host's cgroup namespace"),
     Unsupported("HostConfig", "Cgroup", unset, "cgroup sharing is not supported"),
     Unsupported("HostConfig", "CgroupParent", unset, "containers live under the boxnet cgroup"),
-    Unsupported("HostConfig", "Sysctls", unset, "per-container sysctls are not supported"),
+    Unsupported("HostConfig", "Sysctls", lambda v: unset(v) or _namespaced_sysctls(v),
+                "only namespaced sysctls can be set per container: net.* (own network "
+                "namespace), kernel.msg*/sem/shm*, fs.mqueue.* (IPC namespace)"),
     Unsupported("HostConfig", "SecurityOpt", _security_opts,
                 "no seccomp, AppArmor or SELinux profile is applied"),
     Unsupported("HostConfig", "StorageOpt", unset, "storage options are not supported"),
@@ -164,6 +189,7 @@ def _check(raw: dict, table: list[Unsupported]) -> None:
 def check_container_create(raw: dict) -> None:
     """Refuse a container create body that sets an unsupported field (400)."""
     _check(raw, CONTAINER_CREATE)
+    _net_sysctls_need_own_netns(raw)
 
 
 def check_network_create(raw: dict) -> None:

@@ -164,7 +164,8 @@ class ContainerOps:
                                netns_path=netns, etc_files=etc,
                                binds=list(c.config.binds), tty=c.config.tty,
                                open_stdin=c.config.open_stdin,
-                               readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs))
+                               readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
+                               sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}))
             await self.events.emit("sandbox_ready", c)
             await self.runtime.create(spec)
             c.status = "running"

@@ -31,6 +31,7 @@ class ProcessSpec(msgspec.Struct, kw_only=True):
     open_stdin: bool = False
     readonly_rootfs: bool = False   # image wants a read-only root (boxnet/host)
     tmpfs: list[str] = []           # extra private writable tmpfs mounts (e.g. /tmp, /run)
+    sysctls: dict[str, str] = {}    # namespaced sysctls (--sysctl), set by runc in the container
 
 
 class ExecResult(msgspec.Struct, kw_only=True):

@@ -154,6 +154,8 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict
         # Docker's defaults for a private netns: any port and ping for any user.
         linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0",
                            "net.ipv4.ping_group_range": "0 2147483647"}
+    if spec.sysctls:  # the user's (--sysctl) win over the defaults above
+        linux["sysctl"] = {**linux.get("sysctl", {}), **spec.sysctls}
     config = {
         "ociVersion": "1.0.2",
         "process": {
