@@ -2,7 +2,8 @@
 
 - Round trip of `docker network ls` and `docker network inspect` through the
   real docker CLI, against boxnetd and against Docker's daemon in the same run
-  (same CLI binary, DOCKER_HOST pointed at each socket; process start included).
+  (same CLI binary, DOCKER_HOST pointed at each socket; process start included;
+  both daemons up together and the calls interleaved, so drift hits both alike).
 - API requests per second for `GET /networks` with 100 user networks, one
   keep-alive connection, boxnet and Docker.
 """
@@ -24,20 +25,29 @@ MS = 1000.0
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
-def _cli_round_trips(ctx: Context, peer, reps: int, cfg: str) -> None:
-    env = dict(os.environ, DOCKER_HOST=f"unix://{peer.sock}", DOCKER_CONFIG=cfg)
-    net = peer.create_network("cl-inspect")
+def _cli_round_trips(ctx: Context, peers: list, reps: int, cfg: str) -> None:
+    """Both daemons up at once, the CLI calls interleaved (boxnet, docker, boxnet, ...):
+    a drift of the machine over the run (load, frequency) then hits both alike instead of
+    whichever peer happened to run second."""
+    envs = {p.name: dict(os.environ, DOCKER_HOST=f"unix://{p.sock}", DOCKER_CONFIG=cfg)
+            for p in peers}
+    nets = {p.name: p.create_network("cl-inspect") for p in peers}
     for key, label, argv in (("cli_ls", "`docker network ls`", ["network", "ls"]),
                              ("cli_inspect", "`docker network inspect`",
                               ["network", "inspect", "cl-inspect"])):
-        times = []
+        times: dict[str, list[float]] = {p.name: [] for p in peers}
         for i in range(reps + 1):
-            t0 = time.perf_counter()
-            subprocess.run([DOCKER, *argv], env=env, check=True, capture_output=True)
-            if i:
-                times.append((time.perf_counter() - t0) * MS)
-        ctx.metric(key, label + " round trip (real CLI)", "ms", peer.name, times)
-    peer.remove_network(net)
+            order = peers if i % 2 else peers[::-1]
+            for p in order:
+                t0 = time.perf_counter()
+                subprocess.run([DOCKER, *argv], env=envs[p.name], check=True,
+                               capture_output=True)
+                if i:
+                    times[p.name].append((time.perf_counter() - t0) * MS)
+        for p in peers:
+            ctx.metric(key, label + " round trip (real CLI)", "ms", p.name, times[p.name])
+    for p in peers:
+        p.remove_network(nets[p.name])
 
 
 def _list_rate(ctx: Context, peer, seconds: float) -> None:
@@ -66,14 +76,13 @@ def run(ctx: Context) -> dict:
     seconds = ctx.pick(1.0, 3.0)
     cfg = tempfile.mkdtemp(prefix="bench-dockercfg-")
     try:
-        for name in ("boxnet", "docker"):
-            with ctx.peer(name) as peer:
-                if peer is None:
-                    continue
-                if os.access(DOCKER, os.X_OK):
-                    _cli_round_trips(ctx, peer, reps, cfg)
-                else:
-                    ctx.skip(name + "-cli", f"docker CLI not installed ({DOCKER})")
+        with ctx.peer("boxnet") as bx, ctx.peer("docker") as dk:
+            peers = [p for p in (bx, dk) if p is not None]
+            if not os.access(DOCKER, os.X_OK):
+                ctx.skip("cli", f"docker CLI not installed ({DOCKER})")
+            elif peers:
+                _cli_round_trips(ctx, peers, reps, cfg)
+            for peer in peers:
                 _list_rate(ctx, peer, seconds)
     finally:
         shutil.rmtree(cfg, ignore_errors=True)
