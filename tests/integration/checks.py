@@ -41,6 +41,7 @@ def container_links(host: TestHost, container: str) -> list[dict]:
 
 def snapshot(host: TestHost) -> dict:
     """API, kernel and store view of the host, comparable with ==."""
+    cleanup.wait_dying_gone(host.links)   # links of earlier removals die in the background
     nets = []
     for n in host.api_ok("GET", "/networks"):
         full = host.network(n["Id"])
@@ -114,10 +115,11 @@ def removed_markers(networks: list[dict], containers: list[dict]) -> set[str]:
 def clean_state_check(host: TestHost, networks: list[dict], containers: list[dict]) -> None:
     """Assert removed networks/containers (their inspect dicts) left nothing behind."""
     problems = []
+    cleanup.wait_dying_gone(host.links)   # a removal's links die in the background
     links = host.links()
     for link in links:
         kind = (link.get("linkinfo") or {}).get("info_kind")
-        if link["ifname"].startswith("br-"):
+        if link["ifname"].startswith(("br-", "bxgc-")):
             problems.append(f"bridge {link['ifname']} still in the host netns")
         if kind == "veth" and not any(link["ifname"] == o.host_ifname for o in host.outsides):
             problems.append(f"veth {link['ifname']} still in the host netns")

@@ -8,10 +8,12 @@ netns and the test process itself are explicitly excluded.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 RUNC = "runc"
 
@@ -130,3 +132,30 @@ def pid_alive(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+OWN_VETH = re.compile(r"^veth[0-9a-f]{11}$")
+
+
+def dying_links(links: list[dict]) -> list[str]:
+    """Links (`ip -j link` dicts) that a removal left to die in the background.
+
+    boxnetd answers a removal before the kernel's slow link deletions are
+    done (kernel/linkgc.py): a removed network's bridge is down and renamed
+    `bxgc-<hex>`, and a stopped container's host veth is down while its
+    netns is destroyed.  A live endpoint's veth is always up."""
+    return [link["ifname"] for link in links
+            if link["ifname"].startswith("bxgc-")
+            or (OWN_VETH.match(link["ifname"]) and "UP" not in link.get("flags", []))]
+
+
+def wait_dying_gone(links: Callable[[], list[dict]], timeout: float = 6.0) -> list[str]:
+    """Poll until no link is dying (longer than the daemon's 3 s reaping grace);
+    return those still there at the deadline: then they are leaks, and the
+    caller's checks will report them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = dying_links(links())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)

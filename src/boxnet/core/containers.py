@@ -189,7 +189,8 @@ class ContainerOps:
         errors = []
         for ep in self.container_endpoints(c.id):
             try:
-                await self.leave_network(c, self.networks.get(ep.network_id), ep)
+                await self.leave_network(c, self.networks.get(ep.network_id), ep,
+                                         released=True)
             except BoxnetError as exc:
                 errors.append(exc.message)
         if c.sandbox_key:

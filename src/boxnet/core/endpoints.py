@@ -100,14 +100,23 @@ class EndpointOps:
         self.store.delete("endpoints", ep.id)
         self._release(nw, ep)
 
-    async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint) -> None:
-        """Remove one endpoint: kernel first, then state, then addresses."""
+    async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint,
+                            released: bool = False) -> None:
+        """Remove one endpoint: kernel first, then state, then addresses.
+
+        released: the sandbox's netns is released right after (teardown); a
+        driver with ``leave_released`` then only makes the endpoint inert and
+        lets its kernel objects die with the netns."""
         if nw is not None and getattr(c, "id", None):
             await self.events.emit_safe("endpoint_left", c, nw, ep)
         if nw is not None:
             drv = self.drivers.get(nw.driver)
             if drv.needs_sandbox and c.sandbox_key:
-                await drv.leave(nw, ep, c.sandbox_key)
+                quick = getattr(drv, "leave_released", None) if released else None
+                if quick is not None:
+                    await quick(nw, ep)
+                else:
+                    await drv.leave(nw, ep, c.sandbox_key)
         self._unindex_endpoint(ep)
         self.store.delete("endpoints", ep.id)
         if nw is not None:

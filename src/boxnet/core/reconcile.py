@@ -4,7 +4,7 @@ store and kernel after a restart or a crash.
 What the store says is the truth for networks and endpoints of running
 containers: missing kernel objects are re-created with the same addresses.
 Kernel objects boxnet owns but no longer wants (veths named veth<11 hex>,
-netns pins) are removed.  Containers still running are re-adopted.
+netns pins, links retired as bxgc-<hex>) are removed.  Containers still running are re-adopted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from ..errors import BoxnetError
 from ..ipam.api import Pool, PoolRequest
 from ..kernel import netns as kns
+from ..kernel.linkgc import is_garbage
 from ..model import Container, Endpoint, Network
 from .clock import now_rfc3339
 
@@ -144,6 +145,9 @@ class ReconcileOps:
         for link in await self.nl.list_links():
             if OWN_VETH.match(link.name) and link.name not in wanted:
                 log.info("removing orphan veth %s", link.name)
+                await self.nl.delete_link(link.name)
+            elif is_garbage(link.name):  # a background deletion cut short (kernel/linkgc.py)
+                log.info("removing retired link %s", link.name)
                 await self.nl.delete_link(link.name)
         pins = {c.sandbox_key for c in self.containers.values() if c.sandbox_key}
         if os.path.isdir(self.config.netns_dir):

@@ -35,6 +35,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
 from boxnet.kernel import netns as _netns
+from boxnet.kernel.linkgc import LinkGc, garbage_name
 
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
@@ -129,6 +130,7 @@ class Netlink:
     def __init__(self, host: AsyncIPRoute):
         self._host = host
         self._ns: OrderedDict[str, AsyncIPRoute] = OrderedDict()
+        self.gc = LinkGc()   # deletions finished in the background (see linkgc.py)
 
     @classmethod
     async def open(cls) -> "Netlink":
@@ -140,7 +142,8 @@ class Netlink:
         return cls(host)
 
     async def close(self) -> None:
-        """Close every netlink socket this object holds."""
+        """Finish pending background deletions, close every netlink socket held."""
+        await self.gc.drain()
         for path in list(self._ns):
             await self.forget_netns(path)
         self._host.close()
@@ -156,6 +159,7 @@ class Netlink:
         return await self._ipr(netns)
 
     async def _ipr(self, netns: str | None) -> AsyncIPRoute:
+        self.gc.touch()   # netlink work for a request: background deletions wait
         if netns is None:
             return self._host
         ipr = self._ns.get(netns)
@@ -201,6 +205,7 @@ class Netlink:
     async def ensure_bridge(self, name: str, mtu: int | None = None, addrs: list[str] = (),
                             mac: str | None = None) -> None:
         """Create bridge ``name`` if missing, add missing addrs (v6 without DAD), bring it up."""
+        self.gc.touch()
         try:
             try:
                 found = await self._host.link("get", ifname=name)
@@ -274,6 +279,7 @@ class Netlink:
         """
         mac = mac or _random_mac()
         host = self._host
+        self.gc.touch()
         try:
             master = await self._require_index(host, bridge, None) if bridge else None
         except NetlinkError as e:
@@ -329,6 +335,52 @@ class Netlink:
     async def detach_veth(self, host_ifname: str) -> None:
         """Delete the host end of a veth pair (the kernel deletes the peer); idempotent."""
         await self.delete_link(host_ifname)
+
+    async def set_link_down(self, name: str) -> bool:
+        """Bring host link ``name`` down (~0.3 ms); False if there is no such link."""
+        self.gc.touch()
+        try:
+            await self._host.link("set", ifname=name, state="down")
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise _err(f"cannot bring {name} down", e) from e
+        return True
+
+    async def release_veth(self, host_ifname: str) -> None:
+        """The host end of a pair whose peer's netns is about to be released.
+
+        Down at once: the peer loses carrier, so the dying netns can no longer
+        answer for its addresses on the bridge (they may be handed out again
+        right away).  The pair then dies with that netns, in the kernel's own
+        cleanup work; ``gc`` deletes it should the netns outlive its pin.
+        """
+        if await self.set_link_down(host_ifname):
+            self.gc.reap_when_gone([host_ifname], self._host_link_exists)
+
+    async def _host_link_exists(self, name: str) -> bool:
+        # the reaper's polls are not request work: no gc.touch() here
+        return await self._index(self._host, name) is not None
+
+    async def retire_link(self, name: str) -> None:
+        """Delete host link ``name`` with the wait off the request path; idempotent.
+
+        Down now (its routes and local addresses leave the tables), renamed
+        to a ``bxgc-`` garbage name (its name is free for a new link at once;
+        a rename needs the link down), and deleted in the background.
+        """
+        idx = await self._index(self._host, name)
+        if idx is None or not await self.set_link_down(name):
+            return
+        tmp = garbage_name()
+        try:
+            await self._host.link("set", index=idx, ifname=tmp)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return
+            await self.delete_link(name)   # cannot rename: delete it now, slowly
+            return
+        self.gc.delete_later(tmp)
 
     async def set_default_route(self, netns_path: str, gateway: str, ifname: str) -> None:
         """Replace the default route (v4 or v6, from ``gateway``) inside ``netns_path``."""

@@ -4,9 +4,16 @@ The overlay driver never lets the kernel learn: the VXLAN device is made
 with learning off and ARP proxy on, and every remote endpoint gets
 
 - an FDB entry ``MAC -> remote VTEP`` (where to send its frames), and
-- a permanent neighbour entry ``IP -> MAC`` on the VXLAN device, which the
-  device's ARP proxy uses to answer local ARP requests (so no broadcast
-  ever crosses the underlay).
+- a permanent neighbour entry ``IP -> MAC`` on the VXLAN device per
+  address, which the device's proxy uses to answer local ARP requests and
+  (IPv6) Neighbour Solicitations, so no broadcast or multicast ever crosses
+  the underlay.
+
+IPv6 and the host: the VXLAN device keeps IPv6 on (the kernel refuses
+neighbour entries on a device with IPv6 disabled, and its proxy needs them)
+but gets no link-local address (addr_gen_mode none, set before it is up);
+the overlay bridge gets ``disable_ipv6=1``: the host has no address at all
+on an overlay, IPv6 included (bridging of IPv6 frames is not affected).
 
 Works in the netns of the thread that opened it (the daemon's host netns).
 pyroute2 messages never leave this module.
@@ -26,6 +33,26 @@ from boxnet.errors import KernelError
 
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
+
+
+def _ipv6_conf(dev: str, key: str, value: str) -> None:
+    """Set net.ipv6.conf.<dev>.<key> in the caller's netns (no-op without IPv6)."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{dev}/{key}", "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        pass  # IPv6 is off on this host (or this device): nothing to hide
+
+
+def _fam(ip: str) -> int:
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def _ip_list(ips) -> list[str]:
+    """``ips`` as a list: a sequence of addresses, or one address ("" for none)."""
+    if isinstance(ips, str):
+        return [ips] if ips else []
+    return [ip for ip in ips if ip]
 
 
 def _err(what: str, e: BaseException) -> KernelError:
@@ -88,9 +115,11 @@ class Vxlan:
                                      vxlan_local=local, vxlan_port=port, vxlan_learning=0,
                                      vxlan_proxy=1, mtu=mtu)
                 idx = await self._index(name)
+                _ipv6_conf(name, "addr_gen_mode", "1")  # before up: no link-local address
             br = await self._index(bridge)
             if br is None:
                 raise KernelError(f"no bridge {bridge} for {name}")
+            _ipv6_conf(bridge, "disable_ipv6", "1")    # the host is not on the overlay
             await self._ipr.link("set", index=idx, master=br, mtu=mtu, state="up")
         except KernelError:
             raise
@@ -100,28 +129,33 @@ class Vxlan:
                                   f"in use by another device of this host") from e
             raise _err(f"cannot set up VXLAN {name} (VNI {vni})", e) from e
 
-    async def add_peer(self, dev: str, mac: str, ip: str, vtep: str) -> None:
-        """Static FDB ``mac -> vtep`` and neighbour ``ip -> mac`` on ``dev`` (replacing)."""
+    async def add_peer(self, dev: str, mac: str, ips, vtep: str) -> None:
+        """Static FDB ``mac -> vtep`` and a permanent neighbour ``ip -> mac`` on ``dev``
+        for each of ``ips`` (IPv4 and/or IPv6; one address or a sequence), replacing."""
+        ips = _ip_list(ips)
         idx = await self._index(dev)
         if idx is None:
             raise KernelError(f"no VXLAN device {dev}")
         try:
             await self._ipr.fdb("replace", ifindex=idx, lladdr=mac, dst=vtep,
                                 state=NUD_PERMANENT, flags=NTF_SELF)
-            if ip:
-                await self._ipr.neigh("replace", ifindex=idx, dst=ip, lladdr=mac,
-                                      state=NUD_PERMANENT)
+            for ip in ips:
+                await self._ipr.neigh("replace", ifindex=idx, family=_fam(ip), dst=ip,
+                                      lladdr=mac, state=NUD_PERMANENT)
         except NetlinkError as e:
-            raise _err(f"cannot program peer {mac} ({ip}) via {vtep} on {dev}", e) from e
+            raise _err(f"cannot program peer {mac} ({', '.join(ips)}) via {vtep} on {dev}",
+                       e) from e
 
-    async def del_peer(self, dev: str, mac: str, ip: str, vtep: str) -> None:
+    async def del_peer(self, dev: str, mac: str, ips, vtep: str) -> None:
         """Remove what add_peer made; no error if absent."""
+        ips = _ip_list(ips)
         idx = await self._index(dev)
         if idx is None:
             return
         calls = [lambda: self._ipr.fdb("del", ifindex=idx, lladdr=mac, dst=vtep, flags=NTF_SELF)]
-        if ip:
-            calls.append(lambda: self._ipr.neigh("del", ifindex=idx, dst=ip, lladdr=mac))
+        for ip in ips:
+            calls.append(lambda ip=ip: self._ipr.neigh("del", ifindex=idx, family=_fam(ip),
+                                                       dst=ip, lladdr=mac))
         for call in calls:
             try:
                 await call()

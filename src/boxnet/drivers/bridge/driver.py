@@ -57,14 +57,19 @@ class BridgeDriver(Driver):
             raise
 
     async def delete_network(self, nw: Network) -> None:
-        """Firewall entry first (so no window of unisolated traffic), then the bridge."""
+        """Firewall entry first (so no window of unisolated traffic), then the bridge.
+
+        The bridge is retired at once (down: its routes are gone, so the
+        subnet is free; renamed: its name is free) and deleted in the
+        background: the deletion itself waits 25-60 ms in the kernel.
+        """
         errors = []
         try:
             await self._fw.remove_network(nw.id)
         except BoxnetError as exc:
             errors.append(exc.message)
         try:
-            await self._nl.delete_link(options.bridge_name(nw))
+            await self._nl.retire_link(options.bridge_name(nw))
         except BoxnetError as exc:
             errors.append(exc.message)
         if errors:
@@ -92,6 +97,14 @@ class BridgeDriver(Driver):
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
             await self._nl.detach_veth(ep.host_ifname)
+
+    async def leave_released(self, nw: Network, ep: Endpoint) -> None:
+        """Leave of a sandbox whose netns is about to be released: firewall
+        elements now, the host end down now (inert at once), and the pair dies
+        with the netns instead of costing a 15-20 ms deletion here."""
+        await self._fw.remove_endpoint(ep.id)
+        if ep.host_ifname:
+            await self._nl.release_veth(ep.host_ifname)
 
     async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
         """The host end exists (its peer dies with it)."""

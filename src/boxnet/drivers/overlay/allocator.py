@@ -12,25 +12,33 @@ the claim's transaction also compares its mod_revision with the one read
 together with the subnets (one range read covers both).  If any network was
 claimed in between, the transaction fails, the loser reads again and sees
 the overlap (403) or picks another free subnet.
+
+A network with ``--ipv6`` also claims an IPv6 subnet in the same
+transaction: the user's, or a /64 of the default IPv6 pool (Docker 27+
+allocates one for an overlay given ``--ipv6`` without an IPv6 subnet).
+Endpoint addresses: addresses.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import random
-import time
 
 import msgspec
 
 from ...errors import Conflict, Forbidden, InvalidParameter, Unavailable
-from ...ipam.api import Pool
-from ...model import Endpoint, EndpointSettings, IpamPool, Network
+from ...ipam.api import Pool, PoolRequest
+from ...model import IpamPool, Network
 from ...store.etcd import EtcdClient
 from . import records as R
+from .addresses import AddressClaims, _serial_hosts, pool_of  # noqa: F401 - re-exported
 
 GLOBAL_POOL = ("10.0.0.0/8", 24)   # Docker swarm's default address pool
+# The default IPv6 pool of overlays: a ULA /48 (RFC 4193, global ID drawn at random
+# once) cut into /64s.  Docker 27 derives its local ULA /48 from the engine's host id;
+# an overlay's subnet must be one for the whole cluster, so this one is fixed.
+GLOBAL_POOL6 = ("fd8b:9e4c:7a10::/48", 64)
 VNI_FIRST = 4097                    # Docker's first overlay VNI
 VNI_MAX = (1 << 24) - 1
 OPT_VNI = "com.docker.network.driver.overlay.vxlanid_list"
@@ -51,23 +59,36 @@ def requested_vni(nw: Network) -> int | None:
     return int(first)
 
 
-def _serial_hosts(rng, last):
-    """Host addresses of ``rng`` after ``last``, then from the start up to it."""
-    lo, hi = int(rng.network_address) + 1, int(rng.broadcast_address) - 1
-    cut = int(last) + 1 if last is not None and lo <= int(last) <= hi else lo
-    for n in itertools.chain(range(cut, hi + 1), range(lo, cut)):
-        yield ipaddress.ip_address(n)
+def _pool(p: IpamPool) -> Pool:
+    return Pool(pool_id=p.subnet, subnet=p.subnet, gateway=p.gateway, ip_range=p.ip_range,
+                aux_addresses=dict(p.aux_addresses), user_subnet=p.user_subnet)
 
 
-class GlobalIpam:
+def mirror_pools(ipam, nw: Network) -> None:
+    """Register every pool of a global network in the local IPAM (so local networks
+    keep off them); all or none (Forbidden if one overlaps a local network)."""
+    done = []
+    try:
+        for p in nw.pools:
+            ipam.restore_pool(_pool(p))
+            done.append(p.subnet)
+    except BaseException:
+        for sub in done:
+            ipam.release_pool(sub)
+        raise
+
+
+class GlobalIpam(AddressClaims):
     """Claims for global networks, in the cluster store."""
 
-    def __init__(self, etcd: EtcdClient, host: str, pool: tuple[str, int] = GLOBAL_POOL):
+    def __init__(self, etcd: EtcdClient, host: str, pool: tuple[str, int] = GLOBAL_POOL,
+                 pool6: tuple[str, int] = GLOBAL_POOL6):
         self.etcd = etcd
         self.host = host
         self.lease = 0          # set by the Cluster: address claims hang on it
         self.recent: dict[str, float] = {}  # endpoint id -> monotonic time of its claim
         self.pool = (ipaddress.ip_network(pool[0]), pool[1])
+        self.pool6 = (ipaddress.ip_network(pool6[0]), pool6[1])
 
     async def _subnet_snapshot(self) -> tuple[dict, int]:
         """Claimed subnets (-> network id) and the generation's mod_revision (0: none yet),
@@ -102,20 +123,58 @@ class GlobalIpam:
             n += 1
         return n
 
-    def _candidates(self, used, local_check):
-        base, size = self.pool
+    def _candidates(self, version: int, used, local_check):
+        base, size = self.pool6 if version == 6 else self.pool
+        used = [u for u in used if u.version == version]
         for net in base.subnets(new_prefix=size):
             if any(net.overlaps(u) for u in used):
                 continue
             if local_check(net):
                 yield net
 
+    async def _subnet(self, version: int, subnet: str | None, used: dict, seen: set,
+                      local_ok) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        """The user's subnet of one family, checked against the claimed ones and this
+        host's, or the first free one of the default pool."""
+        fam = "IPv6" if version == 6 else "IPv4"
+        if not subnet:
+            net = next(self._candidates(version, list(used), local_ok), None)
+            if net is None:
+                raise Unavailable(f"the global {fam} address pool is fully subnetted")
+            return net
+        try:
+            net = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            raise InvalidParameter(f"invalid subnet {subnet}: not a CIDR") from None
+        if net.version != version:
+            raise InvalidParameter(f"invalid subnet {subnet}: not an {fam} subnet")
+        if net.num_addresses < 4:
+            raise InvalidParameter(f"invalid subnet {subnet}: too small for a network")
+        clash = [u for u in used if u.version == version and u.overlaps(net)]
+        if clash:
+            name = await self._network_name(used[clash[0]])
+            when = "" if clash[0] in seen else " (created meanwhile on another host)"
+            raise Forbidden(f"invalid pool request: subnet {net} overlaps the overlay "
+                            f"network {name}'s {clash[0]}{when}")
+        if not local_ok(net):
+            raise Forbidden(f"invalid pool request: subnet {net} overlaps a network "
+                            f"or route of this host")
+        return net
+
     async def claim_network(self, nw: Network, subnet: str | None, gateway: str | None,
-                            ip_range: str | None, ipam, avoid) -> list[IpamPool]:
-        """Pick (or check) subnet and VNI, claim name+VNI+subnet+record in one
-        transaction; register the pool in the local IPAM so local networks keep
-        off it. Returns the pools; sets the VNI option."""
+                            ip_range: str | None, ipam, avoid,
+                            v6: PoolRequest | None = None) -> list[IpamPool]:
+        """Pick (or check) the subnets and the VNI, claim name+VNI+subnets+record in one
+        transaction; register the pools in the local IPAM so local networks keep off
+        them.  ``subnet/gateway/ip_range``: the IPv4 pool (none if ``nw.enable_ipv4``
+        is off); ``v6``: the IPv6 pool request of a ``--ipv6`` network (its subnet
+        None: one of the default IPv6 pool).  Returns the pools; sets the VNI option."""
         wanted_vni = requested_vni(nw)
+        wants = [(4, subnet, gateway, ip_range)] if nw.enable_ipv4 else []
+        if v6 is not None:
+            wants.append((6, v6.subnet, v6.gateway, v6.ip_range))
+        if not wants:
+            raise InvalidParameter("a network must have IPv4 or IPv6 (or both) enabled")
 
         # this host's own networks (and routes) must not overlap a global subnet
         local = [ipaddress.ip_network(p.subnet) for p in ipam.pools()] + list(avoid)
@@ -130,43 +189,35 @@ class GlobalIpam:
                 await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
             used, gen = await self._subnet_snapshot()
             seen = set(used) if seen is None else seen
-            if subnet:
-                net = ipaddress.ip_network(subnet, strict=False)
-                if net.version != 4:
-                    raise InvalidParameter("overlay networks support IPv4 subnets only")
-                clash = [u for u in used if u.overlaps(net)]
-                if clash:
-                    name = await self._network_name(used[clash[0]])
-                    when = "" if clash[0] in seen else " (created meanwhile on another host)"
-                    raise Forbidden(f"invalid pool request: subnet {net} overlaps the overlay "
-                                    f"network {name}'s {clash[0]}{when}")
-                if not local_ok(net):
-                    raise Forbidden(f"invalid pool request: subnet {net} overlaps a network "
-                                    f"or route of this host")
-            else:
-                net = next(self._candidates(list(used), local_ok), None)
-                if net is None:
-                    raise Unavailable("the global address pool is fully subnetted")
-            gw = gateway or str(next(net.hosts()))
-            if ipaddress.ip_address(gw) not in net:
-                raise InvalidParameter(f"gateway {gw} is not in subnet {net}")
-            pool = Pool(pool_id=str(net), subnet=str(net), gateway=gw, ip_range=ip_range,
-                        aux_addresses={}, user_subnet=bool(subnet))
+            pools = []
+            for version, sub, gw, rng in wants:
+                net = await self._subnet(version, sub, used, seen, local_ok)
+                gw = gw or str(next(net.hosts()))
+                if ipaddress.ip_address(gw) not in net:
+                    raise InvalidParameter(f"gateway {gw} is not in subnet {net}")
+                if rng:
+                    r = ipaddress.ip_network(rng, strict=False)
+                    if r.version != net.version or not r.subnet_of(net):
+                        raise InvalidParameter(f"ip-range {rng} is not in subnet {net}")
+                pools.append(IpamPool(subnet=str(net), gateway=gw, ip_range=rng,
+                                      user_subnet=bool(sub)))
             vni = await self._free_vni(wanted_vni)
             nw.options[OPT_VNI] = str(vni)
-            nw.pools = [IpamPool(subnet=str(net), gateway=gw, ip_range=ip_range,
-                                 user_subnet=bool(subnet))]
-            ipam.restore_pool(pool)  # local networks made later keep off it
+            nw.pools = pools
+            mirror_pools(ipam, nw)  # local networks made later keep off them
             keys = {R.NETNAMES + nw.name: nw.id, R.VNIS + str(vni): nw.id,
-                    R.subnet_key(str(net)): nw.id, R.NETWORKS + nw.id: R.ENC.encode(nw)}
+                    R.NETWORKS + nw.id: R.ENC.encode(nw),
+                    **{R.subnet_key(p.subnet): nw.id for p in pools}}
+            ok = False
             try:  # one transaction: all keys new AND no other network claimed since our read
-                if await self.etcd.create_all(keys, also={SUBNET_GEN: nw.id},
-                                              expect={SUBNET_GEN: gen}):
-                    return nw.pools
-            except BaseException:
-                ipam.release_pool(str(net))
-                raise
-            ipam.release_pool(str(net))
+                ok = await self.etcd.create_all(keys, also={SUBNET_GEN: nw.id},
+                                                expect={SUBNET_GEN: gen})
+            finally:
+                if not ok:
+                    for p in pools:
+                        ipam.release_pool(p.subnet)
+            if ok:
+                return nw.pools
             if await self.etcd.get(R.NETNAMES + nw.name):
                 raise Conflict(f"network with name {nw.name} already exists")
             if wanted_vni is not None and await self.etcd.get(R.VNIS + str(vni)):
@@ -178,59 +229,6 @@ class GlobalIpam:
         (its last endpoint is gone)."""
         vni = nw.options.get(OPT_VNI, "")
         await self.etcd.delete_all(
-            [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.VNIS + vni, R.IPAM_NEXT + nw.id,
-             *(R.subnet_key(p.subnet) for p in nw.pools)], prefixes=[f"{R.IPAM}{nw.id}/"])
-
-    async def claim_address(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
-        """Claim one IPv4 address of the network for ``ep`` (static or the lowest free)."""
-        pool = nw.pools[0]
-        net = ipaddress.ip_network(pool.subnet)
-        rng = ipaddress.ip_network(pool.ip_range) if pool.ip_range else net
-        value = R.ENC.encode(R.Claim(endpoint=ep.id, host=self.host))
-        reserved = {net.network_address, net.broadcast_address}
-        if pool.gateway:
-            reserved.add(ipaddress.ip_address(pool.gateway))
-        for attempt in range(RETRIES):
-            if st.ipv4:
-                ip = ipaddress.ip_address(st.ipv4)
-                if ip in reserved:
-                    raise Conflict(f"Address already in use: {ip} is reserved on {nw.name}")
-            else:
-                kvs, _ = await self.etcd.get_prefix(f"{R.IPAM}{nw.id}/")
-                taken = {ipaddress.ip_address(k.key.rsplit("/", 1)[1]) for k in kvs} | reserved
-                last = await self.etcd.get(R.IPAM_NEXT + nw.id)
-                start = ipaddress.ip_address(last.value.decode()) if last else None
-                # serial, as Docker's IPAM: after the last one handed out, then wrap
-                # around, so a freed address (a stale ARP entry elsewhere) is reused last
-                free = (h for h in _serial_hosts(rng, start) if h not in taken)
-                if attempt:  # lost a race: spread racing hosts over the free addresses
-                    pick = [h for _, h in zip(range(64), free)]
-                    ip = random.choice(pick) if pick else None
-                else:
-                    ip = next(free, None)
-                if ip is None:
-                    raise Unavailable(f"no available IPv4 addresses on network {nw.name}")
-            self.recent[ep.id] = time.monotonic()  # a resync must not take it back yet
-            if len(self.recent) > 4096:
-                self.recent = {k: v for k, v in self.recent.items() if v > time.monotonic() - 60}
-            # The claim also requires that no removal mark exists: a connect that
-            # checked just before another host marked the network must not leave an
-            # orphan claim behind once the removal completes.
-            if await self.etcd.create_all({R.claim_key(nw.id, str(ip)): value}, lease=self.lease,
-                                          also={R.IPAM_NEXT + nw.id: str(ip)},
-                                          expect={R.REMOVING + nw.id: 0}):
-                ep.ipv4 = f"{ip}/{net.prefixlen}"
-                ep.gateway4 = pool.gateway or ""
-                return
-            if await self.etcd.get(R.REMOVING + nw.id) is not None:
-                raise Forbidden(f"network {nw.name} id {nw.id} is being removed: "
-                                "it accepts no new endpoints")
-            if st.ipv4:
-                raise Conflict(f"Address already in use: {ip} on network {nw.name}")
-        raise Unavailable(f"could not claim an address on {nw.name}: too much contention")
-
-    async def release_address(self, nw: Network, ep: Endpoint) -> None:
-        """Drop the endpoint's address claim."""
-        if ep.ipv4:
-            ip = str(ipaddress.ip_interface(ep.ipv4).ip)
-            await self.etcd.delete(R.claim_key(nw.id, ip))
+            [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.VNIS + vni, R.next_key(nw.id),
+             R.next_key(nw.id, True), *(R.subnet_key(p.subnet) for p in nw.pools)],
+            prefixes=[f"{R.IPAM}{nw.id}/"])

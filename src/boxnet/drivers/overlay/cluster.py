@@ -29,11 +29,11 @@ import logging
 import msgspec
 
 from ...errors import BoxnetError, Forbidden, Unavailable
-from ...ipam.api import Pool
-from ...model import Container, ContainerConfig, Endpoint, Network
+from ...model import Container, Endpoint, Network
 from ...store.etcd import EtcdClient
 from . import records as R
 from . import removal
+from .allocator import mirror_pools
 from .gwbridge import GatewayBridge
 from .republish import publish_local
 
@@ -111,18 +111,7 @@ class Cluster:
     def remote_endpoints(self) -> tuple[list[Endpoint], dict[str, Container]]:
         """Other hosts' endpoints on global networks known here, as (endpoints,
         stand-in containers by id), so the embedded DNS answers their names."""
-        eps, conts = [], {}
-        for nid, recs in self.driver.peers.records.items():
-            if nid not in self.ctl.networks:
-                continue
-            for r in recs.values():
-                eps.append(Endpoint(id=r.endpoint_id, network_id=nid, container_id=r.container_id,
-                                    mac=r.mac, ipv4=r.ipv4, dns_names=list(r.names)))
-                name = r.names[0] if r.names else r.container_id[:12]
-                conts[r.container_id] = Container(id=r.container_id, name=name, created="",
-                                                  config=ContainerConfig(image=""),
-                                                  status="running")
-        return eps, conts
+        return self.driver.peers.dns_view(self.ctl.networks)
 
     def _names_changed(self) -> None:
         dns = getattr(self.ctl, "dns", None)
@@ -211,14 +200,11 @@ class Cluster:
                 log.error("global network %s (%s) not shown here: a local network has that name",
                           nw.name, nw.id[:12])
                 return
-            p = nw.pools[0]
             try:
-                ctl.ipam.restore_pool(Pool(pool_id=p.subnet, subnet=p.subnet, gateway=p.gateway,
-                                           ip_range=p.ip_range, aux_addresses=p.aux_addresses,
-                                           user_subnet=p.user_subnet))
+                mirror_pools(ctl.ipam, nw)  # every pool (IPv4 and IPv6)
             except Forbidden:
                 log.error("global network %s (%s) overlaps a local network here; not joined",
-                          nw.name, p.subnet)
+                          nw.name, ", ".join(p.subnet for p in nw.pools))
                 return
             ctl.store.put("networks", nw.id, nw)
             ctl._index_network(nw)

@@ -14,6 +14,11 @@ container on a non-internal overlay gets a second endpoint on the local
 bridge network ``boxnet_gwbridge`` (NAT, ICC off) that carries its default
 route: gwbridge.py.
 
+IPv6 (``--ipv6``): a second pool, per-endpoint IPv6 claims, and permanent
+NDP neighbour entries on the VXLAN device (its proxy answers Neighbour
+Solicitations as it answers ARP).  No IPv6 gateway: the gateway bridge is
+IPv4 only, so IPv6 stays inside the overlay.
+
 The MTU is the underlay's minus 50 (VXLAN over IPv4) unless set.
 """
 
@@ -24,6 +29,7 @@ import os
 
 from ...errors import BoxnetError, Forbidden, InvalidParameter, Unavailable
 from ...firewall.api import Firewall, FirewallNetwork
+from ...ipam.api import PoolRequest
 from ...model import Endpoint, EndpointSettings, Network
 from ..api import Driver
 from ..bridge import options as bropts
@@ -65,26 +71,33 @@ class OverlayDriver(Driver):
 
     # ---- validation and global allocation (called by the core) ----------
     def validate_options(self, nw: Network) -> None:
-        """Options an overlay can honour; IPv4 only."""
-        if nw.enable_ipv6:
-            raise InvalidParameter("IPv6 is not supported on overlay networks yet")
+        """Options an overlay can honour."""
         if "encrypted" in nw.options:
             raise InvalidParameter("encrypted overlay networks are not supported")
         bropts.mtu(nw)
         requested_vni(nw)
 
     async def request_pools(self, nw: Network, configs: list, ipam, avoid) -> list:
-        """Global IPAM (core hook for scope "global"): claim name, VNI, subnet in etcd."""
-        if len(configs) > 1:
-            raise InvalidParameter("overlay networks take one IPv4 subnet")
-        cfg = configs[0] if configs else None
-        if cfg is not None and (cfg.v6 or (cfg.subnet and ":" in cfg.subnet)):
-            raise InvalidParameter("overlay networks support IPv4 subnets only")
+        """Global IPAM (core hook for scope "global"): claim name, VNI and subnets
+        (one IPv4, and one IPv6 with ``--ipv6``) in etcd."""
+        v4, v6 = [], []
+        for cfg in configs:
+            if not cfg.subnet and (cfg.gateway or cfg.ip_range):
+                raise InvalidParameter("a gateway or ip-range needs a subnet (--subnet)")
+            (v6 if cfg.v6 or (cfg.subnet and ":" in cfg.subnet) else v4).append(cfg)
+        if len(v4) > 1 or len(v6) > 1:
+            raise InvalidParameter("overlay networks take one subnet per address family "
+                                   "(one IPv4, one IPv6)")
+        if v6 and not nw.enable_ipv6:
+            raise InvalidParameter("an IPv6 subnet was given but IPv6 is not enabled (add --ipv6)")
+        if v4 and not nw.enable_ipv4:
+            raise InvalidParameter("an IPv4 subnet was given but IPv4 is disabled (--ipv4=false)")
+        cfg = v4[0] if v4 else PoolRequest()
+        req6 = (v6[0] if v6 else PoolRequest(v6=True)) if nw.enable_ipv6 else None
         if not nw.options.get(OPT_MTU):
             nw.options[OPT_MTU] = str(self.underlay_mtu - VXLAN_OVERHEAD)
-        return await self.gipam.claim_network(
-            nw, cfg.subnet if cfg else None, cfg.gateway if cfg else None,
-            cfg.ip_range if cfg else None, ipam, avoid)
+        return await self.gipam.claim_network(nw, cfg.subnet, cfg.gateway, cfg.ip_range,
+                                              ipam, avoid, v6=req6)
 
     async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
         """Global IPAM (core hook): claim the endpoint's address in etcd; refused
@@ -98,7 +111,7 @@ class OverlayDriver(Driver):
                             f"{rm.host} at {rm.since}): no new endpoints; it goes away when its "
                             f"last endpoint leaves")
         await self.gipam.claim_address(nw, ep, st)
-        ep.gateway4 = ""
+        ep.gateway4 = ep.gateway6 = ""
 
     # ---- kernel ------------------------------------------------------
     def _mtu(self, nw: Network) -> int:
@@ -170,7 +183,7 @@ class OverlayDriver(Driver):
     async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
         """A veth on the overlay bridge, then the endpoint record in etcd (on our lease)."""
         ep.host_ifname = "veth" + ep.id[:11]
-        addrs = [a for a in (ep.ipv4,) if a]
+        addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
         ep.mac = await self._nl.attach_veth(ep.host_ifname, bridge_name(nw), netns_path,
                                             ep.ifname, ep.mac or None, addrs, self._mtu(nw))
         try:
@@ -183,7 +196,7 @@ class OverlayDriver(Driver):
         """The endpoint as other hosts see it."""
         return R.EndpointRecord(network_id=nw.id, endpoint_id=ep.id, container_id=ep.container_id,
                                 host=self.advertise, vtep=self.advertise, mac=ep.mac,
-                                ipv4=ep.ipv4, names=list(ep.dns_names))
+                                ipv4=ep.ipv4, ipv6=ep.ipv6, names=list(ep.dns_names))
 
     async def publish(self, nw: Network, ep: Endpoint) -> None:
         """Write (or re-write) the endpoint's record on the current lease."""

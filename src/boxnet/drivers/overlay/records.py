@@ -5,9 +5,9 @@ Everything lives under ``/boxnet/``:
 - ``networks/<id>``          the Network (JSON), written once by the creating host
 - ``netnames/<name>``        -> id    (global name uniqueness)
 - ``vni/<n>``                -> id    (VNI allocation)
-- ``subnets/<a.b.c.d_len>``  -> id    (subnet allocation)
+- ``subnets/<subnet_len>``   -> id    (subnet allocation, IPv4 and IPv6: ``fd00:20::_64``)
 - ``ipam/<id>/<ip>``         Claim    (one per endpoint address; on the host's lease)
-- ``ipamnext/<id>``          the last address handed out (serial allocation)
+- ``ipamnext/<id>[/v6]``     the last IPv4 [IPv6] address handed out (serial allocation)
 - ``endpoints/<id>/<epid>``  EndpointRecord (on the host's lease)
 - ``hosts/<advertise>``      HostRecord (on the host's lease)
 - ``removing/<id>``          Removal  (``network rm`` asked while endpoints remain; no lease)
@@ -51,6 +51,7 @@ class EndpointRecord(msgspec.Struct, kw_only=True, frozen=True):
     vtep: str
     mac: str
     ipv4: str = ""          # address/prefix
+    ipv6: str = ""          # address/prefix (dual-stack networks)
     names: list[str] = []   # DNS names (container name, aliases, short id)
 
 
@@ -76,6 +77,11 @@ def subnet_key(subnet: str) -> str:
 def claim_key(network_id: str, ip: str) -> str:
     """Key of one address claim."""
     return f"{IPAM}{network_id}/{ip}"
+
+
+def next_key(network_id: str, v6: bool = False) -> str:
+    """Key of the last address handed out on a network, per family (serial allocation)."""
+    return IPAM_NEXT + network_id + ("/v6" if v6 else "")
 
 
 def endpoint_key(network_id: str, endpoint_id: str) -> str:

@@ -41,8 +41,8 @@ async def try_finish(etcd: EtcdClient, nw: Network) -> bool:
     in one transaction; True if this call removed it."""
     compare = [cmp_exists(R.REMOVING + nw.id),
                cmp_range_empty(f"{R.ENDPOINTS}{nw.id}/"), cmp_range_empty(f"{R.IPAM}{nw.id}/")]
-    keys = [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.IPAM_NEXT + nw.id, R.REMOVING + nw.id,
-            *(R.subnet_key(p.subnet) for p in nw.pools)]
+    keys = [R.NETWORKS + nw.id, R.NETNAMES + nw.name, R.next_key(nw.id), R.next_key(nw.id, True),
+            R.REMOVING + nw.id, *(R.subnet_key(p.subnet) for p in nw.pools)]
     if nw.options.get(OPT_VNI):
         keys.append(R.VNIS + nw.options[OPT_VNI])
     return await etcd.txn(compare, [op_delete(k) for k in keys])

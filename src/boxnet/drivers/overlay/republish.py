@@ -1,6 +1,6 @@
 """Re-publishing this host's own overlay state after a resync (cluster.py):
-endpoint records and address claims are re-put on the current lease, stale
-ones deleted.  This is how a host that was away (lost lease, daemon restart,
+endpoint records and address claims (IPv4 and IPv6) are re-put on the
+current lease, stale ones deleted.  This is how a host that was away (lost lease, daemon restart,
 etcd outage) reconciles its part of the store.
 """
 
@@ -22,10 +22,11 @@ async def publish_local(cl, mine_eps: dict, mine_claims: dict) -> None:
     want_eps, want_claims = {}, {}
     for ep in list(ctl.endpoints.values()):
         nw = ctl.networks.get(ep.network_id)
-        if nw is None or nw.driver != drv.name or not ep.ipv4:
+        if nw is None or nw.driver != drv.name or not (ep.ipv4 or ep.ipv6):
             continue
-        ip = str(ipaddress.ip_interface(ep.ipv4).ip)
-        want_claims[R.claim_key(nw.id, ip)] = ep
+        for cidr in (ep.ipv4, ep.ipv6):  # every address claim, IPv4 and IPv6
+            if cidr:
+                want_claims[R.claim_key(nw.id, str(ipaddress.ip_interface(cidr).ip))] = ep
         if ep.mac:
             want_eps[R.endpoint_key(nw.id, ep.id)] = (nw, ep)
     for key, ep in want_claims.items():
