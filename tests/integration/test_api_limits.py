@@ -145,7 +145,7 @@ def test_client_gone_mid_load_leaves_nothing(host):
     ({"Privileged": True}, "HostConfig.Privileged"),
     ({"CapAdd": ["NET_ADMIN"]}, "HostConfig.CapAdd"),
     ({"Memory": 64 << 20}, "HostConfig.Memory"),
-    ({"Sysctls": {"net.ipv4.ip_forward": "1"}}, "HostConfig.Sysctls"),
+    ({"Sysctls": {"kernel.panic": "1"}}, "HostConfig.Sysctls"),
     ({"PidMode": "host"}, "HostConfig.PidMode"),
     ({"ReadonlyRootfs": True}, "HostConfig.ReadonlyRootfs"),
 ])

@@ -187,10 +187,11 @@ class ContainerOps:
         """Leave every network and drop the netns pin; carries on past errors."""
         await self.events.emit_safe("sandbox_removed", c)
         errors = []
+        released = not netmode.has_running_sharers(self, c)
         for ep in self.container_endpoints(c.id):
             try:
                 await self.leave_network(c, self.networks.get(ep.network_id), ep,
-                                         released=True)
+                                         released=released)
             except BoxnetError as exc:
                 errors.append(exc.message)
         if c.sandbox_key:

@@ -104,6 +104,17 @@ def network_container(ctl, c: Container) -> Container:
     return target
 
 
+def has_running_sharers(ctl, c: Container) -> bool:
+    """Whether a running container has joined `c`'s namespace.
+
+    Its netns then outlives `c`'s sandbox, so the endpoints must be deleted
+    now (the sharers see lo only, as with Docker) rather than left to die
+    with the namespace."""
+    mode = PREFIX + c.id
+    return any(o.status == "running" and o.config.network_mode == mode
+               for o in ctl.containers.values() if o.id != c.id)
+
+
 def _same_netns(path: str) -> bool:
     """Whether `path` is the daemon's own network namespace (a host-mode target)."""
     try:

@@ -112,9 +112,14 @@ def shim_socket_path(root: str, container_id: str) -> str:
 
 
 def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
-               tty: bool, log_path: str) -> None:
+               tty: bool, log_path: str) -> asyncio.Event | None:
     """Hand `io_fd` (pty master if `tty`, else the stdin pipe's write end;
     closed here) to a new shim serving the container whose init is `pid`.
+
+    Returns an event set when the shim has ended (None if it never ran): a
+    TTY shim writes the terminal's last output to the log after the init
+    exited, so the exit is reported only once that is done (as containerd
+    reports an exit after the container's IO is drained).
 
     The daemon binds the socket and opens the init's pidfd itself, before the
     shim runs: clients can connect at once, and a recycled pid cannot fool it
@@ -124,7 +129,7 @@ def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         _drain_to(io_fd, log_path if tty else None)
-        return
+        return None
     sock = None
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -140,12 +145,16 @@ def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
         os.close(pidfd)
         os.close(io_fd)
 
+    ended = asyncio.Event()
+
     def reaped(code: int) -> None:   # the daemon is its parent until it restarts
         proc.returncode = code
+        ended.set()
     try:
         ExitWatcher(proc.pid, reaped)
     except ProcessLookupError:
-        pass
+        ended.set()
+    return ended
 
 
 def _drain_to(fd: int, log_path: str | None) -> None:

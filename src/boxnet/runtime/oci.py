@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import os
 import shutil
 from typing import Awaitable, Callable
@@ -41,6 +42,9 @@ from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.console import Console, ShimConsole, shim_socket_path, start_shim
+
+log = logging.getLogger(__name__)
+SHIM_DRAIN = 3.0   # s: the longest a TTY container's exit waits for its shim's last output
 
 OnExit = Callable[[int], Awaitable[None] | None]
 
@@ -216,8 +220,9 @@ class OciRuntime(Runtime):
             os.close(null)
             os.close(errfd)
             cs.close()
-        start_shim(self.root, b, container_id, pid, fd, True, self.log_paths(container_id)[0])
-        self._watch(container_id, pid, on_exit)
+        drained = start_shim(self.root, b, container_id, pid, fd, True,
+                             self.log_paths(container_id)[0])
+        self._watch(container_id, pid, on_exit, drained)
         return pid
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
@@ -261,14 +266,33 @@ class OciRuntime(Runtime):
             f.truncate(offset)
         return f"OCI runtime create failed: {msg or 'runc failed'}"
 
-    def _watch(self, container_id: str, pid: int, on_exit: OnExit) -> None:
-        def exited(code: int) -> None:
-            self._watchers.pop(container_id, None)
-            res = on_exit(code)
+    def _watch(self, container_id: str, pid: int, on_exit: OnExit,
+               drained: asyncio.Event | None = None) -> None:
+        """on_exit(code) when the init ends (after `drained`, the TTY shim's end,
+        or SHIM_DRAIN seconds: its output must be in the log before an
+        auto-removed container's attach reads it there)."""
+        def track(res) -> None:
             if inspect.isawaitable(res):
                 task = asyncio.ensure_future(res)
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+        async def after_drain(code: int) -> None:
+            try:
+                await asyncio.wait_for(drained.wait(), SHIM_DRAIN)
+            except asyncio.TimeoutError:
+                log.warning("shim of %s did not end %.0f s after the container",
+                            container_id[:12], SHIM_DRAIN)
+            res = on_exit(code)
+            if inspect.isawaitable(res):
+                await res
+
+        def exited(code: int) -> None:
+            self._watchers.pop(container_id, None)
+            if drained is not None and not drained.is_set():
+                track(after_drain(code))
+            else:
+                track(on_exit(code))
 
         self._watchers[container_id] = ExitWatcher(pid, exited)
 

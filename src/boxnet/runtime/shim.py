@@ -50,6 +50,7 @@ class Client:
     def __init__(self, sock: socket.socket):
         self.sock, self.inbuf, self.outbuf = sock, b"", bytearray()
         self.output = False
+        self.greeted = False   # its H frame (what it wants) has been read
         self.paused = False
         self.registered = False
 
@@ -138,15 +139,35 @@ class Shim:
         self._io_events()
 
     # -- clients ------------------------------------------------------------------
-    def _accept(self, _mask: int) -> None:
+    def _accept(self, _mask: int) -> bool:
         try:
             sock, _ = self.listener.accept()
         except BlockingIOError:
-            return
+            return False
         sock.setblocking(False)
         c = Client(sock)
         self.clients[sock.fileno()] = c
         self._client_events(c)
+        return True
+
+    def _greet_late_clients(self, wait: float) -> None:
+        """Serve the handshakes of clients that connected just before the end.
+
+        Why: `docker run -t` attaches before the start, and a short-lived
+        container may exit between the attach's connect and its H frame; that
+        client would miss the output unless its H (with its log offset) is
+        read now and the log replayed to it."""
+        self.sel.unregister(self.pidfd)
+        while self._accept(0):
+            pass
+        self.sel.unregister(self.listener)
+        deadline = time.monotonic() + wait
+        while any(not c.greeted for c in self.clients.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for key, mask in self.sel.select(left):
+                key.data(mask)
 
     def _client_ready(self, c: Client):
         def ready(mask: int) -> None:
@@ -179,6 +200,7 @@ class Shim:
 
     def _frame(self, c: Client, typ: bytes, payload: bytes) -> None:
         if typ == b"H":
+            c.greeted = True
             c.output = self.tty and payload[:1] == b"1"
             if c.output and len(payload) == 9 and self.log is not None:
                 start = struct.unpack(">q", payload[1:])[0]
@@ -235,6 +257,7 @@ class Shim:
             if not self._read_output():
                 if self.io_reading:
                     time.sleep(0.01)
+        self._greet_late_clients(0.5)
         for c in list(self.clients.values()):
             c.sock.setblocking(True)
             c.sock.settimeout(2)
