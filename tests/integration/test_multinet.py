@@ -118,3 +118,37 @@ def test_isolation_ipv6(nets, src, dst, dst_net):
     assert ping(h, src, gw6, v6=True, tries=3)
     assert not ping(h, src, dst_ip, v6=True), f"{src} pinged {dst} over IPv6 across networks"
     assert not tcp(h, src, dst_ip), f"{src} reached {dst} over IPv6 TCP across networks"
+
+
+def default_via(host, name: str) -> str:
+    """The gateway of the container's IPv4 default route ("" if none)."""
+    out = host.exec(name, "ip", "-4", "route", "show", "default", check=True).stdout.split()
+    return out[out.index("via") + 1] if "via" in out else ""
+
+
+def gateway_of(host, net: str) -> str:
+    """The IPv4 gateway of a network."""
+    return next(c["Gateway"] for c in host.network(net)["IPAM"]["Config"] if "." in c["Subnet"])
+
+
+def test_default_route_follows_gw_priority(nets):
+    """The default route moves to the endpoint with the highest gw-priority and back;
+    connecting at equal priority leaves it where it is; a reconnect after a
+    disconnect of the gateway's network restores it (the route went with the link)."""
+    h = nets
+    gw_a, gw_b = gateway_of(h, "net-a"), gateway_of(h, "net-b")
+    h.cli("run", "-d", "--name", "router", "--network", "net-a", "busybox", "sleep", "3600")
+    assert default_via(h, "router") == gw_a
+    h.cli("network", "connect", "net-b", "router")           # equal priority: stays
+    assert default_via(h, "router") == gw_a
+    h.cli("network", "disconnect", "net-b", "router")
+    h.cli("network", "connect", "--gw-priority", "10", "net-b", "router")
+    assert default_via(h, "router") == gw_b
+    h.cli("network", "disconnect", "net-b", "router")        # the route dies with eth1
+    assert default_via(h, "router") == gw_a
+    h.cli("network", "connect", "--gw-priority", "10", "net-b", "router")
+    assert default_via(h, "router") == gw_b
+    h.cli("restart", "router")                                # a new sandbox: set afresh
+    assert default_via(h, "router") == gw_b
+    assert ping(h, "router", h.ip_of("b1", "net-b"))
+    h.cli("rm", "-f", "router")

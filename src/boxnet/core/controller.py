@@ -49,6 +49,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.cont_by_name: dict[str, Container] = {}
         self.netlock = asyncio.Lock()
         self._clocks: dict[str, asyncio.Lock] = {}
+        self.default_routes: dict[str, tuple] = {}   # see EndpointOps.after_endpoints_changed
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self.execs: dict = {}
         self.events = EventBus()
@@ -98,6 +99,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.cont_by_name.pop(c.name, None)
         self.eps_by_container.pop(c.id, None)
         self._clocks.pop(c.id, None)
+        self.default_routes.pop(c.id, None)
 
     def save_container(self, c: Container) -> None:
         """Commit a container's state."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 
 from ..errors import BoxnetError, InvalidParameter
 from ..model import Container, Endpoint, EndpointSettings, Network
@@ -117,6 +118,7 @@ class EndpointOps:
                     await quick(nw, ep)
                 else:
                     await drv.leave(nw, ep, c.sandbox_key)
+        self.forget_route_via(c, ep.ifname)
         self._unindex_endpoint(ep)
         self.store.delete("endpoints", ep.id)
         if nw is not None:
@@ -135,19 +137,42 @@ class EndpointOps:
         return best
 
     async def after_endpoints_changed(self, c: Container) -> None:
-        """Default routes and /etc/hosts follow the current endpoints."""
+        """Default routes and /etc/hosts follow the current endpoints.
+
+        The routes last set in each sandbox are remembered (keyed by the
+        netns's inode, so a restarted sandbox starts afresh): a connect that
+        does not move the default route costs no netlink round trip."""
         if c.status != "running" or not c.sandbox_key:
             return
+        try:
+            ns = os.stat(c.sandbox_key).st_ino
+        except OSError:
+            ns = None
+        known = self.default_routes.get(c.id)
+        if known is None or known[0] != ns or ns is None:
+            known = self.default_routes[c.id] = (ns, {})
         for v6 in (False, True):
             ep = self.gateway_endpoint(c, v6)
-            if ep is None:
+            want = (ep.gateway6 if v6 else ep.gateway4, ep.ifname) if ep is not None else None
+            if v6 in known[1] and known[1][v6] == want:
+                continue
+            known[1].pop(v6, None)   # unknown until the kernel said yes
+            if want is None:
                 await self.nl.del_default_route(c.sandbox_key, v6)
             else:
-                await self.nl.set_default_route(c.sandbox_key, ep.gateway6 if v6 else ep.gateway4,
-                                                ep.ifname)
+                await self.nl.set_default_route(c.sandbox_key, *want)
+            known[1][v6] = want
         cdir = sandbox.container_dir(self.config.containers_dir, c.id)
         sandbox.update_hosts(cdir, c, self.container_endpoints(c.id),
                              sandbox.host_gateway_ip(self.networks), self.link_lines(c))
+
+    def forget_route_via(self, c: Container, ifname: str) -> None:
+        """The kernel dropped the routes through ``ifname`` (its link is gone)."""
+        known = self.default_routes.get(getattr(c, "id", None))
+        if known is not None:
+            for v6, route in list(known[1].items()):
+                if route is not None and route[1] == ifname:
+                    del known[1][v6]
 
     def link_lines(self, c: Container, strict: bool = False) -> list[str]:
         """/etc/hosts lines for legacy links (`--link name[:alias]`): the target's

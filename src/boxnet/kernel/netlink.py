@@ -267,15 +267,18 @@ class Netlink:
 
     async def attach_veth(self, host_ifname: str, bridge: str | None, netns_path: str,
                           ifname: str, mac: str | None, addrs: list[str],
-                          mtu: int | None) -> str:
+                          mtu: int | None, port_setup=None) -> str:
         """Plumb one endpoint: a veth pair from the host (port of ``bridge``) into ``netns_path``.
 
         The peer is created directly inside the target netns under its final
         name (IFLA_NET_NS_FD on the peer), with its MAC and MTU, so nothing is
         renamed or moved. Then, inside the netns, the addrs are added (v6
         without DAD, usable at once) and ``ifname`` and lo are brought up.
-        Returns the MAC of ``ifname``. On failure the pair is deleted and
-        KernelError is raised.
+        ``port_setup(host_handle, host_index, master_index)``, if given, is a
+        coroutine function for the host end's bridge-port settings; it runs
+        together with the netns work, with the indices already known (no
+        lookups).  Returns the MAC of ``ifname``. On failure the pair is
+        deleted and KernelError is raised.
         """
         mac = mac or _random_mac()
         host = self._host
@@ -308,7 +311,9 @@ class Netlink:
             os.close(fd)
         try:
             # The echoed new link's IFLA_LINK is the peer's ifindex in its netns.
-            peer_index = next((m.get("link") for m in msgs if m.get("ifname") == host_ifname), None)
+            new = next((m for m in msgs if m.get("ifname") == host_ifname), None)
+            peer_index = new.get("link") if new is not None else None
+            host_index = new["index"] if new is not None else None
             ipr = await self._ipr(netns_path)
             if not peer_index:
                 peer_index = await self._require_index(ipr, ifname, netns_path)
@@ -316,6 +321,10 @@ class Netlink:
             jobs = [self._add_addr(ipr, peer_index, a) for a in addrs]
             jobs.append(ipr.link("set", index=peer_index, state="up"))
             jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
+            if port_setup is not None:
+                if host_index is None:
+                    host_index = await self._require_index(host, host_ifname, None)
+                jobs.append(port_setup(host, host_index, master))
             results = await asyncio.gather(*jobs, return_exceptions=True)
             for r in results:
                 if isinstance(r, BaseException):

@@ -79,14 +79,14 @@ class BridgeDriver(Driver):
         """One veth pair: host end on the bridge, peer as ethN in the sandbox."""
         ep.host_ifname = "veth" + ep.id[:11]
         addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
+        # hairpin NAT on the new port, and a reused IP may still map to the
+        # previous holder's MAC: both sent along with the veth's own set-up
         ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw), netns_path,
-                                            ep.ifname, ep.mac or None, addrs, options.mtu(nw))
+                                            ep.ifname, ep.mac or None, addrs, options.mtu(nw),
+                                            port_setup=brport.port_setup(addrs))
         entry = endpoint_entry(ep)
         if entry is not None:
             try:  # anti-spoofing: this port may only send with its own MAC and IPs
-                await brport.set_hairpin(self._nl, ep.host_ifname)  # hairpin NAT
-                # a reused IP may still map to the previous holder's MAC
-                await brport.forget_neighbours(self._nl, options.bridge_name(nw), addrs)
                 await self._fw.add_endpoint(entry)
             except BoxnetError:
                 await self._nl.detach_veth(ep.host_ifname)
