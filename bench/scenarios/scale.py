@@ -96,12 +96,13 @@ def run(ctx: Context) -> dict:
     res = ctx.begin(NAME, TITLE)
     c_counts = ctx.pick([1, 10, 50], [1, 10, 100, 1000])
     n_counts = ctx.pick([1, 10, 25], [1, 10, 100, 250])
-    flat = {}
+    flat, flat200 = {}, {}
     for name in PEERS:
         with ctx.peer(name) as peer:
             if peer is not None:
                 ys = _containers(ctx, peer, c_counts)
                 flat[name] = window_ratio(ys, 10)
+                flat200[name] = window_ratio(ys[:200], 10) if len(ys) >= 200 else None
                 if flat[name] is not None:
                     ctx.value("flatness", "median of the last 10 over the first 10 operations",
                               "ratio", name, len(ys), flat[name])
@@ -113,6 +114,13 @@ def run(ctx: Context) -> dict:
              flat.get("boxnet"), 1.2, measured=full,
              detail="" if full else f"quick mode stops at {max(c_counts)} containers: "
              f"ratio there {flat.get('boxnet')}")
+    ctx.goal("per-operation cost flat to 200 containers (last 10 of 200 within 1.2x of the "
+             "first 10; the engine-core goal)", flat200.get("boxnet"), 1.2,
+             measured=flat200.get("boxnet") is not None,
+             detail="peers: " + ", ".join(f"{p} {v:.2f}" for p, v in flat200.items()
+                                          if v is not None)
+             if flat200.get("boxnet") is not None else
+             f"quick mode stops at {max(c_counts)} containers")
     rss = {p: dict(pts).get(max(c_counts)) for p, pts in
            res["series"].get("containers_rss", {}).get("peers", {}).items()}
     tree = {p: dict(pts).get(max(c_counts)) for p, pts in
