@@ -279,6 +279,29 @@ def test_legacy_links_on_default_bridge(dns_host):
         h.cli("rm", "-f", "linker", "linked", "badlink", check=False)
 
 
+def test_legacy_links_on_user_network_resolve(dns_host):
+    """--link target:alias on a user-defined network: the embedded DNS answers the
+    alias for the linking container only (as Docker's does), and /etc/hosts has it."""
+    h = dns_host
+    h.cli("run", "-d", "--name", "ltarget", "--network", "n1", *SLEEP)
+    try:
+        h.cli("run", "-d", "--name", "lnk", "--network", "n1", "--link", "ltarget:dblink",
+              *SLEEP)
+        ip = h.ip_of("ltarget", "n1")
+        assert dq(h, "lnk", "query", "dblink", "A")["answers"] == [ip]
+        code, addrs = nslookup(h, "lnk", "dblink")
+        assert code == 0 and ip in addrs
+        assert h.exec("lnk", "ping", "-c1", "-W2", "dblink").returncode == 0
+        # the alias is the linker's alone: c2 shares n1 but made no link
+        assert dq(h, "c2", "query", "dblink", "A")["rcode"] == "NXDOMAIN"
+        h.cli("stop", "-t", "0", "ltarget")                    # target gone: so is the alias
+        assert dq(h, "lnk", "query", "dblink", "A")["rcode"] == "NXDOMAIN"
+        h.cli("start", "ltarget")
+        assert dq(h, "lnk", "query", "dblink", "A")["answers"] == [h.ip_of("ltarget", "n1")]
+    finally:
+        h.cli("rm", "-f", "lnk", "ltarget", check=False)
+
+
 def test_default_bridge_and_hosts_file(dns_host):
     """Default bridge: no embedded DNS (Docker's way); /etc/hosts with --add-host and host-gateway."""
     h = dns_host

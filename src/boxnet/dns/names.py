@@ -50,15 +50,31 @@ EMPTY_VIEW_KEY: frozenset = frozenset()
 class NameTable:
     """An immutable snapshot: per-network records and each container's networks."""
 
-    def __init__(self, nets: dict[str, NetRecords], cont_nets: dict[str, frozenset]):
-        """Take ownership of the built dicts (never changed afterwards)."""
+    def __init__(self, nets: dict[str, NetRecords], cont_nets: dict[str, frozenset],
+                 cont_links: dict[str, dict] | None = None):
+        """Take ownership of the built dicts (never changed afterwards).
+
+        cont_links: container id -> {link alias: (IPv4s, IPv6s)}, the legacy
+        ``--link`` names only that container resolves."""
         self.nets = nets
         self.cont_nets = cont_nets
-        self._views: dict[frozenset, View] = {}
+        self.cont_links = cont_links or {}
+        self._views: dict = {}
 
     def view_for(self, container_id: str) -> View:
-        """The (shared, memoised) view of a container's networks."""
-        return self.view(self.cont_nets.get(container_id, EMPTY_VIEW_KEY))
+        """The (shared, memoised) view of a container's networks; a container
+        with links has its own view: its networks' names plus its link aliases."""
+        nids = self.cont_nets.get(container_id, EMPTY_VIEW_KEY)
+        links = self.cont_links.get(container_id)
+        if not links:
+            return self.view(nids)
+        v = self._views.get(container_id)
+        if v is None:
+            base = self.view(nids)
+            v = View(names={**base.names, **links}, ptr=base.ptr,
+                     internal_only=base.internal_only)
+            self._views[container_id] = v
+        return v
 
     def view(self, nids: frozenset) -> View:
         """The merged view of a set of network ids."""
@@ -97,6 +113,7 @@ def build_table(networks: dict, endpoints, containers: dict,
     by_net: dict[str, dict[str, tuple[list, list]]] = {}
     ptr_by_net: dict[str, dict[str, str]] = {}
     cont_nets: dict[str, set] = {}
+    endpoints = list(endpoints)
     for ep in endpoints:
         if ep.id in exclude or not ep.dns_names:
             continue
@@ -129,4 +146,38 @@ def build_table(networks: dict, endpoints, containers: dict,
         nets[nid] = NetRecords(name=nw.name, internal=bool(nw.internal),
                                names={k: (tuple(a), tuple(b)) for k, (a, b) in recs.items()},
                                ptr=ptr_by_net.get(nid, {}))
-    return NameTable(nets, {cid: frozenset(s) for cid, s in cont_nets.items()})
+    return NameTable(nets, {cid: frozenset(s) for cid, s in cont_nets.items()},
+                     _link_names(networks, endpoints, containers, exclude))
+
+
+def _link_names(networks: dict, endpoints: list, containers: dict, exclude) -> dict:
+    """Legacy links on user-defined networks (``--link name:alias``, endpoint
+    Links): the linking container alone resolves the alias (and the target's
+    name) to the target's addresses on the network where the link was made,
+    as Docker's embedded DNS does. Targets not running there are skipped."""
+    live = [ep for ep in endpoints if ep.id not in exclude and ep.dns_names]
+    if not any(ep.links for ep in live) and not any(
+            getattr(getattr(c, "config", None), "links", None) for c in containers.values()):
+        return {}
+    by_name = {c.name: c for c in containers.values()}
+    at = {(ep.container_id, ep.network_id): ep for ep in live}
+    out: dict[str, dict] = {}
+    for ep in live:
+        c = containers.get(ep.container_id)
+        if c is None or ep.network_id not in networks:
+            continue
+        specs = [*ep.links, *getattr(getattr(c, "config", None), "links", ())]
+        for spec in specs:
+            name, _, alias = spec.partition(":")
+            name = name.lstrip("/")
+            alias = alias.rsplit("/", 1)[-1] or name
+            target = by_name.get(name)
+            tep = at.get((target.id, ep.network_id)) if target is not None else None
+            if tep is None:
+                continue
+            v4, v6 = _addr(tep.ipv4), _addr(tep.ipv6)
+            rec = ((v4,) if v4 else (), (v6,) if v6 else ())
+            mine = out.setdefault(c.id, {})
+            for n in dict.fromkeys((alias.lower(), name.lower())):
+                mine[n] = rec
+    return out
