@@ -13,7 +13,7 @@ import pytest
 from boxnet.drivers.overlay.options import add_cluster_flags, cluster_flags
 from boxnet.errors import InvalidParameter
 from boxnet.store.etcd import EtcdClient
-from boxnet.store.etcd_tls import TlsFiles, client_context, explain
+from boxnet.store.etcd_tls import TlsFiles, client_context, explain, explain_gateway
 
 
 def _opts(*argv):
@@ -70,3 +70,17 @@ def test_explanations():
     assert "requires a client certificate" in msg
     assert explain(ConnectionRefusedError(111, "refused"), "h:1", tls) is None
     assert explain(ConnectionResetError(104, "reset by peer"), "h:1", tls, never_ok=False) is None
+
+
+@pytest.mark.parametrize("gateway_error", [
+    'grpc: the client connection is closing; connection closed',
+    'connection error: desc = "transport: failed to write client preface: '
+    'write tcp 10.0.0.3:34358->10.0.0.3:2379: write: connection reset by peer"',
+])
+def test_gateway_self_dial_names_client_auth(gateway_error):
+    """Both wordings etcd's gateway uses when its own certificate lacks clientAuth
+    get the hint; without TLS, or for other errors, the message is left alone."""
+    files = TlsFiles("ca.pem", "c.pem", "c.key")
+    assert "extendedKeyUsage clientAuth" in explain_gateway(gateway_error, files)
+    assert explain_gateway(gateway_error, TlsFiles()) == gateway_error
+    assert explain_gateway("context deadline exceeded", files) == "context deadline exceeded"

@@ -36,13 +36,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 from boxnet.errors import KernelError
 from boxnet.kernel import netns as _netns
 from boxnet.kernel.linkgc import LinkGc, garbage_name
+from boxnet.kernel.nlerror import nl_error as _err
+from boxnet.kernel.routes import RouteOps
 
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
 NETLINK_EXT_ACK = 11
 SOL_NETLINK = 270
 MAX_CACHED_NETNS = 128
-MAIN_TABLE = 254
 
 
 class LinkInfo(msgspec.Struct, frozen=True):
@@ -55,12 +56,6 @@ class LinkInfo(msgspec.Struct, frozen=True):
     mac: str | None
     mtu: int
     operstate: str
-
-
-def _err(what: str, e: BaseException) -> KernelError:
-    if isinstance(e, NetlinkError):
-        return KernelError(f"{what}: {os.strerror(e.code)} (errno {e.code})")
-    return KernelError(f"{what}: {e}")
 
 
 def _random_mac() -> str:
@@ -124,7 +119,7 @@ async def add_addr(ipr: AsyncIPRoute, index: int, addr: str) -> None:
             raise
 
 
-class Netlink:
+class Netlink(RouteOps):
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
     def __init__(self, host: AsyncIPRoute):
@@ -390,48 +385,3 @@ class Netlink:
             await self.delete_link(name)   # cannot rename: delete it now, slowly
             return
         self.gc.delete_later(tmp)
-
-    async def set_default_route(self, netns_path: str, gateway: str, ifname: str) -> None:
-        """Replace the default route (v4 or v6, from ``gateway``) inside ``netns_path``."""
-        ipr = await self._ipr(netns_path)
-        gw = ipaddress.ip_address(gateway)
-        family = socket.AF_INET6 if gw.version == 6 else socket.AF_INET
-        try:
-            idx = await self._require_index(ipr, ifname, netns_path)
-            await ipr.route("replace", dst="default", family=family, gateway=str(gw), oif=idx)
-        except NetlinkError as e:
-            raise _err(f"cannot set default route via {gateway} in {netns_path}", e) from e
-
-    async def del_default_route(self, netns_path: str, v6: bool) -> None:
-        """Delete the v4 (or v6) default route inside ``netns_path``; idempotent."""
-        ipr = await self._ipr(netns_path)
-        family = socket.AF_INET6 if v6 else socket.AF_INET
-        try:
-            await ipr.route("del", dst="default", family=family)
-        except NetlinkError as e:
-            if e.code not in (errno.ESRCH, errno.ENOENT):
-                raise _err(f"cannot delete default route in {netns_path}", e) from e
-
-    async def link_lo_up(self, netns_path: str) -> None:
-        """Bring up the loopback interface of ``netns_path``."""
-        ipr = await self._ipr(netns_path)
-        try:
-            await ipr.link("set", index=1, state="up")
-        except NetlinkError as e:
-            raise _err(f"cannot bring lo up in {netns_path}", e) from e
-
-    async def host_routes(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        """Destinations of the host's main-table routes, v4 and v6, default routes left out.
-
-        Used to keep new subnets off networks the host already reaches (as
-        Docker does, a default route overlaps everything and is ignored).
-        """
-        out = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            async for r in await self._host.route("dump", family=family, table=MAIN_TABLE):
-                plen = r["dst_len"]
-                dst = r.get("dst")
-                if plen == 0 or not dst:
-                    continue
-                out.append(ipaddress.ip_network(f"{dst}/{plen}", strict=False))
-        return out

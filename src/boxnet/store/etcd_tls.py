@@ -106,11 +106,17 @@ def explain(exc: BaseException, member: str, files: TlsFiles,
     return f"TLS handshake with {member} failed: {text}"
 
 
+# how etcd's gateway words a refused dial to its own gRPC port (the wording
+# depends on which side of the TLS handshake notices first)
+_GATEWAY_SELF_DIAL = ("connection closed", "failed to write client preface")
+
+
 def explain_gateway(msg: str, files: TlsFiles) -> str:
     """etcd 3.4's JSON gateway dials its own gRPC port with the server's --cert-file;
     under --client-cert-auth that certificate must allow client auth too, or every
-    request answers 503 "connection closed".  Say so instead of "unreachable"."""
-    if files.enabled and "connection closed" in msg:
+    request answers 503, worded "connection closed" or, when the gRPC server's reset
+    wins the race, "failed to write client preface".  Say so instead of "unreachable"."""
+    if files.enabled and any(m in msg for m in _GATEWAY_SELF_DIAL):
         return (f"{msg} (etcd's JSON gateway could not reach its own gRPC server: with "
                 f"--client-cert-auth, etcd's --cert-file must also carry extendedKeyUsage "
                 f"clientAuth, see etcd's log for 'incompatible key usage')")
