@@ -95,6 +95,16 @@ def test_seed_check_reports_exactly_that(seed):
     assert "EXPECTED" in text and "OBSERVED" in text and "OK" in text
 
 
+def test_compose_exec_output_and_exit_code(seed):
+    """`compose exec` runs in the service's container, on its networks: output comes
+    back and the command's exit code is boxnet compose's own."""
+    r = compose(seed, "-f", str(SEED), "exec", "-T", "app", "sh", "-c",
+                "nslookup db >/dev/null && echo resolved; exit 3", check=False)
+    assert r.returncode == 3 and "resolved" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    r = compose(seed, "-f", str(SEED), "exec", "-T", "proxy", "nslookup", "db", check=False)
+    assert r.returncode != 0, r.stdout
+
+
 def test_check_fails_on_difference(seed):
     """db connected to frontend behind compose's back: check sees proxy -> db and exits 1."""
     h = seed

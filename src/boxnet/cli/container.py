@@ -9,9 +9,9 @@ import click
 from .client import APIError
 from .formatting import write_list
 from .network import inspect_output
-from .options import DockerCommand, Failure, filters_query, print_err
+from .options import DockerCommand, Failure, filters_query
 from .pscontext import ContainerRow
-from .streams import copy_output, pump_stdin, response_chunks
+from .streams import copy_output, response_chunks, run_exec
 
 
 def _each(names, action) -> None:
@@ -152,21 +152,7 @@ def exec_(obj, detach, env, interactive, tty, user, workdir, privileged, contain
             "AttachStdin": interactive and attach, "AttachStderr": attach,
             "AttachStdout": attach, "Detach": detach, "DetachKeys": "",
             "Env": parse_env(env), "WorkingDir": workdir, "Cmd": list(command)}
-    exec_id = obj.client.post(f"/containers/{container}/exec", body)["Id"]
-    if detach:
-        obj.client.post(f"/exec/{exec_id}/start", {"Detach": True, "Tty": tty})
-        return
-    stream = obj.client.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False,
-                                                                      "Tty": tty})
-    if interactive:
-        pump_stdin(stream)
-    syserr = copy_output(stream, tty)
-    stream.close()
-    if syserr:
-        print_err(f"Error response from daemon: {syserr}")
-    info = obj.client.get(f"/exec/{exec_id}/json")
-    code = info.get("ExitCode")
-    sys.exit(126 if code is None and syserr else (code or 0))
+    sys.exit(run_exec(obj.client, container, body))
 
 
 exec_.name = "exec"

@@ -83,3 +83,24 @@ def pump_stdin(stream, src: BinaryIO | None = None) -> threading.Thread:
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+def run_exec(client, container: str, body: dict) -> int:
+    """Create an exec in `container` from `body` (the ExecConfig), start it detached
+    or attached (stdin pumped when AttachStdin), and return its exit code as
+    docker does: 126 when the daemon reported a failure and no code exists."""
+    tty = bool(body.get("Tty"))
+    exec_id = client.post(f"/containers/{container}/exec", body)["Id"]
+    if body.get("Detach"):
+        client.post(f"/exec/{exec_id}/start", {"Detach": True, "Tty": tty})
+        return 0
+    stream = client.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False,
+                                                                  "Tty": tty})
+    if body.get("AttachStdin"):
+        pump_stdin(stream)
+    syserr = copy_output(stream, tty)
+    stream.close()
+    if syserr:
+        sys.stderr.write(f"Error response from daemon: {syserr}\n")
+    code = client.get(f"/exec/{exec_id}/json").get("ExitCode")
+    return 126 if code is None and syserr else (code or 0)

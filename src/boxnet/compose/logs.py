@@ -6,7 +6,7 @@ import sys
 import threading
 
 from ..cli.client import APIError, Client
-from ..cli.streams import copy_output, demux, pump_stdin, response_chunks
+from ..cli.streams import copy_output, demux, response_chunks, run_exec
 from . import labels as L
 
 
@@ -101,20 +101,7 @@ def exec_interactive(client: Client, cid: str, cmd: list[str], tty: bool, detach
     body = {"AttachStdin": interactive, "AttachStdout": not detach,
             "AttachStderr": not detach, "Tty": tty, "Env": env or None, "User": user,
             "WorkingDir": workdir, "Cmd": cmd, "Detach": detach}
-    exec_id = client.post(f"/containers/{cid}/exec", body)["Id"]
-    if detach:
-        client.post(f"/exec/{exec_id}/start", {"Detach": True, "Tty": tty})
-        return 0
-    stream = client.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False,
-                                                                  "Tty": tty})
-    if interactive:
-        pump_stdin(stream)
-    syserr = copy_output(stream, tty)
-    stream.close()
-    if syserr:
-        sys.stderr.write(f"Error response from daemon: {syserr}\n")
-    code = client.get(f"/exec/{exec_id}/json").get("ExitCode")
-    return 126 if code is None and syserr else (code or 0)
+    return run_exec(client, cid, body)
 
 
 __all__ = ["ps_rows", "follow", "exec_interactive", "demux"]
