@@ -189,6 +189,7 @@ class ContainerOps:
         errors = []
         released = not netmode.has_running_sharers(self, c)
         for ep in self.container_endpoints(c.id):
+            self.remember_addresses(c, ep)
             try:
                 await self.leave_network(c, self.networks.get(ep.network_id), ep,
                                          released=released)

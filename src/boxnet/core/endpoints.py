@@ -37,12 +37,35 @@ class EndpointOps:
                 continue
             if (ep.ipv6 if v6 else ep.ipv4):
                 continue
-            addr = self.ipam.request_address(pool.subnet, want or None)
+            addr = self._sticky_address(pool.subnet, "" if want else
+                                        (st.last_ipv6 if v6 else st.last_ipv4))
+            if addr is None:
+                addr = self.ipam.request_address(pool.subnet, want or None)
             cidr = f"{addr}/{_prefix(pool.subnet)}"
             if v6:
                 ep.ipv6, ep.gateway6 = cidr, (pool.gateway or "")
             else:
                 ep.ipv4, ep.gateway4 = cidr, (pool.gateway or "")
+
+    def _sticky_address(self, subnet: str, last: str) -> str | None:
+        """The address this endpoint held at its container's last stop, if it is
+        still in the subnet and free (Docker keeps a restarted container's IP
+        when it can); None to let the pool choose."""
+        if not last or ipaddress.ip_address(last) not in ipaddress.ip_network(subnet):
+            return None
+        try:
+            return self.ipam.request_address(subnet, last)
+        except BoxnetError:  # taken meanwhile, or no longer usable
+            return None
+
+    @staticmethod
+    def remember_addresses(c: Container, ep: Endpoint) -> None:
+        """Keep the endpoint's addresses in the container's settings for that
+        network, to be asked for again at its next start."""
+        st = c.networks.get(ep.network_id)
+        if st is not None:
+            st.last_ipv4 = ep.ipv4.partition("/")[0]
+            st.last_ipv6 = ep.ipv6.partition("/")[0]
 
     def _release(self, nw: Network, ep: Endpoint) -> None:
         for cidr in (ep.ipv4, ep.ipv6):

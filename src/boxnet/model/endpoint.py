@@ -36,3 +36,7 @@ class EndpointSettings(msgspec.Struct, kw_only=True):
     driver_opts: dict[str, str] = {}
     gw_priority: int = 0
     links: list[str] = []
+    # the addresses held when the container last stopped (plain): asked for again
+    # at its next start, so a restarted container keeps its IP when it is free
+    last_ipv4: str = ""
+    last_ipv6: str = ""
