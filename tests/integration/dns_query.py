@@ -1,7 +1,7 @@
 """DNS client for tests, run inside a container's netns with nsenter.
 
     python dns_query.py query NAME TYPE [--tcp] [--edns] [--server IP]
-        -> JSON {"rcode", "tc", "answers": [text...], "ms"}
+        -> JSON {"rcode", "tc", "answers": [text...], "ttls": [seconds...], "ms"}
     python dns_query.py rr NAME N          -> JSON list of the first A of N queries
     python dns_query.py hostile            -> JSON {sent, replies, formerr}
     python dns_query.py flood SECONDS      -> JSON {sent}  (bounded by time)
@@ -32,7 +32,7 @@ def query(name: str, rdtype: str, tcp: bool, edns: bool, server: str) -> dict:
     ms = (time.perf_counter() - t0) * 1000
     ans = [rd.to_text() for rr in r.answer for rd in rr]
     return {"rcode": dns.rcode.to_text(r.rcode()), "tc": bool(r.flags & 0x200),
-            "answers": ans, "ms": ms}
+            "answers": ans, "ttls": [rr.ttl for rr in r.answer], "ms": ms}
 
 
 def hostile() -> dict:

@@ -121,6 +121,7 @@ def test_names_dnspython_and_resolv_conf(dns_host):
     for name in ("c1", "web", "c1.n1"):
         r = dq(h, "c2", "query", name, "A")
         assert r["rcode"] == "NOERROR" and r["answers"] == [ip], (name, r)
+        assert r["ttls"] == [5], r   # the documented default (--dns-ttl), not Docker's 600
     r = dq(h, "c2", "query", "c1", "A", "--tcp")
     assert r["answers"] == [ip]
     conf = h.exec("b1", "cat", "/etc/resolv.conf", check=True).stdout

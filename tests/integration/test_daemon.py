@@ -1,0 +1,65 @@
+"""boxnetd as a process, on the real kernel: one daemon per data root (a second one is
+refused with a message naming the first), the pidfile, the API socket's mode and owner
+(0660 root:root, or the --group), HEAD /_ping with its Api-Version header, and a clean
+exit on SIGTERM."""
+
+from __future__ import annotations
+
+import grp
+import os
+import stat
+import subprocess
+
+import pytest
+
+from .harness import BOXNETD, UnixHTTPConnection
+
+pytestmark = pytest.mark.kernel
+
+
+def test_one_daemon_per_data_root(make_host):
+    h = make_host()
+    pid = int((h.dir / "boxnetd.pid").read_text().strip())
+    assert pid == h.proc.pid or os.path.exists(f"/proc/{pid}"), pid
+    r = subprocess.run(["nsenter", f"--net={h.netns}", BOXNETD, "--data-root",
+                        str(h.data_root), "--exec-root", str(h.dir / "exec2"),
+                        "-H", f"unix://{h.dir / 'sock2'}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "in use by another boxnetd" in r.stderr and str(pid) in r.stderr, r.stderr
+    assert not (h.dir / "sock2").exists()
+    assert h.api("GET", "/_ping")[0] == 200   # the first one is untouched
+
+
+def test_socket_mode_owner_and_group(make_host):
+    h = make_host()
+    st = os.stat(h.sock)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    h.stop()
+    h.start("--group", "daemon")
+    st = os.stat(h.sock)
+    assert st.st_gid == grp.getgrnam("daemon").gr_gid and stat.S_IMODE(st.st_mode) == 0o660
+
+
+def test_head_ping_and_api_version_header(make_host):
+    h = make_host()
+    for path in ("/_ping", "/v1.50/_ping"):
+        for method in ("HEAD", "GET"):
+            conn = UnixHTTPConnection(str(h.sock), timeout=10)
+            conn.request(method, path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert resp.status == 200, (method, path, resp.status)
+            assert resp.getheader("Api-Version") == "1.50", resp.getheaders()
+            assert body == (b"" if method == "HEAD" else b"OK"), body
+
+
+def test_sigterm_exits_cleanly(make_host):
+    h = make_host()
+    h.cli("network", "create", "term-net")
+    assert h.stop() == 0, h.log_tail()
+    h.start()
+    assert h.network("term-net")["Name"] == "term-net"
+    h.cli("network", "rm", "term-net")
