@@ -206,6 +206,25 @@ def test_default_binding_address_flag(make_host):
     assert probe(out.netns, "tcp", out.host_ip, 8090) is None
 
 
+def test_network_host_binding_ipv4_option(make_host):
+    """The network's com.docker.network.bridge.host_binding_ipv4 is the default binding
+    address of its ports (loopback here: the host reaches it, the outside does not); a
+    port given an explicit address keeps it."""
+    h = make_host()
+    out = Outside(h)
+    h.cli("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+          "hb-net")
+    h.cli("run", "-d", "--name", "hb", "--network", "hb-net", "-p", "8091:7000",
+          "-p", f"{out.host_ip}:8092:7000", "boxnet/host", *server_cmd(P))
+    wait_ready(h, "hb", P)
+    assert h.inspect("hb")["NetworkSettings"]["Ports"]["7000/tcp"] == \
+        [{"HostIp": "127.0.0.1", "HostPort": "8091"},
+         {"HostIp": out.host_ip, "HostPort": "8092"}]
+    assert probe(h.netns, "tcp", "127.0.0.1", 8091) is not None
+    assert probe(out.netns, "tcp", out.host_ip, 8091) is None
+    assert probe(out.netns, "tcp", out.host_ip, 8092) is not None
+
+
 def test_no_host_network_flag_refuses_host_containers(make_host):
     h = make_host("--no-host-network")
     r = h.cli("run", "-d", "--name", "hn", "--network", "host", "busybox", "true", check=False)
