@@ -108,6 +108,8 @@ def test_info_warns_about_a_foreign_forward_drop_policy(world):
     try:
         warnings = host.api_ok("GET", "/info")["Warnings"] or []
         assert any("bxtfilter FORWARD" in w and "policy drop" in w for w in warnings), warnings
+        # the periodic check (every 2 s) puts it in the daemon log too, once
+        assert _until(lambda: "bxtfilter FORWARD" in host.log_tail(400))
         # and it really is what breaks outbound traffic / published ports
         assert probe(out.netns, "tcp", out.host_ip, 8080) is None
     finally:

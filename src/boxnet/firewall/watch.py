@@ -33,7 +33,6 @@ async def watch(firewall, interval: float) -> None:
 
 
 def start(firewall, interval: float) -> asyncio.Task:
-    """Start the watch task (cancel it at shutdown)."""
-    for w in firewall.warnings():
-        log.warning("%s", w)
+    """Start the watch task (cancel it at shutdown).  Foreign drop policies are
+    logged by the firewall itself: at its first render and when one appears later."""
     return asyncio.get_running_loop().create_task(watch(firewall, interval))

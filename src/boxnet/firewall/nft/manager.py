@@ -266,6 +266,9 @@ class NftFirewall(Firewall):
         """Re-render the tables if someone changed them; True if it had to."""
         why = await asyncio.to_thread(self._drifted)  # ~10 ms at 1000s of elements
         if not why:
+            # a drop policy someone added since the last look is logged once, not only
+            # shown by `boxnet info` (chains only: about a millisecond)
+            await asyncio.to_thread(self._report_foreign)
             return False
         log.warning("boxnet's nftables tables were changed behind its back (%s); restoring", why)
         await self.reload()
