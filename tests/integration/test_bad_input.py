@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from integration.checks import unchanged
+from integration.harness import run
 
 pytestmark = pytest.mark.kernel
 
@@ -191,3 +192,25 @@ def test_kernel_refusal_rolls_back(h, bridge):
     the create fails (at validation or in the kernel) and leaves nothing behind."""
     create_net(h, None, Options={"com.docker.network.bridge.name": bridge},
                IPAM=ipam("10.233.0.0/24"))
+
+
+def test_kernel_refusal_of_the_veth_rolls_back_a_connect(h):
+    """The container's netns already holds an `eth1` (squatted behind boxnet's back), so
+    the kernel refuses the endpoint's veth: the connect fails and leaves no address, no
+    endpoint row, no firewall element and no host veth; once the squatter is gone the
+    same connect gets the network's first address, so nothing leaked."""
+    h.cli("network", "create", "--subnet", "10.234.1.0/24", "rb-net")
+    pid = h.inspect("bad-c1")["State"]["Pid"]
+    ns = ["nsenter", f"--net=/proc/{pid}/ns/net"]
+    run([*ns, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "squat1"])
+    try:
+        msg = refused(h, "POST", "/networks/rb-net/connect", json={"Container": "bad-c1"})
+        assert "eth1" in msg or "exists" in msg, msg
+    finally:
+        run([*ns, "ip", "link", "del", "eth1"])
+    h.cli("network", "connect", "rb-net", "bad-c1")
+    assert h.ip_of("bad-c1", "rb-net") == "10.234.1.2"
+    ok = h.exec("bad-c1", "ping", "-c1", "-W2", "10.234.1.1").returncode == 0
+    assert ok, "the retried connect is not plumbed"
+    h.cli("network", "disconnect", "rb-net", "bad-c1")
+    h.cli("network", "rm", "rb-net")
