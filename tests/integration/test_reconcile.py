@@ -20,12 +20,11 @@ def test_missing_bridge_veth_and_table_recreated_at_restart(make_host):
     ips = {n: h.ip_of(n, "rc-net") for n in ("rc-a", "rc-b")}
     bridge = "br-" + h.network("rc-net")["Id"][:12]
     h.stop()
-    # behind boxnet's back: the bridge, the containers' host veths (their container ends
-    # die with them)
-    # and boxnet's nftables table vanish
+    # behind boxnet's back: the bridge, the containers' host veths (their container
+    # ends die with them) and boxnet's nftables table vanish
     h.sh(f"ip link del {bridge}")
     veths = [link["ifname"] for link in h.links()
-              if (link.get("linkinfo") or {}).get("info_kind") == "veth"]
+             if (link.get("linkinfo") or {}).get("info_kind") == "veth"]
     for name in veths:
         h.sh(f"ip link del {name}", check=False)
     h.sh("nft delete table inet boxnet", check=False)
