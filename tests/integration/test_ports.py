@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from integration import checks
-from integration.netprobe import netns_of, probe, server_cmd, wait_ready
+from integration.netprobe import SERVER, netns_of, probe, server_cmd, wait_ready
 from integration.outside import Outside
 
 pytestmark = pytest.mark.kernel
@@ -232,3 +232,35 @@ def test_no_host_network_flag_refuses_host_containers(make_host):
     st, body = h.api("POST", "/containers/hn/start")
     assert st == 403, body
     h.cli("run", "-d", "busybox", "true")
+
+
+def test_masquerade_off_and_mtu_options(make_host):
+    """enable_ip_masquerade=false: the outside sees the container's own address (the
+    LAN routes back to it); the default network masquerades to the host's address.
+    com.docker.network.driver.mtu sets the MTU of the bridge and both veth ends."""
+    h = make_host()
+    out = Outside(h)
+    out.popen([sys.executable, "-c", SERVER, str(P)])
+    h.cli("network", "create", "--subnet", "10.236.0.0/24", "-o",
+          "com.docker.network.bridge.enable_ip_masquerade=false", "-o",
+          "com.docker.network.driver.mtu=1400", "nomasq")
+    h.cli("network", "create", "--subnet", "10.237.0.0/24", "masq")
+    for n in ("nomasq", "masq"):
+        h.cli("run", "-d", "--name", f"c-{n}", "--network", n, "busybox", "sleep", "3600")
+
+    def seen(c: str) -> str | None:
+        for _ in range(20):
+            got = probe(netns_of(h, c), "tcp", out.ip, P)
+            if got:
+                return got
+        return None
+    assert seen("c-nomasq") == h.ip_of("c-nomasq", "nomasq")
+    assert seen("c-masq") == out.host_ip
+    assert h.exec("c-nomasq", "cat", "/sys/class/net/eth0/mtu", check=True).stdout.strip() \
+        == "1400"
+    assert h.exec("c-masq", "cat", "/sys/class/net/eth0/mtu", check=True).stdout.strip() \
+        == "1500"
+    bridge = "br-" + h.network("nomasq")["Id"][:12]
+    mtus = {link["ifname"]: link["mtu"] for link in h.links()}
+    assert mtus[bridge] == 1400
+    assert h.network("nomasq")["Options"]["com.docker.network.driver.mtu"] == "1400"
