@@ -196,6 +196,29 @@ def test_pull_gives_clear_message(docker):
     """pull (and run of a missing image) tell the user to load or import."""
     r = docker("pull", "alpine", check=False)
     assert r.returncode != 0 and "docker load" in r.stderr and "docker import" in r.stderr
+    r = docker("run", "--rm", "alpine:3.20", "true", check=False)
+    assert r.returncode != 0 and "docker load" in r.stderr, r.stderr
+    assert "alpine:3.20" in r.stderr
+
+
+def test_connect_ip6_and_exact_name_over_id_prefix(docker, host):
+    """`network connect --ip6` on a dual-stack network puts that address in the
+    container; a container whose name looks like another's id prefix is found by name."""
+    docker("network", "create", "--ipv6", "--subnet", "fd64::/64", "--subnet",
+           "10.64.9.0/24", "cli-six")
+    cid = docker.out("run", "-d", "--name", "six1", "busybox", "sleep", "600")
+    docker("network", "connect", "--ip", "10.64.9.9", "--ip6", "fd64::99", "cli-six", "six1")
+    addrs = docker.out("exec", "six1", "ip", "-o", "addr")
+    assert "fd64::99/64" in addrs and "10.64.9.9/24" in addrs, addrs
+    fmt = '{{(index .NetworkSettings.Networks "cli-six").GlobalIPv6Address}}'
+    assert docker.out("inspect", "-f", fmt, "six1") == "fd64::99"
+    # a second container named like the first one's id prefix: names win, as in dockerd
+    prefix = cid[:6]
+    other = docker.out("run", "-d", "--name", prefix, "busybox", "sleep", "600")
+    assert docker.out("inspect", "-f", "{{.Id}}", prefix) == other
+    assert docker.out("inspect", "-f", "{{.Name}}", cid[:12]) == "/six1"
+    docker("rm", "-f", "six1", prefix)
+    docker("network", "rm", "cli-six")
 
 
 def test_images_import_load_tag_rmi(docker, tmp_path):

@@ -152,6 +152,7 @@ class ExecCreateRequest(msgspec.Struct, rename="pascal"):
     detach_keys: str | None = None
     privileged: bool | None = None
     user: str | None = None
+    console_size: list[int] | None = None   # [height, width] of the exec's TTY
 
 
 class ExecStartRequest(msgspec.Struct, rename="pascal"):
@@ -159,6 +160,7 @@ class ExecStartRequest(msgspec.Struct, rename="pascal"):
 
     detach: bool | None = None
     tty: bool | None = None
+    console_size: list[int] | None = None
 
 
 def decode(body: bytes, typ: type[T], what: str) -> T:

@@ -11,7 +11,8 @@ get a 400 naming the field instead.
 Accepted although not acted upon (documented in docs/docker-clients.md):
 Healthcheck (compose sends it for most services; boxnet reports no
 State.Health, which compose and the CLI read as "no healthcheck"),
-LogConfig of a file-based driver, Annotations, ConsoleSize, ContainerIDFile,
+LogConfig of a file-based driver, Annotations, ConsoleSize (of a container: the
+CLI resizes right after start; an exec's is applied, see routes/execs.py), ContainerIDFile,
 OnBuild, Shell, ArgsEscaped (build-time or client-side fields).
 
 `check_container_create(raw)` and `check_network_create(raw)` take the

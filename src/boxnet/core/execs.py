@@ -23,6 +23,9 @@ class ExecInstance(msgspec.Struct, kw_only=True):
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    # [height, width] the TTY gets as soon as it exists: ConsoleSize, or a resize
+    # that arrived before the terminal did (the docker CLI resizes right after start)
+    console_size: list[int] = []
 
 
 class ExecOps:

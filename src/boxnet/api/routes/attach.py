@@ -212,9 +212,12 @@ EXEC_CONSOLES: dict = {}  # exec id -> Console of a running `exec -t`
 async def exec_resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w=."""
     ex = ctl(request).get_exec(request.match_info["id"])
+    height, width = qint(request, "h", 0) or 0, qint(request, "w", 0) or 0
     con = EXEC_CONSOLES.get(ex.id)
     if con is not None:
-        con.resize(qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+        con.resize(height, width)
+    elif height > 0 and width > 0:
+        ex.console_size = [height, width]   # the terminal is not there yet: applied at once
     return web.Response(status=200)
 
 
@@ -236,6 +239,8 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
         ex.running = False
         raise
     EXEC_CONSOLES[ex.id] = con
+    if ex.console_size:
+        con.resize(*ex.console_size)
     q = con.subscribe()
     gone = asyncio.ensure_future(h.gone.wait())
     gone.add_done_callback(lambda _: q.put_nowait(b""))  # a client that left ends the loop

@@ -17,10 +17,23 @@ async def create(request: web.Request) -> web.Response:
     req = decode(await request.read(), ExecCreateRequest, "exec create request")
     if not req.cmd:
         raise_invalid()
+    size = console_size(req.console_size)
     ex = ctl(request).create_exec(request.match_info["id"], req.cmd, req.env or [],
                                   req.working_dir or "", bool(req.tty), bool(req.attach_stdin),
                                   req.attach_stdout is not False, req.attach_stderr is not False)
+    ex.console_size = size
     return reply({"Id": ex.id}, status=201)
+
+
+def console_size(value: list[int] | None) -> list[int]:
+    """ConsoleSize as Docker takes it: [height, width], both >= 0 ([] if absent)."""
+    if value is None:
+        return []
+    if len(value) != 2 or any(v < 0 for v in value):
+        from ...errors import InvalidParameter
+        raise InvalidParameter(f"invalid ConsoleSize {value}: expected [height, width], "
+                               f"two non-negative integers")
+    return list(value) if all(value) else []
 
 
 def raise_invalid():
@@ -36,6 +49,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     req = decode(body, ExecStartRequest, "exec start request") if body.strip() else ExecStartRequest()
     ex = c.get_exec(request.match_info["id"])
     c.check_exec_startable(ex)
+    ex.console_size = console_size(req.console_size) or ex.console_size
     if req.detach:
         request.loop.create_task(c.start_exec(ex.id))
         return web.Response(status=200)
