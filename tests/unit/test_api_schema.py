@@ -126,3 +126,55 @@ def test_events_and_errors(definitions, world):
     st, err = host.api("POST", "/swarm/leave")
     assert st == 503
     check(definitions, "ErrorResponse", err)
+
+
+def check_response(defs: dict, path: str, method: str, status: str, instance) -> None:
+    """Validate `instance` against the schema the spec gives inline for one response
+    of one path (the operations whose reply has no named definition)."""
+    spec = yaml.safe_load(SPEC.read_text())
+    responses = spec["paths"][path][method]["responses"]
+    schema = _nullable((responses.get(status) or responses[int(status)])["schema"])
+    validator = jsonschema.Draft7Validator({"definitions": copy.deepcopy(defs), **schema})
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
+    assert not errors, f"{method.upper()} {path}: " + "; ".join(
+        f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in errors[:5])
+
+
+def test_exec_prune_connect_and_image_responses(definitions, world):
+    """exec create/inspect (docker-py exec_run), network prune, connect/disconnect,
+    container prune, image tag and delete: the replies the client suites read."""
+    host, _ = world
+    st, ex = host.api("POST", "/containers/schema-c/exec",
+                      json={"Cmd": ["true"], "AttachStdout": True})
+    assert st == 201, ex
+    check(definitions, "IDResponse", ex)
+    st, _ = host.api("POST", f"/exec/{ex['Id']}/start", json={"Detach": True})
+    assert st == 200
+    for _ in range(50):
+        info = host.api_ok("GET", f"/exec/{ex['Id']}/json")
+        if not info["Running"]:
+            break
+        time.sleep(0.05)
+    assert info["ExitCode"] == 0, info
+    check_response(definitions, "/exec/{id}/json", "get", "200", info)
+    host.api_ok("POST", "/networks/create", json={"Name": "schema-prune"})
+    host.api_ok("POST", "/networks/create", json={"Name": "schema-conn"})
+    st, body = host.api("POST", "/networks/schema-conn/connect", json={"Container": "schema-c"})
+    assert st == 200, body
+    st, body = host.api("POST", "/networks/schema-conn/disconnect",
+                        json={"Container": "schema-c"})
+    assert st == 200, body
+    pruned = host.api_ok("POST", "/networks/prune")
+    assert {"schema-prune", "schema-conn"} <= set(pruned["NetworksDeleted"] or [])
+    check_response(definitions, "/networks/prune", "post", "200", pruned)
+    st, dead = host.api("POST", "/containers/create?name=schema-dead",
+                        json={"Image": "busybox", "Cmd": ["true"]})
+    pruned = host.api_ok("POST", "/containers/prune")
+    assert dead["Id"] in pruned["ContainersDeleted"], pruned
+    assert host.api("GET", "/containers/schema-c/json")[0] == 200   # running: kept
+    check_response(definitions, "/containers/prune", "post", "200", pruned)
+    st, body = host.api("POST", "/images/busybox/tag?repo=schema-img&tag=v1")
+    assert st == 201, body
+    deleted = host.api_ok("DELETE", "/images/schema-img:v1")
+    check(definitions, "ImageDeleteResponseItem", deleted, array=True)
+    assert any(d.get("Untagged") == "schema-img:v1" for d in deleted), deleted

@@ -1,4 +1,4 @@
-"""Container routes: create, start, stop, kill, restart, wait, delete,
+"""Container routes: create, start, stop, kill, restart, wait, delete, prune,
 inspect, list and logs."""
 
 from __future__ import annotations
@@ -224,9 +224,32 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return await stream_logs(request)
 
 
+async def prune(request: web.Request) -> web.Response:
+    """POST /containers/prune: remove every container that is not running
+    (filters: until, label, label!), as `docker container prune` does."""
+    c = ctl(request)
+    f = flt.parse(request.query.get("filters"), {"until", "label", "label!"})
+    until = flt.until_ts(f["until"][0]) if f.get("until") else None
+    removed = []
+    for cont in list(c.containers.values()):
+        if cont.status not in ("created", "exited", "dead"):
+            continue
+        if until is not None and parse_rfc3339(cont.created) >= until:
+            continue
+        labels = cont.config.labels
+        if "label" in f and not flt.match_labels(labels, f["label"]):
+            continue
+        if "label!" in f and not flt.match_label_negated(labels, f["label!"]):
+            continue
+        await c.remove_container(cont.id)
+        removed.append(cont.id)
+    return reply({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
+
+
 def add_routes(add) -> None:
     """Register this module's routes."""
     add("POST", "/containers/create", create)
+    add("POST", "/containers/prune", prune)
     add("GET", "/containers/json", list_containers)
     add("GET", "/containers/{id}/json", inspect)
     add("POST", "/containers/{id}/start", start)
