@@ -105,6 +105,21 @@ def test_compose_exec_output_and_exit_code(seed):
     assert r.returncode != 0, r.stdout
 
 
+def test_lint_and_graph_from_the_cli(seed, tmp_path):
+    """`compose lint` reports findings with their line; `compose graph` writes the
+    picture (SVG and PNG) with every service and network of the seed example."""
+    r = compose(seed, "-f", str(SEED), "lint", "--format", "json", check=False)
+    findings = json.loads(r.stdout)
+    assert isinstance(findings, list) and findings, r.stdout
+    assert all("line" in f or "Line" in f for f in findings), findings
+    svg, png = tmp_path / "seed.svg", tmp_path / "seed.png"
+    compose(seed, "-f", str(SEED), "graph", "-o", str(svg))
+    text = svg.read_text()
+    assert all(n in text for n in ("proxy", "app", "db", "frontend", "backend")), text[:300]
+    compose(seed, "-f", str(SEED), "graph", "--format", "png", "-o", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_check_fails_on_difference(seed):
     """db connected to frontend behind compose's back: check sees proxy -> db and exits 1."""
     h = seed
