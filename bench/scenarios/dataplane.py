@@ -131,7 +131,7 @@ def run(ctx: Context) -> dict:
     """Run scenario 3 against every peer; return its results."""
     res = ctx.begin(NAME, TITLE)
     secs = ctx.pick(3, 10)
-    reps = ctx.repetitions(2, 3)
+    reps = ctx.repetitions(1, 3)   # quick: one run per point keeps `make bench QUICK=1` < 5 min
     label1, label100 = "container to container, 1 network", "container to container, 100 networks"
     for name in PEERS:
         with ctx.peer(name) as peer:
