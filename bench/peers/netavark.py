@@ -4,7 +4,7 @@
 container_id, container_name, networks (interface name and the static IPs the caller chose:
 the caller does IPAM) and network_info (the network definition). netavark 1.4 writes its
 rules with iptables; it runs under `nsenter --net`, so they land in the bench netns only.
-DNS (aardvark-dns) is off for attach; scenario 4 turns it on (`aardvark_network`).
+DNS (aardvark-dns) is off for attach; scenario 4 turns it on (`dns_network`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.peers.plugin import Net, PluginPeer
 
 CANDIDATES = ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark")
+AARDVARK = "/usr/lib/podman/aardvark-dns"
 
 
 def netavark_bin() -> str | None:
@@ -62,26 +63,23 @@ class NetavarkPeer(PluginPeer):
         return self._exec([netavark_bin(), "--config", str(self.host.tmp / "config"),
                            "teardown", str(token["pin"])], token["opts"])[0]
 
-
-AARDVARK = "/usr/lib/podman/aardvark-dns"
-
-
-def aardvark_network(peer: NetavarkPeer, names: list[str]) -> tuple[list[Path], str]:
-    """A dns-enabled network with one pinned container netns per name, set up by netavark,
-    which starts aardvark-dns on the network's gateway address (port 53) in the bench
-    netns.  Returns the pins (in order) and the server address.  Torn down with the peer
-    (aardvark's command line names the peer's temp dir)."""
-    conf = peer.host.tmp / "config"
-    conf.mkdir(parents=True, exist_ok=True)
-    net = peer.net_define("dns-net", 1)
-    pins = []
-    for name in names:
-        pin = peer.sandbox_new()
-        opts = json.loads(peer._options(net, secrets.token_hex(32), net.next_addr()))
-        opts["container_name"] = name
-        opts["networks"][net.name]["aliases"] = [name]
-        opts["network_info"][net.name]["dns_enabled"] = True
-        peer._exec([netavark_bin(), "--config", str(conf), "--aardvark-binary", AARDVARK,
-                    "setup", str(pin)], json.dumps(opts))
-        pins.append(pin)
-    return pins, str(net.gateway)
+    def dns_network(self, names: list[str]) -> tuple[list[Path], str]:
+        """A dns-enabled network with one pinned container netns per name (its alias),
+        set up by netavark, which starts aardvark-dns on the network's gateway address
+        (port 53) in the bench netns.  Returns the pins (in order) and the server
+        address.  aardvark is torn down with the peer (its command line names our
+        temp dir)."""
+        conf = self.host.tmp / "config"
+        conf.mkdir(parents=True, exist_ok=True)
+        net = self.net_define("dns-net", 1)
+        pins = []
+        for name in names:
+            pin = self.sandbox_new()
+            opts = json.loads(self._options(net, secrets.token_hex(32), net.next_addr()))
+            opts["container_name"] = name
+            opts["networks"][net.name]["aliases"] = [name]
+            opts["network_info"][net.name]["dns_enabled"] = True
+            self._exec([netavark_bin(), "--config", str(conf), "--aardvark-binary", AARDVARK,
+                        "setup", str(pin)], json.dumps(opts))
+            pins.append(pin)
+        return pins, str(net.gateway)

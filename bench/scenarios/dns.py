@@ -8,9 +8,9 @@ Two loads: saturated (16 queries in flight: queries/s, p50/p99 under load) and u
 dns-enabled network) gets the same local-name loads, asked at the network's gateway.
 Forwarded name: a second client container whose --dns is a local stub upstream
 (bench/dnsstub.py, in the peer's own netns, on the network's gateway address) asks for
-a name only the stub knows, through the embedded resolver. Memory: daemon RSS growth per container, with N containers on the
-user network (each has a resolver) and N on the default bridge (no resolver in either
-engine); the difference per container is what a resolver costs.
+a name only the stub knows, through the embedded resolver. Memory: daemon RSS growth per
+container, with N containers on the user network (each has a resolver) and N on the default
+bridge (no resolver in either engine); the difference per container is what a resolver costs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from bench.context import Context
-from bench.peers.netavark import AARDVARK, aardvark_network
+from bench.peers.netavark import AARDVARK
 from bench.stats import ratio
 
 NAME = "dns"
@@ -136,7 +136,7 @@ def _aardvark(ctx: Context, secs: float, reps: int) -> None:
         if not Path(AARDVARK).exists():
             ctx.skip("aardvark", f"{AARDVARK} not installed")
             return
-        pins, server = aardvark_network(peer, ["dns-a", "dns-b"])
+        pins, server = peer.dns_network(["dns-a", "dns-b"])
         _local_loads(ctx, "aardvark", str(pins[1]), secs, reps, server=server)
 
 

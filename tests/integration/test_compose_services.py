@@ -9,18 +9,15 @@ containers and through the API."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from .harness import run
+from .harness import BIN_DIR, run
 
 pytestmark = pytest.mark.kernel
 
-BOXNET_COMPOSE = str(Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[2]
-                                         / ".venv")) / "bin" / "boxnet-compose")
+BOXNET_COMPOSE = str(BIN_DIR / "boxnet-compose")
 
 PROJECT = """
 services:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...errors import BoxnetError
+from ...errors import BoxnetError, InvalidParameter
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
 from .common import ctl, reply
 from .attach import exec_tty
@@ -30,7 +30,6 @@ def console_size(value: list[int] | None) -> list[int]:
     if value is None:
         return []
     if len(value) != 2 or any(v < 0 for v in value):
-        from ...errors import InvalidParameter
         raise InvalidParameter(f"invalid ConsoleSize {value}: expected [height, width], "
                                f"two non-negative integers")
     return list(value) if all(value) else []
@@ -38,7 +37,6 @@ def console_size(value: list[int] | None) -> list[int]:
 
 def raise_invalid():
     """No command given."""
-    from ...errors import InvalidParameter
     raise InvalidParameter("No exec command specified")
 
 
