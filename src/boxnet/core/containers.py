@@ -10,6 +10,7 @@ import signal as signals
 
 from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, NotModified
 from ..kernel import netns as kns
+from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
 from . import names, netmode, sandbox
@@ -130,6 +131,8 @@ class ContainerOps:
         if not host_mode:
             c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
             await asyncio.to_thread(kns.create_netns, c.sandbox_key)
+            # accept_ra off, EUI-64 link-local: before any interface exists in it
+            await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
             await self.nl.link_lo_up(c.sandbox_key)
         else:
             c.sandbox_key = ""

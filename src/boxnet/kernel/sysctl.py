@@ -55,3 +55,42 @@ def write_sysctl(key: str, value: str, netns: str | None = None) -> None:
 def read_sysctl(key: str, netns: str | None = None) -> str:
     """Value of sysctl ``key``, stripped (in the caller's netns, or inside ``netns``)."""
     return _do(_read, key, netns)
+
+
+# Set in every container netns boxnet creates, before any interface is made in
+# it: an interface copies the netns's "default" conf when it is created, so
+# the values hold from its first moment up, whatever driver makes it (bridge
+# veth, macvlan/ipvlan link, overlay veth).
+#   accept_ra=0: a container never takes a route, prefix or MTU from a router
+#     advertisement (Docker turned RAs off in containers in 19.03.11, after
+#     CVE-2020-13401; the bridge table also drops RAs sent by ports).
+#   addr_gen_mode=0: the link-local address is the EUI-64 of the MAC boxnet
+#     chose, so the firewall knows each port's link-local without asking the
+#     kernel (firewall/nft/bridgeset.py).  Explicit because a host with
+#     net.core.devconf_inherit_init_net=1 would hand its own mode (random,
+#     stable-privacy) to new namespaces.
+SANDBOX_SYSCTLS = (
+    ("net/ipv6/conf/default/accept_ra", "0"),
+    ("net/ipv6/conf/all/accept_ra", "0"),
+    ("net/ipv6/conf/default/addr_gen_mode", "0"),
+)
+
+
+def _sandbox_defaults() -> None:
+    for key, value in SANDBOX_SYSCTLS:
+        try:
+            _write(sysctl_path(key), value)
+        except FileNotFoundError:
+            return  # IPv6 disabled on this kernel: nothing to protect
+
+
+def sandbox_defaults(netns: str) -> None:
+    """Apply SANDBOX_SYSCTLS inside container netns ``netns`` (one hop into it).
+
+    Call right after the netns is created, before any interface is put in it.
+    KernelError if a value cannot be written (the container must not start).
+    """
+    try:
+        _netns.run_in_netns(netns, _sandbox_defaults)
+    except OSError as e:
+        raise KernelError(f"IPv6 defaults in netns {netns}: {e.strerror or e}") from e

@@ -6,7 +6,8 @@ Two tables, both owned by boxnet and rebuilt whole from its state:
   DNAT of published ports (prerouting for packets arriving, output for the
   host's own connections), hairpin masquerade, and the ``admin`` chain.
 * ``bridge boxnet``: switched traffic inside one bridge: ICC off and
-  anti-spoofing per bridge port.  The bridge family sees frames between
+  anti-spoofing per bridge port, IPv6 layer 2 included (its sets, chains and
+  elements are rendered by bridgeset.py).  The bridge family sees frames between
   ports whatever br_netfilter does: bridge-nf-call-iptables is a knob the
   host's admin (or another engine) may flip, and it is on by default on
   this kernel (built in), so the inet table also accepts "br . br" traffic
@@ -23,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..api import FirewallEndpoint, FirewallNetwork, PublishedPort
+from .bridgeset import BRIDGE_CHAINS, BRIDGE_SETS, DNAT_MARK, endpoint_elements  # noqa: F401
 
 TABLE = "boxnet"
 FAMILY = "inet"
@@ -30,11 +32,6 @@ T = f"{FAMILY} {TABLE}"
 B = f"bridge {TABLE}"
 ADMIN_CHAIN = "admin"
 PROTOS = ("tcp", "udp", "sctp")
-# Packet mark bit of connections to published ports, set in the inet table and
-# read in the bridge table (which has no conntrack here): with br_netfilter a
-# DNATed packet between two containers of one ICC-off bridge is bridged, not
-# routed, and must pass the ICC drop.
-DNAT_MARK = "0x01000000"
 
 SETS = [
     (T, "bridges", "type ifname;"),          # every boxnet bridge
@@ -46,11 +43,7 @@ SETS = [
     (T, "masq6", "type ipv6_addr; flags interval;"),
     (T, "direct4", "type ipv4_addr . inet_proto . inet_service;"),
     (T, "direct6", "type ipv6_addr . inet_proto . inet_service;"),
-    (B, "ports", "type ifname;"),
-    (B, "epmac", "type ifname . ether_addr;"),
-    (B, "ep4", "type ifname . ipv4_addr;"),
-    (B, "ep6", "type ifname . ipv6_addr;"),
-    (B, "iccports", "type ifname;"),     # ports of ICC-off bridges
+    *BRIDGE_SETS,                        # bridge table: firewall/nft/bridgeset.py
 ]
 MAPS = [
     ("pub4", "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;"),
@@ -110,19 +103,6 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "oifname != @bridges ip6 saddr @masq6 masquerade",
     ]),
 }
-BRIDGE_CHAINS: dict[str, tuple[str | None, list[str]]] = {
-    "prerouting": ("type filter hook prerouting priority filter; policy accept;", [
-        "iifname != @ports accept",
-        "iifname . ether saddr != @epmac drop",
-        "iifname . ip saddr != @ep4 drop",
-        "arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @ep4 drop",
-        "ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @ep6 drop",
-    ]),
-    "forward": ("type filter hook forward priority filter; policy accept;", [
-        f"meta mark & {DNAT_MARK} == {DNAT_MARK} accept",
-        "iifname @iccports drop",
-    ]),
-}
 
 
 def _q(name: str) -> str:
@@ -174,19 +154,6 @@ def network_elements(net: FirewallNetwork, verb: str = "add") -> list[str]:
         out += _elements(verb, T, "internal", [br])
     elif net.masquerade:
         out += _elements(verb, T, "masq4", v4) + _elements(verb, T, "masq6", v6)
-    return out
-
-
-def endpoint_elements(ep: FirewallEndpoint, verb: str = "add", icc: bool = True) -> list[str]:
-    """One bridge port's elements: anti-spoofing, and ICC off when its network says so."""
-    i = _q(ep.host_ifname)
-    out = _elements(verb, B, "ports", [i]) + _elements(verb, B, "epmac", [f"{i} . {ep.mac}"])
-    if not icc:
-        out += _elements(verb, B, "iccports", [i])
-    if ep.ipv4:
-        out += _elements(verb, B, "ep4", [f"{i} . {ep.ipv4}"])
-    if ep.ipv6:
-        out += _elements(verb, B, "ep6", [f"{i} . {ep.ipv6}"])
     return out
 
 
