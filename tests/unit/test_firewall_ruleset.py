@@ -75,9 +75,65 @@ def test_port_elements_any_specific_v6_and_delete_keys():
         ["delete element inet boxnet pub4any { tcp . 8080 }"]
 
 
-def test_loopback_only_ports_are_not_directly_routable():
-    assert ruleset.direct_key(port(host_ip="127.0.0.1")) is None
-    assert ruleset.direct_key(port()) == (4, "172.18.0.2", "tcp", 80)
+def test_every_published_port_has_a_direct_key_routed_ones_open():
+    # loopback-published ports too: only trusted interfaces / --allow-direct-routing use them
+    assert ruleset.direct_key(port(host_ip="127.0.0.1")) == ("direct", 4, "172.18.0.2", "tcp", 80)
+    routed = PublishedPort(container_id="c1", family=6, proto="udp", host_ip="", host_port=0,
+                           container_ip="fd00:1::2", container_port=53, mode="routed")
+    assert ruleset.direct_key(routed) == ("open", 6, "fd00:1::2", "udp", 53)
+    assert ruleset.port_elements([routed]) == []          # routed: no DNAT, host port unused
+    assert ruleset.direct_elements([ruleset.direct_key(routed)]) == \
+        ["add element inet boxnet open6 { fd00:1::2 . udp . 53 }"]
+
+
+def test_direct_routing_is_dropped_for_every_port_by_default():
+    ingress = ruleset.CHAINS["ingress"][1]
+    assert ingress[0] == "ct status dnat accept" and ingress[-1] == "drop"
+    # the direct sets are only reached through trusted interfaces or --allow-direct-routing
+    assert not any("@direct" in r for r in ingress)
+    assert "iifname . oifname @trusted jump direct" in ingress
+    assert "oifname @anyiif jump direct" in ingress
+    assert ruleset.CHAINS["direct"][1] == [
+        "ip daddr . meta l4proto . th dport @direct4 accept",
+        "ip6 daddr . meta l4proto . th dport @direct6 accept"]
+
+
+def test_loopback_destinations_from_other_interfaces_dropped_before_dnat():
+    hook, rules = ruleset.CHAINS["rawpre"]
+    assert "hook prerouting priority raw" in hook        # before conntrack and dstnat
+    assert 'iifname != "lo" ip daddr 127.0.0.0/8 drop' in rules
+    assert 'iifname != "lo" ip6 daddr ::1 drop' in rules
+
+
+def _net(**kw):
+    base = dict(network_id="g" * 64, bridge="br-g", subnets=("10.7.0.0/24", "fd00:7::/64"))
+    return FirewallNetwork(**{**base, **kw})
+
+
+def test_gateway_modes_render_into_sets():
+    lines = ruleset.network_elements(_net(mode4="routed", mode6="nat-unprotected"))
+    assert 'add element inet boxnet routed4 { "br-g" }' in lines
+    assert not any("masq4" in x for x in lines)              # routed: no masquerade
+    assert "add element inet boxnet masq6 { fd00:7::/64 }" in lines
+    assert 'add element inet boxnet unprot6 { "br-g" }' in lines
+    nat = ruleset.network_elements(_net())
+    assert not any(x.split()[4] in ("routed4", "routed6", "unprot4", "unprot6", "anyiif",
+                                    "trusted") for x in nat)
+    trusted = ruleset.network_elements(_net(trusted=("eth3", "vxlan.1")), allow_direct=True)
+    assert 'add element inet boxnet trusted { "eth3" . "br-g", "vxlan.1" . "br-g" }' in trusted
+    assert 'add element inet boxnet anyiif { "br-g" }' in trusted
+    # internal networks never open to direct routing, whatever the options say
+    inner = ruleset.network_elements(_net(internal=True, mode4="nat-unprotected",
+                                          trusted=("eth3",)), allow_direct=True)
+    assert not any(x.split()[4] in ("unprot4", "trusted", "anyiif", "masq4") for x in inner)
+
+
+def test_icc_off_bridge_is_not_accepted_as_br_dot_br():
+    assert 'add element inet boxnet samebr { "br-g" . "br-g" }' in ruleset.network_elements(_net())
+    assert not any("samebr" in x for x in ruleset.network_elements(_net(icc=False)))
+    egress = ruleset.CHAINS["egress"][1]
+    assert egress.index("oifname @bridges ct status dnat accept") < egress.index(
+        "oifname @bridges drop")
 
 
 def test_admin_rules_are_put_back_after_the_skeleton():
@@ -134,6 +190,35 @@ def test_manager_adds_only_own_elements_and_refcounts_direct(monkeypatch):
     asyncio.run(fw.remove_ports([b]))
     assert "delete element inet boxnet direct4" in nft.scripts[-1]
     assert all("add rule" not in s for s in nft.scripts)
+
+
+def test_manager_restore_keeps_old_tables_then_renders_everything_at_once(monkeypatch):
+    monkeypatch.setattr("boxnet.kernel.sysctl.write_sysctl", lambda *a, **k: None)
+    nft = FakeNft()
+    fw = NftFirewall(nft)
+    asyncio.run(fw.begin_restore())
+    asyncio.run(fw.add_network(NET))
+    asyncio.run(fw.add_endpoint(EP))
+    asyncio.run(fw.add_ports([port()]))
+    asyncio.run(fw.reload())
+    assert nft.scripts == []                       # nothing touched the kernel meanwhile
+    asyncio.run(fw.end_restore())
+    assert len(nft.scripts) == 1
+    text = nft.scripts[0]
+    assert text.index("delete table inet boxnet") < text.index('bridges { "br-aaa" }')
+    assert "pub4any { tcp . 8080 : 172.18.0.2 . 80 }" in text and "veth0123456789a" in text
+    asyncio.run(fw.add_ports([port(host_port=8081)]))
+    assert len(nft.scripts) == 2                   # incremental again afterwards
+
+
+def test_manager_allow_direct_routing_puts_bridges_in_anyiif(monkeypatch):
+    monkeypatch.setattr("boxnet.kernel.sysctl.write_sysctl", lambda *a, **k: None)
+    nft = FakeNft()
+    asyncio.run(NftFirewall(nft, allow_direct_routing=True).add_network(NET))
+    assert 'add element inet boxnet anyiif { "br-aaa" }' in nft.scripts[-1]
+    nft2 = FakeNft()
+    asyncio.run(NftFirewall(nft2).add_network(NET))
+    assert "anyiif {" not in nft2.scripts[-1]
 
 
 def test_manager_failed_transaction_raises_and_keeps_state(monkeypatch):

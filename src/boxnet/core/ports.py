@@ -8,7 +8,10 @@ allocations are written under the exec root so that a daemon restart keeps
 the same host ports for containers still running.
 
 It also re-adds the anti-spoofing elements of restored endpoints (the
-firewall is re-rendered empty at daemon start).
+firewall collects them at daemon start and renders everything at once).
+
+In a network whose gateway mode for the family is `routed` the entry is
+marked so: the firewall opens the container port itself and DNATs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 
 import msgspec
 
+from ..drivers.bridge import options as bridge_options
 from ..errors import BoxnetError, Conflict, Forbidden
 from ..firewall.api import PublishedPort, endpoint_entry
 from .portalloc import HostBinding, PortAllocator
@@ -152,11 +156,13 @@ class PortMapper:
             if ep is None:
                 continue
             cip = (ep.ipv6 if fam == 6 else ep.ipv4).split("/")[0]
+            mode = bridge_options.gateway_mode(self.ctl.networks[ep.network_id], fam)
             for b in self._bindings.get(c.id, []):
                 if fam in b.families:
                     out.append(PublishedPort(container_id=c.id, family=fam, proto=b.proto,
                                              host_ip=b.host_ip, host_port=b.host_port,
-                                             container_ip=cip, container_port=b.container_port))
+                                             container_ip=cip, container_port=b.container_port,
+                                             mode=mode))
         return out
 
     async def _program(self, c, exclude: str | None = None) -> None:

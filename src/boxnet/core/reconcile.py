@@ -5,6 +5,12 @@ What the store says is the truth for networks and endpoints of running
 containers: missing kernel objects are re-created with the same addresses.
 Kernel objects boxnet owns but no longer wants (veths named veth<11 hex>,
 netns pins, links retired as bxgc-<hex>) are removed.  Containers still running are re-adopted.
+
+The firewall fails closed meanwhile: the tables the previous daemon left stay
+in force while the state is restored (`begin_restore`), and are replaced in
+one transaction by a render of every network, endpoint and port at once
+(`end_restore`), before any container is (re)started.  A start that fails
+half-way leaves the old tables in place rather than a partial render.
 """
 
 from __future__ import annotations
@@ -46,14 +52,16 @@ class ReconcileOps:
             for cidr in (ep.ipv4, ep.ipv6):
                 if nw and cidr:
                     self._reserve(nw, cidr)
-        await self.firewall.sync([])
+        await self.firewall.begin_restore()
         await self._ensure_predefined()
         for nw in list(self.networks.values()):
             try:
                 await self.drivers.get(nw.driver).create_network(nw, restoring=True)
             except BoxnetError as exc:
                 log.error("network %s could not be restored: %s", nw.name, exc.message)
-        await self._reconcile_containers()
+        to_restart = await self._reconcile_containers()
+        await self.firewall.end_restore()
+        await self._apply_restart_policies(to_restart)
         await self._remove_orphans()
 
     def _reserve(self, nw: Network, cidr: str) -> None:
@@ -81,7 +89,10 @@ class ReconcileOps:
                          "com.docker.network.bridge.name": "boxnet0",
                          "com.docker.network.driver.mtu": "1500"})
 
-    async def _reconcile_containers(self) -> None:
+    async def _reconcile_containers(self) -> list[Container]:
+        """Re-adopt live containers, clean up dead ones; return those whose
+        restart policy asks for a start (started after the firewall render)."""
+        to_restart = []
         for c in list(self.containers.values()):
             alive = False
             if c.status == "running" and c.pid:
@@ -105,14 +116,19 @@ class ReconcileOps:
             if c.status == "exited" and (pol == "always"
                                          or (pol == "unless-stopped" and not c.manually_stopped)
                                          or (pol == "on-failure" and was_running)):
-                try:
-                    await self.start_container(c.id)
-                except BoxnetError as exc:
-                    log.warning("restart of %s failed: %s", c.name, exc.message)
+                to_restart.append(c)
         for ep in list(self.endpoints.values()):
             c = self.containers.get(ep.container_id)
             if c is None or c.status != "running":
                 await self.leave_network(c or _Gone(), self.networks.get(ep.network_id), ep)
+        return to_restart
+
+    async def _apply_restart_policies(self, containers: list[Container]) -> None:
+        for c in containers:
+            try:
+                await self.start_container(c.id)
+            except BoxnetError as exc:
+                log.warning("restart of %s failed: %s", c.name, exc.message)
 
     async def _repair_endpoints(self, c: Container) -> None:
         """Re-plumb endpoints of a live container whose kernel objects are gone;

@@ -57,7 +57,7 @@ async def _build(config):
     nl = await Netlink.open()
     if config.firewall == "nftables":
         from ..firewall.nft import NftFirewall
-        firewall = NftFirewall()
+        firewall = NftFirewall(allow_direct_routing=config.allow_direct_routing)
     else:
         firewall = NoFirewall()
     # Routing between bridges (and later NAT) needs forwarding in this netns.

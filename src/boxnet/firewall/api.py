@@ -24,6 +24,10 @@ class FirewallNetwork(msgspec.Struct, frozen=True, kw_only=True):
     internal: bool = False
     icc: bool = True
     masquerade: bool = True
+    # Docker's gateway modes per family: nat | nat-unprotected | routed | isolated
+    mode4: str = "nat"
+    mode6: str = "nat"
+    trusted: tuple[str, ...] = ()   # host interfaces allowed direct routing to published ports
 
 
 class FirewallEndpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +54,9 @@ class PublishedPort(msgspec.Struct, frozen=True, kw_only=True):
     host_port: int
     container_ip: str
     container_port: int
+    # the gateway mode of the target network for this family: "routed" opens
+    # the container port itself and has no DNAT (the host port is not used)
+    mode: str = "nat"
 
     def key(self) -> tuple:
         """Identity of the host side (what may conflict)."""
@@ -97,6 +104,13 @@ class Firewall(abc.ABC):
 
     async def remove_ports(self, ports: list[PublishedPort]) -> None:
         """Unpublish ports (no error if absent)."""
+
+    async def begin_restore(self) -> None:
+        """Daemon start: keep the kernel's current tables in force and only
+        collect state until `end_restore` (so protections never lapse)."""
+
+    async def end_restore(self) -> None:
+        """Render everything collected since `begin_restore` in one transaction."""
 
     async def reload(self) -> None:
         """Re-render every table from state (keeps the admin chain's rules)."""

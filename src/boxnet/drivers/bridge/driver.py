@@ -6,19 +6,29 @@ import ipaddress
 
 from ...errors import BoxnetError, Conflict
 from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
-from ...kernel import brport
+from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
 from ..api import Driver
 from . import options
 
 
 def gateway_cidrs(nw: Network) -> list[str]:
-    """Gateway addresses with their subnet's prefix, as put on the bridge."""
+    """Gateway addresses with their subnet's prefix, as put on the bridge
+    (none for a family in `isolated` mode, no IPv4 one with inhibit_ipv4)."""
     out = []
     for pool in nw.pools:
-        if pool.gateway:
-            out.append(f"{pool.gateway}/{ipaddress.ip_network(pool.subnet).prefixlen}")
+        net = ipaddress.ip_network(pool.subnet)
+        if pool.gateway and options.bridge_has_address(nw, net.version):
+            out.append(f"{pool.gateway}/{net.prefixlen}")
     return out
+
+
+def _no_host_ipv6(nw: Network) -> bool:
+    """`isolated` leaves the host no address at all on the bridge: not even the
+    IPv6 link-local the kernel would give it (IPv6 off on the bridge device only;
+    the bridge still forwards the containers' IPv6 frames)."""
+    fam = 6 if nw.enable_ipv6 else 4
+    return options.gateway_mode(nw, fam) == "isolated"
 
 
 def firewall_entry(nw: Network) -> FirewallNetwork:
@@ -26,7 +36,9 @@ def firewall_entry(nw: Network) -> FirewallNetwork:
     return FirewallNetwork(network_id=nw.id, bridge=options.bridge_name(nw),
                            subnets=tuple(p.subnet for p in nw.pools),
                            internal=nw.internal, icc=options.icc(nw),
-                           masquerade=options.masquerade(nw))
+                           masquerade=options.masquerade(nw),
+                           mode4=options.gateway_mode(nw, 4), mode6=options.gateway_mode(nw, 6),
+                           trusted=options.trusted_interfaces(nw))
 
 
 class BridgeDriver(Driver):
@@ -50,6 +62,8 @@ class BridgeDriver(Driver):
             raise Conflict(f"bridge device {br} already exists")
         await self._nl.ensure_bridge(br, mtu=options.mtu(nw), addrs=gateway_cidrs(nw))
         try:
+            if _no_host_ipv6(nw):
+                sysctl.write_sysctl(f"net/ipv6/conf/{br}/disable_ipv6", "1")
             await self._fw.add_network(firewall_entry(nw))
         except BoxnetError:
             if not existed:

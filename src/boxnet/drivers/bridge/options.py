@@ -1,4 +1,10 @@
-"""Parsing and validation of Docker's bridge driver options."""
+"""Parsing and validation of Docker's bridge driver options.
+
+Every `com.docker.network.bridge.*` option Docker 29 documents is honoured
+or refused with a 400 naming it; an unknown key under that prefix (a typo
+such as `enable_icc_` or `gateway_mode`) is refused too, never stored and
+ignored.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,17 @@ OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_HOST_IPV4 = "com.docker.network.bridge.host_binding_ipv4"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
-KNOWN = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_IPV4, OPT_MTU, OPT_DEFAULT,
-         "com.docker.network.bridge.inhibit_ipv4",
-         "com.docker.network.bridge.gateway_mode_ipv4",
-         "com.docker.network.bridge.gateway_mode_ipv6",
-         "com.docker.network.container_iface_prefix"}
+OPT_INHIBIT4 = "com.docker.network.bridge.inhibit_ipv4"
+OPT_GW_MODE = {4: "com.docker.network.bridge.gateway_mode_ipv4",
+               6: "com.docker.network.bridge.gateway_mode_ipv6"}
+OPT_TRUSTED = "com.docker.network.bridge.trusted_host_interfaces"
+OPT_IFACE_PREFIX = "com.docker.network.container_iface_prefix"
+BRIDGE_PREFIX = "com.docker.network.bridge."
+KNOWN = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_IPV4, OPT_MTU, OPT_DEFAULT, OPT_INHIBIT4,
+         OPT_GW_MODE[4], OPT_GW_MODE[6], OPT_TRUSTED}
+# Docker options boxnet does not implement: a 400 naming them, never ignored.
+NOT_IMPLEMENTED = {OPT_IFACE_PREFIX: "containers' interfaces are always named ethN"}
+GATEWAY_MODES = ("nat", "nat-unprotected", "routed", "isolated")
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
@@ -65,8 +77,62 @@ def masquerade(nw: Network) -> bool:
     return _bool(nw, OPT_MASQ, True)
 
 
+def gateway_mode(nw: Network, family: int) -> str:
+    """Docker's gateway mode of one family (default nat)."""
+    return nw.options.get(OPT_GW_MODE[family]) or "nat"
+
+
+def trusted_interfaces(nw: Network) -> tuple[str, ...]:
+    """Host interfaces allowed direct routing to published ports (colon-separated)."""
+    val = nw.options.get(OPT_TRUSTED) or ""
+    return tuple(x for x in val.split(":") if x)
+
+
+def inhibit_ipv4(nw: Network) -> bool:
+    """Leave the IPv4 gateway address off the bridge (default false)."""
+    return _bool(nw, OPT_INHIBIT4, False)
+
+
+def bridge_has_address(nw: Network, family: int) -> bool:
+    """Whether the bridge carries the network's gateway address of ``family``:
+    not in `isolated` mode, and not for IPv4 with inhibit_ipv4."""
+    if gateway_mode(nw, family) == "isolated":
+        return False
+    return not (family == 4 and inhibit_ipv4(nw))
+
+
+def _validate_modes(nw: Network) -> None:
+    for fam, key in OPT_GW_MODE.items():
+        mode = nw.options.get(key)
+        if mode is None or mode == "":
+            continue
+        if mode not in GATEWAY_MODES:
+            raise InvalidParameter(f"invalid value {mode!r} for option {key}: expected one of "
+                                   + ", ".join(GATEWAY_MODES))
+        if mode == "isolated" and not nw.internal:
+            raise InvalidParameter(f"option {key}=isolated needs an internal network (--internal)")
+    for name in trusted_interfaces(nw):
+        if not _IFNAME.match(name):
+            raise InvalidParameter(f"invalid interface name {name!r} in option {OPT_TRUSTED}")
+    inhibit_ipv4(nw)
+
+
+def _validate_keys(nw: Network) -> None:
+    for key in nw.options:
+        if key in NOT_IMPLEMENTED:
+            raise InvalidParameter(f"option {key} is not supported by boxnet: "
+                                   f"{NOT_IMPLEMENTED[key]}")
+        if key.startswith(BRIDGE_PREFIX) and key not in KNOWN:
+            raise InvalidParameter(f"unknown bridge option {key}")
+    if nw.options.get(OPT_DEFAULT) and not nw.predefined:
+        raise InvalidParameter(f"option {OPT_DEFAULT} is reserved for the predefined "
+                               f"bridge network")
+
+
 def validate(nw: Network) -> None:
     """Raise InvalidParameter for any bad bridge option value."""
+    _validate_keys(nw)
+    _validate_modes(nw)
     name = nw.options.get(OPT_NAME)
     if name is not None and name != "" and not _IFNAME.match(name):
         raise InvalidParameter(

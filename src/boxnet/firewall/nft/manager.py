@@ -6,6 +6,12 @@ elements; if the kernel's tables drifted (an element already gone, say),
 the manager re-renders both tables from state.  The ``admin`` chain is the
 administrator's: its rules are read back from the kernel before every full
 render and put into the new table, so they survive reloads and repairs.
+
+Fail closed at daemon start: between `begin_restore` and `end_restore` the
+manager only collects the state the controller restores (networks,
+endpoints, ports), and the tables the previous daemon left in the kernel
+stay in force; `end_restore` replaces them with one atomic render of all of
+it.  There is no moment with empty sets while containers run.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ _RULE_LINE = re.compile(r"^\t\t(?!type |policy )\S")
 class NftFirewall(Firewall):
     """Firewall backed by the `inet boxnet` and `bridge boxnet` tables."""
 
-    def __init__(self, nft=None, netns: str | None = None):
+    def __init__(self, nft=None, netns: str | None = None, allow_direct_routing: bool = False):
         """Use ``nft`` (a kernel.nft.Nft-like object), or a context in ``netns``
-        (a pinned path; default: this thread's netns, where sysctls are set too)."""
+        (a pinned path; default: this thread's netns, where sysctls are set too).
+        ``allow_direct_routing``: the daemon's --allow-direct-routing."""
         if nft is None:
             from ...kernel.nft import Nft
             nft = Nft(netns=netns)
@@ -42,10 +49,12 @@ class NftFirewall(Firewall):
         self._direct: collections.Counter = collections.Counter()
         self._admin = ""          # last admin chain seen in the kernel
         self._warned: list[str] = []
+        self._allow_direct = allow_direct_routing
+        self._held = False        # between begin_restore and end_restore
 
     # ---- plumbing -------------------------------------------------------
     def _run(self, lines: list[str]) -> None:
-        if not lines:
+        if not lines or self._held:
             return
         text = ruleset.script(lines)
         try:
@@ -66,11 +75,22 @@ class NftFirewall(Firewall):
             self._admin = ""
         return self._admin
 
+    async def begin_restore(self) -> None:
+        """Collect state only; the kernel's tables stay as they are."""
+        self._held = True
+
+    async def end_restore(self) -> None:
+        """Replace the tables with everything collected, atomically."""
+        self._held = False
+        await self.reload()
+
     async def reload(self) -> None:
         """Replace both tables with a render of the state (admin rules kept)."""
+        if self._held:
+            return
         admin = self._read_admin()
         text = ruleset.full_ruleset(list(self._networks.values()), list(self._endpoints.values()),
-                                    list(self._ports.values()), admin)
+                                    list(self._ports.values()), admin, self._allow_direct)
         try:
             self._nft.run(text)
         except KernelError as exc:
@@ -116,11 +136,12 @@ class NftFirewall(Firewall):
         old = self._networks.get(net.network_id)
         self._networks[net.network_id] = net
         self._localnet(net.bridge)
-        lines = ruleset.network_elements(old, "delete") if old and old != net else []
+        ad = self._allow_direct
+        lines = ruleset.network_elements(old, "delete", ad) if old and old != net else []
         if old == net:
             lines = []
         try:
-            self._run(lines + ruleset.network_elements(net))
+            self._run(lines + ruleset.network_elements(net, allow_direct=ad))
         except KernelError as exc:
             try:
                 await self._resync_after(exc)
@@ -137,7 +158,7 @@ class NftFirewall(Firewall):
         if net is None:
             return
         try:
-            self._run(ruleset.network_elements(net, "delete"))
+            self._run(ruleset.network_elements(net, "delete", self._allow_direct))
         except KernelError as exc:
             await self._resync_after(exc)
 
@@ -208,13 +229,12 @@ class NftFirewall(Firewall):
             k = ruleset.direct_key(p)
             if verb == "add":
                 self._ports[p.key()] = p
-                if k:
-                    self._direct[k] += 1
-                    if self._direct[k] == 1:
-                        direct.append(k)
+                self._direct[k] += 1
+                if self._direct[k] == 1:
+                    direct.append(k)
             else:
                 self._ports.pop(p.key(), None)
-                if k and self._direct.get(k):
+                if self._direct.get(k):
                     self._direct[k] -= 1
                     if not self._direct[k]:
                         del self._direct[k]

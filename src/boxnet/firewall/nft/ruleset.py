@@ -41,8 +41,18 @@ SETS = [
     (T, "subnets6", "type ipv6_addr; flags interval;"),
     (T, "masq4", "type ipv4_addr; flags interval;"),
     (T, "masq6", "type ipv6_addr; flags interval;"),
+    # container side of published ports: via trusted interfaces / --allow-direct-routing
     (T, "direct4", "type ipv4_addr . inet_proto . inet_service;"),
     (T, "direct6", "type ipv6_addr . inet_proto . inet_service;"),
+    # container side of published ports of `routed` networks: open to every interface
+    (T, "open4", "type ipv4_addr . inet_proto . inet_service;"),
+    (T, "open6", "type ipv6_addr . inet_proto . inet_service;"),
+    (T, "routed4", "type ifname;"),          # bridges whose IPv4 gateway mode is routed
+    (T, "routed6", "type ifname;"),
+    (T, "unprot4", "type ifname;"),          # ... nat-unprotected (no direct-routing drop)
+    (T, "unprot6", "type ifname;"),
+    (T, "trusted", "type ifname . ifname;"),  # "host iface . bridge": trusted_host_interfaces
+    (T, "anyiif", "type ifname;"),           # bridges open to direct routing (--allow-direct-routing)
     *BRIDGE_SETS,                        # bridge table: firewall/nft/bridgeset.py
 ]
 MAPS = [
@@ -54,6 +64,14 @@ MAPS = [
 
 # chain -> (hook declaration or None, rules).  Order of rules matters.
 CHAINS: dict[str, tuple[str | None, list[str]]] = {
+    # Before conntrack and DNAT (Docker's raw PREROUTING rule): a packet for the
+    # host's loopback that did not come from `lo` was sent by a neighbour that put
+    # the host's MAC on it (moby#45610, CVE-2020-8558).  It must never be DNATed
+    # to a port published on 127.0.0.1 (route_localnet is on for our bridges).
+    "rawpre": ("type filter hook prerouting priority raw; policy accept;", [
+        'iifname != "lo" ip daddr 127.0.0.0/8 drop',
+        'iifname != "lo" ip6 daddr ::1 drop',
+    ]),
     "forward": ("type filter hook forward priority filter; policy accept;", [
         f"jump {ADMIN_CHAIN}",
         "ct state established,related accept",
@@ -61,16 +79,32 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "iifname @bridges jump egress",
         "oifname @bridges jump ingress",
     ]),
+    # from a bridge to elsewhere; "br . br" of an ICC-off bridge lands here too
+    # (it is not in @samebr), so its routed path is closed like its bridged one
     "egress": (None, [
         "iifname @internal drop",
         "oifname @bridges ct status dnat accept",
+        "oifname @bridges ip daddr . meta l4proto . th dport @open4 accept",
+        "oifname @bridges ip6 daddr . meta l4proto . th dport @open6 accept",
         "oifname @bridges drop",
     ]),
+    # into a bridge from a host interface: only published ports through the
+    # host's address (DNAT), unless the network's gateway mode says otherwise
     "ingress": (None, [
         "ct status dnat accept",
+        "ip daddr . meta l4proto . th dport @open4 accept",
+        "ip6 daddr . meta l4proto . th dport @open6 accept",
+        "meta nfproto ipv4 oifname @routed4 meta l4proto icmp accept",
+        "meta nfproto ipv6 oifname @routed6 meta l4proto ipv6-icmp accept",
+        "meta nfproto ipv4 oifname @unprot4 accept",
+        "meta nfproto ipv6 oifname @unprot6 accept",
+        "iifname . oifname @trusted jump direct",
+        "oifname @anyiif jump direct",
+        "drop",
+    ]),
+    "direct": (None, [
         "ip daddr . meta l4proto . th dport @direct4 accept",
         "ip6 daddr . meta l4proto . th dport @direct6 accept",
-        "drop",
     ]),
     "input": ("type filter hook input priority filter; policy accept;", [
         # route_localnet is on for bridges (host loopback DNAT); never let a
@@ -144,23 +178,42 @@ def _split_subnets(subnets) -> tuple[list[str], list[str]]:
     return v4, v6
 
 
-def network_elements(net: FirewallNetwork, verb: str = "add") -> list[str]:
-    """One network's elements (verb "add" or "delete")."""
+def network_elements(net: FirewallNetwork, verb: str = "add",
+                     allow_direct: bool = False) -> list[str]:
+    """One network's elements (verb "add" or "delete").
+
+    ``allow_direct`` is the daemon's --allow-direct-routing: every non-internal
+    bridge then accepts direct routing to its published ports from anywhere.
+    """
     br = _q(net.bridge)
     v4, v6 = _split_subnets(net.subnets)
-    out = _elements(verb, T, "bridges", [br]) + _elements(verb, T, "samebr", [f"{br} . {br}"])
+    out = _elements(verb, T, "bridges", [br])
+    if net.icc:  # ICC off: "br . br" is not accepted as such (the routed path, item 7)
+        out += _elements(verb, T, "samebr", [f"{br} . {br}"])
     out += _elements(verb, T, "subnets4", v4) + _elements(verb, T, "subnets6", v6)
     if net.internal:
-        out += _elements(verb, T, "internal", [br])
-    elif net.masquerade:
-        out += _elements(verb, T, "masq4", v4) + _elements(verb, T, "masq6", v6)
+        return out + _elements(verb, T, "internal", [br])
+    for fam, mode, subnets in (("4", net.mode4, v4), ("6", net.mode6, v6)):
+        if mode == "routed":
+            out += _elements(verb, T, f"routed{fam}", [br])
+            continue
+        if net.masquerade:
+            out += _elements(verb, T, f"masq{fam}", subnets)
+        if mode == "nat-unprotected":
+            out += _elements(verb, T, f"unprot{fam}", [br])
+    out += _elements(verb, T, "trusted", [f"{_q(i)} . {br}" for i in net.trusted])
+    if allow_direct:
+        out += _elements(verb, T, "anyiif", [br])
     return out
 
 
 def port_elements(ports: list[PublishedPort], verb: str = "add") -> list[str]:
-    """DNAT map elements of published ports, one command per map."""
+    """DNAT map elements of published ports, one command per map (none for
+    ports of `routed` networks: their host port is not used)."""
     groups: dict[str, list[str]] = {}
     for p in ports:
+        if p.mode == "routed":
+            continue
         fam = "4" if p.family == 4 else "6"
         target = f"{p.container_ip} . {p.container_port}"
         if p.host_ip:
@@ -174,34 +227,41 @@ def port_elements(ports: list[PublishedPort], verb: str = "add") -> list[str]:
     return out
 
 
-def direct_key(p: PublishedPort) -> tuple | None:
-    """The container-side (family, ip, proto, port) reachable by direct routing,
-    or None for ports published only on a loopback address (kept private)."""
-    if p.host_ip and ipaddress.ip_address(p.host_ip).is_loopback:
-        return None
-    return (p.family, p.container_ip, p.proto, p.container_port)
+def direct_key(p: PublishedPort) -> tuple:
+    """The container side of a published port: (set, family, ip, proto, port).
+
+    Set "open" (a `routed` network: open to every interface and to other
+    networks) or "direct" (a nat network: only through a trusted host
+    interface or with --allow-direct-routing; loopback-published ports
+    included, as in Docker).
+    """
+    kind = "open" if p.mode == "routed" else "direct"
+    return (kind, p.family, p.container_ip, p.proto, p.container_port)
 
 
 def direct_elements(keys, verb: str = "add") -> list[str]:
-    """Elements of the direct-routing allow sets for (family, ip, proto, port) keys."""
+    """Elements of the open/direct sets for direct_key() keys."""
     out = []
-    for fam in (4, 6):
-        items = [f"{ip} . {proto} . {port}" for f, ip, proto, port in keys if f == fam]
-        out += _elements(verb, T, f"direct{fam}", items)
+    for kind in ("direct", "open"):
+        for fam in (4, 6):
+            items = [f"{ip} . {proto} . {port}" for k, f, ip, proto, port in keys
+                     if k == kind and f == fam]
+            out += _elements(verb, T, f"{kind}{fam}", items)
     return out
 
 
 def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoint] = (),
-                 ports: list[PublishedPort] = (), admin_rules: str = "") -> str:
+                 ports: list[PublishedPort] = (), admin_rules: str = "",
+                 allow_direct: bool = False) -> str:
     """Both tables, replacing whatever is there, as one transaction."""
     lines = skeleton(admin_rules)
     for net in networks:
-        lines += network_elements(net)
+        lines += network_elements(net, allow_direct=allow_direct)
     icc = {n.network_id: n.icc for n in networks}
     for ep in endpoints:
         lines += endpoint_elements(ep, icc=icc.get(ep.network_id, True))
     lines += port_elements(list(ports))
-    lines += direct_elements(sorted({k for k in map(direct_key, ports) if k}))
+    lines += direct_elements(sorted(set(map(direct_key, ports))))
     return "\n".join(lines) + "\n"
 
 
