@@ -12,6 +12,7 @@ import dns.message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from boxnet.dns import replies
 from boxnet.dns import resolver as res_mod
 from boxnet.dns.forwarder import Forwarder
 from boxnet.dns.resolver import Resolver
@@ -96,7 +97,28 @@ def test_tcp_path_never_raises(data):
 def test_forwarder_cache_survives_hostile_upstream_answers(resp):
     f = Forwarder()
     q = dns.message.make_query("x.example", "A")
+    query = q.to_wire()
     key = f.cache_key(("127.0.0.1",), q)
-    f._store(key, resp)
+    for wire in (resp, query[:2] + resp[2:]):   # any id, and our own id
+        m = replies.accept_reply(q, query, wire)
+        if m is None:
+            continue
+        assert m.question[0].name.labels == q.question[0].name.labels
+        f._store(key, wire, m)
     out = f._cached(key, q)
     assert out is None or dns.message.from_wire(out).id == q.id
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["x.example", "X.Example", "y.example"]),
+       st.sampled_from(["A", "AAAA", "TXT"]), st.integers(0, 0xFFFF), st.booleans(),
+       st.binary(max_size=8))
+def test_forwarder_accepts_only_replies_to_its_question(name, rdtype, flags, edns, junk):
+    """A reply for another name (or case), type or id is never accepted."""
+    q = dns.message.make_query("x.example", "A", use_edns=0 if edns else False)
+    query = q.to_wire()
+    other = dns.message.make_response(dns.message.make_query(name, rdtype))
+    other.id, other.flags = q.id, (flags | 0x8000) & ~0x7800   # QR, opcode QUERY
+    m = replies.accept_reply(q, query, other.to_wire() + junk)
+    same = (name, rdtype) == ("x.example", "A")
+    assert m is None or (same and not junk)

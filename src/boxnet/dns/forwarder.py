@@ -6,9 +6,13 @@ to the first upstream; when it fails (refused, SERVFAIL, REFUSED) the next is
 tried at once, and when it is merely slow the next is started after a
 stagger while the first may still answer: no upstream costs the whole
 timeout in turn. A truncated UDP answer is retried over TCP. The query's own
-bytes are sent (EDNS passes through) under a fresh random id. Answers are
-cached for their TTL (negative ones briefly) and served with TTLs counted
-down.
+bytes are sent (EDNS passes through) under a fresh random id, from a fresh
+socket (a random source port). Only a reply that answers that very query is
+accepted (replies.accept_reply: id, question with its case, source); anything
+else, spoofed or malformed, is ignored while the real answer is awaited.
+Answers are cached for their TTL (negative ones briefly) under a key of
+everything that changes them (replies.cache_key: the upstream set, the name,
+RD/AD/CD, EDNS version, DO, options) and served with TTLs counted down.
 """
 
 from __future__ import annotations
@@ -24,13 +28,11 @@ import dns.flags
 import dns.message
 import dns.rcode
 
+from . import replies
 from .upstreams import upstream_addr
 
 log = logging.getLogger(__name__)
 
-MAX_TTL = 3600
-NEG_TTL_MAX = 30          # "negative answers too, briefly"
-NEG_TTL_NO_SOA = 5
 CACHE_MAX = 10000
 
 
@@ -47,10 +49,8 @@ class Forwarder:
 
     @staticmethod
     def cache_key(upstreams: tuple, q: dns.message.Message) -> tuple:
-        """(upstreams, name, type, class, EDNS?, DO, CD)."""
-        qr = q.question[0]
-        return (upstreams, qr.name.to_text().lower(), qr.rdtype, qr.rdclass, q.edns >= 0,
-                bool(q.ednsflags & dns.flags.DO), bool(q.flags & dns.flags.CD))
+        """Everything that changes the answer (see replies.cache_key)."""
+        return replies.cache_key(upstreams, q)
 
     async def resolve(self, q: dns.message.Message, data: bytes,
                       upstreams: tuple[str, ...]) -> bytes | None:
@@ -77,25 +77,14 @@ class Forwarder:
             self.stats["failures"] += 1
             return None, 0
         self.stats["forwarded"] += 1
-        ttl = self._store(key, resp)
-        return data[:2] + resp[2:], ttl
+        wire, m = resp
+        ttl = self._store(key, wire, m)
+        return data[:2] + wire[2:], ttl
 
     # ---- cache ---------------------------------------------------------
-    def _store(self, key: tuple, resp: bytes) -> float:
-        """Cache an upstream answer; return its TTL (0: not cached)."""
-        try:
-            m = dns.message.from_wire(resp)
-        except Exception:  # an upstream's junk is relayed, never cached
-            return 0
-        rc = m.rcode()
-        if rc == dns.rcode.NOERROR and m.answer:
-            ttl = min(min(rr.ttl for rr in m.answer), MAX_TTL)
-        elif rc in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            soa = [rr for rr in m.authority if rr.rdtype == 6]
-            ttl = (min(soa[0].ttl, soa[0][0].minimum) if soa else NEG_TTL_NO_SOA)
-            ttl = min(ttl, NEG_TTL_MAX)
-        else:
-            return 0  # SERVFAIL and friends: not cached
+    def _store(self, key: tuple, resp: bytes, m: dns.message.Message) -> float:
+        """Cache an accepted upstream answer; return its TTL (0: not cached)."""
+        ttl = replies.cache_ttl(m)
         if ttl <= 0:
             return 0
         if len(self.cache) >= CACHE_MAX:
@@ -124,11 +113,12 @@ class Forwarder:
                 rr.ttl = max(0, rr.ttl - age)
         m.id = q.id
         m.question = q.question   # the client's spelling (0x20 case randomisation)
+        replies.without_client_options(m)
         return m.to_wire()
 
     # ---- upstream queries ----------------------------------------------
     async def _race(self, body: bytes, q: dns.message.Message,
-                    upstreams: tuple[str, ...]) -> bytes | None:
+                    upstreams: tuple[str, ...]) -> tuple[bytes, dns.message.Message] | None:
         """Query upstreams in turn with staggered starts; first good answer wins."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -150,7 +140,7 @@ class Forwarder:
                     resp = None if t.exception() else t.result()
                     if resp is None:
                         continue
-                    if (resp[3] & 0x0F) in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+                    if resp[1].rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
                         fallback = resp
                         continue
                     return resp
@@ -159,35 +149,39 @@ class Forwarder:
                 t.cancel()
 
     async def _one(self, addr: str, body: bytes, q: dns.message.Message,
-                   deadline: float) -> bytes:
+                   deadline: float) -> tuple[bytes, dns.message.Message]:
         """One upstream: UDP, then TCP if the answer is truncated."""
         ip, port = upstream_addr(addr)
-        qid = secrets.randbits(16)
-        query = struct.pack("!H", qid) + body
-        resp = await asyncio.wait_for(self._udp(ip, port, query, qid),
-                                      deadline - asyncio.get_running_loop().time())
-        if resp[2] & 0x02:   # TC: the full answer needs TCP
+        query = struct.pack("!H", secrets.randbits(16)) + body
+        loop = asyncio.get_running_loop()
+        resp = await asyncio.wait_for(self._udp(ip, port, q, query), deadline - loop.time())
+        if resp[1].flags & dns.flags.TC:   # the full answer needs TCP
             self.stats["tcp_retries"] += 1
-            resp = await asyncio.wait_for(self._tcp(ip, port, query, qid),
-                                          deadline - asyncio.get_running_loop().time())
+            resp = await asyncio.wait_for(self._tcp(ip, port, q, query), deadline - loop.time())
         return resp
 
     @staticmethod
-    async def _udp(ip: str, port: int, query: bytes, qid: int) -> bytes:
+    async def _udp(ip: str, port: int, q: dns.message.Message,
+                   query: bytes) -> tuple[bytes, dns.message.Message]:
         loop = asyncio.get_running_loop()
         fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
         with socket.socket(fam, socket.SOCK_DGRAM) as s:
             s.setblocking(False)
-            s.connect((ip, port))   # connected: ICMP unreachable shows as an error
+            # Connected: the kernel delivers only datagrams from ip:port (a reply
+            # from any other source never reaches us), and ICMP unreachable shows
+            # as an error.
+            s.connect((ip, port))
             await loop.sock_sendall(s, query)
             while True:
                 resp = await loop.sock_recv(s, 65535)
-                # Only an answer to OUR id and question is accepted (anti-spoofing).
-                if len(resp) >= 12 and resp[:2] == query[:2] and resp[2] & 0x80:
-                    return resp
+                m = replies.accept_reply(q, query, resp)
+                if m is not None:
+                    return resp, m
+                log.debug("dns: ignored a reply from %s that does not answer our query", ip)
 
     @staticmethod
-    async def _tcp(ip: str, port: int, query: bytes, qid: int) -> bytes:
+    async def _tcp(ip: str, port: int, q: dns.message.Message,
+                   query: bytes) -> tuple[bytes, dns.message.Message]:
         reader, writer = await asyncio.open_connection(ip, port)
         try:
             writer.write(struct.pack("!H", len(query)) + query)
@@ -195,7 +189,8 @@ class Forwarder:
             while True:
                 n = struct.unpack("!H", await reader.readexactly(2))[0]
                 resp = await reader.readexactly(n)
-                if len(resp) >= 12 and resp[:2] == query[:2]:
-                    return resp
+                m = replies.accept_reply(q, query, resp)
+                if m is not None:
+                    return resp, m
         finally:
             writer.close()
