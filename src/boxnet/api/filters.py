@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
-import time
 
-from ..core.clock import parse_rfc3339
 from ..errors import InvalidParameter
+from .params import parse_timestamp
 
 
 def parse(raw: str | None, allowed: set[str]) -> dict[str, list[str]]:
@@ -52,21 +50,7 @@ def match_label_negated(labels: dict[str, str], wanted: list[str]) -> bool:
     return True
 
 
-_DUR = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
 def until_ts(value: str) -> float:
-    """`until` filter: a unix timestamp, an RFC 3339 date or a Go duration (10m)."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    m = _DUR.match(value)
-    if m:
-        return time.time() - float(m.group(1)) * _UNITS[m.group(2)]
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidParameter(f"invalid until filter {value!r}: use a timestamp, "
-                               f"a date or a duration like 10m") from None
+    """`until` filter: a Unix timestamp, an RFC 3339 date or a Go duration (10m),
+    strictly parsed (params.parse_timestamp)."""
+    return parse_timestamp(value, "until filter")

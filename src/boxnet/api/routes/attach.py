@@ -197,22 +197,28 @@ async def attach(request: web.Request) -> web.StreamResponse:
 async def resize(request: web.Request) -> web.Response:
     """POST /containers/{id}/resize?h=&w=."""
     c = ctl(request)
+    height, width = tty_size(request)
     cont = c.container(request.match_info["id"])
     if cont.status != "running":
         raise Conflict(f"container {cont.id} is not running")
     con = c.runtime.console(cont.id) if hasattr(c.runtime, "console") else None
     if con is not None and con.tty:
-        await con.resize(qint(request, "h", 0) or 0, qint(request, "w", 0) or 0)
+        await con.resize(height, width)
     return web.Response(status=200)
 
 
 EXEC_CONSOLES: dict = {}  # exec id -> Console of a running `exec -t`
 
 
+def tty_size(request: web.Request) -> tuple[int, int]:
+    """resize's h and w: 0-65535 each (a terminal size is two unsigned shorts)."""
+    return (qint(request, "h", 0, hi=0xFFFF), qint(request, "w", 0, hi=0xFFFF))
+
+
 async def exec_resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w=."""
+    height, width = tty_size(request)
     ex = ctl(request).get_exec(request.match_info["id"])
-    height, width = qint(request, "h", 0) or 0, qint(request, "w", 0) or 0
     con = EXEC_CONSOLES.get(ex.id)
     if con is not None:
         con.resize(height, width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from ...errors import InvalidParameter
+from ..params import INT32_MAX, query_int
 
 _enc = msgspec.json.Encoder()
 
@@ -23,15 +23,11 @@ def qbool(request: web.Request, key: str, default: bool = False) -> bool:
     return val.lower() in ("1", "true", "yes", "t")
 
 
-def qint(request: web.Request, key: str, default: int | None = None) -> int | None:
-    """An integer query parameter, or InvalidParameter."""
-    val = request.query.get(key)
-    if val is None or val == "":
-        return default
-    try:
-        return int(val)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for {key}: {val!r} is not a number") from None
+def qint(request: web.Request, key: str, default: int | None = None, lo: int = 0,
+         hi: int = INT32_MAX) -> int | None:
+    """An integer query parameter in lo..hi, strictly parsed (params.query_int), or
+    InvalidParameter naming it."""
+    return query_int(request, key, default, lo, hi)
 
 
 def ctl(request: web.Request):

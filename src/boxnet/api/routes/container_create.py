@@ -15,6 +15,7 @@ from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
 _ALIAS = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_PORT = re.compile(r"[0-9]{1,10}")   # longer cannot be a port (and int() has a digit limit)
 RESTART_NAMES = {"", "no", "always", "unless-stopped", "on-failure"}
 
 
@@ -27,7 +28,8 @@ def _argv(val) -> list[str]:
 def _range(text: str, what: str) -> tuple[int, int]:
     """"N" or "N-M" with 1 <= N <= M <= 65535."""
     lo, sep, hi = text.partition("-")
-    if not lo.isdigit() or (sep and not hi.isdigit()):
+    # ASCII digits only: str.isdigit() is also True for '³', which int() refuses.
+    if not _PORT.fullmatch(lo) or (sep and not _PORT.fullmatch(hi)):
         raise InvalidParameter(f"invalid {what} {text!r}: expected a port or a range N-M")
     a, b = int(lo), int(hi) if sep else int(lo)
     if not (0 < a <= 65535 and 0 < b <= 65535):

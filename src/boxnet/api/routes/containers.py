@@ -4,6 +4,7 @@ inspect, list and logs."""
 from __future__ import annotations
 
 import asyncio
+import math
 import signal as signals
 import time
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from ...core.clock import parse_rfc3339
 from ...errors import InvalidParameter, NotModified
 from .. import filters as flt
+from ..params import query_signal
 from ..views import container_inspect, container_summary
 from .common import ctl, qbool, qint, reply
 from .container_create import build_create
@@ -77,42 +79,43 @@ async def start(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def stop_timeout(request: web.Request) -> float | None:
+    """stop/restart `t` (seconds; -1: wait for the exit however long it takes, as
+    Docker) and `signal` (boxnet stops with SIGTERM: another one is refused, not
+    ignored)."""
+    sig = query_signal(request, "signal", signals.SIGTERM)
+    if sig != signals.SIGTERM:
+        raise InvalidParameter(f"signal={request.query['signal']} is not supported by boxnet's "
+                               f"stop/restart: it stops with SIGTERM (send another signal "
+                               f"with kill)")
+    t = qint(request, "t", None, lo=-1)
+    return math.inf if t == -1 else t
+
+
 async def stop(request: web.Request) -> web.Response:
-    """POST /containers/{id}/stop?t=."""
+    """POST /containers/{id}/stop?t=&signal=."""
+    timeout = stop_timeout(request)
     try:
-        await ctl(request).stop_container(request.match_info["id"], qint(request, "t"))
+        await ctl(request).stop_container(request.match_info["id"], timeout)
     except NotModified:
         return web.Response(status=304)
     return web.Response(status=204)
 
 
-def parse_signal(value: str | None) -> int:
-    """A signal by number or name (KILL, SIGKILL)."""
-    if not value:
-        return signals.SIGKILL
-    if value.isdigit():
-        return int(value)
-    name = value.upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(getattr(signals, name))
-    except AttributeError:
-        raise InvalidParameter(f"Invalid signal: {value}") from None
-
-
 async def kill(request: web.Request) -> web.Response:
-    """POST /containers/{id}/kill?signal=."""
+    """POST /containers/{id}/kill?signal= (a name or number; SIGKILL if absent)."""
     await ctl(request).kill_container(request.match_info["id"],
-                                      parse_signal(request.query.get("signal")))
+                                      query_signal(request, "signal", signals.SIGKILL))
     return web.Response(status=204)
 
 
 async def restart(request: web.Request) -> web.Response:
-    """POST /containers/{id}/restart?t=."""
+    """POST /containers/{id}/restart?t=&signal=."""
     c = ctl(request)
     ref = request.match_info["id"]
+    timeout = stop_timeout(request)
     try:
-        await c.stop_container(ref, qint(request, "t"))
+        await c.stop_container(ref, timeout)
     except NotModified:
         pass
     await c.start_container(ref)
@@ -204,7 +207,7 @@ async def list_containers(request: web.Request) -> web.Response:
         out.append(container_summary(cont, c.networks, c.eps_by_container.get(cont.id, {}),
                                      int(parse_rfc3339(cont.created)), status_text(cont),
                                      published=_published(c, cont.id)))
-    limit = qint(request, "limit", -1)
+    limit = qint(request, "limit", -1, lo=-1)
     if limit and limit > 0:
         out = out[:limit]
     return reply(out)

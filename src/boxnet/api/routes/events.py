@@ -16,9 +16,8 @@ import time
 import msgspec
 from aiohttp import web
 
-from ...core.clock import parse_rfc3339
-from ...errors import InvalidParameter
 from .. import filters as flt
+from ..params import query_timestamp
 from .common import ctl
 from .hijack import Hijack
 
@@ -101,17 +100,9 @@ def install(controller) -> EventFeed:
     return feed
 
 
-def _time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidParameter(f"invalid timestamp {value!r}") from None
+def _time(request: web.Request, name: str) -> float | None:
+    """since/until: Unix seconds, an RFC 3339 date or a duration (params.parse_timestamp)."""
+    return query_timestamp(request, name)
 
 
 def _match(msg: dict, f: dict) -> bool:
@@ -143,7 +134,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     """GET /events?since=&until=&filters= (streamed JSON messages)."""
     feed = install(ctl(request))
     f = flt.parse(request.query.get("filters"), FILTERS)
-    since, until = _time(request.query.get("since")), _time(request.query.get("until"))
+    since, until = _time(request, "since"), _time(request, "until")
     h = Hijack(request, "application/json")
     q: asyncio.Queue = asyncio.Queue()
     feed.clients.add(q)
