@@ -108,18 +108,23 @@ class TestHost:
         self.log_path = self.dir / "boxnetd.log"
         self.proc: subprocess.Popen | None = None
         self.daemon_args: list[str] = []
+        self.host_image = True            # start with --allow-host-image (most tests run boxnet/host)
+        self.launcher: list[str] = []     # argv prefix for the daemon (e.g. unshare --mount)
         self.outsides: list = []          # Outside worlds joined to this host
         LIVE_HOSTS.append(self)
 
     # ----- daemon lifecycle -------------------------------------------------
     def start(self, *extra: str, timeout: float = 30) -> None:
-        """Start boxnetd in the netns (extra flags kept for restart); wait for /_ping."""
+        """Start boxnetd in the netns (extra flags kept for restart); wait for /_ping.
+
+        --allow-host-image is added unless `self.host_image` was set False."""
         assert self.proc is None or self.proc.poll() is not None, "daemon already running"
         self.daemon_args = list(extra)
-        argv = ["nsenter", f"--net={self.netns}", BOXNETD,
+        argv = [*self.launcher, "nsenter", f"--net={self.netns}", BOXNETD,
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "-H", self.host_uri, "--log-level", "debug",
-                "--pidfile", str(self.dir / "boxnetd.pid"), *extra]
+                "--pidfile", str(self.dir / "boxnetd.pid"),
+                *(["--allow-host-image"] if self.host_image else []), *extra]
         log = open(self.log_path, "ab")
         log.write(f"\n=== start {' '.join(argv)}\n".encode())
         log.flush()

@@ -112,3 +112,64 @@ def oci_layout(path: str, name: str) -> str:
             _add(t, f"blobs/sha256/{_sha(blob)}", blob)
         _add(t, "index.json", index)
     return "sha256:" + _sha(cfg)
+
+
+# ----- building blocks for tampered archives (test_image_integrity.py) -----
+sha = _sha
+config = _config
+
+
+def member(name: str, data: bytes = b"", **attrs) -> tuple[tarfile.TarInfo, bytes | None]:
+    """A tar member: a regular file of `data`, or any TarInfo attributes
+    (type=tarfile.SYMTYPE, linkname=..., devmajor=...) for other kinds."""
+    ti = tarfile.TarInfo(name)
+    ti.mode = 0o644
+    for k, v in attrs.items():
+        setattr(ti, k, v)
+    if ti.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        ti.size = len(data)
+        return ti, data
+    return ti, None
+
+
+def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    """An uncompressed tar of `members` (from member())."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for ti, data in members:
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def write_tar(path: str, files: list[tuple[str, bytes]]) -> None:
+    """An outer archive holding these (name, bytes) files, in this order."""
+    with open(path, "wb") as f:
+        f.write(tar_bytes([member(n, d) for n, d in files]))
+
+
+def docker_archive_files(layer_tars: list[bytes], tag: str, cfg: bytes | None = None,
+                         cfg_name: str | None = None) -> list[tuple[str, bytes]]:
+    """The files of a docker-archive (blobs/sha256 layout) for these layers;
+    `cfg` defaults to a config whose diff_ids are the layers' digests."""
+    cfg = cfg if cfg is not None else _config([f"sha256:{_sha(x)}" for x in layer_tars])
+    cfg_name = cfg_name or f"blobs/sha256/{_sha(cfg)}"
+    names = [f"blobs/sha256/{_sha(x)}" for x in layer_tars]
+    manifest = [{"Config": cfg_name, "RepoTags": [tag], "Layers": names}]
+    return ([(n, x) for n, x in zip(names, layer_tars)] + [(cfg_name, cfg)]
+            + [("manifest.json", json.dumps(manifest).encode())])
+
+
+def oci_files(index: dict, blobs: list[bytes]) -> list[tuple[str, bytes]]:
+    """The files of an OCI layout: oci-layout, these blobs, index.json."""
+    return ([("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')]
+            + [(f"blobs/sha256/{_sha(b)}", b) for b in blobs]
+            + [("index.json", json.dumps(index).encode())])
+
+
+def descriptor(blob: bytes, media_type: str, **extra) -> dict:
+    """An OCI descriptor of `blob`."""
+    return {"mediaType": media_type, "digest": f"sha256:{_sha(blob)}", "size": len(blob), **extra}
+
+
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"

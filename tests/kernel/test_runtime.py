@@ -49,7 +49,7 @@ def root():
 
 @pytest.fixture(scope="module")
 def images(root):
-    store = ImageStore(root)
+    store = ImageStore(root, allow_host_image=True)
     store.ensure_builtin()
     return store
 

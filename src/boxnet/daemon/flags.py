@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
                    help="TTL of the embedded DNS server's own answers (default 5)")
     p.add_argument("--dns-timeout", type=float, default=4.0, metavar="SECONDS",
                    help="timeout of one forwarded DNS query, all upstreams (default 4)")
+    p.add_argument("--allow-host-image", action="store_true",
+                   help="offer the boxnet/host image: containers read the host's root "
+                        "filesystem (boxnet's own state masked); off by default")
     add_cluster_flags(p)
     add_firewall_flags(p)
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -59,4 +62,5 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
             raise InvalidParameter(f"--bip {args.bip}: needs an IPv4 host address with a prefix")
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
                         default_pools=pools, bip=args.bip, firewall=args.firewall,
+                        allow_host_image=args.allow_host_image,
                         **dns_flags(args), **cluster_flags(args), **firewall_flags(args))

@@ -39,7 +39,7 @@ def _lock(data_root: str):
     return f
 
 
-async def _build(config):
+async def _build(config, pidfile: str = ""):
     """Wire store, IPAM, kernel, firewall, drivers, runtime into a Controller."""
     from ..core.controller import Controller
     from ..drivers.bridge import BridgeDriver
@@ -63,9 +63,11 @@ async def _build(config):
     # Routing between bridges (and later NAT) needs forwarding in this netns.
     sysctl.write_sysctl("net.ipv4.ip_forward", "1")
     sysctl.write_sysctl("net.ipv6.conf.all.forwarding", "1")
-    images = ImageStore(config.data_root)
+    from ..runtime.hostimage import masked_paths
+    images = ImageStore(config.data_root, allow_host_image=config.allow_host_image)
     await asyncio.to_thread(images.ensure_builtin)
-    runtime = OciRuntime(os.path.join(config.data_root, "runtime"))
+    runtime = OciRuntime(os.path.join(config.data_root, "runtime"), host_masked_paths=masked_paths(
+        config.data_root, config.exec_root, config.host[len("unix://"):], pidfile))
     from ..drivers.lan import lan_drivers
     from ..drivers import overlay
     cluster = None
@@ -91,7 +93,7 @@ async def _build(config):
 
 async def _run(config, pidfile: str, group: str = "") -> None:
     from ..api.server import make_app, serve_unix
-    ctl = await _build(config)
+    ctl = await _build(config, pidfile)
     await ctl.start()
     # Objects made at start live as long as the daemon: keep them out of the
     # cyclic GC's full collections, whose pauses show in DNS tail latency.

@@ -18,6 +18,7 @@ from boxnet.errors import KernelError, NotFound
 MS_RDONLY = 0x1
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
+MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -41,12 +42,16 @@ def mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
 
 
 def bind_readonly(source: str, target: str) -> None:
-    """Bind `source` (non-recursively: no submounts) at `target`, read-only.
+    """Bind `source` (non-recursively: no submounts) at `target`, read-only
+    and private.
 
     Read-only so that nothing (runc creating mount points included) can write
-    through it to the source filesystem."""
+    through it to the source filesystem.  Private because a bind of a shared
+    mount (a systemd host's "/") joins its peer group: every later mount on
+    the host would appear inside the containers using it, and theirs on it."""
     _mount(source, target, None, MS_BIND, None)
     try:
+        _mount("none", target, None, MS_PRIVATE, None)
         _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
     except OSError:
         umount(target)

@@ -1,22 +1,25 @@
 """The image store: root filesystems on disk, named like Docker images.
 
-Layout: <root>/images/<hex>/rootfs/ and <root>/images/<hex>/image.json
-(metadata: id, tags, created, config, readonly).  No registry is reachable, so
-images come from two built-ins (`ensure_builtin`) or from `docker import`
-tarballs (`import_tar`, see tarimport.py).
+Layout: <root>/images/<hex>/rootfs/, <root>/images/<hex>/image.json
+(metadata: id, tags, created, config, readonly) and, for imported and loaded
+images, <root>/images/<hex>/config.json (the image config; sha256 = <hex>).  No registry is reachable, so
+images come from two built-ins (`ensure_builtin`), from `docker import`
+tarballs (`import_tar`, see tarimport.py) or from `docker load` archives
+(`load_archive`, see load.py).  The id of an imported or loaded image is the
+sha256 digest of its image config, as in Docker; a loaded image is stored
+only once all of its layers matched their digests.
 
 Built-ins:
 - busybox:latest: Debian's static busybox with its applet links.
-- boxnet/host:latest: the host's root filesystem, read-only, with private
-  tmpfs on /tmp, /run and /var/tmp, to run host programs (python3, nginx,
-  iperf3) in an isolated netns.  Its rootfs is a non-recursive read-only bind
-  of "/" (no /proc, /run/netns or other containers' mounts come along, and
-  nothing can write through it), re-made after a reboot by ensure_builtin.
+- boxnet/host:latest (only with boxnetd --allow-host-image, see
+  hostimage.py): the host's root filesystem, read-only, with private tmpfs on
+  /tmp, /run and /var/tmp, to run host programs (python3, nginx, iperf3) in
+  an isolated netns.  Each container gets its own private, non-recursive,
+  read-only bind of "/" (runtime/oci.py) with boxnet's state masked.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import os
 import shutil
@@ -28,73 +31,13 @@ import msgspec
 
 from boxnet.errors import InvalidParameter, NotFound
 from boxnet.kernel.runc import is_mountpoint, umount
+from boxnet.runtime import hostimage
 from boxnet.runtime.busybox import BUSYBOX, build_busybox_rootfs
+from boxnet.runtime.hostimage import HOST_TMPFS
+from boxnet.runtime.imagemeta import (Image, ImageConfig, _arch, _now,  # noqa: F401 (re-exported)
+                                      config_json, normalize_ref)
+from boxnet.runtime.layerstream import Budget
 from boxnet.runtime.tarimport import apply_changes, extract_rootfs
-
-HOST_TMPFS = ["/tmp", "/run", "/var/tmp"]
-_EPOCH = "1970-01-01T00:00:00Z"
-
-
-class ImageConfig(msgspec.Struct, kw_only=True):
-    """The runnable defaults of an image (a subset of Docker's ImageConfig)."""
-
-    Cmd: list[str] = []
-    Entrypoint: list[str] = []
-    Env: list[str] = []
-    WorkingDir: str = ""
-    Labels: dict[str, str] = {}
-    ExposedPorts: dict[str, dict] = {}
-    User: str = ""
-
-
-class Image(msgspec.Struct, kw_only=True):
-    """One image: metadata plus where its root filesystem lives.
-
-    The core builds a ProcessSpec with rootfs=image.rootfs,
-    readonly_rootfs=image.readonly and tmpfs=image.tmpfs + the user's."""
-
-    id: str
-    repo_tags: list[str] = []
-    created: str = _EPOCH
-    size: int = 0
-    config: ImageConfig = msgspec.field(default_factory=ImageConfig)
-    rootfs: str = ""
-    readonly: bool = False
-    tmpfs: list[str] = []
-    comment: str = ""
-
-    def summary(self) -> dict:
-        """Docker's ImageSummary (GET /images/json)."""
-        return {"Id": self.id, "ParentId": "", "RepoTags": list(self.repo_tags),
-                "RepoDigests": [], "Created": _unix(self.created), "Size": self.size,
-                "SharedSize": -1, "Labels": dict(self.config.Labels), "Containers": -1}
-
-    def inspect(self) -> dict:
-        """Docker's ImageInspect (GET /images/{name}/json)."""
-        cfg = msgspec.to_builtins(self.config)
-        cfg.setdefault("Cmd", [])
-        return {
-            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": [],
-            "Parent": "", "Comment": self.comment, "Created": self.created,
-            "DockerVersion": "", "Author": "", "Config": cfg,
-            "Architecture": _arch(), "Os": "linux", "Size": self.size,
-            "GraphDriver": {"Name": "overlay2", "Data": {"RootDir": self.rootfs}},
-            "RootFS": {"Type": "layers", "Layers": [self.id]},
-            "Metadata": {"LastTagTime": self.created},
-        }
-
-
-def _unix(ts: str) -> int:
-    return int(_dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp())
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
 
 
 def _du(path: str) -> int:
@@ -119,35 +62,33 @@ def _remove_image_dir(d: str) -> None:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def normalize_ref(ref: str) -> str:
-    """"name" -> "name:latest"; a trailing ":tag" (not a registry port) is kept;
-    Docker Hub's "docker.io/" and "library/" prefixes are dropped."""
-    for prefix in ("docker.io/", "index.docker.io/", "library/"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix):]
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last else f"{ref}:latest"
-
-
 class ImageStore:
     """Images on disk under <root>/images, indexed in memory."""
 
-    def __init__(self, root: str):
-        """Load every image found under <root>/images."""
+    def __init__(self, root: str, allow_host_image: bool = False):
+        """Load every image found under <root>/images.  Without
+        `allow_host_image` (boxnetd --allow-host-image) the boxnet/host image
+        is neither made nor listed, and naming it is a 403 (hostimage.py)."""
         self.root = os.path.join(root, "images")
+        self.allow_host_image = allow_host_image
         os.makedirs(self.root, exist_ok=True)
         self._images: dict[str, Image] = {}
-        self._lock = threading.Lock()  # import_tar may run in a worker thread
+        self._lock = threading.Lock()  # imports and loads run in worker threads
         for name in os.listdir(self.root):
+            path = os.path.join(self.root, name)
             if name.startswith(".import-"):  # left by an import cut short by a crash
-                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
                 continue
-            meta = os.path.join(self.root, name, "image.json")
             try:
-                with open(meta, "rb") as f:
+                with open(os.path.join(path, "image.json"), "rb") as f:
                     img = msgspec.json.decode(f.read(), type=Image)
             except (OSError, msgspec.DecodeError):
-                continue  # half-written import: ignored (removed by its importer)
+                continue  # half-written import: ignored (replaced by the next load of it)
+            if img.id == hostimage.HOST_ID and not allow_host_image:
+                continue
             self._images[img.id] = img
 
     # -- queries -------------------------------------------------------------
@@ -155,8 +96,16 @@ class ImageStore:
         """All images, newest first."""
         return sorted(self._images.values(), key=lambda i: i.created, reverse=True)
 
+    def has(self, image_id: str) -> bool:
+        """Whether an image of this full id is stored."""
+        return image_id in self._images
+
     def get(self, ref: str) -> Image:
-        """An image by name[:tag] (default tag latest), full id, or short id."""
+        """An image by name[:tag] (default tag latest), full id, or short id.
+
+        Forbidden for the host image on a daemon without --allow-host-image."""
+        if not self.allow_host_image and hostimage.is_host_ref(ref, normalize_ref(ref)):
+            raise hostimage.disabled(ref)
         if ref in self._images:
             return self._images[ref]
         tagged = normalize_ref(ref)
@@ -181,8 +130,21 @@ class ImageStore:
         os.replace(meta + ".tmp", meta)
         self._images[img.id] = img
 
+    @staticmethod
+    def check_tag(tag: str, image_id: str) -> str:
+        """A name[:tag] normalized, or InvalidParameter: the repository must be
+        lowercase without spaces, and boxnet/host is reserved (hostimage.py)."""
+        named = normalize_ref(tag)
+        repo = named.rsplit(":", 1)[0]
+        if not repo or repo.lower() != repo or any(c.isspace() for c in named):
+            raise InvalidParameter(f"invalid reference format: {tag!r} (the repository name "
+                                   f"must be lowercase, without spaces)")
+        hostimage.check_tag(named, image_id)
+        return named
+
     def _claim_tag(self, img: Image, tag: str) -> None:
         """Give `tag` to `img`, taking it from any other image (it becomes dangling)."""
+        tag = self.check_tag(tag, img.id)
         for other in list(self._images.values()):
             if other.id != img.id and tag in other.repo_tags:
                 other.repo_tags = [t for t in other.repo_tags if t != tag]
@@ -190,86 +152,84 @@ class ImageStore:
         if tag not in img.repo_tags:
             img.repo_tags = [*img.repo_tags, tag]
 
+    def staging_dir(self) -> str:
+        """A new empty directory under the image root where an image is built
+        before it is stored (removed at the next start if a crash leaves it)."""
+        return tempfile.mkdtemp(prefix=".import-", dir=self.root)
+
+    def store_staged(self, img: Image, staged: str) -> Image:
+        """Move a fully verified image from its staging dir into the store
+        (under the lock).  If the same id was stored meanwhile the staged copy
+        is dropped: equal ids mean equal verified content.  Returns the stored image."""
+        if img.id in self._images:
+            shutil.rmtree(staged, ignore_errors=True)
+            return self._images[img.id]
+        d = self._dir(img.id)
+        if os.path.lexists(d):  # a dir without image.json: left by a crash, never listed
+            _remove_image_dir(d)
+        os.rename(staged, d)
+        img.rootfs = os.path.join(d, "rootfs")
+        self._save(img)
+        return img
+
     def import_tar(self, fileobj: BinaryIO, repo: str | None = None, tag: str | None = None,
                    changes: list[str] = []) -> str:
         """`POST /images/create?fromSrc=-`: a root filesystem tarball (plain,
-        gzip, bzip2 or xz) becomes an image; returns its id "sha256:<hex>".
+        gzip, bzip2 or xz) becomes an image; returns its id "sha256:<hex>",
+        the digest of its image config (whose one diff_id is the tarball's).
 
-        Blocking (disk I/O): call it from a worker thread (asyncio.to_thread)."""
-        tmp = tempfile.mkdtemp(prefix=".import-", dir=self.root)
+        Nothing is stored on error.  Blocking (disk I/O): call it from a
+        worker thread (asyncio.to_thread)."""
+        config = apply_changes(ImageConfig(), changes)
+        name = self.check_tag(f"{repo}:{tag}" if tag else repo, "") if repo else None
+        tmp = self.staging_dir()
         try:
             rootfs = os.path.join(tmp, "rootfs")
             os.mkdir(rootfs, 0o755)
-            digest = extract_rootfs(fileobj, rootfs)
-            config = apply_changes(ImageConfig(), changes)
-            created = _now()
-            image_id = "sha256:" + hashlib.sha256(
-                digest + msgspec.json.encode(config) + created.encode()).hexdigest()
-            img = Image(id=image_id, created=created, size=_du(rootfs), config=config,
-                        rootfs=os.path.join(self._dir(image_id), "rootfs"),
+            diff_id = extract_rootfs(fileobj, rootfs, Budget(self.root))
+            img = Image(id="", created=_now(), size=_du(rootfs), config=config,
                         comment="Imported from -")
+            config_bytes = config_json(img, [diff_id], "boxnet import")
+            img.id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+            with open(os.path.join(tmp, "config.json"), "wb") as f:
+                f.write(config_bytes)  # kept: its sha256 is the image id
             with self._lock:
-                os.rename(tmp, self._dir(image_id))
+                img = self.store_staged(img, tmp)
                 tmp = ""
-                if repo:
-                    self._claim_tag(img, normalize_ref(f"{repo}:{tag}" if tag else repo))
+                if name:
+                    self._claim_tag(img, name)
                 self._save(img)
-            return image_id
+            return img.id
         finally:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def load_archive(self, path: str) -> list[str]:
-        """`POST /images/load`: a docker-archive or OCI-layout tarball (see
-        layers.py); returns Docker's progress lines ("Loaded image: busybox:1",
-        "Loaded image ID: sha256:..."). Blocking: call from a worker thread."""
-        import tarfile
-        from boxnet.runtime.layers import read_archive, unpack
+        """`POST /images/load` (see load.py); Docker's progress lines."""
+        from boxnet.runtime.load import load_archive
+        return load_archive(self, path)
+
+    def commit_loaded(self, items: list[tuple[Image, list[str], str | None]]) -> list[str]:
+        """Store the verified images of one load and give them their tags, all
+        under the lock.  `items`: (image, normalized tags, staging dir or None
+        when the id is already stored).  Returns Docker's progress lines."""
         lines: list[str] = []
-        try:
-            tar = tarfile.open(path, mode="r:*")
-        except tarfile.TarError as e:
-            raise InvalidParameter(f"not a tar archive: {e}") from None
-        with tar:
-            for li in read_archive(tar):
-                image_id = li.config_digest if li.config_digest.startswith("sha256:") \
-                    else "sha256:" + li.config_digest
-                cfg = li.config.get("config") or li.config.get("Config") or {}
-                config = msgspec.convert({k: v for k, v in cfg.items()
-                                          if k in ImageConfig.__struct_fields__ and v is not None},
-                                         ImageConfig)
-                if image_id not in self._images:
-                    tmp = tempfile.mkdtemp(prefix=".import-", dir=self.root)
-                    try:
-                        rootfs = os.path.join(tmp, "rootfs")
-                        os.mkdir(rootfs, 0o755)
-                        unpack(tar, li, rootfs)
-                        img = Image(id=image_id, created=li.config.get("created") or _now(),
-                                    size=_du(rootfs), config=config,
-                                    rootfs=os.path.join(self._dir(image_id), "rootfs"))
-                        with self._lock:
-                            os.rename(tmp, self._dir(image_id))
-                            tmp = ""
-                            self._save(img)
-                    finally:
-                        if tmp:
-                            shutil.rmtree(tmp, ignore_errors=True)
-                img = self._images[image_id]
-                with self._lock:
-                    for t in li.tags:
-                        self._claim_tag(img, normalize_ref(t))
-                    self._save(img)
-                lines += [f"Loaded image: {t}" for t in li.tags] or [f"Loaded image ID: {image_id}"]
+        with self._lock:
+            for img, tags, staged in items:
+                stored = self.store_staged(img, staged) if staged else self._images[img.id]
+                for t in tags:
+                    self._claim_tag(stored, t)
+                self._save(stored)
+                lines += [f"Loaded image: {t}" for t in tags] or [f"Loaded image ID: {img.id}"]
         return lines
 
     def tag(self, ref: str, repo: str, tag: str | None) -> None:
         """`docker tag`: give image `ref` the name repo[:tag]."""
         img = self.get(ref)
-        if not repo or repo.lower() != repo or " " in repo:
-            raise InvalidParameter(f"invalid reference format: repository name ({repo}) "
-                                   f"must be lowercase")
+        if not repo:
+            raise InvalidParameter("invalid reference format: no repository name")
         with self._lock:
-            self._claim_tag(img, normalize_ref(f"{repo}:{tag}" if tag else repo))
+            self._claim_tag(img, f"{repo}:{tag}" if tag else repo)
             self._save(img)
 
     def untag_all(self, image_id: str) -> list[str]:
@@ -300,13 +260,12 @@ class ImageStore:
 
     # -- built-in images ---------------------------------------------------------
     def ensure_builtin(self) -> None:
-        """Create busybox:latest and boxnet/host:latest if missing (idempotent, fast).
-
-        Also re-makes the host image's read-only bind of "/" when it is not
-        mounted (after a reboot, or in a new mount namespace)."""
+        """Create busybox:latest, and boxnet/host:latest when allowed, if
+        missing (idempotent, fast)."""
         with self._lock:
             self._ensure_busybox()
-            self._ensure_host()
+            if self.allow_host_image:
+                self._ensure_host()
 
     def _builtin(self, tag: str, key: bytes, config: ImageConfig, readonly: bool,
                  tmpfs: list[str], build) -> Image:
@@ -337,7 +296,7 @@ class ImageStore:
         its own: each container gets a private non-recursive read-only bind of
         "/" inside its bundle (runtime/oci.py), so nothing under the data root
         leads into the host's tree and an `rm -rf` of the data root stays safe."""
-        img = self._builtin("boxnet/host:latest", b"boxnet-host-v1", ImageConfig(
+        img = self._builtin(hostimage.HOST_TAG, hostimage.HOST_KEY, ImageConfig(
             Cmd=["sh"], Env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
             True, list(HOST_TMPFS), lambda _: 0)
         img.rootfs = "/"

@@ -1,103 +1,37 @@
-"""`docker load`: docker-archive and OCI image-layout tarballs -> a rootfs.
+"""Layers of a loaded image applied to a rootfs, each verified against its digests.
 
-Formats read (the outer tar must be seekable: the API route spools it to a
-temp file first):
-- docker-archive (`docker save`): manifest.json lists Config, RepoTags and
-  Layers (paths inside the archive; Docker >= 25 writes blobs/sha256/...).
-- OCI image layout: oci-layout + index.json; manifests (or nested indexes)
-  name a config blob and layer blobs; the tag comes from the
-  org.opencontainers.image.ref.name / io.containerd.image.name annotations.
+A layer (plain, gzip, bzip2 or xz tar) is applied in one pass that also
+hashes it: the uncompressed stream must hash to the layer's diff_id from the
+image config, and the stored bytes to their blob digest when the archive
+names one (OCI blobs, Docker >= 25 blobs/sha256/...).  A mismatch is a 400;
+the caller extracts into a staging directory that it removes on any error,
+so nothing is stored.  Every byte and every member's declared size is
+charged to the load's Budget (runtime/layerstream.py).
 
-Layers (plain, gzip, bzip2 or xz tars) are applied in order with the safe
-extractor of tarimport.py, honouring whiteouts: `.wh.NAME` deletes NAME from
-the lower layers and `.wh..wh..opq` empties its directory of lower-layer
-content (entries of the same layer are kept).
+Members go through the safe extractor of tarimport.py (no "..", no absolute
+paths outside the rootfs: a leading "/" is stripped, as Docker does; nothing
+written through a symlink or other non-directory; hard links only to
+regular files already inside the rootfs; device nodes and FIFOs skipped).
+Whiteouts: `.wh.NAME` deletes NAME from the lower layers and `.wh..wh..opq`
+empties its directory of lower-layer content (entries of the same layer are
+kept); their parents are checked the same way, so a whiteout cannot delete
+through a symlink either.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tarfile
-from typing import Iterator
+from typing import BinaryIO
 
 from boxnet.errors import InvalidParameter
+from boxnet.runtime.archive import Archive, LayerRef, LoadedImage
+from boxnet.runtime.layerstream import STREAM_ERRORS, Budget, finish, open_stream
 from boxnet.runtime.tarimport import _check_parents, _clean_name, _extract_one
 
 WH = ".wh."
 OPAQUE = ".wh..wh..opq"
-
-
-class LoadedImage:
-    """One image found in an archive: its config, tags and layer members."""
-
-    def __init__(self, config: dict, tags: list[str], layers: list[str], config_digest: str):
-        self.config, self.tags, self.layers, self.config_digest = config, tags, layers, config_digest
-
-
-def _json(tar: tarfile.TarFile, name: str):
-    try:
-        f = tar.extractfile(name.lstrip("./") if name.startswith("./") else name)
-    except KeyError:
-        raise InvalidParameter(f"archive has no {name}") from None
-    if f is None:
-        raise InvalidParameter(f"{name} in the archive is not a file")
-    try:
-        return json.loads(f.read())
-    except ValueError:
-        raise InvalidParameter(f"{name} in the archive is not valid JSON") from None
-
-
-def _blob(digest: str) -> str:
-    algo, _, hexpart = digest.partition(":")
-    if not hexpart or "/" in hexpart or "/" in algo or ".." in digest:
-        raise InvalidParameter(f"invalid digest {digest!r}")
-    return f"blobs/{algo}/{hexpart}"
-
-
-def _oci_manifests(tar: tarfile.TarFile, index: dict, tag: str | None) -> Iterator[tuple[dict, str | None]]:
-    for desc in index.get("manifests") or []:
-        ann = desc.get("annotations") or {}
-        name = ann.get("io.containerd.image.name") or tag
-        ref = ann.get("org.opencontainers.image.ref.name")
-        if ref and not name:
-            name = ref if ":" in ref or "/" in ref else None
-        mt = desc.get("mediaType", "")
-        body = _json(tar, _blob(desc["digest"]))
-        if "index" in mt or "manifest.list" in mt or "manifests" in body:
-            yield from _oci_manifests(tar, body, name)
-        else:
-            plat = desc.get("platform") or {}
-            if plat.get("architecture", "amd64") not in ("amd64", "unknown"):
-                continue
-            yield body, name
-
-
-def read_archive(tar: tarfile.TarFile) -> list[LoadedImage]:
-    """The images described by a docker-archive or OCI-layout tarball."""
-    names = set(tar.getnames())
-    out: list[LoadedImage] = []
-    if "manifest.json" in names:
-        for entry in _json(tar, "manifest.json"):
-            cfg_name = entry["Config"]
-            digest = cfg_name.rsplit("/", 1)[-1].removesuffix(".json")
-            out.append(LoadedImage(_json(tar, cfg_name), list(entry.get("RepoTags") or []),
-                                   list(entry["Layers"]), "sha256:" + digest))
-        return out
-    if "index.json" in names or "oci-layout" in names:
-        seen = set()
-        for manifest, name in _oci_manifests(tar, _json(tar, "index.json"), None):
-            cfg_digest = manifest["config"]["digest"]
-            if (cfg_digest, name) in seen:
-                continue
-            seen.add((cfg_digest, name))
-            out.append(LoadedImage(_json(tar, _blob(cfg_digest)), [name] if name else [],
-                                   [_blob(layer["digest"]) for layer in manifest.get("layers", [])],
-                                   cfg_digest))
-        return out
-    raise InvalidParameter("not an image archive: no manifest.json (docker-archive) "
-                           "or index.json (OCI layout); use `docker import` for a rootfs tarball")
 
 
 def _remove(path: str) -> None:
@@ -107,46 +41,65 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def apply_layer(fileobj, rootfs: str) -> None:
-    """Apply one layer tar (any compression) on top of `rootfs`, whiteouts included."""
-    try:
-        tar = tarfile.open(fileobj=fileobj, mode="r|*")
-    except tarfile.TarError as e:
-        raise InvalidParameter(f"bad layer: {e}") from None
+def _apply_members(tar: tarfile.TarFile, rootfs: str, budget: Budget | None, what: str) -> None:
     this_layer: set[str] = set()
-    with tar:
-        try:
-            for m in tar:
-                rel = _clean_name(m.name)
-                if rel is None:
-                    continue
-                parent, _, base = rel.rpartition("/")
-                if base == OPAQUE:
-                    d = os.path.join(rootfs, parent)
-                    _check_parents(rootfs, rel)
-                    if os.path.isdir(d) and not os.path.islink(d):
-                        for child in os.listdir(d):
-                            if (f"{parent}/{child}" if parent else child) not in this_layer:
-                                _remove(os.path.join(d, child))
-                    continue
-                if base.startswith(WH):
-                    victim = (f"{parent}/" if parent else "") + base[len(WH):]
-                    _check_parents(rootfs, victim)
-                    _remove(os.path.join(rootfs, victim))
-                    continue
-                this_layer.add(rel)
-                _extract_one(tar, m, rootfs)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise InvalidParameter(f"bad layer: {e}") from None
+    for m in tar:
+        rel = _clean_name(m.name)
+        if rel is None:
+            continue
+        if budget is not None:
+            budget.member(m, what)
+        parent, _, base = rel.rpartition("/")
+        if base == OPAQUE:
+            d = os.path.join(rootfs, parent)
+            _check_parents(rootfs, rel)
+            if os.path.isdir(d) and not os.path.islink(d):
+                for child in os.listdir(d):
+                    if (f"{parent}/{child}" if parent else child) not in this_layer:
+                        _remove(os.path.join(d, child))
+            continue
+        if base.startswith(WH):
+            victim = (f"{parent}/" if parent else "") + base[len(WH):]
+            _check_parents(rootfs, victim)
+            _remove(os.path.join(rootfs, victim))
+            continue
+        this_layer.add(rel)
+        _extract_one(tar, m, rootfs)
 
 
-def unpack(tar: tarfile.TarFile, img: LoadedImage, rootfs: str) -> None:
-    """Apply every layer of `img` in order into the empty dir `rootfs`."""
-    for layer in img.layers:
-        try:
-            f = tar.extractfile(layer)
-        except KeyError:
-            raise InvalidParameter(f"archive has no layer {layer}") from None
+def apply_layer(fileobj: BinaryIO, rootfs: str | None, budget: Budget | None = None,
+                what: str = "layer") -> tuple[str, str]:
+    """Apply one layer tar on top of `rootfs` (None: only hash it); return
+    ("sha256:" diff_id of the uncompressed tar, "sha256:" digest of the raw bytes)."""
+    plain, raw = open_stream(fileobj, budget, what)
+    try:
+        if rootfs is not None:
+            with tarfile.open(fileobj=plain, mode="r|") as tar:  # type: ignore[call-overload]
+                _apply_members(tar, rootfs, budget, what)
+        return finish(plain, raw)
+    except InvalidParameter:
+        raise
+    except STREAM_ERRORS as e:
+        raise InvalidParameter(f"{what}: bad layer: {e}") from None
+
+
+def _check(ref: LayerRef, diff_id: str, blob: str, what: str) -> None:
+    if ref.blob_digest is not None and blob != ref.blob_digest:
+        raise InvalidParameter(f"{what}: its content has digest {blob}, not the {ref.blob_digest} "
+                               f"it is named by: the archive is corrupt or was tampered with")
+    if diff_id != ref.diff_id:
+        raise InvalidParameter(f"{what}: its content has diff_id {diff_id}, not the {ref.diff_id} "
+                               f"the image config lists: the archive is corrupt or was tampered "
+                               f"with")
+
+
+def unpack(ar: Archive, img: LoadedImage, rootfs: str | None, budget: Budget) -> None:
+    """Apply every layer of `img` in order into the empty dir `rootfs`, each
+    verified; with rootfs None only verify them (the image is already stored)."""
+    for n, ref in enumerate(img.layers):
+        what = f"image {img.id[7:19]} layer {n + 1} ({ref.member})"
+        f = ar.tar.extractfile(ar.member(ref.member, what))
         if f is None:
-            raise InvalidParameter(f"layer {layer} is not a file")
-        apply_layer(f, rootfs)
+            raise InvalidParameter(f"{what}: not a file in the archive")
+        diff_id, blob = apply_layer(f, rootfs, budget, what)
+        _check(ref, diff_id, blob, what)

@@ -52,12 +52,16 @@ OnExit = Callable[[int], Awaitable[None] | None]
 class OciRuntime(Runtime):
     """The Runtime interface on top of runc."""
 
-    def __init__(self, root: str, runc_binary: str | None = None):
+    def __init__(self, root: str, runc_binary: str | None = None,
+                 host_masked_paths: list[str] = []):
         """Bundles go under <root>/containers, runc state under <root>/runc.
+        `host_masked_paths` are masked in containers of a read-only image root
+        (boxnet/host: the daemon's state, runtime/hostimage.py).
 
         Marks the daemon process a child subreaper (see module docstring) and
         raises its open-files soft limit (one pidfd per running container)."""
         self.root = root
+        self.host_masked_paths = list(host_masked_paths)
         self.bundles = os.path.join(root, "containers")
         os.makedirs(self.bundles, exist_ok=True)
         self.runc = Runc(os.path.join(root, "runc"), runc_binary)
@@ -103,6 +107,9 @@ class OciRuntime(Runtime):
             meta["mode"] = await self._prepare_rootfs(b, spec.rootfs)
             root_path = "rootfs"
         config = build_config(spec, root_path, spec.readonly_rootfs)
+        if meta["mode"] == "bind":  # the host's "/": boxnet's own state is masked, as runc masks
+            config["linux"]["maskedPaths"] = [*config["linux"]["maskedPaths"],
+                                              *self.host_masked_paths]
         if spec.tty:
             config["process"]["terminal"] = True
         with open(os.path.join(b, "config.json"), "w") as f:

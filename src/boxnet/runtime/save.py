@@ -33,7 +33,7 @@ import threading
 from typing import AsyncIterator, BinaryIO
 
 from boxnet.errors import InvalidParameter
-from boxnet.runtime.images import Image, ImageStore, _arch, normalize_ref
+from boxnet.runtime.images import Image, ImageStore, config_json, normalize_ref
 
 CHUNK = 1 << 20
 
@@ -90,16 +90,7 @@ def write_layer(rootfs: str, out: BinaryIO) -> tuple[str, int]:
 
 def image_config(img: Image, diff_id: str) -> bytes:
     """The image config JSON (OCI/Docker image spec) for one saved image."""
-    cfg = {k: v for k, v in {
-        "Cmd": img.config.Cmd or None, "Entrypoint": img.config.Entrypoint or None,
-        "Env": img.config.Env or None, "WorkingDir": img.config.WorkingDir,
-        "Labels": img.config.Labels or None, "ExposedPorts": img.config.ExposedPorts or None,
-        "User": img.config.User}.items() if v not in (None, "")}
-    doc = {"architecture": _arch(), "os": "linux", "created": img.created, "config": cfg,
-           "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-           "history": [{"created": img.created, "created_by": "boxnet save",
-                        "comment": img.comment or "boxnet image"}]}
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return config_json(img, [diff_id], "boxnet save")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int = 0) -> None:

@@ -1,12 +1,15 @@
 """Safe extraction of root filesystem tarballs and `docker import --change` parsing.
 
 Safety rules (the tarball is untrusted; we extract as root):
-- no member path may be absolute after stripping "/" or contain "..";
+- no member path may contain ".." (a leading "/" is stripped, as Docker does:
+  an absolute member lands inside the rootfs);
 - no member is written through a symlink: every parent directory is checked
   with lstat, and an existing non-directory at the target is unlinked first
   (open() would otherwise follow a planted symlink out of the rootfs);
 - hard links must name a regular file already extracted inside the rootfs;
 - device nodes and FIFOs are skipped (runc provides /dev);
+- with a Budget (runtime/layerstream.py) the uncompressed size and every
+  member's declared size are bounded by the data root's free space;
 - symlink targets are not checked: they are only resolved later, inside the
   container's root.
 Owners, modes (setuid included) and mtimes are kept, as Docker does.
@@ -14,7 +17,6 @@ Owners, modes (setuid included) and mtimes are kept, as Docker does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -24,19 +26,7 @@ import tarfile
 from typing import BinaryIO
 
 from boxnet.errors import InvalidParameter
-
-
-class _HashingReader:
-    """File wrapper that hashes what tarfile reads (the image's content digest)."""
-
-    def __init__(self, f: BinaryIO):
-        self._f = f
-        self.sha = hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        self.sha.update(data)
-        return data
+from boxnet.runtime.layerstream import STREAM_ERRORS, Budget, finish, open_stream
 
 
 def _clean_name(name: str) -> str | None:
@@ -59,22 +49,23 @@ def _check_parents(root: str, rel: str) -> None:
                                    f"non-directory ({part!r})")
 
 
-def extract_rootfs(fileobj: BinaryIO, rootfs: str) -> bytes:
-    """Extract a (maybe compressed) tarball into `rootfs`; return its sha256 digest."""
-    reader = _HashingReader(fileobj)
+def extract_rootfs(fileobj: BinaryIO, rootfs: str, budget: Budget | None = None) -> str:
+    """Extract a (maybe compressed) tarball into `rootfs`; return the diff_id
+    ("sha256:" digest of the uncompressed tar) of what was extracted.  With a
+    Budget, every byte and member is charged to it (bombs are refused)."""
+    what = "the imported tarball"
+    plain, raw = open_stream(fileobj, budget, what)
     try:
-        tar = tarfile.open(fileobj=reader, mode="r|*")
-    except tarfile.TarError as e:
-        raise InvalidParameter(f"not a tar archive: {e}") from None
-    with tar:
-        try:
+        with tarfile.open(fileobj=plain, mode="r|") as tar:  # type: ignore[call-overload]
             for m in tar:
+                if budget is not None:
+                    budget.member(m, what)
                 _extract_one(tar, m, rootfs)
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise InvalidParameter(f"bad tar archive: {e}") from None
-    while reader.read(65536):
-        pass  # hash the whole stream, padding included
-    return reader.sha.digest()
+        return finish(plain, raw)[0]
+    except InvalidParameter:
+        raise
+    except STREAM_ERRORS as e:
+        raise InvalidParameter(f"bad tar archive: {e}") from None
 
 
 def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, rootfs: str) -> None:
@@ -88,8 +79,13 @@ def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, rootfs: str) -> None:
         if src is None:
             raise InvalidParameter(f"invalid hard link {m.name!r}")
         _check_parents(rootfs, src)
-        if not stat.S_ISREG(os.lstat(os.path.join(rootfs, src)).st_mode):
-            raise InvalidParameter(f"hard link {m.name!r} to a non-file")
+        try:
+            st = os.lstat(os.path.join(rootfs, src))
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            raise InvalidParameter(f"hard link {m.name!r} to {m.linkname!r}: a hard link may "
+                                   f"only name a regular file already inside the rootfs")
         m = m.replace(linkname=src, deep=False)
     try:
         st = os.lstat(target)

@@ -13,6 +13,7 @@ from aiohttp import web
 import msgspec
 
 from ...errors import Conflict, InvalidParameter, NotImplementedFeature
+from ...runtime.layerstream import Budget
 from ...runtime.save import stream_archive
 from .common import ctl, qbool, reply
 
@@ -45,11 +46,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
         repo, tag = repo.rsplit(":", 1)
     changes = q.getall("changes", [])
-    fd, tmp = tempfile.mkstemp(prefix="boxnet-import-", dir=ctl(request).config.data_root)
+    tmp = await _spool(request, "boxnet-import-")
     try:
-        with os.fdopen(fd, "wb") as f:
-            async for chunk in request.content.iter_chunked(1 << 20):
-                f.write(chunk)
         images = ctl(request).images
 
         def do_import():
@@ -65,12 +63,16 @@ async def create(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _spool(request: web.Request) -> str:
-    """The request body in a temp file under the data root (its path)."""
-    fd, tmp = tempfile.mkstemp(prefix="boxnet-load-", dir=ctl(request).config.data_root)
+async def _spool(request: web.Request, prefix: str = "boxnet-load-") -> str:
+    """The request body in a temp file under the data root (its path); a
+    body larger than the data root's free space (less a reserve) is a 400."""
+    data_root = ctl(request).config.data_root
+    budget = Budget(data_root)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=data_root)
     try:
         with os.fdopen(fd, "wb") as f:
             async for chunk in request.content.iter_chunked(1 << 20):
+                budget.take(len(chunk), "the uploaded archive")
                 f.write(chunk)
     except BaseException:
         os.unlink(tmp)
