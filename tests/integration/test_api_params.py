@@ -89,8 +89,9 @@ def test_bad_integer_parameters_are_400_naming_them(ph, method, path, param, ext
 
 
 def test_bad_signal_names_and_path_fields(ph):
-    """Signal names outside Docker's table; a port spec with a non-ASCII digit in a
-    create body is a 400 naming it, not a 500."""
+    """Signal names outside Docker's table, and stop/restart signals other than SIGTERM
+    (refused, not ignored); a port spec with a non-ASCII digit in a create body and a
+    prune `until` filter with one are a 400 naming them, not a 500."""
     for value in ("nan", "+", "1e3", "SIG", "KİLL", "SIGKILL "):
         status, body = ph.api("POST", f"/containers/pr1/kill?signal={q(value)}")
         assert status == 400 and "signal" in body["message"], (value, status, body)
@@ -99,6 +100,9 @@ def test_bad_signal_names_and_path_fields(ph):
                               json={"Image": "busybox", "Cmd": ["true"],
                                     "ExposedPorts": {port: {}}})
         assert status == 400 and "port" in body["message"], (port, status, body)
+    for path in ("stop?signal=KILL", "restart?signal=9&t=0"):   # stop signals: TERM only
+        status, body = ph.api("POST", f"/containers/pr1/{path}")
+        assert status == 400 and "signal" in body["message"], (path, status, body)
     status, body = ph.api("POST", "/containers/prune?filters=" +
                           q(json.dumps({"until": ["١٧٠٠٠٠٠٠٠٠"]})))
     assert status == 400 and "until" in body["message"], body
@@ -144,8 +148,8 @@ def test_valid_values_still_work(ph):
         assert len(h.api_ok("GET", "/containers/json?limit=0")) >= 2
     finally:
         h.cli("rm", "-f", "pr2")
-    for tail in ("1", "0", "all", "-1"):
-        assert h.api("GET", f"/containers/pr1/logs?stdout=1&tail={tail}")[0] == 200, tail
+    for tail in ("1", "0", "all", "-1", "00"):
+        assert h.api("GET", f"/containers/pr1/logs?stdout=1&tail={tail}&since=0")[0] == 200, tail
     now = time.time()
     for since, until in ((str(int(now - 60)), f"{now:.9f}"), ("10m", "0s"),
                          (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
