@@ -18,6 +18,7 @@ private.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -89,6 +90,12 @@ def test_host_image_is_opt_in(make_host):
     assert status == 403 and "--allow-host-image" in body["message"], (status, body)
     r = h.cli("run", "--rm", "boxnet/host", "true", check=False)
     assert r.returncode != 0 and "--allow-host-image" in r.stderr, r
+    docker = shutil.which("docker") or "/usr/local/bin/docker"
+    if os.access(docker, os.X_OK):  # the docker CLI shows the daemon's message
+        env = dict(os.environ, DOCKER_HOST=h.host_uri, DOCKER_CONFIG=str(h.dir / "dcfg"))
+        r = subprocess.run([docker, "run", "--rm", "boxnet/host", "true"], capture_output=True,
+                           text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        assert r.returncode != 0 and "--allow-host-image" in r.stderr, r
     status, body = h.api("GET", "/images/boxnet/host/json")
     assert status == 403 and "--allow-host-image" in body["message"], (status, body)
     status, body = h.api("POST", "/images/busybox/tag?repo=boxnet/host&tag=mine")
@@ -120,7 +127,8 @@ def test_state_is_masked(rhost):
             assert r.returncode == 0 and r.stdout == "", (path, r)
         r = h.exec("mask", "python3", "-c",
                    "import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(2)\n"
-                   f"try:\n s.connect({str(h.sock)!r}); s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n')\n"
+                   f"try:\n s.connect({str(h.sock)!r})\n"
+                   " s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n')\n"
                    " print('REACHED', s.recv(100))\n"
                    "except OSError as e:\n print('refused', e)")
         assert r.returncode == 0 and r.stdout.startswith("refused"), r

@@ -10,7 +10,8 @@ themselves, nest too deep, fan out without end or declare huge or wrong
 sizes; manifest.json paths outside the archive; layer members with "..",
 absolute paths, writes through symlinks, whiteouts through symlinks, hard
 links outside the rootfs, device nodes; a decompression bomb and a huge
-declared member on a daemon whose data root is a small tmpfs.
+declared member on a daemon whose data root is a small tmpfs; tar headers
+over 1 MiB; the reserved name boxnet/host.
 """
 
 from __future__ import annotations
@@ -110,10 +111,10 @@ def test_layer_content_differs_from_diff_id(host, tmp_path):
                                                        f"blobs/sha256/{it.sha(evil)}"]}]).encode())]
     refused(host, files, tmp_path, "diff_id", it.sha(GOOD_LAYERS[1]))
     # legacy layout (<dir>/layer.tar, no digest in the name)
-    legacy = [("l0/layer.tar", GOOD_LAYERS[0]), ("l1/layer.tar", evil), (f"{it.sha(cfg)}.json", cfg),
-              ("manifest.json", json.dumps([{"Config": f"{it.sha(cfg)}.json",
-                                             "RepoTags": ["integ/badlayer:1"],
-                                             "Layers": ["l0/layer.tar", "l1/layer.tar"]}]).encode())]
+    manifest = [{"Config": f"{it.sha(cfg)}.json", "RepoTags": ["integ/badlayer:1"],
+                 "Layers": ["l0/layer.tar", "l1/layer.tar"]}]
+    legacy = [("l0/layer.tar", GOOD_LAYERS[0]), ("l1/layer.tar", evil),
+              (f"{it.sha(cfg)}.json", cfg), ("manifest.json", json.dumps(manifest).encode())]
     refused(host, legacy, tmp_path, "diff_id")
     # a blob whose bytes are not the digest in its name (config and manifest intact)
     good = it.docker_archive_files(GOOD_LAYERS, "integ/badlayer:1")
@@ -244,7 +245,8 @@ def test_layer_members_never_leave_the_rootfs(host, tmp_path):
         "through-symlink": [it.member("evil", type=tarfile.SYMTYPE, linkname=str(victim)),
                             it.member("evil/owned", b"x")],
         "through-relative-symlink": [
-            it.member("evil", type=tarfile.SYMTYPE, linkname="../../../../../../" + str(victim)[1:]),
+            it.member("evil", type=tarfile.SYMTYPE,
+                      linkname="../../../../../../" + str(victim)[1:]),
             it.member("evil/owned", b"x")],
         "whiteout-through-symlink": [
             it.member("evil", type=tarfile.SYMTYPE, linkname=str(victim)),
@@ -273,6 +275,22 @@ def test_layer_members_never_leave_the_rootfs(host, tmp_path):
     assert out.stdout == "inside\nno-mem\nno-fifo\n", out
 
 
+def test_huge_tar_headers_and_reserved_name(host, tmp_path):
+    """A layer whose PAX header declares 8 MiB (tarfile would read it whole into
+    memory) is a 400; an archive or import naming boxnet/host is a 400 (reserved)."""
+    with_pax = it.member("big-pax", b"x")
+    with_pax[0].pax_headers = {"comment": "x" * (8 << 20)}
+    status, body = _one_layer(host, tmp_path, [with_pax], "integ/pax:1")
+    assert status == 400 and "PAX or long-name" in body["message"], (status, body)
+    refused(host, it.docker_archive_files(GOOD_LAYERS, "boxnet/host:latest"), tmp_path,
+            "reserved")
+    before = store_state(host)
+    status, body = host.api("POST", "/images/create?fromSrc=-&repo=boxnet/host&tag=mine",
+                            body=it.tar_bytes([it.member("x", b"x")]))
+    assert status == 400 and "reserved" in body["message"], (status, body)
+    assert store_state(host) == before
+
+
 def test_import_id_is_config_digest_and_bad_import_stores_nothing(host, tmp_path):
     """docker import: the id is the digest of the stored config, whose diff_id is
     the uncompressed tarball's; a hostile tarball is a 400 and stores nothing."""
@@ -280,13 +298,15 @@ def test_import_id_is_config_digest_and_bad_import_stores_nothing(host, tmp_path
         plain = it.tar_bytes([it.member("bin/busybox", f.read(), mode=0o755),
                               it.member("bin/sh", type=tarfile.SYMTYPE, linkname="busybox")])
     status, body = host.api("POST", "/images/create?fromSrc=-&repo=integ/imp&tag=1",
-                            body=gzip.compress(plain), headers={"Content-Type": "application/x-tar"})
+                            body=gzip.compress(plain),
+                            headers={"Content-Type": "application/x-tar"})
     assert status == 200, body
     iid = body["status"]
     cfg = (host.data_root / "images" / iid[7:] / "config.json").read_bytes()
     assert hashlib.sha256(cfg).hexdigest() == iid[7:]
     assert json.loads(cfg)["rootfs"]["diff_ids"] == ["sha256:" + it.sha(plain)]
-    assert host.cli("run", "--rm", "integ/imp:1", "sh", "-c", "echo imported").stdout == "imported\n"
+    out = host.cli("run", "--rm", "integ/imp:1", "sh", "-c", "echo imported").stdout
+    assert out == "imported\n"
     before = store_state(host)
     status, body = host.api("POST", "/images/create?fromSrc=-&repo=integ/imp&tag=2",
                             body=it.tar_bytes([it.member("../escape", b"x")]))
@@ -294,7 +314,8 @@ def test_import_id_is_config_digest_and_bad_import_stores_nothing(host, tmp_path
     assert store_state(host) == before
 
 
-@pytest.mark.skipif(not os.access(DOCKER, os.X_OK), reason=f"the docker CLI is not installed ({DOCKER})")
+@pytest.mark.skipif(not os.access(DOCKER, os.X_OK),
+                    reason=f"the docker CLI is not installed ({DOCKER})")
 def test_docker_cli_load_refuses_tampered(host, tmp_path):
     """`docker load -i` of a tampered archive fails with the daemon's message;
     the good one loads."""

@@ -2,8 +2,8 @@
 
 Layout: <root>/images/<hex>/rootfs/, <root>/images/<hex>/image.json
 (metadata: id, tags, created, config, readonly) and, for imported and loaded
-images, <root>/images/<hex>/config.json (the image config; sha256 = <hex>).  No registry is reachable, so
-images come from two built-ins (`ensure_builtin`), from `docker import`
+images, <root>/images/<hex>/config.json (the image config; sha256 = <hex>).
+No registry is reachable, so images come from two built-ins (`ensure_builtin`), from `docker import`
 tarballs (`import_tar`, see tarimport.py) or from `docker load` archives
 (`load_archive`, see load.py).  The id of an imported or loaded image is the
 sha256 digest of its image config, as in Docker; a loaded image is stored

@@ -27,7 +27,8 @@ from typing import BinaryIO
 
 from boxnet.errors import InvalidParameter
 from boxnet.runtime.archive import Archive, LayerRef, LoadedImage
-from boxnet.runtime.layerstream import STREAM_ERRORS, Budget, finish, open_stream
+from boxnet.runtime.layerstream import (STREAM_ERRORS, BoundedTarInfo, Budget, finish,
+                                        open_stream)
 from boxnet.runtime.tarimport import _check_parents, _clean_name, _extract_one
 
 WH = ".wh."
@@ -74,7 +75,8 @@ def apply_layer(fileobj: BinaryIO, rootfs: str | None, budget: Budget | None = N
     plain, raw = open_stream(fileobj, budget, what)
     try:
         if rootfs is not None:
-            with tarfile.open(fileobj=plain, mode="r|") as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=plain, mode="r|",  # type: ignore[call-overload]
+                              tarinfo=BoundedTarInfo) as tar:
                 _apply_members(tar, rootfs, budget, what)
         return finish(plain, raw)
     except InvalidParameter:

@@ -6,6 +6,9 @@
   digest covers the compressed bytes) and the uncompressed ones (a layer's
   diff_id covers the plain tar).  Both are drained to the end by `finish`,
   so the digests cover every byte, padding included.
+- `BoundedTarInfo` refuses PAX and GNU long-name headers over 1 MiB (as Go's
+  archive/tar does): tarfile reads such a header whole into memory, so a
+  crafted one would otherwise cost as much memory as its declared size.
 - `Budget` bounds what one load or import may write: the free space and
   inodes of the data root's filesystem, less a reserve.  Every uncompressed
   byte read is charged to it, and every tar member's declared size is
@@ -28,6 +31,7 @@ from typing import BinaryIO
 from boxnet.errors import InvalidParameter
 
 CHUNK = 1 << 20
+HEADER_LIMIT = 1 << 20         # bytes: largest PAX / GNU long-name header read
 RESERVE_MAX = 1 << 30          # bytes kept free on the data root at most (5% below that)
 INODE_RESERVE_MAX = 100_000
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
@@ -42,6 +46,24 @@ def _human(n: int) -> str:
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo whose PAX and GNU long-name headers are at most HEADER_LIMIT
+    bytes (pass it as tarfile.open(tarinfo=...))."""
+
+    def _bound(self) -> None:
+        if self.size > HEADER_LIMIT:
+            raise InvalidParameter(f"tar member header of {self.size} bytes (a PAX or long-name "
+                                   f"record), more than the {HEADER_LIMIT} allowed")
+
+    def _proc_pax(self, tarfile):  # noqa: D102 (tarfile's hook)
+        self._bound()
+        return super()._proc_pax(tarfile)
+
+    def _proc_gnulong(self, tarfile):  # noqa: D102 (tarfile's hook)
+        self._bound()
+        return super()._proc_gnulong(tarfile)
 
 
 class Budget:

@@ -30,7 +30,8 @@ from boxnet.runtime.archive import Archive, LoadedImage
 from boxnet.runtime.imagemeta import Image, ImageConfig, _now, _unix
 from boxnet.runtime.images import _du
 from boxnet.runtime.layers import unpack
-from boxnet.runtime.layerstream import CHUNK, STREAM_ERRORS, Budget, compression, open_stream
+from boxnet.runtime.layerstream import (CHUNK, STREAM_ERRORS, BoundedTarInfo, Budget,
+                                        compression, open_stream)
 from boxnet.runtime.ocilayout import read_archive
 
 
@@ -83,7 +84,7 @@ def load_archive(store, path: str) -> list[str]:
     dirs: list[str] = []          # every staging dir made; moved ones no longer exist
     try:
         try:
-            tar = tarfile.open(plain, mode="r:")
+            tar = tarfile.open(plain, mode="r:", tarinfo=BoundedTarInfo)
         except tarfile.TarError as e:
             raise InvalidParameter(f"not a tar archive: {e}") from None
         staged: dict[str, str] = {}

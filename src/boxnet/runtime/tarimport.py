@@ -26,7 +26,8 @@ import tarfile
 from typing import BinaryIO
 
 from boxnet.errors import InvalidParameter
-from boxnet.runtime.layerstream import STREAM_ERRORS, Budget, finish, open_stream
+from boxnet.runtime.layerstream import (STREAM_ERRORS, BoundedTarInfo, Budget, finish,
+                                        open_stream)
 
 
 def _clean_name(name: str) -> str | None:
@@ -56,7 +57,8 @@ def extract_rootfs(fileobj: BinaryIO, rootfs: str, budget: Budget | None = None)
     what = "the imported tarball"
     plain, raw = open_stream(fileobj, budget, what)
     try:
-        with tarfile.open(fileobj=plain, mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=plain, mode="r|",  # type: ignore[call-overload]
+                          tarinfo=BoundedTarInfo) as tar:
             for m in tar:
                 if budget is not None:
                     budget.member(m, what)
