@@ -12,6 +12,7 @@ import secrets
 
 import pytest
 
+from boxnet.kernel.linkmark import owner_id
 from integration import cleanup
 from integration.checks import clean_state_check
 
@@ -107,8 +108,13 @@ def test_cut_short_teardown_reconciled_at_restart(make_host):
     # down veth of a removed endpoint (its peer in a netns kept alive).
     garbage = "bxgc-" + secrets.token_hex(5)
     veth = "veth" + secrets.token_hex(6)[:11]
+    # both carry this daemon's ownership mark, as the daemon's own would (only
+    # marked links are ever removed: test_ownership.py keeps unmarked ones)
+    mark = "boxnet:" + owner_id(str(h.data_root)) + ":"
     h.sh(["ip", "link", "add", garbage, "type", "bridge"])
+    h.sh(["ip", "link", "set", garbage, "alias", mark + "bridge"])
     h.sh(["ip", "link", "add", veth, "master", garbage, "type", "veth", "peer", "name", "clpeer0"])
+    h.sh(["ip", "link", "set", veth, "alias", mark + "veth"])
     names = set(h.link_names())
     assert {garbage, veth} <= names, "control: the planted leftovers exist"
     h.start(*h.daemon_args)

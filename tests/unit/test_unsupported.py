@@ -55,8 +55,8 @@ def test_namespaced_sysctls_accepted_except_without_own_netns():
          "CgroupPermissions": "rwm"}]),
     ("HostConfig", "LogConfig", {"Type": "syslog", "Config": {}}),
     ("HostConfig", "Mounts", [{"Type": "volume", "Source": "data", "Target": "/data"}]),
-    ("HostConfig", "SecurityOpt", ["seccomp=/x.json"]), ("HostConfig", "MemorySwappiness", 10),
-    ("", "User", "1000"), ("", "Volumes", {"/data": {}}), ("", "StopSignal", "SIGQUIT"),
+    ("HostConfig", "MemorySwappiness", 10),
+    ("", "Volumes", {"/data": {}}), ("", "StopSignal", "SIGQUIT"),
 ])
 def test_refused_field_named(section, field, value):
     """A non-default value of an unsupported field: InvalidParameter naming it."""
@@ -102,3 +102,41 @@ def test_network_create(field, value, ok):
     else:
         with pytest.raises(InvalidParameter, match=f"^{field} is not supported"):
             check_network_create(body)
+
+
+@pytest.mark.parametrize("section,field,value", [
+    ("", "User", "1000:1000"), ("", "User", "nobody"), ("", "User", "app:staff"),
+    ("HostConfig", "GroupAdd", ["audio", "4242"]),
+    ("HostConfig", "SecurityOpt", ["no-new-privileges"]),
+    ("HostConfig", "SecurityOpt", ["no-new-privileges:true", "seccomp=unconfined"]),
+    ("HostConfig", "SecurityOpt", ['seccomp={"defaultAction": "SCMP_ACT_ALLOW", '
+                                   '"syscalls": []}']),
+    ("HostConfig", "SecurityOpt", ["apparmor=unconfined", "label=disable", "seccomp=builtin"]),
+])
+def test_users_and_security_options_accepted(section, field, value):
+    """User, GroupAdd and SecurityOpt are honoured (runtime/users.py, secopts.py): accepted."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    (body[section] if section else body)[field] = value
+    _, cfg, _ = build_create(json.dumps(body).encode(), "x")
+    assert (cfg.raw_host_config if section else cfg.raw_config)[field] == value
+
+
+@pytest.mark.parametrize("section,field,value,message", [
+    ("HostConfig", "SecurityOpt", ["apparmor=docker-default"], "apparmor=docker-default"),
+    ("HostConfig", "SecurityOpt", ["label=type:svirt_t"], "label=type:svirt_t"),
+    ("HostConfig", "SecurityOpt", ["seccomp=/x.json"], "JSON content"),
+    ("HostConfig", "SecurityOpt", ["seccomp={\"defaultAction\": \"SCMP_ACT_NOTIFY\", "
+                                   "\"syscalls\": []}"], "defaultAction"),
+    ("HostConfig", "SecurityOpt", ["no-new-privileges=maybe"], "no-new-privileges"),
+    ("HostConfig", "SecurityOpt", ["writable-cgroups=true"], "writable-cgroups"),
+    ("HostConfig", "SecurityOpt", ["bogus"], "bogus"),
+    ("HostConfig", "GroupAdd", ["a:b"], "GroupAdd"),
+    ("", "User", "a:b:c", "a:b:c"), ("", "User", 1000, "User must be a string"),
+])
+def test_bad_security_fields_named(section, field, value, message):
+    """What boxnet cannot honour, or cannot parse, is a 400 naming it."""
+    body = copy.deepcopy(BODIES["docker-cli-28.2.2"])
+    (body[section] if section else body)[field] = value
+    with pytest.raises(InvalidParameter) as e:
+        build_create(json.dumps(body).encode(), "x")
+    assert message in e.value.message and e.value.status == 400

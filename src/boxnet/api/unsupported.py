@@ -8,6 +8,11 @@ when its value differs from what boxnet does anyway.  Silently ignoring
 container with other privileges or limits than the user asked for, so those
 get a 400 naming the field instead.
 
+Honoured elsewhere, so not in these tables: User and HostConfig.GroupAdd
+(runtime/users.py resolves them in the container at start), HostConfig.SecurityOpt
+(runtime/secopts.py: seccomp, no-new-privileges; refuses AppArmor and SELinux
+profiles naming the entry, checked in routes/container_create.py).
+
 Accepted although not acted upon (documented in docs/docker-clients.md):
 Healthcheck (compose sends it for most services; boxnet reports no
 State.Health, which compose and the CLI read as "no healthcheck"),
@@ -31,10 +36,6 @@ from ..errors import InvalidParameter
 DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
                 "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
                 "AUDIT_WRITE"}
-ROOT_USERS = {"", "root", "0", "root:root", "0:0", "root:0", "0:root"}
-UNCONFINED = {"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined",
-              "apparmor:unconfined", "label=disable", "label:disable",
-              "no-new-privileges=false", "no-new-privileges:false"}
 NO_CGROUP_LIMITS = "boxnet sets no cgroup resource limits; remove the limit"
 
 
@@ -62,10 +63,6 @@ def _caps_default(caps: Any) -> bool:
         return True
     names = {str(c).upper().removeprefix("CAP_") for c in caps} if isinstance(caps, list) else {0}
     return names <= DEFAULT_CAPS
-
-
-def _security_opts(opts: Any) -> bool:
-    return unset(opts) or (isinstance(opts, list) and all(o in UNCONFINED for o in opts))
 
 
 def _log_config(cfg: Any) -> bool:
@@ -104,8 +101,6 @@ _LIMITS = ("Memory", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", 
            "OomScoreAdj")
 
 CONTAINER_CREATE: list[Unsupported] = [
-    Unsupported("", "User", lambda v: v in ROOT_USERS or v is None,
-                "processes run as root; drop --user / `user:`"),
     Unsupported("", "Volumes", unset,
                 "anonymous volumes are not supported; bind a host directory (-v /host:/ctr)"),
     Unsupported("", "StopSignal", one_of("SIGTERM", "TERM", "15"),
@@ -148,10 +143,7 @@ CONTAINER_CREATE: list[Unsupported] = [
     Unsupported("HostConfig", "Sysctls", lambda v: unset(v) or _namespaced_sysctls(v),
                 "only namespaced sysctls can be set per container: net.* (own network "
                 "namespace), kernel.msg*/sem/shm*, fs.mqueue.* (IPC namespace)"),
-    Unsupported("HostConfig", "SecurityOpt", _security_opts,
-                "no seccomp, AppArmor or SELinux profile is applied"),
     Unsupported("HostConfig", "StorageOpt", unset, "storage options are not supported"),
-    Unsupported("HostConfig", "GroupAdd", unset, "processes run as root without extra groups"),
     Unsupported("HostConfig", "Init", unset, "no init process is injected (--init)"),
     Unsupported("HostConfig", "ShmSize", one_of(64 << 20), "/dev/shm has the default size"),
     Unsupported("HostConfig", "PidsLimit", one_of(-1), NO_CGROUP_LIMITS),

@@ -161,6 +161,9 @@ def _follow_logs(client, cid: str, tty: bool) -> None:
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
 @click.option("--sysctl", multiple=True, help="Sysctl options")
+@click.option("--group-add", multiple=True, help="Add additional groups to join")
+@click.option("--security-opt", multiple=True,
+              help="Security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
 @click.option("--stop-signal", default=None, help="Signal to stop the container")
 @click.option("--stop-timeout", type=int, default=None, help="Timeout to stop a container")
 @click.argument("image")

@@ -6,6 +6,7 @@ advanced `name=...,alias=...` syntax and -e values.
 
 from __future__ import annotations
 
+import json
 import os
 
 from .options import Failure, parse_map
@@ -100,6 +101,31 @@ def parse_env(values) -> list[str] | None:
             v = f"{v}={os.environ[v]}"
         out.append(v)
     return out or None
+
+
+def security_opts(values) -> list[str]:
+    """--security-opt as the docker CLI sends it: `seccomp=FILE` becomes
+    `seccomp=<the file's JSON>` (the daemon never reads client paths); other
+    entries (unconfined, builtin, no-new-privileges...) are sent as given and
+    checked by the daemon."""
+    out = []
+    for v in values:
+        value = v[len("seccomp="):]
+        if v.startswith(("seccomp=", "seccomp:")) and value not in ("unconfined", "builtin"):
+            try:
+                with open(value, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise usage_failure(f"opening seccomp profile ({value}) failed: "
+                                    f"{e.strerror}") from None
+            try:
+                text = json.dumps(json.loads(text), separators=(",", ":"))
+            except ValueError as e:
+                raise usage_failure(f"compacting json for seccomp profile ({value}) "
+                                    f"failed: {e}") from None
+            v = f"seccomp={text}"
+        out.append(v)
+    return out
 
 
 def parse_network(value: str) -> dict:
@@ -200,6 +226,8 @@ def create_body(o: dict) -> dict:
         "CapAdd": list(o.get("cap_add", ())) or None,
         "CapDrop": list(o.get("cap_drop", ())) or None,
         "Sysctls": parse_map(o.get("sysctl", ()), "--sysctl") or None,
+        "GroupAdd": list(o.get("group_add", ())) or None,
+        "SecurityOpt": security_opts(o.get("security_opt", ())) or None,
     }
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from ..cli.runopts import parse_publish, parse_restart
+from ..cli.runopts import parse_publish, parse_restart, security_opts
 from . import labels as L
 from .model import Project, Service
 
@@ -121,9 +121,23 @@ def body(project: Project, svc: Service, number: int, resolve_service) -> dict:
         "ExtraHosts": svc.extra_hosts or None, "Privileged": bool(svc.get("privileged")),
         "CapAdd": svc.get("cap_add"), "CapDrop": svc.get("cap_drop"),
         "Sysctls": {str(k): str(v) for k, v in (svc.get("sysctls") or {}).items()} or None,
-        "Init": svc.get("init")}
+        "Init": svc.get("init"),
+        "GroupAdd": [str(g) for g in _list(svc, "group_add")] or None,
+        "SecurityOpt": _security_opt(project, svc) or None}
     b["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return b
+
+
+def _security_opt(project: Project, svc: Service) -> list[str]:
+    """security_opt, a seccomp profile path read relative to the project directory
+    and sent as JSON (as docker compose and the docker CLI do)."""
+    out = []
+    for opt in (str(o) for o in _list(svc, "security_opt")):
+        value = opt[len("seccomp="):]
+        if opt.startswith(("seccomp=", "seccomp:")) and value not in ("unconfined", "builtin"):
+            opt = "seccomp=" + os.path.join(project.working_dir, os.path.expanduser(value))
+        out.append(opt)
+    return security_opts(out)
 
 
 def _list(svc: Service, key: str) -> list:

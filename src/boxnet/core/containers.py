@@ -13,11 +13,22 @@ from ..kernel import netns as kns
 from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
+from ..runtime.secopts import parse_security_opts
 from . import names, netmode, sandbox
 from .clock import now_rfc3339
 from .naming import random_name
 
 log = logging.getLogger(__name__)
+
+
+def security_fields(cfg: ContainerConfig, image_user: str) -> dict:
+    """ProcessSpec's user, group_add, seccomp and no_new_privileges: --user (else
+    the image's USER), --group-add and --security-opt (checked at create)."""
+    hc = cfg.raw_host_config
+    opts = parse_security_opts(hc.get("SecurityOpt"))
+    return {"user": str(cfg.raw_config.get("User") or image_user or ""),
+            "group_add": [str(g) for g in hc.get("GroupAdd") or []],
+            "seccomp": opts.seccomp, "no_new_privileges": opts.no_new_privileges}
 
 
 class ContainerOps:
@@ -168,7 +179,8 @@ class ContainerOps:
                                binds=list(c.config.binds), tty=c.config.tty,
                                open_stdin=c.config.open_stdin,
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
-                               sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}))
+                               sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
+                               **security_fields(c.config, image.config.User))
             await self.events.emit("sandbox_ready", c)
             await self.runtime.create(spec)
             c.status = "running"
@@ -179,6 +191,8 @@ class ContainerOps:
             c.error = exc.message if isinstance(exc, BoxnetError) else str(exc)
             await self._teardown_sandbox(c)
             self.save_container(c)
+            if c.config.auto_remove:   # as dockerd: `run --rm` that cannot start is removed
+                asyncio.get_running_loop().create_task(self.remove_container(c.id, force=True))
             raise
         c.started_at = now_rfc3339()
         c.error = ""

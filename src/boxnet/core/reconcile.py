@@ -3,8 +3,8 @@ store and kernel after a restart or a crash.
 
 What the store says is the truth for networks and endpoints of running
 containers: missing kernel objects are re-created with the same addresses.
-Kernel objects boxnet owns but no longer wants (veths named veth<11 hex>,
-netns pins, links retired as bxgc-<hex>) are removed.  Containers still running are re-adopted.
+Kernel objects this daemon created but no longer wants (marked veths,
+bridges and retired links, netns pins) are removed (orphans.py).  Containers still running are re-adopted.
 
 The firewall fails closed meanwhile: the tables the previous daemon left stay
 in force while the state is restored (`begin_restore`), and are replaced in
@@ -15,21 +15,17 @@ half-way leaves the old tables in place rather than a partial render.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import os
-import re
 
 from ..errors import BoxnetError
 from ..ipam.api import Pool, PoolRequest
 from ..kernel import netns as kns
-from ..kernel.linkgc import is_garbage
 from ..model import Container, Endpoint, Network
 from .clock import now_rfc3339
+from .orphans import remove_orphans
 
 log = logging.getLogger(__name__)
-OWN_VETH = re.compile(r"^veth[0-9a-f]{11}$")
 
 
 class ReconcileOps:
@@ -157,20 +153,7 @@ class ReconcileOps:
         await self.after_endpoints_changed(c)
 
     async def _remove_orphans(self) -> None:
-        wanted = {ep.host_ifname for ep in self.endpoints.values() if ep.host_ifname}
-        for link in await self.nl.list_links():
-            if OWN_VETH.match(link.name) and link.name not in wanted:
-                log.info("removing orphan veth %s", link.name)
-                await self.nl.delete_link(link.name)
-            elif is_garbage(link.name):  # a background deletion cut short (kernel/linkgc.py)
-                log.info("removing retired link %s", link.name)
-                await self.nl.delete_link(link.name)
-        pins = {c.sandbox_key for c in self.containers.values() if c.sandbox_key}
-        if os.path.isdir(self.config.netns_dir):
-            for path in await asyncio.to_thread(kns.list_pinned, self.config.netns_dir):
-                if path not in pins:
-                    log.info("removing orphan netns %s", path)
-                    await asyncio.to_thread(kns.delete_netns, path)
+        await remove_orphans(self)   # only links carrying this daemon's mark (orphans.py)
 
 
 class _Gone:

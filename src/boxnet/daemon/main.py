@@ -54,9 +54,13 @@ async def _build(config, pidfile: str = ""):
     from ..runtime.oci import OciRuntime
     from ..store.local import SqliteStore
 
-    nl = await Netlink.open()
+    from ..kernel.linkmark import owner_id
+    owner = owner_id(config.data_root)     # the mark on every link this daemon creates
+    nl = await Netlink.open(owner)
     if config.firewall == "nftables":
         from ..firewall.nft import NftFirewall
+        from ..firewall.nft.owner import claim_tables
+        claim_tables(owner, config.data_root)   # refused if another live boxnetd owns them
         firewall = NftFirewall(allow_direct_routing=config.allow_direct_routing)
     else:
         firewall = NoFirewall()

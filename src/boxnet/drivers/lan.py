@@ -6,7 +6,9 @@ Docker's rules: `-o parent=IFACE` names the host interface the containers'
 links hang off; `IFACE.VLAN` (eth1.50) is created as an 802.1q sub-interface
 when it does not exist and removed with the last network using it; no parent
 (or `--internal`) makes an internal-only network on a dummy parent
-`dm-<id12>`. boxnet only ever deletes links it marked (ifalias `boxnet:...`).
+`dm-<id12>`. boxnet only ever deletes links it marked (ifalias
+`boxnet:<owner>:vlan|dummy`, this daemon's own mark: kernel/linkmark.py); a
+parent the user gave, or one another boxnetd made, is never deleted.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from typing import NamedTuple
 
 from ..errors import Conflict, InvalidParameter, NotImplementedFeature
 from ..kernel import features
-from ..kernel.links import ALIAS_PREFIX, LanLinks
+from ..kernel.links import LanLinks
 from ..model import Network
 
 OPT_PARENT = "parent"
 OPT_HOST_ACCESS = "boxnet.host_access"
-VLAN_ALIAS = ALIAS_PREFIX + "vlan"
-DUMMY_ALIAS = ALIAS_PREFIX + "dummy"
+VLAN_KIND, DUMMY_KIND = "vlan", "dummy"   # kinds of the ownership marks
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")   # the kernel's rules for a link name
 VLAN_RE = re.compile(r"^(?P<base>.+)\.(?P<vid>[0-9]+)$")
 TRUE = ("1", "true", "yes", "on")
@@ -121,14 +122,14 @@ class LanParents:
                     raise NotImplementedFeature(
                         "an internal-only (no -o parent, or --internal) network needs a dummy "
                         f"parent link: {features.missing_reason('dummy')}")
-                await self.links.create_dummy(spec.name, DUMMY_ALIAS)
+                await self.links.create_dummy(spec.name, self.links.mark(DUMMY_KIND))
             elif spec.vlan_base is not None:
                 if not features.probe("vlan"):
                     raise NotImplementedFeature(
                         f"parent {spec.name} is an 802.1q VLAN sub-interface that does not "
                         f"exist yet, and {features.missing_reason('vlan')}")
                 await self.links.create_vlan(spec.name, spec.vlan_base, spec.vlan_id,
-                                             VLAN_ALIAS)
+                                             self.links.mark(VLAN_KIND))
             else:
                 raise InvalidParameter(f"-o parent interface was not found on the host: "
                                        f"{spec.name}")
@@ -146,9 +147,9 @@ class LanParents:
             return
         self._claims.pop(spec.name, None)
         if spec.dummy:
-            await self.links.delete_if_owned(spec.name, DUMMY_ALIAS)
+            await self.links.delete_if_owned(spec.name, self.links.mark(DUMMY_KIND))
         elif spec.vlan_base is not None:
-            await self.links.delete_if_owned(spec.name, VLAN_ALIAS)
+            await self.links.delete_if_owned(spec.name, self.links.mark(VLAN_KIND))
 
 
 def subnet_of(nw: Network, cidr: str) -> str | None:

@@ -29,8 +29,13 @@ def shim_name(nw: Network) -> str:
     return "bxs" + nw.id[:12]
 
 
-def shim_alias(nw: Network) -> str:
-    """The ifalias marking the shim as boxnet's, for this network."""
+def shim_kind(nw: Network) -> str:
+    """The kind of the ownership mark of a network's shim (kernel/linkmark.py)."""
+    return f"shim:{nw.id[:12]}"
+
+
+def legacy_shim_alias(nw: Network) -> str:
+    """The shim's mark before marks named their daemon (it names this network's id)."""
     return f"{ALIAS_PREFIX}shim:{nw.id[:12]}"
 
 
@@ -73,12 +78,14 @@ class MacvlanDriver(LanDriver):
     async def network_created(self, nw: Network, spec: ParentSpec, restoring: bool) -> None:
         """The host shim, if asked for."""
         if bool_opt(nw, OPT_HOST_ACCESS):
-            await self._links.ensure_shim(shim_name(nw), spec.name, shim_alias(nw))
+            await self._links.ensure_shim(shim_name(nw), spec.name,
+                                          self._links.mark(shim_kind(nw)), legacy_shim_alias(nw))
 
     async def network_deleting(self, nw: Network) -> None:
         """Remove the shim (its routes go with it)."""
         if bool_opt(nw, OPT_HOST_ACCESS):
-            await self._links.delete_if_owned(shim_name(nw), shim_alias(nw))
+            await self._links.delete_if_owned(shim_name(nw), self._links.mark(shim_kind(nw)),
+                                              legacy_shim_alias(nw))
 
     def _shim_targets(self, nw: Network, ep: Endpoint) -> list[str]:
         if not bool_opt(nw, OPT_HOST_ACCESS):

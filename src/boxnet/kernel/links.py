@@ -11,8 +11,9 @@ here 1.8 ms per endpoint against 20 ms for create + move + rename (the netns
 move waits for an RCU grace period).
 
 Links boxnet creates on the host (802.1q sub-interfaces, dummy parents, shims)
-carry an ifalias starting with ``boxnet:``; only links carrying the expected
-alias are ever deleted, so a user's own ``eth1.50`` is never removed.
+carry this daemon's ownership mark as ifalias (kernel/linkmark.py); only links
+carrying the expected mark are ever deleted, so a user's own ``eth1.50``, or
+one another boxnetd (another data root) made, is never removed.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class LanLinks:
     def __init__(self, nl: Netlink):
         self._nl = nl
 
+    def mark(self, kind: str) -> str:
+        """The ownership mark this daemon puts on a host link of ``kind``."""
+        return self._nl.mark(kind)
+
     async def parent(self, name: str) -> ParentLink | None:
         """The host interface ``name``, or None if there is none."""
         ipr = await self._nl.handle()
@@ -113,10 +118,10 @@ class LanLinks:
         """Create dummy link ``name`` (the parent of an internal-only network), marked, up."""
         await self._add_owned(name, "dummy", alias)
 
-    async def delete_if_owned(self, name: str, alias: str) -> bool:
-        """Delete host link ``name`` only if its ifalias is ``alias``; True if deleted."""
+    async def delete_if_owned(self, name: str, *aliases: str) -> bool:
+        """Delete host link ``name`` only if its ifalias is one of ``aliases``; True if deleted."""
         link = await self.parent(name)
-        if link is None or link.alias != alias:
+        if link is None or link.alias not in aliases:
             return False
         await self._nl.delete_link(name)
         return True
@@ -224,12 +229,15 @@ class LanLinks:
             return False
         return bool(msgs) and msgs[0].get(("linkinfo", "kind")) == kind
 
-    async def ensure_shim(self, name: str, parent: str, alias: str) -> None:
-        """Host-side macvlan ``name`` (bridge mode) on ``parent``, marked, up; idempotent."""
+    async def ensure_shim(self, name: str, parent: str, alias: str, legacy: str = "") -> None:
+        """Host-side macvlan ``name`` (bridge mode) on ``parent``, marked, up; idempotent.
+        A shim found with the ``legacy`` mark (older boxnet) is re-marked ``alias``."""
         link = await self.parent(name)
         if link is not None:
-            if link.alias != alias:
-                raise Conflict(f"interface {name} exists and was not made by boxnet")
+            if link.alias == legacy and legacy:
+                await self._nl.set_alias(name, alias)
+            elif link.alias != alias:
+                raise Conflict(f"interface {name} exists and was not made by this boxnetd")
             return
         par = await self.parent(parent)
         if par is None:

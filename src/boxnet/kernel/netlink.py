@@ -34,6 +34,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
+from boxnet.kernel import linkmark
 from boxnet.kernel import netns as _netns
 from boxnet.kernel.linkgc import LinkGc, garbage_name
 from boxnet.kernel.nlerror import nl_error as _err
@@ -56,6 +57,8 @@ class LinkInfo(msgspec.Struct, frozen=True):
     mac: str | None
     mtu: int
     operstate: str
+    alias: str = ""       # IFLA_IFALIAS: boxnet's ownership mark (kernel/linkmark.py)
+    peer: int = 0         # IFLA_LINK: a veth's peer ifindex (in the peer's netns)
 
 
 def _random_mac() -> str:
@@ -122,19 +125,47 @@ async def add_addr(ipr: AsyncIPRoute, index: int, addr: str) -> None:
 class Netlink(RouteOps):
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
-    def __init__(self, host: AsyncIPRoute):
+    def __init__(self, host: AsyncIPRoute, owner: str = ""):
         self._host = host
         self._ns: OrderedDict[str, AsyncIPRoute] = OrderedDict()
         self.gc = LinkGc()   # deletions finished in the background (see linkgc.py)
+        self.owner = owner   # this daemon's owner id: the mark on links it creates
 
     @classmethod
-    async def open(cls) -> "Netlink":
-        """Open a handle on the calling thread's netns (call from the event loop)."""
+    async def open(cls, owner: str = "") -> "Netlink":
+        """Open a handle on the calling thread's netns (call from the event loop);
+        ``owner`` (kernel/linkmark.py owner_id) marks the links it creates."""
         # nlm_echo: link creation answers with the new link, whose IFLA_LINK
         # is the veth peer's ifindex in its netns (saves a lookup there).
         host = AsyncIPRoute(nlm_echo=True, ext_ack=True)
         await host.setup_endpoint()
-        return cls(host)
+        return cls(host, owner)
+
+    def mark(self, kind: str) -> str:
+        """The ownership alias this daemon puts on a host link of ``kind`` it creates."""
+        return linkmark.mark(self.owner, kind)
+
+    def is_mine(self, alias: str | None, kind: str | None = None) -> bool:
+        """Whether a link's alias is this daemon's mark (of ``kind``, or of any kind)."""
+        return linkmark.is_mine(alias, self.owner, kind)
+
+    async def link_alias(self, name: str, netns: str | None = None) -> str | None:
+        """The ifalias of link ``name`` ("" if none), or None if there is no such link."""
+        ipr = await self._ipr(netns)
+        try:
+            msgs = await ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return None
+            raise _err(f"cannot look up interface {name}", e) from e
+        return (msgs[0].get("ifalias") or "") if msgs else None
+
+    async def set_alias(self, name: str, alias: str) -> None:
+        """Put ``alias`` on host link ``name`` (boxnet's ownership mark)."""
+        try:
+            await self._host.link("set", ifname=name, ifalias=alias)
+        except NetlinkError as e:
+            raise _err(f"cannot mark interface {name}", e) from e
 
     async def close(self) -> None:
         """Finish pending background deletions, close every netlink socket held."""
@@ -198,8 +229,10 @@ class Netlink(RouteOps):
             await add_addr(ipr, index, addr)
 
     async def ensure_bridge(self, name: str, mtu: int | None = None, addrs: list[str] = (),
-                            mac: str | None = None) -> None:
-        """Create bridge ``name`` if missing, add missing addrs (v6 without DAD), bring it up."""
+                            mac: str | None = None, alias: str | None = None) -> bool:
+        """Create bridge ``name`` if missing, add missing addrs (v6 without DAD), bring it up.
+
+        A bridge it creates gets ``alias`` (the ownership mark); True if it created it."""
         self.gc.touch()
         try:
             try:
@@ -221,6 +254,8 @@ class Netlink(RouteOps):
                         raise
                 _no_dad_on_bridge(name)
             idx = await self._require_index(self._host, name, None)
+            if not found and alias:
+                await self._host.link("set", index=idx, ifalias=alias)
             if found and mtu and found[0].get("mtu") != mtu:
                 await self._host.link("set", index=idx, mtu=mtu)
             have = {(a.get("address"), a["prefixlen"])
@@ -232,6 +267,7 @@ class Netlink(RouteOps):
             raise
         except Exception as e:
             raise _err(f"cannot set up bridge {name}", e) from e
+        return not found
 
     async def delete_link(self, name: str, netns: str | None = None) -> None:
         """Delete interface ``name`` (in ``netns`` or the host); no error if absent."""
@@ -257,7 +293,8 @@ class Netlink(RouteOps):
             out.append(LinkInfo(
                 name=m.get("ifname"), index=m["index"], kind=m.get(("linkinfo", "kind")),
                 master=names.get(master) if master else None, mac=m.get("address"),
-                mtu=m.get("mtu") or 0, operstate=m.get("operstate") or "UNKNOWN"))
+                mtu=m.get("mtu") or 0, operstate=m.get("operstate") or "UNKNOWN",
+                alias=m.get("ifalias") or "", peer=m.get("link") or 0))
         return sorted(out, key=lambda li: li.index)
 
     async def attach_veth(self, host_ifname: str, bridge: str | None, netns_path: str,
@@ -272,7 +309,8 @@ class Netlink(RouteOps):
         ``port_setup(host_handle, host_index, master_index)``, if given, is a
         coroutine function for the host end's bridge-port settings; it runs
         together with the netns work, with the indices already known (no
-        lookups).  Returns the MAC of ``ifname``. On failure the pair is
+        lookups).  The host end gets this daemon's ``veth`` mark (sent with
+        the rest).  Returns the MAC of ``ifname``. On failure the pair is
         deleted and KernelError is raised.
         """
         mac = mac or _random_mac()
@@ -316,9 +354,10 @@ class Netlink(RouteOps):
             jobs = [self._add_addr(ipr, peer_index, a) for a in addrs]
             jobs.append(ipr.link("set", index=peer_index, state="up"))
             jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
+            if host_index is None:
+                host_index = await self._require_index(host, host_ifname, None)
+            jobs.append(host.link("set", index=host_index, ifalias=self.mark("veth")))
             if port_setup is not None:
-                if host_index is None:
-                    host_index = await self._require_index(host, host_ifname, None)
                 jobs.append(port_setup(host, host_index, master))
             results = await asyncio.gather(*jobs, return_exceptions=True)
             for r in results:

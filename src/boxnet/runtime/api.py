@@ -32,6 +32,10 @@ class ProcessSpec(msgspec.Struct, kw_only=True):
     readonly_rootfs: bool = False   # image wants a read-only root (boxnet/host)
     tmpfs: list[str] = []           # extra private writable tmpfs mounts (e.g. /tmp, /run)
     sysctls: dict[str, str] = {}    # namespaced sysctls (--sysctl), set by runc in the container
+    user: str = ""                  # --user or the image's USER: resolved in the container's
+    group_add: list[str] = []       # /etc/passwd and /etc/group at create (runtime/users.py)
+    seccomp: str = "default"        # "default", "unconfined" or a profile's JSON (runtime/seccomp.py)
+    no_new_privileges: bool = False
 
 
 class ExecResult(msgspec.Struct, kw_only=True):

@@ -1,9 +1,12 @@
 """OCI runtime config (config.json) for one container, Docker's defaults included.
 
-Pure function of a ProcessSpec: no I/O except creating missing bind sources
-(as `docker run -v /missing:/x` does).  Deliberate differences from Docker:
-no seccomp or AppArmor profile, and no rlimits (this VM refuses setrlimit in
-runc's init).
+Pure function of a ProcessSpec and its resolved user: no I/O except creating
+missing bind sources (as `docker run -v /missing:/x` does).  As Docker: the
+default seccomp profile (runtime/seccomp.py) unless `seccomp=unconfined`,
+capabilities in the effective and permitted sets of root only (a non-root user
+keeps them in the bounding set, as after execve), no-new-privileges when asked.
+Deliberate differences from Docker: no AppArmor profile, and no rlimits (this
+VM refuses setrlimit in runc's init).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import os
 
 from boxnet.errors import InvalidParameter
+from boxnet.runtime import seccomp
 from boxnet.runtime.api import ProcessSpec
+from boxnet.runtime.users import ExecUser
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -119,8 +124,46 @@ def joins_other_container(spec: ProcessSpec) -> bool:
     return bool(spec.netns_path) and spec.netns_path.startswith("/proc/")
 
 
-def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict:
-    """The OCI config.json dict for `spec`, with `root_path` as root filesystem.
+def capabilities(caps: list[str], user: ExecUser) -> dict:
+    """process.capabilities: all sets for root; only the bounding set otherwise,
+    so `--user 1000` or `exec -u nobody` cannot override file permissions
+    (Docker's and Podman's rule since CVE-2022-24769)."""
+    if user.uid == 0:
+        return {"bounding": list(caps), "effective": list(caps), "permitted": list(caps)}
+    return {"bounding": list(caps), "effective": [], "permitted": []}
+
+
+def seccomp_config(spec: ProcessSpec, caps: list[str]) -> dict | None:
+    """linux.seccomp for the container (None: unconfined)."""
+    if spec.seccomp == "unconfined":
+        return None
+    profile = seccomp.default_profile() if spec.seccomp == "default" else \
+        seccomp.parse_profile(spec.seccomp)
+    return seccomp.render(profile, caps)
+
+
+def exec_process(base: dict, args: list[str], env: list[str], cwd: str, tty: bool,
+                 user: ExecUser) -> dict:
+    """The process.json of an exec as another user (`exec -u`): the container's
+    process (`base`, from its config.json: seccomp and no-new-privileges come
+    along) with the exec's command, environment (added to the container's, a
+    name given again replaces it), directory and user."""
+    proc = dict(base)
+    merged = list(base.get("env") or [])
+    for e in env:
+        key = e.split("=", 1)[0]
+        merged = [m for m in merged if m.split("=", 1)[0] != key] + [e]
+    proc.update(args=list(args), env=merged, cwd=cwd or base.get("cwd") or "/",
+                terminal=tty, user=user.oci(),
+                capabilities=capabilities(base["capabilities"]["bounding"], user))
+    proc.pop("consoleSize", None)
+    return proc
+
+
+def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool,
+                 user: ExecUser | None = None) -> dict:
+    """The OCI config.json dict for `spec`, with `root_path` as root filesystem
+    and `user` (resolved by runtime/users.py; None: root) as its process's user.
 
     With `spec.netns_path` None (host mode) the network and UTS namespaces are
     the daemon's, as with `docker run --network host`; a /proc/<pid>/ns/net
@@ -143,6 +186,7 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict
                        "options": ["rbind", "rprivate", "rw"]})
     mounts += [parse_bind(b) for b in spec.binds]
     caps = list(DEFAULT_CAPS)
+    user = user or ExecUser()
     linux: dict = {
         "namespaces": namespaces,
         "cgroupsPath": f"boxnet/{spec.container_id}",
@@ -156,16 +200,19 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool) -> dict
                            "net.ipv4.ping_group_range": "0 2147483647"}
     if spec.sysctls:  # the user's (--sysctl) win over the defaults above
         linux["sysctl"] = {**linux.get("sysctl", {}), **spec.sysctls}
+    filt = seccomp_config(spec, caps)
+    if filt is not None:
+        linux["seccomp"] = filt
     config = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
-            "user": {"uid": 0, "gid": 0},
+            "user": user.oci(),
             "args": list(spec.args),
             "env": _env(spec, host_mode),
             "cwd": spec.cwd or "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": False,
+            "capabilities": capabilities(caps, user),
+            "noNewPrivileges": spec.no_new_privileges,
         },
         "root": {"path": root_path, "readonly": root_readonly},
         "mounts": mounts,

@@ -41,6 +41,7 @@ from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
+from boxnet.runtime.users import resolve_in_rootfs
 from boxnet.runtime.console import Console, ShimConsole, shim_socket_path, start_shim
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class OciRuntime(Runtime):
         """Write the bundle: writable root layer, config.json, empty logs (idempotent)."""
         b = self._bundle(spec.container_id)
         os.makedirs(b, exist_ok=True)
-        meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty, "tty": spec.tty}
+        meta = {"lower": spec.rootfs, "stdin": spec.open_stdin or spec.tty, "tty": spec.tty,
+                "group_add": list(spec.group_add)}   # for `exec -u` (exec_user_process)
         if spec.readonly_rootfs:
             meta["mode"] = "bind"
             self._bind_root(b, spec.rootfs)
@@ -106,7 +108,9 @@ class OciRuntime(Runtime):
         else:
             meta["mode"] = await self._prepare_rootfs(b, spec.rootfs)
             root_path = "rootfs"
-        config = build_config(spec, root_path, spec.readonly_rootfs)
+        # The user is looked up in the container's own files, as dockerd does at start.
+        user = resolve_in_rootfs(os.path.join(b, "rootfs"), spec.user, spec.group_add)
+        config = build_config(spec, root_path, spec.readonly_rootfs, user)
         if meta["mode"] == "bind":  # the host's "/": boxnet's own state is masked, as runc masks
             config["linux"]["maskedPaths"] = [*config["linux"]["maskedPaths"],
                                               *self.host_masked_paths]

@@ -11,6 +11,8 @@ from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
 from ..unsupported import check_container_create
+from ...runtime.secopts import parse_security_opts
+from ...runtime.users import check_spec as check_user_spec
 from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
@@ -149,11 +151,29 @@ def _mount_binds(mounts) -> list[str]:
     return out
 
 
+def _check_security(raw: dict) -> None:
+    """User, HostConfig.GroupAdd and HostConfig.SecurityOpt are well formed (400
+    otherwise).  Names are looked up in the container's files at start, as dockerd
+    does; an entry boxnet cannot honour (an AppArmor profile...) is refused now."""
+    user = raw.get("User")
+    if user is not None and not isinstance(user, str):
+        raise InvalidParameter(f"User must be a string (got {user!r})")
+    check_user_spec(user or "")
+    hc = raw.get("HostConfig") if isinstance(raw.get("HostConfig"), dict) else {}
+    groups = hc.get("GroupAdd")
+    if groups is not None and (not isinstance(groups, list) or not all(
+            isinstance(g, str) and g and ":" not in g and not g.isspace() for g in groups)):
+        raise InvalidParameter(f"GroupAdd must be a list of group names or numbers "
+                               f"(got {groups!r})")
+    parse_security_opts(hc.get("SecurityOpt"))
+
+
 def build_create(body: bytes, name: str | None):
     """(name, ContainerConfig, {network ref: EndpointSettings}) from the request."""
     req = decode(body, ContainerCreateRequest, "container create request")
     raw = decode_raw(body)
     check_container_create(raw)
+    _check_security(raw)
     if not req.image:
         raise InvalidParameter("config cannot be empty in order to create a container "
                                "(Image is required)")

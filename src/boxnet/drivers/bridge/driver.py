@@ -9,7 +9,7 @@ from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
 from ..api import Driver
-from . import options
+from . import adopt, options
 
 
 def gateway_cidrs(nw: Network) -> list[str]:
@@ -60,7 +60,7 @@ class BridgeDriver(Driver):
         existed = await self._nl.link_exists(br)
         if existed and not restoring and not nw.predefined and not nw.options.get(options.OPT_NAME):
             raise Conflict(f"bridge device {br} already exists")
-        await self._nl.ensure_bridge(br, mtu=options.mtu(nw), addrs=gateway_cidrs(nw))
+        await adopt.bring_up(self._nl, nw, br, options.mtu(nw), gateway_cidrs(nw), restoring)
         try:
             if _no_host_ipv6(nw):
                 sysctl.write_sysctl(f"net/ipv6/conf/{br}/disable_ipv6", "1")
@@ -75,7 +75,8 @@ class BridgeDriver(Driver):
 
         The bridge is retired at once (down: its routes are gone, so the
         subnet is free; renamed: its name is free) and deleted in the
-        background: the deletion itself waits 25-60 ms in the kernel.
+        background: the deletion itself waits 25-60 ms in the kernel.  A
+        bridge this daemon did not create stays (adopt.py).
         """
         errors = []
         try:
@@ -83,7 +84,7 @@ class BridgeDriver(Driver):
         except BoxnetError as exc:
             errors.append(exc.message)
         try:
-            await self._nl.retire_link(options.bridge_name(nw))
+            await adopt.remove(self._nl, options.bridge_name(nw))  # only if boxnet made it
         except BoxnetError as exc:
             errors.append(exc.message)
         if errors:
