@@ -134,6 +134,8 @@ def test_state_is_masked(rhost):
         assert r.returncode == 0 and r.stdout.startswith("refused"), r
         assert h.exec("mask", "test", "-S", str(h.sock)).returncode != 0
         assert h.exec("mask", "cat", f"{d}/boxnetd.pid").stdout == ""
+        assert Path("/etc/shadow").read_text() and h.exec("mask", "cat", "/etc/shadow").stdout == ""
+        assert h.exec("mask", "cat", "/etc/passwd").stdout == Path("/etc/passwd").read_text()
         assert (h.dir / "boxnetd.pid").read_text().strip() == str(h.proc.pid)
         # control: the rest of the host's tree is visible through the image
         listing = h.exec("mask", "ls", "-A", d).stdout.split()

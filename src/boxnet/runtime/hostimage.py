@@ -16,7 +16,10 @@ With the flag, what a container of it sees is narrowed (runtime/oci.py):
   read-only tmpfs on a directory, /dev/null on a file): the data root, the
   exec root (netns pins), the API socket (root-equivalent: a container that
   reaches it controls the host), the pidfile, /run/netns and the default
-  boxnet paths.
+  boxnet paths;
+- so are the host's password hashes and SSH keys (/etc/shadow, /etc/gshadow,
+  /etc/ssh), which no program run this way needs.  Everything else the host
+  holds stays readable: that is the risk the flag accepts.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ HOST_TMPFS = ["/tmp", "/run", "/var/tmp"]
 # another boxnetd with the default roots may run on the same host.
 DEFAULT_STATE_PATHS = ["/var/lib/boxnet", "/run/boxnet", "/var/run/boxnet",
                        "/run/netns", "/var/run/netns"]
+HOST_SECRETS = ["/etc/shadow", "/etc/gshadow", "/etc/ssh"]
 
 
 def is_host_ref(ref: str, tagged: str) -> bool:
@@ -63,8 +67,9 @@ def check_tag(tag: str, image_id: str) -> None:
 def masked_paths(data_root: str, exec_root: str, socket: str, pidfile: str = "") -> list[str]:
     """The container paths masked in a boxnet/host container: boxnet's data
     root, exec root, API socket and pidfile (as given and with symlinks
-    resolved) and the default boxnet state paths; sorted, no duplicates."""
-    out: set[str] = set(DEFAULT_STATE_PATHS)
+    resolved), the default boxnet state paths and HOST_SECRETS; sorted, no
+    duplicates."""
+    out: set[str] = set(DEFAULT_STATE_PATHS + HOST_SECRETS)
     for p in (data_root, exec_root, socket, pidfile):
         if p:
             out.add(os.path.abspath(p))

@@ -10,8 +10,8 @@ The archive (read back by layers.py, by `docker load` and by other engines):
 Blobs are named by the sha256 of their content, as the format requires.  A
 boxnet image is one directory, so it is saved as one layer; its config is
 rebuilt from the stored metadata, so the image id after a round trip is the
-digest of that config, not necessarily the id it had (boxnet ids of imported
-and built-in images are not config digests).
+digest of that config, not necessarily the id it had (a loaded image of
+several layers comes back as one; built-in images' ids are not config digests).
 
 Memory stays small: each layer is tarred once into a spool file in
 `spool_dir` (its digest is needed before its bytes: the tar header holds the
