@@ -106,6 +106,18 @@ def test_loopback_published_port_unreachable_with_the_hosts_mac(world, proto, lo
     assert len(from_out) == 5, f"frames for 127.0.0.1:{loop_port} reached the container: {seen}"
 
 
+def test_ipv6_loopback_publish_is_refused_not_ignored(world):
+    host, _ = world
+    r = host.cli("run", "-d", "--name", "v6lo", "--network", "dr", "-p", "[::1]:9003:7000",
+                 "busybox", "sleep", "3600", check=False)
+    try:
+        assert r.returncode != 0 and "[::1]" in r.stderr and "127.0.0.1" in r.stderr, r
+        assert not host.inspect("v6lo")["State"]["Running"]
+        assert "9003" not in host.sh("nft list map inet boxnet pub6").stdout
+    finally:
+        host.cli("rm", "-f", "v6lo", check=False)
+
+
 def test_admin_chain_matches_the_original_destination(world):
     host, out = world
     rule = "ip saddr 198.18.0.0/30 meta l4proto tcp ct original proto-dst 8080 drop"

@@ -81,12 +81,13 @@ def test_random_host_port_is_ephemeral_reported_and_reachable(world):
     assert probe(out.netns, "tcp", out.host_ip, hp) == out.ip
 
 
-def test_direct_access_from_outside_only_to_published_container_ports(world):
+def test_no_direct_access_from_outside_even_to_published_container_ports(world):
     host, out = world
     out.sh("ip route add 10.77.0.0/24 via 198.18.0.1")
     try:
         ip = host.ip_of("s1", "p1")
-        assert probe(out.netns, "tcp", ip, P) == out.ip        # published container port
+        assert probe(out.netns, "tcp", out.host_ip, 8080) == out.ip   # the way in
+        assert probe(out.netns, "tcp", ip, P) is None          # its container side: closed
         assert probe(out.netns, "udp", ip, 7999) is None       # unpublished
         host.exec("s1", "true")
         c2ip = host.ip_of("c2", "p2")

@@ -16,13 +16,14 @@ marked so: the firewall opens the container port itself and DNATs nothing.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 
 import msgspec
 
 from ..drivers.bridge import options as bridge_options
-from ..errors import BoxnetError, Conflict, Forbidden
+from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter
 from ..firewall.api import PublishedPort, endpoint_entry
 from .portalloc import HostBinding, PortAllocator
 
@@ -131,6 +132,14 @@ class PortMapper:
 
     def _allocate(self, c, pb) -> HostBinding:
         host_ip = pb.host_ip or self._default_ip(c)
+        if host_ip and ipaddress.ip_address(host_ip) == ipaddress.IPv6Address("::1"):
+            # Linux never routes a ::1 source off `lo` (no route_localnet for IPv6),
+            # so a kernel DNAT of [::1]:PORT can never work; Docker needs its
+            # userland proxy for it, which boxnet does not have.  Refuse, not ignore.
+            raise InvalidParameter(
+                f"cannot publish {pb.container_port}/{pb.proto} on [::1]: ports on the "
+                "IPv6 loopback need a userland proxy, which boxnet does not have; use "
+                "127.0.0.1 (the IPv4 loopback) instead")
         hi = getattr(pb, "host_port_end", 0) or pb.host_port
         b = self.alloc.allocate(c.id, pb.proto, host_ip, pb.host_port, hi, pb.container_port)
         log.info("container %s: %s/%s published on %s:%d", c.name, pb.container_port, pb.proto,
