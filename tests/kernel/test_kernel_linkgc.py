@@ -137,3 +137,44 @@ def test_failed_background_deletion_only_logs(host_ns, in_netns, caplog):
         in_netns(host_ns, body)
     assert len(seen["left"]) == 1
     assert "injected failure" in caplog.text
+
+
+def test_links_a_daemon_creates_carry_its_mark(host_ns, in_netns, sh, tmp_path):
+    """Ownership marks (kernel/linkmark.py): a bridge it creates and the host end of
+    a veth it plumbs carry ``boxnet:<owner>:<kind>``; a bridge that existed before
+    is adopted unmarked; the sandbox netns gets accept_ra=0 / EUI-64 before its link."""
+    from boxnet.firewall.nft.bridgeset import link_local
+    from boxnet.kernel import sysctl
+    pin = str(tmp_path / "sandbox")
+    kns.create_netns(pin)
+    sysctl.sandbox_defaults(pin)
+    sh(host_ns, "ip", "link", "add", "bxtusr0", "type", "bridge")
+    seen = {}
+
+    async def body():
+        nl = await Netlink.open("0123456789ab")
+        try:
+            seen["created"] = await nl.ensure_bridge("bxtown0", addrs=["10.203.0.1/24"],
+                                                     alias=nl.mark("bridge"))
+            seen["adopted"] = await nl.ensure_bridge("bxtusr0", alias=nl.mark("bridge"))
+            mac = await nl.attach_veth("vethbxtmark0", "bxtown0", pin, "eth0", None,
+                                       ["10.203.0.2/24"], None)
+            seen["mac"] = mac
+            seen["aliases"] = {li.name: li.alias for li in await nl.list_links()}
+            seen["mine"] = [nl.is_mine(seen["aliases"]["bxtown0"], "bridge"),
+                            nl.is_mine(seen["aliases"]["vethbxtmark0"], "veth"),
+                            nl.is_mine("boxnet:ffffffffffff:veth", "veth")]
+        finally:
+            await nl.close()
+
+    try:
+        in_netns(host_ns, body)
+        assert seen["created"] is True and seen["adopted"] is False
+        assert seen["aliases"]["bxtown0"] == "boxnet:0123456789ab:bridge"
+        assert seen["aliases"]["vethbxtmark0"] == "boxnet:0123456789ab:veth"
+        assert seen["aliases"]["bxtusr0"] == "", "an adopted bridge must stay unmarked"
+        assert seen["mine"] == [True, True, False]
+        assert sh(pin, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra").strip() == "0"
+        assert link_local(seen["mac"]) in sh(pin, "ip", "-6", "addr", "show", "dev", "eth0")
+    finally:
+        kns.delete_netns(pin)
