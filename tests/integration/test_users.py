@@ -166,6 +166,9 @@ def test_exec_user(host, img):
         status, body = host.api("POST", "/containers/ex-root/exec",
                                 json={"Cmd": ["id"], "User": "x:y:z"})
         assert status == 400 and "invalid user" in body["message"], body
+        status, body = host.api("POST", "/containers/ex-root/exec",
+                                json={"Cmd": ["id"], "Privileged": True})
+        assert status == 400 and "Privileged" in body["message"], body   # never ignored
     finally:
         host.cli("rm", "-f", "ex-root", "ex-app")
 
@@ -196,6 +199,17 @@ def test_docker_cli_users(host, img, tmp_path):
         assert r.returncode != 0 and "Permission denied" in r.stderr, (r.stdout, r.stderr)
         r = docker(host, tmp_path, "exec", "dk-ex", "touch", "/root/x")
         assert r.returncode == 0, r.stderr
+        env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp_path),
+                   DOCKER_CLI_HINTS="false")
+        r = subprocess.run(["script", "-qec", f"{DOCKER} exec -it -u nobody dk-ex sh",
+                            "/dev/null"], env=env, input="tty; id -u; exit 3\n",
+                           capture_output=True, text=True, timeout=30)
+        assert "/dev/pts/" in r.stdout and "65534" in r.stdout.split(), r.stdout
+        assert r.returncode == 3, r
+        r = docker(host, tmp_path, "exec", "-u", "xyz", "dk-ex", "id")
+        assert r.returncode != 0 and "unable to find user xyz" in r.stderr, r.stderr
+        r = docker(host, tmp_path, "info", "--format", "{{json .SecurityOptions}}")
+        assert json.loads(r.stdout) == ["name=seccomp,profile=builtin"], r.stdout
     finally:
         docker(host, tmp_path, "rm", "-f", "dk-ex")
 

@@ -79,10 +79,10 @@ def parse_security_opts(opts: Any) -> SecurityOptions:
 
 
 def _seccomp(value: str) -> str:
-    if value in ("unconfined", ""):
-        if not value:
-            raise InvalidParameter("invalid --security-opt 'seccomp=': give unconfined, "
-                                   "builtin or a profile")
+    if not value:
+        raise InvalidParameter("invalid --security-opt 'seccomp=': give unconfined, "
+                               "builtin or a profile")
+    if value == "unconfined":
         return "unconfined"
     if value == "builtin":
         return "default"

@@ -68,7 +68,9 @@ async def info(request: web.Request) -> web.Response:
         "ExperimentalBuild": False, "ServerVersion": __version__,
         "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "SecurityOptions": [], "Warnings": firewall_warnings(c) or None,
+        # Docker's wording: every container gets the built-in seccomp profile unless
+        # it asks for another (runtime/seccomp.py).
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": firewall_warnings(c) or None,
         "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in c.config.default_pools],
     })
 
