@@ -210,6 +210,22 @@ def test_oci_declared_sizes(host, tmp_path):
         "descriptor declares")
 
 
+def test_malformed_json_is_a_400(host, tmp_path):
+    """manifest.json nested 100000 deep (a RecursionError in the parser), not a
+    list, or with a config of the wrong shape: 400, never a 500."""
+    refused(host, [("manifest.json", b"[" * 100_000)], tmp_path, "not valid JSON")
+    refused(host, [("manifest.json", b'{"Config": 1}')], tmp_path, "list of objects")
+    cfg = json.dumps({"rootfs": {"diff_ids": []}, "config": {"Cmd": "not-a-list"}}).encode()
+    files = [(f"{it.sha(cfg)}.json", cfg), ("manifest.json", json.dumps(
+        [{"Config": f"{it.sha(cfg)}.json", "RepoTags": ["integ/shape:1"], "Layers": []}]).encode())]
+    refused(host, files, tmp_path, "invalid image config")
+    deep = {"rootfs": {"diff_ids": []}, "config": {"Labels": {"a": {"b": "c"}}}}
+    cfg = json.dumps(deep).encode()
+    files = [(f"{it.sha(cfg)}.json", cfg), ("manifest.json", json.dumps(
+        [{"Config": f"{it.sha(cfg)}.json", "RepoTags": ["integ/shape:2"], "Layers": []}]).encode())]
+    refused(host, files, tmp_path, "invalid image config")
+
+
 @pytest.mark.parametrize("field,path", [("Config", "../x.json"), ("Config", "/etc/passwd"),
                                         ("Layers", "../../etc/shadow"), ("Layers", "/etc/passwd"),
                                         ("Layers", "a/../../b")])

@@ -39,7 +39,7 @@ from boxnet.errors import InvalidParameter
 
 JSON_LIMIT = 4 << 20
 CONFIG_LIMIT = 8 << 20
-MAX_MEMBERS = 100_000
+MAX_MEMBERS = 20_000          # an archive holds a few members per layer
 MAX_DEPTH = 4
 MAX_DESCRIPTORS = 1024
 MAX_LINK_HOPS = 8
@@ -126,7 +126,7 @@ class Archive:
         """A member parsed as JSON."""
         try:
             return json.loads(self.read(path, limit, what))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep
             raise _bad(f"{what}: {path} is not valid JSON") from None
 
     def blob(self, desc: dict, limit: int, what: str) -> bytes:
@@ -163,7 +163,7 @@ def parse_config(data: bytes, what: str) -> tuple[dict, list[str]]:
     """The config dict and its rootfs.diff_ids (validated)."""
     try:
         cfg = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise _bad(f"{what}: the image config is not valid JSON") from None
     if not isinstance(cfg, dict):
         raise _bad(f"{what}: the image config is not a JSON object")

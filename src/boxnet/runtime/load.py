@@ -65,8 +65,9 @@ def _image(li: LoadedImage) -> Image:
         config = msgspec.convert({k: v for k, v in cfg.items()
                                   if k in ImageConfig.__struct_fields__ and v is not None},
                                  ImageConfig)
-    except msgspec.ValidationError as e:
+    except (msgspec.ValidationError, RecursionError) as e:
         raise InvalidParameter(f"image {li.id}: invalid image config: {e}") from None
+    config.ExposedPorts = {p: {} for p in config.ExposedPorts}  # values are empty objects
     created = li.config.get("created") or _now()
     try:
         _unix(created)

@@ -31,7 +31,7 @@ def _arch() -> str:
 def _json(data: bytes, what: str) -> dict:
     try:
         body = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep
         raise InvalidParameter(f"{what}: not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidParameter(f"{what}: not a JSON object")
