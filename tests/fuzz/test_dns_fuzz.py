@@ -103,7 +103,10 @@ def test_forwarder_cache_survives_hostile_upstream_answers(resp):
         m = replies.accept_reply(q, query, wire)
         if m is None:
             continue
-        assert m.question[0].name.labels == q.question[0].name.labels
+        if not m.question:   # only a failure may come without the question
+            assert m.rcode() in replies.FAILURES and replies.cache_ttl(m) == 0
+        else:
+            assert m.question[0].name.labels == q.question[0].name.labels
         f._store(key, wire, m)
     out = f._cached(key, q)
     assert out is None or dns.message.from_wire(out).id == q.id

@@ -70,8 +70,10 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("method,path,param,extra", PARAMS,
-                         ids=[f"{p[1].split('?')[0].strip('/').replace('/', '.')}-{p[2]}" for p in PARAMS])
+IDS = [f"{p[1].split('?')[0].strip('/').replace('/', '.')}-{p[2]}" for p in PARAMS]
+
+
+@pytest.mark.parametrize("method,path,param,extra", PARAMS, ids=IDS)
 def test_bad_integer_parameters_are_400_naming_them(ph, method, path, param, extra):
     """Unicode digits, underscores, spaces, signs alone, floats, negatives and huge
     numbers: a 400 that names the parameter, never a 500 and never accepted."""

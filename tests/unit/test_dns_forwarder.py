@@ -250,3 +250,28 @@ async def test_cached_answer_does_not_carry_another_clients_cookie():
         assert cookies == ([cookie] if n == 0 else []), cookies
     assert up.seen == 1      # the second client was served from the cache
     tr.close()
+
+
+async def test_refusal_without_question_fails_over_at_once():
+    """A REFUSED that leaves out the question (RFC 1035 allows it) still counts as a
+    failure: the next upstream is asked at once, not after the stagger."""
+    class BareRefuser(Upstream):
+        def reply(self, data, tcp):
+            r = dns.message.make_response(dns.message.from_wire(data))
+            r.set_rcode(dns.rcode.REFUSED)
+            r.question = []
+            return r.to_wire()
+    loop = asyncio.get_running_loop()
+    bare = BareRefuser()
+    tr, _ = await loop.create_datagram_endpoint(lambda: bare, local_addr=("127.0.0.1", 0))
+    bare_addr = f"127.0.0.1:{tr.get_extra_info('sockname')[1]}"
+    good, good_addr, _ = await start("answer")
+    f = Forwarder(timeout=3.0)     # stagger: 1 s
+    q, data = query("refused.example.test")
+    t0 = time.monotonic()
+    m = dns.message.from_wire(await f.resolve(q, data, (bare_addr, good_addr)))
+    assert m.answer and time.monotonic() - t0 < 0.5 and bare.seen == 1
+    m = dns.message.from_wire(await f.resolve(*query("only.example.test"), (bare_addr,)))
+    assert m.rcode() == dns.rcode.REFUSED and not f.cache.get(
+        f.cache_key((bare_addr,), query("only.example.test")[0]))
+    tr.close()

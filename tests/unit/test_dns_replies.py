@@ -77,6 +77,15 @@ def test_accept_reply_only_for_our_question():
     }
     for what, resp in decoys.items():
         assert replies.accept_reply(q, wire, resp) is None, what
+    # A refusal without the question is accepted as a failure, never as an answer.
+    bare = dns.message.make_response(q)
+    bare.question = []
+    for rcode, ok in ((dns.rcode.REFUSED, True), (dns.rcode.SERVFAIL, True),
+                      (dns.rcode.NXDOMAIN, False), (dns.rcode.NOERROR, False)):
+        bare.set_rcode(rcode)
+        m = replies.accept_reply(q, wire, bare.to_wire())
+        assert (m is not None) == ok, rcode
+        assert m is None or replies.cache_ttl(m) == 0
 
 
 def test_cache_ttl():

@@ -13,7 +13,9 @@ would have produced the same answer:
 - `accept_reply` decides whether an upstream datagram answers OUR query: same
   id, QR set, opcode QUERY, exactly one question, byte-identical to ours
   (name with the client's case, so a client's 0x20 randomisation protects the
-  forwarder hop too; type; class), and parseable as a whole. The source
+  forwarder hop too; type; class), and parseable as a whole. A FORMERR,
+  SERVFAIL, NOTIMP or REFUSED reply may come without the question (RFC 1035
+  allows it): it only ever counts as a failure, never cached. The source
   address and port are checked by the kernel: the forwarder's UDP socket is
   connected to the upstream, so datagrams from anywhere else never reach it.
   Anything else is ignored and the real answer is still awaited: an off-path
@@ -42,6 +44,9 @@ KEY_FLAGS = dns.flags.RD | dns.flags.AD | dns.flags.CD
 # echoed per client (RFC 7873), PADDING is only length hiding (RFC 7830).
 CLIENT_OPTIONS = frozenset({dns.edns.OptionType.COOKIE, dns.edns.OptionType.PADDING})
 QR = 0x80
+# Error rcodes an upstream may send without the question (never cached).
+FAILURES = frozenset({dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP,
+                      dns.rcode.REFUSED})
 
 
 def cache_key(upstreams: tuple, q: dns.message.Message) -> tuple:
@@ -62,8 +67,18 @@ def accept_reply(q: dns.message.Message, query: bytes, resp: bytes) -> dns.messa
     """The parsed upstream reply when it answers `query` (as sent, with our id), else None."""
     if len(resp) < 12 or resp[:2] != query[:2] or not resp[2] & QR:
         return None
-    if (resp[2] >> 3) & 0x0F != dns.opcode.QUERY or resp[4:6] != b"\x00\x01":
+    if (resp[2] >> 3) & 0x0F != dns.opcode.QUERY:
         return None
+    if resp[4:6] != b"\x00\x01":
+        # RFC 1035 lets a server drop the question from an error reply. Such a
+        # refusal still counts (so the next upstream is asked at once), but it
+        # can only ever be a failure: never cached, never an answer.
+        if resp[4:6] != b"\x00\x00" or resp[3] & 0x0F not in FAILURES:
+            return None
+        try:
+            return dns.message.from_wire(resp)
+        except Exception:
+            return None
     try:
         m = dns.message.from_wire(resp)
     except Exception:  # dnspython raises many types on junk: all mean "not an answer"
