@@ -3,7 +3,8 @@ direct-routing drop hold at every instant of a daemon SIGKILL and restart.
 
 UDP floods (a new socket, hence a new conntrack entry, per datagram, every
 2 ms) run from inside containers and from the outside while boxnetd is
-killed with SIGKILL and started again; counters in the target namespaces
+killed with SIGKILL (or stopped with SIGTERM) and started again, or while
+its tables are re-rendered by `boxnet system firewall-reload`; counters in the target namespaces
 record every datagram that arrives.  Forbidden flows must deliver nothing at
 all; allowed flows (same network, host to container, container to outside)
 run alongside as controls, so a dead counter or a dead flood cannot pass.
@@ -28,7 +29,7 @@ def _nsh(ns: str, cmd: str) -> None:
     run(["nsenter", f"--net={ns}", "sh", "-c", cmd])
 
 
-@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+@pytest.mark.parametrize("how", ["sigkill", "sigterm", "reload"])
 def test_no_packet_leaks_across_a_daemon_restart(make_host, outside, how):
     h = make_host()
     out = outside(h)
@@ -63,11 +64,12 @@ def test_no_packet_leaks_across_a_daemon_restart(make_host, outside, how):
     }
     time.sleep(2)
     t0 = time.monotonic()
-    if how == "sigkill":
-        h.kill9()
+    if how == "reload":        # the full re-render of `boxnet system firewall-reload`
+        for _ in range(5):
+            h.cli("system", "firewall-reload")
     else:
-        h.stop()
-    h.start(*h.daemon_args)
+        h.kill9() if how == "sigkill" else h.stop()
+        h.start(*h.daemon_args)
     restart = time.monotonic() - t0
     counts = {tag: sent(p) for tag, (p, _, _) in floods.items()}
     time.sleep(0.5)
