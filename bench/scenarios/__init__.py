@@ -7,7 +7,7 @@ scenario N is: write bench/scenarios/<name>.py, add one line here.
 from __future__ import annotations
 
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
-from bench.scenarios import clients
+from bench.scenarios import clients, seccomp
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -19,4 +19,5 @@ SCENARIOS = {
     macvlan.NAME: macvlan,
     fwscale.NAME: fwscale,
     compose.NAME: compose,
+    seccomp.NAME: seccomp,
 }
