@@ -1,17 +1,15 @@
-"""Image integrity on the real daemon (issue 14, item 14): `docker load` and
-`image import` of tampered or hostile archives are a 400 with a clear message,
-and then `image ls` and the data root's image store are unchanged; good
-archives still load and run.
+"""Image integrity on the real daemon (issue 14, item 14): `docker load` of
+tampered or hostile archives is a 400 with a clear message, and then `image
+ls` and the data root's image store are unchanged; good archives still load
+and run.
 
-Covered: a config whose digest is not the image ID its name claims; a layer
-whose content differs from its diff_id (or from its blob digest); two
+Covered here: a config whose digest is not the image ID its name claims; a
+layer whose content differs from its diff_id (or from its blob digest); two
 archives claiming one ID with different content; OCI indexes that reference
-themselves, nest too deep, fan out without end or declare huge or wrong
-sizes; manifest.json paths outside the archive; layer members with "..",
-absolute paths, writes through symlinks, whiteouts through symlinks, hard
-links outside the rootfs, device nodes; a decompression bomb and a huge
-declared member on a daemon whose data root is a small tmpfs; tar headers
-over 1 MiB; the reserved name boxnet/host.
+themselves, form a cycle, nest too deep, fan out without end or declare huge
+or wrong sizes; JSON nested too deep or of the wrong shape; manifest.json
+paths outside the archive.  Layer members: test_image_members.py; bombs:
+test_image_bombs.py.
 """
 
 from __future__ import annotations
@@ -19,45 +17,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import secrets
-import shutil
-import subprocess
-import tarfile
 
 import pytest
 
-from integration import harness, imagetars as it
+from integration import imagetars as it
+from integration.loadchecks import load, refused
 
 pytestmark = pytest.mark.kernel
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 GOOD_LAYERS = it.layers()
-
-
-def store_state(h) -> tuple:
-    """What must not change after a refused load: every tag, every image id,
-    the entries of the image store and of the data root."""
-    imgs = h.api_ok("GET", "/images/json")
-    return (sorted(t for i in imgs for t in i["RepoTags"]), sorted(i["Id"] for i in imgs),
-            sorted(os.listdir(h.data_root / "images")), sorted(os.listdir(h.data_root)))
-
-
-def load(h, files: list[tuple[str, bytes]] | bytes, tmp_path) -> tuple[int, object]:
-    """POST /images/load of an archive (files, or raw bytes)."""
-    body = files if isinstance(files, bytes) else it.tar_bytes([it.member(n, d) for n, d in files])
-    return h.api("POST", "/images/load", body=body, headers={"Content-Type": "application/x-tar"})
-
-
-def refused(h, files, tmp_path, *words: str) -> str:
-    """Load must be a 400 whose message has every word; nothing may change."""
-    before = store_state(h)
-    status, body = load(h, files, tmp_path)
-    assert status == 400, (status, body)
-    msg = body["message"]
-    for w in words:
-        assert w in msg, f"{w!r} not in {msg!r}"
-    assert store_state(h) == before
-    return msg
 
 
 def test_good_archives_load_and_run(host, tmp_path):
@@ -236,171 +203,3 @@ def test_manifest_paths_outside_the_archive(host, tmp_path, field, path):
     manifest[0][field] = path if field == "Config" else [path, manifest[0]["Layers"][1]]
     files = [(n, json.dumps(manifest).encode() if n == "manifest.json" else d) for n, d in files]
     refused(host, files, tmp_path, "outside the archive")
-
-
-def _one_layer(host, tmp_path, members, tag: str):
-    """Load a one-layer image (busybox binary + `members`): (status, body)."""
-    with open(it.BUSYBOX, "rb") as f:
-        base = [it.member("bin", type=tarfile.DIRTYPE, mode=0o755),
-                it.member("bin/busybox", f.read(), mode=0o755),
-                it.member("bin/sh", type=tarfile.SYMTYPE, linkname="busybox"),
-                it.member("tmp", type=tarfile.DIRTYPE, mode=0o1777)]
-    layer = it.tar_bytes(base + members)
-    return load(host, it.docker_archive_files([layer], tag), tmp_path)
-
-
-def test_layer_members_never_leave_the_rootfs(host, tmp_path):
-    """'..' members, writes and whiteouts through symlinks, hard links outside:
-    400, and the host files they aim at are untouched; an absolute member lands
-    inside the rootfs; device nodes are not created."""
-    victim = tmp_path / f"victim-{secrets.token_hex(4)}"
-    victim.mkdir()
-    (victim / "keep").write_text("keep\n")
-    evil = {
-        "dotdot": [it.member("../../../../../" + str(victim)[1:] + "/owned", b"x")],
-        "through-symlink": [it.member("evil", type=tarfile.SYMTYPE, linkname=str(victim)),
-                            it.member("evil/owned", b"x")],
-        "through-relative-symlink": [
-            it.member("evil", type=tarfile.SYMTYPE,
-                      linkname="../../../../../../" + str(victim)[1:]),
-            it.member("evil/owned", b"x")],
-        "whiteout-through-symlink": [
-            it.member("evil", type=tarfile.SYMTYPE, linkname=str(victim)),
-            it.member("evil/.wh.keep", b"")],
-        "opaque-through-symlink": [
-            it.member("evil", type=tarfile.SYMTYPE, linkname=str(victim)),
-            it.member("evil/.wh..wh..opq", b"")],
-        "hardlink-dotdot": [it.member("hl", type=tarfile.LNKTYPE, linkname="../../etc/passwd")],
-        "hardlink-absolute": [it.member("hl", type=tarfile.LNKTYPE, linkname=str(victim / "keep"))],
-    }
-    for name, members in evil.items():
-        before = store_state(host)
-        status, body = _one_layer(host, tmp_path, members, f"integ/evil-{name}:1")
-        assert status == 400, (name, status, body)
-        assert store_state(host) == before, name
-        assert sorted(os.listdir(victim)) == ["keep"] and (victim / "keep").read_text() == "keep\n"
-    marker = f"bxt-abs-{secrets.token_hex(4)}"
-    status, body = _one_layer(host, tmp_path, [
-        it.member(f"/tmp/{marker}", b"inside\n"),
-        it.member("mem", type=tarfile.CHRTYPE, devmajor=1, devminor=1),
-        it.member("fifo", type=tarfile.FIFOTYPE)], "integ/abs:1")
-    assert status == 200, body
-    assert not os.path.exists(f"/tmp/{marker}")
-    out = host.cli("run", "--rm", "integ/abs:1", "sh", "-c",
-                   f"cat /tmp/{marker}; test -e /mem || echo no-mem; test -e /fifo || echo no-fifo")
-    assert out.stdout == "inside\nno-mem\nno-fifo\n", out
-
-
-def test_huge_tar_headers_and_reserved_name(host, tmp_path):
-    """A layer whose PAX header declares 8 MiB (tarfile would read it whole into
-    memory) is a 400; an archive or import naming boxnet/host is a 400 (reserved)."""
-    with_pax = it.member("big-pax", b"x")
-    with_pax[0].pax_headers = {"comment": "x" * (8 << 20)}
-    status, body = _one_layer(host, tmp_path, [with_pax], "integ/pax:1")
-    assert status == 400 and "PAX or long-name" in body["message"], (status, body)
-    refused(host, it.docker_archive_files(GOOD_LAYERS, "boxnet/host:latest"), tmp_path,
-            "reserved")
-    before = store_state(host)
-    status, body = host.api("POST", "/images/create?fromSrc=-&repo=boxnet/host&tag=mine",
-                            body=it.tar_bytes([it.member("x", b"x")]))
-    assert status == 400 and "reserved" in body["message"], (status, body)
-    assert store_state(host) == before
-
-
-def test_import_id_is_config_digest_and_bad_import_stores_nothing(host, tmp_path):
-    """docker import: the id is the digest of the stored config, whose diff_id is
-    the uncompressed tarball's; a hostile tarball is a 400 and stores nothing."""
-    with open(it.BUSYBOX, "rb") as f:
-        plain = it.tar_bytes([it.member("bin/busybox", f.read(), mode=0o755),
-                              it.member("bin/sh", type=tarfile.SYMTYPE, linkname="busybox")])
-    status, body = host.api("POST", "/images/create?fromSrc=-&repo=integ/imp&tag=1",
-                            body=gzip.compress(plain),
-                            headers={"Content-Type": "application/x-tar"})
-    assert status == 200, body
-    iid = body["status"]
-    cfg = (host.data_root / "images" / iid[7:] / "config.json").read_bytes()
-    assert hashlib.sha256(cfg).hexdigest() == iid[7:]
-    assert json.loads(cfg)["rootfs"]["diff_ids"] == ["sha256:" + it.sha(plain)]
-    out = host.cli("run", "--rm", "integ/imp:1", "sh", "-c", "echo imported").stdout
-    assert out == "imported\n"
-    before = store_state(host)
-    status, body = host.api("POST", "/images/create?fromSrc=-&repo=integ/imp&tag=2",
-                            body=it.tar_bytes([it.member("../escape", b"x")]))
-    assert status == 400 and ".." in body["message"], body
-    assert store_state(host) == before
-
-
-@pytest.mark.skipif(not os.access(DOCKER, os.X_OK),
-                    reason=f"the docker CLI is not installed ({DOCKER})")
-def test_docker_cli_load_refuses_tampered(host, tmp_path):
-    """`docker load -i` of a tampered archive fails with the daemon's message;
-    the good one loads."""
-    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp_path / "cfg"))
-    files = it.docker_archive_files(GOOD_LAYERS, "integ/cli:1")
-    evil = it.tar_bytes([it.member("hello.txt", b"evil\n")])
-    bad = [(n, evil if n == f"blobs/sha256/{it.sha(GOOD_LAYERS[1])}" else d) for n, d in files]
-    it.write_tar(str(tmp_path / "bad.tar"), bad)
-    before = store_state(host)
-    r = subprocess.run([DOCKER, "load", "-i", str(tmp_path / "bad.tar")], env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0 and "tampered" in r.stderr, r
-    assert store_state(host) == before
-    it.write_tar(str(tmp_path / "good.tar"), files)
-    r = subprocess.run([DOCKER, "load", "-i", str(tmp_path / "good.tar")], env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and "Loaded image: integ/cli:1" in r.stdout, r
-
-
-def gz_zero_tar(path, members: list[tuple[str, int]]) -> bytes:
-    """A gzip'd tar of members full of zeros (written streaming; its bytes returned)."""
-    with gzip.open(path, "wb", compresslevel=9) as gz, tarfile.open(fileobj=gz, mode="w|") as t:
-        for name, size in members:
-            ti = tarfile.TarInfo(name)
-            ti.size = size
-            with open("/dev/zero", "rb") as z:
-                t.addfile(ti, z)
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def small_host():
-    """A daemon whose data root is a 96 MiB tmpfs (bombs reach its limit fast)."""
-    h = harness.TestHost()
-    try:
-        harness.run(["mount", "-t", "tmpfs", "-o", "size=96m", "bxt-small", str(h.data_root)])
-        h.start()
-        yield h
-    finally:
-        problems = h.teardown()
-        assert not problems, problems
-
-
-def test_decompression_bomb_and_huge_member(small_host, tmp_path):
-    """A gzip layer of 400 MiB of zeros (~400 KiB compressed), a member that
-    declares 1 TiB, a compressed archive bomb and an import bomb: each a 400
-    naming the limit; nothing stored, and a small image still loads after."""
-    h = small_host
-    layer = gz_zero_tar(tmp_path / "bomb.tar.gz", [("zeros", 200 << 20)])
-    assert len(layer) < 1 << 20
-    cfg = it.config(["sha256:" + "0" * 64])  # never reached: the budget stops first
-    files = [("l0/layer.tar", layer), (f"{it.sha(cfg)}.json", cfg),
-             ("manifest.json", json.dumps([{"Config": f"{it.sha(cfg)}.json", "RepoTags": ["b:1"],
-                                            "Layers": ["l0/layer.tar"]}]).encode())]
-    refused(h, files, tmp_path, "decompression bomb")
-    huge = tarfile.TarInfo("huge")
-    huge.size = 1 << 40
-    hdr = huge.tobuf(tarfile.PAX_FORMAT)
-    files[0] = ("l0/layer.tar", gzip.compress(hdr + b"\0" * 1024))
-    refused(h, files, tmp_path, "'huge'", "declares 1.0 TiB")
-    outer = gz_zero_tar(tmp_path / "outer.tar.gz", [(f"z{i}", 1 << 20) for i in range(150)])
-    refused(h, outer, tmp_path, "compressed archive", "grows past")
-    many = gz_zero_tar(tmp_path / "many.tar.gz", [(f"z{i}", 1 << 20) for i in range(150)])
-    files[0] = ("l0/layer.tar", many)
-    refused(h, files, tmp_path, "decompression bomb")
-    before = store_state(h)
-    status, body = h.api("POST", "/images/create?fromSrc=-&repo=bomb", body=layer)
-    assert status == 400 and "decompression bomb" in body["message"], body
-    assert store_state(h) == before
-    status, body = load(h, it.docker_archive_files(GOOD_LAYERS, "small/ok:1"), tmp_path)
-    assert status == 200, body
-    assert h.cli("run", "--rm", "small/ok:1", "cat", "/hello.txt").stdout == "hello from layer 2\n"

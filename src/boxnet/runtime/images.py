@@ -34,7 +34,7 @@ from boxnet.kernel.runc import is_mountpoint, umount
 from boxnet.runtime import hostimage
 from boxnet.runtime.busybox import BUSYBOX, build_busybox_rootfs
 from boxnet.runtime.hostimage import HOST_TMPFS
-from boxnet.runtime.imagemeta import (Image, ImageConfig, _arch, _now,  # noqa: F401 (re-exported)
+from boxnet.runtime.imagemeta import (Image, ImageConfig, _now,  # noqa: F401 (re-exported)
                                       config_json, normalize_ref)
 from boxnet.runtime.layerstream import Budget
 from boxnet.runtime.tarimport import apply_changes, extract_rootfs
