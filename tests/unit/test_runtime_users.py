@@ -122,3 +122,14 @@ def test_rootfs_lookup(tmp_path):
     os.rename(root / "etc", root / "realetc")
     os.symlink("/realetc", root / "etc")
     assert resolve_in_rootfs(str(root), "nobody", []).uid == 65534
+
+
+def test_rootfs_device_node_never_opened(tmp_path):
+    """A device node planted as /etc/passwd (a container holds CAP_MKNOD) is refused
+    (it is looked at through an O_PATH fd, which opens no device): /dev/null's twin
+    here, a host disk in an attack."""
+    root = _root(tmp_path)
+    os.unlink(root / "etc/passwd")
+    os.mknod(root / "etc/passwd", 0o600 | 0o020000, os.makedev(1, 3))   # char 1:3
+    with pytest.raises(InvalidParameter, match="not a regular file"):
+        resolve_in_rootfs(str(root), "app", [])

@@ -189,14 +189,19 @@ def read_in_root(root: str, path: str, limit: int = MAX_FILE) -> str | None:
                         os.close(fds.pop())
                 todo = [p for p in target.split("/") if p] + todo
                 continue
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-            if todo:
-                flags |= os.O_DIRECTORY
+            # Why O_PATH for the file: opening a device node the container made
+            # (it holds CAP_MKNOD) would open the host's device; an O_PATH fd opens
+            # nothing, and is re-opened for reading only once it is a regular file.
+            flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDONLY | os.O_DIRECTORY if todo
+                                                    else os.O_PATH)
             try:
                 fds.append(os.open(part, flags, dir_fd=fds[-1]))
             except OSError as e:
                 if e.errno in (errno.ENOENT, errno.ENOTDIR):
                     return None
+                if e.errno == errno.ELOOP:  # became a symlink after the stat above
+                    raise InvalidParameter(f"{path} in the container changed while it was "
+                                           f"read") from None
                 raise
         if len(fds) == 1:
             return None  # the path named the root itself
@@ -205,7 +210,10 @@ def read_in_root(root: str, path: str, limit: int = MAX_FILE) -> str | None:
             raise InvalidParameter(f"{path} in the container is not a regular file")
         if st.st_size > limit:
             raise InvalidParameter(f"{path} in the container is larger than {limit} bytes")
+        fds.append(os.open(f"/proc/self/fd/{fds[-1]}", os.O_RDONLY | os.O_CLOEXEC))
         data = os.read(fds[-1], limit + 1)
+        if len(data) > limit:
+            raise InvalidParameter(f"{path} in the container is larger than {limit} bytes")
         return data.decode("utf-8", errors="replace")
     finally:
         for fd in fds:
