@@ -34,9 +34,9 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
-from boxnet.kernel import linkmark
 from boxnet.kernel import netns as _netns
-from boxnet.kernel.linkgc import LinkGc, garbage_name
+from boxnet.kernel.linkgc import LinkGc
+from boxnet.kernel.linkops import LinkMarkOps, RetireOps
 from boxnet.kernel.nlerror import nl_error as _err
 from boxnet.kernel.routes import RouteOps
 
@@ -122,7 +122,7 @@ async def add_addr(ipr: AsyncIPRoute, index: int, addr: str) -> None:
             raise
 
 
-class Netlink(RouteOps):
+class Netlink(RouteOps, LinkMarkOps, RetireOps):
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
     def __init__(self, host: AsyncIPRoute, owner: str = ""):
@@ -140,32 +140,6 @@ class Netlink(RouteOps):
         host = AsyncIPRoute(nlm_echo=True, ext_ack=True)
         await host.setup_endpoint()
         return cls(host, owner)
-
-    def mark(self, kind: str) -> str:
-        """The ownership alias this daemon puts on a host link of ``kind`` it creates."""
-        return linkmark.mark(self.owner, kind)
-
-    def is_mine(self, alias: str | None, kind: str | None = None) -> bool:
-        """Whether a link's alias is this daemon's mark (of ``kind``, or of any kind)."""
-        return linkmark.is_mine(alias, self.owner, kind)
-
-    async def link_alias(self, name: str, netns: str | None = None) -> str | None:
-        """The ifalias of link ``name`` ("" if none), or None if there is no such link."""
-        ipr = await self._ipr(netns)
-        try:
-            msgs = await ipr.link("get", ifname=name)
-        except NetlinkError as e:
-            if e.code in (errno.ENODEV, errno.ENOENT):
-                return None
-            raise _err(f"cannot look up interface {name}", e) from e
-        return (msgs[0].get("ifalias") or "") if msgs else None
-
-    async def set_alias(self, name: str, alias: str) -> None:
-        """Put ``alias`` on host link ``name`` (boxnet's ownership mark)."""
-        try:
-            await self._host.link("set", ifname=name, ifalias=alias)
-        except NetlinkError as e:
-            raise _err(f"cannot mark interface {name}", e) from e
 
     async def close(self) -> None:
         """Finish pending background deletions, close every netlink socket held."""
@@ -378,49 +352,3 @@ class Netlink(RouteOps):
     async def detach_veth(self, host_ifname: str) -> None:
         """Delete the host end of a veth pair (the kernel deletes the peer); idempotent."""
         await self.delete_link(host_ifname)
-
-    async def set_link_down(self, name: str) -> bool:
-        """Bring host link ``name`` down (~0.3 ms); False if there is no such link."""
-        self.gc.touch()
-        try:
-            await self._host.link("set", ifname=name, state="down")
-        except NetlinkError as e:
-            if e.code in (errno.ENODEV, errno.ENOENT):
-                return False
-            raise _err(f"cannot bring {name} down", e) from e
-        return True
-
-    async def release_veth(self, host_ifname: str) -> None:
-        """The host end of a pair whose peer's netns is about to be released.
-
-        Down at once: the peer loses carrier, so the dying netns can no longer
-        answer for its addresses on the bridge (they may be handed out again
-        right away).  The pair then dies with that netns, in the kernel's own
-        cleanup work; ``gc`` deletes it should the netns outlive its pin.
-        """
-        if await self.set_link_down(host_ifname):
-            self.gc.reap_when_gone([host_ifname], self._host_link_exists)
-
-    async def _host_link_exists(self, name: str) -> bool:
-        # the reaper's polls are not request work: no gc.touch() here
-        return await self._index(self._host, name) is not None
-
-    async def retire_link(self, name: str) -> None:
-        """Delete host link ``name`` with the wait off the request path; idempotent.
-
-        Down now (its routes and local addresses leave the tables), renamed
-        to a ``bxgc-`` garbage name (its name is free for a new link at once;
-        a rename needs the link down), and deleted in the background.
-        """
-        idx = await self._index(self._host, name)
-        if idx is None or not await self.set_link_down(name):
-            return
-        tmp = garbage_name()
-        try:
-            await self._host.link("set", index=idx, ifname=tmp)
-        except NetlinkError as e:
-            if e.code in (errno.ENODEV, errno.ENOENT):
-                return
-            await self.delete_link(name)   # cannot rename: delete it now, slowly
-            return
-        self.gc.delete_later(tmp)
