@@ -178,3 +178,29 @@ def test_links_a_daemon_creates_carry_its_mark(host_ns, in_netns, sh, tmp_path):
         assert link_local(seen["mac"]) in sh(pin, "ip", "-6", "addr", "show", "dev", "eth0")
     finally:
         kns.delete_netns(pin)
+
+
+def test_sandbox_defaults_warn_when_a_stable_secret_overrides_eui64(tmp_path, caplog, sh):
+    """A stable_secret in a new netns's default conf (what
+    net.core.devconf_inherit_init_net=1 hands down from the host) beats
+    addr_gen_mode=0: the link-local is then not the EUI-64 one the bridge table
+    trusts, and boxnet says so instead of silently dropping it."""
+    from boxnet.firewall.nft.bridgeset import link_local
+    from boxnet.kernel import sysctl
+    pin = str(tmp_path / "sandbox")
+    kns.create_netns(pin)
+    try:
+        sysctl.write_sysctl("net/ipv6/conf/default/stable_secret", "2001:db8::1234", pin)
+        sysctl._warned_secret = False
+        with caplog.at_level(logging.WARNING, logger="boxnet.kernel.sysctl"):
+            sysctl.sandbox_defaults(pin)
+        assert "stable_secret" in caplog.text
+        mac = "02:42:ac:11:00:09"
+        sh(pin, "ip", "link", "add", "eth0", "address", mac, "type", "veth", "peer", "name", "p0")
+        sh(pin, "ip", "link", "set", "p0", "up")
+        sh(pin, "ip", "link", "set", "eth0", "up")
+        addrs = sh(pin, "ip", "-6", "addr", "show", "dev", "eth0")
+        assert "fe80::" in addrs and link_local(mac) not in addrs, addrs
+    finally:
+        sysctl._warned_secret = False
+        kns.delete_netns(pin)

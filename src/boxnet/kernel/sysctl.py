@@ -7,8 +7,12 @@ is opened inside a worker thread setns'd into that netns.
 
 from __future__ import annotations
 
+import logging
+
 from boxnet.errors import KernelError
 from boxnet.kernel import netns as _netns
+
+log = logging.getLogger(__name__)
 
 
 def sysctl_path(key: str) -> str:
@@ -76,12 +80,20 @@ SANDBOX_SYSCTLS = (
 )
 
 
-def _sandbox_defaults() -> None:
+def _sandbox_defaults() -> bool:
     for key, value in SANDBOX_SYSCTLS:
         try:
             _write(sysctl_path(key), value)
         except FileNotFoundError:
-            return  # IPv6 disabled on this kernel: nothing to protect
+            return True  # IPv6 disabled on this kernel: nothing to protect
+    try:
+        _read(sysctl_path("net/ipv6/conf/default/stable_secret"))
+    except OSError:
+        return True      # EIO: no secret, so addr_gen_mode 0 holds
+    return False         # a secret forces stable-privacy addresses on new links
+
+
+_warned_secret = False
 
 
 def sandbox_defaults(netns: str) -> None:
@@ -90,7 +102,18 @@ def sandbox_defaults(netns: str) -> None:
     Call right after the netns is created, before any interface is put in it.
     KernelError if a value cannot be written (the container must not start).
     """
+    global _warned_secret
     try:
-        _netns.run_in_netns(netns, _sandbox_defaults)
+        eui64 = _netns.run_in_netns(netns, _sandbox_defaults)
     except OSError as e:
         raise KernelError(f"IPv6 defaults in netns {netns}: {e.strerror or e}") from e
+    if not eui64 and not _warned_secret:
+        # Why: a stable_secret in the new netns's default conf (inherited from the
+        # host with net.core.devconf_inherit_init_net=1) makes the kernel give new
+        # links stable-privacy link-locals whatever addr_gen_mode says, and the
+        # bridge table only lets each port's EUI-64 link-local through.
+        _warned_secret = True
+        log.warning("net.ipv6.conf.default.stable_secret is set in new network namespaces "
+                    "(net.core.devconf_inherit_init_net): containers' IPv6 link-local "
+                    "addresses are not EUI-64, and boxnet's anti-spoofing drops their "
+                    "link-local traffic; unset the secret or the inheritance")
