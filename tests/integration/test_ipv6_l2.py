@@ -245,3 +245,31 @@ def test_macvlan_container_ignores_the_lans_router_advertisements(host, lan):
               dst=ALL_NODES, kind="ra", prefix=BAD_PREFIX)
     assert any(f["type"] == ndp6.RA for f in sniff.frames()), "the RA never reached m1"
     assert not _in_bad_prefix(m1.addrs6()) and not _ra_routes(m1.routes6())
+
+
+def test_overlay_container_ignores_router_advertisements():
+    """The overlay driver's containers get the same netns defaults: accept_ra 0
+    before eth0 exists, and an RA flooded on the overlay bridge changes nothing."""
+    from integration.multihost import Cluster
+    from integration.test_overlay import TTL, _need_etcd
+    _need_etcd()
+    cl = Cluster(hosts=1, etcd_nodes=1, ttl=TTL)
+    try:
+        h = cl.hosts[0]
+        h.cli("network", "create", "-d", "overlay", "--subnet", "10.21.0.0/24", "ov6l2")
+        h.cli("run", "-d", "--name", "ov1", "--network", "ov6l2", *SLEEP)
+        ov1 = C(h, "ov1", "ov6l2")
+        r = h.exec("ov1", "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra")
+        assert r.stdout.strip() == "0", r.stdout + r.stderr
+        bridge = "ov-" + h.network("ov6l2")["Id"][:12]
+        mac = json.loads(h.sh(["ip", "-j", "link", "show", "dev", bridge]).stdout)[0]["address"]
+        sniff = ndp6.Sniffer(ov1.ns, seconds=2)
+        ndp6.send(h.netns, ifname=bridge, src_mac=mac, dst_mac=ALL_NODES_MAC,
+                  src=_link_local(mac), dst=ALL_NODES, kind="ra", prefix=BAD_PREFIX)
+        assert any(f["type"] == ndp6.RA for f in sniff.frames()), "the RA never reached ov1"
+        assert not _in_bad_prefix(ov1.addrs6()) and not _ra_routes(ov1.routes6())
+        h.cli("rm", "-f", "ov1")
+        h.cli("network", "rm", "ov6l2")
+    finally:
+        problems = cl.teardown()
+    assert not problems, problems
