@@ -8,7 +8,7 @@ layer whose content differs from its diff_id (or from its blob digest); two
 archives claiming one ID with different content; OCI indexes that reference
 themselves, form a cycle, nest too deep, fan out without end or declare huge
 or wrong sizes; JSON nested too deep or of the wrong shape; manifest.json
-paths outside the archive.  Layer members: test_image_members.py; bombs:
+paths outside the archive; a multi-platform index loads this platform only.  Layer members: test_image_members.py; bombs:
 test_image_bombs.py.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -203,3 +204,29 @@ def test_manifest_paths_outside_the_archive(host, tmp_path, field, path):
     manifest[0][field] = path if field == "Config" else [path, manifest[0]["Layers"][1]]
     files = [(n, json.dumps(manifest).encode() if n == "manifest.json" else d) for n, d in files]
     refused(host, files, tmp_path, "outside the archive")
+
+
+def test_oci_multi_platform_index_loads_this_platform_only(host, tmp_path):
+    """A nested multi-platform index whose manifest for another platform and an
+    attestation manifest are absent from the archive (as `docker save
+    --platform` writes it): they are skipped before any of their blobs is read,
+    this platform's image loads under the index's name and runs."""
+    here = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    other = "s390x" if here != "s390x" else "amd64"
+    cfg = it.config([f"sha256:{it.sha(x)}" for x in GOOD_LAYERS])
+    man = _manifest(GOOD_LAYERS, cfg)
+    missing = "sha256:" + "ef" * 32
+    inner = json.dumps({"schemaVersion": 2, "mediaType": it.INDEX_TYPE, "manifests": [
+        {"mediaType": it.MANIFEST_TYPE, "digest": missing, "size": 500,
+         "platform": {"architecture": other, "os": "linux"}},
+        it.descriptor(man, it.MANIFEST_TYPE, platform={"architecture": here, "os": "linux"}),
+        {"mediaType": it.MANIFEST_TYPE, "digest": "sha256:" + "12" * 32, "size": 500,
+         "platform": {"architecture": "unknown", "os": "unknown"},
+         "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]}).encode()
+    index = {"schemaVersion": 2, "manifests": [it.descriptor(
+        inner, it.INDEX_TYPE, annotations={"io.containerd.image.name": "integ/multi:1"})]}
+    status, body = load(host, it.oci_files(index, [cfg, man, inner, *GOOD_LAYERS]), tmp_path)
+    assert status == 200 and "Loaded image: integ/multi:1" in json.dumps(body), body
+    assert host.api_ok("GET", "/images/integ/multi:1/json")["Id"] == "sha256:" + it.sha(cfg)
+    assert host.cli("run", "--rm", "integ/multi:1", "cat", "/hello.txt").stdout == \
+        "hello from layer 2\n"
