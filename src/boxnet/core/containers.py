@@ -307,8 +307,9 @@ class ContainerOps:
                 return
             await self._teardown_sandbox(c)
             await self.runtime.delete(c.id)
-            shutil.rmtree(sandbox.container_dir(self.config.containers_dir, c.id),
-                          ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree,   # off the event loop, as the bundle
+                                    sandbox.container_dir(self.config.containers_dir, c.id),
+                                    ignore_errors=True)
             self.store.delete("containers", c.id)
             self._unindex_container(c)
         await self.events.emit_safe("container_removed", c)

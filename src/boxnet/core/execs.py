@@ -1,4 +1,4 @@
-"""Exec instances: create, start (non-interactive, output collected), inspect."""
+"""Exec instances: create, start (non-interactive, output streamed), inspect."""
 
 from __future__ import annotations
 
@@ -60,14 +60,24 @@ class ExecOps:
             raise Conflict(f"container {ex.container_id} is not running")
         return c
 
-    async def start_exec(self, exec_id: str, stdin: bytes | None = None):
-        """Run the exec to completion; returns the runtime's ExecResult."""
+    async def start_exec(self, exec_id: str, stdin: bool = False, stdout: bool = False,
+                         stderr: bool = False):
+        """Start the exec with a pipe for each wanted stream (none: `exec -d`,
+        whose output Docker discards); returns the runtime's ExecProcess.
+
+        The exec is running until the process exits; its exit code is kept."""
         ex = self.get_exec(exec_id)
         c = self.check_exec_startable(ex)
         ex.running = True
         try:
-            res = await self.runtime.exec(c.id, ex.cmd, ex.env, ex.working_dir or "", ex.tty, stdin)
-        finally:
+            proc = await self.runtime.exec_start(c.id, ex.cmd, ex.env, ex.working_dir or "",
+                                                 stdin, stdout, stderr)
+        except BaseException:
             ex.running = False
-        ex.exit_code = res.exit_code
-        return res
+            raise
+        ex.pid = proc.pid
+
+        def exited(fut) -> None:
+            ex.running, ex.exit_code = False, fut.result()
+        proc.exited.add_done_callback(exited)
+        return proc

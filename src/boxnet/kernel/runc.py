@@ -80,6 +80,24 @@ def is_mountpoint(path: str) -> bool:
     return False
 
 
+def _last_error(log_file: str, limit: int = 65536) -> str:
+    """The last error message in a runc JSON log (its last `limit` bytes), "" if none."""
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - limit))
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            return str(entry.get("msg", ""))
+    return ""
+
+
 class Runc:
     """Thin async wrapper around the runc CLI with a private state root."""
 
@@ -122,24 +140,31 @@ class Runc:
         with open(pid_file) as f:
             return int(f.read().strip())
 
-    async def exec(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                   stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
-        """`runc exec`: run a process in the container; return (code, stdout, stderr).
+    async def exec_detached(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                            stdio: tuple[int, int, int], pid_file: str, log_file: str) -> int:
+        """`runc exec -d`: start a process whose stdin/stdout/stderr are the
+        given fds (runc's pass-through mode: the process holds them itself, no
+        runc copies bytes); return its pid.
 
-        The code is the process's own (runc gives 128+signal when killed)."""
+        The daemon, a child subreaper, becomes the process's parent when runc
+        exits, so it reaps the exit code.  On failure raises KernelError with
+        runc's own message (from its JSON log `log_file`: runc also prints it
+        on the given stderr, which belongs to the caller)."""
         opts: list[str] = []
         for e in env:
             opts += ["--env", e]
         if cwd:
             opts += ["--cwd", cwd]
         proc = await asyncio.create_subprocess_exec(
-            *self._argv("exec", *opts, container_id, *args),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate(stdin)
-        if proc.returncode != 0 and not os.path.exists(self._state_file(container_id)):
-            raise NotFound(f"No such container: {container_id}")
-        return proc.returncode, out, err
+            *self._argv("--log", log_file, "--log-format", "json", "exec", "-d",
+                        "--pid-file", pid_file, *opts, container_id, *args),
+            stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        if await proc.wait() != 0:
+            if not os.path.exists(self._state_file(container_id)):
+                raise NotFound(f"No such container: {container_id}")
+            raise KernelError(_last_error(log_file) or f"runc exec failed (exit {proc.returncode})")
+        with open(pid_file) as f:
+            return int(f.read().strip())
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
                        console_socket: str, pid_file: str) -> int:

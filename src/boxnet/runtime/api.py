@@ -78,7 +78,14 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     async def exec(self, container_id: str, args: list[str], env: list[str],
                    cwd: str, tty: bool, stdin: bytes | None = None) -> ExecResult:
-        """Run a process inside a running container and collect its output."""
+        """Run a short process inside a running container and collect its output."""
+
+    @abc.abstractmethod
+    async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                         stdin: bool, stdout: bool, stderr: bool):
+        """Start a process inside a running container; return its ExecProcess
+        (runtime/execproc.py): a pipe per wanted stream, read in bounded
+        chunks, and its exit code as a future."""
 
     @abc.abstractmethod
     def log_paths(self, container_id: str) -> tuple[str, str]:

@@ -2,8 +2,8 @@
 
 - Console: a pty master held by the daemon itself: `exec -t` (an exec lives
   only as long as its client connection anyway).  Output is copied to every
-  subscriber; input is written to it; the reader is always active, so a
-  program never blocks on a full pty even when nobody is attached.
+  subscriber, each bounded (a slow one pauses the pty: back-pressure);
+  input is written to it.
 - ShimConsole: a container's pty master (tty) or stdin pipe (open_stdin),
   held by its shim process (runtime/shim.py) so that it survives daemon
   restarts; reached over the shim's unix socket, one connection per attach.
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import os
 import struct
@@ -24,16 +25,65 @@ from boxnet.kernel.process import ExitWatcher
 HDR = struct.Struct(">cI")   # the shim's frame header (see runtime/shim.py)
 
 
+MAX_SUB_BACKLOG = 256 << 10   # bytes of output held for one subscriber before the pty is paused
+
+
+class Subscription:
+    """One reader of a Console's output: chunks not yet taken, bounded."""
+
+    def __init__(self, console: "Console"):
+        """Empty; the console feeds it."""
+        self._console = console
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self._ended = False
+        self._ready = asyncio.Event()
+
+    def _put(self, data: bytes) -> None:
+        if self._ended:
+            return
+        if data:
+            self._chunks.append(data)
+            self.size += len(data)
+        else:
+            self._ended = True
+        self._ready.set()
+
+    def end(self) -> None:
+        """Make get() return b"" once the chunks already held are taken."""
+        self._put(b"")
+
+    async def get(self) -> bytes:
+        """The next chunk of output; b"" when the pty closed (or end())."""
+        while not self._chunks:
+            if self._ended:
+                return b""
+            self._ready.clear()
+            await self._ready.wait()
+        data = self._chunks.popleft()
+        self.size -= len(data)
+        self._console._maybe_resume()
+        return data
+
+
 class Console:
-    """The master side of a pty, pumped on the event loop."""
+    """The master side of a pty, pumped on the event loop.
+
+    Output goes to every subscriber.  Why bounded: a subscriber (a client
+    connection) slower than the program would otherwise make the daemon
+    hold without limit what the program writes.  When one holds more than
+    MAX_SUB_BACKLOG bytes the pty is no longer read, so the program blocks
+    on its full terminal (as on a real terminal nobody scrolls), until that
+    subscriber has taken half.  With no subscriber the output is discarded."""
 
     def __init__(self, fd: int, log_path: str | None = None):
         """Take ownership of `fd` (non-blocking); tee output to `log_path`."""
         self.fd = fd
         self._loop = asyncio.get_running_loop()
         self._log = open(log_path, "ab", buffering=0) if log_path else None
-        self._subs: set[asyncio.Queue] = set()
+        self._subs: set[Subscription] = set()
         self.closed = asyncio.Event()
+        self._paused = False
         self._loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
@@ -46,22 +96,35 @@ class Console:
         if not data:
             self.close()
             return
+        self._deliver(data)
+        if any(s.size > MAX_SUB_BACKLOG for s in self._subs):
+            self._paused = True
+            self._loop.remove_reader(self.fd)
+
+    def _deliver(self, data: bytes) -> None:
         if self._log is not None:
             self._log.write(data)
-        for q in self._subs:
-            q.put_nowait(data)
+        for s in self._subs:
+            s._put(data)
 
-    def subscribe(self) -> asyncio.Queue:
-        """A queue receiving the output from now on; b"" when the pty closes."""
-        q: asyncio.Queue = asyncio.Queue()
+    def _maybe_resume(self) -> None:
+        if self._paused and not self.closed.is_set() and \
+                all(s.size <= MAX_SUB_BACKLOG // 2 for s in self._subs):
+            self._paused = False
+            self._loop.add_reader(self.fd, self._readable)
+
+    def subscribe(self) -> Subscription:
+        """A subscription receiving the output from now on; b"" when the pty closes."""
+        s = Subscription(self)
         if self.closed.is_set():
-            q.put_nowait(b"")
-        self._subs.add(q)
-        return q
+            s.end()
+        self._subs.add(s)
+        return s
 
-    def unsubscribe(self, q: asyncio.Queue) -> None:
-        """Stop copying output to `q`."""
-        self._subs.discard(q)
+    def unsubscribe(self, s: Subscription) -> None:
+        """Stop copying output to `s`."""
+        self._subs.discard(s)
+        self._maybe_resume()
 
     async def write(self, data: bytes) -> None:
         """Type `data` into the terminal (waits while the pty buffer is full)."""
@@ -86,24 +149,23 @@ class Console:
         if self.closed.is_set():
             return
         self.closed.set()
-        self._loop.remove_reader(self.fd)
+        if not self._paused:
+            self._loop.remove_reader(self.fd)
         try:
-            # Drain what is left (the last output before exit).
-            while True:
+            # Drain what is left: the last output before the exit.  Bounded,
+            # because a program still running (the client left) refills it.
+            for _ in range(16):
                 data = os.read(self.fd, 65536)
                 if not data:
                     break
-                if self._log is not None:
-                    self._log.write(data)
-                for q in self._subs:
-                    q.put_nowait(data)
+                self._deliver(data)
         except OSError:
             pass
         os.close(self.fd)
         if self._log is not None:
             self._log.close()
-        for q in self._subs:
-            q.put_nowait(b"")
+        for s in self._subs:
+            s.end()
 
 
 def shim_socket_path(root: str, container_id: str) -> str:

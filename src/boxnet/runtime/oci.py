@@ -43,8 +43,10 @@ from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.users import resolve_in_rootfs
 from boxnet.runtime.console import Console, ShimConsole, shim_socket_path, start_shim
+from boxnet.runtime.execproc import ExecProcess, start_exec_process
 
 log = logging.getLogger(__name__)
+EXEC_COLLECT_LIMIT = 16 << 20   # bytes: exec() (short commands) refuses more output
 SHIM_DRAIN = 3.0   # s: the longest a TTY container's exit waits for its shim's last output
 
 OnExit = Callable[[int], Awaitable[None] | None]
@@ -273,7 +275,7 @@ class OciRuntime(Runtime):
         """runc's error message, cut back out of the container's stderr log."""
         with open(err_path, "r+b") as f:
             f.seek(offset)
-            msg = f.read().decode(errors="replace").strip()
+            msg = f.read(65536).decode(errors="replace").strip()   # runc's line, bounded
             f.truncate(offset)
         return f"OCI runtime create failed: {msg or 'runc failed'}"
 
@@ -337,23 +339,51 @@ class OciRuntime(Runtime):
         elif self.runc.init_process(container_id) is not None:
             await self.runc.kill(container_id, signal)
 
-    async def exec(self, container_id: str, args: list[str], env: list[str],
-                   cwd: str, tty: bool, stdin: bytes | None = None) -> ExecResult:
-        """`runc exec` with stdout and stderr captured apart (no pty even if tty).
+    async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                         stdin: bool, stdout: bool, stderr: bool) -> ExecProcess:
+        """Start a non-TTY exec: a pipe for each wanted stream, /dev/null for
+        the others (runtime/execproc.py); its exit is ExecProcess.exited.
 
-        Exit code 126/127 when the program cannot be run / is not found, as
+        A program that cannot be run / is not found exits 126/127 at once, as
         Docker reports."""
         if self.runc.init_process(container_id) is None:
             raise Conflict(f"container {container_id} is not running")
-        code, out, err = await self.runc.exec(container_id, args, env, cwd, stdin)
-        if code == 255 and b"exec failed" in err:
-            if b"not found" in err or b"no such file" in err:
-                code = 127
-            elif b"permission denied" in err:
-                code = 126
-            elif b"stopped container" in err:
-                raise Conflict(f"container {container_id} is not running")
-        return ExecResult(exit_code=code, stdout=out, stderr=err)
+        return await start_exec_process(self.runc, self.root, container_id, args, env, cwd,
+                                        stdin, stdout, stderr)
+
+    async def exec(self, container_id: str, args: list[str], env: list[str],
+                   cwd: str, tty: bool, stdin: bytes | None = None,
+                   limit: int = EXEC_COLLECT_LIMIT) -> ExecResult:
+        """Run a short command to its end and collect stdout and stderr apart
+        (no pty even if tty).  More than `limit` bytes of output is an error:
+        the API streams execs (exec_start) and never collects them."""
+        proc = await self.exec_start(container_id, args, env, cwd, stdin is not None, True, True)
+        out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+
+        async def collect(stream: int) -> None:
+            while data := await proc.read(stream):
+                out[stream] += data
+                if len(out[1]) + len(out[2]) > limit:
+                    proc.kill()
+                    raise KernelError(f"exec output exceeds {limit} bytes")
+
+        async def feed() -> None:
+            try:
+                await proc.write(stdin or b"")
+            finally:
+                proc.close_stdin()
+        try:
+            async with asyncio.TaskGroup() as tg:   # one failing ends the others
+                tg.create_task(collect(1))
+                tg.create_task(collect(2))
+                if stdin is not None:
+                    tg.create_task(feed())
+            code = await proc.exited
+        except* KernelError as group:
+            raise group.exceptions[0] from None
+        finally:
+            proc.close()
+        return ExecResult(exit_code=code, stdout=bytes(out[1]), stderr=bytes(out[2]))
 
     async def delete(self, container_id: str) -> None:
         """Kill if running, drop runc's state, unmount the root, remove the bundle.
@@ -382,7 +412,9 @@ class OciRuntime(Runtime):
             # Never rmtree through a mounted root: it would empty the image.
             errors.append(f"{e}; bundle kept")
         else:
-            shutil.rmtree(b, ignore_errors=True)
+            # In a thread: a writable layer of a million files takes seconds
+            # to remove, and the event loop (API, DNS) must keep answering.
+            await asyncio.to_thread(shutil.rmtree, b, ignore_errors=True)
         if errors:
             raise KernelError(f"delete {container_id}: " + "; ".join(errors))
 

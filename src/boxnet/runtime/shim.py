@@ -41,7 +41,8 @@ import time
 
 HDR = struct.Struct(">cI")
 MAX_PENDING = 1 << 20      # stdin bytes buffered before clients are paused
-MAX_CLIENT_BACKLOG = 8 << 20  # output kept for a slow client before it is dropped
+MAX_CLIENT_BACKLOG = 1 << 20  # output held for a slow client before it reads the log instead
+CHUNK = 65536
 
 
 class Client:
@@ -50,6 +51,9 @@ class Client:
     def __init__(self, sock: socket.socket):
         self.sock, self.inbuf, self.outbuf = sock, b"", bytearray()
         self.output = False
+        # Behind: the next byte it gets is at this offset of the log, read from
+        # there as its socket takes it (None: it gets live output).
+        self.log_pos: int | None = None
         self.greeted = False   # its H frame (what it wants) has been read
         self.paused = False
         self.registered = False
@@ -113,7 +117,9 @@ class Shim:
             os.write(self.log, data)
             self.log_end += len(data)
         for c in list(self.clients.values()):
-            if c.output:
+            if c.output and c.log_pos is not None:
+                self._client_events(c)   # more for it in the log
+            elif c.output:
                 c.outbuf += data
                 self._flush(c)
         return True
@@ -204,8 +210,8 @@ class Shim:
             c.output = self.tty and payload[:1] == b"1"
             if c.output and len(payload) == 9 and self.log is not None:
                 start = struct.unpack(">q", payload[1:])[0]
-                if 0 <= start < self.log_end:   # replay what it missed
-                    c.outbuf += os.pread(self.log, self.log_end - start, start)
+                if 0 <= start < self.log_end:   # replay what it missed, from the log
+                    c.log_pos = start
                     self._flush(c)
         elif typ == b"D" and self.io is not None and not self.close_stdin:
             self.pending += payload
@@ -218,7 +224,9 @@ class Shim:
             fcntl.ioctl(self.io, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def _client_events(self, c: Client) -> None:
-        ev = (0 if c.paused else selectors.EVENT_READ) | (selectors.EVENT_WRITE if c.outbuf else 0)
+        behind = c.log_pos is not None and c.log_pos < self.log_end
+        ev = (0 if c.paused else selectors.EVENT_READ) | \
+             (selectors.EVENT_WRITE if c.outbuf or behind else 0)
         if c.registered and ev:
             self.sel.modify(c.sock, ev, self._client_ready(c))
         elif c.registered:
@@ -227,9 +235,25 @@ class Shim:
             self.sel.register(c.sock, ev, self._client_ready(c))
         c.registered = bool(ev)
 
+    def _refill(self, c: Client) -> bool:
+        """A behind client's next chunk from the log; False when it caught up."""
+        if c.outbuf or c.log_pos is None:
+            return bool(c.outbuf)
+        if c.log_pos >= self.log_end:
+            c.log_pos = None   # caught up: live output again
+            return False
+        chunk = os.pread(self.log, min(CHUNK, self.log_end - c.log_pos), c.log_pos)
+        c.log_pos += len(chunk)
+        c.outbuf += chunk
+        return bool(chunk)
+
     def _flush(self, c: Client) -> None:
+        """Send what the client's socket takes.  Why the log: a slow client
+        must neither block the terminal nor make the shim hold the output
+        without bound, and it must not lose any: beyond MAX_CLIENT_BACKLOG
+        it is served from the log file, which holds everything, at its pace."""
         try:
-            while c.outbuf:
+            while self._refill(c):
                 del c.outbuf[:c.sock.send(c.outbuf)]
         except BlockingIOError:
             pass
@@ -237,8 +261,12 @@ class Shim:
             self._drop(c)
             return
         if len(c.outbuf) > MAX_CLIENT_BACKLOG:
-            self._drop(c)   # a client that does not read must not block the terminal
-            return
+            if self.log is None:
+                self._drop(c)
+                return
+            # outbuf is the end of the log (output is logged before it is sent)
+            c.log_pos = self.log_end - len(c.outbuf)
+            c.outbuf.clear()
         self._client_events(c)
 
     def _drop(self, c: Client) -> None:
@@ -261,9 +289,11 @@ class Shim:
         for c in list(self.clients.values()):
             c.sock.setblocking(True)
             c.sock.settimeout(2)
+            deadline = time.monotonic() + 2   # a client that does not read is left behind
             try:
-                if c.outbuf:
+                while self._refill(c) and time.monotonic() < deadline:
                     c.sock.sendall(c.outbuf)
+                    c.outbuf.clear()
             except OSError:
                 pass
             c.sock.close()

@@ -31,6 +31,7 @@ from .logs import frame
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
 POLL = 0.05
+CHUNK = 65536   # bytes read from a log per write to the client
 
 
 def _exit_future(c, cont) -> asyncio.Future:
@@ -96,18 +97,22 @@ def _open_log(path: str) -> int:
     return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
 
-def _read_log(fd: int, offset: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, size - offset, offset) if size > offset else b""
+async def _copy_log(fd: int, offset: int, h: Hijack) -> None:
+    """The log from `offset` to its current end, to the client, a chunk at a
+    time (never the whole file in memory)."""
+    end = os.fstat(fd).st_size
+    while offset < end:
+        data = os.pread(fd, min(CHUNK, end - offset), offset)
+        if not data or not await h.write(data):
+            return
+        offset += len(data)
 
 
 async def _tty_attach(c, cont, h: Hijack, want_stdin: bool, done: asyncio.Future,
                       log_fd: int, offset: int, keys: bytes) -> None:
     sess = await _session(c, cont, h, done, True, offset)
     if sess is None:   # it ran and ended before we could connect: show its output
-        data = _read_log(log_fd, offset) if not h.gone.is_set() else b""
-        if data:
-            await h.write(data)
+        await _copy_log(log_fd, offset, h)
         return
     gone = asyncio.ensure_future(h.gone.wait())
     gone.add_done_callback(lambda _: sess.close())  # ends the read below
@@ -126,21 +131,26 @@ async def _tty_attach(c, cont, h: Hijack, want_stdin: bool, done: asyncio.Future
 
 
 async def _log_attach(c, cont, h: Hijack, want: dict, logs: bool, done: asyncio.Future) -> None:
+    """Follow the wanted log files a chunk at a time: the client's pace sets
+    how fast they are read (the container writes to the files, not to us)."""
     files, offsets = {}, {}
     for s_, path in zip((1, 2), c.runtime.log_paths(cont.id)):
-        files[s_] = open(_open_log(path), "rb")
-        offsets[s_] = 0 if logs else os.fstat(files[s_].fileno()).st_size
+        if want[s_]:
+            files[s_] = open(_open_log(path), "rb")
+            offsets[s_] = 0 if logs else os.fstat(files[s_].fileno()).st_size
     try:
         while not h.gone.is_set():
-            finished = done.done()
+            finished, got = done.done(), False
             for s, off in offsets.items():
                 files[s].seek(off)
-                data = files[s].read(1 << 20)
+                data = files[s].read(CHUNK)
                 if data:
                     offsets[s] = off + len(data)
-                    finished = False
-                    if want[s] and not await h.write(frame(s, data)):
+                    got = True
+                    if not await h.write(frame(s, data)):
                         return
+            if got:
+                continue
             if finished:
                 return
             await asyncio.sleep(POLL)
@@ -174,7 +184,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
             await _tty_attach(c, cont, h, want_stdin, done, log_fd, offset, keys)
         elif tty:
             if logs and want[1]:
-                await h.write(_read_log(log_fd, 0))
+                await _copy_log(log_fd, 0, h)
         else:
             if want_stdin and stream:
                 stdin_task = asyncio.ensure_future(_stdin_to_shim(c, cont, h, done, stdin_once))
@@ -249,7 +259,7 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
         con.resize(*ex.console_size)
     q = con.subscribe()
     gone = asyncio.ensure_future(h.gone.wait())
-    gone.add_done_callback(lambda _: q.put_nowait(b""))  # a client that left ends the loop
+    gone.add_done_callback(lambda _: q.end())  # a client that left ends the loop
     stdin_task = asyncio.ensure_future(_pump_stdin(h, con.write)) if ex.attach_stdin else None
     try:
         while True:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...errors import BoxnetError, InvalidParameter
+from ...errors import BoxnetError, InvalidParameter, KernelError
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
 from .common import ctl, reply
 from .attach import exec_tty
+from .execstream import stream_exec
 from .hijack import Hijack
 from .logs import frame
 
@@ -49,7 +50,10 @@ async def start(request: web.Request) -> web.StreamResponse:
     c.check_exec_startable(ex)
     ex.console_size = console_size(req.console_size) or ex.console_size
     if req.detach:
-        request.loop.create_task(c.start_exec(ex.id))
+        # No pipes: Docker discards a detached exec's output.
+        proc = await c.start_exec(ex.id)
+        if proc.error:
+            raise_start_failed(proc)
         return web.Response(status=200)
     tty = bool(req.tty or ex.tty)
     # Hijacked connection (docker CLI, docker-py): raw bytes after the 101
@@ -65,16 +69,21 @@ async def start(request: web.Request) -> web.StreamResponse:
             await h.write(exc.message.encode() + b"\r\n")
         return await h.finish()
     try:
-        stdin = await h.read_all() if ex.attach_stdin else None
-        res = await c.start_exec(ex.id, stdin)
+        proc = await c.start_exec(ex.id, ex.attach_stdin, ex.attach_stdout, ex.attach_stderr)
     except BoxnetError as exc:
         await h.write(frame(2, exc.message.encode() + b"\n"))
         return await h.finish()
-    if res.stdout and ex.attach_stdout:
-        await h.write(frame(1, res.stdout))
-    if res.stderr and ex.attach_stderr:
-        await h.write(frame(2, res.stderr))
+    await stream_exec(h, proc, ex.attach_stdin)
     return await h.finish()
+
+
+def raise_start_failed(proc) -> None:
+    """A detached exec runc could not start: Docker's 400 for a program that
+    is not found or cannot be run (the exec's exit code says which), else 500."""
+    msg = f"OCI runtime exec failed: {proc.error}"
+    if proc.exited.result() in (126, 127):
+        raise InvalidParameter(msg)
+    raise KernelError(msg)
 
 
 async def inspect(request: web.Request) -> web.Response:

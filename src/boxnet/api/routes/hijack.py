@@ -16,20 +16,71 @@ Two aiohttp behaviours are worked around here, on this connection only:
   polls EPOLLHUP.  A private epoll set holding just this socket (with no
   events asked for: HUP is always reported) becomes readable then, and the
   event loop watches that epoll fd.
+
+The client's stdin waits in a bounded Inbox: a client that sends faster than
+the container reads is no longer read from (back-pressure), never buffered
+without limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import select
 
 from aiohttp import web
+
+MAX_INBOX = 1 << 20   # bytes of client stdin held before the socket is no longer read
+
+
+class Inbox:
+    """The client's stdin not yet consumed, bounded: above MAX_INBOX bytes
+    the connection is no longer read (the client's writes block: TCP-style
+    back-pressure) until the consumer has taken half of it.  b"" marks the
+    end, and get() keeps returning it once the data before it is taken."""
+
+    def __init__(self) -> None:
+        """Empty; pause/resume are set to the transport's once it is known."""
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._ended = False
+        self._ready = asyncio.Event()
+        self._paused = False
+        self.pause = self.resume = lambda: None
+
+    def put_nowait(self, data: bytes) -> None:
+        """Add a chunk (b"": the end)."""
+        if self._ended:
+            return
+        if not data:
+            self._ended = True
+        else:
+            self._chunks.append(data)
+            self._size += len(data)
+            if self._size > MAX_INBOX and not self._paused:
+                self._paused = True
+                self.pause()
+        self._ready.set()
+
+    async def get(self) -> bytes:
+        """The next chunk; b"" at the end."""
+        while not self._chunks:
+            if self._ended:
+                return b""
+            self._ready.clear()
+            await self._ready.wait()
+        data = self._chunks.popleft()
+        self._size -= len(data)
+        if self._paused and self._size <= MAX_INBOX // 2:
+            self._paused = False
+            self.resume()
+        return data
 
 
 class _Tap(asyncio.Protocol):
     """Stands between the transport and aiohttp's protocol on one connection."""
 
-    def __init__(self, inner, queue: asyncio.Queue, gone: asyncio.Event, upgrade: bool):
+    def __init__(self, inner, queue: Inbox, gone: asyncio.Event, upgrade: bool):
         self.inner, self.queue, self.gone, self.upgrade = inner, queue, gone, upgrade
         self.on_lost = lambda: None
 
@@ -66,7 +117,7 @@ class Hijack:
         """Prepare to answer `request`; call start() to send the headers."""
         self.request = request
         self.upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-        self.stdin: asyncio.Queue = asyncio.Queue()
+        self.stdin = Inbox()
         self.gone = asyncio.Event()       # the client went away
         if self.upgrade:
             self.resp = web.StreamResponse(status=101, headers={
@@ -87,11 +138,22 @@ class Hijack:
         self._tap = _Tap(proto, self.stdin, self.gone, self.upgrade)
         self._tap.on_lost = self._unwatch
         transport.set_protocol(self._tap)
+        self.stdin.pause, self.stdin.resume = self._pause_reading, self._resume_reading
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self._hup = select.epoll(1)
             self._hup.register(sock.fileno(), 0)
             asyncio.get_running_loop().add_reader(self._hup.fileno(), self._hung_up)
+
+    def _pause_reading(self) -> None:
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _hung_up(self) -> None:
         """The client closed its socket entirely (see module docstring)."""
@@ -131,18 +193,6 @@ class Hijack:
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             self.gone.set()
             return False
-
-    async def read_all(self, limit: int = 1 << 26) -> bytes:
-        """All of stdin until the client half-closes (bounded by `limit`)."""
-        chunks, size = [], 0
-        while True:
-            data = await self.stdin.get()
-            if not data:
-                return b"".join(chunks)
-            size += len(data)
-            if size > limit:
-                raise ValueError("stdin too large")
-            chunks.append(data)
 
     def close(self) -> None:
         """Hang up now (detach keys): the client sees the connection end."""

@@ -1,16 +1,26 @@
 """Container logs: Docker's multiplexed stream (8-byte frame headers) from
-the stdout/stderr files the runtime writes, optionally followed."""
+the stdout/stderr files the runtime writes, optionally followed.
+
+Streamed, never read whole: the files are read one chunk at a time and a
+chunk is read only once the client took the previous one, so a log of any
+size costs the daemon a chunk of memory.  `tail` finds the start of the last
+N lines by reading the file backwards from its end, one block at a time.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 
 from aiohttp import web
 
+from ...errors import InvalidParameter
+from ..params import parse_int
 from .common import ctl, qbool
 
 CHUNK = 65536
+FOLLOW_POLL = 0.1   # s between looks at a followed log that had nothing new
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -18,13 +28,54 @@ def frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxL", stream, len(data)) + data
 
 
-def _tail(data: bytes, n: int | None) -> bytes:
-    if n is None or n < 0:
-        return data
-    if n == 0:
-        return b""
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-n:])
+def tail_offset(fd: int, end: int, lines: int | None) -> int:
+    """Where the last `lines` lines of the first `end` bytes of `fd` begin
+    (None: all).  A line ends with a newline; a last line without one counts."""
+    if lines is None:
+        return 0
+    if lines <= 0 or end == 0:
+        return end
+    pos = end
+    skip_last = True   # the newline that ends the last line is not a boundary
+    while pos > 0:
+        start = max(0, pos - CHUNK)
+        block = os.pread(fd, pos - start, start)
+        i = len(block)
+        while True:
+            i = block.rfind(b"\n", 0, i)
+            if i < 0:
+                break
+            if skip_last and start + i == end - 1:
+                skip_last = False
+                continue
+            skip_last = False
+            lines -= 1
+            if lines == 0:
+                return start + i + 1
+        skip_last = False
+        pos = start
+    return 0
+
+
+def parse_tail(raw: str | None) -> int | None:
+    """Docker's `tail`: "all" (or empty, or negative) means every line."""
+    if raw is None or raw in ("all", ""):
+        return None
+    body = raw[1:] if raw.startswith("-") else raw
+    if not (body.isascii() and body.isdigit()):
+        raise InvalidParameter(f"invalid value for tail: {raw!r} (a number of lines or \"all\")")
+    return None if raw.startswith("-") else parse_int(raw, "tail")   # range checked
+
+
+def _refuse_unsupported(request: web.Request) -> None:
+    """The log files carry no timestamps: options that need them are refused."""
+    if qbool(request, "timestamps"):
+        raise InvalidParameter("logs: timestamps are not supported (boxnet's log files "
+                               "carry no timestamps)")
+    for key in ("since", "until"):
+        if request.query.get(key, "") not in ("", "0"):
+            raise InvalidParameter(f"logs: {key} is not supported (boxnet's log files carry "
+                                   f"no timestamps)")
 
 
 async def stream_logs(request: web.Request) -> web.StreamResponse:
@@ -33,45 +84,54 @@ async def stream_logs(request: web.Request) -> web.StreamResponse:
     cont = c.container(request.match_info["id"])
     want = [(1, qbool(request, "stdout")), (2, qbool(request, "stderr"))]
     follow = qbool(request, "follow")
-    tail_raw = request.query.get("tail", "all")
-    tail = None if tail_raw in ("all", "") else int(tail_raw) if tail_raw.isdigit() else None
+    tail = parse_tail(request.query.get("tail"))
+    _refuse_unsupported(request)
     tty = cont.config.tty
-    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream" if tty
-                                       else "application/vnd.docker.multiplexed-stream"})
-    await resp.prepare(request)
     paths = dict(zip((1, 2), c.runtime.log_paths(cont.id)))
-    offsets = {}
-    for stream, on in want:
-        if not on:
-            continue
-        try:
-            with open(paths[stream], "rb") as f:
-                data = f.read()
-        except OSError:
-            data = b""
-        offsets[stream] = len(data)
-        data = _tail(data, tail)
-        if data:
+    fds: dict[int, int] = {}
+    try:
+        for stream, on in want:
+            if on:
+                try:
+                    fds[stream] = os.open(paths[stream], os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    pass
+        resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"
+                                           if tty else "application/vnd.docker.multiplexed-stream"})
+        await resp.prepare(request)
+
+        async def send(stream: int, data: bytes) -> None:
             await resp.write(data if tty else frame(stream, data))
-    while follow and offsets:
-        done = c.containers.get(cont.id) is None or cont.status != "running"
-        for stream, off in offsets.items():
-            try:
-                with open(paths[stream], "rb") as f:
-                    f.seek(off)
-                    data = f.read(CHUNK)
-            except OSError:
-                data = b""
-            if data:
-                offsets[stream] = off + len(data)
-                await resp.write(data if tty else frame(stream, data))
-                done = False
-        # A client that went away ends the follow at once, even on an idle
-        # container (nothing is written, so no write would fail to tell us).
-        if done or request.transport is None or request.transport.is_closing():
-            break
-        await asyncio.sleep(0.2)
-    await resp.write_eof()
-    return resp
 
-
+        offsets = {}
+        for stream, fd in fds.items():
+            end = os.fstat(fd).st_size
+            off = tail_offset(fd, end, tail)
+            while off < end:
+                data = os.pread(fd, min(CHUNK, end - off), off)
+                if not data:
+                    break
+                off += len(data)
+                await send(stream, data)
+            offsets[stream] = off
+        while follow and offsets:
+            done = c.containers.get(cont.id) is None or cont.status != "running"
+            got = False
+            for stream, off in offsets.items():
+                data = os.pread(fds[stream], CHUNK, off)
+                if data:
+                    offsets[stream] = off + len(data)
+                    got = True
+                    await send(stream, data)
+            if got:
+                continue
+            # A client that went away ends the follow at once, even on an idle
+            # container (nothing is written, so no write would fail to tell us).
+            if done or request.transport is None or request.transport.is_closing():
+                break
+            await asyncio.sleep(FOLLOW_POLL)
+        await resp.write_eof()
+        return resp
+    finally:
+        for fd in fds.values():
+            os.close(fd)
