@@ -5,6 +5,10 @@ Two tables, both owned by boxnet and rebuilt whole from its state:
 * ``inet boxnet``: routed traffic. Isolation, internal networks, masquerade,
   DNAT of published ports (prerouting for packets arriving, output for the
   host's own connections), hairpin masquerade, and the ``admin`` chain.
+  Direct routing to a container address is dropped on every port unless the
+  network's gateway mode (routed, nat-unprotected), its trusted host
+  interfaces or --allow-direct-routing open it; loopback destinations that
+  did not come from ``lo`` are dropped before conntrack and DNAT.
 * ``bridge boxnet``: switched traffic inside one bridge: ICC off and
   anti-spoofing per bridge port, IPv6 layer 2 included (its sets, chains and
   elements are rendered by bridgeset.py).  The bridge family sees frames between
