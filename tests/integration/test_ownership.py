@@ -160,12 +160,13 @@ def test_two_daemons_in_one_netns_never_remove_each_others_objects(host, twin):
         twin.start()
     msg = str(refused.value)
     assert str(host.data_root) in msg and "--firewall none" in msg, msg
-    twin.start("--firewall", "none")
+    # as with two dockerds: its own default bridge (-b), no firewall of its own
+    twin.start("--firewall", "none", "--bridge", "bxtwin0", "--bip", "10.83.0.1/24")
     lan = Lan(host.name, router_addrs=("198.19.130.1/24", "198.19.131.1/24"))
     try:
         _two_daemons(host, twin, lan)
     finally:
-        for h, names, nets in ((twin, ("tb1", "tb2", "mb1"), ("tb-net", "mb-lan")),
+        for h, names, nets in ((twin, ("tb0", "tb1", "tb2", "mb1"), ("tb-net", "mb-lan")),
                                (host, ("ta1", "ta2", "ma1"), ("ta-net", "ma-lan"))):
             if h.running():
                 h.cli("rm", "-f", *names, check=False)
@@ -185,8 +186,12 @@ def _two_daemons(a, b, lan) -> None:
         for i in (1, 2):
             h.cli("run", "-d", "--name", f"t{side}{i}", "--network", f"t{side}-net", *SLEEP)
         h.cli("run", "-d", "--name", f"m{side}1", "--network", f"m{side}-lan", *SLEEP)
+    b.cli("run", "-d", "--name", "tb0", *SLEEP)             # on B's default bridge
     a_links, b_links = _state(a, "ta-net"), _state(b, "tb-net")
     assert len(a_links) == 3 and len(b_links) == 3, (a_links, b_links)
+    assert _bridge(b, "bridge") == "bxtwin0" and _bridge(a, "bridge") == "boxnet0"
+    a_links.add("boxnet0")
+    b_links |= _state(b, "bridge")
     a_ip, b_ip = a.ip_of("ta2", "ta-net"), b.ip_of("tb2", "tb-net")
     ma, mb = a.ip_of("ma1", "ma-lan"), b.ip_of("mb1", "mb-lan")
     def owner() -> str:
@@ -206,6 +211,7 @@ def _two_daemons(a, b, lan) -> None:
         names = set(_links(b))
         assert b_links <= names, f"{why}: B lost {sorted(b_links - names)}"
         assert _ping(b, "tb1", b_ip), f"{why}: B's containers cannot reach each other"
+        assert _ping(b, "tb0", "10.83.0.1"), f"{why}: B's default bridge is broken"
         assert lan.ping(mb), f"{why}: B's macvlan container is unreachable"
 
     a_intact("control")
@@ -222,9 +228,10 @@ def _two_daemons(a, b, lan) -> None:
     a.start(*a.daemon_args)
     b_intact("A killed and restarted")
     a_intact("A killed and restarted (its own)")
-    b.cli("rm", "-f", "tb1", "tb2", "mb1")
+    b.cli("rm", "-f", "tb0", "tb1", "tb2", "mb1")
     b.cli("network", "rm", "tb-net", "mb-lan")
-    assert _until(lambda: not (b_links & set(_links(b)))), "B's own links were not removed"
+    gone = b_links - {"bxtwin0"}           # a default bridge stays, as Docker's docker0
+    assert _until(lambda: not (gone & set(_links(b)))), "B's own links were not removed"
     assert "eth1" in _links(a), "a macvlan network removal deleted the user's parent"
     a_intact("B removed its containers and networks")
 
@@ -241,3 +248,11 @@ def test_a_dead_owners_tables_are_taken_over(host, twin):
         host.start(*host.daemon_args)   # and back: its previous owner is gone too
     assert f"id={owner_id(str(host.data_root))}" in host.sh(
         "nft list table inet boxnet_owner").stdout
+
+
+def test_bridge_none_makes_no_default_bridge_network(host, twin):
+    twin.start("--firewall", "none", "--bridge", "none")
+    names = {n["Name"] for n in twin.api_ok("GET", "/networks")}
+    assert "bridge" not in names and {"host", "none"} <= names, names
+    r = twin.cli("run", "-d", "--name", "nob", *SLEEP, check=False)
+    assert r.returncode != 0 and "bridge" in r.stderr, r.stdout + r.stderr

@@ -15,6 +15,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     host: str = "unix:///run/boxnet/boxnet.sock"
     default_pools: list[tuple[str, int]] = []
     bip: str = ""
+    bridge: str = "boxnet0"      # -b/--bridge: the default bridge's device; "none": no such network
     firewall: str = "nftables"
     default_bind_ip: str = ""    # --ip: host address of ports published without one
     no_host_network: bool = False  # --no-host-network: refuse host-mode containers

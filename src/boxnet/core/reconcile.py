@@ -71,7 +71,7 @@ class ReconcileOps:
             await self.create_network("none", "null", predefined=True)
         if "host" not in self.net_by_name:
             await self.create_network("host", "host", predefined=True)
-        if "bridge" not in self.net_by_name:
+        if "bridge" not in self.net_by_name and self.config.bridge != "none":
             cfg = []
             if self.config.bip:
                 iface = ipaddress.ip_interface(self.config.bip)
@@ -82,7 +82,7 @@ class ReconcileOps:
                          "com.docker.network.bridge.enable_icc": "true",
                          "com.docker.network.bridge.enable_ip_masquerade": "true",
                          "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                         "com.docker.network.bridge.name": "boxnet0",
+                         "com.docker.network.bridge.name": self.config.bridge,
                          "com.docker.network.driver.mtu": "1500"})
 
     async def _reconcile_containers(self) -> list[Container]:

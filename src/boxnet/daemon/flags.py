@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 
 from ..core.config import DaemonConfig
 from ..errors import InvalidParameter
@@ -11,6 +12,9 @@ from ..ipam.pools import parse_address_pool
 from ..dns.options import dns_flags
 from ..drivers.overlay.options import add_cluster_flags, cluster_flags
 from ..firewall.flags import add_firewall_flags, firewall_flags
+
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--default-address-pool", action="append", default=[],
                    metavar="base=CIDR,size=N", help="default address pool (repeatable)")
     p.add_argument("--bip", default="", help="address/prefix of the default bridge (boxnet0)")
+    p.add_argument("-b", "--bridge", default="boxnet0", metavar="NAME",
+                   help="device of the default bridge network (default boxnet0; none: no "
+                        "default bridge network, e.g. for a second daemon in one netns)")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("--pidfile", default="", help="write the daemon's pid here")
@@ -60,7 +67,14 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
                                    f"e.g. 172.17.0.1/16") from None
         if iface.version != 4 or iface.ip == iface.network.network_address:
             raise InvalidParameter(f"--bip {args.bip}: needs an IPv4 host address with a prefix")
+    if args.bridge != "none" and not _IFNAME.match(args.bridge):
+        raise InvalidParameter(f"--bridge {args.bridge!r}: an interface name of 1 to 15 letters, "
+                               "digits, '_', '.', '-', or none")
+    if args.bridge == "none" and args.bip:
+        raise InvalidParameter("--bridge none and --bip are mutually exclusive (no default "
+                               "bridge network to give an address)")
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
-                        default_pools=pools, bip=args.bip, firewall=args.firewall,
+                        default_pools=pools, bip=args.bip, bridge=args.bridge,
+                        firewall=args.firewall,
                         allow_host_image=args.allow_host_image,
                         **dns_flags(args), **cluster_flags(args), **firewall_flags(args))

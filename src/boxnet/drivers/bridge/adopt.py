@@ -27,10 +27,16 @@ async def bring_up(nl, nw, bridge: str, mtu: int | None, addrs: list[str],
                    restoring: bool) -> bool:
     """Create (marked) or adopt ``bridge``, with ``addrs``, up; True if created now."""
     created = await nl.ensure_bridge(bridge, mtu=mtu, addrs=addrs, alias=nl.mark(KIND))
-    if not created and restoring and bridge == "br-" + nw.id[:12] \
-            and await nl.link_alias(bridge) == "":
+    if created:
+        return True
+    alias = await nl.link_alias(bridge)
+    if restoring and bridge == "br-" + nw.id[:12] and alias == "":
         await nl.set_alias(bridge, nl.mark(KIND))
-    return created
+    elif alias and alias.startswith("boxnet:") and not nl.is_mine(alias):
+        log.warning("bridge %s belongs to another boxnetd (%s): this daemon's containers on "
+                    "it are not covered by that daemon's firewall (give each daemon its own "
+                    "bridges, e.g. boxnetd --bridge)", bridge, alias)
+    return False
 
 
 async def remove(nl, bridge: str) -> bool:
