@@ -23,6 +23,7 @@ class ExecInstance(msgspec.Struct, kw_only=True):
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    user: str = ""      # `exec -u`: "" runs as the container's user
     # [height, width] the TTY gets as soon as it exists: ConsoleSize, or a resize
     # that arrived before the terminal did (the docker CLI resizes right after start)
     console_size: list[int] = []
@@ -33,14 +34,17 @@ class ExecOps:
 
     def create_exec(self, ref: str, cmd: list[str], env: list[str], working_dir: str,
                     tty: bool, attach_stdin: bool, attach_stdout: bool,
-                    attach_stderr: bool) -> ExecInstance:
-        """Register an exec on a running container."""
+                    attach_stderr: bool, user: str = "") -> ExecInstance:
+        """Register an exec on a running container; `user` must exist in it
+        (400 otherwise, with Docker's message)."""
         c = self.container(ref)
         if c.status != "running":
             raise Conflict(f"container {c.id} is not running")
+        if user:
+            self.runtime.check_user(c.id, user)
         ex = ExecInstance(id=names.new_id(), container_id=c.id, cmd=list(cmd), env=list(env),
                           working_dir=working_dir, tty=tty, attach_stdin=attach_stdin,
-                          attach_stdout=attach_stdout, attach_stderr=attach_stderr)
+                          attach_stdout=attach_stdout, attach_stderr=attach_stderr, user=user)
         self.execs[ex.id] = ex
         return ex
 
@@ -71,7 +75,7 @@ class ExecOps:
         ex.running = True
         try:
             proc = await self.runtime.exec_start(c.id, ex.cmd, ex.env, ex.working_dir or "",
-                                                 stdin, stdout, stderr)
+                                                 stdin, stdout, stderr, user=ex.user)
         except BaseException:
             ex.running = False
             raise

@@ -141,7 +141,8 @@ class Runc:
             return int(f.read().strip())
 
     async def exec_detached(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                            stdio: tuple[int, int, int], pid_file: str, log_file: str) -> int:
+                            stdio: tuple[int, int, int], pid_file: str, log_file: str,
+                            process_file: str | None = None) -> int:
         """`runc exec -d`: start a process whose stdin/stdout/stderr are the
         given fds (runc's pass-through mode: the process holds them itself, no
         runc copies bytes); return its pid.
@@ -149,12 +150,18 @@ class Runc:
         The daemon, a child subreaper, becomes the process's parent when runc
         exits, so it reaps the exit code.  On failure raises KernelError with
         runc's own message (from its JSON log `log_file`: runc also prints it
-        on the given stderr, which belongs to the caller)."""
+        on the given stderr, which belongs to the caller).
+
+        With `process_file` (an OCI process.json: `exec -u`, whose user and
+        capabilities differ from the container's) runc takes the whole process
+        from it: args, env and cwd are then in the file."""
         opts: list[str] = []
         for e in env:
             opts += ["--env", e]
         if cwd:
             opts += ["--cwd", cwd]
+        if process_file:
+            opts = ["--process", process_file]
         proc = await asyncio.create_subprocess_exec(
             *self._argv("--log", log_file, "--log-format", "json", "exec", "-d",
                         "--pid-file", pid_file, *opts, container_id, *args),
@@ -167,15 +174,19 @@ class Runc:
             return int(f.read().strip())
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                       console_socket: str, pid_file: str) -> int:
+                       console_socket: str, pid_file: str,
+                       process_file: str | None = None) -> int:
         """`runc exec -d -t`: start a process on a new pty (master sent to
         `console_socket`); return its pid.  The daemon, a child subreaper,
-        becomes its parent when runc exits, so it can reap the exit code."""
+        becomes its parent when runc exits, so it can reap the exit code.
+        `process_file`: as for exec_detached."""
         opts: list[str] = []
         for e in env:
             opts += ["--env", e]
         if cwd:
             opts += ["--cwd", cwd]
+        if process_file:
+            opts = ["--process", process_file]
         rc, _, err = await self._run("exec", "-d", "-t", "--console-socket", console_socket,
                                      "--pid-file", pid_file, *opts, container_id, *args)
         if rc != 0:

@@ -77,15 +77,22 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def exec(self, container_id: str, args: list[str], env: list[str],
-                   cwd: str, tty: bool, stdin: bytes | None = None) -> ExecResult:
+                   cwd: str, tty: bool, stdin: bytes | None = None,
+                   user: str = "") -> ExecResult:
         """Run a short process inside a running container and collect its output."""
 
     @abc.abstractmethod
     async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                         stdin: bool, stdout: bool, stderr: bool):
+                         stdin: bool, stdout: bool, stderr: bool, user: str = ""):
         """Start a process inside a running container; return its ExecProcess
         (runtime/execproc.py): a pipe per wanted stream, read in bounded
-        chunks, and its exit code as a future."""
+        chunks, and its exit code as a future.  `user` ("" = the container's
+        own) is resolved in the container's /etc/passwd (`exec -u`)."""
+
+    @abc.abstractmethod
+    def check_user(self, container_id: str, user: str) -> None:
+        """InvalidParameter unless `user` (`exec -u`) resolves in the running
+        container's /etc/passwd and /etc/group."""
 
     @abc.abstractmethod
     def log_paths(self, container_id: str) -> tuple[str, str]:

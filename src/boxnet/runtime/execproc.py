@@ -139,7 +139,7 @@ def exit_code_of_failure(message: str) -> int:
 
 async def start_exec_process(runc: Runc, tmp_root: str, container_id: str, args: list[str],
                              env: list[str], cwd: str, stdin: bool, stdout: bool,
-                             stderr: bool) -> ExecProcess:
+                             stderr: bool, process_file: str | None = None) -> ExecProcess:
     """Start `args` in the container with a pipe for each wanted stream and
     /dev/null for the others; a program that cannot be started gives an
     ExecProcess that has already exited (126/127/255, runc's message in
@@ -159,7 +159,8 @@ async def start_exec_process(runc: Runc, tmp_root: str, container_id: str, args:
         try:
             pid = await runc.exec_detached(container_id, args, env, cwd, tuple(theirs),
                                            os.path.join(tmp, "exec.pid"),
-                                           os.path.join(tmp, "runc.log"))
+                                           os.path.join(tmp, "runc.log"),
+                                           process_file=process_file)
             error, code = "", None
         except KernelError as exc:
             if "stopped container" in exc.message or "not running" in exc.message:

@@ -31,6 +31,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 import shutil
 from typing import Awaitable, Callable
 
@@ -40,7 +41,7 @@ from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
                                    raise_nofile_limit, set_child_subreaper)
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.runtime.api import ExecResult, ProcessSpec, Runtime
-from boxnet.runtime.bundle import build_config
+from boxnet.runtime.bundle import build_config, exec_process
 from boxnet.runtime.users import resolve_in_rootfs
 from boxnet.runtime.console import Console, ShimConsole, shim_socket_path, start_shim
 from boxnet.runtime.execproc import ExecProcess, start_exec_process
@@ -239,17 +240,20 @@ class OciRuntime(Runtime):
         return pid
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                       on_exit: OnExit) -> Console:
-        """Start `args` in the container on a new pty; on_exit(code) when it ends."""
+                       on_exit: OnExit, user: str = "") -> Console:
+        """Start `args` in the container on a new pty; on_exit(code) when it ends.
+        `user`: as for exec_start."""
         if self.runc.init_process(container_id) is None:
             raise Conflict(f"container {container_id} is not running")
+        process_file = self.exec_user_process(container_id, args, ["TERM=xterm", *env], cwd,
+                                              True, user)
         cs = ConsoleSocket(self.root)
         pid_file = os.path.join(cs._dir, "exec.pid")
         try:
             recv = asyncio.ensure_future(cs.receive())
             try:
                 pid = await self.runc.exec_tty(container_id, args, ["TERM=xterm", *env], cwd,
-                                               cs.path, pid_file)
+                                               cs.path, pid_file, process_file=process_file)
             except KernelError:
                 recv.cancel()
                 raise
@@ -257,6 +261,8 @@ class OciRuntime(Runtime):
         finally:
             if os.path.exists(pid_file):
                 os.unlink(pid_file)
+            if process_file:
+                os.unlink(process_file)
             cs.close()
         con = Console(fd)
         holder: dict = {}
@@ -340,24 +346,58 @@ class OciRuntime(Runtime):
             await self.runc.kill(container_id, signal)
 
     async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                         stdin: bool, stdout: bool, stderr: bool) -> ExecProcess:
+                         stdin: bool, stdout: bool, stderr: bool,
+                         user: str = "") -> ExecProcess:
         """Start a non-TTY exec: a pipe for each wanted stream, /dev/null for
         the others (runtime/execproc.py); its exit is ExecProcess.exited.
+        `user` ("" = the container's): `exec -u`, see exec_user_process.
 
         A program that cannot be run / is not found exits 126/127 at once, as
         Docker reports."""
         if self.runc.init_process(container_id) is None:
             raise Conflict(f"container {container_id} is not running")
-        return await start_exec_process(self.runc, self.root, container_id, args, env, cwd,
-                                        stdin, stdout, stderr)
+        process_file = self.exec_user_process(container_id, args, env, cwd, False, user)
+        try:
+            return await start_exec_process(self.runc, self.root, container_id, args, env, cwd,
+                                            stdin, stdout, stderr, process_file=process_file)
+        finally:
+            if process_file:
+                os.unlink(process_file)
+
+    def _resolve_user(self, container_id: str, user: str):
+        b = self._bundle(container_id)
+        return resolve_in_rootfs(os.path.join(b, "rootfs"), user,
+                                 self._load_meta(container_id).get("group_add") or [])
+
+    def check_user(self, container_id: str, user: str) -> None:
+        """InvalidParameter unless `user` resolves in the container's files."""
+        self._resolve_user(container_id, user)
+
+    def exec_user_process(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                          tty: bool, user: str) -> str | None:
+        """For `exec -u USER`: write the exec's process.json (USER resolved in the
+        running container's /etc/passwd and /etc/group, with the container's
+        --group-add; capabilities of root only for root) and return its path.
+        None when `user` is "": runc then runs the container's own user."""
+        if not user:
+            return None
+        b = self._bundle(container_id)
+        who = self._resolve_user(container_id, user)
+        with open(os.path.join(b, "config.json")) as f:
+            base = json.load(f)["process"]
+        path = os.path.join(b, f"exec-{secrets.token_hex(8)}.json")
+        with open(path, "w") as f:
+            json.dump(exec_process(base, args, env, cwd, tty, who), f)
+        return path
 
     async def exec(self, container_id: str, args: list[str], env: list[str],
                    cwd: str, tty: bool, stdin: bytes | None = None,
-                   limit: int = EXEC_COLLECT_LIMIT) -> ExecResult:
+                   limit: int = EXEC_COLLECT_LIMIT, user: str = "") -> ExecResult:
         """Run a short command to its end and collect stdout and stderr apart
         (no pty even if tty).  More than `limit` bytes of output is an error:
         the API streams execs (exec_start) and never collects them."""
-        proc = await self.exec_start(container_id, args, env, cwd, stdin is not None, True, True)
+        proc = await self.exec_start(container_id, args, env, cwd, stdin is not None, True, True,
+                                     user=user)
         out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
 
         async def collect(stream: int) -> None:

@@ -250,7 +250,7 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
             exited.set_result(code)
     try:
         con = await c.runtime.exec_tty(ex.container_id, ex.cmd, ex.env, ex.working_dir or "",
-                                       on_exit)
+                                       on_exit, user=ex.user)
     except BaseException:
         ex.running = False
         raise

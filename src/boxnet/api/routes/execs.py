@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ...errors import BoxnetError, InvalidParameter, KernelError
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
+from ...runtime.users import check_spec as check_user_spec
 from .common import ctl, reply
 from .attach import exec_tty
 from .execstream import stream_exec
@@ -19,9 +20,13 @@ async def create(request: web.Request) -> web.Response:
     if not req.cmd:
         raise_invalid()
     size = console_size(req.console_size)
+    if req.privileged:
+        raise InvalidParameter("Privileged is not supported by boxnet: an exec gets the "
+                               "container's capabilities only (drop --privileged)")
     ex = ctl(request).create_exec(request.match_info["id"], req.cmd, req.env or [],
                                   req.working_dir or "", bool(req.tty), bool(req.attach_stdin),
-                                  req.attach_stdout is not False, req.attach_stderr is not False)
+                                  req.attach_stdout is not False, req.attach_stderr is not False,
+                                  user=exec_user(req.user))
     ex.console_size = size
     return reply({"Id": ex.id}, status=201)
 
@@ -34,6 +39,13 @@ def console_size(value: list[int] | None) -> list[int]:
         raise InvalidParameter(f"invalid ConsoleSize {value}: expected [height, width], "
                                f"two non-negative integers")
     return list(value) if all(value) else []
+
+
+def exec_user(value: str | None) -> str:
+    """Exec create's User (`exec -u`), syntax checked; its names are looked up
+    in the container by the core."""
+    check_user_spec(value or "")
+    return value or ""
 
 
 def raise_invalid():
@@ -91,7 +103,7 @@ async def inspect(request: web.Request) -> web.Response:
     ex = ctl(request).get_exec(request.match_info["id"])
     return reply({
         "ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code,
-        "ProcessConfig": {"privileged": False, "user": "", "tty": ex.tty,
+        "ProcessConfig": {"privileged": False, "user": ex.user, "tty": ex.tty,
                           "entrypoint": ex.cmd[0] if ex.cmd else "", "arguments": ex.cmd[1:]},
         "OpenStdin": ex.attach_stdin, "OpenStderr": ex.attach_stderr,
         "OpenStdout": ex.attach_stdout, "CanRemove": False, "ContainerID": ex.container_id,
