@@ -94,8 +94,10 @@ def run_ids(host, *args: str) -> tuple[int, int, set[int], str, str]:
 def test_image_user_is_honoured(host, img):
     """USER app of the image: uid/gid and supplementary groups from its files,
     HOME from passwd, no effective capability, a root-only file unreadable."""
-    r = host.cli("run", "--rm", img, check=False)   # the image's own Cmd
+    r = host.cli("run", "--name", "img-user", img, check=False)   # the image's own Cmd
     assert ids(r.stdout) == (1000, 1000, {1000, 10, 50}, "/home/app", "0000000000000000"), r
+    assert host.inspect("img-user")["Config"]["User"] == "app"   # merged at create, as dockerd
+    host.cli("rm", "img-user")
     r = host.cli("run", "--rm", img, "cat", "/secret", check=False)
     assert r.returncode != 0 and "Permission denied" in r.stderr, (r.stdout, r.stderr)
     assert run_ids(host, "--user", "root", img) == (0, 0, {0, 10}, "/root", ROOT_CAPS)

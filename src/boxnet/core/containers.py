@@ -59,6 +59,8 @@ class ContainerOps:
                 cfg.entrypoint = list(image.config.Entrypoint)
         if not cfg.cmd and not cfg.entrypoint:
             raise InvalidParameter("no command specified")
+        if not cfg.raw_config.get("User") and image.config.User:
+            cfg.raw_config["User"] = image.config.User   # dockerd's merge: inspect shows it
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
         if netmode.is_container_mode(cfg.network_mode):
             netmode.validate_create(cfg, endpoints)
