@@ -55,14 +55,15 @@ def sc32(nr, a=0, b=0, c=0):
     return "ok" if r >= 0 else name(-r)
 out["i386_getpid"] = sc32(20)
 out["i386_keyctl"] = sc32(288, 9999)
+out["i386_socket_vsock"] = sc32(359, 40, 1, 0)   # socket(2) of the i386 table, AF_VSOCK
 out["personality_bsd"] = sc(135, 6)
 sc(135, 0)
 out["unshare_user"] = sc(272, 0x10000000)   # last: it moves this process to a new user ns
 print(json.dumps(out))
 '''
 BLOCKED = ["keyctl", "add_key", "request_key", "userfaultfd", "bpf", "perf_event_open",
-           "io_uring_setup", "setns", "af_alg", "af_vsock", "i386_keyctl", "personality_bsd",
-           "unshare_user"]
+           "io_uring_setup", "setns", "af_alg", "af_vsock", "i386_keyctl", "i386_socket_vsock",
+           "personality_bsd", "unshare_user"]
 ALLOWED = ["getpid", "personality_query", "af_inet", "i386_getpid"]
 THREAD = ("import os, threading; t = threading.Thread(target=print, args=('thread ok',)); "
           "t.start(); t.join(); os.chroot('/'); print('chroot ok')")
