@@ -15,8 +15,12 @@ real kernel:
   port, not other sources;
 * ICC off also closes the routed path: a container that routes a peer's
   address through the gateway, or points the peer's address at the
-  gateway's MAC, reaches nothing, either way round; published ports between
-  them still work through the host's address.
+  gateway's MAC, reaches nothing, either way round, IPv4 and IPv6; published
+  ports between them still work through the host's address.  The bridge
+  table's ICC drop sees those frames too on this kernel, so one more test
+  empties its forward chain and shows the inet table closes the path alone,
+  with bridge-nf-call-iptables on and off (a leak there was the old
+  `samebr` accept).
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ def world(host):
     host.cli("network", "create", "--ipv6", "--subnet", "10.60.1.0/24", "--subnet",
              "fd00:60:1::/64", "dr")
     host.cli("network", "create", "--subnet", "10.60.2.0/24", "other")
-    host.cli("network", "create", "--subnet", "10.60.3.0/24", "-o",
-             "com.docker.network.bridge.enable_icc=false", "icc")
-    host.cli("network", "create", "--subnet", "10.60.4.0/24", "norm")
+    host.cli("network", "create", "--ipv6", "--subnet", "10.60.3.0/24", "--subnet",
+             "fd00:60:3::/64", "-o", "com.docker.network.bridge.enable_icc=false", "icc")
+    host.cli("network", "create", "--ipv6", "--subnet", "10.60.4.0/24", "--subnet",
+             "fd00:60:4::/64", "norm")
     sleep = ("busybox", "sleep", "3600")
     host.cli("run", "-d", "--name", "web", "--network", "dr", "-p", "8080:7000",
              "-p", "8081:7000/udp", "-p", "8082:7000", "-p", "127.0.0.1:9000:7000",
@@ -142,21 +147,23 @@ def _nsh(ns: str, cmd: str) -> None:
     run(["nsenter", f"--net={ns}", "sh", "-c", cmd])
 
 
-def _gateway(host, net: str) -> str:
-    return host.network(net)["IPAM"]["Config"][0]["Gateway"]
+def _gateway(host, net: str, v6: bool) -> str:
+    return [c["Gateway"] for c in host.network(net)["IPAM"]["Config"]
+            if (":" in c["Subnet"]) == v6][0]
 
 
-def _routed_probe(host, src: str, dst: str, net: str, how: str) -> str | None:
+def _routed_probe(host, src: str, dst: str, net: str, how: str, v6: bool) -> str | None:
     """TCP from src to dst's address, sent to the gateway (a route via it, or
     dst's address resolved to the gateway's MAC); the route is removed after."""
-    ns, dip, gw = netns_of(host, src), host.ip_of(dst, net), _gateway(host, net)
+    ns, dip, gw = netns_of(host, src), host.ip_of(dst, net, v6=v6), _gateway(host, net, v6)
+    ip, plen = ("ip -6", 128) if v6 else ("ip", 32)
     if how == "route":
-        setup, undo = f"ip route add {dip}/32 via {gw}", f"ip route del {dip}/32"
+        setup, undo = f"{ip} route add {dip}/{plen} via {gw}", f"{ip} route del {dip}/{plen}"
     else:
         bridge = "br-" + host.network(net)["Id"][:12]
         gmac = mac_of(host, bridge)
-        setup = f"ip neigh replace {dip} lladdr {gmac} dev eth0 nud permanent"
-        undo = f"ip neigh del {dip} dev eth0"
+        setup = f"{ip} neigh replace {dip} lladdr {gmac} dev eth0 nud permanent"
+        undo = f"{ip} neigh del {dip} dev eth0"
     _nsh(ns, setup)
     try:
         return probe(ns, "tcp", dip, P)
@@ -164,13 +171,43 @@ def _routed_probe(host, src: str, dst: str, net: str, how: str) -> str | None:
         _nsh(ns, undo)
 
 
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("how", ["route", "neigh"])
-def test_icc_off_blocks_the_routed_path_both_ways(world, how):
+def test_icc_off_blocks_the_routed_path_both_ways(world, how, v6):
     host, out = world
     # control: on an ICC-on network the same routed path works, so it is a real path
-    assert _routed_probe(host, "n1", "n2", "norm", how) is not None
-    assert _routed_probe(host, "k1", "k2", "icc", how) is None
-    assert _routed_probe(host, "k2", "k1", "icc", how) is None
+    assert _routed_probe(host, "n1", "n2", "norm", how, v6) is not None
+    assert _routed_probe(host, "k1", "k2", "icc", how, v6) is None
+    assert _routed_probe(host, "k2", "k1", "icc", how, v6) is None
     # bridged, as before: blocked; the published port through the host: open
     assert probe(netns_of(host, "k1"), "tcp", host.ip_of("k2", "icc"), P) is None
     assert probe(netns_of(host, "k1"), "tcp", HOST4, 8083) is not None
+
+
+@pytest.mark.parametrize("brnf", ["1", "0"], ids=["br_netfilter-on", "br_netfilter-off"])
+def test_icc_off_routed_path_closed_by_the_inet_table_alone(make_host, brnf):
+    """Defence in depth: on this kernel the bridge table's ICC drop also sees
+    the routed frames; with its forward chain emptied the inet table still
+    closes the routed path (ICC-off bridges are not accepted as "br . br"),
+    whichever way the host set bridge-nf-call-iptables."""
+    h = make_host("--firewall-check-interval", "0")     # nothing restores the chain
+    h.cli("network", "create", "--ipv6", "--subnet", "10.61.3.0/24", "--subnet",
+          "fd00:61:3::/64", "-o", "com.docker.network.bridge.enable_icc=false", "icc")
+    h.cli("network", "create", "--ipv6", "--subnet", "10.61.4.0/24", "--subnet",
+          "fd00:61:4::/64", "norm")
+    for name, net in (("k1", "icc"), ("k2", "icc"), ("n1", "norm"), ("n2", "norm")):
+        h.cli("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "3600")
+    servers = [serve(h, name, P) for name in ("k1", "k2", "n1", "n2")]
+    try:
+        for name in ("k1", "k2", "n1", "n2"):
+            wait_ready(h, name, P)
+        h.sh(f"sysctl -qw net.bridge.bridge-nf-call-iptables={brnf} "
+             f"net.bridge.bridge-nf-call-ip6tables={brnf}")
+        h.sh("nft flush chain bridge boxnet forward")
+        for v6 in (False, True):
+            for how in ("route", "neigh"):
+                assert _routed_probe(h, "n1", "n2", "norm", how, v6) is not None
+                assert _routed_probe(h, "k1", "k2", "icc", how, v6) is None, (how, v6)
+                assert _routed_probe(h, "k2", "k1", "icc", how, v6) is None, (how, v6)
+    finally:
+        stop_all(servers)
