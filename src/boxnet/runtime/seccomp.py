@@ -16,6 +16,7 @@ AF_ALG and AF_VSOCK sockets (as Docker 29), namespaces through clone/unshare
 without CAP_SYS_ADMIN, and clone3 as ENOSYS (the C library then falls back to
 clone, whose flags seccomp can read).  Every i386 call is filtered too: a
 64-bit process can still enter the 32-bit table with `int 0x80`.
+scripts/seccomp_profile.py writes the file and says how (`--check` diffs it).
 
 A profile is checked strictly: an unknown key, action, operator or
 architecture is a 400 naming it (Docker's Go decoder would ignore a misspelt
