@@ -133,3 +133,21 @@ def test_rootfs_device_node_never_opened(tmp_path):
     os.mknod(root / "etc/passwd", 0o600 | 0o020000, os.makedev(1, 3))   # char 1:3
     with pytest.raises(InvalidParameter, match="not a regular file"):
         resolve_in_rootfs(str(root), "app", [])
+
+
+def test_exec_process_as_another_user():
+    """exec -u: the container's process with the exec's command, environment added
+    (a name given again replaces it), the user, and capabilities of root only."""
+    from boxnet.runtime.bundle import DEFAULT_CAPS, build_config, exec_process
+    from boxnet.runtime.api import ProcessSpec
+    from boxnet.runtime.users import ExecUser
+    spec = ProcessSpec(container_id="c1", rootfs="/x", args=["sleep", "9"], env=["A=1", "B=2"],
+                       netns_path="/run/n", no_new_privileges=True)
+    base = build_config(spec, "rootfs", False)["process"]
+    p = exec_process(base, ["id"], ["B=3", "C=4"], "", True, ExecUser(uid=65534, gid=65534))
+    assert p["args"] == ["id"] and p["terminal"] is True and p["cwd"] == "/"
+    assert [e for e in p["env"] if e[0] in "ABC"] == ["A=1", "B=3", "C=4"]
+    assert p["user"] == {"uid": 65534, "gid": 65534} and p["noNewPrivileges"] is True
+    assert p["capabilities"] == {"bounding": DEFAULT_CAPS, "effective": [], "permitted": []}
+    root = exec_process(base, ["id"], [], "/tmp", False, ExecUser())
+    assert root["capabilities"]["effective"] == DEFAULT_CAPS and root["cwd"] == "/tmp"
