@@ -78,6 +78,7 @@ class RssWatch:
     def check(self, what: str) -> None:
         """Stop and assert the growth stayed within RSS_SLACK."""
         grew = self.stop()
+        print(f"{what}: boxnetd RSS {self.start / MiB:.0f} -> peak {self.peak / MiB:.0f} MiB")
         assert grew < RSS_SLACK, (f"{what}: boxnetd RSS grew by {grew / MiB:.0f} MiB "
                                   f"({self.start / MiB:.0f} -> {self.peak / MiB:.0f} MiB)")
 
@@ -241,6 +242,34 @@ def test_attached_exec_streams_to_a_slow_client_and_dies_with_it(host):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}"), f"yes ({pid}) still runs"
     host.cli("rm", "-f", "bnd-chat")
+
+
+def test_exec_tty_slow_client_pauses_the_terminal(host):
+    """`exec -t cat /dev/zero` read slowly: the daemon stops reading the pty
+    (cat blocks on its terminal) instead of queueing its output; a client
+    that leaves hangs the terminal up.  (Zeros: no newline for the terminal
+    to expand, so the pty is fast.)"""
+    host.cli("run", "-d", "--name", "bnd-etty", "busybox", "sleep", "600")
+    warm_up(host, "bnd-etty")
+    st, ex = host.api("POST", "/containers/bnd-etty/exec", json={
+        "Cmd": ["cat", "/dev/zero"], "Tty": True, "AttachStdout": True, "AttachStderr": True})
+    assert st == 201, ex
+    watch = RssWatch(daemon_pid(host))
+    s = hijack(host, f"/exec/{ex['Id']}/start", {"Detach": False, "Tty": True}, rcvbuf=8192)
+    seen = bytearray()
+
+    def keep(data: bytes) -> None:
+        if len(seen) < 4096:
+            seen.extend(data)
+    read_slowly(s, 10, keep)
+    watch.check("an `exec -t cat /dev/zero` read slowly for 10 s")
+    assert seen.startswith(bytes(64)), bytes(seen[:64])
+    s.close()
+    deadline = time.monotonic() + 10
+    while host.api_ok("GET", f"/exec/{ex['Id']}/json")["Running"]:
+        assert time.monotonic() < deadline, "the exec outlived its client"
+        time.sleep(0.1)
+    host.cli("rm", "-f", "bnd-etty")
 
 
 def test_stdin_nobody_reads_is_back_pressured(host):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import signal as signals
 
 from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, NotModified
 from ..kernel import netns as kns
+from ..kernel.fstree import remove_tree
 from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
@@ -309,9 +309,10 @@ class ContainerOps:
                 return
             await self._teardown_sandbox(c)
             await self.runtime.delete(c.id)
-            await asyncio.to_thread(shutil.rmtree,   # off the event loop, as the bundle
-                                    sandbox.container_dir(self.config.containers_dir, c.id),
-                                    ignore_errors=True)
+            try:   # off the event loop, as the bundle
+                await remove_tree(sandbox.container_dir(self.config.containers_dir, c.id))
+            except OSError as exc:
+                log.warning("removal of %s: %s", c.name, exc)
             self.store.delete("containers", c.id)
             self._unindex_container(c)
         await self.events.emit_safe("container_removed", c)

@@ -37,6 +37,7 @@ from typing import Awaitable, Callable
 
 from boxnet.errors import Conflict, KernelError, NotFound
 from boxnet.kernel.console import ConsoleSocket
+from boxnet.kernel.fstree import remove_tree
 from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
                                    raise_nofile_limit, set_child_subreaper)
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
@@ -452,9 +453,13 @@ class OciRuntime(Runtime):
             # Never rmtree through a mounted root: it would empty the image.
             errors.append(f"{e}; bundle kept")
         else:
-            # In a thread: a writable layer of a million files takes seconds
-            # to remove, and the event loop (API, DNS) must keep answering.
-            await asyncio.to_thread(shutil.rmtree, b, ignore_errors=True)
+            # A child process: a writable layer of a million files takes
+            # seconds to remove, and the event loop (API, DNS) must keep
+            # answering (kernel/fstree.py).
+            try:
+                await remove_tree(b)
+            except OSError as e:
+                errors.append(str(e))
         if errors:
             raise KernelError(f"delete {container_id}: " + "; ".join(errors))
 
