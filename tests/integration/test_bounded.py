@@ -217,6 +217,31 @@ def test_exec_detached_missing_program(host):
     host.cli("rm", "-f", "bnd-miss")
 
 
+def test_exec_detached_tty_gets_a_terminal_whose_output_is_discarded(host):
+    host.cli("run", "-d", "--name", "bnd-dtty", "busybox", "sleep", "600")
+    warm_up(host, "bnd-dtty")
+    st, ex = host.api("POST", "/containers/bnd-dtty/exec", json={
+        "Cmd": ["sh", "-c", "tty > /tty.txt; head -c 50000000 /dev/zero; echo done > /done"],
+        "Tty": True})
+    assert st == 201, ex
+    watch = RssWatch(daemon_pid(host))
+    st, reply = host.api("POST", f"/exec/{ex['Id']}/start", json={"Detach": True, "Tty": True})
+    assert st == 200, reply
+    deadline = time.monotonic() + 60
+    while (info := host.api_ok("GET", f"/exec/{ex['Id']}/json"))["Running"]:
+        assert time.monotonic() < deadline, "50 MB to a detached terminal did not drain"
+        time.sleep(0.2)
+    watch.check("`exec -d -t` writing 50 MB to its terminal")
+    assert info["ExitCode"] == 0, info
+    r = host.exec("bnd-dtty", "cat", "/tty.txt", "/done", check=True)
+    assert r.stdout.split() == ["/dev/pts/0", "done"], r
+    st, ex = host.api("POST", "/containers/bnd-dtty/exec", json={"Cmd": ["nope"], "Tty": True})
+    st, reply = host.api("POST", f"/exec/{ex['Id']}/start", json={"Detach": True, "Tty": True})
+    assert st == 400 and "nope" in reply["message"], (st, reply)
+    assert host.api_ok("GET", f"/exec/{ex['Id']}/json")["ExitCode"] == 127
+    host.cli("rm", "-f", "bnd-dtty")
+
+
 def test_attached_exec_streams_to_a_slow_client_and_dies_with_it(host):
     host.cli("run", "-d", "--name", "bnd-chat", "busybox", "sleep", "600")
     warm_up(host, "bnd-chat")

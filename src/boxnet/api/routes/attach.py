@@ -22,7 +22,8 @@ import os
 
 from aiohttp import web
 
-from ...errors import Conflict
+from ...errors import Conflict, InvalidParameter, KernelError
+from ...runtime.execproc import exit_code_of_failure
 from .common import ctl, qbool, qint
 from .detach import DEFAULT_DETACH_KEYS, DetachScanner, parse_detach_keys
 from .hijack import Hijack
@@ -235,6 +236,34 @@ async def exec_resize(request: web.Request) -> web.Response:
     elif height > 0 and width > 0:
         ex.console_size = [height, width]   # the terminal is not there yet: applied at once
     return web.Response(status=200)
+
+
+async def exec_tty_detached(request: web.Request, ex) -> None:
+    """`exec -d -t`: the program gets its terminal; nobody is attached, so its
+    output is read and discarded (as dockerd does), never queued."""
+    c = ctl(request)
+    ex.running = True
+
+    def on_exit(code: int) -> None:
+        ex.running, ex.exit_code = False, code
+        EXEC_CONSOLES.pop(ex.id, None)
+    try:
+        con = await c.runtime.exec_tty(ex.container_id, ex.cmd, ex.env, ex.working_dir or "",
+                                       on_exit, user=ex.user)
+    except KernelError as exc:   # as for `exec -d` without a terminal (execs.py)
+        ex.running = False
+        code = exit_code_of_failure(exc.message)
+        if code in (126, 127):
+            ex.exit_code = code
+            raise InvalidParameter(f"OCI runtime exec failed: {exc.message}") from None
+        raise
+    except BaseException:
+        ex.running = False
+        raise
+    if ex.running:   # for POST /exec/{id}/resize
+        EXEC_CONSOLES[ex.id] = con
+    if ex.console_size:
+        con.resize(*ex.console_size)
 
 
 async def exec_tty(request: web.Request, ex, h: Hijack) -> None:

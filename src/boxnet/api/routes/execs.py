@@ -8,7 +8,7 @@ from ...errors import BoxnetError, InvalidParameter, KernelError
 from ..schemas import ExecCreateRequest, ExecStartRequest, decode
 from ...runtime.users import check_spec as check_user_spec
 from .common import ctl, reply
-from .attach import exec_tty
+from .attach import exec_tty, exec_tty_detached
 from .execstream import stream_exec
 from .hijack import Hijack
 from .logs import frame
@@ -61,6 +61,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     ex = c.get_exec(request.match_info["id"])
     c.check_exec_startable(ex)
     ex.console_size = console_size(req.console_size) or ex.console_size
+    if req.detach and (req.tty or ex.tty):
+        await exec_tty_detached(request, ex)
+        return web.Response(status=200)
     if req.detach:
         # No pipes: Docker discards a detached exec's output.
         proc = await c.start_exec(ex.id)
