@@ -215,6 +215,9 @@ def test_exec_detached_missing_program(host):
     info = host.api_ok("GET", f"/exec/{ex['Id']}/json")
     assert (info["Running"], info["ExitCode"]) == (False, 127), info
     host.cli("rm", "-f", "bnd-miss")
+    # the container's execs go with it (they are not kept for ever)
+    st, reply = host.api("GET", f"/exec/{ex['Id']}/json")
+    assert st == 404 and "No such exec instance" in reply["message"], (st, reply)
 
 
 def test_exec_detached_tty_gets_a_terminal_whose_output_is_discarded(host):

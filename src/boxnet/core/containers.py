@@ -315,6 +315,7 @@ class ContainerOps:
                 log.warning("removal of %s: %s", c.name, exc)
             self.store.delete("containers", c.id)
             self._unindex_container(c)
+            self.forget_execs(c.id)
         await self.events.emit_safe("container_removed", c)
         log.info("container %s removed", c.name)
 

@@ -48,6 +48,12 @@ class ExecOps:
         self.execs[ex.id] = ex
         return ex
 
+    def forget_execs(self, container_id: str) -> None:
+        """Drop the exec instances of a removed container, as dockerd does
+        (they were kept, and grew the daemon's memory, for ever)."""
+        for exec_id in [e.id for e in self.execs.values() if e.container_id == container_id]:
+            del self.execs[exec_id]
+
     def get_exec(self, exec_id: str) -> ExecInstance:
         """An exec by id (NotFound otherwise)."""
         ex = self.execs.get(exec_id)
