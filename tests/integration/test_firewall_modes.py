@@ -3,8 +3,8 @@ namespace that routes the container subnets to the host (issue 14 item 3):
 
 * `routed`: no NAT either way: the published container port is open on the
   container's address (also to other networks), unpublished ones are not,
-  the host port is not used, ICMP passes, and the outside sees the
-  container's own address;
+  the host port is neither used nor held (inspect shows none), ICMP passes,
+  and the outside sees the container's own address;
 * `nat-unprotected`: NAT, and every container port is open to direct
   routing from the outside (not from other networks);
 * per family: `gateway_mode_ipv6=routed` with IPv4 left `nat`;
@@ -87,6 +87,27 @@ def test_routed_opens_the_published_container_port_only_without_nat(world):
     cl = netns_of(host, "cl")
     assert probe(cl, "tcp", ip, P) == host.ip_of("cl", "plain")
     assert probe(cl, "tcp", ip, Q) is None
+
+
+def test_routed_mapping_holds_no_host_port(world):
+    host, out, _ = world
+    # inspect shows no host port, as Docker does
+    assert host.inspect("rt1")["NetworkSettings"]["Ports"]["7000/tcp"] == [
+        {"HostIp": "0.0.0.0", "HostPort": ""}]
+    # the host port is free: a second routed container may name it too, and so
+    # may a host process
+    host.cli("run", "-d", "--name", "rt2", "--network", "rt", "-p", "8090:7000", *SLEEP)
+    procs = [serve(host, "rt2", P)]
+    try:
+        wait_ready(host, "rt2", P)
+        assert probe(out.netns, "tcp", host.ip_of("rt2", "rt"), P) == OUT4
+        bind = ("import socket; s = socket.socket(); s.bind(('0.0.0.0', 8090)); "
+                "print('bound')")
+        assert "bound" in host.sh(["python3", "-c", bind]).stdout
+    finally:
+        stop_all(procs)
+        host.cli("rm", "-f", "rt2")
+    assert probe(out.netns, "tcp", host.ip_of("rt1", "rt"), P) == OUT4   # rt1 unaffected
 
 
 def test_routed_outbound_is_not_masqueraded(world, tmp_path):
@@ -201,3 +222,24 @@ def test_bad_or_unimplemented_bridge_options_are_400(world, opt, word):
     assert status == 400, (status, body)
     assert word in body["message"], body
     assert all(n["Name"] != "badopt" for n in host.api_ok("GET", "/networks"))
+
+
+def test_routed_port_survives_a_daemon_restart(make_host):
+    h = make_host()
+    out = Outside(h)
+    try:
+        out.sh(f"ip route add 10.73.0.0/16 via {HOST4}")
+        h.cli("network", "create", "--subnet", "10.73.1.0/24", "-o", f"{GW4}=routed", "rr")
+        procs = _containers(h, [("q1", "rr", ["-p", "7000"])])
+        try:
+            ip = h.ip_of("q1", "rr")
+            assert probe(out.netns, "tcp", ip, P) == OUT4
+            h.kill9()
+            h.start(*h.daemon_args)
+            assert probe(out.netns, "tcp", ip, P) == OUT4
+            assert probe(out.netns, "tcp", ip, Q) is None
+            assert h.inspect("q1")["NetworkSettings"]["Ports"]["7000/tcp"][0]["HostPort"] == ""
+        finally:
+            stop_all(procs)
+    finally:
+        out.teardown()

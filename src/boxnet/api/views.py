@@ -100,7 +100,8 @@ def _ports(c: Container, published=None) -> dict:
         key = f"{b.container_port}/{b.proto}"
         for fam in b.families:
             ip = b.host_ip or ("0.0.0.0" if fam == 4 else "::")
-            ports[key] = (ports.get(key) or []) + [{"HostIp": ip, "HostPort": str(b.host_port)}]
+            port = str(b.host_port) if b.host_port else ""   # "": routed, no host port
+            ports[key] = (ports.get(key) or []) + [{"HostIp": ip, "HostPort": port}]
     return ports
 
 

@@ -25,7 +25,7 @@ import msgspec
 from ..drivers.bridge import options as bridge_options
 from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter
 from ..firewall.api import PublishedPort, endpoint_entry
-from .portalloc import HostBinding, PortAllocator
+from .portalloc import HostBinding, PortAllocator, families_for, normalize_ip
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ class PortMapper:
         saved = self._load(c.id)
         out = []
         for b in saved if saved is not None else []:
+            if not b.host_port:     # routed: nothing held on the host
+                out.append(b)
+                continue
             try:
                 out.append(self.alloc.reserve(c.id, b))
             except BoxnetError as exc:
@@ -130,8 +133,29 @@ class PortMapper:
         ip = getattr(self.ctl.config, "default_bind_ip", "") or ""
         return "" if ip in ("0.0.0.0",) else ip
 
+    def _routed_families(self, c, host_ip: str) -> tuple[int, ...] | None:
+        """The families of a binding when every one of them goes to a `routed`
+        gateway mode on the container's first network (Docker then uses no
+        host port: the container port itself is opened); None otherwise."""
+        nw = self.ctl.networks.get(next(iter(c.networks), ""))
+        if nw is None or nw.driver != "bridge" or nw.internal:
+            return None
+        fams = families_for(normalize_ip(host_ip))[0]
+        fams = tuple(f for f in fams if (nw.enable_ipv6 if f == 6 else nw.enable_ipv4))
+        if fams and all(bridge_options.gateway_mode(nw, f) == "routed" for f in fams):
+            return fams
+        return None
+
     def _allocate(self, c, pb) -> HostBinding:
         host_ip = pb.host_ip or self._default_ip(c)
+        routed = self._routed_families(c, host_ip)
+        if routed:
+            if pb.host_port or pb.host_ip:
+                log.warning("container %s: %s/%s is on a routed network: host address and "
+                            "port of the mapping are not used", c.name, pb.container_port,
+                            pb.proto)
+            return HostBinding(proto=pb.proto, host_ip=normalize_ip(host_ip), host_port=0,
+                               container_port=pb.container_port, families=routed)
         if host_ip and ipaddress.ip_address(host_ip) == ipaddress.IPv6Address("::1"):
             # Linux never routes a ::1 source off `lo` (no route_localnet for IPv6),
             # so a kernel DNAT of [::1]:PORT can never work; Docker needs its
@@ -167,6 +191,8 @@ class PortMapper:
             cip = (ep.ipv6 if fam == 6 else ep.ipv4).split("/")[0]
             mode = bridge_options.gateway_mode(self.ctl.networks[ep.network_id], fam)
             for b in self._bindings.get(c.id, []):
+                if not b.host_port and mode != "routed":
+                    continue  # made for a routed network; this family's target is not
                 if fam in b.families:
                     out.append(PublishedPort(container_id=c.id, family=fam, proto=b.proto,
                                              host_ip=b.host_ip, host_port=b.host_port,

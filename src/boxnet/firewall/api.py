@@ -59,7 +59,10 @@ class PublishedPort(msgspec.Struct, frozen=True, kw_only=True):
     mode: str = "nat"
 
     def key(self) -> tuple:
-        """Identity of the host side (what may conflict)."""
+        """Identity of the host side (what may conflict); in routed mode, where
+        no host port is used, the container side."""
+        if self.mode == "routed":
+            return (self.family, self.proto, "routed", self.container_ip, self.container_port)
         return (self.family, self.proto, self.host_ip, self.host_port)
 
 
