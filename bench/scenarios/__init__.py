@@ -7,7 +7,7 @@ scenario N is: write bench/scenarios/<name>.py, add one line here.
 from __future__ import annotations
 
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
-from bench.scenarios import clients, seccomp
+from bench.scenarios import bounded, clients, seccomp
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -20,4 +20,5 @@ SCENARIOS = {
     fwscale.NAME: fwscale,
     compose.NAME: compose,
     seccomp.NAME: seccomp,
+    bounded.NAME: bounded,
 }

@@ -446,7 +446,10 @@ class OciRuntime(Runtime):
         except FileNotFoundError:
             pass
         try:
-            umount(rootfs)
+            # In a thread: the last unmount of an overlay syncs its upper
+            # layer, tens of ms (seconds for a big layer) the event loop
+            # would wait (measured by bench/scenarios/bounded.py).
+            await asyncio.to_thread(umount, rootfs)
             if os.path.ismount(rootfs) or is_mountpoint(rootfs):
                 raise OSError(f"{rootfs} still mounted")
         except OSError as e:
