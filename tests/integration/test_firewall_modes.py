@@ -13,7 +13,8 @@ namespace that routes the container subnets to the host (issue 14 item 3):
 * `boxnetd --allow-direct-routing`: direct routing to published ports from
   anywhere, unpublished ports still closed;
 * `isolated` (with --internal) and `inhibit_ipv4`: no address on the bridge;
-* bad or unimplemented options are a 400 naming the option, and nothing is made.
+* `com.docker.network.container_iface_prefix` names the container's interface;
+* bad or unknown options are a 400 naming the option, and nothing is made.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def test_isolated_and_inhibit_ipv4_leave_the_bridge_without_address(make_host):
     (f"{GW4}=isolated", "internal"),                     # isolated needs --internal
     (f"{TRUSTED}=eth0:bad/name", TRUSTED),
     ("com.docker.network.bridge.enable_icc_typo=false", "enable_icc_typo"),
-    ("com.docker.network.container_iface_prefix=foo", "container_iface_prefix"),
+    ("com.docker.network.container_iface_prefix=9x", "container_iface_prefix"),
     ("com.docker.network.bridge.default_bridge=true", "default_bridge"),
     ("com.docker.network.bridge.inhibit_ipv4=maybe", "inhibit_ipv4")])
 def test_bad_or_unimplemented_bridge_options_are_400(world, opt, word):
@@ -243,3 +244,20 @@ def test_routed_port_survives_a_daemon_restart(make_host):
             stop_all(procs)
     finally:
         out.teardown()
+
+
+def test_container_iface_prefix_names_the_interface(world):
+    host, _, _ = world
+    host.cli("network", "create", "--subnet", "10.70.9.0/24", "-o",
+             "com.docker.network.container_iface_prefix=lan", "pfx")
+    try:
+        host.cli("run", "-d", "--name", "px", "--network", "plain", *SLEEP)
+        host.cli("network", "connect", "pfx", "px")
+        links = json.loads(host.sh(["nsenter", f"--net={netns_of(host, 'px')}", "ip", "-j",
+                                    "addr", "show"]).stdout)
+        names = {x["ifname"]: [a["local"] for a in x.get("addr_info", [])] for x in links}
+        assert "eth0" in names and host.ip_of("px", "pfx") in names.get("lan0", []), names
+        assert host.exec("px", "ping", "-c1", "-W2", "10.70.9.1").returncode == 0
+    finally:
+        host.cli("rm", "-f", "px")
+        host.cli("network", "rm", "pfx")

@@ -45,7 +45,8 @@ def test_isolated_and_inhibit_keep_addresses_off_the_bridge():
     ({options.OPT_TRUSTED: "eth0:no/slash"}, False, options.OPT_TRUSTED),
     ({options.OPT_INHIBIT4: "maybe"}, False, options.OPT_INHIBIT4),
     ({"com.docker.network.bridge.enable_icc_": "false"}, False, "enable_icc_"),
-    ({options.OPT_IFACE_PREFIX: "foo"}, False, options.OPT_IFACE_PREFIX),
+    ({options.OPT_IFACE_PREFIX: "9bad"}, False, options.OPT_IFACE_PREFIX),
+    ({options.OPT_IFACE_PREFIX: "waytoolongprefix"}, False, options.OPT_IFACE_PREFIX),
     ({options.OPT_DEFAULT: "true"}, False, options.OPT_DEFAULT),
 ])
 def test_bad_unknown_and_unimplemented_options_are_refused(opts, internal, word):
@@ -60,3 +61,4 @@ def test_every_documented_docker_bridge_option_is_known():
     assert {options.BRIDGE_PREFIX + k for k in documented} <= options.KNOWN
     options.validate(net({GW4: "isolated", GW6: "routed"}, internal=True))
     options.validate(net({options.OPT_DEFAULT: "true"}, predefined=True))
+    options.validate(net({options.OPT_IFACE_PREFIX: "lan"}))

@@ -12,6 +12,7 @@ from ..model import Container, Endpoint, EndpointSettings, Network
 from . import names, sandbox
 
 log = logging.getLogger(__name__)
+IFACE_PREFIX = "com.docker.network.container_iface_prefix"
 
 
 def _prefix(subnet: str) -> int:
@@ -21,12 +22,15 @@ def _prefix(subnet: str) -> int:
 class EndpointOps:
     """Mixin of the Controller: endpoints and routes."""
 
-    def _next_ifname(self, c: Container) -> str:
+    def _next_ifname(self, c: Container, nw: Network) -> str:
+        """The first free <prefix>N in the sandbox; the prefix is the network's
+        com.docker.network.container_iface_prefix (validated by its driver), else eth."""
+        prefix = nw.options.get(IFACE_PREFIX) or "eth"
         used = {e.ifname for e in self.eps_by_container.get(c.id, {}).values()}
         i = 0
-        while f"eth{i}" in used:
+        while f"{prefix}{i}" in used:
             i += 1
-        return f"eth{i}"
+        return f"{prefix}{i}"
 
     def _allocate(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
         """Addresses from the network's pools; undone by _release on failure."""
@@ -90,7 +94,7 @@ class EndpointOps:
         """Create one endpoint: allocate, commit, plumb; all undone on failure."""
         drv = self.drivers.get(nw.driver)
         ep = Endpoint(id=names.new_id(), network_id=nw.id, container_id=c.id,
-                      ifname=self._next_ifname(c), mac=st.mac, aliases=list(st.aliases),
+                      ifname=self._next_ifname(c, nw), mac=st.mac, aliases=list(st.aliases),
                       static_ipv4=st.ipv4, static_ipv6=st.ipv6,
                       driver_opts=dict(st.driver_opts), gw_priority=st.gw_priority,
                       links=list(st.links), dns_names=self._dns_names(c, nw, st))
@@ -132,7 +136,7 @@ class EndpointOps:
         driver with ``leave_released`` then only makes the endpoint inert and
         lets its kernel objects die with the netns."""
         if nw is not None and getattr(c, "id", None):
-            await self.events.emit_safe("endpoint_left", c, nw, ep)
+            await self.events.endpoint_left(c, nw, ep)
         if nw is not None:
             drv = self.drivers.get(nw.driver)
             if drv.needs_sandbox and c.sandbox_key:

@@ -29,10 +29,11 @@ BRIDGE_PREFIX = "com.docker.network.bridge."
 KNOWN = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_IPV4, OPT_MTU, OPT_DEFAULT, OPT_INHIBIT4,
          OPT_GW_MODE[4], OPT_GW_MODE[6], OPT_TRUSTED}
 # Docker options boxnet does not implement: a 400 naming them, never ignored.
-NOT_IMPLEMENTED = {OPT_IFACE_PREFIX: "containers' interfaces are always named ethN"}
+NOT_IMPLEMENTED: dict[str, str] = {}
 GATEWAY_MODES = ("nat", "nat-unprotected", "routed", "isolated")
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,11}$")   # room left for the index
 
 
 def _bool(nw: Network, key: str, default: bool) -> bool:
@@ -115,6 +116,10 @@ def _validate_modes(nw: Network) -> None:
         if not _IFNAME.match(name):
             raise InvalidParameter(f"invalid interface name {name!r} in option {OPT_TRUSTED}")
     inhibit_ipv4(nw)
+    prefix = nw.options.get(OPT_IFACE_PREFIX)
+    if prefix is not None and prefix != "" and not _PREFIX.match(prefix):
+        raise InvalidParameter(f"invalid {OPT_IFACE_PREFIX} {prefix!r}: 1 to 12 letters, "
+                               f"digits, '_' or '-', starting with a letter")
 
 
 def _validate_keys(nw: Network) -> None:
