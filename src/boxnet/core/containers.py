@@ -133,6 +133,10 @@ class ContainerOps:
         """Build the sandbox, join every network, start the process."""
         c = self.container(ref)
         async with self.clock(c.id):
+            if self.containers.get(c.id) is not c:
+                # Removed while this start waited for the lock (a restart
+                # policy's start racing `rm`): starting it would leak its endpoints.
+                raise NotFound(f"No such container: {ref}")
             if c.status == "running":
                 raise NotModified("container already started")
             await self._start_locked(c)
@@ -301,6 +305,7 @@ class ContainerOps:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                                f"before attempting removal or force remove")
             c.config.auto_remove = False
+            c.manually_stopped = True   # its restart policy must not start it again
             fut = self.wait_future(c)
             await self.runtime.kill(c.id, signals.SIGKILL)
             await asyncio.wait_for(asyncio.shield(fut), 30)
