@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from .compose import handled
+from .compose_state import handled
 from .options import Failure
 
 

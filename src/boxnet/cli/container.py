@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from .client import APIError
+from ..client.errors import APIError
+from ..client.streams import copy_output, response_chunks, run_exec
 from .formatting import write_list
 from .network import inspect_output
 from .options import DockerCommand, Failure, filters_query
 from .pscontext import ContainerRow
-from .streams import copy_output, response_chunks, run_exec
 
 
 def _each(names, action) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .client import APIError
+from ..client.errors import APIError
 from .formatting import human_size, since, trunc_id, write_list
 from .network import inspect_output
 from .options import DockerCommand, DockerGroup, Failure, filters_query

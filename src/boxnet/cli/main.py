@@ -1,4 +1,4 @@
-"""`boxnet` command line: a Docker Engine API v1.50 client for boxnetd.
+"""`boxnet` command line (and `boxnet-compose`): a Docker Engine API v1.50 client.
 
 It mirrors docker 28's commands, flags, output and exit codes. It never imports
 daemon code: everything goes over HTTP on the daemon's unix socket.
@@ -10,7 +10,8 @@ import sys
 
 import click
 
-from .client import APIError, Client, ConnectError
+from ..client.engine import Client
+from ..client.errors import APIError, ConnectError
 from .gotemplate import TemplateError
 from .options import DockerGroup, Failure
 
@@ -105,6 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(0)
+
+
+def compose_main(argv: list[str] | None = None) -> None:
+    """`boxnet-compose` entry point: `boxnet compose ...`, docker-compose style."""
+    main(["compose", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .client import APIError
+from ..client.errors import APIError
 from .formatting import natural_key, trunc_id, write_inspect, write_list
 from .options import (DockerGroup, Failure, confirm, filters_query, parse_map, print_err,
                       split_strings)

@@ -42,7 +42,7 @@ def split_strings(values: tuple[str, ...] | list[str]) -> list[str]:
 
 def filters_query(filters: tuple[str, ...]) -> str | None:
     """Encode --filter k=v flags for the `filters` query parameter."""
-    from .client import encode_filters
+    from ..client.engine import encode_filters
     try:
         return encode_filters(list(filters))
     except ValueError as e:

@@ -13,10 +13,10 @@ import threading
 
 import click
 
-from .client import APIError
+from ..client.errors import APIError
+from ..client.streams import copy_output, pump_stdin, response_chunks
 from .options import DockerCommand, Failure, print_err
 from .runopts import create_body
-from .streams import copy_output, pump_stdin, response_chunks
 
 
 def _image_ref(image: str) -> str:

@@ -1,87 +1,22 @@
 """Turn `boxnet run` flags into the POST /containers/create body docker 28 sends.
 
-Also parses -p/--publish specs (nat.ParsePortSpec), --restart, --network's
-advanced `name=...,alias=...` syntax and -e values.
+Also parses --network's advanced `name=...,alias=...` syntax, --add-host and -e
+values; -p, --restart and --security-opt values are parsed by client/specs.py (shared
+with compose), whose OptionError becomes docker's usage message here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
+from ..client.errors import OptionError
+from ..client.specs import parse_publish, parse_restart, security_opts
 from .options import Failure, parse_map
 
 
 def usage_failure(msg: str) -> Failure:
     """An invalid flag value for run: docker's 'docker: <msg>' + help hint, exit 125."""
     return Failure(f"boxnet: {msg}\n\nRun 'boxnet run --help' for more information", 125)
-
-
-def _port_range(s: str, what: str) -> tuple[int, int]:
-    lo, sep, hi = s.partition("-")
-    try:
-        a = int(lo)
-        b = int(hi) if sep else a
-    except ValueError:
-        raise usage_failure(f"invalid {what}: {s}") from None
-    if not (0 < a <= 65535 and 0 < b <= 65535) or b < a:
-        raise usage_failure(f"invalid {what}: {s}")
-    return a, b
-
-
-def parse_publish(spec: str) -> list[tuple[str, dict]]:
-    """Parse one -p value into [("80/tcp", {"HostIp": ..., "HostPort": ...}), ...]."""
-    raw, proto = spec, "tcp"
-    last = raw.rsplit(":", 1)[-1]
-    if "/" in last:
-        raw, proto = raw.rsplit("/", 1)
-    proto = proto.lower()
-    if proto not in ("tcp", "udp", "sctp"):
-        raise usage_failure(f"invalid proto: {proto}")
-    parts = raw.split(":")
-    n = len(parts)
-    if n == 1:
-        ip, host, ctr = "", "", parts[0]
-    elif n == 2:
-        ip, host, ctr = "", parts[0], parts[1]
-    elif n == 3:
-        ip, host, ctr = parts
-    else:
-        ip, host, ctr = ":".join(parts[:-2]), parts[-2], parts[-1]
-    if ip.startswith("[") and ip.endswith("]"):
-        ip = ip[1:-1]
-    if ip:
-        import ipaddress
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise usage_failure(f"invalid IP address: {ip}") from None
-    if not ctr:
-        raise usage_failure(f"no port specified: {spec}<empty>")
-    c_lo, c_hi = _port_range(ctr, "containerPort")
-    if not host:
-        return [(f"{p}/{proto}", {"HostIp": ip, "HostPort": ""}) for p in range(c_lo, c_hi + 1)]
-    h_lo, h_hi = _port_range(host, "hostPort")
-    if c_lo == c_hi and h_hi > h_lo:
-        return [(f"{c_lo}/{proto}", {"HostIp": ip, "HostPort": f"{h_lo}-{h_hi}"})]
-    if h_hi - h_lo != c_hi - c_lo:
-        raise usage_failure(f"invalid ranges specified for container and host Ports: "
-                            f"{ctr} and {host}")
-    return [(f"{c_lo + i}/{proto}", {"HostIp": ip, "HostPort": str(h_lo + i)})
-            for i in range(c_hi - c_lo + 1)]
-
-
-def parse_restart(policy: str) -> dict:
-    """--restart NAME[:N] -> RestartPolicy (the daemon validates NAME, as with docker)."""
-    name, sep, count = policy.partition(":")
-    if sep and not count:
-        raise usage_failure(f"invalid restart policy format: {policy}")
-    try:
-        retries = int(count) if count else 0
-    except ValueError:
-        raise usage_failure("invalid restart policy format: maximum retry count must be "
-                            "an integer") from None
-    return {"Name": name, "MaximumRetryCount": retries}
 
 
 def check_add_host(value: str) -> str:
@@ -101,31 +36,6 @@ def parse_env(values) -> list[str] | None:
             v = f"{v}={os.environ[v]}"
         out.append(v)
     return out or None
-
-
-def security_opts(values) -> list[str]:
-    """--security-opt as the docker CLI sends it: `seccomp=FILE` becomes
-    `seccomp=<the file's JSON>` (the daemon never reads client paths); other
-    entries (unconfined, builtin, no-new-privileges...) are sent as given and
-    checked by the daemon."""
-    out = []
-    for v in values:
-        value = v[len("seccomp="):]
-        if v.startswith(("seccomp=", "seccomp:")) and value not in ("unconfined", "builtin"):
-            try:
-                with open(value, encoding="utf-8") as f:
-                    text = f.read()
-            except OSError as e:
-                raise usage_failure(f"opening seccomp profile ({value}) failed: "
-                                    f"{e.strerror}") from None
-            try:
-                text = json.dumps(json.loads(text), separators=(",", ":"))
-            except ValueError as e:
-                raise usage_failure(f"compacting json for seccomp profile ({value}) "
-                                    f"failed: {e}") from None
-            v = f"seccomp={text}"
-        out.append(v)
-    return out
 
 
 def parse_network(value: str) -> dict:
@@ -181,7 +91,15 @@ def networking(networks, aliases, ip, ip6) -> tuple[str, dict]:
 
 
 def create_body(o: dict) -> dict:
-    """Build the create body from run's parsed flags `o` (a dict of flag values)."""
+    """Build the create body from run's parsed flags `o` (a dict of flag values);
+    an invalid value is docker's usage failure (exit 125)."""
+    try:
+        return _create_body(o)
+    except OptionError as e:
+        raise usage_failure(str(e)) from None
+
+
+def _create_body(o: dict) -> dict:
     exposed: dict = {}
     bindings: dict = {}
     for spec in o["publish"]:

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from .client import API_PREFIX, ConnectError, APIError
+from ..client.engine import API_PREFIX
+from ..client.errors import APIError, ConnectError
 from .formatting import tabwrite
 from .gotemplate import render
 from .options import DockerCommand, print_err

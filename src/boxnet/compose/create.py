@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from ..cli.runopts import parse_publish, parse_restart, security_opts
+from ..client.specs import parse_publish, parse_restart, security_opts
 from . import labels as L
 from .model import Project, Service
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from ..cli.client import APIError, Client
-from ..cli.streams import STDERR, SYSTEMERR, demux
+from ..client.engine import Client
+from ..client.errors import APIError
+from ..client.streams import STDERR, SYSTEMERR, demux
 from . import labels as L
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import threading
 
-from ..cli.client import APIError, Client
-from ..cli.streams import copy_output, demux, response_chunks, run_exec
+from ..client.engine import Client
+from ..client.errors import APIError
+from ..client.streams import copy_output, demux, response_chunks, run_exec
 from . import labels as L
 
 

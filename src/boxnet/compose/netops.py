@@ -18,7 +18,8 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
-from ..cli.client import APIError, Client
+from ..client.engine import Client
+from ..client.errors import APIError
 from . import engine
 from . import labels as L
 from .errors import ProjectError

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..cli.client import APIError, Client
-from ..cli.options import Failure
+from ..client.engine import Client
+from ..client.errors import APIError, OptionError
 from . import create, engine, health, netops
 from . import labels as L
 from .errors import ProjectError
@@ -153,8 +153,8 @@ class Runner:
     def _create(self, svc: Service, number: int, name: str) -> str:
         try:
             body = create.body(self.project, svc, number, self.first_container)
-        except Failure as e:
-            raise ProjectError(f"service {svc.name!r}: {e.message.split(chr(10))[0]}") from None
+        except OptionError as e:
+            raise ProjectError(f"service {svc.name!r}: boxnet: {e}") from None
         try:
             cid = self.client.post("/containers/create", body, name=name)["Id"]
         except APIError as e:

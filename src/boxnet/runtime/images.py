@@ -37,18 +37,7 @@ from boxnet.runtime.hostimage import HOST_TMPFS
 from boxnet.runtime.imagemeta import (Image, ImageConfig, _now,  # noqa: F401 (re-exported)
                                       config_json, normalize_ref)
 from boxnet.runtime.layerstream import Budget
-from boxnet.runtime.tarimport import apply_changes, extract_rootfs
-
-
-def _du(path: str) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
+from boxnet.runtime.tarimport import apply_changes, extract_rootfs, rootfs_size
 
 
 def _remove_image_dir(d: str) -> None:
@@ -187,7 +176,7 @@ class ImageStore:
             rootfs = os.path.join(tmp, "rootfs")
             os.mkdir(rootfs, 0o755)
             diff_id = extract_rootfs(fileobj, rootfs, Budget(self.root))
-            img = Image(id="", created=_now(), size=_du(rootfs), config=config,
+            img = Image(id="", created=_now(), size=rootfs_size(rootfs), config=config,
                         comment="Imported from -")
             config_bytes = config_json(img, [diff_id], "boxnet import")
             img.id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()

@@ -28,11 +28,11 @@ import msgspec
 from boxnet.errors import InvalidParameter
 from boxnet.runtime.archive import Archive, LoadedImage
 from boxnet.runtime.imagemeta import Image, ImageConfig, _now, _unix
-from boxnet.runtime.images import _du
 from boxnet.runtime.layers import unpack
 from boxnet.runtime.layerstream import (CHUNK, STREAM_ERRORS, BoundedTarInfo, Budget,
                                         compression, open_stream)
 from boxnet.runtime.ocilayout import read_archive
+from boxnet.runtime.tarimport import rootfs_size
 
 
 def _decompressed(store, path: str, budget: Budget) -> str:
@@ -106,7 +106,7 @@ def load_archive(store, path: str) -> list[str]:
                     rootfs = os.path.join(staged[li.id], "rootfs")
                     os.mkdir(rootfs, 0o755)
                     unpack(ar, li, rootfs, budget)
-                    img.size = _du(rootfs)
+                    img.size = rootfs_size(rootfs)
             except InvalidParameter:
                 raise
             except STREAM_ERRORS as e:

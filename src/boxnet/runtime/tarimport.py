@@ -70,6 +70,19 @@ def extract_rootfs(fileobj: BinaryIO, rootfs: str, budget: Budget | None = None)
         raise InvalidParameter(f"bad tar archive: {e}") from None
 
 
+def rootfs_size(path: str) -> int:
+    """The bytes of the files under an extracted rootfs (an image's Size); files that
+    vanish while it walks are skipped."""
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, rootfs: str) -> None:
     rel = _clean_name(m.name)
     if rel is None or m.ischr() or m.isblk() or m.isfifo():

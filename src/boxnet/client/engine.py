@@ -13,21 +13,10 @@ import socket
 import urllib.parse
 from typing import Any, Iterator
 
+from .errors import APIError, ConnectError
+
 API_PREFIX = "/v1.50"
 DEFAULT_HOST = "unix:///run/boxnet/boxnet.sock"
-
-
-class APIError(Exception):
-    """The daemon answered with an error status; `message` is its message."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class ConnectError(Exception):
-    """The daemon's socket could not be reached."""
 
 
 def resolve_host(host: str | None) -> str:
