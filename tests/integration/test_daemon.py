@@ -1,7 +1,7 @@
 """boxnetd as a process, on the real kernel: one daemon per data root (a second one is
 refused with a message naming the first), the pidfile, the API socket's mode and owner
-(0660 root:root, or the --group), HEAD /_ping with its Api-Version header, and a clean
-exit on SIGTERM."""
+(0660 root:root, or the --group), HEAD /_ping with its Api-Version header, a clean
+exit on SIGTERM (also with work in flight), and the engine ID in /info."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import grp
 import os
 import stat
 import subprocess
+import time
+import uuid
 
 import pytest
 
@@ -63,3 +65,50 @@ def test_sigterm_exits_cleanly(make_host):
     h.start()
     assert h.network("term-net")["Name"] == "term-net"
     h.cli("network", "rm", "term-net")
+
+
+def test_info_id_is_the_engine_id(make_host):
+    """/info ID is the daemon's engine ID, as dockerd's: a UUID kept in
+    <data-root>/engine-id, the same after a restart, another one elsewhere."""
+    h = make_host()
+    first = h.api_ok("GET", "/info")["ID"]
+    assert str(uuid.UUID(first)) == first, first
+    assert (h.data_root / "engine-id").read_text().strip() == first
+    h.restart()
+    assert h.api_ok("GET", "/info")["ID"] == first
+    assert make_host().api_ok("GET", "/info")["ID"] != first
+
+
+def _pending(h, path: str, method: str = "GET") -> UnixHTTPConnection:
+    """A request sent whose answer is not read (a stream or a wait in flight)."""
+    conn = UnixHTTPConnection(str(h.sock), timeout=10)
+    conn.request(method, path)
+    return conn
+
+
+def test_sigterm_with_work_in_flight(make_host):
+    """SIGTERM while a restart policy keeps restarting a container, a wait and an
+    event stream are open and a container runs: boxnetd exits 0, its socket and
+    pidfile are gone, its shutdown logs no error and leaves no stray task, and
+    the next start still has both containers (the running one still running)."""
+    h = make_host()
+    h.cli("run", "-d", "--name", "keep", "busybox", "sleep", "1000")
+    h.cli("run", "-d", "--name", "flap", "--restart", "always", "busybox",
+          "sh", "-c", "sleep 0.2; exit 3")
+    time.sleep(1.0)   # a few exits and restarts: background tasks of the controller
+    assert h.inspect("flap")["RestartCount"] >= 1
+    conns = [_pending(h, "/events"), _pending(h, "/containers/keep/wait", "POST")]
+    mark = h.log_path.stat().st_size
+    assert h.stop() == 0, h.log_tail()
+    shutdown = h.log_path.read_bytes()[mark:].decode(errors="replace")
+    for bad in ("Traceback", " ERROR ", "Task was destroyed", "never retrieved",
+                "Unclosed", "Exception ignored"):
+        assert bad not in shutdown, shutdown
+    assert "shutting down" in shutdown, shutdown
+    assert not h.sock.exists() and not (h.dir / "boxnetd.pid").exists()
+    for conn in conns:
+        conn.close()
+    h.start()
+    assert h.inspect("keep")["State"]["Running"] is True
+    assert h.inspect("flap")["Name"] == "/flap"
+    h.cli("rm", "-f", "keep", "flap")

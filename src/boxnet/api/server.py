@@ -11,8 +11,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import API_VERSION
+from ..core.controller import Controller
 from ..errors import BoxnetError
 from .protocol import DockerAppRunner
+from .routes.common import CONTROLLER
 from .routes import containers, execs, firewall, images, networks, system
 from .routes import attach, events, swarm
 
@@ -65,10 +67,10 @@ async def errors_middleware(request: web.Request, handler):
     return resp
 
 
-def make_app(controller) -> web.Application:
+def make_app(controller: Controller) -> web.Application:
     """The application with every route, versioned and not."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_JSON_BODY)
-    app["controller"] = controller
+    app[CONTROLLER] = controller
 
     def add(method: str, path: str, handler) -> None:
         app.router.add_route(method, path, handler)
@@ -76,7 +78,6 @@ def make_app(controller) -> web.Application:
 
     for mod in ROUTE_MODULES:
         mod.add_routes(add)
-    events.install(controller)  # record events from the start (for ?since=)
     return app
 
 

@@ -40,11 +40,6 @@ class ComposeError(Exception):
             text += f" ({self.hint})"
         return text
 
-    def as_dict(self) -> dict:
-        """The error as JSON-able data (for --format json and tests)."""
-        return {"file": self.file, "path": dotted(self.path) if self.path else None,
-                "line": self.line, "message": self.message, "hint": self.hint}
-
 
 class ProjectError(Exception):
     """A problem met while running a project against the daemon (not a file error)."""

@@ -10,19 +10,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from typing import TYPE_CHECKING, Coroutine
 
 from ..drivers.registry import DriverRegistry
+from ..errors import BoxnetError
 from ..ipam.api import Ipam
 from ..model import Container, Endpoint, Network
 from ..store.api import Store
 from . import names
+from .collaborators import ClusterAgent, NameServiceFactory, PortServiceFactory
 from .config import DaemonConfig
+from .eventfeed import EventFeed
 from .containers import ContainerOps
 from .events import EventBus
 from .endpoints import EndpointOps
 from .execs import ExecOps
 from .networks import NetworkOps
 from .reconcile import ReconcileOps
+
+if TYPE_CHECKING:
+    from ..firewall.api import Firewall
+    from ..kernel.netlink import Netlink
+    from ..runtime.api import Runtime
+    from ..runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +41,16 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
     """Owns networks, endpoints, sandboxes and containers of one daemon."""
 
     def __init__(self, config: DaemonConfig, store: Store, ipam: Ipam,
-                 drivers: DriverRegistry, firewall, runtime, images, netlink):
+                 drivers: DriverRegistry, firewall: Firewall, runtime: Runtime,
+                 images: ImageStore, netlink: Netlink, *, host_id: str,
+                 dns: NameServiceFactory, ports: PortServiceFactory,
+                 event_feed: EventFeed, cluster: ClusterAgent | None = None):
+        """Every collaborator is given here (docs/architecture.md lists them).
+
+        host_id: this daemon's engine ID (`/info` ID).  dns, ports: factories
+        called with the controller.  cluster: the overlay cluster agent when
+        the daemon has a cluster store.  The embedded DNS, published ports
+        and the event feed listen on the event bus, in that order."""
         self.config = config
         self.store = store
         self.ipam = ipam
@@ -40,6 +59,8 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.runtime = runtime
         self.images = images
         self.nl = netlink
+        self.host_id = host_id
+        self.cluster = cluster
         self.networks: dict[str, Network] = {}
         self.net_by_name: dict[str, Network] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -51,9 +72,53 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self._clocks: dict[str, asyncio.Lock] = {}
         self.default_routes: dict[str, tuple] = {}   # see EndpointOps.after_endpoints_changed
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
+        self._tasks: set[asyncio.Task] = set()
         self.execs: dict = {}
         self.events = EventBus()
         self.start_time = ""
+        self.dns = dns(self)
+        self.ports = ports(self)
+        self.event_feed = event_feed
+        for listener in (self.dns, self.ports, self.event_feed):
+            self.events.add(listener)
+
+    # ---- background work -----------------------------------------------
+    def spawn(self, coro: Coroutine, what: str) -> asyncio.Task:
+        """Run `coro` in the background, kept (a task nobody holds can be
+        garbage-collected mid-flight) and cancelled by close(); its failure
+        is logged with `what`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._task_done(t, what))
+        return task
+
+    def _task_done(self, task: asyncio.Task, what: str) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("background %s failed: %s", what, getattr(exc, "message", exc),
+                      exc_info=exc if not isinstance(exc, BoxnetError) else None)
+
+    @property
+    def background_tasks(self) -> int:
+        """Background tasks still running."""
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Daemon shutdown: cancel the background tasks, close the resolvers.
+        Containers keep running (the next start re-adopts them)."""
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.dns.close_all()
+
+    def remote_endpoints(self) -> tuple[list[Endpoint], dict[str, Container]]:
+        """Other hosts' endpoints known through the cluster (none without one),
+        and stand-in containers by id, for the DNS name table."""
+        if self.cluster is None:
+            return [], {}
+        return self.cluster.remote_endpoints()
 
     # ---- lookups -------------------------------------------------------
     def network(self, ref: str) -> Network:
@@ -72,6 +137,15 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         return lock
 
     # ---- state bookkeeping --------------------------------------------
+    def index_network(self, nw: Network) -> None:
+        """Show a network learnt from elsewhere (a global network of the
+        overlay cluster); the caller stored it and holds `netlock`."""
+        self._index_network(nw)
+
+    def unindex_network(self, nw: Network) -> None:
+        """Forget a network removed elsewhere (see index_network)."""
+        self._unindex_network(nw)
+
     def _index_network(self, nw: Network) -> None:
         self.networks[nw.id] = nw
         self.net_by_name[nw.name] = nw

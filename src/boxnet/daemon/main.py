@@ -8,11 +8,14 @@ live-restore): the next start re-adopts them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
 import sys
+import uuid
 
 from .. import __version__
 from ..errors import BoxnetError
@@ -39,9 +42,34 @@ def _lock(data_root: str):
     return f
 
 
-async def _build(config, pidfile: str = ""):
-    """Wire store, IPAM, kernel, firewall, drivers, runtime into a Controller."""
+def engine_id(data_root: str) -> str:
+    """This daemon's engine ID (`/info` ID), as dockerd's: a UUID made at the
+    first start and kept in <data-root>/engine-id."""
+    path = os.path.join(data_root, "engine-id")
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+        return str(uuid.UUID(value))
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        log.warning("%s does not hold a UUID: a new engine ID is made", path)
+    value = str(uuid.uuid4())
+    with open(path + ".tmp", "w") as f:
+        f.write(value + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+    return value
+
+
+async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
+    """Wire store, IPAM, kernel, firewall, drivers, runtime, DNS, ports and the
+    cluster into a Controller; each release goes on `stack` as it is acquired."""
     from ..core.controller import Controller
+    from ..core.eventfeed import EventFeed
+    from ..core.ports import PortMapper
+    from ..dns import DnsService
     from ..drivers.bridge import BridgeDriver
     from ..drivers.host import HostDriver
     from ..drivers.null import NullDriver
@@ -49,14 +77,16 @@ async def _build(config, pidfile: str = ""):
     from ..firewall.none import NoFirewall
     from ..ipam.default import DefaultIpam
     from ..kernel import sysctl
+    from ..kernel.linkmark import owner_id
     from ..kernel.netlink import Netlink
+    from ..runtime.hostimage import masked_paths
     from ..runtime.images import ImageStore
     from ..runtime.oci import OciRuntime
     from ..store.local import SqliteStore
 
-    from ..kernel.linkmark import owner_id
     owner = owner_id(config.data_root)     # the mark on every link this daemon creates
     nl = await Netlink.open(owner)
+    stack.push_async_callback(nl.close)
     if config.firewall == "nftables":
         from ..firewall.nft import NftFirewall
         from ..firewall.nft.owner import claim_tables
@@ -67,74 +97,73 @@ async def _build(config, pidfile: str = ""):
     # Routing between bridges (and later NAT) needs forwarding in this netns.
     sysctl.write_sysctl("net.ipv4.ip_forward", "1")
     sysctl.write_sysctl("net.ipv6.conf.all.forwarding", "1")
-    from ..runtime.hostimage import masked_paths
     images = ImageStore(config.data_root, allow_host_image=config.allow_host_image)
     await asyncio.to_thread(images.ensure_builtin)
     runtime = OciRuntime(os.path.join(config.data_root, "runtime"), host_masked_paths=masked_paths(
         config.data_root, config.exec_root, config.host[len("unix://"):], pidfile))
-    from ..drivers.lan import lan_drivers
+    store = SqliteStore(config.db_path)
+    stack.callback(store.close)
     from ..drivers import overlay
+    from ..drivers.lan import lan_drivers
     cluster = None
     if config.cluster_store:  # fails the start, clearly, when etcd is unreachable
         ovl, cluster = await overlay.connect(config, nl, firewall)
+        stack.push_async_callback(cluster.stop)   # a start that fails later
     else:
         ovl = overlay.DisabledOverlay()
     drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
                               *await lan_drivers(nl), ovl])
-    store = SqliteStore(config.db_path)
     ipam = DefaultIpam(pools=config.default_pools or None)
-    ctl = Controller(config, store, ipam, drivers, firewall, runtime, images, nl)
-    from ..dns import DnsService
-    ctl.dns = DnsService(ctl, ttl=config.dns_ttl, timeout=config.dns_timeout,
-                         upstreams=config.dns)
-    ctl.events.add(ctl.dns)
-    from ..core.ports import PortMapper
-    ctl.ports = PortMapper(ctl)
-    ctl.events.add(ctl.ports)
-    ctl.cluster = cluster
+
+    def dns(ctl) -> DnsService:
+        return DnsService(ctl, ttl=config.dns_ttl, timeout=config.dns_timeout,
+                          upstreams=config.dns)
+    ctl = Controller(config, store, ipam, drivers, firewall, runtime, images, nl,
+                     host_id=engine_id(config.data_root), dns=dns, ports=PortMapper,
+                     event_feed=EventFeed(), cluster=cluster)
+    stack.push_async_callback(ctl.close)
     return ctl
 
 
-async def _run(config, pidfile: str, group: str = "") -> None:
-    from ..api.server import make_app, serve_unix
-    ctl = await _build(config, pidfile)
-    await ctl.start()
-    # Objects made at start live as long as the daemon: keep them out of the
-    # cyclic GC's full collections, whose pauses show in DNS tail latency.
-    import gc
-    gc.freeze()
-    from ..firewall import watch
-    fw_watch = watch.start(ctl.firewall, config.firewall_check_interval)
-    if ctl.cluster is not None:
-        await ctl.cluster.start(ctl)
-    sock = config.host[len("unix://"):]
-    runner = await serve_unix(make_app(ctl), sock, group)
-    if pidfile:
-        with open(pidfile, "w") as f:
-            f.write(str(os.getpid()))
-    log.info("boxnetd %s listening on %s", __version__, config.host)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down")
-    fw_watch.cancel()
-    await runner.cleanup()
+def _unlink(path: str) -> None:
     try:
-        os.unlink(sock)
-    except OSError:
+        os.unlink(path)
+    except FileNotFoundError:
         pass
-    await ctl.dns.close_all()
-    if ctl.cluster is not None:
-        await ctl.cluster.stop()
-    ctl.store.close()
-    await ctl.nl.close()
-    if pidfile:
-        try:
-            os.unlink(pidfile)
-        except OSError:
-            pass
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, exc)
+
+
+async def _run(config, pidfile: str, group: str = "") -> None:
+    """Start every layer, serve until SIGTERM/SIGINT, then release everything
+    in the reverse order of its start (also when the start fails half-way)."""
+    from ..api.server import make_app, serve_unix
+    from ..firewall import watch
+    async with contextlib.AsyncExitStack() as stack:
+        ctl = await _build(config, stack, pidfile)
+        await ctl.start()
+        # Objects made at start live as long as the daemon: keep them out of the
+        # cyclic GC's full collections, whose pauses show in DNS tail latency.
+        gc.freeze()
+        ctl.spawn(watch.watch(ctl.firewall, config.firewall_check_interval), "firewall watch")
+        if ctl.cluster is not None:
+            await ctl.cluster.start(ctl)
+            stack.push_async_callback(ctl.cluster.stop)
+        sock = config.host[len("unix://"):]
+        stack.callback(_unlink, sock)
+        runner = await serve_unix(make_app(ctl), sock, group)
+        stack.push_async_callback(runner.cleanup)
+        if pidfile:
+            with open(pidfile, "w") as f:
+                f.write(str(os.getpid()))
+            stack.callback(_unlink, pidfile)
+        log.info("boxnetd %s listening on %s", __version__, config.host)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
 
 
 def main(argv: list[str] | None = None) -> int:

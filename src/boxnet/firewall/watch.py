@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 
 
 async def watch(firewall, interval: float) -> None:
-    """Run `firewall.check()` forever, every `interval` seconds (0: return at once)."""
+    """Run `firewall.check()` forever, every `interval` seconds (0: return at
+    once).  The daemon runs it as a background task of the controller's
+    (cancelled at shutdown).  Foreign drop policies are logged by the firewall
+    itself: at its first render and when one appears later."""
     if interval <= 0:
         return
     while True:
@@ -31,8 +34,3 @@ async def watch(firewall, interval: float) -> None:
         except Exception:  # keep watching: a bug here must not stop the daemon
             log.exception("firewall check failed")
 
-
-def start(firewall, interval: float) -> asyncio.Task:
-    """Start the watch task (cancel it at shutdown).  Foreign drop policies are
-    logged by the firewall itself: at its first render and when one appears later."""
-    return asyncio.get_running_loop().create_task(watch(firewall, interval))

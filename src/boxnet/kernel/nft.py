@@ -136,5 +136,8 @@ class Nft:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except (AttributeError, TypeError):
+            # An __init__ that failed before _lock/_ctx existed, or interpreter
+            # shutdown having already cleared the module globals ctypes needs:
+            # nothing is left to free (the process ends), and nothing can log.
             pass

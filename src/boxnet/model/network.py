@@ -32,8 +32,3 @@ class Network(msgspec.Struct, kw_only=True):
     options: dict[str, str] = {}
     labels: dict[str, str] = {}
     predefined: bool = False
-
-    @property
-    def short_id(self) -> str:
-        """The 12 hex digits Docker shows."""
-        return self.id[:12]

@@ -9,9 +9,12 @@ network namespace (or None for host mode) and the files boxnet wrote
 from __future__ import annotations
 
 import abc
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 import msgspec
+
+if TYPE_CHECKING:
+    from .console import Console, ShimConsole
 
 
 class ProcessSpec(msgspec.Struct, kw_only=True):
@@ -88,6 +91,19 @@ class Runtime(abc.ABC):
         (runtime/execproc.py): a pipe per wanted stream, read in bounded
         chunks, and its exit code as a future.  `user` ("" = the container's
         own) is resolved in the container's /etc/passwd (`exec -u`)."""
+
+    @abc.abstractmethod
+    async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
+                       on_exit: Callable[[int], Awaitable[None] | None],
+                       user: str = "") -> Console:
+        """Start `args` in a running container on a new pty (`exec -t`); return
+        its Console (runtime/console.py), held by the daemon as long as the
+        exec's connection; `on_exit(code)` when the process ends."""
+
+    @abc.abstractmethod
+    def console(self, container_id: str) -> ShimConsole | None:
+        """The terminal (tty) or stdin (open_stdin) of a running container, for
+        attach and resize; None when it has neither or its holder is gone."""
 
     @abc.abstractmethod
     def check_user(self, container_id: str, user: str) -> None:

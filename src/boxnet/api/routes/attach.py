@@ -37,9 +37,7 @@ CHUNK = 65536   # bytes read from a log per write to the client
 
 def _exit_future(c, cont) -> asyncio.Future:
     """Resolved at the container's next exit (now, if it is running)."""
-    fut = asyncio.get_running_loop().create_future()
-    c._waiters[cont.id].append(fut)
-    return fut
+    return c.wait_future(cont, next_exit=True)
 
 
 async def _session(c, cont, h: Hijack, done: asyncio.Future, output: bool, offset: int = -1):
@@ -199,9 +197,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 # finish what the client already sent, briefly.
                 await asyncio.wait([stdin_task], timeout=0.5)
             stdin_task.cancel()
-        waiters = c._waiters.get(cont.id)
-        if waiters and done in waiters and not done.done():
-            waiters.remove(done)
+        done.cancel()   # no longer waited for (a no-op once the container exited)
     return await h.finish()
 
 
@@ -212,7 +208,7 @@ async def resize(request: web.Request) -> web.Response:
     cont = c.container(request.match_info["id"])
     if cont.status != "running":
         raise Conflict(f"container {cont.id} is not running")
-    con = c.runtime.console(cont.id) if hasattr(c.runtime, "console") else None
+    con = c.runtime.console(cont.id)
     if con is not None and con.tty:
         await con.resize(height, width)
     return web.Response(status=200)

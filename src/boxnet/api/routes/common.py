@@ -5,9 +5,11 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from ...core.controller import Controller
 from ..params import INT32_MAX, query_int
 
 _enc = msgspec.json.Encoder()
+CONTROLLER = web.AppKey("controller", Controller)   # the app's one piece of state
 
 
 def reply(data, status: int = 200) -> web.Response:
@@ -30,6 +32,6 @@ def qint(request: web.Request, key: str, default: int | None = None, lo: int = 0
     return query_int(request, key, default, lo, hi)
 
 
-def ctl(request: web.Request):
+def ctl(request: web.Request) -> Controller:
     """The Controller of this app."""
-    return request.app["controller"]
+    return request.app[CONTROLLER]

@@ -57,9 +57,8 @@ def _inspect(c, cont) -> dict:
 
 
 def _published(c, cid: str) -> list:
-    """Host ports held for a container (the PortMapper, when the daemon has one)."""
-    ports = getattr(c, "ports", None)
-    return ports.bindings(cid) if ports is not None else []
+    """Host ports held for a container."""
+    return c.ports.bindings(cid)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -129,22 +128,21 @@ async def wait(request: web.Request) -> web.StreamResponse:
     cond = request.query.get("condition", "not-running")
     if cond not in ("not-running", "next-exit", "removed"):
         raise InvalidParameter(f"invalid condition {cond!r}")
-    if cond != "not-running" and cont.status != "running":
-        # `docker run` asks for next-exit or removed (--rm) before start.
-        fut = request.loop.create_future()
-        c._waiters[cont.id].append(fut)
-    else:
-        fut = c.wait_future(cont)
+    # `docker run` asks for next-exit or removed (--rm) before start.
+    fut = c.wait_future(cont, next_exit=cond != "not-running" and cont.status != "running")
     # Headers go out at once, as dockerd does: `docker run` waits for them
     # before it sends start, so a buffered reply would deadlock the CLI.
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
-    if cond == "removed":
-        while cont.id in c.containers:  # auto-remove runs right after the exit
-            await asyncio.sleep(0.02)
-        code = fut.result() if fut.done() else cont.exit_code
-    else:
-        code = await fut
+    try:
+        await resp.prepare(request)
+        if cond == "removed":
+            while cont.id in c.containers:  # auto-remove runs right after the exit
+                await asyncio.sleep(0.02)
+            code = fut.result() if fut.done() else cont.exit_code
+        else:
+            code = await fut
+    finally:
+        fut.cancel()   # a client that left is no longer waited for (no-op once resolved)
     try:
         await resp.write(b'{"StatusCode":%d}\n' % code)
         await resp.write_eof()

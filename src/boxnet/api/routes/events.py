@@ -1,16 +1,13 @@
 """GET /events: Docker's event stream (container and network events).
 
-An `EventFeed` listens on the controller's EventBus (core/events.py) and
-turns lifecycle calls into Docker event messages: container create, start,
-die, destroy; network create, connect, disconnect, destroy.  The last
-messages are kept in a ring so `since` can replay them; each client gets its
-own queue, dropped when it disconnects.
+The messages come from the controller's event feed (core/eventfeed.py),
+which records them from the daemon's start: `since` replays its ring, and
+each client gets its own queue, dropped when it disconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 
 import msgspec
@@ -23,81 +20,7 @@ from .hijack import Hijack
 
 FILTERS = {"container", "event", "image", "label", "network", "type", "scope", "daemon",
            "node", "plugin", "service", "volume", "config", "secret"}
-RING = 1000
 _enc = msgspec.json.Encoder()
-
-
-class EventFeed:
-    """EventBus listener producing Docker event messages."""
-
-    def __init__(self, controller):
-        """Listen on `controller.events`."""
-        self.ctl = controller
-        self.ring: collections.deque = collections.deque(maxlen=RING)
-        self.clients: set[asyncio.Queue] = set()
-        controller.events.add(self)
-
-    def publish(self, typ: str, action: str, actor_id: str, attrs: dict, origin: str = "") -> None:
-        """Record one event and hand it to every client."""
-        now = time.time_ns()
-        msg = {"Type": typ, "Action": action,
-               "Actor": {"ID": actor_id, "Attributes": attrs},
-               "scope": "local", "time": now // 1_000_000_000, "timeNano": now}
-        if typ == "container":  # the pre-1.22 fields, still sent by dockerd
-            msg.update(status=action, id=actor_id, **({"from": origin} if origin else {}))
-        self.ring.append(msg)
-        for q in self.clients:
-            q.put_nowait(msg)
-
-    def _container(self, c, action: str, **extra) -> None:
-        attrs = dict(c.config.labels)
-        attrs.update(image=c.config.image, name=c.name, **extra)
-        self.publish("container", action, c.id, attrs, c.config.image)
-
-    def _network(self, nw, action: str, **extra) -> None:
-        self.publish("network", action, nw.id, {"name": nw.name, "type": nw.driver, **extra})
-
-    async def container_created(self, c) -> None:
-        """Container create."""
-        self._container(c, "create")
-
-    async def sandbox_ready(self, c) -> None:
-        """Container start (its networks are plumbed)."""
-        self._container(c, "start")
-
-    async def sandbox_removed(self, c) -> None:
-        """Container die."""
-        self._container(c, "die", exitCode=str(c.exit_code))
-
-    async def container_removed(self, c) -> None:
-        """Container destroy."""
-        self._container(c, "destroy")
-
-    async def network_created(self, nw) -> None:
-        """Network create."""
-        self._network(nw, "create")
-
-    async def network_removed(self, nw) -> None:
-        """Network destroy."""
-        self._network(nw, "destroy")
-
-    async def endpoint_joined(self, c, nw, ep) -> None:
-        """Network connect."""
-        self._network(nw, "connect", container=c.id)
-
-    async def endpoint_left(self, c, nw, ep) -> None:
-        """Network disconnect."""
-        if nw is not None:
-            self._network(nw, "disconnect", container=c.id)
-
-
-def install(controller) -> EventFeed:
-    """Create the feed of this controller (once)."""
-    feed = getattr(controller, "event_feed", None)
-    if feed is None:
-        feed = EventFeed(controller)
-        controller.event_feed = feed
-    return feed
 
 
 def _time(request: web.Request, name: str) -> float | None:
@@ -132,7 +55,7 @@ def _match(msg: dict, f: dict) -> bool:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events?since=&until=&filters= (streamed JSON messages)."""
-    feed = install(ctl(request))
+    feed = ctl(request).event_feed
     f = flt.parse(request.query.get("filters"), FILTERS)
     since, until = _time(request, "since"), _time(request, "until")
     h = Hijack(request, "application/json")

@@ -50,7 +50,7 @@ async def info(request: web.Request) -> web.Response:
     states = [x.status for x in c.containers.values()]
     uname = platform.uname()
     return reply({
-        "ID": c.host_id if hasattr(c, "host_id") else "", "Containers": len(states),
+        "ID": c.host_id, "Containers": len(states),
         "ContainersRunning": states.count("running"), "ContainersPaused": 0,
         "ContainersStopped": len(states) - states.count("running"),
         "Images": len(c.images.list()), "Driver": "overlay", "DriverStatus": [],

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import logging
 import random
 import time
 
 from ...errors import Conflict, Forbidden, InvalidParameter, Unavailable
 from ...model import Endpoint, EndpointSettings, IpamPool, Network
 from . import records as R
+
+log = logging.getLogger(__name__)
 
 RETRIES = 50
 
@@ -63,8 +66,11 @@ class AddressClaims:
                 try:
                     await self.release_address(nw, Endpoint(
                         id=ep.id, network_id=nw.id, container_id=ep.container_id, ipv4=ep.ipv4))
-                except Exception:  # noqa: BLE001 - on our lease: a later resync deletes it
-                    pass
+                except Exception as exc:  # noqa: BLE001 - the first error is the one raised
+                    log.warning("rollback of endpoint %s on %s: its IPv4 claim %s was not "
+                                "withdrawn (%s); it is on this host's lease, a later resync "
+                                "deletes it", ep.id[:12], nw.name, ep.ipv4,
+                                getattr(exc, "message", exc))
                 ep.ipv4 = ep.gateway4 = ""
             raise
 
