@@ -22,6 +22,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "boxnet"
 DAEMON_LAYERS = ("core", "api", "drivers", "ipam", "firewall", "dns", "store", "runtime",
                  "kernel", "daemon")
+# Ways to start a program besides the subprocess module.
+SPAWNS = {"os.system", "os.popen", "os.posix_spawn", "os.posix_spawnp", "os.fork", "os.forkpty",
+          "os.execv", "os.execve", "os.execvp", "os.execvpe", "os.execl", "os.execle",
+          "os.execlp", "os.execlpe", "asyncio.create_subprocess_exec",
+          "asyncio.create_subprocess_shell"}
 
 
 def _module_name(path: Path, src: Path) -> str:
@@ -56,6 +61,7 @@ class Graph:
         self.files = {_module_name(p, src): p for p in sorted((src / ROOT).rglob("*.py"))}
         self.edges: dict[str, set[str]] = {m: set() for m in self.files}
         self.external: dict[str, set[str]] = {m: set() for m in self.files}
+        self.spawns: dict[str, set[str]] = {m: set() for m in self.files}
         for mod, path in self.files.items():
             self._read(mod, path)
 
@@ -78,6 +84,11 @@ class Graph:
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
         for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and f"{node.value.id}.{node.attr}" in SPAWNS:
+                self.spawns[mod].add(f"{node.value.id}.{node.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module in ("os", "asyncio"):
+                self.spawns[mod] |= {f"{node.module}.{a.name}" for a in node.names} & SPAWNS
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             if _type_checking_only(node, parents):
@@ -194,7 +205,7 @@ def test_the_reader_finds_lazy_relative_and_package_imports(tmp_path):
         "a/z.py": "from boxnet.a.x import f\n",
         "b.py": ("from typing import TYPE_CHECKING\nfrom .a.y import g\n"
                  "if TYPE_CHECKING:\n    from . import c\n"),
-        "c.py": "from . import b\n",
+        "c.py": "from . import b\nimport os\nos.execvp('ip', ['ip'])\n",
     }
     for name, text in files.items():
         path = tmp_path / ROOT / name
@@ -208,6 +219,7 @@ def test_the_reader_finds_lazy_relative_and_package_imports(tmp_path):
     assert g.external["boxnet.a.y"] == {"click"}
     assert g.cycles() == [["boxnet.a.x", "boxnet.a.y", "boxnet.a.x"]]
     assert "boxnet.a.z" in g.reach("boxnet.b") and "boxnet.c" not in g.reach("boxnet.b")
+    assert g.spawns["boxnet.c"] == {"os.execvp"} and not g.spawns["boxnet.b"]
 
 
 def test_no_import_cycle(graph):
@@ -252,3 +264,23 @@ def test_only_kernel_imports_pyroute2_and_ctypes(graph):
     bad = [f"{m} -> {x}" for m in graph.files if not _in(m, "kernel")
            for x in sorted(graph.external[m] & {"pyroute2", "ctypes"})]
     assert not bad, "\n".join(bad)
+
+
+# Modules outside kernel/ allowed to start a program, and why.
+SPAWN_EXCEPTIONS = {
+    "boxnet.runtime.busybox": "runs the busybox binary itself (--list-full) to lay out its "
+                              "applets in the built-in image; no nft, runc or ip",
+}
+
+
+def test_only_kernel_starts_programs(graph):
+    """kernel/ alone runs nft, runc or ip: outside it no module imports subprocess or
+    starts a program otherwise (os.exec*, os.posix_spawn, asyncio subprocesses...)."""
+    bad = []
+    for m in graph.files:
+        if _in(m, "kernel") or m in SPAWN_EXCEPTIONS:
+            continue
+        how = sorted(graph.spawns[m] | ({"subprocess"} & graph.external[m]))
+        bad += [f"{m} -> {h}" for h in how]
+    assert not bad, "\n".join(bad)
+    assert all(graph.external.get(m) is not None for m in SPAWN_EXCEPTIONS)  # still exist
