@@ -260,6 +260,29 @@ def test_model_imports_nothing_of_ours(graph):
     assert not bad, "\n".join(bad)
 
 
+# The layers under core/ and what each may import besides itself (docs/architecture.md).
+BELOW_CORE = {
+    "kernel": ("errors", "model"),
+    "store": ("kernel", "errors", "model"),
+    "ipam": ("kernel", "errors", "model"),
+    "firewall": ("kernel", "errors", "model"),
+    "runtime": ("kernel", "errors", "model"),
+}
+
+
+def test_lower_layers_import_only_downwards(graph):
+    """kernel/ sits at the bottom; store/, ipam/, firewall/ and runtime/ use only kernel/,
+    model/ and errors.py; nothing but daemon/ imports api/, and nothing imports daemon/."""
+    bad = []
+    for layer, allowed in BELOW_CORE.items():
+        bad += _violations(graph, graph.layer(layer), lambda t: not _in(t, layer, *allowed))
+    bad += _violations(graph, [m for m in graph.files if not _in(m, "api", "daemon")],
+                       lambda t: _in(t, "api", "daemon"))
+    bad += _violations(graph, graph.layer("api"), lambda t: _in(t, "daemon"))
+    bad += _violations(graph, ["boxnet.errors"], lambda t: t != "boxnet")
+    assert not bad, "\n".join(bad)
+
+
 def test_only_kernel_imports_pyroute2_and_ctypes(graph):
     bad = [f"{m} -> {x}" for m in graph.files if not _in(m, "kernel")
            for x in sorted(graph.external[m] & {"pyroute2", "ctypes"})]
