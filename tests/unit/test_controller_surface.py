@@ -209,6 +209,13 @@ async def test_background_tasks_are_kept_logged_and_cancelled_at_close(tmp_path,
     await ctl.close()
     assert long.cancelled() and ctl.background_tasks == 0
     assert ctl.dns.closed
+    ran = []
+
+    async def late():
+        ran.append(1)
+    task = ctl.spawn(late(), "an exit reported during shutdown")
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled() and not ran and ctl.background_tasks == 0
 
 
 async def test_a_cancelled_exit_waiter_is_forgotten(tmp_path):

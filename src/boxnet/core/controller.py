@@ -73,6 +73,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.default_routes: dict[str, tuple] = {}   # see EndpointOps.after_endpoints_changed
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self._tasks: set[asyncio.Task] = set()
+        self._closed = False
         self.execs: dict = {}
         self.events = EventBus()
         self.start_time = ""
@@ -86,8 +87,11 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
     def spawn(self, coro: Coroutine, what: str) -> asyncio.Task:
         """Run `coro` in the background, kept (a task nobody holds can be
         garbage-collected mid-flight) and cancelled by close(); its failure
-        is logged with `what`."""
+        is logged with `what`.  After close() the task is cancelled before it
+        runs (an exit reported during shutdown is handled at the next start)."""
         task = asyncio.get_running_loop().create_task(coro)
+        if self._closed:
+            task.cancel()
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(t, what))
         return task
@@ -107,6 +111,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
     async def close(self) -> None:
         """Daemon shutdown: cancel the background tasks, close the resolvers.
         Containers keep running (the next start re-adopts them)."""
+        self._closed = True
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()

@@ -101,6 +101,7 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     await asyncio.to_thread(images.ensure_builtin)
     runtime = OciRuntime(os.path.join(config.data_root, "runtime"), host_masked_paths=masked_paths(
         config.data_root, config.exec_root, config.host[len("unix://"):], pidfile))
+    stack.push_async_callback(runtime.close)
     store = SqliteStore(config.db_path)
     stack.callback(store.close)
     from ..drivers import overlay

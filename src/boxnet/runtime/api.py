@@ -113,3 +113,7 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def log_paths(self, container_id: str) -> tuple[str, str]:
         """Paths of the files holding the container's stdout and stderr."""
+
+    async def close(self) -> None:
+        """Daemon shutdown: stop watching containers (they keep running: the
+        next start adopts them) and end the runtime's own background tasks."""

@@ -76,6 +76,17 @@ class OciRuntime(Runtime):
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
 
+    async def close(self) -> None:
+        """Daemon shutdown: stop the exit watches (containers keep running; the
+        next start adopts them) and cancel the exits still being handed over."""
+        for w in self._watchers.values():
+            w.close()
+        self._watchers.clear()
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _bundle(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id.startswith("."):
             raise NotFound(f"No such container: {container_id}")
