@@ -50,7 +50,7 @@ class FakePorts(LifecycleListener):
 class Rig:
     """A started Controller and every fake it was built on."""
 
-    def __init__(self, tmp_path, monkeypatch):
+    def __init__(self, tmp_path, monkeypatch, drivers=()):
         self.faults = Faults()
         self.anomalies: list[str] = []
         self.config = DaemonConfig(data_root=str(tmp_path / "data"),
@@ -65,6 +65,7 @@ class Rig:
         self.runtime = FakeRuntime(self.faults)
         self.images = FakeImages(self.faults, str(tmp_path / "rootfs"))
         self.dns = FakeNameService(self.faults)
+        self.extra_drivers = [make(self) for make in drivers]
         self.ctl = _controller(self)
         self.dns.ctl = self.ctl
 
@@ -143,7 +144,7 @@ class Rig:
 def _controller(rig: Rig) -> Controller:
     """THE place that knows Controller's constructor (it is being declared
     and typed in issue 15: adapt here only)."""
-    drivers = DriverRegistry([rig.driver, HostDriver(), NullDriver()])
+    drivers = DriverRegistry([rig.driver, HostDriver(), NullDriver(), *rig.extra_drivers])
     args = (rig.config, rig.store, rig.ipam, drivers, rig.firewall, rig.runtime,
             rig.images, rig.netlink)
     params = inspect.signature(Controller.__init__).parameters
@@ -156,8 +157,9 @@ def _controller(rig: Rig) -> Controller:
                       ports=lambda ctl: FakePorts(), event_feed=EventFeed())
 
 
-async def make_rig(tmp_path, monkeypatch) -> Rig:
-    """A Controller on fakes, started (predefined networks bridge, host, none)."""
-    rig = Rig(tmp_path, monkeypatch)
+async def make_rig(tmp_path, monkeypatch, drivers=()) -> Rig:
+    """A Controller on fakes, started (predefined networks bridge, host, none).
+    drivers: more drivers, each made by a callable given the rig."""
+    rig = Rig(tmp_path, monkeypatch, drivers)
     await rig.ctl.start()
     return rig
