@@ -3,9 +3,10 @@ container links, and the host-side macvlan shim with its routes.
 
 Endpoint links are created directly inside the container netns under their
 final name (IFLA_NET_NS_FD on RTM_NEWLINK; the kernel looks the parent up in
-the requesting netns). Docker creates them in the host under a temporary name,
-moves them and renames them; the point of that dance is that the container's
-name (eth0) can never clash with a host interface. Creating in place gives the
+the requesting netns), and set up there as veth peers are (kernel/nsplumb.py).
+Docker creates them in the host under a temporary name, moves them and renames
+them; the point of that dance is that the container's name (eth0) can never
+clash with a host interface. Creating in place gives the
 same guarantee (the name never exists in the host) in one message: measured
 here 1.8 ms per endpoint against 20 ms for create + move + rename (the netns
 move waits for an RCU grace period).
@@ -18,7 +19,6 @@ one another boxnetd (another data root) made, is never removed.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import os
@@ -29,8 +29,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifinfmsg.plugins import ipvlan as _ipvlan_plugin
 
 from boxnet.errors import Conflict, InvalidParameter, KernelError, NotImplementedFeature
-from boxnet.kernel import features
-from boxnet.kernel.netlink import Netlink, _err, _random_mac, add_addr
+from boxnet.kernel import features, nsplumb
+from boxnet.kernel.netlink import Netlink, _err, _random_mac
 
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
@@ -130,7 +130,8 @@ class LanLinks:
                      mode: int, flags: int = 0, mac: str | None = None,
                      addrs: list[str] = (), mtu: int | None = None) -> str:
         """Create a ``kind`` (macvlan|ipvlan) link on host ``parent`` as ``ifname`` inside
-        ``netns_path``, add ``addrs`` (v6 without DAD), bring it and lo up; return its MAC.
+        ``netns_path``, add ``addrs`` (v6 without DAD), bring it and lo up; return its MAC
+        (kernel/nsplumb.py).
 
         On failure nothing is left behind and a user-facing error is raised.
         """
@@ -146,32 +147,18 @@ class LanLinks:
             spec.update(ipvlan_mode=mode, ipvlan_flags=flags)
         if mtu:
             spec["mtu"] = mtu
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise KernelError(f"cannot open network namespace {netns_path}: {e}") from e
-        try:
-            await host.link("add", ifname=ifname, kind=kind, net_ns_fd=fd, **spec)
-        except NetlinkError as e:
-            raise self._attach_error(kind, parent, ifname, mac, e) from e
-        finally:
-            os.close(fd)
-        ipr = await self._nl.handle(netns_path)
-        try:
-            msg = (await ipr.link("get", ifname=ifname))[0]
-            idx = msg["index"]
-            jobs = [add_addr(ipr, idx, a) for a in addrs]
-            jobs.append(ipr.link("set", index=idx, state="up"))
-            jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
-            for r in await asyncio.gather(*jobs, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    raise r
-            return mac or msg.get("address")
-        except BaseException as e:
-            await self.detach(netns_path, ifname)
-            if isinstance(e, NetlinkError):
-                raise _err(f"cannot configure {ifname} in {netns_path}", e) from e
-            raise
+
+        async def create(fd: int) -> None:
+            # the kernel looks the parent up in the requesting (host) netns
+            try:
+                await host.link("add", ifname=ifname, kind=kind, net_ns_fd=fd, **spec)
+            except NetlinkError as e:
+                raise self._attach_error(kind, parent, ifname, mac, e) from e
+
+        _, found = await nsplumb.plumb_into_netns(
+            self._nl, netns_path, ifname, create, addrs,
+            undo=lambda: self.detach(netns_path, ifname))
+        return mac or found
 
     async def try_parent(self, kind: str, parent: str, *, mode: int, flags: int = 0) -> None:
         """Create and delete a throwaway ``kind`` link (down) on host ``parent``, so that

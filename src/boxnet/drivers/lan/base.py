@@ -1,6 +1,6 @@
 """LanDriver: the driver logic macvlan and ipvlan share (Driver interface).
 
-A network claims a parent (drivers/lan.py); each endpoint is one link of the
+A network claims a parent (parents.py); each endpoint is one link of the
 driver's kind on that parent, living in the container netns as ethN with the
 address IPAM gave it. No firewall rules (as Docker): the LAN's own firewall
 applies. Subclasses say how options map to the kernel's mode and flags, which
@@ -9,13 +9,13 @@ claims conflict, and may add host-side work (macvlan's host shim).
 
 from __future__ import annotations
 
-from ..errors import BoxnetError, InvalidParameter, NotImplementedFeature
-from ..kernel import features
-from ..model import Endpoint, Network
-from .api import Driver
-from .lan import Claim, LanParents, ParentSpec, parent_spec
+import abc
 
-KNOWN_BOXNET_OPTS = ("boxnet.host_access",)
+from ...errors import BoxnetError, InvalidParameter, NotImplementedFeature
+from ...kernel import features
+from ...model import Endpoint, Network
+from ..api import Driver
+from .parents import Claim, LanParents, ParentSpec, parent_spec
 
 
 class LanDriver(Driver):
@@ -30,21 +30,24 @@ class LanDriver(Driver):
         self._parents = parents
         self._links = parents.links
 
-    # --- what subclasses define -------------------------------------------------------
+    # --- what subclasses must define --------------------------------------------------
+    @abc.abstractmethod
     def modes(self, nw: Network) -> tuple[str, str]:
         """(mode, flag) from the options, validated."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def kernel_mode(self, mode: str, flag: str) -> tuple[int, int]:
         """The kernel's numbers for (mode, flag)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def conflict(self, claim: Claim, other: Claim) -> str | None:
         """Why `claim` cannot share a parent with `other` (same driver), or None."""
-        return None
 
+    @abc.abstractmethod
     def validate_extra(self, nw: Network, spec: ParentSpec, mode: str) -> None:
-        """Driver-specific checks of the options."""
+        """Driver-specific checks of the options (raise InvalidParameter)."""
+
+    # --- host-side extras subclasses may add (none by default) ---------------------------
 
     async def network_created(self, nw: Network, spec: ParentSpec, restoring: bool) -> None:
         """Host-side extras after the parent is acquired (undone by network_deleting)."""

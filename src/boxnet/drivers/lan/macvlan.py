@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..errors import InvalidParameter
-from ..kernel.links import ALIAS_PREFIX, MACVLAN_MODES
-from ..model import Endpoint, Network
-from .lan import OPT_HOST_ACCESS, Claim, ParentSpec, bool_opt, choice, subnet_of
-from .lan_driver import LanDriver
+from ...errors import InvalidParameter
+from ...kernel.links import ALIAS_PREFIX, MACVLAN_MODES
+from ...model import Endpoint, Network
+from .base import LanDriver
+from .options import OPT_HOST_ACCESS, bool_opt, choice, subnet_of
+from .parents import Claim, ParentSpec
 
 OPT_MODE = "macvlan_mode"
 

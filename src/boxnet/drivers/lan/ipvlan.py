@@ -19,11 +19,12 @@ This kernel may lack ipvlan: network create then fails with the probe's reason.
 
 from __future__ import annotations
 
-from ..errors import InvalidParameter
-from ..kernel.links import IPVLAN_FLAGS, IPVLAN_MODES
-from ..model import Network
-from .lan import OPT_HOST_ACCESS, Claim, ParentSpec, choice
-from .lan_driver import LanDriver
+from ...errors import InvalidParameter
+from ...kernel.links import IPVLAN_FLAGS, IPVLAN_MODES
+from ...model import Network
+from .base import LanDriver
+from .options import OPT_HOST_ACCESS, choice
+from .parents import Claim, ParentSpec
 
 OPT_MODE = "ipvlan_mode"
 OPT_FLAG = "ipvlan_flag"

@@ -1,6 +1,6 @@
-"""What the macvlan and ipvlan drivers share: the `parent` option, the parents
-in use (one registry for both drivers, so they cannot fight over a parent),
-802.1q and dummy parents boxnet creates and removes, and the kernel probe.
+"""The parents of macvlan and ipvlan networks: the `parent` option read as a
+ParentSpec, the parents in use (one registry for both drivers, so they cannot
+fight over a parent), and the 802.1q and dummy parents boxnet creates and removes.
 
 Docker's rules: `-o parent=IFACE` names the host interface the containers'
 links hang off; `IFACE.VLAN` (eth1.50) is created as an 802.1q sub-interface
@@ -13,23 +13,18 @@ parent the user gave, or one another boxnetd made, is never deleted.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import re
 from typing import NamedTuple
 
-from ..errors import Conflict, InvalidParameter, NotImplementedFeature
-from ..kernel import features
-from ..kernel.links import LanLinks
-from ..model import Network
+from ...errors import Conflict, InvalidParameter, NotImplementedFeature
+from ...kernel import features
+from ...kernel.links import LanLinks
+from ...model import Network
+from .options import OPT_PARENT
 
-OPT_PARENT = "parent"
-OPT_HOST_ACCESS = "boxnet.host_access"
 VLAN_KIND, DUMMY_KIND = "vlan", "dummy"   # kinds of the ownership marks
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")   # the kernel's rules for a link name
 VLAN_RE = re.compile(r"^(?P<base>.+)\.(?P<vid>[0-9]+)$")
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("", "0", "false", "no", "off")
 
 
 class ParentSpec(NamedTuple):
@@ -51,16 +46,6 @@ class Claim(NamedTuple):
     flag: str = ""
 
 
-def bool_opt(nw: Network, key: str) -> bool:
-    """A boolean driver option (true/false/1/0...); InvalidParameter otherwise."""
-    val = str(nw.options.get(key, "")).strip().lower()
-    if val in TRUE:
-        return True
-    if val in FALSE:
-        return False
-    raise InvalidParameter(f"invalid value {val!r} for option {key}: expected true or false")
-
-
 def parent_spec(nw: Network) -> ParentSpec:
     """The network's parent as Docker reads `-o parent` and `--internal`."""
     parent = str(nw.options.get(OPT_PARENT, "")).strip()
@@ -76,15 +61,6 @@ def parent_spec(nw: Network) -> ParentSpec:
     if not 1 <= vid <= 4094:
         raise InvalidParameter(f"invalid VLAN id {vid} in parent {parent}: it must be 1-4094")
     return ParentSpec(name=parent, vlan_base=m["base"], vlan_id=vid)
-
-
-def choice(nw: Network, key: str, allowed: dict, default: str) -> str:
-    """A driver option that must be one of `allowed`'s keys (Docker's wording)."""
-    val = str(nw.options.get(key, "") or default).strip().lower()
-    if val not in allowed:
-        raise InvalidParameter(f"requested {key} {val!r} is not valid; use one of: "
-                               f"{', '.join(allowed)}")
-    return val
 
 
 class LanParents:
@@ -150,24 +126,3 @@ class LanParents:
             await self.links.delete_if_owned(spec.name, self.links.mark(DUMMY_KIND))
         elif spec.vlan_base is not None:
             await self.links.delete_if_owned(spec.name, self.links.mark(VLAN_KIND))
-
-
-def subnet_of(nw: Network, cidr: str) -> str | None:
-    """The network's subnet holding address `cidr`."""
-    ip = ipaddress.ip_interface(cidr).ip
-    for pool in nw.pools:
-        if ip in ipaddress.ip_network(pool.subnet):
-            return pool.subnet
-    return None
-
-
-async def lan_drivers(nl) -> list:
-    """The macvlan and ipvlan drivers sharing one parent registry; probes the kernel
-    (in a worker thread) so that `network create` can name a missing feature."""
-    from .ipvlan import IpvlanDriver
-    from .macvlan import MacvlanDriver
-
-    await asyncio.to_thread(features.probe, "macvlan")  # probes every kind at once
-    parents = LanParents(LanLinks(nl))
-    return [MacvlanDriver(parents), IpvlanDriver(parents)]
-
