@@ -22,6 +22,12 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
   output to stdout.log and serves attach clients (console() -> ShimConsole);
   it survives daemon restarts.  exec_tty() keeps an exec's pty in the daemon
   (runtime/console.py Console): an exec lives as long as its connection.
+- Execs (exec_start): `runc exec -d` with a pipe per wanted stream and
+  /dev/null for the others (runtime/execproc.py); the daemon reads the pipes
+  a chunk at a time, so no exec's output is ever collected in memory.
+- Nothing here reads a container's output or files whole, or does slow
+  filesystem work on the event loop: the root's unmount runs in a thread,
+  the bundle's removal in a child process (kernel/fstree.py).
 """
 
 from __future__ import annotations
