@@ -26,8 +26,6 @@ from boxnet.errors import KernelError
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NSFS_MAGIC = 0x6E736673
 
@@ -37,9 +35,6 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
-
-_shared_dirs: set[str] = set()
-_shared_lock = threading.Lock()
 
 
 def _oserror(what: str, path: str = "") -> OSError:
@@ -183,30 +178,6 @@ async def arun_in_netns(path: str, fn: Callable, *args: Any, **kw: Any) -> Any:
 
     _get_worker().submit(path, fn, args, kw, done)
     return await fut
-
-
-def make_shared_dir(directory: str) -> None:
-    """Make ``directory`` a shared mount point, as ``ip netns`` does for /run/netns.
-
-    Optional (the daemon may call it once on its netns dir): a mount
-    namespace made later (``unshare -m``, ``ip netns exec``) then sees our
-    umounts, so a deleted netns is not kept alive by a stale copy of its bind
-    mount. Without it, deletion still works, the netns just lingers while
-    such a copy exists. The caller must ``umount`` the directory to remove it.
-    """
-    with _shared_lock:
-        if directory in _shared_dirs:
-            return
-        d = directory.encode()
-        if _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
-            if ctypes.get_errno() != errno.EINVAL:
-                raise _oserror("make-shared", directory)
-            # Not a mount point yet: bind it on itself, then make it shared.
-            if _libc.mount(d, d, b"none", MS_BIND | MS_REC, None) != 0:
-                raise _oserror("bind mount", directory)
-            if _libc.mount(b"none", d, None, MS_SHARED | MS_REC, None) != 0:
-                raise _oserror("make-shared", directory)
-        _shared_dirs.add(directory)
 
 
 def _unshare_and_pin(path: str, box: dict) -> None:

@@ -19,7 +19,6 @@ import signal
 from typing import Callable
 
 PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
 
 # Exit code reported when a process that is not our child ends: only its
 # parent can learn the real status (see ExitWatcher).
@@ -50,13 +49,6 @@ def raise_nofile_limit() -> int:
     return soft
 
 
-def is_child_subreaper() -> bool:
-    """True when the calling process is a child subreaper."""
-    val = ctypes.c_int(0)
-    _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(val), 0, 0, 0)
-    return bool(val.value)
-
-
 def proc_start_time(pid: int) -> int | None:
     """Start time of `pid` in clock ticks (field 22 of /proc/pid/stat), None if gone.
 
@@ -70,16 +62,6 @@ def proc_start_time(pid: int) -> int | None:
     # comm (field 2) may hold spaces and parentheses: split after the last ')'.
     rest = data[data.rindex(b")") + 2:].split()
     return int(rest[19])
-
-
-def parent_pid(pid: int) -> int | None:
-    """Parent pid of `pid` from /proc, None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(b")") + 2:].split()[1])
 
 
 def exit_code_from_status(status: int) -> int:
