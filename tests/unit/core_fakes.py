@@ -94,6 +94,15 @@ class Rig:
         await self.runtime.exit(c.id, code)
         await fut
 
+    async def restart(self) -> None:
+        """A daemon restart: a new Controller on the same store, kernel, driver
+        and firewall objects; IPAM and listeners start empty (derived state)."""
+        self.ipam = FakeIpam(self.faults, self.anomalies)
+        self.dns = FakeNameService(self.faults)
+        self.ctl = _controller(self)
+        self.dns.ctl = self.ctl
+        await self.ctl.start()
+
     # ---- what is held --------------------------------------------------
     def state(self) -> dict:
         """Everything any part holds, as comparable plain data."""

@@ -231,3 +231,27 @@ async def test_exit_after_the_netns_pin_vanished_is_clean(rig, running, caplog):
     now = rig.state()
     for key in ("ipam.addresses", "driver.ports", "firewall.endpoints", "ctl.endpoints", "netns"):
         assert now[key] == running[key], key
+
+
+async def test_a_pin_left_by_a_failed_teardown_goes_at_the_next_start(rig, running):
+    pin = rig.c1.sandbox_key
+    rig.faults.fail("netns.delete")
+    await rig.exit(rig.c1, 0)
+    assert pin in rig.kernel.netns and rig.c1.sandbox_key == ""
+    await rig.restart()
+    assert pin not in rig.kernel.netns
+    assert rig.state()["ipam.addresses"] == {}
+
+
+@pytest.mark.parametrize("op", ["store.put:endpoints", "store.put:containers"])
+async def test_failed_rename_changes_nothing(rig, running, op):
+    eps = {ep.id: list(ep.dns_names) for ep in rig.ctl.container_endpoints(rig.c1.id)}
+    rig.faults.fail(op)
+    with pytest.raises(Exception):
+        await rig.ctl.rename_container("c1", "c9")
+    assert rig.ctl.container("c1") is rig.c1 and rig.c1.name == "c1"
+    assert {ep.id: ep.dns_names for ep in rig.ctl.container_endpoints(rig.c1.id)} == eps
+    with pytest.raises(NotFound):
+        rig.ctl.container("c9")
+    await rig.ctl.rename_container("c1", "c9")
+    assert rig.ctl.container("c9") is rig.c1
