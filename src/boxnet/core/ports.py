@@ -1,14 +1,15 @@
-"""Published ports follow the container's life (an EventBus listener).
+"""Published ports follow the container's life (a lifecycle listener, core/events.py).
 
 On ``sandbox_ready`` the container's PortBindings get host ports (random
 ones from the ephemeral range when left empty) and DNAT elements towards the
 endpoint that carries its default route (non-internal, highest gateway
-priority).  Connect/disconnect re-target them; stop releases them.  The
+priority, on a network whose driver has the PublishesPorts ability).  Connect/disconnect re-target them; stop releases them.  The
 allocations are written under the exec root so that a daemon restart keeps
 the same host ports for containers still running.
 
-It also re-adds the anti-spoofing elements of restored endpoints (the
-firewall collects them at daemon start and renders everything at once).
+It also has the driver re-add the anti-spoofing elements of restored
+endpoints (the firewall collects them at daemon start and renders everything
+at once).
 
 In a network whose gateway mode for the family is `routed` the entry is
 marked so: the firewall opens the container port itself and DNATs nothing.
@@ -22,15 +23,16 @@ import os
 
 import msgspec
 
-from ..drivers.bridge import options as bridge_options
+from ..drivers.api import PublishesPorts
 from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter
-from ..firewall.api import PublishedPort, endpoint_entry
+from ..firewall.api import PublishedPort
+from .events import LifecycleListener
 from .portalloc import HostBinding, PortAllocator, families_for, normalize_ip
 
 log = logging.getLogger(__name__)
 
 
-class PortMapper:
+class PortMapper(LifecycleListener):
     """Listener owning host-port allocations and their firewall elements."""
 
     def __init__(self, ctl, allocator: PortAllocator | None = None):
@@ -50,7 +52,7 @@ class PortMapper:
     async def sandbox_ready(self, c) -> None:
         """Allocate and publish; any failure fails the start (nothing kept)."""
         if self._host_mode(c):
-            if getattr(self.ctl.config, "no_host_network", False):
+            if self.ctl.config.no_host_network:
                 raise Forbidden("host networking is disabled on this daemon (--no-host-network)")
             if c.config.port_bindings:
                 log.warning("%s uses host networking: published ports are ignored", c.name)
@@ -67,9 +69,9 @@ class PortMapper:
         """Re-add endpoint elements; re-hold the same host ports and DNAT them."""
         for ep in self.ctl.container_endpoints(c.id):
             nw = self.ctl.networks.get(ep.network_id)
-            entry = endpoint_entry(ep)
-            if nw is not None and nw.driver == "bridge" and entry is not None:
-                await self.ctl.firewall.add_endpoint(entry)
+            drv = self._publisher(nw)
+            if drv is not None:
+                await drv.restore_endpoint(nw, ep)
         if self._host_mode(c):
             return
         saved = self._load(c.id)
@@ -109,8 +111,11 @@ class PortMapper:
 
     # ---- internals --------------------------------------------------------
     def _host_mode(self, c) -> bool:
-        return any(self.ctl.networks.get(n) is not None and self.ctl.networks[n].driver == "host"
-                   for n in c.networks)
+        return self.ctl.uses_host_stack(c)
+
+    def _publisher(self, nw) -> PublishesPorts | None:
+        """The network's driver if its endpoints take published ports."""
+        return self.ctl.drivers.ability(nw.driver, PublishesPorts) if nw is not None else None
 
     def _wanted(self, c) -> list:
         """The PortBindings, plus exposed ports when PublishAllPorts (-P) is set."""
@@ -130,7 +135,7 @@ class PortMapper:
         opt = nw.options.get("com.docker.network.bridge.host_binding_ipv4", "") if nw else ""
         if opt and opt != "0.0.0.0":
             return opt
-        ip = getattr(self.ctl.config, "default_bind_ip", "") or ""
+        ip = self.ctl.config.default_bind_ip
         return "" if ip in ("0.0.0.0",) else ip
 
     def _routed_families(self, c, host_ip: str) -> tuple[int, ...] | None:
@@ -138,11 +143,12 @@ class PortMapper:
         gateway mode on the container's first network (Docker then uses no
         host port: the container port itself is opened); None otherwise."""
         nw = self.ctl.networks.get(next(iter(c.networks), ""))
-        if nw is None or nw.driver != "bridge" or nw.internal:
+        drv = self._publisher(nw)
+        if drv is None or nw.internal:
             return None
         fams = families_for(normalize_ip(host_ip))[0]
         fams = tuple(f for f in fams if (nw.enable_ipv6 if f == 6 else nw.enable_ipv4))
-        if fams and all(bridge_options.gateway_mode(nw, f) == "routed" for f in fams):
+        if fams and all(drv.gateway_mode(nw, f) == "routed" for f in fams):
             return fams
         return None
 
@@ -164,7 +170,7 @@ class PortMapper:
                 f"cannot publish {pb.container_port}/{pb.proto} on [::1]: ports on the "
                 "IPv6 loopback need a userland proxy, which boxnet does not have; use "
                 "127.0.0.1 (the IPv4 loopback) instead")
-        hi = getattr(pb, "host_port_end", 0) or pb.host_port
+        hi = pb.host_port_end or pb.host_port
         b = self.alloc.allocate(c.id, pb.proto, host_ip, pb.host_port, hi, pb.container_port)
         log.info("container %s: %s/%s published on %s:%d", c.name, pb.container_port, pb.proto,
                  b.host_ip or "*", b.host_port)
@@ -174,7 +180,7 @@ class PortMapper:
         best = None
         for ep in self.ctl.container_endpoints(c.id):
             nw = self.ctl.networks.get(ep.network_id)
-            if ep.id == exclude or nw is None or nw.internal or nw.driver != "bridge":
+            if ep.id == exclude or nw is None or nw.internal or self._publisher(nw) is None:
                 continue
             if not (ep.ipv6 if v6 else ep.ipv4):
                 continue
@@ -189,7 +195,8 @@ class PortMapper:
             if ep is None:
                 continue
             cip = (ep.ipv6 if fam == 6 else ep.ipv4).split("/")[0]
-            mode = bridge_options.gateway_mode(self.ctl.networks[ep.network_id], fam)
+            nw = self.ctl.networks[ep.network_id]
+            mode = self._publisher(nw).gateway_mode(nw, fam)
             for b in self._bindings.get(c.id, []):
                 if not b.host_port and mode != "routed":
                     continue  # made for a routed network; this family's target is not

@@ -1,15 +1,29 @@
-"""The driver interface every network driver implements (DESIGN.md).
+"""The driver interface every network driver implements (DESIGN.md), and the
+optional abilities a driver may have.
 
 A driver owns the kernel objects of its networks and endpoints; the core
 owns the state.  Each method is idempotent or undoes its own partial work
 before raising, so the core can roll back a failed operation.
+
+Optional abilities are small interfaces of their own, as libnetwork's driverapi
+has them: a driver declares one by inheriting it, and the core asks
+``isinstance(driver, Ability)`` (or ``DriverRegistry.ability``), never
+``getattr`` or the driver's name:
+
+- ``ClusterIpam``: pools and addresses are claimed in the cluster store (overlay);
+- ``FastLeave``: a leave right before the netns goes can skip the link deletion;
+- ``InspectExtras``: more fields in a network inspect;
+- ``PublishesPorts``: endpoints are the DNAT targets of published ports, and
+  carry the firewall's anti-spoofing elements (bridge);
+- ``HostStack``: the container shares the host's network stack (host);
+- ``NoNetwork``: the container has loopback only, alone (null, the `none` network).
 """
 
 from __future__ import annotations
 
 import abc
 
-from ..model import Endpoint, Network
+from ..model import Endpoint, EndpointSettings, IpamPool, Network
 
 
 class Driver(abc.ABC):
@@ -77,3 +91,58 @@ class NoopDriver(Driver):
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
         """Nothing to remove."""
+
+
+# ---- optional abilities ---------------------------------------------------------------
+class ClusterIpam(abc.ABC):
+    """The driver's networks take their pools and endpoint addresses from the
+    cluster store (global IPAM) instead of the daemon's local IPAM."""
+
+    @abc.abstractmethod
+    async def request_pools(self, nw: Network, configs: list, ipam, avoid) -> list[IpamPool]:
+        """Claim the network's pools (one per family in use); all or none."""
+
+    @abc.abstractmethod
+    async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
+        """Claim the endpoint's addresses (fills ep.ipv4/ep.ipv6 and gateways)."""
+
+
+class FastLeave(abc.ABC):
+    """A leave right before the sandbox's netns is released can make the endpoint
+    inert at once and let its kernel objects die with the netns."""
+
+    @abc.abstractmethod
+    async def leave_released(self, nw: Network, ep: Endpoint) -> None:
+        """Leave of an endpoint whose netns goes next: inert now, deleted with the netns."""
+
+
+class InspectExtras(abc.ABC):
+    """The driver adds fields to a network inspect (with its containers)."""
+
+    @abc.abstractmethod
+    def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:
+        """Extra top-level fields; ``local_endpoints``: the endpoints on this host."""
+
+
+class PublishesPorts(abc.ABC):
+    """Endpoints of the driver's networks are the DNAT targets of published ports,
+    and carry the firewall's per-endpoint anti-spoofing elements."""
+
+    @abc.abstractmethod
+    def gateway_mode(self, nw: Network, family: int) -> str:
+        """How the network's gateway treats ``family`` (4|6): nat, nat-unprotected,
+        routed or isolated."""
+
+    @abc.abstractmethod
+    async def restore_endpoint(self, nw: Network, ep: Endpoint) -> None:
+        """At daemon start: re-add a re-adopted endpoint's firewall elements."""
+
+
+class HostStack:
+    """Marker: a container on this driver's network shares the host's network
+    stack (no netns of its own, no endpoint plumbing, no port publishing)."""
+
+
+class NoNetwork:
+    """Marker: a container on this driver's network has a netns with loopback only,
+    and may be on no other network."""

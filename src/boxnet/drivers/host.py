@@ -4,10 +4,10 @@ This is a documented exception to isolation: the container sees and can bind
 every interface of the host.  No netns, no veth, no address management.
 """
 
-from .api import NoopDriver
+from .api import HostStack, NoopDriver
 
 
-class HostDriver(NoopDriver):
+class HostDriver(NoopDriver, HostStack):
     """Driver of the predefined `host` network."""
 
     name = "host"

@@ -1,9 +1,9 @@
 """The null driver (`none` network): a private netns holding only loopback."""
 
-from .api import NoopDriver
+from .api import NoNetwork, NoopDriver
 
 
-class NullDriver(NoopDriver):
+class NullDriver(NoopDriver, NoNetwork):
     """Driver of the predefined `none` network."""
 
     name = "null"

@@ -10,8 +10,8 @@ from .common import ctl, reply
 def firewall_warnings(c) -> list[str]:
     """Problems that break isolation or forwarding, for /info and the reload reply."""
     out = list(c.firewall.warnings())
-    host = [x.name for x in c.containers.values() if x.status == "running" and any(
-        c.networks.get(n) is not None and c.networks[n].driver == "host" for n in x.networks)]
+    host = [x.name for x in c.containers.values()
+            if x.status == "running" and c.uses_host_stack(x)]
     if host:
         out.append("containers using host networking are not isolated from the host or each "
                    "other: " + ", ".join(sorted(host)))

@@ -25,12 +25,7 @@ def _view(c, nw, with_containers: bool) -> dict:
     eps = list(c.eps_by_network.get(nw.id, {}).values())
     usage = [c.ipam.usage(p.subnet) for p in nw.pools]
     out = network_json(nw, eps, c.containers, usage)
-    peers = getattr(c.drivers.get(nw.driver), "peers_view", None)
-    if peers is not None:  # overlay: hosts and their endpoint counts, as Docker's Peers
-        out["Peers"] = peers(nw, len(eps))
-    extra = getattr(c.drivers.get(nw.driver), "inspect_extra", None)
-    if extra is not None:  # overlay: a pending removal
-        out.update(extra(nw))
+    out.update(c.inspect_extras(nw, len(eps)))  # overlay: Docker's Peers, a pending removal
     return out
 
 

@@ -31,7 +31,7 @@ from ...errors import BoxnetError, Forbidden, InvalidParameter, Unavailable
 from ...firewall.api import Firewall, FirewallNetwork
 from ...ipam.api import PoolRequest
 from ...model import Endpoint, EndpointSettings, Network
-from ..api import Driver
+from ..api import ClusterIpam, Driver, InspectExtras
 from ..bridge import options as bropts
 from . import records as R
 from . import removal
@@ -49,8 +49,9 @@ def bridge_name(nw: Network) -> str:
     return "ov-" + nw.id[:12]
 
 
-class OverlayDriver(Driver):
-    """Docker's overlay driver, with etcd (the cluster store) as its control plane."""
+class OverlayDriver(Driver, ClusterIpam, InspectExtras):
+    """Docker's overlay driver, with etcd (the cluster store) as its control plane:
+    global IPAM, and the peers (and a pending removal) in network inspect."""
 
     name = "overlay"
     scope = "global"
@@ -78,7 +79,7 @@ class OverlayDriver(Driver):
         requested_vni(nw)
 
     async def request_pools(self, nw: Network, configs: list, ipam, avoid) -> list:
-        """Global IPAM (core hook for scope "global"): claim name, VNI and subnets
+        """Global IPAM (ClusterIpam): claim name, VNI and subnets
         (one IPv4, and one IPv6 with ``--ipv6``) in etcd."""
         v4, v6 = [], []
         for cfg in configs:
@@ -100,7 +101,7 @@ class OverlayDriver(Driver):
                                               ipam, avoid, v6=req6)
 
     async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
-        """Global IPAM (core hook): claim the endpoint's address in etcd; refused
+        """Global IPAM (ClusterIpam): claim the endpoint's address in etcd; refused
         (403) while a removal of the network is pending.  The endpoint gets no
         gateway: outbound traffic leaves through the gateway bridge (gwbridge.py)."""
         kv = await self.gipam.etcd.get(R.REMOVING + nw.id)
@@ -226,12 +227,14 @@ class OverlayDriver(Driver):
         """No host device carries an overlay's gateway (the host is not on it)."""
         return None
 
-    def inspect_extra(self, nw: Network) -> dict:
-        """Extra fields of a network inspect: the pending removal, if any."""
+    def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:
+        """Extra fields of a network inspect (InspectExtras): Docker's ``Peers``, and
+        the pending removal, if any."""
+        out = {"Peers": self.peers_view(nw, local_endpoints)}
         rm = self.removing.get(nw.id)
-        if rm is None:
-            return {}
-        return {"Removing": {"RequestedBy": rm.host, "Since": rm.since}}
+        if rm is not None:
+            out["Removing"] = {"RequestedBy": rm.host, "Since": rm.since}
+        return out
 
     def peers_view(self, nw: Network, local_count: int) -> list[dict]:
         """Docker's ``Peers`` of a network inspect, with endpoint counts per host."""
@@ -241,7 +244,7 @@ class OverlayDriver(Driver):
         return out
 
 
-class DisabledOverlay(Driver):
+class DisabledOverlay(Driver, ClusterIpam):
     """Stands in for "overlay" on a single host: refuses with the way out."""
 
     name = "overlay"
@@ -251,6 +254,16 @@ class DisabledOverlay(Driver):
         """Always refuses: there is no cluster store."""
         raise Unavailable("overlay networks need a cluster store: start boxnetd with "
                           "--cluster-store etcd://HOST:PORT --cluster-advertise ADDR")
+
+    async def request_pools(self, nw: Network, configs: list, ipam, avoid) -> list:
+        """Refuses: the pools live in the cluster store."""
+        self.validate_options(nw)
+        return []
+
+    async def request_addresses(self, nw: Network, ep: Endpoint, st: EndpointSettings) -> None:
+        """Refuses: the addresses live in the cluster store (a stored overlay network's
+        container started without one)."""
+        self.validate_options(nw)
 
     async def create_network(self, nw: Network, restoring: bool = False) -> None:
         """A stored overlay network cannot be restored without the cluster store."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ...core.events import LifecycleListener
 from ...errors import BoxnetError, Conflict
 from ...model import Container, Endpoint, EndpointSettings, Network
 
@@ -44,7 +45,7 @@ def is_gwbridge(nw: Network | None) -> bool:
     return nw is not None and nw.driver == "bridge" and nw.labels.get(LABEL) == "true"
 
 
-class GatewayBridge:
+class GatewayBridge(LifecycleListener):
     """Adds and removes containers' gateway-bridge endpoints as their networks change."""
 
     def __init__(self, ctl, overlay_driver: str = "overlay"):
