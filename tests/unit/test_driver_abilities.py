@@ -83,7 +83,8 @@ def test_disabled_overlay_refuses_global_ipam_with_the_way_out():
 def test_core_and_api_ask_abilities_not_names():
     """No driver-name comparison or getattr-discovered ability is left in the core
     and the API (the overlay's own modules may name the bridge driver they use)."""
-    bad = re.compile(r'\.driver\s*[!=]=\s*"|getattr\((drv|c\.drivers|lst)\b|scope\s*==\s*"global"')
+    bad = re.compile(r'\.driver\s*[!=]=\s*"|\.driver\s+for\b|getattr\((drv|c\.drivers|lst)\b'
+                     r'|scope\s*==\s*"global"')
     hits = [f"{p.relative_to(SRC)}:{i}: {line.strip()}"
             for sub in ("core", "api") for p in sorted((SRC / sub).rglob("*.py"))
             for i, line in enumerate(p.read_text().splitlines(), 1) if bad.search(line)]
