@@ -169,3 +169,38 @@ def test_boxnet_compose_spelling(svc):
     rows = json.loads(r.stdout) if r.stdout.lstrip().startswith("[") else \
         [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert {row["Service"] for row in rows} >= {"api", "client", "hostnet"}, rows
+
+
+ORPHANS = """
+services:
+  a: {image: busybox, command: ["sleep", "3600"], networks: [n]}
+  b: {image: busybox, command: ["sleep", "3600"], networks: [n]}
+networks:
+  n: {name: orph-net}
+"""
+
+
+def test_orphans_kept_or_removed(host, tmp_path):
+    """A service dropped from the file leaves an orphan: `down` warns and keeps it and
+    its network; `up --remove-orphans` removes it (its name no longer resolves)."""
+    f = tmp_path / "compose.yaml"
+    f.write_text(textwrap.dedent(ORPHANS))
+    args = ("-f", str(f), "-p", "orph")
+    compose(host, *args, "up", "-d")
+    try:
+        assert host.exec("orph-a-1", "nslookup", "b").returncode == 0
+        f.write_text(textwrap.dedent(ORPHANS).replace(
+            '  b: {image: busybox, command: ["sleep", "3600"], networks: [n]}\n', ""))
+        r = compose(host, *args, "down", "-t", "1")
+        assert "Found orphan containers (b)" in r.stderr, r.stderr
+        assert host.api("GET", "/containers/orph-a-1/json")[0] == 404
+        assert host.inspect("orph-b-1")["State"]["Running"]
+        assert host.network("orph-net")["Name"] == "orph-net"
+        compose(host, *args, "up", "-d", "--remove-orphans")
+        assert host.api("GET", "/containers/orph-b-1/json")[0] == 404
+        assert host.inspect("orph-a-1")["State"]["Running"]
+        r = host.exec("orph-a-1", "nslookup", "b")
+        assert r.returncode != 0, (r.stdout, r.stderr)
+    finally:
+        compose(host, *args, "down", "-t", "1", "--remove-orphans")
+    assert host.api("GET", "/networks/orph-net")[0] == 404

@@ -43,10 +43,7 @@ def up(st, detach, remove_orphans, services) -> None:
     r = st.runner()
     r.up(list(services) or None)
     if remove_orphans:
-        from ..compose import labels as L
-        for c in r.containers():
-            if c["Labels"].get(L.SERVICE) not in st.project.services:
-                r._remove(c, "Removed")
+        r.remove_orphans()
     if not detach:
         from ..compose.logs import follow
         try:

@@ -188,6 +188,12 @@ class Runner:
         value = svc.get("stop_grace_period") if svc else None
         return int(health.seconds(value)) if value else None
 
+    def remove_orphans(self) -> None:
+        """Remove the containers of services no longer in the file (`up --remove-orphans`)."""
+        for c in self.containers():
+            if c["Labels"].get(L.SERVICE) not in self.project.services:
+                self._remove(c, "Removed")
+
     # -- down ------------------------------------------------------------------------------
     def down(self, remove_orphans: bool = False) -> list[str]:
         """Remove the project's containers (reverse order), then its networks; return errors."""
