@@ -237,3 +237,27 @@ async def test_a_cancelled_exit_waiter_is_forgotten(tmp_path):
 @pytest.mark.parametrize("name", ["console", "exec_tty"])
 def test_runtime_interface_declares_what_attach_uses(name):
     assert name in Runtime.__abstractmethods__
+
+
+def test_an_exec_resize_before_its_terminal_exists_is_kept_for_it(tmp_path):
+    from boxnet.core.execs import ExecInstance
+    ctl = _controller(tmp_path)
+    ex = ExecInstance(id="e" * 64, container_id="c" * 64, cmd=["sh"], tty=True)
+    ctl.execs[ex.id] = ex
+    ctl.resize_exec(ex.id, 0, 80)          # half a size: nothing to apply
+    assert ex.console_size == []
+    ctl.resize_exec(ex.id, 40, 120)
+    assert ex.console_size == [40, 120]
+
+    class Con:
+        size = None
+
+        def resize(self, h, w):
+            self.size = (h, w)
+    con = Con()
+    ctl._exec_consoles[ex.id] = con        # as start_exec_tty keeps it while it runs
+    ctl.resize_exec(ex.id, 50, 132)
+    assert con.size == (50, 132) and ex.console_size == [40, 120]
+    ctl.release_exec_console(ex.id)
+    ctl.forget_execs(ex.container_id)
+    assert ex.id not in ctl.execs and not ctl._exec_consoles

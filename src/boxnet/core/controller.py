@@ -75,6 +75,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
         self.execs: dict = {}
+        self._exec_consoles: dict = {}   # exec id -> Console of a running `exec -t`
         self.events = EventBus()
         self.start_time = ""
         self.dns = dns(self)

@@ -1,6 +1,9 @@
-"""Exec instances: create, start (non-interactive, output streamed), inspect."""
+"""Exec instances: create, start (through pipes, or on a pty: `exec -t`),
+resize, inspect."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import msgspec
 
@@ -53,6 +56,7 @@ class ExecOps:
         (they were kept, and grew the daemon's memory, for ever)."""
         for exec_id in [e.id for e in self.execs.values() if e.container_id == container_id]:
             del self.execs[exec_id]
+            self._exec_consoles.pop(exec_id, None)
 
     def get_exec(self, exec_id: str) -> ExecInstance:
         """An exec by id (NotFound otherwise)."""
@@ -91,3 +95,43 @@ class ExecOps:
             ex.running, ex.exit_code = False, fut.result()
         proc.exited.add_done_callback(exited)
         return proc
+
+    async def start_exec_tty(self, exec_id: str, on_exit: Callable[[int], None] | None = None):
+        """Start the exec on a new pty (`exec -t`); returns its Console
+        (runtime/console.py).  The exec is running until the process exits
+        (`on_exit(code)` then); its console is kept for resize_exec meanwhile,
+        or until release_exec_console."""
+        ex = self.get_exec(exec_id)
+        self.check_exec_startable(ex)
+        ex.running = True
+
+        def exited(code: int) -> None:
+            ex.running, ex.exit_code = False, code
+            self._exec_consoles.pop(ex.id, None)
+            if on_exit is not None:
+                on_exit(code)
+        try:
+            con = await self.runtime.exec_tty(ex.container_id, ex.cmd, ex.env,
+                                              ex.working_dir or "", exited, user=ex.user)
+        except BaseException:
+            ex.running = False
+            raise
+        if ex.running:   # it may have ended already
+            self._exec_consoles[ex.id] = con
+        if ex.console_size:
+            con.resize(*ex.console_size)
+        return con
+
+    def resize_exec(self, exec_id: str, height: int, width: int) -> None:
+        """POST /exec/{id}/resize: the running exec's terminal, or the size its
+        terminal gets as soon as it exists (the docker CLI resizes right after start)."""
+        ex = self.get_exec(exec_id)
+        con = self._exec_consoles.get(ex.id)
+        if con is not None:
+            con.resize(height, width)
+        elif height > 0 and width > 0:
+            ex.console_size = [height, width]
+
+    def release_exec_console(self, exec_id: str) -> None:
+        """The exec's client is gone: its console is no longer resized."""
+        self._exec_consoles.pop(exec_id, None)

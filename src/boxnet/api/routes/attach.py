@@ -214,9 +214,6 @@ async def resize(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-EXEC_CONSOLES: dict = {}  # exec id -> Console of a running `exec -t`
-
-
 def tty_size(request: web.Request) -> tuple[int, int]:
     """resize's h and w: 0-65535 each (a terminal size is two unsigned shorts)."""
     return (qint(request, "h", 0, hi=0xFFFF), qint(request, "w", 0, hi=0xFFFF))
@@ -225,63 +222,32 @@ def tty_size(request: web.Request) -> tuple[int, int]:
 async def exec_resize(request: web.Request) -> web.Response:
     """POST /exec/{id}/resize?h=&w=."""
     height, width = tty_size(request)
-    ex = ctl(request).get_exec(request.match_info["id"])
-    con = EXEC_CONSOLES.get(ex.id)
-    if con is not None:
-        con.resize(height, width)
-    elif height > 0 and width > 0:
-        ex.console_size = [height, width]   # the terminal is not there yet: applied at once
+    ctl(request).resize_exec(request.match_info["id"], height, width)
     return web.Response(status=200)
 
 
 async def exec_tty_detached(request: web.Request, ex) -> None:
     """`exec -d -t`: the program gets its terminal; nobody is attached, so its
     output is read and discarded (as dockerd does), never queued."""
-    c = ctl(request)
-    ex.running = True
-
-    def on_exit(code: int) -> None:
-        ex.running, ex.exit_code = False, code
-        EXEC_CONSOLES.pop(ex.id, None)
     try:
-        con = await c.runtime.exec_tty(ex.container_id, ex.cmd, ex.env, ex.working_dir or "",
-                                       on_exit, user=ex.user)
+        await ctl(request).start_exec_tty(ex.id)
     except KernelError as exc:   # as for `exec -d` without a terminal (execs.py)
-        ex.running = False
         code = exit_code_of_failure(exc.message)
         if code in (126, 127):
             ex.exit_code = code
             raise InvalidParameter(f"OCI runtime exec failed: {exc.message}") from None
         raise
-    except BaseException:
-        ex.running = False
-        raise
-    if ex.running:   # for POST /exec/{id}/resize
-        EXEC_CONSOLES[ex.id] = con
-    if ex.console_size:
-        con.resize(*ex.console_size)
 
 
 async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
     """Run an exec on a pty and pump it through the hijacked connection."""
     c = ctl(request)
-    loop = asyncio.get_running_loop()
-    exited: asyncio.Future = loop.create_future()
-    ex.running = True
+    exited: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def on_exit(code: int) -> None:
-        ex.running, ex.exit_code = False, code
         if not exited.done():
             exited.set_result(code)
-    try:
-        con = await c.runtime.exec_tty(ex.container_id, ex.cmd, ex.env, ex.working_dir or "",
-                                       on_exit, user=ex.user)
-    except BaseException:
-        ex.running = False
-        raise
-    EXEC_CONSOLES[ex.id] = con
-    if ex.console_size:
-        con.resize(*ex.console_size)
+    con = await c.start_exec_tty(ex.id, on_exit)
     q = con.subscribe()
     gone = asyncio.ensure_future(h.gone.wait())
     gone.add_done_callback(lambda _: q.end())  # a client that left ends the loop
@@ -298,7 +264,7 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
     finally:
         gone.cancel()
         con.unsubscribe(q)
-        EXEC_CONSOLES.pop(ex.id, None)
+        c.release_exec_console(ex.id)
         if stdin_task is not None:
             stdin_task.cancel()
         if h.gone.is_set() and not con.closed.is_set():
