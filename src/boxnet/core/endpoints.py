@@ -7,9 +7,12 @@ import ipaddress
 import logging
 import os
 
+from ..drivers.api import ClusterIpam, FastLeave
 from ..errors import BoxnetError, InvalidParameter
 from ..model import Container, Endpoint, EndpointSettings, Network
 from . import names, sandbox
+from .teardown import Teardown
+from .undo import rollback
 
 log = logging.getLogger(__name__)
 IFACE_PREFIX = "com.docker.network.container_iface_prefix"
@@ -72,13 +75,21 @@ class EndpointOps:
             st.last_ipv6 = ep.ipv6.partition("/")[0]
 
     def _release(self, nw: Network, ep: Endpoint) -> None:
+        """Give the endpoint's addresses back: each one is tried, one
+        BoxnetError lists those that failed."""
+        errors = []
         for cidr in (ep.ipv4, ep.ipv6):
             if not cidr:
                 continue
             addr = ipaddress.ip_interface(cidr)
             for pool in nw.pools:
                 if addr.ip in ipaddress.ip_network(pool.subnet):
-                    self.ipam.release_address(pool.subnet, str(addr.ip))
+                    try:
+                        self.ipam.release_address(pool.subnet, str(addr.ip))
+                    except BoxnetError as exc:
+                        errors.append(f"release of {addr.ip}: {exc.message}")
+        if errors:
+            raise BoxnetError("; ".join(errors))
 
     def _dns_names(self, c: Container, nw: Network, st: EndpointSettings) -> list[str]:
         """Names this endpoint answers to on a user-defined network."""
@@ -98,58 +109,51 @@ class EndpointOps:
                       static_ipv4=st.ipv4, static_ipv6=st.ipv6,
                       driver_opts=dict(st.driver_opts), gw_priority=st.gw_priority,
                       links=list(st.links), dns_names=self._dns_names(c, nw, st))
-        if drv.uses_ipam:
-            try:
-                if drv.scope == "global":  # address claims are cluster-store transactions
+        async with rollback(f"endpoint {ep.id[:12]} of {c.name} on {nw.name}") as undo:
+            if drv.uses_ipam:
+                undo.push("release of its addresses", self._release, nw, ep)  # those granted
+                if isinstance(drv, ClusterIpam):  # address claims are cluster-store transactions
                     await drv.request_addresses(nw, ep, st)
                 else:
                     self._allocate(nw, ep, st)
-            except BaseException:
-                self._release(nw, ep)
-                raise
-        try:
             self.store.put("endpoints", ep.id, ep)
+            undo.push("its removal from the store", self.store.delete, "endpoints", ep.id)
             self._index_endpoint(ep)
+            undo.push("unindexing", self._unindex_endpoint, ep)
             if drv.needs_sandbox and netns_path:
+                # a join that fails half-way leaves what it made: leave is idempotent
+                undo.push("leave", drv.leave, nw, ep, netns_path)
                 await drv.join(nw, ep, netns_path)
             self.store.put("endpoints", ep.id, ep)
-        except BaseException:
-            await self._undo_join(drv, nw, ep, netns_path)
-            raise
         return ep
-
-    async def _undo_join(self, drv, nw: Network, ep: Endpoint, netns_path: str) -> None:
-        try:
-            if drv.needs_sandbox and netns_path:
-                await drv.leave(nw, ep, netns_path)
-        except BoxnetError as exc:
-            log.warning("rollback of endpoint %s: %s", ep.id[:12], exc.message)
-        self._unindex_endpoint(ep)
-        self.store.delete("endpoints", ep.id)
-        self._release(nw, ep)
 
     async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint,
                             released: bool = False) -> None:
         """Remove one endpoint: kernel first, then state, then addresses.
 
         released: the sandbox's netns is released right after (teardown); a
-        driver with ``leave_released`` then only makes the endpoint inert and
-        lets its kernel objects die with the netns."""
+        FastLeave driver then only makes the endpoint inert and lets its
+        kernel objects die with the netns.
+
+        Every step is tried even when one fails (the endpoint is forgotten
+        and its addresses freed though the driver failed); one BoxnetError
+        then lists every failure."""
+        steps = Teardown(f"endpoint {ep.id[:12]} ({ep.ifname})")
         if nw is not None and getattr(c, "id", None):
             await self.events.endpoint_left(c, nw, ep)
         if nw is not None:
             drv = self.drivers.get(nw.driver)
             if drv.needs_sandbox and c.sandbox_key:
-                quick = getattr(drv, "leave_released", None) if released else None
-                if quick is not None:
-                    await quick(nw, ep)
+                if released and isinstance(drv, FastLeave):
+                    await steps.run("driver leave", drv.leave_released, nw, ep)
                 else:
-                    await drv.leave(nw, ep, c.sandbox_key)
+                    await steps.run("driver leave", drv.leave, nw, ep, c.sandbox_key)
         self.forget_route_via(c, ep.ifname)
         self._unindex_endpoint(ep)
-        self.store.delete("endpoints", ep.id)
+        await steps.run("removal from the store", self.store.delete, "endpoints", ep.id)
         if nw is not None:
-            self._release(nw, ep)
+            await steps.run("addresses", self._release, nw, ep)
+        steps.done()
 
     def gateway_endpoint(self, c: Container, v6: bool) -> Endpoint | None:
         """The endpoint that should carry the default route for a family."""

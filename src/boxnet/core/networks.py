@@ -5,11 +5,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+from ..drivers.api import ClusterIpam, HostStack, InspectExtras, NoNetwork
 from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter, NotFound
 from ..ipam.api import PoolRequest
 from ..model import EndpointSettings, IpamPool, Network
 from . import names
 from .clock import now_rfc3339
+from .teardown import Teardown
+from .undo import rollback
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +53,22 @@ class NetworkOps:
                          options=dict(options or {}), labels=dict(labels or {}),
                          predefined=predefined)
             drv.validate_options(nw)
-            if drv.uses_ipam and drv.scope == "global":  # global IPAM lives in the cluster store
+            if drv.uses_ipam and isinstance(drv, ClusterIpam):  # pools in the cluster store
                 nw.pools = await drv.request_pools(nw, list(ipam_config), self.ipam,
                                                    await self.nl.host_routes())
             elif drv.uses_ipam:
                 nw.pools = await self._request_pools(nw, list(ipam_config))
-            try:
-                self.store.put("networks", nw.id, nw)
-                self._index_network(nw)
-                await drv.create_network(nw)
-            except BaseException:
-                self._unindex_network(nw)
-                self.store.delete("networks", nw.id)
+            async with rollback(f"network {name}") as undo:
                 for pool in nw.pools:
-                    self.ipam.release_pool(pool.subnet)
-                raise
+                    undo.push(f"release of pool {pool.subnet}", self.ipam.release_pool,
+                              pool.subnet)
+                self.store.put("networks", nw.id, nw)
+                undo.push("its removal from the store", self.store.delete, "networks", nw.id)
+                self._index_network(nw)
+                undo.push("unindexing", self._unindex_network, nw)
+                await drv.create_network(nw)
         log.info("network %s (%s) created", name, nw.id[:12])
-        await self.events.emit_safe("network_created", nw)
+        await self.events.network_created(nw)
         return nw
 
     async def _request_pools(self, nw: Network, configs: list[PoolRequest]) -> list[IpamPool]:
@@ -88,17 +90,14 @@ class NetworkOps:
             v6 = [PoolRequest(v6=True)]
         avoid = await self.nl.host_routes()
         granted = []
-        try:
+        async with rollback(f"the pools of network {nw.name}") as undo:
             for req in v4 + v6:
                 pool = self.ipam.request_pool(req, avoid)
+                undo.push(f"release of pool {pool.subnet}", self.ipam.release_pool, pool.subnet)
                 granted.append(IpamPool(subnet=pool.subnet, gateway=pool.gateway,
                                         ip_range=pool.ip_range,
                                         aux_addresses=dict(pool.aux_addresses),
                                         user_subnet=pool.user_subnet))
-        except BaseException:
-            for p in granted:
-                self.ipam.release_pool(p.subnet)
-            raise
         return granted
 
     async def remove_network(self, ref: str) -> None:
@@ -113,16 +112,42 @@ class NetworkOps:
                                 for e in active.values() if e.container_id in self.containers)
                 raise Forbidden(f"error while removing network: network {nw.name} id {nw.id} "
                                 f"has active endpoints {who}")
-            if await self.drivers.get(nw.driver).delete_network(nw):
+            # every step is tried even when one fails; one error lists the failures
+            steps = Teardown(f"error while removing network {nw.name} id {nw.id}")
+            drv = self.drivers.get(nw.driver)
+            if isinstance(drv, ClusterIpam):
+                # a global network is the cluster store's: if the driver fails there,
+                # it stays everywhere, here too (the user may retry)
+                deferred = await drv.delete_network(nw)
+            else:
+                deferred = await steps.run("its kernel objects", drv.delete_network, nw)
+            if deferred:
                 # deferred (overlay still used on other hosts): the driver finishes it
                 log.info("network %s (%s): removal pending", nw.name, nw.id[:12])
                 return
             for pool in nw.pools:
-                self.ipam.release_pool(pool.subnet)
-            self.store.delete("networks", nw.id)
+                await steps.run(f"release of pool {pool.subnet}", self.ipam.release_pool,
+                                pool.subnet)
+            await steps.run("its removal from the store", self.store.delete, "networks", nw.id)
             self._unindex_network(nw)
         log.info("network %s (%s) removed", nw.name, nw.id[:12])
-        await self.events.emit_safe("network_removed", nw)
+        await self.events.network_removed(nw)
+        steps.done()
+
+    def network_has(self, nw: Network, ability: type) -> bool:
+        """Whether `nw`'s driver has `ability` (an interface of drivers/api.py)."""
+        return self.drivers.ability(nw.driver, ability) is not None
+
+    def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:
+        """The fields a driver adds to a network inspect (InspectExtras), or none."""
+        drv = self.drivers.ability(nw.driver, InspectExtras)
+        return drv.inspect_extras(nw, local_endpoints) if drv is not None else {}
+
+    def uses_host_stack(self, c) -> bool:
+        """Whether container `c` is on a network whose driver shares the host's
+        network stack (HostStack: the `host` network)."""
+        return any(self.network_has(self.networks[n], HostStack) for n in c.networks
+                   if n in self.networks)
 
     def used_network_ids(self) -> set[str]:
         """Networks that a container is attached to or configured for."""
@@ -143,6 +168,8 @@ class NetworkOps:
                 removed.append(nw.name)
             except BoxnetError as exc:
                 log.warning("prune: %s: %s", nw.name, exc.message)
+                if nw.id not in self.networks:   # removed, though a step failed
+                    removed.append(nw.name)
         return removed
 
     async def connect(self, net_ref: str, cont_ref: str, settings: EndpointSettings) -> None:
@@ -150,17 +177,16 @@ class NetworkOps:
         nw = self.network(net_ref)
         c = self.container(cont_ref)
         settings.network_id = nw.id
-        async with self.clock(c.id):
+        async with self.clock(c.id), rollback(f"the connect of {c.name} to {nw.name}") as undo:
             self._check_connect(c, nw, settings)
             if c.status == "running":
                 ep = await self.join_network(c, nw, settings, c.sandbox_key)
-                try:
-                    await self.events.emit("endpoint_joined", c, nw, ep)
-                except BaseException:
-                    await self.leave_network(c, nw, ep)
-                    raise
+                undo.push("restoring its routes and /etc/hosts", self.after_endpoints_changed, c)
+                undo.push("leave", self.leave_network, c, nw, ep)
+                await self.events.endpoint_joined(c, nw, ep)
                 await self.after_endpoints_changed(c)
             c.networks[nw.id] = settings
+            undo.push("dropping the network from its settings", c.networks.pop, nw.id, None)
             self.save_container(c)
 
     def _check_connect(self, c, nw: Network, settings: EndpointSettings) -> None:
@@ -169,11 +195,12 @@ class NetworkOps:
         if mode == "host" or mode.startswith("container:"):
             raise Forbidden("container sharing network namespace with another container or host "
                             "cannot be connected to any other network")
-        current = [self.networks[n].driver for n in c.networks if n in self.networks]
-        if nw.driver == "host" or "host" in current:
+        current = [self.networks[n] for n in c.networks if n in self.networks]
+        if any(self.network_has(n, HostStack) for n in (nw, *current)):
             raise Forbidden("container cannot be disconnected from host network or connected "
                             "to host network")
-        if (nw.driver == "null" and current) or "null" in current:
+        if (current and self.network_has(nw, NoNetwork)) or \
+                any(self.network_has(n, NoNetwork) for n in current):
             raise Forbidden("container cannot be connected to multiple networks with one of the "
                             "networks in private (none) mode")
         if nw.id in c.networks:
@@ -205,12 +232,15 @@ class NetworkOps:
         async with self.clock(c.id):
             if nw.id not in c.networks and nw.id not in self.eps_by_container.get(c.id, {}):
                 raise Forbidden(f"container {c.id[:12]} is not connected to network {nw.name}")
-            if nw.driver == "host" and c.status == "running":
+            if self.network_has(nw, HostStack) and c.status == "running":
                 raise Forbidden("container cannot be disconnected from host network or connected "
                                 "to host network")
+            # every step is tried even when one fails; one error lists the failures
+            steps = Teardown(f"disconnect of {c.name} from network {nw.name}")
             ep = self.eps_by_container.get(c.id, {}).get(nw.id)
             if ep is not None:
-                await self.leave_network(c, nw, ep)
-                await self.after_endpoints_changed(c)
+                await steps.run("leave", self.leave_network, c, nw, ep)
+                await steps.run("routes and /etc/hosts", self.after_endpoints_changed, c)
             c.networks.pop(nw.id, None)
-            self.save_container(c)
+            await steps.run("saving the container", self.save_container, c)
+            steps.done()
