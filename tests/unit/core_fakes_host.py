@@ -22,7 +22,7 @@ try:
 except ImportError:   # before the listener Protocol of issue 15 (item 2)
     LifecycleListener = object
 from boxnet.errors import KernelError, NotFound, NotImplementedFeature
-from boxnet.kernel import netns as kernel_netns, sysctl as kernel_sysctl
+from boxnet.kernel import netns as kernel_netns, procid as kernel_procid, sysctl as kernel_sysctl
 from boxnet.runtime.api import Runtime
 from boxnet.runtime.imagemeta import Image, ImageConfig
 
@@ -59,6 +59,18 @@ class FakeKernel:
         """Whether a netns is pinned at `path`."""
         return path in self.netns
 
+    def netns_identity(self, path: str):
+        """(st_dev, st_ino) of a pinned netns, None when none is pinned there."""
+        if path not in self.netns:
+            return None
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+
+    def repin_from_process(self, path: str, pid: int, still_same, expect):
+        """No fake process outlives its daemon: refused, as for a dead process."""
+        self.faults.hit("netns.repin")
+        raise KernelError(f"process {pid} is not the recorded one")
+
     def list_pinned(self, directory: str) -> list[str]:
         """Pinned netns under `directory`."""
         return sorted(p for p in self.netns if os.path.dirname(p) == directory)
@@ -77,9 +89,13 @@ class FakeKernel:
 
     def install(self, monkeypatch) -> None:
         """Replace the kernel calls of the core; forbid starting programs."""
-        for name in ("create_netns", "delete_netns", "netns_exists", "list_pinned"):
-            monkeypatch.setattr(kernel_netns, name, getattr(self, name))
+        for name in ("create_netns", "delete_netns", "netns_exists", "list_pinned",
+                     "netns_identity", "repin_from_process"):
+            if hasattr(kernel_netns, name):   # the last two came with issue 21
+                monkeypatch.setattr(kernel_netns, name, getattr(self, name))
         monkeypatch.setattr(kernel_sysctl, "sandbox_defaults", self.sandbox_defaults)
+        # a fake pid is nobody: never look it up among the machine's processes
+        monkeypatch.setattr(kernel_procid, "identify", lambda pid: None)
         monkeypatch.setattr(core_containers, "remove_tree", self.remove_tree)
 
         def forbidden(*args, **kw):
@@ -159,7 +175,9 @@ class FakeRuntime(Runtime):
         self.state: dict[str, str] = {}      # id -> "created" | "running" | "exited"
         self.specs: dict = {}
         self._on_exit: dict = {}
-        self._next_pid = 1000
+        # above any pid_max (at most 2**22): never a real process, so nothing
+        # that reads /proc/PID (process identities) finds one
+        self._next_pid = 5_000_000
         self.tasks: set[asyncio.Task] = set()
 
     async def create(self, spec) -> None:
