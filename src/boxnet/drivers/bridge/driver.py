@@ -8,7 +8,7 @@ from ...errors import BoxnetError, Conflict
 from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
-from ..api import Driver
+from ..api import Driver, FastLeave, PublishesPorts
 from . import adopt, options
 
 
@@ -41,8 +41,9 @@ def firewall_entry(nw: Network) -> FirewallNetwork:
                            trusted=options.trusted_interfaces(nw))
 
 
-class BridgeDriver(Driver):
-    """Docker's default driver."""
+class BridgeDriver(Driver, FastLeave, PublishesPorts):
+    """Docker's default driver: its endpoints take published ports (DNAT) and are
+    guarded against spoofing; a leave before the netns goes is cheap."""
 
     name = "bridge"
 
@@ -108,10 +109,13 @@ class BridgeDriver(Driver):
                 raise
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
-        """Deleting the host end removes the pair (and its firewall elements)."""
+        """Firewall elements now; the pair gone from the container now (down,
+        renamed, no address: ``ifname`` free for the next connect at once) and
+        deleted in the background, off the request path (kernel/linkops.py)."""
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
-            await self._nl.detach_veth(ep.host_ifname)
+            await self._nl.retire_veth(ep.host_ifname, netns_path, ep.ifname,
+                                       [a for a in (ep.ipv4, ep.ipv6) if a])
 
     async def leave_released(self, nw: Network, ep: Endpoint) -> None:
         """Leave of a sandbox whose netns is about to be released: firewall
@@ -120,6 +124,16 @@ class BridgeDriver(Driver):
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
             await self._nl.release_veth(ep.host_ifname)
+
+    def gateway_mode(self, nw: Network, family: int) -> str:
+        """The network's gateway mode for ``family`` (options.py)."""
+        return options.gateway_mode(nw, family)
+
+    async def restore_endpoint(self, nw: Network, ep: Endpoint) -> None:
+        """Re-add the anti-spoofing elements of an endpoint re-adopted at daemon start."""
+        entry = endpoint_entry(ep)
+        if entry is not None:
+            await self._fw.add_endpoint(entry)
 
     async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
         """The host end exists (its peer dies with it)."""
