@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 
+from ..core.events import LifecycleListener
 from .forwarder import Forwarder
 from .names import NameTable, build_table
 from .resolver import Resolver
@@ -28,7 +29,7 @@ DEFAULT_TTL = 5          # seconds, for local answers (Docker uses 600)
 DEFAULT_TIMEOUT = 4.0    # seconds, per forwarded query, all upstreams together
 
 
-class DnsService:
+class DnsService(LifecycleListener):
     """Name table + per-container resolvers + the shared forwarder."""
 
     def __init__(self, ctl, ttl: int = DEFAULT_TTL, timeout: float = DEFAULT_TIMEOUT,
@@ -56,9 +57,8 @@ class DnsService:
             ctl = self.ctl
             self._leaving &= set(ctl.endpoints)   # forget endpoints already gone
             eps, conts = list(ctl.endpoints.values()), ctl.containers
-            remote = getattr(ctl, "remote_endpoints", None)
-            if remote is not None:  # overlay: other hosts' endpoints (drivers/overlay/cluster.py)
-                r_eps, r_conts = remote()
+            r_eps, r_conts = ctl.remote_endpoints()  # overlay: other hosts' endpoints
+            if r_eps or r_conts:
                 eps, conts = eps + r_eps, {**r_conts, **conts}
             self._table = build_table(ctl.networks, eps, conts, self._leaving)
             self._table_gen = gen
@@ -111,6 +111,9 @@ class DnsService:
 
     async def endpoint_left(self, c, nw, ep) -> None:
         """network disconnect or stop: the endpoint's names go now."""
+        # pruned here too, not only when a query rebuilds the table: without
+        # queries the set kept every endpoint ever removed
+        self._leaving = {e for e in self._leaving if e in self.ctl.endpoints}
         self._leaving.add(ep.id)
         self.changed()
 

@@ -54,6 +54,7 @@ class Cluster:
         self.healthy = False
         self._tasks: list[asyncio.Task] = []
         self._sync_lock = asyncio.Lock()
+        self._stopped = False
 
     @property
     def me(self) -> str:
@@ -88,9 +89,8 @@ class Cluster:
     async def start(self, ctl) -> None:
         """First resync (errors logged), then the keepalive and watch tasks."""
         self.ctl = ctl
-        ctl.remote_endpoints = self.remote_endpoints  # read by the DNS name table
         self.gwbridge = GatewayBridge(ctl, self.driver.name)
-        ctl.events.listeners.insert(0, self.gwbridge)  # before ports: they DNAT to it
+        ctl.events.add(self.gwbridge, first=True)  # before ports: they DNAT to it
         try:
             await self.resync()
         except Unavailable as exc:
@@ -98,11 +98,17 @@ class Cluster:
         for c in list(ctl.containers.values()):
             if c.status == "running":
                 await self.gwbridge.repair(c)
-        self._tasks = [asyncio.create_task(self._watch_loop()),
-                       asyncio.create_task(self._keepalive_loop())]
+        # Background tasks of the controller's (kept, and cancelled at its close);
+        # stop() cancels them first, in the daemon's reverse order of start.
+        self._tasks = [ctl.spawn(self._watch_loop(), "cluster watch"),
+                       ctl.spawn(self._keepalive_loop(), "cluster keepalive")]
 
     async def stop(self) -> None:
-        """Cancel the tasks (the lease is left to expire: containers keep running)."""
+        """Cancel the tasks (the lease is left to expire: containers keep
+        running) and close the store client; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -114,9 +120,7 @@ class Cluster:
         return self.driver.peers.dns_view(self.ctl.networks)
 
     def _names_changed(self) -> None:
-        dns = getattr(self.ctl, "dns", None)
-        if dns is not None:
-            dns.changed()
+        self.ctl.dns.changed()
 
     # ---- loops -------------------------------------------------------
     async def _keepalive_loop(self) -> None:
@@ -207,7 +211,7 @@ class Cluster:
                           nw.name, ", ".join(p.subnet for p in nw.pools))
                 return
             ctl.store.put("networks", nw.id, nw)
-            ctl._index_network(nw)
+            ctl.index_network(nw)
             try:
                 await self.driver.create_network(nw, restoring=True)
             except BoxnetError as exc:
@@ -245,10 +249,10 @@ class Cluster:
             for p in nw.pools:
                 ctl.ipam.release_pool(p.subnet)
             ctl.store.delete("networks", nid)
-            ctl._unindex_network(nw)
+            ctl.unindex_network(nw)
             self.driver.removing.pop(nid, None)
         log.info("global network %s (%s) removed", nw.name, nid[:12])
-        await ctl.events.emit_safe("network_removed", nw)
+        await ctl.events.network_removed(nw)
 
     # ---- full resync -------------------------------------------------
     async def resync(self) -> int:
