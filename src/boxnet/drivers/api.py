@@ -69,10 +69,6 @@ class Driver(abc.ABC):
         """Host-side link names this network owns (bridges), for reconcile."""
         return set()
 
-    def gateway_iface(self, nw: Network) -> str | None:
-        """Name of the host-side device carrying the network's gateway."""
-        return None
-
 
 class NoopDriver(Driver):
     """Base of drivers with no kernel objects of their own (host, none)."""

@@ -142,7 +142,3 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
     def owned_link_names(self, nw: Network) -> set[str]:
         """The network's bridge."""
         return {options.bridge_name(nw)}
-
-    def gateway_iface(self, nw: Network) -> str | None:
-        """The bridge carries the gateway."""
-        return options.bridge_name(nw)

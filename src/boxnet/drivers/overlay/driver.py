@@ -223,10 +223,6 @@ class OverlayDriver(Driver, ClusterIpam, InspectExtras):
         """The network's bridge and VXLAN device."""
         return {bridge_name(nw), vxlan_name(nw.id)}
 
-    def gateway_iface(self, nw: Network) -> str | None:
-        """No host device carries an overlay's gateway (the host is not on it)."""
-        return None
-
     def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:
         """Extra fields of a network inspect (InspectExtras): Docker's ``Peers``, and
         the pending removal, if any."""
