@@ -79,6 +79,21 @@ def test_info_id_is_the_engine_id(make_host):
     assert make_host().api_ok("GET", "/info")["ID"] != first
 
 
+def test_info_counts_event_listeners(make_host):
+    h = make_host()
+    assert h.api_ok("GET", "/info")["NEventsListener"] == 0
+    conns = [_pending(h, "/events"), _pending(h, "/events")]
+    deadline = time.monotonic() + 10
+    while h.api_ok("GET", "/info")["NEventsListener"] != 2:
+        assert time.monotonic() < deadline, h.api_ok("GET", "/info")["NEventsListener"]
+        time.sleep(0.05)
+    for conn in conns:
+        conn.close()
+    while h.api_ok("GET", "/info")["NEventsListener"] != 0:   # a client that left is dropped
+        assert time.monotonic() < deadline + 10
+        time.sleep(0.05)
+
+
 def _pending(h, path: str, method: str = "GET") -> UnixHTTPConnection:
     """A request sent whose answer is not read (a stream or a wait in flight)."""
     conn = UnixHTTPConnection(str(h.sock), timeout=10)

@@ -33,7 +33,9 @@ def version_info() -> dict:
                                     "Os": "linux", "Arch": "amd64",
                                     "KernelVersion": uname.release}}],
         "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-        "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux",
+        # BOXNET_BUILD names the build that runs (set by packaging; the
+        # upgrade test tells two builds apart by it), as dockerd's GitCommit.
+        "GitCommit": os.environ.get("BOXNET_BUILD", ""), "GoVersion": "python" + platform.python_version(), "Os": "linux",
         "Arch": "amd64" if uname.machine == "x86_64" else uname.machine,
         "KernelVersion": uname.release, "BuildTime": "",
     }
@@ -60,7 +62,7 @@ async def info(request: web.Request) -> web.Response:
         "CpuCfsPeriod": False, "CpuCfsQuota": False, "IPv4Forwarding": True,
         "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0,
         "SystemTime": "", "LoggingDriver": "file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": "1", "NEventsListener": 0, "KernelVersion": uname.release,
+        "CgroupVersion": "1", "NEventsListener": len(c.event_feed.clients), "KernelVersion": uname.release,
         "OperatingSystem": "boxnet on " + platform.system(), "OSType": "linux",
         "Architecture": uname.machine, "IndexServerAddress": "", "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
