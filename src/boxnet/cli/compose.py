@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from . import compose_extra
 from .compose_state import ComposeState, handled
 from .options import Failure, print_err
 
@@ -182,6 +183,5 @@ for _action in ("start", "stop", "restart"):
 
 def register(cli: click.Group) -> None:
     """Add `compose` (with check, lint and graph) to the top-level group."""
-    from . import compose_extra
     compose_extra.register(compose)
     cli.add_command(compose)

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ..client.engine import encode_filters
+
 
 class Failure(Exception):
     """A client-side error printed as-is to stderr, with an exit code."""
@@ -42,7 +44,6 @@ def split_strings(values: tuple[str, ...] | list[str]) -> list[str]:
 
 def filters_query(filters: tuple[str, ...]) -> str | None:
     """Encode --filter k=v flags for the `filters` query parameter."""
-    from ..client.engine import encode_filters
     try:
         return encode_filters(list(filters))
     except ValueError as e:

@@ -18,7 +18,7 @@ from ..client.engine import Client
 from ..client.errors import APIError, OptionError
 from . import create, engine, health, netops
 from . import labels as L
-from .errors import ProjectError
+from .errors import ProjectError, dotted
 from .model import Project, Service
 
 
@@ -93,7 +93,6 @@ class Runner:
 
     def where(self, path: tuple) -> str:
         """`file:line: path: ` of a key in the project's files, for error messages."""
-        from .errors import dotted
         file, line = self.project.locate(path)
         return f"{file}:{line}: {dotted(path)}: " if line else f"{file}: {dotted(path)}: "
 
