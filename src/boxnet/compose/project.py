@@ -11,7 +11,6 @@ containers, then the networks compose created: never external ones.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..client.engine import Client
@@ -245,11 +244,3 @@ class Runner:
                 except APIError as e:
                     raise ProjectError(f"cannot {action} {name}: {e.message}") from None
                 self.log(f"Container {name}  {VERBS[action]}")
-
-    def wait_running(self, timeout: float = 10) -> None:
-        """Wait until every container of the project reports running (or time out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(c.get("State") == "running" for c in self.containers()):
-                return
-            time.sleep(0.05)
