@@ -8,7 +8,10 @@ never assumed to be the root netns).
 
 A pinned netns is a bind mount of ``/proc/thread-self/ns/net`` on a file
 (like ``ip netns add``); it lives as long as the mount, even with no process
-inside.
+inside.  A pin lives in one mount namespace: a daemon run in a private one
+(systemd's ``PrivateMounts=``) loses its pins when it dies, while the
+namespaces live on in the containers' processes; ``repin_from_process``
+pins them again from ``/proc/PID/ns/net``, checked by inode.
 """
 
 from __future__ import annotations
@@ -239,6 +242,78 @@ def netns_exists(path: str) -> bool:
         return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
     except OSError:
         return False
+
+
+def netns_identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the network namespace at ``path`` (a pin or a
+    ``/proc/PID/ns/net``), None when there is no namespace there.
+
+    The inode names one namespace for its whole life (nsfs gives each its
+    own); recorded at create, it tells the same namespace from another one
+    found later at the same path or in a recycled process."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if st.st_dev != os.stat("/proc/self/ns/net").st_dev:
+        return None   # a plain file: no namespace is bind-mounted over it
+    return st.st_dev, st.st_ino
+
+
+class RepinRefused(KernelError):
+    """The namespace of a process could not be re-pinned: the process is not
+    the recorded one, or its namespace is not the recorded namespace."""
+
+
+def repin_from_process(path: str, pid: int, still_same: Callable[[], bool],
+                       expect: tuple[int, int] | None) -> tuple[int, int]:
+    """Pin at ``path`` again the network namespace the living process ``pid``
+    is in (its pin vanished, e.g. with the private mount namespace of a
+    daemon that died); return the namespace's (st_dev, st_ino).
+
+    ``still_same()`` says whether ``pid`` is still the recorded process (its
+    start time, kernel/procid.py).  It is asked before and after the
+    namespace is opened: if the process died and its PID was reused in
+    between, the second answer is no and nothing is pinned.  The namespace
+    opened must be ``expect`` (the one recorded at create; None: any
+    namespace but the daemon's own).  A pin already at ``path`` is kept if
+    it is that namespace.  Raises RepinRefused (nothing changed) otherwise."""
+    if not still_same():
+        raise RepinRefused(f"process {pid} is not the recorded one")
+    try:
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise RepinRefused(f"cannot open the netns of process {pid}: {e}") from None
+    try:
+        if not still_same():   # died and recycled while we opened it
+            raise RepinRefused(f"process {pid} is not the recorded one")
+        st = os.fstat(fd)
+        found = (st.st_dev, st.st_ino)
+        home = os.stat("/proc/self/ns/net")
+        if expect is not None and found != expect:
+            raise RepinRefused(f"process {pid} is in netns inode {found[1]}, "
+                               f"not the recorded {expect[1]}")
+        if found == (home.st_dev, home.st_ino):
+            raise RepinRefused(f"process {pid} is in the daemon's own netns")
+        pinned = netns_identity(path)
+        if pinned is not None:
+            if pinned != found:
+                raise RepinRefused(f"{path} already pins another netns")
+            return found
+        os.makedirs(os.path.dirname(os.path.abspath(path)) or "/", exist_ok=True)
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444))
+        # The open fd, not /proc/PID/ns/net again: that path could name a
+        # recycled PID's namespace by now; the fd is the one checked above.
+        src = f"/proc/self/fd/{fd}".encode()
+        if _libc.mount(src, path.encode(), b"none", MS_BIND, None) != 0:
+            raise KernelError(f"cannot pin the netns of process {pid}: "
+                              f"{_oserror('bind mount netns', path)}")
+        if netns_identity(path) != found:
+            delete_netns(path)
+            raise KernelError(f"pinning the netns of process {pid} at {path} failed")
+        return found
+    finally:
+        os.close(fd)
 
 
 def list_pinned(directory: str) -> list[str]:

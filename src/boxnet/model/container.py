@@ -60,11 +60,19 @@ class Container(msgspec.Struct, kw_only=True):
     image_id: str = ""
     status: str = "created"      # created|running|paused|restarting|removing|exited|dead
     pid: int = 0
+    # Who `pid` is (kernel/procid.py): its start time in clock ticks since boot
+    # and the boot's id; a recorded pid is trusted again only when both match.
+    pid_start: int = 0
+    boot_id: str = ""
     exit_code: int = 0
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     restart_count: int = 0
     sandbox_key: str = ""        # path of the pinned netns ("" for host mode)
+    # (st_dev, st_ino) of that netns at create: a re-pin from the living
+    # process (core/recovery.py) checks it finds this very namespace
+    netns_dev: int = 0
+    netns_ino: int = 0
     manually_stopped: bool = False
     error: str = ""
     networks: dict[str, EndpointSettings] = {}  # network id -> settings, in join order
