@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal as signals
 
+from ..drivers.api import HostStack, NoNetwork
 from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, NotModified
 from ..kernel import netns as kns
 from ..kernel.fstree import remove_tree
@@ -14,9 +15,10 @@ from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
 from ..runtime.secopts import parse_security_opts
-from . import names, netmode, sandbox
+from . import names, netmode, recovery, sandbox
 from .clock import now_rfc3339
 from .naming import random_name
+from .teardown import Teardown
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class ContainerOps:
                       image_id=image.id, networks=wanted)
         self.save_container(c)
         self._index_container(c)
-        await self.events.emit_safe("container_created", c)
+        await self.events.container_created(c)
         return c
 
     def _wanted_networks(self, cfg: ContainerConfig,
@@ -99,8 +101,10 @@ class ContainerOps:
             st.network_id = nw.id
             self.validate_static(nw, st)
             wanted[nw.id] = st
-        drivers = {self.networks[n].driver for n in wanted if n in self.networks}
-        if len(wanted) > 1 and drivers & {"host", "null"}:
+        alone = any(self.network_has(self.networks[n], HostStack) or
+                    self.network_has(self.networks[n], NoNetwork)
+                    for n in wanted if n in self.networks)
+        if len(wanted) > 1 and alone:
             raise InvalidParameter("container cannot be connected to multiple networks with one of "
                                    "the networks in host or private (none) mode")
         return wanted
@@ -117,16 +121,23 @@ class ContainerOps:
                            f'container "{self.cont_by_name[new_name].id}". You have to remove '
                            f'(or rename) that container to be able to reuse that name.')
         old = c.name
-        with self.store.transaction():
-            for ep in self.eps_by_container.get(c.id, {}).values():
-                if old in ep.dns_names:
+        eps = [ep for ep in self.eps_by_container.get(c.id, {}).values() if old in ep.dns_names]
+        saved = [list(ep.dns_names) for ep in eps]
+        try:
+            with self.store.transaction():
+                for ep in eps:
                     ep.dns_names = [new_name if n == old else n for n in ep.dns_names]
                     self.store.put("endpoints", ep.id, ep)
-            c.name = new_name
-            self.save_container(c)
+                c.name = new_name
+                self.save_container(c)
+        except BaseException:   # the store rolled the writes back: so does memory
+            c.name = old
+            for ep, dns_names in zip(eps, saved):
+                ep.dns_names = dns_names
+            raise
         self.cont_by_name.pop(old, None)
         self.cont_by_name[new_name] = c
-        await self.events.emit_safe("container_renamed", c, old)
+        await self.events.container_renamed(c, old)
 
     # ---- start ---------------------------------------------------------
     async def start_container(self, ref: str) -> None:
@@ -143,11 +154,11 @@ class ContainerOps:
 
     async def _build_sandbox(self, c: Container) -> tuple[str | None, dict[str, str]]:
         """Own netns, endpoints and /etc files; (netns path or None for host mode, etc map)."""
-        host_mode = any(self.networks.get(n) and self.networks[n].driver == "host"
-                        for n in c.networks)
+        host_mode = self.uses_host_stack(c)
         if not host_mode:
             c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
             await asyncio.to_thread(kns.create_netns, c.sandbox_key)
+            recovery.record_netns(c)   # its inode: a re-pin must find this very netns
             # accept_ra off, EUI-64 link-local: before any interface exists in it
             await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
             await self.nl.link_lo_up(c.sandbox_key)
@@ -187,18 +198,19 @@ class ContainerOps:
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
                                sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
                                **security_fields(c.config, image.config.User))
-            await self.events.emit("sandbox_ready", c)
+            await self.events.sandbox_ready(c)
             await self.runtime.create(spec)
             c.status = "running"
             await self.after_endpoints_changed(c)
-            c.pid = await self.runtime.start(c.id, lambda code, cid=c.id: self._on_exit(cid, code))
+            c.pid = await self.runtime.start(c.id, self.exit_handler(c.id))
+            recovery.record_process(c)   # start time + boot id: a recycled pid is not it
         except BaseException as exc:
             c.status = "created" if c.started_at.startswith("0001") else "exited"
             c.error = exc.message if isinstance(exc, BoxnetError) else str(exc)
             await self._teardown_sandbox(c)
             self.save_container(c)
             if c.config.auto_remove:   # as dockerd: `run --rm` that cannot start is removed
-                asyncio.get_running_loop().create_task(self.remove_container(c.id, force=True))
+                self.spawn(self.remove_container(c.id, force=True), f"removal of {c.name}")
             raise
         c.started_at = now_rfc3339()
         c.error = ""
@@ -206,26 +218,34 @@ class ContainerOps:
         c.manually_stopped = False
         self.save_container(c)
 
-    async def _teardown_sandbox(self, c: Container) -> None:
-        """Leave every network and drop the netns pin; carries on past errors."""
-        await self.events.emit_safe("sandbox_removed", c)
-        errors = []
+    async def _teardown_sandbox(self, c: Container) -> list[str]:
+        """Leave every network and drop the netns pin; carries on past errors,
+        which are logged and returned (a pin left is an orphan the next
+        start removes)."""
+        await self.events.sandbox_removed(c)
+        steps = Teardown(f"sandbox teardown of {c.name}")
         released = not netmode.has_running_sharers(self, c)
         for ep in self.container_endpoints(c.id):
             self.remember_addresses(c, ep)
-            try:
-                await self.leave_network(c, self.networks.get(ep.network_id), ep,
-                                         released=released)
-            except BoxnetError as exc:
-                errors.append(exc.message)
+            await steps.run(f"leave of {ep.ifname}", self.leave_network, c,
+                            self.networks.get(ep.network_id), ep, released=released)
         if c.sandbox_key:
-            await self.nl.forget_netns(c.sandbox_key)
-            await asyncio.to_thread(kns.delete_netns, c.sandbox_key)
+            await steps.run("its netlink handle", self.nl.forget_netns, c.sandbox_key)
+            await steps.run("its netns pin", asyncio.to_thread, kns.delete_netns, c.sandbox_key)
             c.sandbox_key = ""
-        if errors:
-            log.warning("sandbox teardown of %s: %s", c.name, "; ".join(errors))
+            recovery.forget_netns(c)
+        if steps.errors:
+            log.warning("%s", steps.message())
+        return steps.errors
 
     # ---- exit, restart policy -----------------------------------------
+    def exit_handler(self, cid: str):
+        """The runtime's on_exit for a container: its exit is handled in a
+        background task of the controller's (cancelled at shutdown)."""
+        def exited(code: int) -> None:
+            self.spawn(self._on_exit(cid, code), f"exit of container {cid[:12]}")
+        return exited
+
     async def _on_exit(self, cid: str, code: int) -> None:
         c = self.containers.get(cid)
         if c is None:
@@ -235,6 +255,7 @@ class ContainerOps:
                 return
             c.status, c.exit_code, c.pid = "exited", code, 0
             c.finished_at = now_rfc3339()
+            recovery.forget_process(c)
             await self._teardown_sandbox(c)
             self.save_container(c)
         for fut in self._waiters.pop(cid, []):
@@ -243,7 +264,7 @@ class ContainerOps:
         if c.config.auto_remove:
             await self.remove_container(cid, force=True)
         elif self.should_restart(c):
-            asyncio.get_running_loop().create_task(self._policy_restart(c))
+            self.spawn(self._policy_restart(c), f"restart of {c.name}")
 
     def should_restart(self, c: Container) -> bool:
         """Docker's restart policies (always, unless-stopped, on-failure[:N])."""
@@ -288,14 +309,25 @@ class ContainerOps:
             await self.runtime.kill(c.id, signals.SIGKILL)
             await asyncio.wait_for(asyncio.shield(fut), 30)
 
-    def wait_future(self, c: Container) -> asyncio.Future:
-        """A future resolved with the exit code when the container stops."""
+    def wait_future(self, c: Container, next_exit: bool = False) -> asyncio.Future:
+        """A future resolved with the exit code when the container stops: at
+        once with the last one if it is not running, unless `next_exit` (wait
+        for the exit of a start to come: `docker run`, attach).  Cancel it to
+        stop waiting: it is forgotten."""
         fut = asyncio.get_running_loop().create_future()
-        if c.status != "running":
+        if c.status != "running" and not next_exit:
             fut.set_result(c.exit_code)
-        else:
-            self._waiters[c.id].append(fut)
+            return fut
+        self._waiters[c.id].append(fut)
+        fut.add_done_callback(lambda f, cid=c.id: self._forget_waiter(cid, f))
         return fut
+
+    def _forget_waiter(self, cid: str, fut: asyncio.Future) -> None:
+        waiters = self._waiters.get(cid)
+        if waiters is not None and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._waiters[cid]
 
     async def remove_container(self, ref: str, force: bool = False) -> None:
         """Remove a stopped container (force: kill it first)."""
@@ -312,16 +344,17 @@ class ContainerOps:
         async with self.clock(c.id):
             if c.id not in self.containers:
                 return
-            await self._teardown_sandbox(c)
-            await self.runtime.delete(c.id)
-            try:   # off the event loop, as the bundle
-                await remove_tree(sandbox.container_dir(self.config.containers_dir, c.id))
-            except OSError as exc:
-                log.warning("removal of %s: %s", c.name, exc)
-            self.store.delete("containers", c.id)
+            # every step is tried even when one fails; one error lists the failures
+            steps = Teardown(f"removal of container {c.name}")
+            steps.errors += await self._teardown_sandbox(c)
+            await steps.run("its runtime state", self.runtime.delete, c.id)
+            await steps.run("its directory", remove_tree,   # off the event loop, as the bundle
+                            sandbox.container_dir(self.config.containers_dir, c.id))
+            await steps.run("its removal from the store", self.store.delete, "containers", c.id)
             self._unindex_container(c)
             self.forget_execs(c.id)
-        await self.events.emit_safe("container_removed", c)
+        await self.events.container_removed(c)
         log.info("container %s removed", c.name)
+        steps.done()
 
 
