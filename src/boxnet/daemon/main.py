@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     lock = _lock(config.data_root)
+    from ..kernel.malloc import tune_for_daemon
+    tune_for_daemon()   # before any worker thread: RSS flat under churn (kernel/malloc.py)
     try:
         asyncio.run(_run(config, args.pidfile, args.group))
     except BoxnetError as exc:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
+import logging
 import os
 import socket
 from collections import OrderedDict
@@ -35,12 +35,15 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
 from boxnet.kernel import netns as _netns
+from boxnet.kernel import nsplumb
 from boxnet.kernel.linkgc import LinkGc
 from boxnet.kernel.linkops import LinkMarkOps, RetireOps
 from boxnet.kernel.nlerror import nl_error as _err
+from boxnet.kernel.nlqueue import drop_late_replies
+from boxnet.kernel.nsplumb import add_addr, parse_addr as _parse_addr
 from boxnet.kernel.routes import RouteOps
 
-IFA_F_NODAD = 0x02
+log = logging.getLogger(__name__)
 IFF_UP = 0x1
 NETLINK_EXT_ACK = 11
 SOL_NETLINK = 270
@@ -70,12 +73,6 @@ def _random_mac() -> str:
     b = bytearray(os.urandom(6))
     b[0] = (b[0] & 0xFE) | 0x02
     return ":".join(f"{x:02x}" for x in b)
-
-
-def _parse_addr(addr: str) -> tuple[int, str, int]:
-    iface = ipaddress.ip_interface(addr)
-    family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
-    return family, str(iface.ip), iface.network.prefixlen
 
 
 def _open_nl_socket() -> socket.socket:
@@ -110,18 +107,6 @@ def _no_dad_on_bridge(name: str) -> None:
         pass  # IPv6 disabled on this host or this link
 
 
-async def add_addr(ipr: AsyncIPRoute, index: int, addr: str) -> None:
-    """Add "ip/prefix" to a link (idempotent).  IPv6 without DAD, so the address
-    is usable at once: the link only holds addresses boxnet allocated."""
-    family, ip, plen = _parse_addr(addr)
-    kw = {"flags": IFA_F_NODAD} if family == socket.AF_INET6 else {}
-    try:
-        await ipr.addr("add", index=index, family=family, address=ip, prefixlen=plen, **kw)
-    except NetlinkError as e:
-        if e.code != errno.EEXIST:
-            raise
-
-
 class Netlink(RouteOps, LinkMarkOps, RetireOps):
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
@@ -139,6 +124,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
         # is the veth peer's ifindex in its netns (saves a lookup there).
         host = AsyncIPRoute(nlm_echo=True, ext_ack=True)
         await host.setup_endpoint()
+        drop_late_replies(host)   # pyroute2 would keep every late ACK (kernel/nlqueue.py)
         return cls(host, owner)
 
     async def close(self) -> None:
@@ -180,6 +166,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
             _, old = self._ns.popitem(last=False)
             old.close()
         await ipr.setup_endpoint()
+        drop_late_replies(ipr)
         return ipr
 
     async def _index(self, ipr: AsyncIPRoute, name: str) -> int | None:
@@ -209,6 +196,8 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
         A bridge it creates gets ``alias`` (the ownership mark); True if it created it."""
         self.gc.touch()
         try:
+            if await self._new_bridge(name, mtu, addrs, mac, alias):
+                return True
             try:
                 found = await self._host.link("get", ifname=name)
             except NetlinkError as e:
@@ -218,19 +207,9 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
             if found and found[0].get(("linkinfo", "kind")) != "bridge":
                 raise KernelError(f"interface {name} exists and is not a bridge")
             if not found:
-                kw = {"mtu": mtu} if mtu else {}
-                if mac:
-                    kw["address"] = mac
-                try:
-                    await self._host.link("add", ifname=name, kind="bridge", **kw)
-                except NetlinkError as e:
-                    if e.code != errno.EEXIST:
-                        raise
-                _no_dad_on_bridge(name)
+                raise KernelError(f"bridge {name} vanished while it was being set up")
             idx = await self._require_index(self._host, name, None)
-            if not found and alias:
-                await self._host.link("set", index=idx, ifalias=alias)
-            if found and mtu and found[0].get("mtu") != mtu:
+            if mtu and found[0].get("mtu") != mtu:
                 await self._host.link("set", index=idx, mtu=mtu)
             have = {(a.get("address"), a["prefixlen"])
                     async for a in await self._host.addr("dump", index=idx)}
@@ -241,7 +220,43 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
             raise
         except Exception as e:
             raise _err(f"cannot set up bridge {name}", e) from e
-        return not found
+        return False
+
+    async def _new_bridge(self, name: str, mtu: int | None, addrs, mac: str | None,
+                          alias: str | None) -> bool:
+        """Create bridge ``name`` and set it up in one round of requests; False if a
+        link of that name exists (the caller then adopts or refuses it).
+
+        Why not look first: a `network create` is mostly netlink round trips, and
+        for a new bridge the lookup, the address dump and the index lookup answer
+        nothing (the echoed creation gives the index).  The alias, addresses and
+        up go out together: the kernel applies them in the order sent."""
+        kw = {"mtu": mtu} if mtu else {}
+        if mac:
+            kw["address"] = mac
+        try:
+            msgs = await self._host.link("add", ifname=name, kind="bridge", **kw)
+        except NetlinkError as e:
+            if e.code == errno.EEXIST:
+                return False
+            raise
+        _no_dad_on_bridge(name)   # before it is up
+        new = next((m for m in msgs or () if m.get("ifname") == name), None)
+        idx = new["index"] if new is not None else \
+            await self._require_index(self._host, name, None)
+        jobs = [add_addr(self._host, idx, a) for a in addrs]
+        if alias:
+            jobs.append(self._host.link("set", index=idx, ifalias=alias))
+        jobs.append(self._host.link("set", index=idx, state="up"))
+        failed = [r for r in await asyncio.gather(*jobs, return_exceptions=True)
+                  if isinstance(r, BaseException)]
+        if failed:   # no half-made bridge left behind
+            try:
+                await self._host.link("del", index=idx)
+            except NetlinkError as e:
+                log.warning("rollback of bridge %s: %s", name, e)
+            raise failed[0]
+        return True
 
     async def delete_link(self, name: str, netns: str | None = None) -> None:
         """Delete interface ``name`` (in ``netns`` or the host); no error if absent."""
@@ -277,9 +292,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
         """Plumb one endpoint: a veth pair from the host (port of ``bridge``) into ``netns_path``.
 
         The peer is created directly inside the target netns under its final
-        name (IFLA_NET_NS_FD on the peer), with its MAC and MTU, so nothing is
-        renamed or moved. Then, inside the netns, the addrs are added (v6
-        without DAD, usable at once) and ``ifname`` and lo are brought up.
+        name, with its MAC and MTU, and set up there (kernel/nsplumb.py).
         ``port_setup(host_handle, host_index, master_index)``, if given, is a
         coroutine function for the host end's bridge-port settings; it runs
         together with the netns work, with the indices already known (no
@@ -300,54 +313,42 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
             peer["mtu"] = kw["mtu"] = mtu
         if master is not None:
             kw["master"] = master
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise KernelError(f"cannot open network namespace {netns_path}: {e}") from e
-        try:
-            peer["net_ns_fd"] = fd
-            # One message: create the pair, enslave and bring up the host end.
-            msgs = await host.link("add", ifname=host_ifname, kind="veth", peer=peer,
-                                   state="up", **kw)
-        except NetlinkError as e:
-            what = f"cannot create veth pair {host_ifname}/{ifname}"
-            if e.code == errno.EEXIST:
-                what += " (an interface of that name exists on the host or in the container)"
-            raise _err(what, e) from e
-        finally:
-            os.close(fd)
-        try:
+        host_index = None
+
+        async def create(fd: int) -> int | None:
+            nonlocal host_index
+            try:
+                # One message: create the pair, enslave and bring up the host end.
+                msgs = await host.link("add", ifname=host_ifname, kind="veth",
+                                       peer={**peer, "net_ns_fd": fd}, state="up", **kw)
+            except NetlinkError as e:
+                what = f"cannot create veth pair {host_ifname}/{ifname}"
+                if e.code == errno.EEXIST:
+                    what += " (an interface of that name exists on the host or in the container)"
+                raise _err(what, e) from e
             # The echoed new link's IFLA_LINK is the peer's ifindex in its netns.
             new = next((m for m in msgs if m.get("ifname") == host_ifname), None)
-            peer_index = new.get("link") if new is not None else None
-            host_index = new["index"] if new is not None else None
-            ipr = await self._ipr(netns_path)
-            if not peer_index:
-                peer_index = await self._require_index(ipr, ifname, netns_path)
-            # Independent requests: send them together, wait for all acks.
-            jobs = [self._add_addr(ipr, peer_index, a) for a in addrs]
-            jobs.append(ipr.link("set", index=peer_index, state="up"))
-            jobs.append(ipr.link("set", index=1, state="up"))  # lo is always ifindex 1
-            if host_index is None:
-                host_index = await self._require_index(host, host_ifname, None)
-            jobs.append(host.link("set", index=host_index, ifalias=self.mark("veth")))
+            if new is None:
+                return None
+            host_index = new["index"]
+            return new.get("link")
+
+        async def host_end() -> None:
+            # the host end's index, looked up only if the kernel's echo lacked it
+            idx = host_index or await self._require_index(host, host_ifname, None)
+            jobs = [host.link("set", index=idx, ifalias=self.mark("veth"))]
             if port_setup is not None:
-                jobs.append(port_setup(host, host_index, master))
-            results = await asyncio.gather(*jobs, return_exceptions=True)
-            for r in results:
+                jobs.append(port_setup(host, idx, master))
+            for r in await asyncio.gather(*jobs, return_exceptions=True):
                 if isinstance(r, BaseException):
                     raise r
-            return mac
-        except BaseException as e:
-            try:
-                await host.link("del", ifname=host_ifname)
-            except Exception:  # noqa: BLE001 - best effort rollback
-                pass
-            if isinstance(e, KernelError):
-                raise
-            if isinstance(e, Exception):
-                raise _err(f"cannot configure {ifname} in {netns_path}", e) from e
-            raise
+
+        async def undo() -> None:
+            await self.delete_link(host_ifname)   # the peer goes with it
+
+        await nsplumb.plumb_into_netns(self, netns_path, ifname, create, addrs, undo=undo,
+                                       extra=lambda _index: [host_end()])
+        return mac
 
     async def detach_veth(self, host_ifname: str) -> None:
         """Delete the host end of a veth pair (the kernel deletes the peer); idempotent."""

@@ -7,12 +7,16 @@ per-netns handles (``_ipr``), its host handle and its index lookup.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import os
 import socket
+import struct
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from boxnet.errors import KernelError
 from boxnet.kernel.nlerror import nl_error as _err
 
 MAIN_TABLE = 254
@@ -55,13 +59,77 @@ class RouteOps:
 
         Used to keep new subnets off networks the host already reaches (as
         Docker does, a default route overlaps everything and is ignored).
+        Why a raw dump: every `network create` asks, and pyroute2's parsing of
+        each route message in Python cost more than the rest of the create
+        (~2 ms with 50 bridges); only two fields of each message are needed.
         """
-        out = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            async for r in await self._host.route("dump", family=family, table=MAIN_TABLE):
-                plen = r["dst_len"]
-                dst = r.get("dst")
-                if plen == 0 or not dst:
-                    continue
-                out.append(ipaddress.ip_network(f"{dst}/{plen}", strict=False))
-        return out
+        loop = asyncio.get_running_loop()
+        # made here, in the loop's thread: a socket belongs to the daemon's netns
+        sock = socket.socket(socket.AF_NETLINK,
+                             socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK,
+                             socket.NETLINK_ROUTE)
+        try:
+            out = []
+            for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+                await loop.sock_sendall(sock, _dump_request(family, seq))
+                while not await _read_dump(loop, sock, seq, out):
+                    pass
+            return out
+        finally:
+            sock.close()
+
+
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+RTA_DST, RTA_TABLE = 1, 15
+_HDR = struct.Struct("=IHHII")        # nlmsghdr
+_RTM = struct.Struct("=BBBBBBBBI")    # rtmsg
+_RTA = struct.Struct("=HH")           # rtattr
+
+
+def _dump_request(family: int, seq: int) -> bytes:
+    body = _RTM.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    return _HDR.pack(_HDR.size + len(body), RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP,
+                     seq, 0) + body
+
+
+async def _read_dump(loop, sock: socket.socket, seq: int, out: list) -> bool:
+    """Read one datagram of a route dump into out; True once the dump is done."""
+    data = await loop.sock_recv(sock, 1 << 16)
+    off = 0
+    while off + _HDR.size <= len(data):
+        length, kind, _flags, mseq, _pid = _HDR.unpack_from(data, off)
+        if length < _HDR.size:
+            break
+        if mseq == seq:
+            if kind == NLMSG_DONE:
+                return True
+            if kind == NLMSG_ERROR:
+                (code,) = struct.unpack_from("=i", data, off + _HDR.size)
+                if code:
+                    raise KernelError(f"cannot list the host's routes: {os.strerror(-code)}")
+                return True
+            if kind == RTM_NEWROUTE:
+                _route_dst(data, off + _HDR.size, off + length, out)
+        off += (length + 3) & ~3
+    return False
+
+
+def _route_dst(data: bytes, start: int, end: int, out: list) -> None:
+    family, dst_len, _s, _t, table, *_ = _RTM.unpack_from(data, start)
+    dst = None
+    pos = start + _RTM.size
+    while pos + _RTA.size <= end:
+        alen, atype = _RTA.unpack_from(data, pos)
+        if alen < _RTA.size:
+            break
+        if atype == RTA_DST:
+            dst = data[pos + 4:pos + alen]
+        elif atype == RTA_TABLE:
+            (table,) = struct.unpack_from("=I", data, pos + 4)
+        pos += (alen + 3) & ~3
+    if table != MAIN_TABLE or dst_len == 0 or not dst:
+        return
+    addr = ipaddress.ip_address(dst)
+    out.append(ipaddress.ip_network(f"{addr}/{dst_len}", strict=False))

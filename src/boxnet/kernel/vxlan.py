@@ -30,6 +30,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
+from boxnet.kernel.nlqueue import drop_late_replies
 
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
@@ -72,6 +73,7 @@ class Vxlan:
         """Open a netlink handle on the calling thread's netns."""
         ipr = AsyncIPRoute()
         await ipr.setup_endpoint()
+        drop_late_replies(ipr)   # pyroute2 would keep every late ACK (kernel/nlqueue.py)
         return cls(ipr)
 
     def close(self) -> None:
