@@ -12,7 +12,8 @@ name and are left alone.
   short, marked by this daemon (any kind);
 * bridges marked ``bridge`` that no network in the store names (a crash
   between the store delete and the bridge's retirement);
-* netns pins under this daemon's own exec root that no container uses.
+* netns pins under this daemon's own exec root that no container uses, and
+  the plain files of pins whose mount vanished (a private mount namespace).
 
 A wanted veth found without a mark (made before marks existed) is marked
 now: its endpoint is in this daemon's store, so it is this daemon's.  An
@@ -94,4 +95,10 @@ async def remove_orphans(ctl) -> None:
         for path in await asyncio.to_thread(kns.list_pinned, ctl.config.netns_dir):
             if path not in pins:
                 log.info("removing orphan netns %s", path)
+                await asyncio.to_thread(kns.delete_netns, path)
+        # the file of a pin whose mount vanished with a private mount namespace
+        # (killed between the pin and the store write): nothing else uses it
+        for path in await asyncio.to_thread(kns.list_unpinned, ctl.config.netns_dir):
+            if path not in pins:
+                log.info("removing the file of a vanished netns pin %s", path)
                 await asyncio.to_thread(kns.delete_netns, path)

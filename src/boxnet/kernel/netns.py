@@ -323,3 +323,16 @@ def list_pinned(directory: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(p for p in (os.path.join(directory, n) for n in names) if netns_exists(p))
+
+
+def list_unpinned(directory: str) -> list[str]:
+    """Paths of the plain files in ``directory`` that pin nothing (sorted).
+
+    What a pin leaves when its mount vanished with a private mount namespace:
+    the file the namespace was bind-mounted on."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(p for p in (os.path.join(directory, n) for n in names)
+                  if os.path.isfile(p) and not os.path.islink(p) and not netns_exists(p))
