@@ -110,12 +110,14 @@ class ExitWatcher:
     """
 
     def __init__(self, pid: int, callback: Callable[[int], None],
-                 loop: asyncio.AbstractEventLoop | None = None):
-        """Open a pidfd on `pid` (raises ProcessLookupError if it is gone)."""
+                 loop: asyncio.AbstractEventLoop | None = None, pidfd: int | None = None):
+        """Open a pidfd on `pid` (raises ProcessLookupError if it is gone), or
+        take ownership of `pidfd`, one opened where the pid could not be
+        recycled (by the process's parent: boxnet-supervisor)."""
         self.pid = pid
         self._callback = callback
         self._loop = loop or asyncio.get_running_loop()
-        self._fd: int | None = os.pidfd_open(pid)
+        self._fd: int | None = pidfd if pidfd is not None else os.pidfd_open(pid)
         self._loop.add_reader(self._fd, self._on_ready)
 
     def send_signal(self, sig: int) -> bool:

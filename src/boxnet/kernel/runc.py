@@ -140,6 +140,15 @@ class Runc:
         with open(pid_file) as f:
             return int(f.read().strip())
 
+    def run_argv(self, container_id: str, bundle: str, pid_file: str, log_file: str,
+                 console_socket: str | None = None) -> list[str]:
+        """The argv of `runc run -d` (see run_detached), for a process that
+        runs it elsewhere: boxnet-supervisor (kernel/supervisor.py), the
+        subreaper that outlives the daemon and reaps the container's init."""
+        return self._argv("--log", log_file, "run", "-d", "--pid-file", pid_file,
+                          *(["--console-socket", console_socket] if console_socket else []),
+                          "--bundle", bundle, container_id)
+
     async def exec_detached(self, container_id: str, args: list[str], env: list[str], cwd: str,
                             stdio: tuple[int, int, int], pid_file: str, log_file: str,
                             process_file: str | None = None) -> int:

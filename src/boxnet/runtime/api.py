@@ -49,6 +49,13 @@ class ExecResult(msgspec.Struct, kw_only=True):
     stderr: bytes = b""
 
 
+class ExitRecord(msgspec.Struct, kw_only=True):
+    """How a container's init ended, as recorded by whoever reaped it."""
+
+    exit_code: int
+    finished_at: str = ""   # RFC 3339, "" when unknown
+
+
 class Runtime(abc.ABC):
     """Runs containers.  Every method is idempotent where it can be."""
 
@@ -69,6 +76,11 @@ class Runtime(abc.ABC):
         """After a daemon restart: watch a still-running container again.
 
         Returns False when the process is gone (on_exit is then not called)."""
+
+    def last_exit(self, container_id: str, pid: int) -> ExitRecord | None:
+        """The recorded end of the run of `container_id` whose init was `pid`
+        (one that exited while no daemon watched it); None when unknown."""
+        return None
 
     @abc.abstractmethod
     async def kill(self, container_id: str, signal: int) -> None:

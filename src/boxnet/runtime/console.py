@@ -174,7 +174,7 @@ def shim_socket_path(root: str, container_id: str) -> str:
 
 
 def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
-               tty: bool, log_path: str) -> asyncio.Event | None:
+               tty: bool, log_path: str, init_pidfd: int | None = None) -> asyncio.Event | None:
     """Hand `io_fd` (pty master if `tty`, else the stdin pipe's write end;
     closed here) to a new shim serving the container whose init is `pid`.
 
@@ -183,12 +183,13 @@ def start_shim(root: str, bundle: str, container_id: str, pid: int, io_fd: int,
     exited, so the exit is reported only once that is done (as containerd
     reports an exit after the container's IO is drained).
 
-    The daemon binds the socket and opens the init's pidfd itself, before the
-    shim runs: clients can connect at once, and a recycled pid cannot fool it
-    (the init is our unreaped child here)."""
+    The daemon binds the socket and hands the shim a pidfd of the init (a
+    copy of `init_pidfd`, opened by boxnet-supervisor while the init was its
+    unreaped child, so a recycled pid cannot fool it), before the shim runs:
+    clients can connect at once."""
     path = shim_socket_path(root, container_id)
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = os.dup(init_pidfd) if init_pidfd is not None else os.pidfd_open(pid)
     except ProcessLookupError:
         _drain_to(io_fd, log_path if tty else None)
         return None

@@ -13,10 +13,13 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
   -i busybox cat` ends).  stdout/stderr are the log files opened O_APPEND
   and handed to the container directly (runc's pass-through mode), so output
   survives daemon restarts.
-- Exit codes: the daemon is a child subreaper, so the init becomes our child
-  when `runc run -d` exits; a pidfd per container tells us when it ends and
-  waitpid gives the code (128+signal if killed).  After a daemon restart the
-  init is no longer our child: adopt() reports 255 as its exit code.
+- Exit codes: `runc run -d` is run by boxnet-supervisor (kernel/supervisor.py),
+  one child subreaper per host that outlives the daemon: the init becomes its
+  child, and it writes the init's exit code and time to <bundle>/exit.json
+  (atomically) when it ends.  A pidfd per container tells the daemon when the
+  init ends; the code comes from the supervisor (128+signal if killed), also
+  for a container adopted after a daemon restart or upgrade, and last_exit()
+  reads the record of one that exited while no daemon ran (runtime/ociexit.py).
 - TTY: a container with tty=True gets a real pty (process.terminal, runc
   --console-socket); the master goes to the container's shim, which tees its
   output to stdout.log and serves attach clients (console() -> ShimConsole);
@@ -31,7 +34,6 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
@@ -40,20 +42,20 @@ import shutil
 from boxnet.errors import Conflict, KernelError, NotFound
 from boxnet.kernel.console import ConsoleSocket
 from boxnet.kernel.fstree import remove_tree
-from boxnet.kernel.process import (ExitWatcher, kill_and_wait, proc_start_time,
-                                   raise_nofile_limit, set_child_subreaper)
+from boxnet.kernel.process import kill_and_wait, raise_nofile_limit, set_child_subreaper
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
+from boxnet.kernel.supervise import SupervisorClient
 from boxnet.runtime.api import ProcessSpec, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.console import ShimConsole, shim_socket_path, start_shim
 from boxnet.runtime.ociexec import ExecOps, OnExit
+from boxnet.runtime.ociexit import ExitOps
 from boxnet.runtime.users import resolve_in_rootfs
 
 log = logging.getLogger(__name__)
-SHIM_DRAIN = 3.0   # s: the longest a TTY container's exit waits for its shim's last output
 
 
-class OciRuntime(ExecOps, Runtime):
+class OciRuntime(ExitOps, ExecOps, Runtime):
     """The Runtime interface on top of runc."""
 
     def __init__(self, root: str, runc_binary: str | None = None,
@@ -62,16 +64,18 @@ class OciRuntime(ExecOps, Runtime):
         `host_masked_paths` are masked in containers of a read-only image root
         (boxnet/host: the daemon's state, runtime/hostimage.py).
 
-        Marks the daemon process a child subreaper (see module docstring) and
-        raises its open-files soft limit (one pidfd per running container)."""
+        Marks the daemon process a child subreaper (the reaper of execs; the
+        supervisor reaps containers) and raises its open-files soft limit
+        (one pidfd per running container)."""
         self.root = root
         self.host_masked_paths = list(host_masked_paths)
         self.bundles = os.path.join(root, "containers")
         os.makedirs(self.bundles, exist_ok=True)
         self.runc = Runc(os.path.join(root, "runc"), runc_binary)
+        self.supervisor = SupervisorClient(root)
         set_child_subreaper()
         raise_nofile_limit()
-        self._watchers: dict[str, ExitWatcher] = {}
+        self._watchers: dict = {}   # id -> ExitWatcher (runtime/ociexit.py)
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -85,6 +89,7 @@ class OciRuntime(ExecOps, Runtime):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.supervisor.close()
 
     def _bundle(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id.startswith("."):
@@ -210,18 +215,16 @@ class OciRuntime(ExecOps, Runtime):
             fds.append(os.open(err_path, flags, 0o640))
             err_offset = os.fstat(fds[2]).st_size
             try:
-                pid = await self.runc.run_detached(
-                    container_id, b, os.path.join(b, "init.pid"), fds[0], fds[1], fds[2],
-                    os.path.join(b, "runc.log"))
+                pid, pidfd = await self._run_runc(container_id, b, (fds[0], fds[1], fds[2]))
             except KernelError:
                 raise KernelError(self._runc_failure(err_path, err_offset)) from None
             if stdin_w is not None:
                 w, stdin_w = stdin_w, None
-                start_shim(self.root, b, container_id, pid, w, False, out_path)
+                start_shim(self.root, b, container_id, pid, w, False, out_path, pidfd)
         finally:
             for fd in fds if stdin_w is None else [*fds, stdin_w]:
                 os.close(fd)
-        self._watch(container_id, pid, on_exit)
+        self._watch(container_id, pid, on_exit, pidfd=pidfd, started=True)
         return pid
 
     async def _start_tty(self, container_id: str, b: str, on_exit: OnExit) -> int:
@@ -234,9 +237,7 @@ class OciRuntime(ExecOps, Runtime):
         try:
             recv = asyncio.ensure_future(cs.receive())
             try:
-                pid = await self.runc.run_detached(
-                    container_id, b, os.path.join(b, "init.pid"), null, null, errfd,
-                    os.path.join(b, "runc.log"), console_socket=cs.path)
+                pid, pidfd = await self._run_runc(container_id, b, (null, null, errfd), cs.path)
             except KernelError:
                 recv.cancel()
                 raise KernelError(self._runc_failure(err_path, err_offset)) from None
@@ -246,8 +247,8 @@ class OciRuntime(ExecOps, Runtime):
             os.close(errfd)
             cs.close()
         drained = start_shim(self.root, b, container_id, pid, fd, True,
-                             self.log_paths(container_id)[0])
-        self._watch(container_id, pid, on_exit, drained)
+                             self.log_paths(container_id)[0], pidfd)
+        self._watch(container_id, pid, on_exit, drained, pidfd, started=True)
         return pid
 
     def _runc_failure(self, err_path: str, offset: int) -> str:
@@ -258,58 +259,6 @@ class OciRuntime(ExecOps, Runtime):
             f.truncate(offset)
         return f"OCI runtime create failed: {msg or 'runc failed'}"
 
-    def _watch(self, container_id: str, pid: int, on_exit: OnExit,
-               drained: asyncio.Event | None = None) -> None:
-        """on_exit(code) when the init ends (after `drained`, the TTY shim's end,
-        or SHIM_DRAIN seconds: its output must be in the log before an
-        auto-removed container's attach reads it there)."""
-        def track(res) -> None:
-            if inspect.isawaitable(res):
-                task = asyncio.ensure_future(res)
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-        async def after_drain(code: int) -> None:
-            try:
-                await asyncio.wait_for(drained.wait(), SHIM_DRAIN)
-            except asyncio.TimeoutError:
-                log.warning("shim of %s did not end %.0f s after the container",
-                            container_id[:12], SHIM_DRAIN)
-            res = on_exit(code)
-            if inspect.isawaitable(res):
-                await res
-
-        def exited(code: int) -> None:
-            self._watchers.pop(container_id, None)
-            if drained is not None and not drained.is_set():
-                track(after_drain(code))
-            else:
-                track(on_exit(code))
-
-        self._watchers[container_id] = ExitWatcher(pid, exited)
-
-    async def adopt(self, container_id: str, pid: int, on_exit: OnExit) -> bool:
-        """Watch a container that survived a daemon restart.
-
-        Checks that `pid` is still that container's init (runc's recorded pid
-        and start time against /proc), so a recycled pid is never adopted.
-        The init is no longer our child, so on_exit receives 255 (unknown)
-        unless this same process started it.  False if it is gone."""
-        if container_id in self._watchers:
-            return True
-        init = self.runc.init_process(container_id)
-        if init is None or init[0] != pid or proc_start_time(pid) != init[1]:
-            return False
-        try:
-            self._watch(container_id, pid, on_exit)
-        except ProcessLookupError:
-            return False
-        if proc_start_time(pid) != init[1]:  # recycled between the check and pidfd_open
-            self._watchers.pop(container_id).close()
-            return False
-        return True
-
-    # -- signals, exec, delete -------------------------------------------------------
     async def kill(self, container_id: str, signal: int) -> None:
         """Signal the init (through its pidfd when watched); no error if gone."""
         w = self._watchers.get(container_id)
@@ -327,6 +276,14 @@ class OciRuntime(ExecOps, Runtime):
         init = self.runc.init_process(container_id)
         if init is not None:
             await kill_and_wait(*init)
+            # Why wait: the supervisor writes exit.json into the bundle as it
+            # reaps the init; a write racing the bundle's removal below would
+            # leave a file in a directory being removed (ENOTEMPTY).
+            try:
+                await asyncio.wait_for(self.supervisor.wait_exit(
+                    container_id, os.path.join(b, "exit.json")), 5)
+            except (asyncio.TimeoutError, OSError, ValueError) as e:
+                log.warning("exit record of %s not confirmed: %s", container_id[:12], e)
         try:
             await self.runc.delete(container_id)
         except KernelError as e:
