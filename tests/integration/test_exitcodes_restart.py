@@ -129,3 +129,31 @@ def test_auto_remove_of_a_container_that_exited_while_down(make_host):
     assert r.returncode == 0, r.stdout + r.stderr
     h.cli("rm", "-f", "ec-new", "ec-stay")
     h.cli("network", "rm", "ec-net")
+
+
+def test_supervisor_of_a_previous_daemon_in_another_mount_namespace(make_host):
+    """A daemon in a private mount namespace (systemd's PrivateMounts=) dies; the
+    next one, in a new private namespace, still has its containers run by the
+    supervisor the first one started, inside its own mount namespace, where it
+    mounted their roots (an empty root would not run `sh`), and their exit
+    codes are real."""
+    h = make_host(start=False)
+    h.launcher = ["unshare", "--mount", "--propagation", "private"]
+    h.start()
+    h.cli("run", "-d", "--name", "ec-old", "busybox", "sleep", "600")
+    sup = [ln for ln in h.log_tail(400).splitlines() if "boxnet-supervisor pid" in ln]
+    h.kill9()
+    h.start()
+    r = h.cli("run", "--name", "ec-new", "busybox", "sh", "-c", "cat /etc/hostname; exit 6",
+              check=False)
+    assert r.returncode == 6, (r.returncode, r.stdout, r.stderr)
+    assert h.inspect("ec-new")["State"]["ExitCode"] == 6
+    assert sup and sup[-1].split()[-1] == [ln for ln in h.log_tail(400).splitlines()
+                                           if "boxnet-supervisor pid" in ln][-1].split()[-1], \
+        "the new daemon started another supervisor"
+    h.cli("kill", "ec-old")
+    end = time.monotonic() + 10
+    while h.inspect("ec-old")["State"]["Running"] and time.monotonic() < end:
+        time.sleep(0.1)
+    assert h.inspect("ec-old")["State"]["ExitCode"] == 137
+    h.cli("rm", "ec-old", "ec-new")
