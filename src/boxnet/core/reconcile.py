@@ -4,7 +4,9 @@ store and kernel after a restart or a crash.
 What the store says is the truth for networks and endpoints of running
 containers: missing kernel objects are re-created with the same addresses.
 Kernel objects this daemon created but no longer wants (marked veths,
-bridges and retired links, netns pins) are removed (orphans.py).  Containers still running are re-adopted.
+bridges and retired links, netns pins) are removed (orphans.py).  Containers still running are re-adopted,
+their recorded PID trusted only with its start time, and a netns pin that
+vanished is pinned again from the living process (recovery.py).
 
 The firewall fails closed meanwhile: the tables the previous daemon left stay
 in force while the state is restored (`begin_restore`), and are replaced in
@@ -20,8 +22,8 @@ import logging
 
 from ..errors import BoxnetError
 from ..ipam.api import Pool, PoolRequest
-from ..kernel import netns as kns
 from ..model import Container, Endpoint, Network
+from . import recovery
 from .clock import now_rfc3339
 from .orphans import remove_orphans
 
@@ -91,27 +93,50 @@ class ReconcileOps:
         to_restart = []
         for c in list(self.containers.values()):
             alive = False
-            if c.status == "running" and c.pid:
-                alive = await self.runtime.adopt(
-                    c.id, c.pid, lambda code, cid=c.id: self._on_exit(cid, code))
-            if alive and c.sandbox_key and not kns.netns_exists(c.sandbox_key):
-                log.warning("container %s lost its netns; stopping it", c.name)
-                await self.runtime.kill(c.id, 9)
-                alive = False
+            # A recorded pid is trusted only with its start time and boot id:
+            # a recycled one is never adopted, signalled or re-pinned (recovery.py).
+            if c.status == "running" and c.pid and recovery.may_adopt(c):
+                alive = await self.runtime.adopt(c.id, c.pid, self.exit_handler(c.id))
+            if alive:
+                recovery.adopted(c)
+                # A pin lost with a private mount namespace: pinned again from
+                # the living process, if it is still the recorded netns.
+                if not await recovery.recover_netns(self, c):
+                    log.warning("container %s lost its netns; stopping it", c.name)
+                    await self.runtime.kill(c.id, 9)
+                    alive = False
+                else:
+                    self.save_container(c)
+            else:
+                await recovery.recover_for_teardown(self, c)
             if alive:
                 await self._repair_endpoints(c)
-                await self.events.emit_safe("sandbox_restored", c)
+                await self.events.sandbox_restored(c)
                 continue
             was_running = c.status == "running"
             if was_running:
-                c.status, c.exit_code, c.pid = "exited", 255, 0
-                c.finished_at = now_rfc3339()
+                # Exited while no daemon watched: boxnet-supervisor reaped it
+                # and recorded its real code and time (255: no record).
+                rec = self.runtime.last_exit(c.id, c.pid)
+                c.status, c.exit_code, c.pid = "exited", rec.exit_code if rec else 255, 0
+                c.finished_at = rec.finished_at if rec and rec.finished_at else now_rfc3339()
+                recovery.forget_process(c)
             await self._teardown_sandbox(c)
             self.save_container(c)
+            if was_running and c.config.auto_remove:   # `run --rm`: gone, as if we had watched
+                try:
+                    await self.remove_container(c.id, force=True)
+                except BoxnetError as exc:
+                    log.warning("removal of %s failed: %s", c.name, exc.message)
+                continue
             pol = c.config.restart_policy.name
-            if c.status == "exited" and (pol == "always"
-                                         or (pol == "unless-stopped" and not c.manually_stopped)
-                                         or (pol == "on-failure" and was_running)):
+            if pol == "on-failure":   # counted on, as if the daemon had watched the exit
+                if was_running and self.should_restart(c):
+                    c.restart_count += 1
+                    self.save_container(c)
+                    to_restart.append(c)
+            elif c.status == "exited" and (pol == "always" or
+                                           (pol == "unless-stopped" and not c.manually_stopped)):
                 to_restart.append(c)
         for ep in list(self.endpoints.values()):
             c = self.containers.get(ep.container_id)
