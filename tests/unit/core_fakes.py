@@ -12,17 +12,16 @@ object per id: they must never disagree after a call returns or raises).
 
 from __future__ import annotations
 
-import inspect
-
 from boxnet.core.config import DaemonConfig
 from boxnet.core.controller import Controller
+from boxnet.core.eventfeed import EventFeed
+from boxnet.core.events import LifecycleListener
 from boxnet.drivers.host import HostDriver
 from boxnet.drivers.null import NullDriver
 from boxnet.drivers.registry import DriverRegistry
 from boxnet.model import Container, ContainerConfig, Endpoint, EndpointSettings, Network
 
-from core_fakes_host import (FakeImages, FakeKernel, FakeListener, FakeNetlink, FakeRuntime,
-                             LifecycleListener)
+from core_fakes_host import FakeImages, FakeKernel, FakeListener, FakeNetlink, FakeRuntime
 from core_fakes_net import Faults, FakeBridgeDriver, FakeFirewall, FakeIpam, FakeStore
 
 __all__ = ["Rig", "make_rig", "Faults"]
@@ -151,18 +150,10 @@ class Rig:
 
 
 def _controller(rig: Rig) -> Controller:
-    """THE place that knows Controller's constructor (it is being declared
-    and typed in issue 15: adapt here only)."""
+    """THE place that knows Controller's constructor: adapt here only."""
     drivers = DriverRegistry([rig.driver, HostDriver(), NullDriver(), *rig.extra_drivers])
-    args = (rig.config, rig.store, rig.ipam, drivers, rig.firewall, rig.runtime,
-            rig.images, rig.netlink)
-    params = inspect.signature(Controller.__init__).parameters
-    if "dns" not in params:   # the constructor before its collaborators were declared
-        ctl = Controller(*args)
-        ctl.events.add(rig.dns)
-        return ctl
-    from boxnet.core.eventfeed import EventFeed
-    return Controller(*args, host_id="f" * 64, dns=lambda ctl: rig.dns,
+    return Controller(rig.config, rig.store, rig.ipam, drivers, rig.firewall, rig.runtime,
+                      rig.images, rig.netlink, host_id="f" * 64, dns=lambda ctl: rig.dns,
                       ports=lambda ctl: FakePorts(), event_feed=EventFeed())
 
 

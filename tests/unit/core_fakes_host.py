@@ -17,10 +17,7 @@ import shutil
 import subprocess
 
 from boxnet.core import containers as core_containers
-try:
-    from boxnet.core.events import LifecycleListener
-except ImportError:   # before the listener Protocol of issue 15 (item 2)
-    LifecycleListener = object
+from boxnet.core.events import LifecycleListener
 from boxnet.errors import KernelError, NotFound, NotImplementedFeature
 from boxnet.kernel import netns as kernel_netns, procid as kernel_procid, sysctl as kernel_sysctl
 from boxnet.runtime.api import Runtime
@@ -91,8 +88,7 @@ class FakeKernel:
         """Replace the kernel calls of the core; forbid starting programs."""
         for name in ("create_netns", "delete_netns", "netns_exists", "list_pinned",
                      "netns_identity", "repin_from_process"):
-            if hasattr(kernel_netns, name):   # the last two came with issue 21
-                monkeypatch.setattr(kernel_netns, name, getattr(self, name))
+            monkeypatch.setattr(kernel_netns, name, getattr(self, name))
         monkeypatch.setattr(kernel_sysctl, "sandbox_defaults", self.sandbox_defaults)
         # a fake pid is nobody: never look it up among the machine's processes
         monkeypatch.setattr(kernel_procid, "identify", lambda pid: None)

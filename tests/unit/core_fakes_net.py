@@ -20,11 +20,7 @@ import sqlite3
 
 import msgspec
 
-from boxnet.drivers.api import Driver
-try:
-    from boxnet.drivers.api import FastLeave, PublishesPorts
-except ImportError:   # before the named driver abilities of issue 15 (item 2)
-    FastLeave = PublishesPorts = object
+from boxnet.drivers.api import Driver, FastLeave, PublishesPorts
 from boxnet.errors import BoxnetError, Conflict, KernelError, NotFound, Unavailable
 from boxnet.firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from boxnet.ipam.api import Ipam, Pool

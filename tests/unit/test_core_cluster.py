@@ -9,6 +9,7 @@ import ipaddress
 
 import pytest
 
+from boxnet.drivers.api import ClusterIpam
 from boxnet.errors import BoxnetError
 from boxnet.ipam.api import Pool
 from boxnet.model import IpamPool
@@ -16,15 +17,8 @@ from boxnet.model import IpamPool
 from core_fakes import make_rig
 from core_fakes_net import FakeBridgeDriver
 
-try:
-    from boxnet.drivers.api import ClusterIpam
-except ImportError:   # before the named driver abilities of issue 15 (item 2)
-    ClusterIpam = None
 
-pytestmark = pytest.mark.skipif(ClusterIpam is None, reason="no ClusterIpam ability yet")
-
-
-class FakeClusterDriver(FakeBridgeDriver, *([ClusterIpam] if ClusterIpam else [])):
+class FakeClusterDriver(FakeBridgeDriver, ClusterIpam):
     """Overlay-like: pools and addresses claimed in a cluster store (a dict),
     mirrored into the local IPAM so local networks keep off them; a failed
     create_network withdraws the claims itself, as the overlay driver does."""
