@@ -3,7 +3,10 @@ build (a copy of the source tree run with BOXNET_BUILD=2, which /version
 shows) and started; no running container, address, published port or DNS
 name is lost, and TCP keeps flowing the whole time: a continuous probe from
 the outside namespace (through the published port) and one from another
-container (to the server's address) see not one failed request.  A container
+container (to the server's address) see not one failed request.  The
+firewall never fails open meanwhile: a UDP flood from a container on another
+network delivers nothing, while the same flood from the server's own network
+(the control) arrives.  A container
 that exits during the swap is reaped by boxnet-supervisor, which both builds
 share: the new build reports its real exit code."""
 
@@ -15,6 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from integration.fwprobe import Counter, flood, sent
+from integration.netprobe import netns_of
 
 pytestmark = pytest.mark.kernel
 SRC = Path(__file__).resolve().parents[2] / "src" / "boxnet"
@@ -71,11 +77,16 @@ def test_upgrade_in_place_loses_nothing(make_host, outside):
           "then echo ok; else echo fail; fi; sleep 0.05; done")
     h.cli("run", "-d", "--name", "leaver", "--network", "up", "busybox", "sh", "-c",
           "sleep 3; exit 9")
+    h.cli("network", "create", "--subnet", "10.234.0.0/24", "apart")
+    h.cli("run", "-d", "--name", "intruder", "--network", "apart", "busybox", "sleep", "600")
     before = {n: h.inspect(n) for n in ("web", "cli", "leaver")}
     links = sorted(h.link_names())
     secs = 12.0
     probe_log = h.dir / "probe-out.log"
     probe = out.popen([sys.executable, "-c", PROBE, out.host_ip, "8080", str(secs)], probe_log)
+    counter = Counter(netns_of(h, "web"), 7200, h.dir / "cnt-web.log")
+    floods = {"xnet": flood(netns_of(h, "intruder"), web_ip, 7200, secs, "xnet"),
+              "same": flood(netns_of(h, "cli"), web_ip, 7200, secs, "same")}
     time.sleep(2)
     cli_ok_before = _lines(h, "cli").count("ok")
 
@@ -85,6 +96,13 @@ def test_upgrade_in_place_loses_nothing(make_host, outside):
     h.start()                      # the new build takes over
     assert h.api_ok("GET", "/version")["GitCommit"] == "2"
     probe.wait(secs + 10)
+    counts = {tag: sent(p) for tag, p in floods.items()}
+    time.sleep(0.3)
+    counter.stop()
+    got = {tag: len(counter.lines(tag)) for tag in floods}
+    assert counts["xnet"] > 500 and counts["same"] > 500, counts
+    assert got["xnet"] == 0, f"isolation failed open: {got['xnet']} of {counts['xnet']} arrived"
+    assert got["same"] > counts["same"] * 0.5, f"the control flood was cut: {got}, {counts}"
 
     got = probe_log.read_text().splitlines()
     fails = [ln for ln in got if ln.startswith("fail")]
@@ -111,5 +129,5 @@ def test_upgrade_in_place_loses_nothing(make_host, outside):
     while h.inspect("leaver")["State"]["Running"] and time.monotonic() < end:
         time.sleep(0.1)
     assert h.inspect("leaver")["State"]["ExitCode"] == 9, h.inspect("leaver")["State"]
-    h.cli("rm", "-f", "web", "cli", "leaver")
-    h.cli("network", "rm", "up")
+    h.cli("rm", "-f", "web", "cli", "leaver", "intruder")
+    h.cli("network", "rm", "up", "apart")

@@ -1,9 +1,11 @@
-"""Process supervision for container init processes: subreaper, pidfd watches.
+"""Process supervision: subreaper, pidfd watches.
 
-Why a subreaper: `runc run -d` forks the container init and exits, so the init
-would be reparented to pid 1 and its exit status lost.  Marking the daemon a
-child subreaper (prctl PR_SET_CHILD_SUBREAPER) makes the orphaned init our
-child instead, so `waitpid` gives us its real exit status.
+Why a subreaper: `runc run -d` (and `runc exec -d`) forks the process and
+exits, so it would be reparented to pid 1 and its exit status lost.  Marking
+a process a child subreaper (prctl PR_SET_CHILD_SUBREAPER) makes the orphan
+its child instead, so `waitpid` gives it the real exit status.  The daemon is
+the subreaper of execs; boxnet-supervisor (kernel/supervisor.py), which
+outlives the daemon, is the one of container inits.
 
 Each watched process costs one pidfd registered with the event loop
 (`loop.add_reader`): nothing blocks and 1000 containers are 1000 fds.
@@ -20,8 +22,8 @@ from typing import Callable
 
 PR_SET_CHILD_SUBREAPER = 36
 
-# Exit code reported when a process that is not our child ends: only its
-# parent can learn the real status (see ExitWatcher).
+# Exit code reported when a process that is not our child ends and nobody
+# recorded its status: only its parent can learn it (see ExitWatcher).
 UNKNOWN_EXIT_CODE = 255
 
 _libc = ctypes.CDLL(None, use_errno=True)
