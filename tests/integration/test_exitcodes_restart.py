@@ -157,3 +157,28 @@ def test_supervisor_of_a_previous_daemon_in_another_mount_namespace(make_host):
         time.sleep(0.1)
     assert h.inspect("ec-old")["State"]["ExitCode"] == 137
     h.cli("rm", "ec-old", "ec-new")
+
+
+def _supervisor_pid(h) -> int:
+    lines = [ln for ln in h.log_tail(2000).splitlines() if "boxnet-supervisor pid" in ln]
+    assert lines, "no supervisor started"
+    return int(lines[-1].split()[-1])
+
+
+def test_a_killed_supervisor_is_replaced(make_host):
+    """SIGKILL of the supervisor (ours: the test's daemon started it) loses no
+    running container: its init falls to the daemon, the nearest subreaper, which
+    reaps it with its code; the next start brings a new supervisor."""
+    h = make_host()
+    h.cli("run", "-d", "--name", "ec-orph", "busybox", "sh", "-c",
+          "trap 'exit 11' TERM; sleep 1000 & wait")
+    old = _supervisor_pid(h)
+    os.kill(old, 9)
+    _wait(lambda: _gone(old), "the supervisor's end")
+    assert h.inspect("ec-orph")["State"]["Running"]
+    r = h.cli("run", "--name", "ec-after", "busybox", "sh", "-c", "exit 4", check=False)
+    assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+    assert _supervisor_pid(h) != old
+    h.cli("kill", "-s", "TERM", "ec-orph")
+    assert h.cli("wait", "ec-orph").stdout.strip() == "11"
+    h.cli("rm", "ec-orph", "ec-after")

@@ -70,14 +70,14 @@ class ExitOps:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-        async def report() -> None:
-            rec = await self.supervisor.wait_exit(container_id, exit_path)
-            code = UNKNOWN_EXIT_CODE
-            if rec is not None and rec.get("pid") == pid:
-                code = int(rec["code"])
-            else:
-                log.warning("no exit record for container %s (pid %d): exit code %d",
-                            container_id[:12], pid, code)
+        async def report(code: int) -> None:
+            if code == UNKNOWN_EXIT_CODE:   # not reaped here (see exited)
+                rec = await self.supervisor.wait_exit(container_id, exit_path)
+                if rec is not None and rec.get("pid") == pid:
+                    code = int(rec["code"])
+                else:
+                    log.warning("no exit record for container %s (pid %d): exit code %d",
+                                container_id[:12], pid, code)
             if drained is not None and not drained.is_set():
                 try:
                     await asyncio.wait_for(drained.wait(), SHIM_DRAIN)
@@ -88,9 +88,12 @@ class ExitOps:
             if inspect.isawaitable(res):
                 await res
 
-        def exited(_code: int) -> None:   # not our child: the supervisor has the code
+        def exited(code: int) -> None:
+            # Normally not our child (UNKNOWN_EXIT_CODE): the supervisor has the
+            # code.  Ours when the supervisor was killed: its orphans fall to
+            # the daemon, its parent and a subreaper, and waitpid gave the code.
             self._watchers.pop(container_id, None)
-            track(report())
+            track(report(code))
 
         if started and pidfd is None:   # exited before runc returned: recorded already
             asyncio.get_running_loop().call_soon(exited, UNKNOWN_EXIT_CODE)
