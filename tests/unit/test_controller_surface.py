@@ -261,3 +261,17 @@ def test_an_exec_resize_before_its_terminal_exists_is_kept_for_it(tmp_path):
     ctl.release_exec_console(ex.id)
     ctl.forget_execs(ex.container_id)
     assert ex.id not in ctl.execs and not ctl._exec_consoles
+
+
+async def test_a_removal_waiter_gets_the_last_exit_code_at_removal(tmp_path):
+    ctl = _controller(tmp_path)
+    c = Container(id="d" * 64, name="r", created="", config=ContainerConfig(image="busybox"),
+                  image_id="", status="exited", exit_code=3)
+    ctl._index_container(c)
+    fut, left = ctl.removed_future(c), ctl.removed_future(c)
+    left.cancel()                         # a client that left
+    await asyncio.sleep(0)
+    assert not fut.done() and ctl._removal_waiters[c.id] == [fut]
+    ctl._unindex_container(c)             # what remove_container does last
+    assert await fut == 3 and c.id not in ctl._removal_waiters
+    assert ctl.removed_future(c).result() == 3   # gone already: at once

@@ -318,16 +318,30 @@ class ContainerOps:
         if c.status != "running" and not next_exit:
             fut.set_result(c.exit_code)
             return fut
-        self._waiters[c.id].append(fut)
-        fut.add_done_callback(lambda f, cid=c.id: self._forget_waiter(cid, f))
-        return fut
+        return self._keep_waiter(self._waiters, c.id, fut)
 
-    def _forget_waiter(self, cid: str, fut: asyncio.Future) -> None:
-        waiters = self._waiters.get(cid)
-        if waiters is not None and fut in waiters:
-            waiters.remove(fut)
-            if not waiters:
-                del self._waiters[cid]
+    def removed_future(self, c: Container) -> asyncio.Future:
+        """A future resolved with the container's last exit code when it is
+        removed (`wait --condition removed`, `docker run --rm`): at once if it
+        is gone already.  Cancel it to stop waiting: it is forgotten."""
+        fut = asyncio.get_running_loop().create_future()
+        if c.id not in self.containers:
+            fut.set_result(c.exit_code)
+            return fut
+        return self._keep_waiter(self._removal_waiters, c.id, fut)
+
+    @staticmethod
+    def _keep_waiter(table: dict, cid: str, fut: asyncio.Future) -> asyncio.Future:
+        table[cid].append(fut)
+
+        def forget(f: asyncio.Future) -> None:
+            waiters = table.get(cid)
+            if waiters is not None and f in waiters:
+                waiters.remove(f)
+                if not waiters:
+                    del table[cid]
+        fut.add_done_callback(forget)
+        return fut
 
     async def remove_container(self, ref: str, force: bool = False) -> None:
         """Remove a stopped container (force: kill it first)."""

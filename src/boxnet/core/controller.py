@@ -72,6 +72,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self._clocks: dict[str, asyncio.Lock] = {}
         self.default_routes: dict[str, tuple] = {}   # see EndpointOps.after_endpoints_changed
         self._waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
+        self._removal_waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
         self.execs: dict = {}
@@ -180,6 +181,9 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.eps_by_container.pop(c.id, None)
         self._clocks.pop(c.id, None)
         self.default_routes.pop(c.id, None)
+        for fut in self._removal_waiters.pop(c.id, []):   # see removed_future
+            if not fut.done():
+                fut.set_result(c.exit_code)
 
     def save_container(self, c: Container) -> None:
         """Commit a container's state."""

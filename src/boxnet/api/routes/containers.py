@@ -3,7 +3,6 @@ inspect, list and logs."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import signal as signals
 import time
@@ -129,18 +128,14 @@ async def wait(request: web.Request) -> web.StreamResponse:
     if cond not in ("not-running", "next-exit", "removed"):
         raise InvalidParameter(f"invalid condition {cond!r}")
     # `docker run` asks for next-exit or removed (--rm) before start.
-    fut = c.wait_future(cont, next_exit=cond != "not-running" and cont.status != "running")
+    fut = c.removed_future(cont) if cond == "removed" else \
+        c.wait_future(cont, next_exit=cond != "not-running" and cont.status != "running")
     # Headers go out at once, as dockerd does: `docker run` waits for them
     # before it sends start, so a buffered reply would deadlock the CLI.
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
         await resp.prepare(request)
-        if cond == "removed":
-            while cont.id in c.containers:  # auto-remove runs right after the exit
-                await asyncio.sleep(0.02)
-            code = fut.result() if fut.done() else cont.exit_code
-        else:
-            code = await fut
+        code = await fut
     finally:
         fut.cancel()   # a client that left is no longer waited for (no-op once resolved)
     try:
