@@ -42,9 +42,11 @@ log = logging.getLogger(__name__)
 def record_process(c: Container) -> None:
     """Record who ``c.pid`` is (start time, boot id); call right after the start.
 
-    Why right after: the init is an unreaped child then (the daemon is its
-    subreaper), so its PID cannot have been recycled yet.  A process already
-    gone gets start time 0: the record then names nobody."""
+    Why right after: the runtime has just handed over the init's PID, with a
+    pidfd opened while the init was boxnet-supervisor's unreaped child; for
+    a recycled PID to be read here the init would have to exit, be reaped and
+    the whole PID space wrap around in the microseconds in between.  A
+    process already gone gets start time 0: the record then names nobody."""
     ident = procid.identify(c.pid)
     c.pid_start = ident.start_time if ident else 0
     c.boot_id = ident.boot_id if ident else procid.boot_id()
