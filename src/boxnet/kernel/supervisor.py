@@ -123,6 +123,12 @@ class Supervisor:
             conn, _ = self.listener.accept()
         except BlockingIOError:
             return
+        # Why: a request runs a program as root.  The socket is 0600 already;
+        # its peer must also be this user (root), whatever its mode becomes.
+        cred = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        if int.from_bytes(cred[4:8], sys.byteorder) != os.getuid():
+            conn.close()
+            return
         conn.setblocking(False)
         self.sel.register(conn, selectors.EVENT_READ, lambda: self._readable(conn))
 

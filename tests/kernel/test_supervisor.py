@@ -1,0 +1,133 @@
+"""boxnet-supervisor (kernel/supervisor.py) on its own, through its socket, as
+the daemon's client (kernel/supervise.py) speaks to it: it is the subreaper of
+what the programs it runs leave behind (a `runc run -d` leaves the init), writes
+each one's exit record atomically, answers waits before and after the exit,
+outlives its client, refuses peers of another user, and leaves when idle.
+
+The program run here stands in for `runc run -d`: a shell that starts a child
+in the background, writes its pid to the pid file and exits, as runc does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from boxnet.kernel.supervise import SupervisorClient
+
+pytestmark = pytest.mark.kernel
+
+if os.geteuid() != 0:
+    pytest.skip("needs root (the supervisor checks its peers' uid; setpriv)",
+                allow_module_level=True)
+
+
+@pytest.fixture
+def root():
+    d = tempfile.mkdtemp(prefix="bxt-sup-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _fake_runc(d: str, script: str) -> tuple[list[str], str]:
+    pid_file = os.path.join(d, "init.pid")
+    return ["/bin/sh", "-c", f"({script}) & echo $! > {pid_file}"], pid_file
+
+
+def _wait_gone(pid: int, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{pid}"), f"pid {pid} still there"
+
+
+async def _run(client: SupervisorClient, d: str, cid: str, script: str):
+    argv, pid_file = _fake_runc(d, script)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        # run() prefixes nsenter --mount=/proc/self/fd/3 (our own mount ns here)
+        return await client.run(cid, argv, (null, null, null), pid_file,
+                                os.path.join(d, f"{cid}.exit.json"))
+    finally:
+        os.close(null)
+
+
+def test_records_the_exit_of_what_runc_leaves_behind(root):
+    async def main():
+        c = SupervisorClient(root)
+        pid, pidfd = await _run(c, root, "c1", "sleep 0.3; exit 7")
+        assert pidfd is not None
+        os.close(pidfd)
+        early = await c.wait_exit("c1", os.path.join(root, "c1.exit.json"))   # before the exit
+        assert early["code"] == 7 and early["pid"] == pid
+        with open(os.path.join(root, "c1.exit.json")) as f:
+            on_disk = json.load(f)
+        assert on_disk == early and on_disk["finished_at"].endswith("Z")
+        assert not os.path.exists(os.path.join(root, "c1.exit.json.tmp"))
+        late = await c.wait_exit("c1", os.path.join(root, "c1.exit.json"))   # after it
+        assert late == early
+        # a killed one: 128 + signal
+        pid, pidfd = await _run(c, root, "c2", "sleep 100")
+        os.close(pidfd)
+        os.kill(pid, 9)
+        assert (await c.wait_exit("c2", os.path.join(root, "c2.exit.json")))["code"] == 137
+        # never run here, no record: unknown
+        assert await c.wait_exit("nope", os.path.join(root, "nope.exit.json")) is None
+        c.close()
+    asyncio.run(main())
+
+
+def test_outlives_its_client_and_leaves_when_idle(root):
+    """The client (a daemon) goes; the supervisor stays while a child runs,
+    records its exit for the next client, then leaves and removes its socket."""
+    argv, pid_file = _fake_runc(root, "sleep 1; exit 9")
+    script = (
+        "import asyncio, json, os, sys\n"
+        "from boxnet.kernel.supervise import SupervisorClient\n"
+        "async def main():\n"
+        "    c = SupervisorClient(sys.argv[1])\n"
+        "    n = os.open(os.devnull, os.O_RDWR)\n"
+        "    pid, fd = await c.run('c3', json.loads(sys.argv[2]), (n, n, n), sys.argv[3],\n"
+        "                          os.path.join(sys.argv[1], 'c3.exit.json'))\n"
+        "    print(pid, c.pid, flush=True)\n"
+        "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", script, root, json.dumps(argv), pid_file],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    pid, sup = map(int, out.stdout.split())
+    assert os.path.exists(f"/proc/{sup}"), "the supervisor left with its client"
+    _wait_gone(pid)
+    _wait_gone(sup)   # nothing to do, nobody connected: it leaves
+    assert not os.path.exists(os.path.join(root, "supervisor.sock"))
+    with open(os.path.join(root, "c3.exit.json")) as f:
+        assert json.load(f)["code"] == 9
+
+
+def test_refuses_a_peer_of_another_user(root):
+    async def main():
+        c = SupervisorClient(root)
+        await c.ensure()
+        os.chmod(root, 0o711)     # even with a lax socket mode in a reachable dir
+        os.chmod(c.path, 0o666)
+        probe = ("import socket, sys\n"
+                 "s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
+                 "s.connect(sys.argv[1])\n"
+                 "try:\n"
+                 "    s.send(b'{\"op\": \"hello\", \"proto\": 1}')\n"
+                 "    print(repr(s.recv(100)))\n"
+                 "except OSError as e:\n"
+                 "    print('refused', e.errno)\n")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            sys.executable, "-c", probe, c.path],
+                           capture_output=True, text=True, timeout=20)
+        assert r.stdout.startswith(("refused", "b''")), (r.stdout, r.stderr)
+        c.close()
+    asyncio.run(main())
