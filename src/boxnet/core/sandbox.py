@@ -39,11 +39,19 @@ def etc_paths(cdir: str) -> dict[str, str]:
 
 
 def _write_in_place(path: str, text: str) -> None:
-    """Rewrite a file keeping its inode, so bind mounts see the new content."""
-    with open(path, "a+") as f:
-        f.seek(0)
-        f.truncate()
-        f.write(text)
+    """Rewrite a file keeping its inode, so bind mounts see the new content.
+
+    Written over from offset 0, then cut to the new length.  Why not truncate
+    to 0 first: ext4 (auto_da_alloc) starts the writeback of a file truncated
+    to 0 when it is closed, 2-3 ms here, paid by every connect, disconnect and
+    start (three files); this way costs 0.05 ms."""
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def host_gateway_ip(networks: dict) -> str:
