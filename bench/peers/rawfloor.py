@@ -87,11 +87,16 @@ class RawFloorPeer:
         addr = net.next_addr()
         ans = self.call(op="attach", bridge=net.bridge, pin=str(pin), addr=addr, move=move)
         return ans["t"], {"veth": ans["veth"], "pin": str(pin), "t_link": ans["t_link"],
-                          "ip": addr.split("/")[0]}
+                          "ip": addr.split("/")[0], "cidr": addr}
 
-    def detach(self, net: Net, token: dict) -> float:
-        """Delete the veth (timed), then unpin the netns (untimed)."""
-        return self.call(op="detach", veth=token["veth"], pin=token["pin"])["t"]
+    def detach(self, net: Net, token: dict, retire: bool = False) -> float:
+        """Delete the veth (timed), then unpin the netns (untimed).
+
+        retire=True times only what must happen before a disconnect can answer when the
+        deletion itself is deferred: both ends down, the container end's address gone and
+        both ends renamed (the deletion that follows is untimed)."""
+        return self.call(op="detach", veth=token["veth"], pin=token["pin"],
+                         retire=retire, addr=token["cidr"])["t"]
 
     def stop(self) -> None:
         """Stop the worker and tear the bench host down."""
@@ -205,10 +210,27 @@ class _Worker:
         t2 = time.perf_counter()
         return {"t": t2 - t0, "t_netns": t1 - t0, "t_link": t2 - t1, "veth": host_if}
 
-    def detach(self, veth: str, pin: str | None = None) -> dict:
+    def detach(self, veth: str, pin: str | None = None, retire: bool = False,
+               addr: str = "") -> dict:
+        inner = self._open_netns(pin) if retire else None  # a daemon has it open already
         t0 = time.perf_counter()
-        self.ipr.link("del", index=self.ipr.link_lookup(ifname=veth)[0])
-        t = time.perf_counter() - t0
+        hidx = self.ipr.link_lookup(ifname=veth)[0]
+        if inner is not None:
+            try:
+                idx = inner.link_lookup(ifname="eth0")[0]
+                inner.link("set", index=idx, state="down")
+                ip, plen = addr.split("/")
+                inner.addr("del", index=idx, address=ip, prefixlen=int(plen))
+                inner.link("set", index=idx, ifname=f"gc{self.seq}")
+                self.ipr.link("set", index=hidx, state="down")
+                self.ipr.link("set", index=hidx, ifname=f"gh{self.seq}")
+                t = time.perf_counter() - t0
+            finally:
+                inner.close()
+            self.ipr.link("del", index=hidx)
+        else:
+            self.ipr.link("del", index=hidx)
+            t = time.perf_counter() - t0
         if pin:  # untimed: drop the netns pin too
             self.libc.umount2(pin.encode(), 0)
             os.unlink(pin)

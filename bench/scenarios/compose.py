@@ -1,19 +1,20 @@
 """Scenario 5, compose: `up -d` and `down` of the seed example (proxy, app, db on two networks).
 
-boxnet is driven by `boxnet compose`; Docker's daemon by Debian's `docker-compose` (1.29,
-the Python v1 tool: package docker-compose), each CLI against its own daemon's socket in
-its own bench netns, same file (v1 does not know the top-level `name:` key, so both get a
-copy without it and `-p benchseed`). Timed around the whole CLI process, start-up
-included, as a user sees it (with byte code, as for any installed Python program:
-scripts/install.sh compiles boxnet's, Debian's docker-compose ships its own). `down -t 0` for both: the busybox stand-ins ignore SIGTERM
-as PID 1, so a grace period would only measure the timeout. Before each `up`, both tools
-must leave no container of the project; after it, all three must be running.
+boxnet is driven by `boxnet compose`; Docker's daemon by the `docker compose` v2 binary (Go,
+scripts/install-compose.sh puts it at .venv/bin/docker-compose) and, when installed, by
+Debian's `docker-compose` 1.29 (the Python v1 tool: package docker-compose). Each CLI talks
+to its own daemon's socket in its own bench netns, same file (v1 does not know the top-level
+`name:` key, so all get a copy without it and `-p benchseed`). Timed around the whole CLI
+process, start-up included, as a user sees it (with byte code, as for any installed Python
+program: scripts/install.sh compiles boxnet's). The v2 binary also drives boxnetd, for
+reference (row "boxnet (compose v2)"). `down -t 0` for all: the busybox stand-ins ignore
+SIGTERM as PID 1, so a grace period would only measure the timeout. Before each `up`, no
+container of the project is left; after it, all three must be running.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,14 +38,21 @@ def _seed_copy(tmp: str) -> str:
     return path
 
 
-def _argv(peer, file: str) -> tuple[list[str], dict]:
+COMPOSE_V2 = Path(sys.executable).with_name("docker-compose")   # scripts/install-compose.sh
+COMPOSE_V1 = "/usr/bin/docker-compose"                          # Debian's docker-compose 1.29
+
+
+def _argv(peer, file: str, tool: str) -> tuple[list[str], dict]:
+    """The command line of `tool` ("boxnet", "v2" or "v1") against peer's socket."""
     env = dict(os.environ)
-    if peer.name == "boxnet":
+    if tool == "boxnet":
         exe = str(Path(sys.executable).with_name("boxnet"))
         return [exe, "-H", f"unix://{peer.sock}", "compose", "-f", file, "-p", PROJECT], env
     env["DOCKER_HOST"] = f"unix://{peer.sock}"
+    if tool == "v2":
+        return [str(COMPOSE_V2), "--ansi", "never", "-f", file, "-p", PROJECT], env
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
-    return ["docker-compose", "--no-ansi", "-f", file, "-p", PROJECT], env
+    return [COMPOSE_V1, "--no-ansi", "-f", file, "-p", PROJECT], env
 
 
 def _timed(argv: list[str], env: dict) -> float:
@@ -63,45 +71,56 @@ def _running(peer) -> int:
                if (c.get("Labels") or {}).get("com.docker.compose.project") == PROJECT)
 
 
-def _measure(ctx: Context, peer, file: str, reps: int) -> None:
-    base, env = _argv(peer, file)
+def _measure(ctx: Context, peer, file: str, reps: int, tool: str, row: str) -> None:
+    base, env = _argv(peer, file, tool)
     ups, downs = [], []
     for i in range(reps + 1):
         t_up = _timed(base + ["up", "-d"], env)
         n = _running(peer)
         if n != 3:
-            ctx.note(f"{peer.name}: {n} of 3 containers running after `up -d` (rep {i})")
+            ctx.note(f"{row}: {n} of 3 containers running after `up -d` (rep {i})")
         t_down = _timed(base + ["down", "-t", "0"], env)
         if _running(peer):
-            ctx.note(f"{peer.name}: containers left after `down` (rep {i})")
+            ctx.note(f"{row}: containers left after `down` (rep {i})")
         if i:  # the first round is the warm-up
             ups.append(t_up * MS)
             downs.append(t_down * MS)
-    ctx.metric("compose_up", "`compose up -d` of the seed example", "ms", peer.name, ups)
-    ctx.metric("compose_down", "`compose down` of the seed example", "ms", peer.name, downs)
+    ctx.metric("compose_up", "`compose up -d` of the seed example", "ms", row, ups)
+    ctx.metric("compose_down", "`compose down` of the seed example", "ms", row, downs)
 
 
 def run(ctx: Context) -> dict:
-    """Run scenario 5 against boxnet and Docker (docker-compose); return its results."""
+    """Run scenario 5 against boxnet and Docker (compose v2, and v1 if installed)."""
     res = ctx.begin(NAME, TITLE)
     reps = ctx.repetitions(5, 15)
+    v2 = COMPOSE_V2.exists()
+    v1 = os.path.exists(COMPOSE_V1)
     with tempfile.TemporaryDirectory(prefix="bxt-bench-compose-") as tmp:
         file = _seed_copy(tmp)
         with ctx.peer("boxnet") as peer:
             if peer is not None:
-                _measure(ctx, peer, file, reps)
-        if shutil.which("docker-compose") is None:
-            ctx.skip("docker", "docker-compose not installed (apt-get install docker-compose)")
+                _measure(ctx, peer, file, reps, "boxnet", "boxnet")
+                if v2:
+                    _measure(ctx, peer, file, reps, "v2", "boxnet (compose v2)")
+        if not v2 and not v1:
+            ctx.skip("docker", "no docker compose (scripts/install-compose.sh for v2, "
+                     "apt-get install docker-compose for v1)")
         else:
             with ctx.peer("docker") as peer:
                 if peer is not None:
-                    _measure(ctx, peer, file, reps)
+                    if v2:
+                        _measure(ctx, peer, file, reps, "v2", "docker")
+                    if v1:
+                        _measure(ctx, peer, file, reps, "v1", "docker (compose v1)")
     m = ctx.median_of
-    ctx.goal("`compose up -d`: at most a quarter of Docker's (docker-compose)",
-             ratio(m("compose_up", "boxnet"), m("compose_up", "docker")), 0.25)
-    ctx.goal("`compose down`: at most a quarter of Docker's (docker-compose)",
-             ratio(m("compose_down", "boxnet"), m("compose_down", "docker")), 0.25)
-    ctx.note("Both timed around the CLI process (Python start-up included for both: "
-             "boxnet compose and docker-compose 1.29 are Python programs). Same file, "
-             "same project name, `down -t 0`.")
+    for key, what in (("compose_up", "`compose up -d`"), ("compose_down", "`compose down`")):
+        ctx.goal(f"{what}: at most a quarter of Docker's (docker compose v2)",
+                 ratio(m(key, "boxnet"), m(key, "docker")), 0.25,
+                 measured=v2, detail="" if v2 else "compose v2 not installed")
+        ctx.goal(f"{what}: at most a quarter of Docker's (docker-compose v1)",
+                 ratio(m(key, "boxnet"), m(key, "docker (compose v1)")), 0.25,
+                 measured=v1, detail="" if v1 else "docker-compose v1 not installed")
+    ctx.note("All timed around the CLI process: boxnet compose and docker-compose 1.29 are "
+             "Python programs (start-up included), docker compose v2 is a Go binary. Same "
+             "file, same project name, `down -t 0`.")
     return res
