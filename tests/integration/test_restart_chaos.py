@@ -40,6 +40,7 @@ PORT = 7000
 EXIT_CODE = 3                      # what the short-lived containers exit with
 SHORT = ["sh", "-c", f"sleep 1; exit {EXIT_CODE}"]
 LONG = ["sleep", "3600"]
+KILL_DURING = ("start", "connect", "rm", "create", "start")   # one kind of request per round
 
 
 @dataclass
@@ -62,11 +63,18 @@ class Ledger:
     entries: dict[str, Entry] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     acks: int = 0
+    want: str = ""       # the kind of request the next kill should cut short
+    hit: threading.Event = field(default_factory=threading.Event)
 
     def ack(self) -> None:
         """One more acknowledged request."""
         with self.lock:
             self.acks += 1
+
+    def sending(self, kind: str) -> None:
+        """A client is about to send a request of `kind`."""
+        if kind == self.want:
+            self.hit.set()
 
 
 class Client(threading.Thread):
@@ -116,6 +124,7 @@ class Client(threading.Thread):
         e = Entry(short=short, created=False)
         with self.ledger.lock:
             self.ledger.entries[name] = e
+        self.ledger.sending("create")
         status, body = self.req("POST", f"/containers/create?name={name}", {
             "Image": "busybox", "Cmd": SHORT if short else LONG,
             "HostConfig": {"NetworkMode": "chaos-a"}})
@@ -123,6 +132,7 @@ class Client(threading.Thread):
         e.created = True
         self.ledger.ack()
         e.started = False
+        self.ledger.sending("start")
         status, body = self.req("POST", f"/containers/{name}/start")
         assert status == 204, (status, body)
         e.started = True
@@ -133,6 +143,7 @@ class Client(threading.Thread):
         e.pid = body["State"]["Pid"]
         if not short and random.random() < 0.5:
             e.connected = False
+            self.ledger.sending("connect")
             status, body = self.req("POST", "/networks/chaos-b/connect", {"Container": name})
             assert status == 200, (status, body)
             e.connected = True
@@ -141,6 +152,7 @@ class Client(threading.Thread):
             old = self.mine.pop(0)
             victim = self.ledger.entries[old]
             victim.removed = False
+            self.ledger.sending("rm")
             status, body = self.req("DELETE", f"/containers/{old}?force=1")
             assert status == 204, (status, body)
             victim.removed = True
@@ -149,7 +161,9 @@ class Client(threading.Thread):
 
 def burst_then_kill(h, rnd: int, ledger: Ledger, min_acks: int = 12) -> None:
     """CLIENTS threads burst; SIGKILL the daemon once `min_acks` more requests were
-    acknowledged (plus a random instant), then let the threads run out."""
+    acknowledged and a request of the round's kind (create, start, connect, rm) is
+    being sent (plus a random instant), then let the threads run out."""
+    ledger.want, ledger.hit = "", threading.Event()
     stop = threading.Event()
     start_acks = ledger.acks
     clients = [Client(h, i, rnd, ledger, stop) for i in range(CLIENTS)]
@@ -160,7 +174,9 @@ def burst_then_kill(h, rnd: int, ledger: Ledger, min_acks: int = 12) -> None:
         if not all(c.is_alive() for c in clients):
             break
         time.sleep(0.01)
-    time.sleep(random.uniform(0, 0.3))
+    ledger.want = KILL_DURING[rnd % len(KILL_DURING)]
+    ledger.hit.wait(30)
+    time.sleep(random.uniform(0, 0.02))
     h.kill9()
     stop.set()
     for c in clients:
