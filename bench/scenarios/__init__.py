@@ -7,7 +7,7 @@ scenario N is: write bench/scenarios/<name>.py, add one line here.
 from __future__ import annotations
 
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
-from bench.scenarios import bounded, clients, seccomp
+from bench.scenarios import bounded, churn, clients, seccomp, supervisor
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -21,4 +21,6 @@ SCENARIOS = {
     compose.NAME: compose,
     seccomp.NAME: seccomp,
     bounded.NAME: bounded,
+    churn.NAME: churn,
+    supervisor.NAME: supervisor,
 }

@@ -23,7 +23,7 @@ from bench.context import Context
 from bench.peers.host import pids_mentioning
 
 NAME = "supervisor"
-TITLE = "13. Exit codes across daemon restarts: the supervisor's memory per container"
+TITLE = "14. Exit codes across daemon restarts: the supervisor's memory per container"
 MiB = 1024.0
 
 
