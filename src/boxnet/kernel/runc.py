@@ -117,34 +117,18 @@ class Runc:
         out, err = await proc.communicate()
         return proc.returncode, out, err
 
-    async def run_detached(self, container_id: str, bundle: str, pid_file: str,
-                           stdin: int, stdout: int, stderr: int, log_file: str,
-                           console_socket: str | None = None) -> int:
-        """`runc run -d`: create and start in one process; return the init pid.
-
-        With `console_socket` (config.json has terminal: true) runc sends the
-        pty master there instead of using the given stdio.
-
-        The given fds are passed straight through to the container (runc's
-        pass-through mode for detached, non-terminal containers).  runc's own
-        log goes to `log_file`; its fatal error line also goes to `stderr`, so
-        the caller must clean it from there on failure."""
-        proc = await asyncio.create_subprocess_exec(
-            *self._argv("--log", log_file, "run", "-d", "--pid-file", pid_file,
-                        *(["--console-socket", console_socket] if console_socket else []),
-                        "--bundle", bundle, container_id),
-            stdin=stdin, stdout=stdout, stderr=stderr)
-        rc = await proc.wait()
-        if rc != 0:
-            raise KernelError(f"runc run {container_id} failed (exit {rc})")
-        with open(pid_file) as f:
-            return int(f.read().strip())
-
     def run_argv(self, container_id: str, bundle: str, pid_file: str, log_file: str,
                  console_socket: str | None = None) -> list[str]:
-        """The argv of `runc run -d` (see run_detached), for a process that
-        runs it elsewhere: boxnet-supervisor (kernel/supervisor.py), the
-        subreaper that outlives the daemon and reaps the container's init."""
+        """The argv of `runc run -d`: create and start in one process, the init's
+        pid written to `pid_file`.  Run by boxnet-supervisor (kernel/supervisor.py),
+        the subreaper that outlives the daemon and reaps the container's init.
+
+        With `console_socket` (config.json has terminal: true) runc sends the
+        pty master there instead of using the given stdio.  Otherwise the stdio
+        fds it is started with pass straight through to the container (runc's
+        pass-through mode for detached, non-terminal containers).  runc's own
+        log goes to `log_file`; its fatal error line also goes to stderr, so
+        the caller must clean it from there on failure."""
         return self._argv("--log", log_file, "run", "-d", "--pid-file", pid_file,
                           *(["--console-socket", console_socket] if console_socket else []),
                           "--bundle", bundle, container_id)
