@@ -147,3 +147,30 @@ def test_refuses_a_peer_of_another_user(root):
         assert r.stdout.startswith(("refused", "b''")), (r.stdout, r.stderr)
         c.close()
     asyncio.run(main())
+
+
+def test_a_bad_request_is_refused_and_changes_nothing(root):
+    async def main():
+        c = SupervisorClient(root)
+        await c.ensure()
+        for bad in ({"op": "run"}, {"op": "wait"}, {"op": "run", "id": 1, "exit_path": "x",
+                                                    "pid_file": "p", "argv": []},
+                    {"op": "nope"}, ["op"]):
+            s = await c._connect()
+            try:
+                reply, _ = await c._exchange(s, bad)
+            finally:
+                s.close()
+            assert reply["ok"] is False and "bad request" in reply["error"], (bad, reply)
+        s = await c._connect()   # not even JSON
+        try:
+            s.send(b"\xff{")
+            await asyncio.sleep(0.2)
+        finally:
+            s.close()
+        pid, pidfd = await _run(c, root, "c9", "exit 3")   # still serving
+        if pidfd is not None:
+            os.close(pidfd)
+        assert (await c.wait_exit("c9", os.path.join(root, "c9.exit.json")))["code"] == 3
+        c.close()
+    asyncio.run(main())

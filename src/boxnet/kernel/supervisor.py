@@ -172,7 +172,11 @@ class Supervisor:
         try:
             req = json.loads(data)
             op = req["op"]
-        except (ValueError, KeyError, TypeError):
+            if op in ("run", "wait"):   # checked before anything is done
+                str(req["id"]), str(req["exit_path"])
+            if op == "run":
+                list(req["argv"])[0], str(req["pid_file"])
+        except (ValueError, KeyError, TypeError, IndexError):
             req, op = {}, None
         try:
             if op == "hello":
@@ -299,7 +303,13 @@ class Supervisor:
         """Serve until idle (see _maybe_exit)."""
         while True:
             for key, _mask in self.sel.select():
-                key.data()
+                try:
+                    key.data()
+                except (OSError, ValueError, KeyError, TypeError) as e:
+                    # One bad request or a vanished peer must not end the
+                    # reaper of every container: logged, and served on.
+                    print(f"boxnet-supervisor: {type(e).__name__}: {e}", file=sys.stderr,
+                          flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
