@@ -14,7 +14,6 @@ adopted, signalled or re-pinned.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
