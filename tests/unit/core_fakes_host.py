@@ -158,6 +158,10 @@ class FakeNetlink:
         return bool(alias) and alias.startswith("boxnet-test:") and \
             (kind is None or alias.endswith(":" + kind))
 
+    async def settle(self, timeout: float = 5.0) -> None:
+        """No background deletion to wait for."""
+        self.faults.hit("netlink.settle")
+
     async def close(self) -> None:
         """Nothing open."""
 

@@ -61,6 +61,7 @@ class ReconcileOps:
         await self.firewall.end_restore()
         await self._apply_restart_policies(to_restart)
         await self._remove_orphans()
+        await self.nl.settle()   # what reconcile retired is gone before the API answers
 
     def _reserve(self, nw: Network, cidr: str) -> None:
         ip = ipaddress.ip_interface(cidr).ip
@@ -165,6 +166,10 @@ class ReconcileOps:
                 await self.join_network(c, nw, st, c.sandbox_key)
             elif drv.needs_sandbox and c.sandbox_key and \
                     not await drv.endpoint_present(nw, ep, c.sandbox_key):
+                # what is left of it goes first: a pair half-retired by a crash
+                # keeps its host end's name (the new pair's) until deleted
+                if ep.host_ifname:
+                    await self.nl.delete_link(ep.host_ifname)
                 await self.nl.delete_link(ep.ifname, netns=c.sandbox_key)
                 await drv.join(nw, ep, c.sandbox_key)
                 self.store.put("endpoints", ep.id, ep)

@@ -169,6 +169,17 @@ class LinkGc:
                 await self._delete(n)
         return self._track(", ".join(names), watch())
 
+    async def settle(self, timeout: float = 5.0) -> int:
+        """Wait for the jobs pending now to finish (none is cancelled); how many are left.
+
+        For the daemon's start: the links its reconciliation retired are gone
+        before its API answers, so nothing it no longer wants is still seen
+        (e.g. a retired veth end, renamed, in a container that stays up)."""
+        if not self._tasks:
+            return 0
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        return len(pending)
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for every pending job (at shutdown); give up after ``timeout``."""
         if self._tasks:

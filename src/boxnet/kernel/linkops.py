@@ -3,7 +3,9 @@
 * ``LinkMarkOps``: the ownership marks on the links a daemon creates (what
   they mean: kernel/linkmark.py).
 * ``RetireOps``: links made inert at once and deleted off the request path
-  (why: kernel/linkgc.py), a disconnect's veth pair included.
+  (why: kernel/linkgc.py), a disconnect's veth pair included; and what a
+  restart needs of them: is a pair intact or half-retired, and waiting for
+  the deletions of the start-up.
 
 Both use Netlink's handles (``_host``, ``_ipr``, ``_index``, ``gc``, ``owner``).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import logging
 
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -20,6 +23,9 @@ from boxnet.errors import KernelError
 from boxnet.kernel import linkmark
 from boxnet.kernel.linkgc import garbage_name
 from boxnet.kernel.nlerror import nl_error as _err
+
+log = logging.getLogger(__name__)
+IFF_UP = 0x1
 
 
 async def _del_addr(ipr, index: int, ip: str, prefixlen: int) -> None:
@@ -84,6 +90,53 @@ class RetireOps:
         """
         if await self.set_link_down(host_ifname):
             self.gc.reap_when_gone([host_ifname], self._host_link_exists)
+
+    async def veth_pair_intact(self, host_ifname: str, netns: str, ifname: str) -> bool:
+        """Whether host link ``host_ifname`` and ``ifname`` in ``netns`` are one veth
+        pair, both ends up: an endpoint as its connect left it.
+
+        Why more than "the host end exists": a daemon killed during
+        ``retire_veth`` (its two ends are retired concurrently, each in a few
+        requests) leaves a pair with one end down or renamed, or the
+        container's end down without its addresses, while the other end still
+        looks plumbed.  Each end is taken down first, so "both up, each the
+        other's peer, under their names" is false for any such pair.
+        """
+        try:
+            host = await self._host.link("get", ifname=host_ifname)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise _err(f"cannot look up interface {host_ifname}", e) from e
+        try:
+            ipr = await self._ipr(netns)
+        except KernelError:
+            return False   # no such netns: nothing of the endpoint is left in it
+        try:
+            inner = await ipr.link("get", ifname=ifname)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise _err(f"cannot look up interface {ifname} in {netns}", e) from e
+        if not host or not inner:
+            return False
+        h, i = host[0], inner[0]
+        return (h.get(("linkinfo", "kind")) == "veth" and bool(h["flags"] & IFF_UP)
+                and bool(i["flags"] & IFF_UP)
+                and h.get("link") == i["index"] and i.get("link") == h["index"])
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the background deletions asked for so far are done (at start-up).
+
+        Start-up reconciliation retires what it no longer wants like any
+        removal does; waiting here means that, once the daemon serves, a
+        container shows no retired interface and the host no ``bxgc-`` link
+        of it (start-up is not a request: the wait costs no request any time).
+        """
+        left = await self.gc.settle(timeout)
+        if left:
+            log.warning("%d background link deletions still running %.0f s after the "
+                        "start-up's reconciliation", left, timeout)
 
     async def retire_veth(self, host_ifname: str, netns: str, ifname: str,
                           addrs: list[str] = ()) -> None:

@@ -136,8 +136,11 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
             await self._fw.add_endpoint(entry)
 
     async def endpoint_present(self, nw: Network, ep: Endpoint, netns_path: str) -> bool:
-        """The host end exists (its peer dies with it)."""
-        return bool(ep.host_ifname) and await self._nl.link_exists(ep.host_ifname)
+        """The veth pair is whole and up under its names: a pair whose disconnect
+        was cut short by a crash (one end down or renamed, kernel/linkops.py)
+        is not, and is plumbed again."""
+        return bool(ep.host_ifname) and await self._nl.veth_pair_intact(
+            ep.host_ifname, netns_path, ep.ifname)
 
     def owned_link_names(self, nw: Network) -> set[str]:
         """The network's bridge."""
