@@ -361,9 +361,12 @@ class ContainerOps:
             # every step is tried even when one fails; one error lists the failures
             steps = Teardown(f"removal of container {c.name}")
             steps.errors += await self._teardown_sandbox(c)
-            await steps.run("its runtime state", self.runtime.delete, c.id)
-            await steps.run("its directory", remove_tree,   # off the event loop, as the bundle
-                            sandbox.container_dir(self.config.containers_dir, c.id))
+            # together: two separate trees, each removed by a child process (~6 ms of
+            # process start each) or runc (~10 ms), none waiting for the other
+            await asyncio.gather(
+                steps.run("its runtime state", self.runtime.delete, c.id),
+                steps.run("its directory", remove_tree,   # off the event loop, as the bundle
+                          sandbox.container_dir(self.config.containers_dir, c.id)))
             await steps.run("its removal from the store", self.store.delete, "containers", c.id)
             self._unindex_container(c)
             self.forget_execs(c.id)
