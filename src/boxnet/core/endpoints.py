@@ -121,9 +121,11 @@ class EndpointOps:
             self._index_endpoint(ep)
             undo.push("unindexing", self._unindex_endpoint, ep)
             if drv.needs_sandbox and netns_path:
-                # a join that fails half-way leaves what it made: leave is idempotent
-                undo.push("leave", drv.leave, nw, ep, netns_path)
+                # A join that fails undoes what it made itself (drivers/api.py); a leave
+                # pushed before it would remove, by name, what the kernel refused to
+                # replace: an `eth1` that someone else put in the container's netns.
                 await drv.join(nw, ep, netns_path)
+                undo.push("leave", drv.leave, nw, ep, netns_path)
             self.store.put("endpoints", ep.id, ep)
         return ep
 

@@ -55,7 +55,9 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     async def join(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
-        """Plumb the endpoint into the sandbox netns; may fill ep.mac/host_ifname."""
+        """Plumb the endpoint into the sandbox netns; may fill ep.mac/host_ifname.
+        A join that fails undoes its own steps: the core calls leave only after a
+        join that succeeded (a leave could remove what the join did not create)."""
 
     @abc.abstractmethod
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
