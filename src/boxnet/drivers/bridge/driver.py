@@ -109,9 +109,9 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
                 raise
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
-        """Firewall elements now; the pair gone from the container now (down,
-        renamed, no address: ``ifname`` free for the next connect at once) and
-        deleted in the background, off the request path (kernel/linkops.py)."""
+        """Firewall elements, then the pair: gone from the container and the host
+        when this returns (``ifname`` free for the next connect at once), the
+        kernel's slow end of the deletion off the request path (kernel/linkops.py)."""
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
             await self._nl.retire_veth(ep.host_ifname, netns_path, ep.ifname,
