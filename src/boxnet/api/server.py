@@ -16,7 +16,7 @@ from ..errors import BoxnetError
 from .protocol import DockerAppRunner
 from .routes.common import CONTROLLER
 from .routes import containers, execs, firewall, images, networks, system
-from .routes import attach, events, swarm
+from .routes import attach, events, swarm, unimplemented
 
 log = logging.getLogger(__name__)
 ROUTE_MODULES = (system, networks, containers, execs, images, firewall, attach, events, swarm)
@@ -78,6 +78,7 @@ def make_app(controller: Controller) -> web.Application:
 
     for mod in ROUTE_MODULES:
         mod.add_routes(add)
+    unimplemented.add_missing(app.router, add)   # last: documented but unrouted -> 501
     return app
 
 
