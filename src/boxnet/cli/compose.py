@@ -56,7 +56,8 @@ def up(st, detach, remove_orphans, services) -> None:
 
 
 @compose.command("down")
-@click.option("-v", "--volumes", is_flag=True, help="Remove named volumes (none: no-op)")
+@click.option("-v", "--volumes", is_flag=True, help="Remove named volumes declared in the "
+              "`volumes` section and anonymous volumes attached to containers")
 @click.option("--remove-orphans", is_flag=True, help="Remove containers of services not "
               "in the file")
 @click.option("-t", "--timeout", type=int, default=None, help="Shutdown timeout in seconds")
@@ -66,7 +67,7 @@ def down(st, volumes, remove_orphans, timeout) -> None:
     """Stop and remove containers and networks"""
     r = st.runner()
     r.stop_timeout = timeout
-    errors = r.down(remove_orphans)
+    errors = r.down(remove_orphans, remove_volumes=volumes)
     if errors:
         raise Failure("\n".join(errors))
 

@@ -1,5 +1,8 @@
 """The POST /containers/create body for one replica of a service, as Docker Compose sends it.
 
+Mounts (volumes, tmpfs, secrets, configs) come from mounts.py, the process, security and
+resource fields (healthcheck, limits, ulimits...) from hostopts.py.
+
 Every network of the service goes into NetworkingConfig.EndpointsConfig at create (API
 >= 1.44 does that), each endpoint with the service name and its aliases as DNS aliases,
 so all replicas answer to the service name (round robin is the resolver's job).
@@ -11,6 +14,7 @@ import os
 import shlex
 
 from ..client.specs import parse_publish, parse_restart, security_opts
+from . import hostopts, mounts
 from . import labels as L
 from .model import Project, Service
 
@@ -42,20 +46,6 @@ def port_specs(svc: Service) -> list[str]:
     return out
 
 
-def _binds(project: Project, svc: Service) -> list[str]:
-    out = []
-    for v in svc.get("volumes") or []:
-        if isinstance(v, dict):
-            src, dst = v.get("source", ""), v.get("target", "")
-            mode = "ro" if v.get("read_only") else "rw"
-            v = f"{src}:{dst}:{mode}" if src else dst
-        src, sep, rest = str(v).partition(":")
-        if sep and src.startswith((".", "~")):
-            src = os.path.normpath(os.path.join(project.working_dir, os.path.expanduser(src)))
-        out.append(f"{src}{sep}{rest}")
-    return out
-
-
 def _endpoint(project: Project, svc: Service, key: str, number: int) -> dict:
     sn = svc.networks[key]
     aliases = [svc.name] + [a for a in sn.aliases if a != svc.name]
@@ -70,6 +60,8 @@ def _endpoint(project: Project, svc: Service, key: str, number: int) -> dict:
           "GwPriority": sn.gw_priority, "MacAddress": sn.mac_address or None}
     links = [f"{project.container_name(project.services[t], 1)}:{a or t}"
              for t, _, a in (x.partition(":") for x in svc.links)]
+    links += [f"{t}:{a or t}" for t, _, a in
+              (str(x).partition(":") for x in svc.get("external_links") or [])]
     if links:
         ep["Links"] = links
     return {k: v for k, v in ep.items() if v is not None}
@@ -113,9 +105,11 @@ def body(project: Project, svc: Service, number: int, resolve_service) -> dict:
          "ExposedPorts": exposed or None}
     if svc.get("stop_signal"):
         b["StopSignal"] = str(svc.get("stop_signal"))
+    mnt = mounts.service_mounts(project, svc)
     b["HostConfig"] = {
         "NetworkMode": mode, "PortBindings": bindings or None, "RestartPolicy": restart,
-        "Binds": _binds(project, svc) or None, "Dns": [str(x) for x in _list(svc, "dns")],
+        "Binds": mnt["binds"] or None, "Mounts": mnt["mounts"] or None,
+        "Tmpfs": mnt["tmpfs"] or None, "Dns": [str(x) for x in _list(svc, "dns")],
         "DnsSearch": [str(x) for x in _list(svc, "dns_search")],
         "DnsOptions": [str(x) for x in _list(svc, "dns_opt")],
         "ExtraHosts": svc.extra_hosts or None, "Privileged": bool(svc.get("privileged")),
@@ -125,6 +119,7 @@ def body(project: Project, svc: Service, number: int, resolve_service) -> dict:
         "GroupAdd": [str(g) for g in _list(svc, "group_add")] or None,
         "SecurityOpt": _security_opt(project, svc) or None}
     b["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+    hostopts.apply(project, svc, b)
     return b
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import merge, schema, semantics, yaml12
+from . import hostopts, merge, mounts, schema, semantics, yaml12
 from .errors import ComposeError
 from .interpolate import interpolate, read_env_file
 from .model import Project, Service, as_list, network_spec, normalize_project_name, \
     service_networks
+from .volumes import volume_spec
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 
@@ -153,5 +154,16 @@ def load(files: list[str] | None = None, project_name: str | None = None,
         if not s.networks and not s.network_mode:
             from .model import ServiceNetwork
             s.networks = {"default": ServiceNetwork(key="default")}
+    for key, vdata in (data.get("volumes") or {}).items():
+        project.volumes[key] = volume_spec(key, vdata, norm)
+    for key in ("include", "models"):
+        if data.get(key):
+            file, line = project.locate((key,))
+            raise ComposeError(f"top-level `{key}` is not supported by boxnet compose",
+                               file, (key,), line, "merge the files with -f instead"
+                               if key == "include" else "remove it")
     semantics.check(project)
+    for s in project.services.values():
+        hostopts.refuse_unhandled(project, s)
+    mounts.check(project)
     return project

@@ -82,6 +82,7 @@ class Project:
     data: dict              # the merged document (for `config` and the hash)
     lines: list             # [(file, {path: line})] for locating later errors
     warnings: list = field(default_factory=list)
+    volumes: dict = field(default_factory=dict)   # key -> VolumeSpec (compose/volumes.py)
 
     def container_name(self, svc: Service, number: int) -> str:
         """`<project>-<service>-<n>`, or the service's container_name."""

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..client.engine import Client
 from ..client.errors import APIError, OptionError
-from . import create, engine, health, netops
+from . import create, engine, health, hostopts, mounts, netops, volumes
 from . import labels as L
-from .errors import ProjectError, dotted
+from .errors import ComposeError, ProjectError, dotted
 from .model import Project, Service
+from .semantics import dependencies
 
 
 VERBS = {"stop": "Stopped", "start": "Started", "restart": "Restarted"}
@@ -29,11 +30,7 @@ def start_order(project: Project, only: list[str] | None = None) -> list[str]:
     svcs = project.services
 
     def deps(name: str) -> list[str]:
-        s = svcs[name]
-        out = list(s.depends_on)
-        if s.network_mode.startswith("service:"):
-            out.append(s.network_mode.split(":", 1)[1])
-        return out
+        return [d for d in dependencies(svcs[name]) if d in svcs]
 
     wanted: set[str] = set()
     todo = list(only or svcs)
@@ -114,11 +111,28 @@ class Runner:
                 netops.ensure(self.client, self.project, self.project.networks[k], self.log)
             except ProjectError as e:
                 raise ProjectError(self.where(("networks", k)) + str(e)) from None
+        vols = sorted(self.project.volumes.items(), key=lambda kv: not kv[1].external)
+        for key, vol in vols:  # external ones first: fail before creating anything
+            if self._uses_volume(order, key):
+                volumes.ensure(self.client, self.project.name, vol, self.log)
         for n in order:
             svc = self.project.services[n]
             for dep, cfg in svc.depends_on.items():
                 health.wait_condition(self, dep, cfg["condition"])
             self.converge(svc)
+
+    def _uses_volume(self, order: list[str], key: str) -> bool:
+        """Whether one of the services being brought up mounts the volume `key` (a
+        declared volume no service uses is created anyway, as compose does, on a full up)."""
+        if len(order) == len(self.project.services):
+            return True
+        name = self.project.volumes[key].name
+        for n in order:
+            svc = self.project.services[n]
+            for m in mounts.service_mounts(self.project, svc)["mounts"]:
+                if m.get("Source") == name:
+                    return True
+        return False
 
     def converge(self, svc: Service) -> None:
         """Make a service's containers match the file."""
@@ -153,11 +167,14 @@ class Runner:
             body = create.body(self.project, svc, number, self.first_container)
         except OptionError as e:
             raise ProjectError(f"service {svc.name!r}: boxnet: {e}") from None
+        except ComposeError as e:
+            raise ProjectError(str(e)) from None
         try:
             cid = self.client.post("/containers/create", body, name=name)["Id"]
         except APIError as e:
-            raise ProjectError(f"service {svc.name!r}: cannot create {name}: "
-                               f"{e.message}") from None
+            key = hostopts.engine_key(e.message) if e.status == 400 else None
+            raise ProjectError(f"service {svc.name!r}: " + (f"{key}: " if key else "")
+                               + f"cannot create {name}: {e.message}") from None
         self.log(f"Container {name}  Created")
         return cid
 
@@ -168,12 +185,13 @@ class Runner:
             raise ProjectError(f"cannot start {name}: {e.message}") from None
         self.log(f"Container {name}  Started")
 
-    def _remove(self, c: dict, verb: str) -> None:
+    def _remove(self, c: dict, verb: str, anonymous_volumes: bool = False) -> None:
         name = (c.get("Names") or ["/" + c["Id"][:12]])[0].lstrip("/")
         try:
             if c.get("State") == "running" and self._grace(c) != 0:  # -t 0: force remove kills
                 self.client.post(f"/containers/{c['Id']}/stop", t=self._grace(c))
-            self.client.delete(f"/containers/{c['Id']}", force=1)
+            self.client.delete(f"/containers/{c['Id']}", force=1,
+                               v=1 if anonymous_volumes else None)
         except APIError as e:
             if e.status != 404:
                 raise ProjectError(f"cannot remove {name}: {e.message}") from None
@@ -193,8 +211,10 @@ class Runner:
                 self._remove(c, "Removed")
 
     # -- down ------------------------------------------------------------------------------
-    def down(self, remove_orphans: bool = False) -> list[str]:
-        """Remove the project's containers (reverse order), then its networks; return errors."""
+    def down(self, remove_orphans: bool = False, remove_volumes: bool = False) -> list[str]:
+        """Remove the project's containers (reverse order), then its networks, and with
+        remove_volumes (`down -v`) the anonymous volumes of its containers and its named
+        volumes (not external ones); return errors."""
         order = start_order(self.project)
         rank = {n: i for i, n in enumerate(order)}
         cs = self.containers()
@@ -212,7 +232,7 @@ class Runner:
 
         def remove(c: dict) -> None:
             try:
-                self._remove(c, "Removed")
+                self._remove(c, "Removed", anonymous_volumes=remove_volumes)
             except ProjectError as e:
                 errors.append(str(e))
 
@@ -223,6 +243,9 @@ class Runner:
             errors += netops.remove(self.client, self.project, self.log)
         else:
             self.log("WARN networks kept: orphan containers still use them")
+        if remove_volumes:
+            errors += volumes.remove(self.client, self.project.name, self.project.volumes,
+                                     self.log)
         return errors
 
     # -- simple lifecycle ------------------------------------------------------------------

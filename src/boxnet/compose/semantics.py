@@ -126,6 +126,29 @@ def _check_mode(project: Project, sname: str, svc) -> None:
                    "use host, none, service:NAME or container:NAME (or `networks:`)")
 
 
+def dependencies(svc) -> list[str]:
+    """The services that start before `svc`: depends_on, `network_mode: service:X`,
+    `links:` and `volumes_from:` (Docker Compose orders by all of them)."""
+    deps = list(svc.depends_on)
+    if svc.network_mode.startswith("service:"):
+        deps.append(svc.network_mode.split(":", 1)[1])
+    deps += [x.split(":", 1)[0] for x in svc.links]
+    deps += [str(r).partition(":")[0] for r in svc.get("volumes_from") or []
+             if not str(r).startswith("container:")]
+    return list(dict.fromkeys(d for d in deps if d != svc.name))
+
+
+def _check_volumes(project: Project) -> None:
+    for key, vol in project.volumes.items():
+        if vol.external:
+            for field in ("driver", "driver_opts", "labels"):
+                if field in vol.raw:
+                    raise _err(project, ("volumes", key, field),
+                               f"conflicting parameters \"external\" and \"{field}\" "
+                               f"specified for volume {key!r}",
+                               "an external volume is used as it is: drop the setting")
+
+
 def _check_order(project: Project) -> None:
     state: dict[str, int] = {}
 
@@ -137,10 +160,7 @@ def _check_order(project: Project) -> None:
             raise _err(project, ("services", trail[-1], "depends_on"),
                        f"dependency cycle: {' -> '.join(cyc)}", "break the cycle")
         state[name] = 1
-        svc = project.services[name]
-        deps = list(svc.depends_on)
-        if svc.network_mode.startswith("service:"):
-            deps.append(svc.network_mode.split(":", 1)[1])
+        deps = dependencies(project.services[name])
         for d in deps:
             visit(d, trail + [name])
         state[name] = 2
@@ -181,7 +201,14 @@ def check(project: Project) -> None:
             if target not in project.services:
                 raise _err(project, base + ("links",),
                            f"service {sname!r} links to undefined service {target!r}")
+        for ref in (str(r) for r in svc.get("volumes_from") or []):
+            other = ref.partition(":")[0]
+            if not ref.startswith("container:") and other not in project.services:
+                raise _err(project, base + ("volumes_from",),
+                           f"service {sname!r} takes volumes from undefined service "
+                           f"{other!r}", "use SERVICE[:ro] or container:NAME[:ro]")
     svcs = project.services
     for svc in svcs.values():
         svc.depends_on = {k: v for k, v in svc.depends_on.items() if k in svcs}
+    _check_volumes(project)
     _check_order(project)

@@ -1,0 +1,309 @@
+"""The process, security and resource keys of a service, as Engine API create fields.
+
+Each compose key maps to the field Docker Compose v2 sends (healthcheck -> Config.Healthcheck
+with durations in nanoseconds; stop_grace_period -> StopTimeout in seconds;
+deploy.resources.limits -> Memory/NanoCpus/PidsLimit, reservations.memory ->
+MemoryReservation; ulimits, devices, shm_size, pid, ipc, uts, cgroup...). The engine
+honours or refuses each field itself; `engine_key` turns the field an engine refusal
+names back into the compose key, so the error names the service and the key.
+
+A key of the compose-spec that boxnet compose does not translate is refused by
+`refuse_unhandled` (ComposeError naming the service and the key), never dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .errors import ComposeError
+from .health import seconds
+from .model import Project, Service
+from .mounts import size_bytes
+
+# service keys translated somewhere (create.py, mounts.py, here, or compose's own logic)
+HANDLED = {
+    "image", "build", "command", "entrypoint", "environment", "env_file", "working_dir",
+    "hostname", "domainname", "user", "labels", "tty", "stdin_open", "expose", "ports",
+    "stop_signal", "stop_grace_period", "restart", "networks", "network_mode", "volumes",
+    "tmpfs", "secrets", "configs", "dns", "dns_search", "dns_opt", "extra_hosts",
+    "privileged", "cap_add", "cap_drop", "sysctls", "init", "group_add", "security_opt",
+    "links", "external_links", "depends_on", "container_name", "scale", "deploy",
+    "healthcheck", "read_only", "shm_size", "ulimits", "devices", "device_cgroup_rules",
+    "pid", "ipc", "uts", "cgroup", "cgroup_parent", "userns_mode", "mem_limit",
+    "memswap_limit", "mem_reservation", "mem_swappiness", "cpus", "cpu_shares", "cpu_quota",
+    "cpu_period", "cpuset", "cpu_rt_period", "cpu_rt_runtime", "cpu_count", "cpu_percent",
+    "pids_limit", "oom_score_adj", "oom_kill_disable", "blkio_config", "storage_opt",
+    "runtime", "isolation", "mac_address", "volumes_from", "logging", "platform",
+    "pull_policy", "annotations",
+}
+REFUSED = {
+    "profiles": "profiles are not supported: remove the service or the key",
+    "extends": "extends is not supported: merge the files with -f instead",
+    "develop": "`develop` (watch) is not supported",
+    "post_start": "lifecycle hooks are not supported",
+    "pre_stop": "lifecycle hooks are not supported",
+    "gpus": "GPU requests are not supported",
+    "models": "models are not supported",
+    "provider": "provider services are not supported",
+    "use_api_socket": "the API socket is not mounted into containers",
+    "credential_spec": "credential specs are a Windows feature",
+    "attach": "`attach` is not supported (all services are attached to `up`'s logs)",
+    "label_file": "label_file is not supported: put the labels under `labels:`",
+    "pull_refresh_after": "boxnet has no registry access: there is nothing to refresh",
+}
+DEPLOY_OK = {"replicas", "resources", "restart_policy", "mode"}
+PULL_OK = ("missing", "never", "if_not_present", "")
+
+# Engine field (as named in its refusal) -> compose key
+ENGINE_KEYS = {
+    "HostConfig.CapAdd": "cap_add", "HostConfig.CapDrop": "cap_drop",
+    "HostConfig.Init": "init", "HostConfig.ReadonlyRootfs": "read_only",
+    "HostConfig.Privileged": "privileged", "HostConfig.Tmpfs": "tmpfs",
+    "HostConfig.Mounts": "volumes", "HostConfig.Binds": "volumes",
+    "HostConfig.VolumesFrom": "volumes_from", "HostConfig.ShmSize": "shm_size",
+    "HostConfig.Ulimits": "ulimits", "HostConfig.Devices": "devices",
+    "HostConfig.DeviceCgroupRules": "device_cgroup_rules", "HostConfig.PidMode": "pid",
+    "HostConfig.IpcMode": "ipc", "HostConfig.UTSMode": "uts",
+    "HostConfig.CgroupnsMode": "cgroup", "HostConfig.CgroupParent": "cgroup_parent",
+    "HostConfig.UsernsMode": "userns_mode", "HostConfig.Memory": "mem_limit or "
+    "deploy.resources.limits.memory", "HostConfig.MemorySwap": "memswap_limit",
+    "HostConfig.MemoryReservation": "mem_reservation or deploy.resources.reservations.memory",
+    "HostConfig.MemorySwappiness": "mem_swappiness",
+    "HostConfig.NanoCpus": "cpus or deploy.resources.limits.cpus",
+    "HostConfig.CpuShares": "cpu_shares", "HostConfig.CpuQuota": "cpu_quota",
+    "HostConfig.CpuPeriod": "cpu_period", "HostConfig.CpusetCpus": "cpuset",
+    "HostConfig.PidsLimit": "pids_limit or deploy.resources.limits.pids",
+    "HostConfig.OomScoreAdj": "oom_score_adj", "HostConfig.OomKillDisable": "oom_kill_disable",
+    "HostConfig.BlkioWeight": "blkio_config.weight", "HostConfig.StorageOpt": "storage_opt",
+    "HostConfig.Runtime": "runtime", "HostConfig.Isolation": "isolation",
+    "HostConfig.LogConfig": "logging", "HostConfig.Sysctls": "sysctls",
+    "HostConfig.SecurityOpt": "security_opt", "HostConfig.GroupAdd": "group_add",
+    "StopSignal": "stop_signal", "StopTimeout": "stop_grace_period",
+    "Healthcheck": "healthcheck", "Volumes": "volumes",
+}
+_FIELD = re.compile(r"\b((?:HostConfig\.)?[A-Z][A-Za-z]+)\b")
+
+
+def _err(project: Project, path: tuple, msg: str, hint: str = "") -> ComposeError:
+    file, line = project.locate(path)
+    return ComposeError(msg, file, path, line, hint)
+
+
+def engine_key(message: str) -> str | None:
+    """The compose key behind the first engine field an error message names."""
+    for m in _FIELD.finditer(message):
+        key = ENGINE_KEYS.get(m.group(1)) or ENGINE_KEYS.get("HostConfig." + m.group(1))
+        if key:
+            return key
+    return None
+
+
+def _host_platform() -> str:
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine,
+                                                       os.uname().machine)
+    return f"linux/{arch}"
+
+
+def refuse_unhandled(project: Project, svc: Service) -> None:
+    """Raise for a service key boxnet compose would otherwise drop."""
+    base = ("services", svc.name)
+    for key in svc.raw:
+        if key.startswith("x-") or key in HANDLED:
+            continue
+        hint = REFUSED.get(key, "boxnet compose does not translate this key")
+        raise _err(project, base + (key,), f"service {svc.name!r}: `{key}` is not "
+                   "supported", hint)
+    deploy = svc.get("deploy") or {}
+    for key in deploy:
+        if key not in DEPLOY_OK and not key.startswith("x-"):
+            raise _err(project, base + ("deploy", key), f"service {svc.name!r}: "
+                       f"deploy.{key} is a swarm setting, not supported")
+    if deploy.get("mode") not in (None, "replicated"):
+        raise _err(project, base + ("deploy", "mode"), f"deploy.mode {deploy['mode']!r} is "
+                   "a swarm mode, not supported", "use replicated (the default)")
+    res = deploy.get("resources") or {}
+    for key in res.get("reservations") or {}:
+        if key != "memory" and not key.startswith("x-"):
+            raise _err(project, base + ("deploy", "resources", "reservations", key),
+                       f"deploy.resources.reservations.{key} is not supported",
+                       "only a memory reservation maps to the engine (MemoryReservation)")
+    pp = str(svc.get("pull_policy") or "")
+    if pp not in PULL_OK:
+        raise _err(project, base + ("pull_policy",), f"pull_policy {pp!r} is not supported",
+                   "boxnet has no registry access: use missing or never")
+    plat = svc.get("platform")
+    if plat and str(plat) != _host_platform():
+        raise _err(project, base + ("platform",), f"platform {plat!r} is not this host's "
+                   f"({_host_platform()})", "boxnet runs images of the host's platform only")
+
+
+def _ns(value) -> int:
+    return int(round(seconds(value) * 1e9))
+
+
+def healthcheck(hc: dict | None) -> dict | None:
+    """healthcheck -> Config.Healthcheck (durations in nanoseconds), as compose sends it."""
+    if hc is None:
+        return None
+    if hc.get("disable") in (True, "true"):
+        return {"Test": ["NONE"]}
+    out: dict = {}
+    test = hc.get("test")
+    if isinstance(test, str):
+        out["Test"] = ["CMD-SHELL", test]
+    elif test:
+        out["Test"] = [str(t) for t in test]
+    for key, field in (("interval", "Interval"), ("timeout", "Timeout"),
+                       ("start_period", "StartPeriod"), ("start_interval", "StartInterval")):
+        if hc.get(key) not in (None, ""):
+            out[field] = _ns(hc[key])
+    if hc.get("retries") not in (None, ""):
+        out["Retries"] = int(hc["retries"])
+    return out
+
+
+def _ulimits(value: dict) -> list[dict]:
+    out = []
+    for name, v in value.items():
+        soft, hard = (v.get("soft"), v.get("hard")) if isinstance(v, dict) else (v, v)
+        out.append({"Name": str(name), "Soft": int(soft), "Hard": int(hard)})
+    return out
+
+
+def _devices(value: list) -> list[dict]:
+    out = []
+    for d in value:
+        if isinstance(d, dict):
+            src, dst, perm = d.get("source"), d.get("target") or d.get("source"), \
+                d.get("permissions") or "rwm"
+        else:
+            parts = str(d).split(":")
+            src = parts[0]
+            dst = parts[1] if len(parts) > 1 and parts[1].startswith("/") else src
+            perm = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+        out.append({"PathOnHost": str(src), "PathInContainer": str(dst),
+                    "CgroupPermissions": str(perm)})
+    return out
+
+
+def _restart_from_deploy(rp: dict) -> dict:
+    cond = rp.get("condition") or "any"
+    name = {"none": "no", "on-failure": "on-failure", "any": "always"}.get(cond, cond)
+    out = {"Name": name}
+    if name == "on-failure" and rp.get("max_attempts"):
+        out["MaximumRetryCount"] = int(rp["max_attempts"])
+    return out
+
+
+def apply(project: Project, svc: Service, b: dict) -> None:
+    """Add the service's process, security and resource fields to a create body."""
+    hc_body = b["HostConfig"]
+    g = svc.get
+    path = ("services", svc.name)
+    try:
+        hc = healthcheck(g("healthcheck"))
+        if hc is not None:
+            b["Healthcheck"] = hc
+        if g("stop_grace_period") not in (None, ""):
+            b["StopTimeout"] = int(seconds(g("stop_grace_period")))
+        sizes = {"ShmSize": "shm_size", "Memory": "mem_limit", "MemoryReservation":
+                 "mem_reservation"}
+        for field, key in sizes.items():
+            if g(key) not in (None, ""):
+                hc_body[field] = size_bytes(g(key))
+        if g("memswap_limit") not in (None, ""):
+            v = g("memswap_limit")
+            hc_body["MemorySwap"] = -1 if str(v) == "-1" else size_bytes(v)
+        res = (g("deploy") or {}).get("resources") or {}
+        lim, resv = res.get("limits") or {}, res.get("reservations") or {}
+        if lim.get("memory") not in (None, ""):
+            hc_body["Memory"] = size_bytes(lim["memory"])
+        if resv.get("memory") not in (None, ""):
+            hc_body["MemoryReservation"] = size_bytes(resv["memory"])
+        cpus = lim.get("cpus") if lim.get("cpus") not in (None, "") else g("cpus")
+        if cpus not in (None, ""):
+            hc_body["NanoCpus"] = int(round(float(cpus) * 1e9))
+        pids = lim.get("pids") if lim.get("pids") not in (None, "") else g("pids_limit")
+        if pids not in (None, ""):
+            hc_body["PidsLimit"] = int(pids)
+    except ValueError as e:
+        raise _err(project, path, f"service {svc.name!r}: {e}") from None
+    ints = {"CpuShares": "cpu_shares", "CpuQuota": "cpu_quota", "CpuRealtimePeriod":
+            "cpu_rt_period", "CpuRealtimeRuntime": "cpu_rt_runtime", "CpuCount": "cpu_count",
+            "CpuPercent": "cpu_percent", "OomScoreAdj": "oom_score_adj",
+            "MemorySwappiness": "mem_swappiness", "CpuPeriod": "cpu_period"}
+    try:
+        for field, key in ints.items():
+            if g(key) not in (None, ""):
+                hc_body[field] = int(g(key))
+    except ValueError as e:
+        raise _err(project, path, f"service {svc.name!r}: {e}") from None
+    strs = {"CpusetCpus": "cpuset", "PidMode": "pid", "IpcMode": "ipc", "UTSMode": "uts",
+            "CgroupnsMode": "cgroup", "CgroupParent": "cgroup_parent",
+            "UsernsMode": "userns_mode", "Runtime": "runtime", "Isolation": "isolation"}
+    for field, key in strs.items():
+        if g(key) not in (None, ""):
+            hc_body[field] = str(g(key))
+    if g("read_only") is not None:
+        hc_body["ReadonlyRootfs"] = bool(g("read_only"))
+    if g("oom_kill_disable") is not None:
+        hc_body["OomKillDisable"] = bool(g("oom_kill_disable"))
+    if g("ulimits"):
+        hc_body["Ulimits"] = _ulimits(g("ulimits"))
+    if g("devices"):
+        hc_body["Devices"] = _devices(g("devices"))
+    if g("device_cgroup_rules"):
+        hc_body["DeviceCgroupRules"] = [str(r) for r in g("device_cgroup_rules")]
+    if g("storage_opt"):
+        hc_body["StorageOpt"] = {str(k): str(v) for k, v in g("storage_opt").items()}
+    blk = g("blkio_config") or {}
+    if blk.get("weight") not in (None, ""):
+        hc_body["BlkioWeight"] = int(blk["weight"])
+    for key, field in (("device_read_bps", "BlkioDeviceReadBps"),
+                       ("device_write_bps", "BlkioDeviceWriteBps"),
+                       ("device_read_iops", "BlkioDeviceReadIOps"),
+                       ("device_write_iops", "BlkioDeviceWriteIOps")):
+        if blk.get(key):
+            hc_body[field] = [{"Path": d["path"], "Rate": size_bytes(d["rate"])}
+                              for d in blk[key]]
+    if blk.get("weight_device"):
+        hc_body["BlkioWeightDevice"] = [{"Path": d["path"], "Weight": int(d["weight"])}
+                                        for d in blk["weight_device"]]
+    log = g("logging")
+    if log:
+        hc_body["LogConfig"] = {"Type": str(log.get("driver") or "json-file"),
+                                "Config": {str(k): str(v) for k, v in
+                                           (log.get("options") or {}).items()}}
+    if g("mac_address"):
+        b["MacAddress"] = str(g("mac_address"))
+    if g("annotations"):
+        ann = g("annotations")
+        hc_body["Annotations"] = dict(x.partition("=")[::2] for x in ann) \
+            if isinstance(ann, list) else {str(k): str(v) for k, v in ann.items()}
+    rp = (g("deploy") or {}).get("restart_policy")
+    if rp and not g("restart"):
+        hc_body["RestartPolicy"] = _restart_from_deploy(rp)
+    vf = []
+    for ref in (str(r) for r in g("volumes_from") or []):
+        if ref.startswith("container:"):
+            name, _, mode = ref[len("container:"):].partition(":")
+        else:
+            sname, _, mode = ref.partition(":")
+            other = project.services.get(sname)
+            if other is None:
+                raise _err(project, path + ("volumes_from",), f"volumes_from refers to "
+                           f"undefined service {sname!r}", "use SERVICE or container:NAME")
+            name = project.container_name(other, 1)
+        if mode not in ("", "ro", "rw"):
+            raise _err(project, path + ("volumes_from",), f"invalid mode {mode!r} in "
+                       f"volumes_from {ref!r}", "ro or rw")
+        vf.append(name + (":" + mode if mode else ""))
+    if vf:
+        hc_body["VolumesFrom"] = vf
+
+
+def volumes_from_services(svc: Service) -> list[str]:
+    """The services a service takes volumes from (they start first)."""
+    return [str(r).partition(":")[0] for r in svc.get("volumes_from") or []
+            if not str(r).startswith("container:")]
