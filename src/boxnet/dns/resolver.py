@@ -5,7 +5,9 @@ netns (kernel.netns.arun_in_netns): a socket belongs to the netns it was
 created in for its whole life, so the daemon's event loop serves every
 container's resolver with no process or thread per container, and no packet
 from outside that netns can ever reach it (127.0.0.11 lives on the
-container's own loopback).
+container's own loopback). They sit at ports the kernel picks, and port 53
+of 127.0.0.11 is rewritten to them inside the netns (kernel/dnsredirect.py,
+in the same hop), so the container's own programs may bind port 53.
 
 Hot path (UDP): recvfrom, look the query minus its id up in the view's ready
 answers, send id + answer. Everything else (parsing, deciding, forwarding)
@@ -22,13 +24,13 @@ import socket
 import struct
 import time
 
-from ..kernel import netns as kns
+from ..errors import KernelError
+from ..kernel import dnsredirect
 from . import wire
 
 log = logging.getLogger(__name__)
 
 RESOLVER_IP = "127.0.0.11"
-PORT = 53
 BATCH = 32            # datagrams per wakeup per container (fair share)
 MISS_BATCH = 4        # of which at most this many take the slow path
 FWD_HOLD = 1.0        # seconds a forwarded answer is reused as is (TTL not counted down)
@@ -40,24 +42,6 @@ TCP_CONNS_MAX = 16
 TCP_IDLE = 10.0
 
 
-def _open_sockets() -> tuple[socket.socket, socket.socket]:
-    """Make and bind both sockets; runs inside the container's netns."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        udp.bind((RESOLVER_IP, PORT))
-        udp.setblocking(False)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((RESOLVER_IP, PORT))
-        tcp.listen(64)
-        tcp.setblocking(False)
-    except BaseException:
-        udp.close()
-        tcp.close()
-        raise
-    return udp, tcp
-
-
 class Resolver:
     """The embedded resolver of one sandbox, served from the daemon's loop."""
 
@@ -67,6 +51,9 @@ class Resolver:
         self.cid = container_id
         self.upstreams = upstreams
         self.udp: socket.socket | None = None
+        self.ports: tuple[int, int] = (0, 0)   # (udp, tcp) where the sockets really are
+        self.redirected = False                # 127.0.0.11:53 rewritten to them
+        self.netns = ""
         self.server: asyncio.base_events.Server | None = None
         self.gen = -1
         self.view = None
@@ -77,8 +64,12 @@ class Resolver:
         self.tasks: set[asyncio.Task] = set()
 
     async def open(self, netns_path: str) -> None:
-        """Bind the sockets inside the netns and start serving."""
-        self.udp, tcp = await kns.arun_in_netns(netns_path, _open_sockets)
+        """Bind the sockets and redirect 127.0.0.11:53 to them inside the netns
+        (one hop, one nft transaction), and start serving."""
+        socks = await dnsredirect.aopen(netns_path, RESOLVER_IP)
+        self.netns = netns_path
+        self.udp, tcp = socks.udp, socks.tcp
+        self.ports, self.redirected = (socks.udp_port, socks.tcp_port), socks.redirected
         loop = asyncio.get_running_loop()
         loop.add_reader(self.udp.fileno(), self._on_udp)
         try:
@@ -88,8 +79,13 @@ class Resolver:
             await self.close()
             raise
 
-    async def close(self) -> None:
-        """Stop serving and close the sockets (the netns can then go away)."""
+    async def close(self, remove_redirect: bool = False) -> None:
+        """Stop serving and close the sockets (the netns can then go away).
+
+        remove_redirect: also delete the redirect table, for a netns that lives
+        on (others joined it); a daemon shutdown keeps it, the next daemon
+        replaces it. A failure there is logged: the sockets are closed anyway."""
+        netns = self.netns
         if self.udp is not None:
             asyncio.get_running_loop().remove_reader(self.udp.fileno())
             self.udp.close()
@@ -99,6 +95,13 @@ class Resolver:
             self.server = None
         for t in list(self.tasks):
             t.cancel()
+        if remove_redirect and self.redirected and netns:
+            self.redirected = False
+            try:
+                await dnsredirect.aremove(netns)
+            except (OSError, KernelError) as e:
+                log.warning("dns: cannot remove the redirect of %s in %s: %s",
+                            RESOLVER_IP, netns, e)
 
     def _refresh(self) -> None:
         """Take the current snapshot's view (an atomic swap of two references)."""

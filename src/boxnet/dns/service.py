@@ -11,6 +11,10 @@ A resolver is opened for a sandbox that has an endpoint on a user-defined
 network (predefined networks have no embedded DNS, as in Docker), at
 sandbox_ready / sandbox_restored / endpoint_joined, and closed at
 sandbox_removed (before the netns goes away: an open socket would keep it).
+Opening binds the sockets at kernel-picked ports and redirects 127.0.0.11:53
+to them inside the netns (kernel/dnsredirect.py), replacing whatever table a
+previous daemon left there; the table goes with the netns, or is deleted at
+sandbox_removed when containers that joined the netns (`container:X`) keep it.
 """
 
 from __future__ import annotations
@@ -83,10 +87,17 @@ class DnsService(LifecycleListener):
         self.resolvers[c.id] = r
         log.debug("dns: resolver open for %s", c.name)
 
-    async def _close(self, cid: str) -> None:
+    async def _close(self, cid: str, netns_outlives: bool = False) -> None:
         r = self.resolvers.pop(cid, None)
         if r is not None:
-            await r.close()
+            await r.close(remove_redirect=netns_outlives)
+
+    def _has_running_sharers(self, c) -> bool:
+        """Whether a running container joined `c`'s netns (`--network container:ID`),
+        which then outlives `c`'s sandbox."""
+        mode = "container:" + c.id
+        return any(o.status == "running" and o.config.network_mode == mode
+                   for o in self.ctl.containers.values() if o.id != c.id)
 
     async def close_all(self) -> None:
         """Close every resolver (daemon shutdown)."""
@@ -118,8 +129,10 @@ class DnsService(LifecycleListener):
         self.changed()
 
     async def sandbox_removed(self, c) -> None:
-        """The container stopped: close its resolver before the netns is deleted."""
-        await self._close(c.id)
+        """The container stopped: close its resolver before the netns is deleted
+        (and drop the redirect if sharers keep the netns)."""
+        await self._close(c.id, netns_outlives=c.id in self.resolvers
+                          and self._has_running_sharers(c))
         self.changed()
 
     async def container_removed(self, c) -> None:
