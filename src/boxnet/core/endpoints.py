@@ -211,17 +211,23 @@ class EndpointOps:
         """/etc/hosts lines for legacy links (`--link name[:alias]`): the target's
         address on a network both share, then the alias, its short id and name.
 
-        strict (at start): a link to a missing or stopped container is an error,
-        as with Docker; later refreshes skip such links."""
+        strict (at start): a legacy link (HostConfig.Links of a container on the
+        default bridge) to a missing or stopped container is an error, as with Docker.
+        On user-defined networks a link is a name only the linking container resolves
+        (dns/names.py), allowed before its target exists or runs, as Docker allows it:
+        it resolves once the target runs. Later refreshes skip links not running."""
         out = []
         mine = self.eps_by_container.get(c.id, {})
-        specs = list(c.config.links) + [x for st in c.networks.values() for x in st.links]
-        for spec in specs:
+        legacy = any(nw is not None and nw.predefined and nw.name == "bridge"
+                     for nw in (self.networks.get(nid) for nid in c.networks))
+        specs = [(x, legacy) for x in c.config.links] + [
+            (x, False) for st in c.networks.values() for x in st.links]
+        for spec, strict_one in specs:
             name, _, alias = spec.partition(":")
             name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1]
             target = self.cont_by_name.get(name.lstrip("/"))
             if target is None or target.status != "running":
-                if strict:
+                if strict and strict_one:
                     raise InvalidParameter(f"Cannot link to a non running container: {name} "
                                            f"AS /{c.name}/{alias or name}")
                 continue
