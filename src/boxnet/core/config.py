@@ -29,6 +29,9 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     cluster_advertise: str = ""  # this host's underlay IPv4 (--cluster-advertise)
     cluster_opts: dict[str, str] = {}  # --cluster-store-opt KEY=VALUE
     data_path_port: int = 4789   # VXLAN UDP port (--data-path-port)
+    insecure_registries: list[str] = []   # --insecure-registry (registry/options.py)
+    registry_mirrors: list[str] = []      # --registry-mirror: docker.io mirrors
+    registry_certs_dir: str = "/etc/boxnet/certs.d"  # --registry-certs-dir
 
     @property
     def netns_dir(self) -> str:

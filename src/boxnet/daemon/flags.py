@@ -12,6 +12,7 @@ from ..ipam.pools import parse_address_pool
 from ..dns.options import dns_flags
 from ..drivers.overlay.options import add_cluster_flags, cluster_flags
 from ..firewall.flags import add_firewall_flags, firewall_flags
+from ..registry.options import add_registry_flags, registry_flags
 
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
                         "filesystem (boxnet's own state masked); off by default")
     add_cluster_flags(p)
     add_firewall_flags(p)
+    add_registry_flags(p)
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
@@ -77,4 +79,5 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
                         default_pools=pools, bip=args.bip, bridge=args.bridge,
                         firewall=args.firewall,
                         allow_host_image=args.allow_host_image,
-                        **dns_flags(args), **cluster_flags(args), **firewall_flags(args))
+                        **dns_flags(args), **cluster_flags(args), **firewall_flags(args),
+                        **registry_flags(args))

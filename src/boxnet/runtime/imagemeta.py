@@ -22,6 +22,9 @@ class ImageConfig(msgspec.Struct, kw_only=True):
     Labels: dict[str, str] = {}
     ExposedPorts: dict[str, dict] = {}
     User: str = ""
+    Healthcheck: dict | None = None   # HEALTHCHECK: Docker's HealthConfig (core/health.py)
+    StopSignal: str = ""    # the signal `docker stop` sends (core/procstart.py)
+    Volumes: dict[str, dict] = {}   # VOLUME: anonymous volumes at create (core/mounts.py)
 
 
 class Image(msgspec.Struct, kw_only=True):
@@ -39,11 +42,13 @@ class Image(msgspec.Struct, kw_only=True):
     readonly: bool = False
     tmpfs: list[str] = []
     comment: str = ""
+    repo_digests: list[str] = []   # name@sha256:<manifest digest> of a pulled image
+    blobs: list[str] = []          # layer blob digests in the blob store (pulled or pushed)
 
     def summary(self) -> dict:
         """Docker's ImageSummary (GET /images/json)."""
         return {"Id": self.id, "ParentId": "", "RepoTags": list(self.repo_tags),
-                "RepoDigests": [], "Created": _unix(self.created), "Size": self.size,
+                "RepoDigests": list(self.repo_digests), "Created": _unix(self.created), "Size": self.size,
                 "SharedSize": -1, "Labels": dict(self.config.Labels), "Containers": -1}
 
     def inspect(self) -> dict:
@@ -51,7 +56,7 @@ class Image(msgspec.Struct, kw_only=True):
         cfg = msgspec.to_builtins(self.config)
         cfg.setdefault("Cmd", [])
         return {
-            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": [],
+            "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": list(self.repo_digests),
             "Parent": "", "Comment": self.comment, "Created": self.created,
             "DockerVersion": "", "Author": "", "Config": cfg,
             "Architecture": _arch(), "Os": "linux", "Size": self.size,
@@ -81,7 +86,8 @@ def config_json(img: Image, diff_ids: list[str], created_by: str) -> bytes:
     cfg = {k: v for k, v in {
         "Cmd": c.Cmd or None, "Entrypoint": c.Entrypoint or None, "Env": c.Env or None,
         "WorkingDir": c.WorkingDir, "Labels": c.Labels or None,
-        "ExposedPorts": c.ExposedPorts or None, "User": c.User}.items() if v not in (None, "")}
+        "ExposedPorts": c.ExposedPorts or None, "User": c.User,
+        "Healthcheck": c.Healthcheck, "Volumes": c.Volumes or None}.items() if v not in (None, "")}
     doc = {"architecture": _arch(), "os": "linux", "created": img.created, "config": cfg,
            "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
            "history": [{"created": img.created, "created_by": created_by,

@@ -97,6 +97,14 @@ class ImageStore:
             raise hostimage.disabled(ref)
         if ref in self._images:
             return self._images[ref]
+        if "@" in ref:        # name@sha256:<manifest digest> of a pulled image
+            name, _, digest = ref.partition("@")
+            name = normalize_ref(name).rsplit(":", 1)[0] if ":" not in name.rsplit("/", 1)[-1] \
+                else normalize_ref(name.rsplit(":", 1)[0]).rsplit(":", 1)[0]
+            for img in self._images.values():
+                if f"{name}@{digest}" in img.repo_digests:
+                    return img
+            raise NotFound(f"No such image: {ref}")
         tagged = normalize_ref(ref)
         for img in self._images.values():
             if tagged in img.repo_tags:
@@ -211,6 +219,40 @@ class ImageStore:
                 self._save(stored)
                 lines += [f"Loaded image: {t}" for t in tags] or [f"Loaded image ID: {img.id}"]
         return lines
+
+    def commit_pulled(self, img: Image, staged: str, tag: str, repo_digest: str) -> None:
+        """Store a pulled image whose layers were all verified (registry/pull.py)
+        and give it `tag` ("" when pulled by digest) and `repo_digest`."""
+        self.commit_loaded([(img, [], staged)])
+        self.add_names(img.id, tag, repo_digest)
+
+    def add_names(self, image_id: str, tag: str, repo_digest: str) -> bool:
+        """Give a stored image a tag (taken from any other image) and a repo
+        digest; True when the tag was not already this image's."""
+        with self._lock:
+            img = self._images[image_id]
+            fresh = bool(tag) and tag not in img.repo_tags
+            if tag:
+                self._claim_tag(img, tag)
+            if repo_digest and repo_digest not in img.repo_digests:
+                repo = repo_digest.split("@", 1)[0]
+                img.repo_digests = [d for d in img.repo_digests
+                                    if d.split("@", 1)[0] != repo] + [repo_digest]
+            self._save(img)
+            return fresh
+
+    def set_blobs(self, image_id: str, blobs: list[str], repo_digest: str = "") -> None:
+        """Record the layer blobs an image was pushed as (registry/push.py)."""
+        with self._lock:
+            img = self._images[image_id]
+            img.blobs = list(blobs)
+            if repo_digest and repo_digest not in img.repo_digests:
+                img.repo_digests = [*img.repo_digests, repo_digest]
+            self._save(img)
+
+    def image_dir(self, image_id: str) -> str:
+        """The directory of a stored image (config.json, manifest.json, rootfs/)."""
+        return self._dir(image_id)
 
     def tag(self, ref: str, repo: str, tag: str | None) -> None:
         """`docker tag`: give image `ref` the name repo[:tag]."""

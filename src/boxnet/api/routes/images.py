@@ -12,7 +12,7 @@ from aiohttp import web
 
 import msgspec
 
-from ...errors import Conflict, InvalidParameter, NotImplementedFeature
+from ...errors import Conflict, InvalidParameter
 from ...runtime.layerstream import Budget
 from ...runtime.save import stream_archive
 from .common import ctl, qbool, reply
@@ -29,18 +29,13 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    """POST /images/create?fromSrc=-&repo=&tag=: import the request body.
-
-    Pulling from a registry (fromImage) is not possible on a host without one,
-    so it gets a clear 501."""
+    """POST /images/create?fromSrc=-&repo=&tag=: import the request body;
+    with fromImage= a pull from a registry (registry.py)."""
     q = request.query
     if q.get("fromSrc") != "-":
         if q.get("fromImage"):
-            raise NotImplementedFeature(
-                f"pulling images is not supported: boxnet has no registry access. Load the image "
-                f"from a tarball instead (docker load -i FILE.tar, from `docker save` or an OCI "
-                f"layout) or import a root filesystem (docker import FILE.tar "
-                f"{q.get('fromImage')})")
+            from .registry import pull
+            return await pull(request)
         raise InvalidParameter("fromSrc=- (the request body) is the only supported source")
     repo, tag = q.get("repo") or None, q.get("tag") or None
     if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
@@ -136,7 +131,10 @@ async def delete(request: web.Request) -> web.Response:
     if users and (by_id or len(img.repo_tags) <= 1):
         # forced: keep the files (containers run from them), drop the names only
         return reply([{"Untagged": t} for t in c.images.untag_all(img.id)])
-    return reply(c.images.remove(ref))
+    out = c.images.remove(ref)
+    if c.registry is not None:
+        c.registry.gc()        # blobs no image uses any more are freed
+    return reply(out)
 
 
 def add_routes(add) -> None:

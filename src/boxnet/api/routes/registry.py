@@ -1,0 +1,88 @@
+"""Registry routes: pull (`POST /images/create?fromImage=`, dispatched from
+images.py), push (`POST /images/{name}/push`) and login (`POST /auth`).
+
+Errors found before the first progress message (a bad reference, refused
+credentials, an unknown manifest, no matching platform) are HTTP statuses;
+later ones are `{"error", "errorDetail"}` messages in the stream, as dockerd
+writes them, and `docker pull` / `docker push` print them and exit 1."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+import msgspec
+from aiohttp import web
+
+from ...errors import BoxnetError, InvalidParameter, NotImplementedFeature
+from ...registry.progress import error
+from .common import ctl, reply
+
+log = logging.getLogger(__name__)
+
+
+def _service(request: web.Request):
+    svc = ctl(request).registry
+    if svc is None:
+        raise NotImplementedFeature("this daemon was started without registry access")
+    return svc
+
+
+async def _stream(request: web.Request, gen: AsyncIterator[dict],
+                  first_is_marker: bool) -> web.StreamResponse:
+    async with contextlib.aclosing(gen):
+        first = await anext(gen, None)          # errors here: an HTTP status
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        try:
+            if first and not first_is_marker:
+                await resp.write(msgspec.json.encode(first) + b"\r\n")
+            async for msg in gen:
+                await resp.write(msgspec.json.encode(msg) + b"\r\n")
+        except BoxnetError as e:
+            await resp.write(msgspec.json.encode(error(e.message)) + b"\r\n")
+        except (ConnectionResetError, OSError) as e:
+            log.info("progress stream to the client ended: %s", e)
+            raise
+        except Exception as e:  # noqa: BLE001 (reported to the client in the stream)
+            log.exception("registry operation failed")
+            await resp.write(msgspec.json.encode(error(f"internal error: {e}")) + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    """POST /images/create?fromImage=&tag=&platform= (X-Registry-Auth)."""
+    q = request.query
+    for unsupported in ("repo", "changes", "message"):
+        if q.get(unsupported):
+            raise InvalidParameter(f"{unsupported}= applies to fromSrc imports, not to pulls")
+    gen = _service(request).pull(q["fromImage"], q.get("tag", ""), q.get("platform", ""),
+                                 request.headers.get("X-Registry-Auth"))
+    return await _stream(request, gen, first_is_marker=True)
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    """POST /images/{name}/push?tag= (X-Registry-Auth)."""
+    if request.query.get("platform"):
+        raise InvalidParameter("platform= is not supported for push: boxnet images have "
+                               "one platform")
+    gen = _service(request).push(request.match_info["name"], request.query.get("tag", ""),
+                                 request.headers.get("X-Registry-Auth"))
+    return await _stream(request, gen, first_is_marker=False)
+
+
+async def auth(request: web.Request) -> web.Response:
+    """POST /auth: check credentials with the registry (`docker login`)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidParameter("POST /auth: the body is not JSON") from None
+    return reply(await _service(request).login(body))
+
+
+def add_routes(add) -> None:
+    """Register this module's routes."""
+    add("POST", "/images/{name:.+}/push", push)
+    add("POST", "/auth", auth)

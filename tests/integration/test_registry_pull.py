@@ -1,0 +1,173 @@
+"""docker pull against a real registry (Debian's docker-registry in a test
+netns, plain HTTP, named by --insecure-registry): by tag and by digest, with
+the docker CLI, docker-py and the raw API; the pulled image runs; layers are
+verified blobs in the content store; a corrupted blob and an interrupted
+pull leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import docker
+import pytest
+
+from integration import harness, imagetars
+from integration.harness import UnixHTTPConnection
+from integration.outside import Outside
+from integration.registry import Registry
+
+pytestmark = pytest.mark.kernel
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(host, registry): boxnetd with --insecure-registry for a plain-HTTP registry
+    seeded with team/da:v1 (two layers, whiteouts)."""
+    h = harness.TestHost()
+    try:
+        o = Outside(h)
+        reg = Registry(o)
+        h.start("--insecure-registry", reg.addr)
+        tar = tmp_path_factory.mktemp("seed") / "da.tar"
+        imagetars.docker_archive(str(tar), "x/da:v1")
+        reg.seed(f"docker-archive:{tar}", "team/da:v1")
+        yield h, reg
+    finally:
+        assert not h.teardown()
+
+
+def docker_cli(h, *args, check=True, timeout=120):
+    """The docker CLI against the test daemon."""
+    env = {**os.environ, "DOCKER_HOST": h.host_uri, "DOCKER_CONFIG": str(h.dir / "dcfg")}
+    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and r.returncode:
+        raise AssertionError(f"docker {args} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def stream(h, path, headers=None):
+    """POST a streaming endpoint: (status, list of JSON messages or error body)."""
+    conn = UnixHTTPConnection(str(h.sock), timeout=120)
+    try:
+        conn.request("POST", path, headers=headers or {})
+        resp = conn.getresponse()
+        raw = resp.read().decode()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        return resp.status, json.loads(raw)
+    return 200, [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def blob_files(h):
+    """The blob store's files."""
+    d = h.data_root / "blobs" / "sha256"
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def staging_left(h):
+    """Staging dirs or temp blobs left in the data root."""
+    return [n for n in os.listdir(h.data_root / "images") if n.startswith(".import-")] + \
+        [n for n in blob_files(h) if n.startswith(".tmp-")]
+
+
+def test_docker_pull_by_tag_and_run(world):
+    """`docker pull` shows Docker's output; the image runs with its layers applied."""
+    h, reg = world
+    r = docker_cli(h, "pull", f"{reg.addr}/team/da:v1")
+    digest, m = reg.manifest("team/da:v1")
+    assert f"Digest: {digest}" in r.stdout, r.stdout
+    assert f"Status: Downloaded newer image for {reg.addr}/team/da:v1" in r.stdout, r.stdout
+    assert "Pull complete" in r.stdout
+    out = docker_cli(h, "run", "--rm", f"{reg.addr}/team/da:v1", "sh", "-c",
+                     "cat /hello.txt /keep.txt; ls /data/old; test -e /etc/gone.txt || echo gone")
+    assert out.stdout.split() == ["hello", "from", "layer", "2", "kept", "from", "layer", "1",
+                                  "c", "gone"], out.stdout
+    info = h.api_ok("GET", f"/images/{reg.addr}/team/da:v1/json")
+    assert info["Id"] == m["config"]["digest"]
+    assert info["RepoDigests"] == [f"{reg.addr}/team/da@{digest}"]
+    for layer in m["layers"]:
+        assert layer["digest"][7:] in blob_files(h)
+    again = docker_cli(h, "pull", f"{reg.addr}/team/da:v1")
+    assert "Status: Image is up to date" in again.stdout, again.stdout
+
+
+def test_progress_stream_shape(world):
+    """The raw stream: per layer Pulling fs layer, Downloading with progressDetail,
+    Verifying Checksum, Download complete, Extracting, Pull complete; Digest; Status."""
+    h, reg = world
+    h.api("DELETE", f"/images/{reg.addr}/team/da:v1?force=1")
+    status, msgs = stream(h, f"/v1.50/images/create?fromImage={reg.addr}/team/da&tag=v1")
+    assert status == 200, msgs
+    _, m = reg.manifest("team/da:v1")
+    for layer in m["layers"]:
+        lid = layer["digest"][7:19]
+        seq = [x["status"] for x in msgs if x.get("id") == lid]
+        for want in ("Downloading", "Verifying Checksum", "Download complete", "Extracting",
+                     "Pull complete"):
+            assert want in seq, (lid, seq)
+        dl = [x for x in msgs if x.get("id") == lid and x["status"] == "Downloading"]
+        assert dl[-1]["progressDetail"] == {"current": layer["size"], "total": layer["size"]}
+    assert msgs[-1]["status"].startswith("Status: Downloaded newer image for")
+    assert msgs[-2]["status"].startswith("Digest: sha256:")
+
+
+def test_pull_by_digest_with_dockerpy(world):
+    """docker-py's images.pull by @sha256 digest; a digest that does not match is refused."""
+    h, reg = world
+    digest, m = reg.manifest("team/da:v1")
+    client = docker.DockerClient(base_url=h.host_uri, timeout=120)
+    img = client.images.pull(f"{reg.addr}/team/da@{digest}")
+    assert img.id == m["config"]["digest"]
+    bad = "sha256:" + "0" * 64
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag={bad}")
+    assert status == 404, body
+
+
+def test_unknown_and_invalid_references(world):
+    """An unknown tag or repository is a 404 in Docker's words; a bad name a 400."""
+    h, reg = world
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=nope")
+    assert status == 404 and "manifest unknown" in body["message"], body
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/nobody/here&tag=1")
+    assert status == 404 and "nobody/here" in body["message"], body
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/Team/UPPER&tag=1")
+    assert status == 400 and "invalid reference format" in body["message"], body
+    r = docker_cli(h, "pull", f"{reg.addr}/team/da:nope", check=False)
+    assert r.returncode == 1 and "manifest unknown" in r.stderr, r.stderr
+
+
+def test_run_of_missing_image_pulls_first(world):
+    """`docker run` of an image not stored here pulls it (the CLI's 404 path)."""
+    h, reg = world
+    h.api("DELETE", f"/images/{reg.addr}/team/da:v1?force=1")
+    r = docker_cli(h, "run", "--rm", f"{reg.addr}/team/da:v1", "cat", "/hello.txt")
+    assert "Unable to find image" in r.stderr and "hello from layer 2" in r.stdout, r
+
+
+def test_corrupted_blob_is_rejected_and_nothing_kept(world, tmp_path):
+    """A layer blob altered in the registry's storage: the pull fails with a
+    verification error, no image, no blob, no staging dir."""
+    h, reg = world
+    tar = tmp_path / "c.tar"
+    layer = b"corrupt me\n" * 1000
+    imagetars.write_tar(str(tar), imagetars.docker_archive_files(
+        [imagetars.tar_bytes([imagetars.member("file.txt", layer)])], "x/c:1"))
+    reg.seed(f"docker-archive:{tar}", "team/corrupt:1")
+    _, m = reg.manifest("team/corrupt:1")
+    victim = reg.blob_path(m["layers"][0]["digest"])
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    before = blob_files(h)
+    r = docker_cli(h, "pull", f"{reg.addr}/team/corrupt:1", check=False)
+    assert r.returncode == 1 and "verification failed" in (r.stdout + r.stderr), r
+    status, _ = h.api("GET", f"/images/{reg.addr}/team/corrupt:1/json")
+    assert status == 404
+    assert m["layers"][0]["digest"][7:] not in blob_files(h)
+    assert set(blob_files(h)) - set(before) <= {m["config"]["digest"][7:]}
+    assert not staging_left(h)
