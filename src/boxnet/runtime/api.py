@@ -30,6 +30,7 @@ class ProcessSpec(msgspec.Struct, kw_only=True):
     netns_path: str | None = None   # None: share the daemon's netns (host mode)
     etc_files: dict[str, str] = {}  # container path -> host file to bind-mount (e.g. /etc/hosts)
     binds: list[str] = []           # docker -v syntax: "/host:/ctr[:ro]"
+    mounts: list[dict] = []         # OCI mounts of volumes, binds, tmpfs (core/mounts.py)
     tty: bool = False
     open_stdin: bool = False
     readonly_rootfs: bool = False   # image wants a read-only root (boxnet/host)
@@ -39,6 +40,22 @@ class ProcessSpec(msgspec.Struct, kw_only=True):
     group_add: list[str] = []       # /etc/passwd and /etc/group at create (runtime/users.py)
     seccomp: str = "default"        # "default", "unconfined" or a profile's JSON (runtime/seccomp.py)
     no_new_privileges: bool = False
+    # Process options (runtime/procopts.py; Docker's meanings):
+    caps: list[str] | None = None   # the capability set; None: Docker's default
+    privileged: bool = False        # all devices, no seccomp/masked/read-only paths, /sys rw
+    init: str = ""                  # host path of tini, bound at /sbin/docker-init as PID 1
+    read_only: bool = False         # --read-only: root.readonly (/etc files and mounts stay)
+    shm_size: int = 0               # bytes of /dev/shm (0: 64 MiB)
+    oom_score_adj: int | None = None
+    rlimits: list[dict] = []        # OCI process.rlimits (--ulimit)
+    devices: list[dict] = []        # OCI linux.devices (--device, privileged: the host's)
+    device_rules: list[dict] = []   # extra linux.resources.devices allow rules
+    uts_host: bool = False          # UTSMode host: the host's hostname
+    pid_ns: str = ""                # "": own; "host"; or /proc/<pid>/ns/pid to join
+    ipc_ns: str = ""                # "": own; "host"; or /proc/<pid>/ns/ipc to join
+    shm: str = ""                   # "": own tmpfs at /dev/shm; "none"; or a path to bind there
+    cgroup_ns: bool = False         # CgroupnsMode private: a cgroup namespace of its own
+    resources: dict = {}            # OCI linux.resources but devices (runtime/resources.py)
 
 
 class ExecResult(msgspec.Struct, kw_only=True):
@@ -47,6 +64,15 @@ class ExecResult(msgspec.Struct, kw_only=True):
     exit_code: int
     stdout: bytes = b""
     stderr: bytes = b""
+
+
+class RootDirs(msgspec.Struct, kw_only=True):
+    """Where a container's root filesystem is on the host (Runtime.writable_root)."""
+
+    rootfs: str                     # the mounted root as the container starts with it
+    upper: str = ""                 # its writable layer ("" when the image was copied)
+    lower: str = ""                 # the image's root
+    mode: str = "overlay"           # "overlay", "copy" (private copy) or "bind" (read-only)
 
 
 class ExitRecord(msgspec.Struct, kw_only=True):
@@ -122,9 +148,34 @@ class Runtime(abc.ABC):
         """InvalidParameter unless `user` (`exec -u`) resolves in the running
         container's /etc/passwd and /etc/group."""
 
+    async def writable_root(self, container_id: str, lower: str,
+                            readonly: bool = False) -> RootDirs:
+        """The container's root filesystem on the host side (the overlay of the
+        image `lower` and its writable layer; a read-only bind when `readonly`),
+        mounted now if it is not (a created container that never ran, a
+        reboot): `docker cp`, diff, export and commit read and write it."""
+        raise NotImplementedError("this runtime has no root filesystem to show")
+
     @abc.abstractmethod
     def log_paths(self, container_id: str) -> tuple[str, str]:
         """Paths of the files holding the container's stdout and stderr."""
+
+    async def pause(self, container_id: str) -> None:
+        """Freeze every process of a running container (`docker pause`)."""
+        raise NotImplementedError("this runtime cannot pause containers")
+
+    async def resume(self, container_id: str) -> None:
+        """Thaw a paused container (`docker unpause`)."""
+        raise NotImplementedError("this runtime cannot pause containers")
+
+    async def update(self, container_id: str, resources: dict) -> None:
+        """Apply OCI linux.resources to a running container (`docker update`)."""
+        raise NotImplementedError("this runtime cannot update resources")
+
+    def cgroup_paths(self, container_id: str) -> dict[str, str]:
+        """The container's cgroup directories (controller -> path, "" for cgroup
+        v2), also after its init ended and until it is deleted; {} if unknown."""
+        return {}
 
     async def close(self) -> None:
         """Daemon shutdown: stop watching containers (they keep running: the

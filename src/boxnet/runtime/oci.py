@@ -45,7 +45,7 @@ from boxnet.kernel.fstree import remove_tree
 from boxnet.kernel.process import kill_and_wait, raise_nofile_limit, set_child_subreaper
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.kernel.supervise import SupervisorClient
-from boxnet.runtime.api import ProcessSpec, Runtime
+from boxnet.runtime.api import ProcessSpec, RootDirs, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.console import ShimConsole, shim_socket_path, start_shim
 from boxnet.runtime.ociexec import ExecOps, OnExit
@@ -184,6 +184,25 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
             self._meta[container_id] = meta
         return meta
 
+    async def writable_root(self, container_id: str, lower: str,
+                            readonly: bool = False) -> RootDirs:
+        """The bundle's root (see Runtime.writable_root): the overlay is mounted
+        here when missing, so a created container's files can be copied in
+        before it starts (its start finds the overlay and keeps it)."""
+        b = self._bundle(container_id)
+        try:
+            meta = self._load_meta(container_id)
+        except NotFound:
+            meta = {"mode": "bind" if readonly else "overlay", "lower": lower}
+        os.makedirs(b, exist_ok=True)
+        if meta["mode"] == "bind":
+            self._bind_root(b, meta["lower"])
+            mode = "bind"
+        else:
+            mode = await self._prepare_rootfs(b, meta["lower"])
+        return RootDirs(rootfs=os.path.join(b, "rootfs"), lower=meta["lower"], mode=mode,
+                        upper=os.path.join(b, "upper") if mode == "overlay" else "")
+
     # -- start / adopt -----------------------------------------------------------
     async def start(self, container_id: str, on_exit: OnExit) -> int:
         """Run the container detached; return the host pid of its init."""
@@ -266,6 +285,25 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
             w.send_signal(signal)
         elif self.runc.init_process(container_id) is not None:
             await self.runc.kill(container_id, signal)
+
+    async def pause(self, container_id: str) -> None:
+        """`runc pause`: the freezer holds every process of the container."""
+        self._bundle(container_id)
+        await self.runc.pause(container_id)
+
+    async def resume(self, container_id: str) -> None:
+        """`runc resume`: thaw the container."""
+        self._bundle(container_id)
+        await self.runc.resume(container_id)
+
+    async def update(self, container_id: str, resources: dict) -> None:
+        """`runc update`: new limits in the running container's cgroups."""
+        self._bundle(container_id)
+        await self.runc.update(container_id, resources)
+
+    def cgroup_paths(self, container_id: str) -> dict[str, str]:
+        """The cgroup directories runc recorded for the container."""
+        return self.runc.cgroup_paths(self._bundle(container_id) and container_id)
 
     async def delete(self, container_id: str) -> None:
         """Kill if running, drop runc's state, unmount the root, remove the bundle.

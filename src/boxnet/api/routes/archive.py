@@ -1,0 +1,123 @@
+"""`docker cp`: HEAD, GET and PUT /containers/{id}/archive?path=.
+
+HEAD answers the path's stat in the X-Docker-Container-Path-Stat header
+(base64 JSON: name, size, mode as Go's FileMode, mtime, linkTarget); GET adds
+the tar of the path; PUT extracts a tar (plain or compressed) into the
+directory `path` with Docker's `noOverwriteDirNonDir` and `copyUIDGID`.
+
+Which files: a running container's as it sees them (`/proc/<pid>/root`: its
+volumes, binds and tmpfs included; /proc, /sys and /dev are archived as empty
+directories), a stopped or created one's root (the overlay of its image and
+writable layer, mounted if needed) with its volumes and binds looked up in
+their sources.  Every path is resolved inside that root (runtime/cppath.py),
+so neither the archive nor the container's own symlinks can reach the host.
+The filesystem work runs in a worker thread (runtime/cp.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+from aiohttp import web
+
+from ...errors import Forbidden, InvalidParameter
+from ...runtime import cp
+from ...runtime.cppath import ContainerFs, Mount, stat_header
+from ...runtime.users import resolve_in_rootfs
+from .common import ctl, qbool
+from .tarstream import BodyReader, stream_from_thread
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+RUNNING_SKIP = ("/proc", "/sys", "/dev")
+
+
+def _mounts(cont) -> list[Mount]:
+    """The volumes and binds of a stopped container (sources on the host)."""
+    out = []
+    for m in getattr(cont, "mounts", None) or []:   # volumes, resolved at create
+        if m.type in ("volume", "bind") and m.source:
+            out.append(Mount(m.destination, m.source, m.rw))
+    if out:
+        return out
+    for b in cont.config.binds:   # "-v /host:/ctr[:opts]"
+        parts = b.split(":")
+        if len(parts) >= 2 and parts[0].startswith("/"):
+            out.append(Mount(parts[1], parts[0], not (len(parts) > 2 and
+                                                     "ro" in parts[2].split(","))))
+    return out
+
+
+def _readonly_root(cont) -> bool:
+    return bool(cont.config.raw_host_config.get("ReadonlyRootfs"))
+
+
+async def container_fs(request: web.Request, cont) -> ContainerFs:
+    """The ContainerFs of a container in its current state."""
+    c = ctl(request)
+    if cont.status in ("running", "paused") and cont.pid > 0:
+        return ContainerFs(f"/proc/{cont.pid}/root", readonly=False, skip=RUNNING_SKIP)
+    image = c.images.get(cont.image_id)
+    root = await c.runtime.writable_root(cont.id, image.rootfs, image.readonly)
+    return ContainerFs(root.rootfs, _mounts(cont),
+                       readonly=root.mode == "bind" or _readonly_root(cont))
+
+
+def _path(request: web.Request) -> str:
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidParameter("path: a path in the container is required (path=)")
+    return path
+
+
+async def head(request: web.Request) -> web.Response:
+    """HEAD /containers/{id}/archive?path=: the stat header only."""
+    cont = ctl(request).container(request.match_info["id"])
+    fs = await container_fs(request, cont)
+    doc = await asyncio.to_thread(cp.stat_path, fs, _path(request))
+    return web.Response(status=200, headers={STAT_HEADER: stat_header(doc)})
+
+
+async def get(request: web.Request) -> web.StreamResponse:
+    """GET /containers/{id}/archive?path=: the tar of the path, its stat in the header."""
+    cont = ctl(request).container(request.match_info["id"])
+    fs = await container_fs(request, cont)
+    doc, write = await asyncio.to_thread(cp.prepare_get, fs, _path(request))
+    resp = web.StreamResponse(headers={STAT_HEADER: stat_header(doc),
+                                       "Content-Type": "application/x-tar"})
+    await stream_from_thread(request, resp, write)
+    return resp
+
+
+def _owner(cont, fs: ContainerFs, copy_uid_gid: bool) -> tuple[int, int] | None:
+    """copyUIDGID: every file owned by the container's user (Docker's
+    tarCopyOptions); without it, or with no user set, the archive's owners."""
+    user = cont.config.raw_config.get("User") or ""
+    if not copy_uid_gid or not user:
+        return None
+    u = resolve_in_rootfs(fs.root, user, [])
+    return u.uid, u.gid
+
+
+async def put(request: web.Request) -> web.Response:
+    """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=."""
+    cont = ctl(request).container(request.match_info["id"])
+    path = _path(request)
+    no_overwrite = qbool(request, "noOverwriteDirNonDir")
+    fs = await container_fs(request, cont)
+    owner = _owner(cont, fs, qbool(request, "copyUIDGID"))
+    body = BodyReader(request, asyncio.get_running_loop())
+    try:
+        await asyncio.to_thread(cp.put, fs, path, body, no_overwrite, owner)
+    except OSError as e:
+        if e.errno == errno.EROFS:
+            raise Forbidden("container rootfs is marked read-only") from None
+        raise
+    return web.Response(status=200)
+
+
+def add_routes(add) -> None:
+    """Register this module's routes."""
+    add("HEAD", "/containers/{id}/archive", head)
+    add("GET", "/containers/{id}/archive", get)
+    add("PUT", "/containers/{id}/archive", put)
