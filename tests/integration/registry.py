@@ -176,3 +176,17 @@ def docker_config(d: Path) -> dict[str, str]:
         (cfg / "config.json").write_text("{}")
     return {**os.environ, "DOCKER_CONFIG": str(cfg)}
 
+
+
+def join(outside, host, host_addr: str = "198.18.0.5/30", addr: str = "198.18.0.6/30",
+         host_ifname: str = "bxo1", peer: str = "eth1") -> None:
+    """Join a second TestHost to an existing Outside (another veth pair), so
+    a second daemon reaches the same registry; removed with the netns."""
+    gw = addr.split("/")[0]
+    run(["ip", "-n", host.name, "link", "add", host_ifname, "type", "veth", "peer", "name",
+         peer, "netns", outside.name])
+    run(["ip", "-n", host.name, "addr", "add", host_addr, "dev", host_ifname])
+    run(["ip", "-n", host.name, "link", "set", host_ifname, "up"])
+    run(["ip", "-n", outside.name, "addr", "add", addr, "dev", peer])
+    run(["ip", "-n", outside.name, "link", "set", peer, "up"])
+    run(["ip", "-n", host.name, "route", "add", f"{outside.ip}/32", "via", gw])
