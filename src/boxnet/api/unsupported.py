@@ -4,14 +4,26 @@ Docker clients send many fields with their zero value on every request (the
 docker CLI sends all of HostConfig: `"CapAdd": null`, `"Memory": 0`,
 `"MemorySwappiness": -1`, `"IpcMode": ""`...), so a field is refused only
 when its value differs from what boxnet does anyway.  Silently ignoring
-`--privileged`, `--cap-drop`, `--memory` or `--read-only` would run the
-container with other privileges or limits than the user asked for, so those
-get a 400 naming the field instead.
+`--userns`, `--cgroup-parent` or `--storage-opt` would run the container
+otherwise than the user asked for, so those get a 400 naming the field instead.
 
 Honoured elsewhere, so not in these tables: User and HostConfig.GroupAdd
 (runtime/users.py resolves them in the container at start), HostConfig.SecurityOpt
 (runtime/secopts.py: seccomp, no-new-privileges; refuses AppArmor and SELinux
-profiles naming the entry, checked in routes/container_create.py).
+profiles naming the entry, checked in routes/container_create.py); the process
+options of runtime/procopts.py (checked there too): StopSignal, StopTimeout,
+HostConfig.CapAdd, CapDrop, Privileged, Init, ReadonlyRootfs, ShmSize,
+OomScoreAdj, Ulimits, Devices, DeviceCgroupRules, PidMode, IpcMode, UTSMode,
+CgroupnsMode.
+The resource limits of runtime/resources.py (checked in routes/container_create.py
+against Docker's rules and the host's cgroups, a 400 naming the field the host
+cannot limit): Memory, MemorySwap, MemoryReservation, MemorySwappiness,
+NanoCpus, CpuShares, CpuPeriod, CpuQuota, CpusetCpus, CpusetMems, PidsLimit,
+BlkioWeight.
+Volumes (Config.Volumes, HostConfig.Binds with names, Mounts of type
+volume/bind/tmpfs, VolumesFrom, Tmpfs) are volumes/spec.py's, which refuses
+what it cannot honour (other mount types, NonRecursive binds, Subpath, other
+volume drivers) naming the field; VolumeDriver is refused unless "local".
 
 Accepted although not acted upon (documented in docs/docker-clients.md):
 Healthcheck (compose sends it for most services; boxnet reports no
@@ -31,12 +43,7 @@ from typing import Any, Callable, NamedTuple
 
 from ..errors import InvalidParameter
 
-# The capabilities every boxnet container has (runtime/bundle.py, Docker's
-# default set): adding one of them changes nothing.
-DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
-                "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
-                "AUDIT_WRITE"}
-NO_CGROUP_LIMITS = "boxnet sets no cgroup resource limits; remove the limit"
+NO_CGROUP_LIMITS = "boxnet does not set this cgroup limit; remove it"
 
 
 class Unsupported(NamedTuple):
@@ -56,13 +63,6 @@ def unset(value: Any) -> bool:
 def one_of(*values: Any) -> Callable[[Any], bool]:
     """Accept an unset value or one of `values`."""
     return lambda v: unset(v) or v in values
-
-
-def _caps_default(caps: Any) -> bool:
-    if unset(caps):
-        return True
-    names = {str(c).upper().removeprefix("CAP_") for c in caps} if isinstance(caps, list) else {0}
-    return names <= DEFAULT_CAPS
 
 
 def _log_config(cfg: Any) -> bool:
@@ -93,62 +93,27 @@ def _net_sysctls_need_own_netns(raw: dict) -> None:
                                "the container does not have its own network namespace")
 
 
-_LIMITS = ("Memory", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
-           "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems",
-           "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+_LIMITS = ("CpuRealtimePeriod", "CpuRealtimeRuntime",
+           "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
            "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "KernelMemoryTCP", "OomKillDisable",
-           "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth",
-           "OomScoreAdj")
+           "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth")
 
 CONTAINER_CREATE: list[Unsupported] = [
-    Unsupported("", "Volumes", unset,
-                "anonymous volumes are not supported; bind a host directory (-v /host:/ctr)"),
-    Unsupported("", "StopSignal", one_of("SIGTERM", "TERM", "15"),
-                "boxnet stops containers with SIGTERM"),
-    Unsupported("", "StopTimeout", one_of(10), "pass the timeout to `docker stop -t` instead"),
     Unsupported("", "NetworkDisabled", unset, "use --network none"),
-    Unsupported("HostConfig", "Privileged", unset,
-                "privileged containers are not supported"),
-    Unsupported("HostConfig", "CapAdd", _caps_default,
-                "containers get Docker's default capability set only"),
-    Unsupported("HostConfig", "CapDrop", unset,
-                "containers get Docker's default capability set only"),
-    Unsupported("HostConfig", "Devices", unset, "device passthrough is not supported"),
-    Unsupported("HostConfig", "DeviceCgroupRules", unset, "device rules are not supported"),
     Unsupported("HostConfig", "DeviceRequests", unset, "device requests (GPUs) are not supported"),
     Unsupported("HostConfig", "Runtime", one_of("runc", "io.containerd.runc.v2"),
                 "boxnet runs containers with runc only"),
     Unsupported("HostConfig", "Isolation", one_of("default"), "Linux has no isolation modes"),
-    Unsupported("HostConfig", "VolumeDriver", one_of("local"), "volume drivers are not supported"),
-    Unsupported("HostConfig", "VolumesFrom", unset,
-                "volumes are not supported; bind the same host directory in both containers"),
-    Unsupported("HostConfig", "Mounts", lambda v: unset(v) or (isinstance(v, list) and all(
-                    isinstance(m, dict) and m.get("Type") == "bind" for m in v)),
-                "only bind mounts are supported: use -v /host:/ctr or --mount type=bind"),
-    Unsupported("HostConfig", "Tmpfs", unset, "tmpfs mounts are not supported"),
-    Unsupported("HostConfig", "ReadonlyRootfs", unset,
-                "the root filesystem is always writable"),
-    Unsupported("HostConfig", "IpcMode", one_of("private", "shareable"),
-                "each container has its own IPC namespace"),
-    Unsupported("HostConfig", "PidMode", one_of("private"),
-                "each container has its own PID namespace"),
-    Unsupported("HostConfig", "UTSMode", one_of("private"),
-                "each container has its own hostname (UTS namespace)"),
+    Unsupported("HostConfig", "VolumeDriver", one_of("local"),
+                "boxnet has the local volume driver only"),
     Unsupported("HostConfig", "UsernsMode", one_of("host"),
                 "user namespaces are not supported"),
-    Unsupported("HostConfig", "CgroupnsMode", one_of("host"),
-                "containers share the host's cgroup namespace"),
     Unsupported("HostConfig", "Cgroup", unset, "cgroup sharing is not supported"),
     Unsupported("HostConfig", "CgroupParent", unset, "containers live under the boxnet cgroup"),
     Unsupported("HostConfig", "Sysctls", lambda v: unset(v) or _namespaced_sysctls(v),
                 "only namespaced sysctls can be set per container: net.* (own network "
                 "namespace), kernel.msg*/sem/shm*, fs.mqueue.* (IPC namespace)"),
     Unsupported("HostConfig", "StorageOpt", unset, "storage options are not supported"),
-    Unsupported("HostConfig", "Init", unset, "no init process is injected (--init)"),
-    Unsupported("HostConfig", "ShmSize", one_of(64 << 20), "/dev/shm has the default size"),
-    Unsupported("HostConfig", "PidsLimit", one_of(-1), NO_CGROUP_LIMITS),
-    Unsupported("HostConfig", "MemorySwap", one_of(-1), NO_CGROUP_LIMITS),
-    Unsupported("HostConfig", "MemorySwappiness", one_of(-1), NO_CGROUP_LIMITS),
     Unsupported("HostConfig", "MaskedPaths", lambda v: v is None,
                 "the default masked paths always apply"),
     Unsupported("HostConfig", "ReadonlyPaths", lambda v: v is None,

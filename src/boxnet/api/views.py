@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..core.health import health_json
+from ..core.mounts import mounts_json
 from ..model import Container, Endpoint, Network
 
 EMPTY_TIME = "0001-01-01T00:00:00Z"
+
+
+def state_name(c: Container) -> str:
+    """Docker's State.Status: "paused" for a frozen running container (core/resources.py)."""
+    return "paused" if c.paused and c.status == "running" else c.status
 
 
 def _split(cidr: str) -> tuple[str, int]:
@@ -129,16 +136,18 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
         host_cfg["LogConfig"] = {"Type": "json-file", "Config": {}}
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "", "Args": args[1:],
-        "State": {"Status": c.status, "Running": c.status == "running", "Paused": False,
-                  "Restarting": False, "OOMKilled": False, "Dead": False,
+        "State": {"Status": state_name(c), "Running": c.status == "running",
+                  "Paused": c.paused and c.status == "running",
+                  "Restarting": False, "OOMKilled": c.oom_killed, "Dead": False,
                   "Pid": c.pid, "ExitCode": c.exit_code, "Error": c.error,
-                  "StartedAt": c.started_at, "FinishedAt": c.finished_at},
+                  "StartedAt": c.started_at, "FinishedAt": c.finished_at,
+                  **({"Health": health_json(c.health)} if c.health is not None else {})},
         "Image": c.image_id, "ResolvConfPath": paths.get("/etc/resolv.conf", ""),
         "HostnamePath": paths.get("/etc/hostname", ""), "HostsPath": paths.get("/etc/hosts", ""),
         "LogPath": log_path, "Name": "/" + c.name, "RestartCount": c.restart_count,
         "Driver": "overlay", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_cfg,
-        "GraphDriver": {"Data": None, "Name": "overlay"}, "Mounts": [],
+        "GraphDriver": {"Data": None, "Name": "overlay"}, "Mounts": mounts_json(c),
         "Config": cfg,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.sandbox_key else "",
@@ -172,7 +181,7 @@ def container_summary(c: Container, networks: dict[str, Network],
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.config.image, "ImageID": c.image_id,
         "Command": " ".join(args), "Created": created_ts, "Ports": ports,
-        "Labels": dict(c.config.labels), "State": c.status, "Status": status_text,
+        "Labels": dict(c.config.labels), "State": state_name(c), "Status": status_text,
         "HostConfig": {"NetworkMode": c.config.network_mode},
-        "NetworkSettings": {"Networks": nets}, "Mounts": [],
+        "NetworkSettings": {"Networks": nets}, "Mounts": mounts_json(c),
     }

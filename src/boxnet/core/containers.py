@@ -14,11 +14,14 @@ from ..kernel.fstree import remove_tree
 from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
+from ..runtime.resources import oci_resources
 from ..runtime.secopts import parse_security_opts
-from . import names, netmode, recovery, sandbox
+from . import health, names, netmode, recovery, sandbox
+from . import procstart
 from .clock import now_rfc3339
 from .naming import random_name
 from .teardown import Teardown
+from .undo import rollback
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,10 @@ class ContainerOps:
             raise InvalidParameter("no command specified")
         if not cfg.raw_config.get("User") and image.config.User:
             cfg.raw_config["User"] = image.config.User   # dockerd's merge: inspect shows it
+        hc = health.merge(health.validate(cfg.raw_config.get("Healthcheck")),
+                          image.config.Healthcheck)
+        if hc is not None:   # dockerd's merge: inspect shows the image's fields too
+            cfg.raw_config["Healthcheck"] = hc
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
         if netmode.is_container_mode(cfg.network_mode):
             netmode.validate_create(cfg, endpoints)
@@ -74,9 +81,13 @@ class ContainerOps:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{other.id}". You have to remove (or rename) that container to be '
                            f'able to reuse that name.')
-        c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
-                      image_id=image.id, networks=wanted)
-        self.save_container(c)
+        async with rollback(f"create of container {name}") as undo:
+            # volumes it names are made now, as dockerd does (removed if the create fails)
+            mounts = await self.resolve_mounts(cfg.raw_config, cfg.raw_host_config,
+                                               image.config.Volumes, undo)
+            c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
+                          image_id=image.id, networks=wanted, mounts=mounts)
+            self.save_container(c)
         self._index_container(c)
         await self.events.container_created(c)
         return c
@@ -193,11 +204,15 @@ class ContainerOps:
                                hostname=c.config.hostname or c.id[:12],
                                domainname=c.config.domainname,
                                netns_path=netns, etc_files=etc,
-                               binds=list(c.config.binds), tty=c.config.tty,
+                               binds=[] if c.mounts else list(c.config.binds),  # older records
+                               mounts=await self.mount_specs(c, image.rootfs),
+                               tty=c.config.tty,
                                open_stdin=c.config.open_stdin,
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
                                sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
-                               **security_fields(c.config, image.config.User))
+                               resources=oci_resources(c.config.raw_host_config),
+                               **security_fields(c.config, image.config.User),
+                               **procstart.process_fields(self, c))
             await self.events.sandbox_ready(c)
             await self.runtime.create(spec)
             c.status = "running"
@@ -208,14 +223,18 @@ class ContainerOps:
             c.status = "created" if c.started_at.startswith("0001") else "exited"
             c.error = exc.message if isinstance(exc, BoxnetError) else str(exc)
             await self._teardown_sandbox(c)
+            self.release_mounts(c)   # a tmpfs or bind volume mounted for it
             self.save_container(c)
             if c.config.auto_remove:   # as dockerd: `run --rm` that cannot start is removed
-                self.spawn(self.remove_container(c.id, force=True), f"removal of {c.name}")
+                self.spawn(self.remove_container(c.id, force=True, volumes=True),
+                           f"removal of {c.name}")
             raise
         c.started_at = now_rfc3339()
         c.error = ""
         c.exit_code = 0  # as dockerd: a running container shows ExitCode 0
+        c.oom_killed = False
         c.manually_stopped = False
+        await self.events.container_started(c)   # the healthcheck begins (core/healthmon.py)
         self.save_container(c)
 
     async def _teardown_sandbox(self, c: Container) -> list[str]:
@@ -255,14 +274,16 @@ class ContainerOps:
                 return
             c.status, c.exit_code, c.pid = "exited", code, 0
             c.finished_at = now_rfc3339()
+            self.note_exit_resources(c)   # OOMKilled, from the memory cgroup (core/resources.py)
             recovery.forget_process(c)
             await self._teardown_sandbox(c)
+            self.release_mounts(c)
             self.save_container(c)
         for fut in self._waiters.pop(cid, []):
             if not fut.done():
                 fut.set_result(code)
-        if c.config.auto_remove:
-            await self.remove_container(cid, force=True)
+        if c.config.auto_remove:   # dockerd's auto-remove takes the anonymous volumes too
+            await self.remove_container(cid, force=True, volumes=True)
         elif self.should_restart(c):
             self.spawn(self._policy_restart(c), f"restart of {c.name}")
 
@@ -293,18 +314,23 @@ class ContainerOps:
         if c.status != "running":
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
         await self.runtime.kill(c.id, sig)
+        await self.thaw_after_signal(c)   # a paused container gets it once thawed
 
-    async def stop_container(self, ref: str, timeout: float | None = None) -> None:
-        """SIGTERM, then SIGKILL after the timeout (default 10 s)."""
+    async def stop_container(self, ref: str, timeout: float | None = None,
+                             sig: int | None = None) -> None:
+        """The stop signal (`sig`, else Config.StopSignal, the image's, SIGTERM), then
+        SIGKILL after the timeout (else Config.StopTimeout, else 10 s)."""
         c = self.container(ref)
         if c.status != "running":
             raise NotModified("container already stopped")
         c.manually_stopped = True
         self.save_container(c)
         fut = self.wait_future(c)
-        await self.runtime.kill(c.id, signals.SIGTERM)
+        await self.runtime.kill(c.id, sig or procstart.stop_signal(self, c))
+        await self.thaw_after_signal(c)
         try:
-            await asyncio.wait_for(asyncio.shield(fut), 10 if timeout is None else timeout)
+            await asyncio.wait_for(asyncio.shield(fut),
+                                   procstart.stop_timeout(c) if timeout is None else timeout)
         except asyncio.TimeoutError:
             await self.runtime.kill(c.id, signals.SIGKILL)
             await asyncio.wait_for(asyncio.shield(fut), 30)
@@ -343,8 +369,10 @@ class ContainerOps:
         fut.add_done_callback(forget)
         return fut
 
-    async def remove_container(self, ref: str, force: bool = False) -> None:
-        """Remove a stopped container (force: kill it first)."""
+    async def remove_container(self, ref: str, force: bool = False,
+                               volumes: bool = False) -> None:
+        """Remove a stopped container (force: kill it first; volumes: `rm -v`,
+        its anonymous volumes too, core/mounts.py)."""
         c = self.container(ref)
         if c.status == "running":
             if not force:
@@ -354,6 +382,7 @@ class ContainerOps:
             c.manually_stopped = True   # its restart policy must not start it again
             fut = self.wait_future(c)
             await self.runtime.kill(c.id, signals.SIGKILL)
+            await self.thaw_after_signal(c)
             await asyncio.wait_for(asyncio.shield(fut), 30)
         async with self.clock(c.id):
             if c.id not in self.containers:
@@ -370,6 +399,8 @@ class ContainerOps:
             await steps.run("its removal from the store", self.store.delete, "containers", c.id)
             self._unindex_container(c)
             self.forget_execs(c.id)
+            if volumes:
+                await self.remove_anonymous_volumes(c, steps)
         await self.events.container_removed(c)
         log.info("container %s removed", c.name)
         steps.done()

@@ -25,32 +25,41 @@ from .containers import ContainerOps
 from .events import EventBus
 from .endpoints import EndpointOps
 from .execs import ExecOps
+from .mounts import VolumeOps
+from .healthmon import HealthMonitor
 from .networks import NetworkOps
 from .reconcile import ReconcileOps
+from .resources import ResourceOps
 
 if TYPE_CHECKING:
     from ..firewall.api import Firewall
     from ..kernel.netlink import Netlink
     from ..runtime.api import Runtime
+    from ..registry.service import RegistryService
     from ..runtime.images import ImageStore
+    from ..volumes.store import VolumeStore
 
 log = logging.getLogger(__name__)
 
 
-class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
+class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps, VolumeOps,
+                 ResourceOps):
     """Owns networks, endpoints, sandboxes and containers of one daemon."""
 
     def __init__(self, config: DaemonConfig, store: Store, ipam: Ipam,
                  drivers: DriverRegistry, firewall: Firewall, runtime: Runtime,
                  images: ImageStore, netlink: Netlink, *, host_id: str,
                  dns: NameServiceFactory, ports: PortServiceFactory,
-                 event_feed: EventFeed, cluster: ClusterAgent | None = None):
+                 event_feed: EventFeed, cluster: ClusterAgent | None = None,
+                 volumes: VolumeStore | None = None,
+                 registry: RegistryService | None = None):
         """Every collaborator is given here (docs/architecture.md lists them).
 
         host_id: this daemon's engine ID (`/info` ID).  dns, ports: factories
         called with the controller.  cluster: the overlay cluster agent when
-        the daemon has a cluster store.  The embedded DNS, published ports
-        and the event feed listen on the event bus, in that order."""
+        the daemon has a cluster store.  volumes: the local volume driver's
+        store (core/mounts.py uses it).  The embedded DNS, published ports,
+        the event feed and the healthchecks listen on the event bus, in that order."""
         self.config = config
         self.store = store
         self.ipam = ipam
@@ -61,6 +70,8 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.nl = netlink
         self.host_id = host_id
         self.cluster = cluster
+        self.volumes = volumes   # the local volume driver (volumes/store.py); None: no volumes
+        self.registry = registry  # pull, push, login (registry/service.py); None: no registries
         self.networks: dict[str, Network] = {}
         self.net_by_name: dict[str, Network] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -82,7 +93,8 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps):
         self.dns = dns(self)
         self.ports = ports(self)
         self.event_feed = event_feed
-        for listener in (self.dns, self.ports, self.event_feed):
+        self.health = HealthMonitor(self)   # the daemon's healthchecks (core/healthmon.py)
+        for listener in (self.dns, self.ports, self.event_feed, self.health):
             self.events.add(listener)
 
     # ---- background work -----------------------------------------------

@@ -79,10 +79,13 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     from ..kernel import sysctl
     from ..kernel.linkmark import owner_id
     from ..kernel.netlink import Netlink
+    from ..registry.options import options_of
+    from ..registry.service import RegistryService
     from ..runtime.hostimage import masked_paths
     from ..runtime.images import ImageStore
     from ..runtime.oci import OciRuntime
     from ..store.local import SqliteStore
+    from ..volumes.store import VolumeStore
 
     owner = owner_id(config.data_root)     # the mark on every link this daemon creates
     nl = await Netlink.open(owner)
@@ -115,13 +118,17 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
                               *await lan_drivers(nl), ovl])
     ipam = DefaultIpam(pools=config.default_pools or None)
+    registry = RegistryService(config.data_root, images, options_of(config))
+    stack.push_async_callback(registry.close)
 
     def dns(ctl) -> DnsService:
         return DnsService(ctl, ttl=config.dns_ttl, timeout=config.dns_timeout,
                           upstreams=config.dns)
     ctl = Controller(config, store, ipam, drivers, firewall, runtime, images, nl,
                      host_id=engine_id(config.data_root), dns=dns, ports=PortMapper,
-                     event_feed=EventFeed(), cluster=cluster)
+                     event_feed=EventFeed(), cluster=cluster,
+                     registry=registry,
+                     volumes=VolumeStore(os.path.join(config.data_root, "volumes")))
     stack.push_async_callback(ctl.close)
     return ctl
 

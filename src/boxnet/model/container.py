@@ -3,6 +3,8 @@
 import msgspec
 
 from .endpoint import EndpointSettings
+from .health import Health
+from .mount import MountPoint
 
 
 class PortBinding(msgspec.Struct, kw_only=True):
@@ -76,3 +78,7 @@ class Container(msgspec.Struct, kw_only=True):
     manually_stopped: bool = False
     error: str = ""
     networks: dict[str, EndpointSettings] = {}  # network id -> settings, in join order
+    paused: bool = False         # frozen by `docker pause` (status stays "running", as Docker's Running)
+    oom_killed: bool = False     # the memory cgroup's OOM killer struck during the last run
+    health: Health | None = None   # State.Health while a healthcheck probes it (core/healthmon.py)
+    mounts: list[MountPoint] = []   # volumes, binds, tmpfs resolved at create (core/mounts.py)

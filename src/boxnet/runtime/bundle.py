@@ -4,9 +4,10 @@ Pure function of a ProcessSpec and its resolved user: no I/O except creating
 missing bind sources (as `docker run -v /missing:/x` does).  As Docker: the
 default seccomp profile (runtime/seccomp.py) unless `seccomp=unconfined`,
 capabilities in the effective and permitted sets of root only (a non-root user
-keeps them in the bounding set, as after execve), no-new-privileges when asked.
-Deliberate differences from Docker: no AppArmor profile, and no rlimits (this
-VM refuses setrlimit in runc's init).
+keeps them in the bounding set, as after execve), no-new-privileges when asked;
+the process options of runtime/procopts.py (capabilities, privileged, init,
+read-only root, /dev/shm, rlimits, oom_score_adj, devices, PID/IPC/UTS/cgroup
+namespaces).  Deliberate difference from Docker: no AppArmor profile.
 """
 
 from __future__ import annotations
@@ -14,17 +15,12 @@ from __future__ import annotations
 import os
 
 from boxnet.errors import InvalidParameter
-from boxnet.runtime import seccomp
+from boxnet.runtime import procbundle, seccomp
 from boxnet.runtime.api import ProcessSpec
+from boxnet.runtime.procopts import DEFAULT_CAPS
 from boxnet.runtime.users import ExecUser
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# Docker's default capability set (moby oci/caps/defaults.go).
-DEFAULT_CAPS = [f"CAP_{c}" for c in (
-    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
-    "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
-    "AUDIT_WRITE")]
 
 MASKED_PATHS = [
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -135,7 +131,7 @@ def capabilities(caps: list[str], user: ExecUser) -> dict:
 
 def seccomp_config(spec: ProcessSpec, caps: list[str]) -> dict | None:
     """linux.seccomp for the container (None: unconfined)."""
-    if spec.seccomp == "unconfined":
+    if spec.seccomp == "unconfined" or spec.privileged:   # Docker: privileged is unfiltered
         return None
     profile = seccomp.default_profile() if spec.seccomp == "default" else \
         seccomp.parse_profile(spec.seccomp)
@@ -185,12 +181,13 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool,
         mounts.append({"destination": dst, "type": "bind", "source": src,
                        "options": ["rbind", "rprivate", "rw"]})
     mounts += [parse_bind(b) for b in spec.binds]
-    caps = list(DEFAULT_CAPS)
+    mounts += [dict(m) for m in spec.mounts]   # resolved by the core, parents first
+    caps = list(DEFAULT_CAPS if spec.caps is None else spec.caps)
     user = user or ExecUser()
     linux: dict = {
         "namespaces": namespaces,
         "cgroupsPath": f"boxnet/{spec.container_id}",
-        "resources": {"devices": DEVICE_RULES},
+        "resources": {"devices": DEVICE_RULES, **spec.resources},   # runtime/resources.py
         "maskedPaths": MASKED_PATHS,
         "readonlyPaths": READONLY_PATHS,
     }
@@ -223,4 +220,4 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool,
             config["hostname"] = spec.hostname
         if spec.domainname:
             config["domainname"] = spec.domainname
-    return config
+    return procbundle.apply(config, spec)

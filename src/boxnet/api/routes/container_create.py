@@ -11,8 +11,13 @@ from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
 from ..unsupported import check_container_create
+from ...kernel.procfacts import host_facts
+from ...runtime import procopts
+from ...kernel import cgroups
+from ...runtime import resources
 from ...runtime.secopts import parse_security_opts
 from ...runtime.users import check_spec as check_user_spec
+from ...volumes import spec as volume_spec
 from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
@@ -135,20 +140,12 @@ def _extra_hosts(hosts: list[str]) -> list[str]:
     return list(hosts)
 
 
-def _mount_binds(mounts) -> list[str]:
-    """HostConfig.Mounts of type bind (--mount type=bind,...) as -v style binds
-    (other types are refused by api/unsupported.py before this runs)."""
-    out = []
-    for m in mounts or []:
-        src, dst = m.get("Source") or "", m.get("Target") or ""
-        if not src or not dst:
-            raise InvalidParameter(f"invalid mount {m!r}: a bind mount needs Source and Target")
-        opts = ["ro"] if m.get("ReadOnly") else []
-        prop = (m.get("BindOptions") or {}).get("Propagation")
-        if prop:
-            opts.append(prop)
-        out.append(f"{src}:{dst}" + (":" + ",".join(opts) if opts else ""))
-    return out
+def _check_mounts(raw: dict) -> None:
+    """Binds, Mounts, Config.Volumes, VolumesFrom and Tmpfs are well formed (400
+    otherwise, before anything is made); the core resolves them (core/mounts.py)."""
+    hc = raw.get("HostConfig") if isinstance(raw.get("HostConfig"), dict) else {}
+    volume_spec.requested(raw, hc)
+    volume_spec.tmpfs_entries(hc)
 
 
 def _check_security(raw: dict) -> None:
@@ -174,6 +171,9 @@ def build_create(body: bytes, name: str | None):
     raw = decode_raw(body)
     check_container_create(raw)
     _check_security(raw)
+    _check_mounts(raw)
+    procopts.validate(raw, raw.get("HostConfig") if isinstance(raw.get("HostConfig"), dict)
+                      else {}, host_facts())
     if not req.image:
         raise InvalidParameter("config cannot be empty in order to create a container "
                                "(Image is required)")
@@ -185,6 +185,8 @@ def build_create(body: bytes, name: str | None):
         except ValueError:
             raise InvalidParameter(f"invalid DNS server address {d!r}") from None
     raw_hc = dict(raw.get("HostConfig") or {})
+    resources.validate(raw_hc, cgroups.host())   # limits: Docker's rules, the host's cgroups
+    raw_hc = resources.normalize(raw_hc)         # Docker's defaults (swap twice the memory)
     raw_cfg = {k: v for k, v in raw.items() if k not in ("HostConfig", "NetworkingConfig")}
     cfg = ContainerConfig(
         image=req.image, cmd=_argv(req.cmd), entrypoint=_argv(req.entrypoint),
@@ -197,8 +199,7 @@ def build_create(body: bytes, name: str | None):
         dns_options=list(hc.dns_options or []) if hc else [],
         extra_hosts=_extra_hosts(list(hc.extra_hosts or [])) if hc else [],
         links=_links(list(hc.links or [])) if hc else [],
-        binds=(list(hc.binds or []) if hc else []) + _mount_binds(
-            (raw.get("HostConfig") or {}).get("Mounts")), auto_remove=bool(hc and hc.auto_remove),
+        binds=list(hc.binds or []) if hc else [], auto_remove=bool(hc and hc.auto_remove),
         restart_policy=_restart(req), raw_config=raw_cfg, raw_host_config=raw_hc)
     if cfg.auto_remove and cfg.restart_policy.name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")

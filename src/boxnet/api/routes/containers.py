@@ -10,10 +10,11 @@ import time
 from aiohttp import web
 
 from ...core.clock import parse_rfc3339
+from ...core import health
 from ...errors import InvalidParameter, NotModified
 from .. import filters as flt
 from ..params import query_signal
-from ..views import container_inspect, container_summary
+from ..views import container_inspect, container_summary, state_name
 from .common import ctl, qbool, qint, reply
 from .container_create import build_create
 from .logs import stream_logs
@@ -38,7 +39,8 @@ def _ago(ts: str) -> str:
 def status_text(c) -> str:
     """Docker's human Status column ("Up 3 seconds", "Exited (0) 5 seconds ago")."""
     if c.status == "running":
-        return "Up " + _ago(c.started_at)
+        return "Up " + _ago(c.started_at) + (" (Paused)" if c.paused else
+                                              health.status_suffix(c.health))
     if c.status == "exited":
         return f"Exited ({c.exit_code}) {_ago(c.finished_at)} ago"
     return c.status.capitalize()
@@ -77,24 +79,20 @@ async def start(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def stop_timeout(request: web.Request) -> float | None:
+def stop_args(request: web.Request) -> tuple[float | None, int | None]:
     """stop/restart `t` (seconds; -1: wait for the exit however long it takes, as
-    Docker) and `signal` (boxnet stops with SIGTERM: another one is refused, not
-    ignored)."""
-    sig = query_signal(request, "signal", signals.SIGTERM)
-    if sig != signals.SIGTERM:
-        raise InvalidParameter(f"signal={request.query['signal']} is not supported by boxnet's "
-                               f"stop/restart: it stops with SIGTERM (send another signal "
-                               f"with kill)")
+    Docker; absent: the container's StopTimeout, else 10) and `signal` (absent: the
+    container's StopSignal, else the image's, else SIGTERM)."""
+    sig = query_signal(request, "signal", None)
     t = qint(request, "t", None, lo=-1)
-    return math.inf if t == -1 else t
+    return (math.inf if t == -1 else t), sig
 
 
 async def stop(request: web.Request) -> web.Response:
     """POST /containers/{id}/stop?t=&signal=."""
-    timeout = stop_timeout(request)
+    timeout, sig = stop_args(request)
     try:
-        await ctl(request).stop_container(request.match_info["id"], timeout)
+        await ctl(request).stop_container(request.match_info["id"], timeout, sig)
     except NotModified:
         return web.Response(status=304)
     return web.Response(status=204)
@@ -111,9 +109,9 @@ async def restart(request: web.Request) -> web.Response:
     """POST /containers/{id}/restart?t=&signal=."""
     c = ctl(request)
     ref = request.match_info["id"]
-    timeout = stop_timeout(request)
+    timeout, sig = stop_args(request)
     try:
-        await c.stop_container(ref, timeout)
+        await c.stop_container(ref, timeout, sig)
     except NotModified:
         pass
     await c.start_container(ref)
@@ -147,8 +145,9 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 
 async def delete(request: web.Request) -> web.Response:
-    """DELETE /containers/{id}?force=."""
-    await ctl(request).remove_container(request.match_info["id"], qbool(request, "force"))
+    """DELETE /containers/{id}?force=&v= (v: its anonymous volumes too)."""
+    await ctl(request).remove_container(request.match_info["id"], qbool(request, "force"),
+                                        volumes=qbool(request, "v"))
     return web.Response(status=204)
 
 
@@ -169,7 +168,7 @@ def _matches(c, cont, f) -> bool:
         for s in f["status"]:
             if s not in STATUSES:
                 raise InvalidParameter(f"invalid filter 'status={s}'")
-        if cont.status not in f["status"]:
+        if state_name(cont) not in f["status"]:
             return False
     if "network" in f:
         names = set()
@@ -183,6 +182,9 @@ def _matches(c, cont, f) -> bool:
         return False
     if "ancestor" in f and cont.config.image not in f["ancestor"] and cont.image_id not in f["ancestor"]:
         return False
+    if "health" in f:
+        if health.filter_value(cont.health) not in f["health"]:
+            return False
     return True
 
 
@@ -190,6 +192,7 @@ async def list_containers(request: web.Request) -> web.Response:
     """GET /containers/json?all=&filters=&limit=."""
     c = ctl(request)
     f = flt.parse(request.query.get("filters"), LIST_FILTERS)
+    health.check_filter(f.get("health", []))
     show_all = qbool(request, "all") or "status" in f or "exited" in f
     out = []
     for cont in sorted(c.containers.values(), key=lambda x: x.created, reverse=True):

@@ -1,0 +1,237 @@
+"""Volumes and container mounts: the volume API's operations, the mounts a
+container gets at create (named and anonymous volumes made then, binds,
+--mount, --volumes-from, the image's VOLUMEs), the OCI mounts of a start
+(volumes activated, copy-up of the image's content into an empty volume),
+their release at exit and `rm -v`.
+
+Docker's rules kept here: a volume is "in use" while any container (running
+or not) refers to it, and then cannot be removed, `force` or not (moby
+#31450); `force` only makes a missing volume no error.  Prune removes only
+unused anonymous volumes unless `all=true`.  `rm -v` (and `--rm`) removes the
+container's own anonymous volumes, never named ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import posixpath
+
+from ..errors import BoxnetError, Conflict, InvalidParameter, Unavailable
+from ..model import Container, MountPoint
+from ..volumes import filters as vfilters
+from ..volumes import spec as vspec
+from ..volumes.model import Volume
+from ..volumes.names import ANONYMOUS_LABEL, anonymous_name
+from .clock import now_rfc3339
+from .teardown import Teardown
+from .undo import Undo
+
+log = logging.getLogger(__name__)
+
+
+def _depth(path: str) -> int:
+    return len([p for p in path.split("/") if p])
+
+
+class VolumeOps:
+    """Mixin of the Controller: volumes and container mounts."""
+
+    # ---- the volume API -------------------------------------------------
+    def _vols(self):
+        if self.volumes is None:
+            raise Unavailable("this daemon has no volume store")
+        return self.volumes
+
+    def volume_users(self, name: str) -> list[Container]:
+        """Containers (in any state) whose mounts refer to volume `name`."""
+        return [c for c in self.containers.values()
+                if any(m.type == "volume" and m.name == name for m in c.mounts)]
+
+    def create_volume(self, name: str, driver: str = "local", options: dict | None = None,
+                      labels: dict | None = None) -> Volume:
+        """POST /volumes/create: a new volume, or the existing one of that name."""
+        labels = dict(labels or {})
+        if not name:   # as dockerd: a random name, and the volume counts as anonymous
+            name = anonymous_name()
+            labels.setdefault(ANONYMOUS_LABEL, "")
+        v, _ = self._vols().create(name, driver, dict(options or {}), labels, now_rfc3339())
+        return v
+
+    def volume(self, name: str) -> Volume:
+        """GET /volumes/{name}."""
+        return self._vols().get(name)
+
+    def list_volumes(self, filters: dict[str, list[str]]) -> list[Volume]:
+        """GET /volumes: the volumes passing `filters` (volumes/filters.py), by name."""
+        used = self._used_names()
+        return [v for n, v in sorted(self._vols().volumes.items())
+                if vfilters.matches(v, n in used, filters)]
+
+    def _used_names(self) -> set[str]:
+        return {m.name for c in self.containers.values() for m in c.mounts
+                if m.type == "volume"}
+
+    async def remove_volume(self, name: str, force: bool = False) -> None:
+        """DELETE /volumes/{name}: Conflict while a container uses it; a missing
+        volume is NotFound unless `force`."""
+        vols = self._vols()
+        if name not in vols.volumes:
+            if force:
+                return
+            vols.get(name)
+        users = self.volume_users(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - "
+                           f"[{', '.join(c.id for c in users)}]")
+        await vols.remove(name)
+
+    async def prune_volumes(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
+        """POST /volumes/prune: (names removed, bytes reclaimed)."""
+        vols = self._vols()
+        used = self._used_names()
+        gone, space = [], 0
+        steps = Teardown("volume prune")
+        for n, v in sorted(vols.volumes.items()):
+            if not vfilters.prunable(v, n in used, filters):
+                continue
+            size = await asyncio.to_thread(vols.size, n)
+            await steps.run(f"volume {n}", vols.remove, n)
+            if n not in vols.volumes:
+                gone.append(n)
+                space += max(size, 0)
+        if steps.errors:
+            log.warning("%s", steps.message())
+        return gone, space
+
+    async def volumes_usage(self) -> list[dict]:
+        """Docker's Volume objects with UsageData (Size in bytes, RefCount: the
+        containers using it), for GET /system/df."""
+        vols = self._vols()
+        out = []
+        for n, v in sorted(vols.volumes.items()):
+            size = await asyncio.to_thread(vols.size, n)
+            out.append(v.json(usage=(size, len(self.volume_users(n)))))
+        return out
+
+    # ---- create: which mounts a container gets --------------------------
+    async def resolve_mounts(self, raw_config: dict, raw_host_config: dict,
+                             image_volumes: dict, undo: Undo) -> list[MountPoint]:
+        """The mount points of a new container: volumes-from, then binds and
+        mounts, then anonymous volumes (Config.Volumes, the image's VOLUMEs) where
+        nothing is mounted; volumes it names that do not exist are made now
+        (removed by `undo` if the create fails)."""
+        reqs, anon, vfrom = vspec.requested(raw_config, raw_host_config)
+        vspec.tmpfs_entries(raw_host_config)
+        by_dest: dict[str, MountPoint] = {}
+        for entry in vfrom:
+            ref, mode = vspec.parse_volumes_from(entry)
+            src = self.container(ref)
+            for m in src.mounts:
+                by_dest[m.destination] = MountPoint(
+                    type=m.type, destination=m.destination, source=m.source, name=m.name,
+                    driver=m.driver, mode=m.mode, rw=m.rw and mode != "ro",
+                    propagation=m.propagation, copy=False, tmpfs_options=list(m.tmpfs_options))
+        made: list[vspec.MountRequest] = []
+        for r in reqs:
+            if r.point.type == "bind" and not r.point.create_source and \
+                    not os.path.exists(r.point.source):
+                raise InvalidParameter(f'invalid mount config for type "bind": bind source '
+                                       f'path does not exist: {r.point.source}')
+            by_dest[r.point.destination] = r.point
+            if r.point.type == "volume":
+                made.append(r)
+        for dst in [*anon, *(posixpath.normpath(p) for p in image_volumes or {})]:
+            if dst not in by_dest:
+                r = vspec.MountRequest(point=MountPoint(type="volume", destination=dst,
+                                                        driver="local", anonymous=True))
+                by_dest[dst] = r.point
+                made.append(r)
+        vols = self._vols() if made else None
+        for r in made:
+            p = r.point
+            labels = dict(r.labels)
+            if not p.name:
+                p.name = anonymous_name()
+                labels[ANONYMOUS_LABEL] = ""
+            v, new = vols.create(p.name, r.driver, r.driver_opts, labels, now_rfc3339())
+            if new:
+                undo.push(f"removal of volume {p.name}", vols.remove, p.name)
+            p.source, p.driver = v.mountpoint, v.driver
+        return sorted(by_dest.values(), key=lambda m: (_depth(m.destination), m.destination))
+
+    # ---- start, exit, remove -------------------------------------------
+    async def mount_specs(self, c: Container, image_rootfs: str) -> list[dict]:
+        """The OCI mounts of a start of `c`: its volumes mounted (tmpfs, bind
+        driver options) and, when empty and not nocopy, filled with the image's
+        content at the destination; missing `-v` bind sources made."""
+        out = []
+        for m in c.mounts:
+            if m.type == "tmpfs":
+                out.append({"destination": m.destination, "type": "tmpfs", "source": "tmpfs",
+                            "options": vspec.tmpfs_options(m.tmpfs_options)})
+                continue
+            if m.type == "volume":
+                vols = self._vols()
+                source = vols.activate(m.name)
+                if m.copy:
+                    image_dir = os.path.join(image_rootfs, m.destination.lstrip("/"))
+                    await asyncio.to_thread(vols.copy_up, m.name, image_dir)
+                prop = "rprivate"
+            else:
+                source, prop = m.source, m.propagation or "rprivate"
+                if not os.path.exists(source):
+                    if not m.create_source:
+                        raise InvalidParameter(f'invalid mount config for type "bind": bind '
+                                               f'source path does not exist: {source}')
+                    os.makedirs(source, exist_ok=True)   # -v: as Docker does
+            out.append({"destination": m.destination, "type": "bind", "source": source,
+                        "options": ["rbind", prop, "rw" if m.rw else "ro"]})
+        for dst, opts in vspec.tmpfs_entries(c.config.raw_host_config):
+            out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs",
+                        "options": vspec.tmpfs_options(opts)})
+        return sorted(out, key=lambda m: _depth(m["destination"]))
+
+    def release_mounts(self, c: Container) -> None:
+        """After `c` stopped (or failed to start): unmount the driver mounts of its
+        volumes that no running container uses any more."""
+        if self.volumes is None:
+            return
+        running = {m.name for o in self.containers.values() if o.status == "running"
+                   and o is not c for m in o.mounts if m.type == "volume"}
+        for m in c.mounts:
+            if m.type == "volume" and m.name not in running:
+                try:
+                    self.volumes.deactivate(m.name)
+                except BoxnetError as exc:
+                    log.warning("container %s: %s", c.name, exc.message)
+
+    async def remove_anonymous_volumes(self, c: Container, steps: Teardown) -> None:
+        """`rm -v`: remove the container's own anonymous volumes that no other
+        container uses (the removed container is already unindexed)."""
+        if self.volumes is None:
+            return
+        for m in c.mounts:
+            if m.type != "volume" or not m.anonymous or m.name not in self.volumes.volumes:
+                continue
+            if self.volume_users(m.name):
+                continue   # still used (volumes-from): kept, as dockerd does
+            await steps.run(f"its volume {m.name}", self.volumes.remove, m.name)
+
+
+def mounts_json(c: Container) -> list[dict]:
+    """Inspect's `Mounts`, as Docker shows them."""
+    out = []
+    for m in c.mounts:
+        d = {"Type": m.type}
+        if m.type == "volume":
+            d["Name"] = m.name
+        d.update({"Source": m.source, "Destination": m.destination})
+        if m.type == "volume":
+            d["Driver"] = m.driver or "local"
+        d.update({"Mode": m.mode, "RW": m.rw,
+                  "Propagation": m.propagation if m.type == "bind" else ""})
+        out.append(d)
+    return out
+

@@ -1,0 +1,130 @@
+"""Mounts and file copies of volumes (volumes/store.py): a tmpfs or a bind at
+a volume's `_data`, the copy-up of an image's directory into a new volume, a
+volume's size.
+
+The mounts live in boxnetd's mount namespace (the host's); a container gets
+them through the rbind runc makes of `_data`.  They are made private, so
+a later mount below the data root does not propagate into them (or out).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+from .runc import MS_BIND, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, _mount, is_mountpoint, umount
+
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC = 0x2, 0x4, 0x8, 0x4000
+_FLAG_BITS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+_UNDO = {"rw": "ro", "suid": "nosuid", "dev": "nodev", "exec": "noexec"}
+
+
+def _bits(flags: tuple[str, ...] | list[str]) -> int:
+    bits = 0
+    for f in flags:
+        if f in _FLAG_BITS:
+            bits |= _FLAG_BITS[f]
+        elif f in _UNDO:
+            bits &= ~_FLAG_BITS[_UNDO[f]]
+    return bits
+
+
+def mount_tmpfs(target: str, flags: tuple[str, ...], data: str) -> None:
+    """Mount a new tmpfs at `target` (idempotent: nothing if one is there)."""
+    if is_mountpoint(target):
+        return
+    _mount("tmpfs", target, "tmpfs", _bits(flags), data or None)
+    _mount("none", target, None, MS_PRIVATE, None)
+
+
+def mount_bind(source: str, target: str, flags: tuple[str, ...]) -> None:
+    """Bind `source` (with its submounts) at `target`, private; read-only when
+    "ro" is in `flags` (a bind takes its flags only from a remount)."""
+    if is_mountpoint(target):
+        return
+    _mount(source, target, None, MS_BIND | MS_REC, None)
+    try:
+        _mount("none", target, None, MS_PRIVATE | MS_REC, None)
+        bits = _bits(flags)
+        if bits:
+            _mount("none", target, None, MS_BIND | MS_REMOUNT | bits, None)
+    except OSError:
+        umount(target)
+        raise
+
+
+def unmount(target: str) -> None:
+    """Unmount what boxnet mounted at `target` (nothing mounted: no error)."""
+    while is_mountpoint(target):   # a bind remounted once is still one mount
+        umount(target)
+
+
+def is_empty_dir(path: str) -> bool:
+    """True when `path` is a directory with nothing in it."""
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is None
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def copy_up(source: str, target: str) -> bool:
+    """Copy the tree under `source` (an image's directory) into the empty
+    directory `target`, keeping modes, owners, times and symlinks as they
+    are; the target takes the source directory's mode and owner, as Docker's
+    copy-up does.  False (nothing copied) when `source` is not a directory."""
+    if not os.path.isdir(source) or os.path.islink(source):
+        return False
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True,
+                    copy_function=_copy_file)
+    for dirpath, dirnames, filenames in os.walk(target):
+        rel = os.path.relpath(dirpath, target)
+        for n in [*dirnames, *filenames]:
+            _own(os.path.join(source, rel, n), os.path.join(dirpath, n))
+    _own(source, target)
+    st = os.stat(source)
+    os.chmod(target, st.st_mode & 0o7777)
+    return True
+
+
+def _copy_file(src: str, dst: str) -> None:
+    st = os.lstat(src)
+    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+        shutil.copy2(src, dst, follow_symlinks=False)
+    else:   # a fifo or a device node: made again, never opened (a fifo would block)
+        os.mknod(dst, st.st_mode, st.st_rdev)
+
+
+def _own(src: str, dst: str) -> None:
+    st = os.lstat(src)
+    os.lchown(dst, st.st_uid, st.st_gid)
+
+
+def tree_size(path: str) -> int:
+    """Bytes used by the files under `path` (hard links counted once), -1 if absent."""
+    if not os.path.isdir(path):
+        return -1
+    seen, total = set(), 0
+    for dirpath, _dirs, files in os.walk(path):
+        for n in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, n))
+            except FileNotFoundError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def is_mounted_below(path: str) -> bool:
+    """True when `path` or anything under it is a mount point (per /proc/self/mountinfo)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            mp = line.split(b" ", 5)[4].decode("unicode_escape")
+            if mp == path or mp.startswith(path + "/"):
+                return True
+    return False
