@@ -1,0 +1,80 @@
+"""A container's process options at start and stop: the lookups procopts cannot do.
+
+runtime/procopts.py checks the options at create and gives the ProcessSpec
+fields that need nothing else; here the core adds what needs the host or
+other containers: device nodes (`--device`, and every host device for a
+privileged container: kernel/procfacts.py), another container's PID
+namespace (`--pid container:X`, which must be running) and the host's /dev/shm
+with the host's IPC namespace (`--ipc host`).  Also the stop signal and timeout
+(Config.StopSignal, else the image's, SIGTERM; Config.StopTimeout, else 10 s).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import Conflict, InvalidParameter, NotFound
+from ..kernel import procfacts
+from ..model import Container
+from ..runtime import procopts
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def _running_peer(ctl: "Controller", c: Container, ref: str, what: str) -> Container:
+    other = ctl.container(ref)
+    if other.id == c.id:
+        raise InvalidParameter(f"cannot join own {what} namespace")
+    if other.status != "running" or not other.pid:
+        raise Conflict(f"cannot join {what} of a non running container: {ref}")
+    return other
+
+
+def _devices(hc: dict, privileged: bool) -> list[dict]:
+    out = procfacts.host_devices() if privileged else []
+    for host, ctr, perms in procopts.parse_devices(hc.get("Devices")):
+        nodes = procfacts.device_nodes(host, ctr)
+        if not nodes:
+            raise InvalidParameter(f"error gathering device information while adding custom "
+                                   f"device {host!r}: not a device node (or missing)")
+        out = [d for d in out if d["path"] not in {n["path"] for n in nodes}]
+        out += [dict(n, access=perms) for n in nodes]
+    return out
+
+
+def process_fields(ctl: "Controller", c: Container) -> dict:
+    """The ProcessSpec fields of `c`'s process options (400/409 when a lookup fails)."""
+    cfg, hc = c.config.raw_config, c.config.raw_host_config
+    out = procopts.spec_fields(cfg, hc, procfacts.host_facts())
+    out["devices"] = _devices(hc, out["privileged"])
+    pid_mode, pid_ref = procopts.ns_mode(hc, "PidMode")
+    if pid_mode == "host":
+        out["pid_ns"] = "host"
+    elif pid_mode == "container":
+        out["pid_ns"] = f"/proc/{_running_peer(ctl, c, pid_ref, 'PID').pid}/ns/pid"
+    ipc_mode, _ = procopts.ns_mode(hc, "IpcMode")
+    if ipc_mode == "host":
+        out["ipc_ns"], out["shm"] = "host", "/dev/shm"
+    elif ipc_mode == "none":
+        out["shm"] = "none"
+    return out   # IpcMode container:X is refused at create (runtime/procopts.py says why)
+
+
+def stop_signal(ctl: "Controller", c: Container) -> int:
+    """The signal `docker stop` sends `c`: its StopSignal, else its image's, else SIGTERM."""
+    try:
+        image_signal = ctl.images.get(c.image_id).config.StopSignal
+    except NotFound:   # its image removed since: the container's own rule, else SIGTERM
+        image_signal = ""
+    return procopts.stop_signal(c.config.raw_config, image_signal)
+
+
+def stop_timeout(c: Container) -> float:
+    """Seconds `docker stop` waits before SIGKILL: StopTimeout (-1: for ever), else 10."""
+    t = procopts.stop_timeout(c.config.raw_config)
+    if t is None:
+        return DEFAULT_STOP_TIMEOUT
+    return float("inf") if t < 0 else t
