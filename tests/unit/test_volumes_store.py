@@ -1,0 +1,85 @@
+"""volumes/options.py, volumes/filters.py and volumes/store.py (plain-directory
+volumes need no root): driver options, list and prune rules, the on-disk layout
+read back after a restart, a create cut short removed, the copy-up rule."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from boxnet.errors import InvalidParameter, NotFound
+from boxnet.volumes import filters, options
+from boxnet.volumes.model import Volume
+from boxnet.volumes.names import ANONYMOUS_LABEL
+from boxnet.volumes.store import VolumeStore
+
+
+def test_driver_options():
+    assert options.plan({}).kind == "dir"
+    t = options.plan({"type": "tmpfs", "device": "tmpfs", "o": "size=64m,mode=0700,noexec"})
+    assert (t.kind, t.data, t.flags) == ("tmpfs", "size=64m,mode=0700", ("noexec",))
+    b = options.plan({"type": "none", "o": "bind,ro", "device": "/srv/data/"})
+    assert (b.kind, b.source, b.flags) == ("bind", "/srv/data", ("ro",))
+
+
+@pytest.mark.parametrize("opts,words", [
+    ({"size": "1G"}, 'invalid option key: "size"'), ({"type": "nfs", "device": ":/x"}, "nfs"),
+    ({"type": "none", "device": "/x"}, "o=bind"), ({"type": "none", "o": "bind"}, "device"),
+    ({"type": "none", "o": "bind", "device": "rel"}, "absolute"),
+    ({"type": "tmpfs", "o": "size=1m,weird"}, "weird"), ({"device": "tmpfs"}, '"type"')])
+def test_bad_driver_options(opts, words):
+    with pytest.raises(InvalidParameter, match=words):
+        options.plan(opts)
+
+
+def _v(name, **labels):
+    return Volume(name=name, labels=labels)
+
+
+def test_list_filters():
+    v = _v("data-1", app="web")
+    assert filters.matches(v, False, {"name": ["ta-"], "label": ["app=web"], "driver": ["local"]})
+    assert not filters.matches(v, False, {"label": ["app=db"]})
+    assert filters.matches(v, False, {"dangling": ["true"]})
+    assert not filters.matches(v, True, {"dangling": ["1"]})
+    assert filters.matches(v, True, {"dangling": ["false"]})
+    with pytest.raises(InvalidParameter, match="dangling"):
+        filters.matches(v, True, {"dangling": ["maybe"]})
+
+
+def test_prune_rules():
+    anon, named = _v("a" * 64, **{ANONYMOUS_LABEL: ""}), _v("named", team="x")
+    assert filters.prunable(anon, False, {}) and not filters.prunable(named, False, {})
+    assert not filters.prunable(anon, True, {"all": ["true"]})   # in use: never
+    assert filters.prunable(named, False, {"all": ["true"]})
+    assert filters.prunable(named, False, {"all": ["1"], "label": ["team=x"]})
+    assert not filters.prunable(named, False, {"all": ["1"], "label!": ["team"]})
+
+
+async def test_store_layout_restart_and_copy_up(tmp_path):
+    root = tmp_path / "volumes"
+    s = VolumeStore(str(root))
+    v, new = s.create("v1", "local", {}, {"k": "v"}, "2026-01-01T00:00:00Z")
+    assert new and v.mountpoint == str(root / "v1" / "_data") and os.path.isdir(v.mountpoint)
+    assert s.create("v1", "", {}, {}, "later") == (v, False)
+    img = tmp_path / "img" / "etc"
+    img.mkdir(parents=True)
+    (img / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    os.symlink("passwd", img / "link")
+    assert s.copy_up("v1", str(img)) is True
+    assert (root / "v1" / "_data" / "passwd").read_text().startswith("root:")
+    assert os.readlink(root / "v1" / "_data" / "link") == "passwd"
+    assert s.copy_up("v1", str(img)) is False   # not empty any more
+    (root / "half" / "_data").mkdir(parents=True)   # a create cut short: no metadata
+    again = VolumeStore(str(root))
+    assert set(again.volumes) == {"v1"} and again.get("v1").labels == {"k": "v"}
+    assert not (root / "half").exists()
+    assert again.size("v1") > 0
+    await again.remove("v1")
+    assert not (root / "v1").exists()
+    with pytest.raises(NotFound, match="no such volume"):
+        again.get("v1")
+    with pytest.raises(InvalidParameter, match="flocker"):
+        again.create("v2", "flocker", {}, {}, "")
+    assert not (root / "v2").exists()
