@@ -111,6 +111,7 @@ class Recorder(LifecycleListener):
 
 def test_the_protocol_lists_every_event_the_bus_emits():
     assert set(EVENTS) == {"network_created", "network_removed", "container_created",
+                           "container_started", "container_health_changed",
                            "sandbox_ready", "endpoint_joined", "endpoint_left",
                            "sandbox_restored", "sandbox_removed", "container_removed",
                            "container_renamed"}

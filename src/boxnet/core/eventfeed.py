@@ -2,7 +2,7 @@
 
 An `EventFeed` is a lifecycle listener (core/events.py) that turns the
 controller's calls into Docker's event messages: container create, start,
-die, destroy; network create, connect, disconnect, destroy.  The last
+health_status, die, destroy; network create, connect, disconnect, destroy.  The last
 messages are kept in a ring so `GET /events?since=` can replay them; each
 client of the stream (api/routes/events.py) gets its own queue.  It lives in
 the core, as dockerd's daemon/events does, so that the feed records from the
@@ -55,6 +55,10 @@ class EventFeed(LifecycleListener):
     async def sandbox_ready(self, c) -> None:
         """Container start (its networks are plumbed)."""
         self._container(c, "start")
+
+    async def container_health_changed(self, c) -> None:
+        """Container health_status: healthy|unhealthy (Docker's Action)."""
+        self._container(c, f"health_status: {c.health.status}")
 
     async def sandbox_removed(self, c) -> None:
         """Container die."""

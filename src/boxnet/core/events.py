@@ -36,6 +36,13 @@ class LifecycleListener(Protocol):
     async def container_created(self, c: Container) -> None:
         """A container was created (not started)."""
 
+    async def container_started(self, c: Container) -> None:
+        """A container's process runs (a start or a restart policy's start;
+        StartedAt is set)."""
+
+    async def container_health_changed(self, c: Container) -> None:
+        """A healthcheck changed the container's ``c.health.status``."""
+
     async def sandbox_ready(self, c: Container) -> None:
         """Every endpoint of a starting container is plumbed and its netns exists;
         called before its process starts.  An error fails the start."""
@@ -109,6 +116,15 @@ class EventBus(LifecycleListener):
     async def container_created(self, c: Container) -> None:
         """Tell every listener; errors logged."""
         await self._each_safe("container_created", lambda lst: lst.container_created(c))
+
+    async def container_started(self, c: Container) -> None:
+        """Tell every listener; errors logged."""
+        await self._each_safe("container_started", lambda lst: lst.container_started(c))
+
+    async def container_health_changed(self, c: Container) -> None:
+        """Tell every listener; errors logged."""
+        await self._each_safe("container_health_changed",
+                              lambda lst: lst.container_health_changed(c))
 
     async def sandbox_ready(self, c: Container) -> None:
         """Tell every listener; an error propagates (fails the start)."""
