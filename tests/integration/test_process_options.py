@@ -333,3 +333,85 @@ def test_dockerpy_process_options(host):
         assert e.value.status_code == 400 and "NOT_A_CAP" in str(e.value)
     finally:
         cl.close()
+
+
+def test_exec_gets_the_containers_options(docker):
+    """An exec in a --cap-add NET_ADMIN container has NET_ADMIN (-u nobody: only in
+    the bounding set, so it fails); its ulimits are the container's."""
+    ok(docker("run", "-d", "--name", "capx", "--cap-add", "NET_ADMIN", "--ulimit",
+              "nofile=777:888", "--init", "busybox", "sleep", "600"))
+    try:
+        ok(docker("exec", "capx", "ip", "addr", "add", "10.9.9.8/32", "dev", "lo"))
+        r = docker("exec", "-u", "nobody", "capx", "ip", "addr", "add", "10.9.9.7/32",
+                   "dev", "lo")
+        assert r.returncode != 0, r.stdout
+        assert ok(docker("exec", "capx", "sh", "-c", "ulimit -n")) == "777"
+    finally:
+        docker("rm", "-f", "capx")
+
+
+COMPOSE_PROJECT = """
+name: bxp
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "trap 'echo got-quit; exit 5' QUIT; while true; do sleep 0.1; done"]
+    init: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [CHOWN]
+    read_only: true
+    stop_signal: SIGQUIT
+    shm_size: 16m
+    ulimits:
+      nofile: {soft: 600, hard: 700}
+"""
+
+
+def test_compose_v2_process_options(host, tmp_path):
+    """docker compose v2: init, cap_add/cap_drop, read_only, stop_signal, shm_size,
+    ulimits, each seen from inside the service's container."""
+    import sys
+    compose_bin = os.environ.get("DOCKER_COMPOSE") or os.path.join(
+        os.path.dirname(sys.executable), "docker-compose")
+    if not os.access(compose_bin, os.X_OK):
+        pytest.skip(f"docker compose v2 binary missing ({compose_bin})")
+    (tmp_path / "compose.yaml").write_text(COMPOSE_PROJECT)
+    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp_path))
+
+    def compose(*args: str) -> str:
+        r = subprocess.run([compose_bin, *args], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout.strip()
+    compose("up", "-d")
+    try:
+        out = compose("exec", "-T", "app", "sh", "-c",
+                      "tr '\\0' ' ' < /proc/1/cmdline; echo; ip addr add 10.9.9.6/32 dev lo "
+                      "&& echo netadmin; chown 1 /dev/shm 2>/dev/null || echo nochown; "
+                      "touch /x 2>/dev/null || echo readonly; df -k /dev/shm | tail -1; "
+                      "ulimit -n")
+        lines = out.splitlines()
+        assert lines[0].startswith("/sbin/docker-init -- sh -c"), out
+        assert lines[1:4] == ["netadmin", "nochown", "readonly"], out
+        assert lines[4].split()[1] == "16384" and lines[5] == "600", out
+        compose("stop", "app")
+        cid = compose("ps", "-a", "-q", "app")
+        assert host.inspect(cid)["State"]["ExitCode"] == 5
+    finally:
+        compose("down")
+
+
+def test_daemon_init_flag(make_host):
+    """boxnetd --init: containers get the init unless they say Init false."""
+    h = make_host("--init")
+    r = h.cli("run", "--rm", "busybox", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline")
+    assert r.stdout.startswith("/sbin/docker-init -- sh -c"), r.stdout
+    cid = h.api_ok("POST", "/containers/create", json={
+        "Image": "busybox", "Cmd": ["sleep", "60"], "HostConfig": {"Init": False}})["Id"]
+    try:
+        h.api_ok("POST", f"/containers/{cid}/start")
+        pid = h.inspect(cid)["State"]["Pid"]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[:2] == [b"sleep", b"60"]
+    finally:
+        h.api("DELETE", f"/containers/{cid}?force=1")

@@ -21,6 +21,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     no_host_network: bool = False  # --no-host-network: refuse host-mode containers
     firewall_check_interval: float = 2.0  # seconds between checks of boxnet's nft tables
     allow_host_image: bool = False  # --allow-host-image: offer boxnet/host (the host's "/")
+    init: bool = False           # --init: an init (tini) for containers whose HostConfig.Init is unset
     allow_direct_routing: bool = False  # --allow-direct-routing: published container ports routable
     dns: list[str] = []          # default upstreams (--dns); [] means the host's
     dns_ttl: int = 5             # TTL of local DNS answers, seconds (--dns-ttl)

@@ -48,7 +48,10 @@ def _devices(hc: dict, privileged: bool) -> list[dict]:
 def process_fields(ctl: "Controller", c: Container) -> dict:
     """The ProcessSpec fields of `c`'s process options (400/409 when a lookup fails)."""
     cfg, hc = c.config.raw_config, c.config.raw_host_config
-    out = procopts.spec_fields(cfg, hc, procfacts.host_facts())
+    facts = procfacts.host_facts()
+    out = procopts.spec_fields(cfg, hc, facts)
+    if hc.get("Init") is None and ctl.config.init:   # dockerd --init: the daemon's default
+        out["init"] = facts.init_path
     out["devices"] = _devices(hc, out["privileged"])
     pid_mode, pid_ref = procopts.ns_mode(hc, "PidMode")
     if pid_mode == "host":

@@ -8,6 +8,7 @@ import re
 
 from ..core.config import DaemonConfig
 from ..errors import InvalidParameter
+from ..kernel.procfacts import host_facts
 from ..ipam.pools import parse_address_pool
 from ..dns.options import dns_flags
 from ..drivers.overlay.options import add_cluster_flags, cluster_flags
@@ -49,11 +50,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-host-image", action="store_true",
                    help="offer the boxnet/host image: containers read the host's root "
                         "filesystem (boxnet's own state masked); off by default")
+    p.add_argument("--init", action="store_true",
+                   help="run an init (tini) as PID 1 in containers that do not say "
+                        "(HostConfig.Init unset), as dockerd --init")
     add_cluster_flags(p)
     add_firewall_flags(p)
     add_registry_flags(p)
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
+
+
+def _init(wanted: bool) -> bool:
+    if wanted and not host_facts().init_path:
+        raise InvalidParameter("--init: no init binary on this host (install Debian's tini: "
+                               "/usr/bin/tini-static)")
+    return wanted
 
 
 def to_config(args: argparse.Namespace) -> DaemonConfig:
@@ -78,6 +89,6 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
                         default_pools=pools, bip=args.bip, bridge=args.bridge,
                         firewall=args.firewall,
-                        allow_host_image=args.allow_host_image,
+                        allow_host_image=args.allow_host_image, init=_init(args.init),
                         **dns_flags(args), **cluster_flags(args), **firewall_flags(args),
                         **registry_flags(args))
