@@ -25,12 +25,14 @@ volume/bind/tmpfs, VolumesFrom, Tmpfs) are volumes/spec.py's, which refuses
 what it cannot honour (other mount types, NonRecursive binds, Subpath, other
 volume drivers) naming the field; VolumeDriver is refused unless "local".
 
+Healthcheck is run by the daemon (core/health.py checks it at create as dockerd:
+a duration below 1 ms or negative Retries is a 400; core/healthmon.py probes),
+and Shell is the shell of its CMD-SHELL probes, as dockerd's.
+
 Accepted although not acted upon (documented in docs/docker-clients.md):
-Healthcheck (compose sends it for most services; boxnet reports no
-State.Health, which compose and the CLI read as "no healthcheck"),
 LogConfig of a file-based driver, Annotations, ConsoleSize (of a container: the
 CLI resizes right after start; an exec's is applied, see routes/execs.py), ContainerIDFile,
-OnBuild, Shell, ArgsEscaped (build-time or client-side fields).
+OnBuild, ArgsEscaped (build-time or client-side fields).
 
 `check_container_create(raw)` and `check_network_create(raw)` take the
 decoded JSON body (a dict) and raise InvalidParameter for the first refused

@@ -97,7 +97,7 @@ class HealthMonitor(LifecycleListener):
         t0 = time.monotonic() - since
         while True:
             await asyncio.sleep(rules.next_delay(probe, c.health, time.monotonic() - t0))
-            if c.status != "running":      # paused: no probe until it runs again
+            if c.status != "running" or c.paused:   # paused: no probe until unpaused
                 continue
             begun = time.monotonic() - t0
             result = await self._probe(c, probe)

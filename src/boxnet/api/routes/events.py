@@ -18,6 +18,7 @@ from ..params import query_timestamp
 from .common import ctl
 from .hijack import Hijack
 
+FUZZY_EVENTS = {"health_status", "exec_create", "exec_start"}
 FILTERS = {"container", "event", "image", "label", "network", "type", "scope", "daemon",
            "node", "plugin", "service", "volume", "config", "secret"}
 _enc = msgspec.json.Encoder()
@@ -32,7 +33,10 @@ def _match(msg: dict, f: dict) -> bool:
     attrs = msg["Actor"]["Attributes"]
     if "type" in f and msg["Type"] not in f["type"]:
         return False
-    if "event" in f and msg["Action"] not in f["event"]:
+    # dockerd (#25798): health_status, exec_create, exec_start also match
+    # their "health_status: healthy" forms
+    if "event" in f and msg["Action"] not in f["event"] and not any(
+            v in FUZZY_EVENTS and msg["Action"].startswith(v + ": ") for v in f["event"]):
         return False
     ident = {msg["Actor"]["ID"], attrs.get("name", "")}
     if "container" in f:
