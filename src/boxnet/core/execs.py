@@ -43,6 +43,8 @@ class ExecOps:
         c = self.container(ref)
         if c.status != "running":
             raise Conflict(f"container {c.id} is not running")
+        if c.paused:   # runc exec would hang on the frozen cgroup (Docker's message)
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         if user:
             self.runtime.check_user(c.id, user)
         ex = ExecInstance(id=names.new_id(), container_id=c.id, cmd=list(cmd), env=list(env),
@@ -72,6 +74,8 @@ class ExecOps:
         c = self.containers.get(ex.container_id)
         if c is None or c.status != "running":
             raise Conflict(f"container {ex.container_id} is not running")
+        if c.paused:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
         return c
 
     async def start_exec(self, exec_id: str, stdin: bool = False, stdout: bool = False,

@@ -199,6 +199,40 @@ class Runc:
         if rc != 0 and os.path.exists(self._state_file(container_id)):
             raise KernelError(f"runc delete {container_id}: {err.decode(errors='replace').strip()}")
 
+    async def pause(self, container_id: str) -> None:
+        """`runc pause`: freeze every process of the container (the freezer cgroup)."""
+        rc, _, err = await self._run("pause", container_id)
+        if rc != 0:
+            raise KernelError(f"runc pause: {err.decode(errors='replace').strip()}")
+
+    async def resume(self, container_id: str) -> None:
+        """`runc resume`: thaw a paused container."""
+        rc, _, err = await self._run("resume", container_id)
+        if rc != 0:
+            raise KernelError(f"runc resume: {err.decode(errors='replace').strip()}")
+
+    async def update(self, container_id: str, resources: dict) -> None:
+        """`runc update -r -`: apply OCI linux.resources (JSON on stdin) to the
+        running container's cgroups.  runc reads absent fields as 0, which it
+        leaves unchanged."""
+        proc = await asyncio.create_subprocess_exec(
+            *self._argv("update", "-r", "-", container_id), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate(json.dumps(resources).encode())
+        if proc.returncode != 0:
+            raise KernelError(f"runc update: {err.decode(errors='replace').strip()}")
+
+    def cgroup_paths(self, container_id: str) -> dict[str, str]:
+        """The container's cgroup directories from runc's state.json (controller
+        -> path; "" is the cgroup v2 one); {} when runc has no state for it.
+        Kept by runc until `runc delete`, so also readable after the init died."""
+        try:
+            with open(self._state_file(container_id), "rb") as f:
+                paths = json.loads(f.read()).get("cgroup_paths") or {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return {str(k): str(v) for k, v in paths.items()} if isinstance(paths, dict) else {}
+
     async def state(self, container_id: str) -> dict | None:
         """`runc state` as a dict (id, pid, status...), None if runc does not know it."""
         rc, out, _ = await self._run("state", container_id)

@@ -11,7 +11,7 @@ from ...errors import InvalidParameter
 from ...model import ContainerConfig, EndpointSettings, PortBinding, RestartPolicy
 from ..schemas import ContainerCreateRequest, decode, decode_raw
 from ..unsupported import check_container_create
-from ...kernel.procfacts import host_facts
+from ...kernel.procfacts import device_nodes, host_facts
 from ...runtime import procopts
 from ...kernel import cgroups
 from ...runtime import resources
@@ -173,7 +173,7 @@ def build_create(body: bytes, name: str | None):
     _check_security(raw)
     _check_mounts(raw)
     procopts.validate(raw, raw.get("HostConfig") if isinstance(raw.get("HostConfig"), dict)
-                      else {}, host_facts())
+                      else {}, host_facts(), device_nodes)
     if not req.image:
         raise InvalidParameter("config cannot be empty in order to create a container "
                                "(Image is required)")

@@ -1,0 +1,261 @@
+"""Resource limits, update, stats, top and pause (issue 16 items 5 and 6), from
+real containers through the docker CLI and docker-py: a memory limit kills an
+allocator past it (OOMKilled in inspect, exit 137), a pids limit bounds a fork
+loop, --cpus and --cpuset-cpus reach the cgroup (and the container's CPU
+affinity), `docker update` changes the memory limit live, stats counts the bytes
+a ping sent, top lists the container's process, pause freezes a counter and
+unpause resumes it, and bad limits are a 400 with nothing created."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+if not os.access(DOCKER, os.X_OK):
+    pytest.skip(f"the docker CLI is not installed ({DOCKER})", allow_module_level=True)
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def docker(host, tmp_path_factory):
+    """Run the docker CLI against the module's boxnetd."""
+    cfg = tmp_path_factory.mktemp("dockercfg")
+    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(cfg),
+               DOCKER_CLI_HINTS="false")
+
+    def run(*args: str, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess:
+        r = subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} -> {r.returncode}\n{r.stdout}\n"
+                                 f"{r.stderr}")
+        return r
+    return run
+
+
+@pytest.fixture(scope="module")
+def dockerpy(host):
+    """A docker-py client on the module's boxnetd."""
+    docker_py = pytest.importorskip("docker")
+    cl = docker_py.DockerClient(base_url=host.host_uri, version="auto", timeout=90)
+    yield cl
+    cl.close()
+
+
+def cgroup_dir(host, name: str, controller: str) -> str:
+    """The host directory of the container's cgroup for `controller` (v1), from
+    its init's /proc/<pid>/cgroup."""
+    pid = host.inspect(name)["State"]["Pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if controller in ctrls.split(","):
+                return f"/sys/fs/cgroup/{controller}{path}"
+    raise AssertionError(f"no {controller} cgroup for {name}")
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def poll(check, timeout: float = 20.0, what: str = "condition"):
+    """Poll `check` until it returns a true value (returned), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = check()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def count(host) -> int:
+    return len(host.api_ok("GET", "/containers/json?all=1"))
+
+
+def test_memory_limit_kills_an_allocator_oomkilled(docker, host):
+    """-m 32m: python allocating 200 MiB is killed by the memory cgroup (exit 137,
+    OOMKilled true); the limit and Docker's swap default are in the cgroup."""
+    r = docker("run", "--name", "oom", "-m", "32m", "boxnet/host", "python3", "-c",
+               "b = bytearray(200 << 20); print('survived')", check=False)
+    try:
+        assert r.returncode == 137, (r.returncode, r.stdout, r.stderr)
+        assert "survived" not in r.stdout
+        st = host.inspect("oom")
+        assert st["State"]["OOMKilled"] is True and st["State"]["ExitCode"] == 137, st["State"]
+        assert st["HostConfig"]["Memory"] == 32 * MiB
+        assert st["HostConfig"]["MemorySwap"] == 64 * MiB
+        # the same program under no limit survives: the limit, not the program, killed it
+        ok = docker("run", "--rm", "boxnet/host", "python3", "-c",
+                    "b = bytearray(200 << 20); print('survived')")
+        assert "survived" in ok.stdout
+    finally:
+        docker("rm", "-f", "oom", check=False)
+    docker("run", "-d", "--name", "lim", "-m", "32m", "--memory-reservation", "16m",
+           "busybox", "sleep", "600")
+    try:
+        d = cgroup_dir(host, "lim", "memory")
+        assert int(read(f"{d}/memory.limit_in_bytes")) == 32 * MiB
+        assert int(read(f"{d}/memory.memsw.limit_in_bytes")) == 64 * MiB
+        assert int(read(f"{d}/memory.soft_limit_in_bytes")) == 16 * MiB
+        assert host.inspect("lim")["State"]["OOMKilled"] is False
+        # docker update: a new limit, live, and in inspect
+        docker("update", "-m", "48m", "lim")
+        assert int(read(f"{d}/memory.limit_in_bytes")) == 48 * MiB
+        assert host.inspect("lim")["HostConfig"]["Memory"] == 48 * MiB
+        r = docker("update", "-m", "128m", "lim", check=False)
+        assert r.returncode != 0 and "memoryswap" in r.stderr, r.stderr
+        assert int(read(f"{d}/memory.limit_in_bytes")) == 48 * MiB   # nothing changed
+        docker("update", "--restart", "on-failure:3", "--pids-limit", "30", "lim")
+        hc = host.inspect("lim")["HostConfig"]
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        assert read(cgroup_dir(host, "lim", "pids") + "/pids.max") == "30"
+    finally:
+        docker("rm", "-f", "lim", check=False)
+
+
+def test_pids_limit_bounds_a_fork_loop(docker, host):
+    """--pids-limit 20: a loop starting 60 sleeps gets at most 20 processes (the
+    fork that would pass the limit fails in the container)."""
+    docker("run", "-d", "--name", "forks", "--pids-limit", "20", "busybox", "sh", "-c",
+           # a subshell: busybox sh exits when a fork fails; `exec` needs no fork
+           "(i=0; while [ $i -lt 60 ]; do sleep 300 & i=$((i+1)); done); echo done; "
+           "exec sleep 300")
+    try:
+        d = cgroup_dir(host, "forks", "pids")
+        assert read(f"{d}/pids.max") == "20"
+        poll(lambda: "done" in docker("logs", "forks").stdout, what="the loop's end")
+        logs = docker("logs", "forks")
+        assert "can't fork" in logs.stderr or "Resource temporarily" in logs.stderr, logs.stderr
+        assert int(read(f"{d}/pids.current")) <= 20
+        top = docker("top", "forks", "-o", "pid,comm").stdout.strip().splitlines()
+        assert top[0].split() == ["PID", "COMMAND"] and 2 <= len(top) - 1 <= 20, top
+    finally:
+        docker("rm", "-f", "forks", check=False)
+
+
+def test_cpus_and_cpuset_reach_the_cgroup_and_the_container(docker, host):
+    """--cpus 1.5 is a 150 ms quota per 100 ms period; --cpuset-cpus 0 pins the
+    container's processes to CPU 0 (seen from inside); --cpu-shares."""
+    docker("run", "-d", "--name", "cpu", "--cpus", "1.5", "--cpuset-cpus", "0",
+           "--cpu-shares", "512", "busybox", "sleep", "600")
+    try:
+        d = cgroup_dir(host, "cpu", "cpu")
+        assert read(f"{d}/cpu.cfs_quota_us") == "150000"
+        assert read(f"{d}/cpu.cfs_period_us") == "100000"
+        assert read(f"{d}/cpu.shares") == "512"
+        assert read(cgroup_dir(host, "cpu", "cpuset") + "/cpuset.cpus") == "0"
+        r = docker("exec", "cpu", "grep", "Cpus_allowed_list", "/proc/self/status")
+        assert r.stdout.split()[-1] == "0", r.stdout
+        assert host.inspect("cpu")["HostConfig"]["NanoCpus"] == 1_500_000_000
+        docker("update", "--cpus", "0.5", "cpu")
+        assert read(f"{d}/cpu.cfs_quota_us") == "50000"
+    finally:
+        docker("rm", "-f", "cpu", check=False)
+
+
+def test_bad_limits_are_400_and_create_nothing(docker, host):
+    """memory below 6 MiB, a cpuset outside the host, negative values: Docker's
+    message, and no container."""
+    before = count(host)
+    r = docker("run", "-m", "1m", "busybox", "true", check=False)
+    assert r.returncode != 0 and "Minimum memory limit allowed is 6MB" in r.stderr, r.stderr
+    r = docker("create", "--cpuset-cpus", "0-63", "busybox", "true", check=False)
+    assert r.returncode != 0 and "Requested CPUs are not available" in r.stderr, r.stderr
+    r = docker("create", "--cpuset-cpus", "x", "busybox", "true", check=False)
+    assert r.returncode != 0 and "Invalid value x for cpuset cpus" in r.stderr, r.stderr
+    for hc, msg in (({"NanoCpus": -1}, "Range of CPUs"), ({"CpuShares": -2}, "CPU shares"),
+                    ({"Memory": -1 * MiB}, "negative"),
+                    ({"Memory": 64 * MiB, "MemorySwap": 32 * MiB}, "memoryswap"),
+                    ({"BlkioWeight": 500}, "BlkioWeight"),
+                    ({"NanoCpus": 10**9, "CpuQuota": 50000}, "Conflicting options")):
+        status, body = host.api("POST", "/containers/create",
+                                json={"Image": "busybox", "Cmd": ["true"], "HostConfig": hc})
+        assert status == 400 and msg in body["message"], (hc, status, body)
+    assert count(host) == before
+
+
+def test_stats_count_the_bytes_a_ping_sent(docker, dockerpy, host):
+    """stats (docker-py one-shot and stream=False, `docker stats --no-stream`):
+    networks.eth0 counts at least the bytes of 5 pings of 1000 bytes; memory and
+    pids are the container's."""
+    docker("run", "-d", "--name", "st", "-m", "64m", "busybox", "sleep", "600")
+    try:
+        gw = host.inspect("st")["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+        c = dockerpy.containers.get("st")
+        before = c.stats(stream=False, one_shot=True)["networks"]["eth0"]["tx_bytes"]
+        r = docker("exec", "st", "ping", "-c", "5", "-s", "1000", "-W", "2", gw, check=False)
+        assert "5 packets received" in r.stdout, r.stdout
+        s = c.stats(stream=False)
+        eth0 = s["networks"]["eth0"]
+        assert eth0["tx_bytes"] - before >= 5 * 1000 and eth0["tx_packets"] >= 5, eth0
+        assert eth0["rx_bytes"] >= 5 * 1000, eth0
+        assert s["name"] == "/st" and s["id"] == c.id
+        assert s["memory_stats"]["limit"] == 64 * MiB and s["memory_stats"]["usage"] > 0
+        assert s["pids_stats"]["current"] >= 1
+        assert s["precpu_stats"]["system_cpu_usage"] > 0 and s["preread"] != s["read"]
+        line = docker("stats", "--no-stream", "--format", "{{json .}}", "st").stdout
+        row = json.loads(line)
+        assert row["Name"] == "st" and "64MiB" in row["MemUsage"], row
+        assert row["PIDs"] != "0" and row["NetIO"] != "0B / 0B", row
+        # the stream: several readings, each with the previous as precpu
+        stream = c.stats(stream=True, decode=True)
+        first, second = next(stream), next(stream)
+        assert second["preread"] == first["read"]
+        stream.close()
+    finally:
+        docker("rm", "-f", "st", check=False)
+
+
+def test_top_and_pause(docker, dockerpy, host, tmp_path):
+    """top lists the container's processes (ps_args too); pause freezes a
+    counter (inspect "paused", ps "(Paused)", exec refused), unpause resumes it;
+    stop of a paused container ends it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    docker("run", "-d", "--name", "tick", "-v", f"{out}:/out", "busybox", "sh", "-c",
+           "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.05; done")
+    try:
+        top = docker("top", "tick").stdout
+        assert "while true" in top and "PID" in top.splitlines()[0], top
+        t = dockerpy.containers.get("tick").top(ps_args="aux")
+        assert "USER" in t["Titles"] and any("while true" in p[-1] for p in t["Processes"]), [p[-1] for p in t["Processes"]]
+        assert len(t["Processes"]) <= 3, t    # the host's other processes are not listed
+        n = lambda: int(read(str(out / "n")) or 0)
+        poll(lambda: n() > 2, what="the counter")
+        docker("pause", "tick")
+        st = host.inspect("tick")["State"]
+        assert st["Status"] == "paused" and st["Paused"] is True and st["Running"] is True
+        assert "(Paused)" in docker("ps", "--filter", "name=tick", "--format",
+                                    "{{.Status}}").stdout
+        assert "tick" in docker("ps", "--filter", "status=paused", "--format",
+                                "{{.Names}}").stdout
+        frozen = n()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:      # a second of no progress
+            assert n() == frozen
+            time.sleep(0.1)
+        r = docker("exec", "tick", "true", check=False)
+        assert r.returncode != 0 and "is paused" in r.stderr, r.stderr
+        r = docker("pause", "tick", check=False)
+        assert r.returncode != 0 and "already paused" in r.stderr, r.stderr
+        docker("unpause", "tick")
+        poll(lambda: n() > frozen + 2, what="the counter after unpause")
+        assert host.inspect("tick")["State"]["Status"] == "running"
+        r = docker("unpause", "tick", check=False)
+        assert r.returncode != 0 and "not paused" in r.stderr, r.stderr
+        docker("pause", "tick")
+        docker("stop", "-t", "2", "tick", timeout=60)
+        st = host.inspect("tick")["State"]
+        assert st["Status"] == "exited" and st["Paused"] is False, st
+    finally:
+        docker("rm", "-f", "tick", check=False)
