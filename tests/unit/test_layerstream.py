@@ -38,9 +38,16 @@ def test_head_bytes_are_returned_once():
     assert r.size == 6 and r.digest() == "sha256:" + hashlib.sha256(b"abcdef").hexdigest()
 
 
-def test_zstd_is_refused_by_name():
-    with pytest.raises(InvalidParameter, match="zstd"):
-        open_stream(io.BytesIO(b"\x28\xb5\x2f\xfd" + b"\0" * 20), None, "layer 1")
+def test_zstd_is_decoded_and_a_broken_stream_is_an_os_error():
+    """zstd layers (registries serve them: OCI +zstd) decode; garbage after the
+    magic is an OSError (callers' STREAM_ERRORS), never another exception."""
+    import zstandard
+    data = b"layer bytes " * 1000
+    plain, raw = open_stream(io.BytesIO(zstandard.ZstdCompressor().compress(data)), None, "l")
+    assert plain.read(-1) == data
+    plain, _ = open_stream(io.BytesIO(b"\x28\xb5\x2f\xfd" + b"\0" * 20), None, "layer 1")
+    with pytest.raises(OSError, match="zstd"):
+        plain.read(100)
 
 
 def test_budget_counts_every_byte(tmp_path):

@@ -22,6 +22,8 @@ import shutil
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+import aiohttp
+
 from boxnet.errors import InvalidParameter, NotFound
 from boxnet.registry import manifest as mf
 from boxnet.registry.blobs import BlobStore
@@ -77,8 +79,13 @@ def blob_opener(client: RepoClient, digest: str):
         async def chunks():
             async with client.request("GET", f"/v2/{client.repo}/blobs/{digest}") as r:
                 await client.check_status(r, f"blob {digest}")
-                async for chunk in r.content.iter_chunked(1 << 17):
-                    yield chunk
+                try:
+                    async for chunk in r.content.iter_chunked(1 << 17):
+                        yield chunk
+                except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                    raise RegistryError(f"blob {digest}: the transfer was cut short or timed "
+                                        f"out ({type(e).__name__}); nothing of it is "
+                                        f"kept") from None
         return chunks()
     return open_stream
 

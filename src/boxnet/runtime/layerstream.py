@@ -1,8 +1,8 @@
 """Byte streams of untrusted image data: decompression, digests and a budget.
 
 - `open_stream` detects the compression of a layer (or of a whole archive)
-  by its magic bytes (gzip, bzip2, xz; zstd is refused clearly: Python 3.11
-  has no decoder) and returns two hashing readers: the raw bytes (an OCI blob
+  by its magic bytes (gzip, bzip2, xz, zstd: Python 3.11 has no zstd
+  decoder, so the pinned `zstandard` package decodes it) and returns two hashing readers: the raw bytes (an OCI blob
   digest covers the compressed bytes) and the uncompressed ones (a layer's
   diff_id covers the plain tar).  Both are drained to the end by `finish`,
   so the digests cover every byte, padding included.
@@ -137,6 +137,51 @@ class HashingReader:
             pass
 
 
+class _ZstdReader:
+    """zstd decoding (the `zstandard` package), frame after frame.  A stream
+    that ends inside a frame is an OSError (zstandard's own stream reader
+    returns the partial data silently), and so is its ZstdError, which is no
+    OSError: callers' STREAM_ERRORS handling applies to both."""
+
+    def __init__(self, raw: HashingReader):
+        import zstandard
+        self._mod, self._raw = zstandard, raw
+        self._dec = zstandard.ZstdDecompressor().decompressobj()
+        self._buf = b""
+        self._eof = False
+
+    def _more(self) -> None:
+        data = self._raw.read(1 << 16)
+        try:
+            if not data:
+                self._eof = True
+                if not self._dec.eof and self._started:
+                    raise OSError("bad zstd stream: it ends inside a frame (truncated)")
+                return
+            self._started = True
+            out = self._dec.decompress(data)
+            while self._dec.eof and self._dec.unused_data:   # the next frame
+                rest = self._dec.unused_data
+                self._dec = self._mod.ZstdDecompressor().decompressobj()
+                out += self._dec.decompress(rest)
+            self._buf = self._buf[self._pos:] + out
+            self._pos = 0
+        except self._mod.ZstdError as e:
+            raise OSError(f"bad zstd stream: {e}") from None
+
+    _started = False
+    _pos = 0          # read offset into _buf (no copy of the rest per read)
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to n decoded bytes (all when n < 0)."""
+        while not self._eof and (n < 0 or len(self._buf) - self._pos < n):
+            self._more()
+        end = len(self._buf) if n < 0 else self._pos + n
+        data = self._buf[self._pos:end]
+        self._pos = min(end, len(self._buf))
+        return data
+
+
 def compression(head: bytes) -> str:
     """"gzip", "bzip2", "xz", "zstd" or "" (plain) from a stream's first bytes."""
     for magic, name in _MAGIC.items():
@@ -151,11 +196,10 @@ def open_stream(raw: BinaryIO, budget: Budget | None, what: str
     head = raw.read(6)
     kind = compression(head)
     raw_h = HashingReader(raw, head=head)
-    if kind == "zstd":
-        raise InvalidParameter(f"{what}: zstd-compressed content is not supported; "
-                               f"use an uncompressed, gzip, bzip2 or xz tar")
     dec: BinaryIO
-    if kind == "gzip":
+    if kind == "zstd":
+        dec = _ZstdReader(raw_h)  # type: ignore[assignment]
+    elif kind == "gzip":
         dec = gzip.GzipFile(fileobj=raw_h, mode="rb")  # type: ignore[arg-type]
     elif kind == "bzip2":
         dec = bz2.BZ2File(raw_h)  # type: ignore[arg-type]
