@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
 from bench.scenarios import bounded, churn, clients, seccomp, supervisor
+from bench.scenarios import realrun
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -23,4 +24,5 @@ SCENARIOS = {
     bounded.NAME: bounded,
     churn.NAME: churn,
     supervisor.NAME: supervisor,
+    realrun.NAME: realrun,
 }
