@@ -270,3 +270,14 @@ def test_image_volume_is_anonymous_with_copy_up(host, docker, tmp_path):
     docker("rm", "-f", "-v", cid)
     assert name not in volumes(docker)
     docker("rmi", "volimg:1")
+
+
+def test_ps_volume_filter(docker):
+    """`ps --filter volume=` matches a volume's name or a mount's destination."""
+    a = docker.out("create", "--name", "pf-a", "-v", "pfv:/data", "busybox", "true")
+    b = docker.out("create", "--name", "pf-b", "-v", "/other", "busybox", "true")
+    assert docker.out("ps", "-aq", "--no-trunc", "--filter", "volume=pfv") == a
+    assert docker.out("ps", "-aq", "--no-trunc", "--filter", "volume=/other") == b
+    assert docker.out("ps", "-aq", "--filter", "volume=nothing-like-it") == ""
+    docker("rm", "-v", a, b)
+    docker("volume", "rm", "pfv")

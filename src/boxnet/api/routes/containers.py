@@ -185,6 +185,9 @@ def _matches(c, cont, f) -> bool:
     if "health" in f:
         if health.filter_value(cont.health) not in f["health"]:
             return False
+    if "volume" in f and not any(v in (m.name or m.source, m.destination)
+                                 for m in cont.mounts for v in f["volume"]):
+        return False   # dockerd's rule: a volume's name (a bind's source) or a destination
     return True
 
 
