@@ -193,18 +193,36 @@ def test_uts_and_pid_host(docker):
     assert ok(docker("run", "--rm", "busybox", "sh", "-c", script)) == "unseen"
 
 
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
 def test_pid_of_another_container_and_ipc_modes(docker, host, tmp_path):
-    """--pid container:X sees X's processes; --ipc host shares the host's /dev/shm,
-    --ipc none has none; --ipc container:X is refused (400) naming the field."""
-    ok(docker("run", "-d", "--name", "donor", "busybox", "sleep", "600"))
+    """--pid container:X sees X's processes; --ipc container:X (X shareable) shares
+    its /dev/shm and SysV IPC namespace, a private donor is refused; --ipc host
+    shares the host's /dev/shm, --ipc none has none."""
+    ok(docker("run", "-d", "--name", "donor", "--ipc", "shareable", "--shm-size", "8m",
+              "busybox", "sh", "-c", "echo shared > /dev/shm/mark; exec sleep 600"))
+    ok(docker("run", "-d", "--name", "private", "busybox", "sleep", "600"))
+    donor = host.inspect("donor")
+    shm = os.path.join(host.data_root, "containers", donor["Id"], "shm")
     try:
         out = ok(docker("run", "--rm", "--pid", "container:donor", "busybox", "sh", "-c",
                         "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"))
         assert "sleep 600" in out, out
-        r = docker("run", "--rm", "--ipc", "container:donor", "busybox", "true")
-        assert r.returncode != 0 and "IpcMode" in r.stderr, r.stderr
+        got = poll(lambda: ok(docker("run", "--rm", "--ipc", "container:donor", "busybox",
+                                     "sh", "-c", "cat /dev/shm/mark; df -k /dev/shm | tail -1; "
+                                     "readlink /proc/self/ns/ipc")), "/dev/shm/mark")
+        lines = got.splitlines()
+        assert lines[0] == "shared" and lines[1].split()[1] == "8192", got
+        assert lines[2] == os.readlink(f"/proc/{donor['State']['Pid']}/ns/ipc"), got
+        r = docker("run", "--rm", "--ipc", "container:private", "busybox", "true")
+        assert r.returncode != 0 and "shareable" in r.stderr, r.stderr
+        assert _mounted(shm)
     finally:
-        docker("rm", "-f", "donor")
+        docker("rm", "-f", "donor", "private")
+    assert not _mounted(shm), "the shareable container's /dev/shm is still mounted"
     mark = f"/dev/shm/bxt-ipc-{os.getpid()}"
     with open(mark, "w") as f:
         f.write("from the host")
@@ -283,6 +301,8 @@ def test_device_and_cgroup_rule(docker):
     ({"DeviceCgroupRules": ["x 1:3 rwm"]}, "DeviceCgroupRules"),
     ({"DeviceCgroupRules": ["c 1:3 rwq"]}, "DeviceCgroupRules"),
     ({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"}]}, "device mode"),
+    ({"Devices": [{"PathOnHost": "/etc/passwd"}]}, "not a device node"),
+    ({"Devices": [{"PathOnHost": "/dev/no-such-device"}]}, "not a device node"),
     ({"PidMode": "sideways"}, "PidMode"),
     ({"CgroupnsMode": "shared"}, "CgroupnsMode"),
     ({"ShmSize": -1}, "ShmSize"),

@@ -59,7 +59,7 @@ def test_capability_names_and_all():
     ({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "x"}]}, "device mode"),
     ({"PidMode": "container:"}, "PidMode"),
     ({"UTSMode": "container:x"}, "UTSMode"),
-    ({"IpcMode": "container:x"}, "IpcMode"),
+    ({"IpcMode": "container:"}, "IpcMode"),
     ({"IpcMode": "bogus"}, "IpcMode"),
     ({"CgroupnsMode": "shared"}, "CgroupnsMode"),
 ])

@@ -212,7 +212,7 @@ class ContainerOps:
                                sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
                                resources=oci_resources(c.config.raw_host_config),
                                **security_fields(c.config, image.config.User),
-                               **procstart.process_fields(self, c))
+                               **(await procstart.process_fields(self, c)))
             await self.events.sandbox_ready(c)
             await self.runtime.create(spec)
             c.status = "running"
@@ -253,6 +253,7 @@ class ContainerOps:
             await steps.run("its netns pin", asyncio.to_thread, kns.delete_netns, c.sandbox_key)
             c.sandbox_key = ""
             recovery.forget_netns(c)
+        await steps.run("its /dev/shm", procstart.release_shm, self, c)   # --ipc shareable
         if steps.errors:
             log.warning("%s", steps.message())
         return steps.errors

@@ -3,25 +3,57 @@
 runtime/procopts.py checks the options at create and gives the ProcessSpec
 fields that need nothing else; here the core adds what needs the host or
 other containers: device nodes (`--device`, and every host device for a
-privileged container: kernel/procfacts.py), another container's PID
-namespace (`--pid container:X`, which must be running) and the host's /dev/shm
-with the host's IPC namespace (`--ipc host`).  Also the stop signal and timeout
+privileged container: kernel/procfacts.py), another container's PID or IPC
+namespace (`--pid container:X`, `--ipc container:X`, which must be running;
+IPC also needs it `shareable` or host, Docker's rule) and the /dev/shm that
+goes with an IPC namespace: the host's (`--ipc host`), or, for a shareable
+container, a tmpfs boxnetd mounts on the host at <container dir>/shm and binds
+at /dev/shm of the donor and of every container joining it.  Why on the host,
+as Docker does: a joiner cannot bind the donor's own /dev/shm, which lives in
+the donor's mount namespace (the kernel refuses a bind from another mount
+namespace with EINVAL).  It is unmounted when the donor's sandbox goes.  Also the stop signal and timeout
 (Config.StopSignal, else the image's, SIGTERM; Config.StopTimeout, else 10 s).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import TYPE_CHECKING
 
 from ..errors import Conflict, InvalidParameter, NotFound
-from ..kernel import procfacts
+from ..kernel import procfacts, volmount
 from ..model import Container
 from ..runtime import procopts
+from . import sandbox
 
 if TYPE_CHECKING:
     from .controller import Controller
 
 DEFAULT_STOP_TIMEOUT = 10
+DEFAULT_SHM = 64 << 20   # Docker's /dev/shm size
+
+
+def shm_dir(ctl: "Controller", c: Container) -> str:
+    """Where a shareable container's /dev/shm is mounted on the host."""
+    return os.path.join(sandbox.container_dir(ctl.config.containers_dir, c.id), "shm")
+
+
+async def _shareable_shm(ctl: "Controller", c: Container, size: int) -> str:
+    path = shm_dir(ctl, c)
+
+    def mount() -> None:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        volmount.mount_tmpfs(path, ("nosuid", "nodev", "noexec"), f"mode=1777,size={size}")
+    await asyncio.to_thread(mount)
+    return path
+
+
+async def release_shm(ctl: "Controller", c: Container) -> None:
+    """Unmount a shareable container's host-side /dev/shm (none there: nothing)."""
+    path = shm_dir(ctl, c)
+    if os.path.isdir(path):
+        await asyncio.to_thread(volmount.unmount, path)
 
 
 def _running_peer(ctl: "Controller", c: Container, ref: str, what: str) -> Container:
@@ -45,7 +77,7 @@ def _devices(hc: dict, privileged: bool) -> list[dict]:
     return out
 
 
-def process_fields(ctl: "Controller", c: Container) -> dict:
+async def process_fields(ctl: "Controller", c: Container) -> dict:
     """The ProcessSpec fields of `c`'s process options (400/409 when a lookup fails)."""
     cfg, hc = c.config.raw_config, c.config.raw_host_config
     facts = procfacts.host_facts()
@@ -58,12 +90,24 @@ def process_fields(ctl: "Controller", c: Container) -> dict:
         out["pid_ns"] = "host"
     elif pid_mode == "container":
         out["pid_ns"] = f"/proc/{_running_peer(ctl, c, pid_ref, 'PID').pid}/ns/pid"
-    ipc_mode, _ = procopts.ns_mode(hc, "IpcMode")
+    ipc_mode, ipc_ref = procopts.ns_mode(hc, "IpcMode")
     if ipc_mode == "host":
         out["ipc_ns"], out["shm"] = "host", "/dev/shm"
     elif ipc_mode == "none":
         out["shm"] = "none"
-    return out   # IpcMode container:X is refused at create (runtime/procopts.py says why)
+    elif ipc_mode == "shareable":
+        out["shm"] = await _shareable_shm(ctl, c, out["shm_size"] or DEFAULT_SHM)
+    elif ipc_mode == "container":
+        other = _running_peer(ctl, c, ipc_ref, "IPC")
+        theirs, _ = procopts.ns_mode(other.config.raw_host_config, "IpcMode")
+        if theirs == "host":
+            out["ipc_ns"], out["shm"] = "host", "/dev/shm"
+        elif theirs == "shareable":
+            out["ipc_ns"], out["shm"] = f"/proc/{other.pid}/ns/ipc", shm_dir(ctl, other)
+        else:
+            raise Conflict(f"cannot join IPC of container {ipc_ref}: non-shareable IPC "
+                           f"(hint: use IpcMode:shareable for the donor container)")
+    return out
 
 
 def stop_signal(ctl: "Controller", c: Container) -> int:

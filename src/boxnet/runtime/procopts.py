@@ -13,8 +13,7 @@ seccomp, no masked or read-only paths and a writable /sys; CapAdd ALL is every
 capability but the dropped ones, CapDrop ALL keeps only the added ones;
 soft <= hard for a ulimit; OomScoreAdj in -1000..1000; a hostname cannot be
 set with UTSMode host; joining another container's IPC namespace needs it to
-be `shareable` (or host), which boxnet does not do yet: `IpcMode container:X`
-is refused (shareable is then the same as private).  A limit this host cannot give (kernel/procfacts.py:
+be `shareable` (or host).  A limit this host cannot give (kernel/procfacts.py:
 boxnetd lacks CAP_SYS_RESOURCE here) is refused at create, naming it.
 """
 
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import re
 import signal as _signal
-from typing import Any
+from typing import Any, Callable
 
 from boxnet.errors import InvalidParameter
 from boxnet.kernel.procfacts import RLIMITS, UNLIMITED, HostFacts
@@ -204,9 +203,12 @@ def ns_mode(hc: dict, field: str) -> tuple[str, str]:
     return value, ""
 
 
-def validate(cfg: dict, hc: dict, facts: HostFacts) -> None:
+def validate(cfg: dict, hc: dict, facts: HostFacts,
+             device_nodes: Callable[[str, str], list[dict]] | None = None) -> None:
     """Every process option of a create body is well formed and can be given on
-    this host (400 naming the field otherwise).  `cfg` is Config, `hc` HostConfig."""
+    this host (400 naming the field otherwise).  `cfg` is Config, `hc` HostConfig;
+    `device_nodes(host path, container path)` (kernel/procfacts.py) finds a
+    `--device`'s nodes, [] when it is none."""
     held = held_caps(facts.cap_bounding)
     for cap in normalize_caps(hc.get("CapAdd"), "CapAdd"):
         if cap != "ALL" and cap not in held:
@@ -226,16 +228,12 @@ def validate(cfg: dict, hc: dict, facts: HostFacts) -> None:
             raise _bad("OomScoreAdj", f"{oom} is below boxnetd's own {facts.oom_score_adj}, "
                                       f"which it cannot lower (no CAP_SYS_RESOURCE)")
     parse_ulimits(hc.get("Ulimits"), facts)
-    parse_devices(hc.get("Devices"))
+    for host, ctr, _ in parse_devices(hc.get("Devices")):
+        if device_nodes is not None and not device_nodes(host, ctr):
+            raise _bad("Devices", f"error gathering device information while adding custom "
+                                  f"device {host!r}: not a device node (or missing)")
     device_rules(hc.get("DeviceCgroupRules"))
     modes = {f: ns_mode(hc, f)[0] for f in _MODES}
-    if modes["IpcMode"] == "container":
-        # Why: the donor's /dev/shm is a tmpfs inside its own mount namespace, and the
-        # kernel refuses to bind a mount of another mount namespace (EINVAL); Docker
-        # keeps a shareable container's /dev/shm on the host instead.  Not done here.
-        raise _bad("IpcMode", f"{hc['IpcMode']!r}: joining another container's IPC "
-                              f"namespace is not supported by boxnet (host, private, "
-                              f"shareable and none are)")
     if modes["UTSMode"] == "host" and cfg.get("Hostname"):
         raise InvalidParameter("Conflicting options: hostname and the UTS mode (UTSMode host)")
     if modes["UTSMode"] == "host" and str(hc.get("NetworkMode") or "").startswith("container:"):
