@@ -179,3 +179,31 @@ def harness_deadline_probe(h, addr, timeout=20):
             return
         time.sleep(0.1)
     raise AssertionError(f"proxy {addr} not answering")
+
+
+def test_image_prune_frees_blobs(world):
+    """`docker image prune` removes dangling images only, `-a` every unused one
+    (built-ins kept); the blobs they alone used are freed."""
+    h, reg, d = world
+    lay = ri.Layout(d / "prune")
+    one = lay.image([ri.base_layer(), ri.files_layer({"p.txt": b"one\n"})])
+    two = lay.image([ri.base_layer(), ri.files_layer({"p.txt": b"two\n"})])
+    lay.tag("one", one)
+    lay.tag("two", two)
+    reg.seed(f"oci:{lay.path}:one", "prune/img:one")
+    reg.seed(f"oci:{lay.path}:two", "prune/img:two")
+    own1 = reg.manifest("prune/img:one")[1]["layers"][1]["digest"][7:]
+    own2 = reg.manifest("prune/img:two")[1]["layers"][1]["digest"][7:]
+    pull(h, f"{reg.addr}/prune/img", "one")
+    pull(h, f"{reg.addr}/prune/img", "two")
+    docker_cli(h, "tag", f"{reg.addr}/prune/img:two", f"{reg.addr}/prune/img:one")
+    r = docker_cli(h, "image", "prune", "-f")
+    assert "deleted: sha256:" in r.stdout.lower(), r.stdout
+    assert own1 not in blob_files(h) and own2 in blob_files(h)
+    docker_cli(h, "run", "--rm", f"{reg.addr}/prune/img:one", "cat", "/p.txt")
+    docker_cli(h, "image", "prune", "-a", "-f")
+    assert own2 not in blob_files(h)
+    images = h.api_ok("GET", "/images/json")
+    assert [i["RepoTags"] for i in images] and all(
+        not any(t.startswith(reg.addr) for t in i["RepoTags"]) for i in images), images
+    assert any("busybox:latest" in i["RepoTags"] for i in images)

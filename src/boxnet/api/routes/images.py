@@ -139,6 +139,8 @@ async def delete(request: web.Request) -> web.Response:
 
 def add_routes(add) -> None:
     """Register this module's routes."""
+    from .imageprune import prune
+    add("POST", "/images/prune", prune)
     add("POST", "/images/load", load)
     add("GET", "/images/get", save)
     add("GET", "/images/{name:.+}/get", save)
