@@ -93,10 +93,16 @@ def test_copy_up_and_nocopy(docker):
     docker("run", "--rm", "-v", "etcvol:/etc", "busybox", "true")
     listing = docker.out("run", "--rm", "-v", "etcvol:/x", "busybox", "ls", "/x").split()
     assert "passwd" in listing and "group" in listing, listing
+    # the daemon's /etc/hosts is mounted over a volume at /etc, not hidden by it
+    hosts = docker.out("run", "--rm", "--name", "etc-hosts", "--add-host", "probe.example:10.9.8.7",
+                       "-v", "etcvol:/etc", "busybox", "cat", "/etc/hosts")
+    assert "10.9.8.7" in hosts, hosts
     assert docker.out("run", "--rm", "-v", "etcnc:/mnt:nocopy", "busybox",
                       "ls", "-A", "/mnt") == ""
     docker("run", "--rm", "-v", "etcnc2:/etc:nocopy", "busybox", "true")
-    assert docker.out("run", "--rm", "-v", "etcnc2:/x", "busybox", "ls", "-A", "/x") == ""
+    # only the mount points runc made for /etc/hosts, hostname, resolv.conf (as with dockerd)
+    assert docker.out("run", "--rm", "-v", "etcnc2:/x", "busybox", "ls", "-A", "/x").split() \
+        == ["hostname", "hosts", "resolv.conf"]
     docker("volume", "rm", "etcvol", "etcnc", "etcnc2")
 
 

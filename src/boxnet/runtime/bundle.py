@@ -175,13 +175,16 @@ def build_config(spec: ProcessSpec, root_path: str, root_readonly: bool,
     if not host_mode:
         namespaces.append({"type": "network", "path": spec.netns_path})
         namespaces.append({"type": "uts"})
-    mounts = [dict(m) for m in BASE_MOUNTS]
-    mounts += [parse_tmpfs(t) for t in spec.tmpfs]
+    extra = [parse_tmpfs(t) for t in spec.tmpfs]
     for dst, src in spec.etc_files.items():
-        mounts.append({"destination": dst, "type": "bind", "source": src,
-                       "options": ["rbind", "rprivate", "rw"]})
-    mounts += [parse_bind(b) for b in spec.binds]
-    mounts += [dict(m) for m in spec.mounts]   # resolved by the core, parents first
+        extra.append({"destination": dst, "type": "bind", "source": src,
+                      "options": ["rbind", "rprivate", "rw"]})
+    extra += [parse_bind(b) for b in spec.binds]
+    extra += [dict(m) for m in spec.mounts]   # volumes, binds, tmpfs (core/mounts.py)
+    # Parents before children, as dockerd sorts them: a volume at /etc must not
+    # cover the /etc/hosts bind made after it.
+    extra.sort(key=lambda m: len([p for p in m["destination"].split("/") if p]))
+    mounts = [dict(m) for m in BASE_MOUNTS] + extra
     caps = list(DEFAULT_CAPS if spec.caps is None else spec.caps)
     user = user or ExecUser()
     linux: dict = {
