@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -259,3 +260,90 @@ def test_top_and_pause(docker, dockerpy, host, tmp_path):
         assert st["Status"] == "exited" and st["Paused"] is False, st
     finally:
         docker("rm", "-f", "tick", check=False)
+
+
+def test_update_of_a_stopped_container_applies_at_start(docker, host):
+    """`docker update` of a created container is kept and applied when it
+    starts; stats of a container that is not running is Docker's empty one."""
+    docker("create", "--name", "later", "--network", "none", "busybox", "sleep", "600")
+    try:
+        docker("update", "-m", "40m", "--memory-swap", "80m", "--cpu-shares", "256", "later")
+        st = host.api_ok("GET", "/containers/later/stats?stream=false")
+        assert st["name"] == "/later" and st["memory_stats"] == {} and "networks" not in st
+        docker("start", "later")
+        d = cgroup_dir(host, "later", "memory")
+        assert int(read(f"{d}/memory.limit_in_bytes")) == 40 * MiB
+        assert int(read(f"{d}/memory.memsw.limit_in_bytes")) == 80 * MiB
+        assert read(cgroup_dir(host, "later", "cpu") + "/cpu.shares") == "256"
+        st = host.api_ok("GET", "/containers/later/stats?stream=false&one-shot=true")
+        assert "networks" not in st    # --network none: no interfaces but lo
+        assert st["memory_stats"]["limit"] == 40 * MiB
+        status, body = host.api("POST", "/containers/later/update", json={"Ulimits": [
+            {"Name": "nofile", "Soft": 10, "Hard": 10}]})
+        assert status == 400 and "Ulimits" in body["message"], body
+        status, body = host.api("POST", "/containers/later/update", json={"Memory": MiB})
+        assert status == 400 and "Minimum memory limit allowed is 6MB" in body["message"]
+        assert int(read(f"{d}/memory.limit_in_bytes")) == 40 * MiB
+    finally:
+        docker("rm", "-f", "later", check=False)
+
+
+def test_paused_container_removed_with_force_and_events(docker, host):
+    """rm -f of a paused container ends it (the SIGKILL lands once thawed); the
+    pause, unpause, update and oom events are Docker's."""
+    since = int(time.time()) - 1
+    docker("run", "-d", "--name", "frozen", "busybox", "sleep", "600")
+    docker("update", "--cpu-shares", "300", "frozen")
+    docker("pause", "frozen")
+    pid = host.inspect("frozen")["State"]["Pid"]
+    docker("rm", "-f", "frozen", timeout=60)
+    assert not os.path.exists(f"/proc/{pid}/cmdline") or \
+        poll(lambda: not os.path.exists(f"/proc/{pid}/cmdline"), what="the init's end")
+    r = docker("run", "--name", "oom2", "-m", "16m", "boxnet/host", "python3", "-c",
+               "b = bytearray(100 << 20)", check=False)
+    docker("rm", "-f", "oom2", check=False)
+    assert r.returncode == 137, r
+    events = docker("events", "--since", str(since), "--until", str(int(time.time()) + 1),
+                    "--filter", "type=container", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+    lines = events.stdout.splitlines()
+    for want in ("update frozen", "pause frozen", "unpause frozen", "oom oom2"):
+        assert want in lines, lines
+
+
+COMPOSE_LIMITS = """
+services:
+  app:
+    image: busybox
+    command: ["sleep", "600"]
+    mem_reservation: 24m
+    deploy:
+      resources:
+        limits: {cpus: "0.5", memory: 48M, pids: 40}
+"""
+
+
+def test_compose_deploy_resources_limits(host, tmp_path):
+    """deploy.resources.limits of a compose file reach the cgroup, through docker
+    compose v2 and through boxnet compose."""
+    compose_bin = os.environ.get("DOCKER_COMPOSE") or os.path.join(
+        os.path.dirname(sys.executable), "docker-compose")   # the venv's, as test_compose_v2
+    (tmp_path / "compose.yaml").write_text(COMPOSE_LIMITS)
+    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp_path))
+    runners = [("boxnet", lambda *a: host.cli("compose", "-f", str(tmp_path / "compose.yaml"),
+                                              "-p", "lim-bx", *a, timeout=120))]
+    assert os.access(compose_bin, os.X_OK), f"no docker compose v2 at {compose_bin}"
+    runners.append(("v2", lambda *a: subprocess.run(
+        [compose_bin, "-p", "lim-v2", *a], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=120, stdin=subprocess.DEVNULL, check=True)))
+    for label, compose in runners:
+        compose("up", "-d")
+        try:
+            name = f"lim-{'bx' if label == 'boxnet' else 'v2'}-app-1"
+            assert int(read(cgroup_dir(host, name, "memory") + "/memory.limit_in_bytes")) == \
+                48 * MiB, label
+            assert int(read(cgroup_dir(host, name, "memory") + "/memory.soft_limit_in_bytes")) \
+                == 24 * MiB, label
+            assert read(cgroup_dir(host, name, "cpu") + "/cpu.cfs_quota_us") == "50000", label
+            assert read(cgroup_dir(host, name, "pids") + "/pids.max") == "40", label
+        finally:
+            compose("down", "-t", "1")

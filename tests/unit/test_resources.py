@@ -151,3 +151,77 @@ def test_stats_json_shape():
     assert out["networks"]["eth0"]["tx_bytes"] == 2
     stopped = stats_json("web", "abc", None, None, 8 << 30)
     assert stopped["memory_stats"] == {} and "networks" not in stopped
+
+
+def _files(root, files: dict) -> None:
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+def test_cgroup_v1_readings(tmp_path):
+    """usage(), oom_kills() and procs() on a v1 layout (one directory per controller)."""
+    from boxnet.kernel import cgroups
+    _files(tmp_path, {
+        "memory/memory.usage_in_bytes": "4096\n", "memory/memory.max_usage_in_bytes": "8192\n",
+        "memory/memory.limit_in_bytes": "33554432\n", "memory/memory.failcnt": "3\n",
+        "memory/memory.stat": "cache 10\ntotal_inactive_file 20\n",
+        "memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        "cpuacct/cpuacct.usage": "123456\n", "cpuacct/cpuacct.usage_percpu": "100000 23456 \n",
+        "cpuacct/cpuacct.stat": "user 2\nsystem 1\n",
+        "cpu/cpu.stat": "nr_periods 7\nnr_throttled 2\nthrottled_time 99\n",
+        "pids/pids.current": "3\n", "pids/pids.max": "max\n", "pids/cgroup.procs": "10\n11\n",
+        "pids/child/cgroup.procs": "12\n",
+        "blkio/blkio.throttle.io_service_bytes_recursive": "8:0 Read 512\n8:0 Write 0\nTotal 512\n"})
+    paths = {c: str(tmp_path / c) for c in ("memory", "cpuacct", "cpu", "pids", "blkio")}
+    u = cgroups.usage(paths)
+    assert u["memory"] == {"usage": 4096, "max_usage": 8192, "limit": 32 * MiB, "failcnt": 3,
+                           "stats": {"cache": 10, "total_inactive_file": 20}}
+    hz = 10**9 // __import__("os").sysconf("SC_CLK_TCK")
+    assert u["cpu"] == {"total_usage": 123456, "percpu_usage": [100000, 23456],
+                        "usage_in_kernelmode": hz, "usage_in_usermode": 2 * hz}
+    assert u["throttling"] == {"periods": 7, "throttled_periods": 2, "throttled_time": 99}
+    assert u["pids"] == {"current": 3, "limit": 0}
+    assert u["blkio"]["io_service_bytes_recursive"] == [
+        {"major": 8, "minor": 0, "op": "Read", "value": 512},
+        {"major": 8, "minor": 0, "op": "Write", "value": 0}]
+    assert cgroups.oom_kills(paths) == 1
+    assert sorted(cgroups.procs(paths)) == [10, 11, 12]
+
+
+def test_cgroup_v2_readings(tmp_path):
+    """The same on a v2 directory (the "" key of runc's cgroup_paths)."""
+    from boxnet.kernel import cgroups
+    _files(tmp_path, {
+        "memory.current": "4096\n", "memory.max": "max\n", "memory.stat": "anon 5\nfile 6\n",
+        "memory.events": "low 0\nhigh 0\nmax 4\noom 1\noom_kill 2\n",
+        "cpu.stat": "usage_usec 10\nuser_usec 6\nsystem_usec 4\nnr_periods 1\n"
+                    "nr_throttled 0\nthrottled_usec 0\n",
+        "pids.current": "2\n", "pids.max": "50\n", "cgroup.procs": "7\n",
+        "io.stat": "8:0 rbytes=100 wbytes=200 rios=1 wios=2\n"})
+    paths = {"": str(tmp_path)}
+    u = cgroups.usage(paths)
+    assert u["memory"] == {"usage": 4096, "limit": 0, "stats": {"anon": 5, "file": 6}}
+    assert u["cpu"] == {"total_usage": 10000, "usage_in_kernelmode": 4000,
+                        "usage_in_usermode": 6000}
+    assert u["pids"] == {"current": 2, "limit": 50}
+    assert u["blkio"]["io_service_bytes_recursive"] == [
+        {"major": 8, "minor": 0, "op": "read", "value": 100},
+        {"major": 8, "minor": 0, "op": "write", "value": 200}]
+    assert cgroups.oom_kills(paths) == 2
+    assert cgroups.procs(paths) == [7]
+
+
+def test_the_v1_mounts_of_a_hybrid_host(tmp_path):
+    from boxnet.kernel import cgroups
+    mi = tmp_path / "mountinfo"
+    mi.write_text(
+        "30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+        "31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "32 25 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        "33 25 0:29 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n")
+    assert cgroups.v1_mounts(str(mi)) == {"cpu": "/sys/fs/cgroup/cpu,cpuacct",
+                                          "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+                                          "memory": "/sys/fs/cgroup/memory",
+                                          "systemd": "/sys/fs/cgroup/systemd"}

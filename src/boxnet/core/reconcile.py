@@ -121,6 +121,7 @@ class ReconcileOps:
                 rec = self.runtime.last_exit(c.id, c.pid)
                 c.status, c.exit_code, c.pid = "exited", rec.exit_code if rec else 255, 0
                 c.finished_at = rec.finished_at if rec and rec.finished_at else now_rfc3339()
+                self.note_exit_resources(c)   # OOMKilled: runc keeps the cgroup until delete
                 recovery.forget_process(c)
             await self._teardown_sandbox(c)
             self.save_container(c)

@@ -138,6 +138,7 @@ class ResourceOps:
                 nets = await linkstats.link_counters(self.nl, owner.sandbox_key)
             except (KernelError, OSError) as e:
                 log.debug("no interface counters for %s: %s", c.name, e)
+            nets = nets or None   # --network none: no "networks", as Docker
         return Sample(read=now_rfc3339(), usage=usage,
                       system_cpu=cgroups.system_cpu_usage(),
                       online_cpus=cgroups.online_cpus(), networks=nets)

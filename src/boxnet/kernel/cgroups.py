@@ -65,7 +65,8 @@ def v1_mounts(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
                 continue
             mp = pre.split()[4]
             for opt in fields[2].split(","):
-                if opt not in ("rw", "ro"):
+                if opt not in ("rw", "ro", "xattr", "noprefix", "clone_children") \
+                        and "=" not in opt.removeprefix("name="):
                     out.setdefault(opt.removeprefix("name="), mp)
     return out
 
