@@ -435,3 +435,27 @@ def test_daemon_init_flag(make_host):
             assert f.read().split(b"\0")[:2] == [b"sleep", b"60"]
     finally:
         h.api("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_init_with_the_read_only_host_image_is_refused(docker):
+    """boxnet/host's root is the host's read-only '/': --init is a clear error there."""
+    r = docker("run", "--rm", "--init", "boxnet/host", "true")
+    assert r.returncode != 0 and "read-only root" in r.stderr, r.stderr
+
+
+def test_boxnet_cli_flags(host):
+    """`boxnet run` takes the docker CLI's flags: --init, --read-only, --ulimit,
+    --shm-size, --oom-score-adj, --device, --uts/--pid host (tini then a subreaper)."""
+    r = host.cli("run", "--rm", "--init", "--read-only", "--ulimit", "nofile=100:200",
+                 "--shm-size", "1m", "--oom-score-adj", "7", "--device", "/dev/null:/dev/x:rw",
+                 "busybox", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; ulimit -n; "
+                 "df -k /dev/shm | tail -1; cat /proc/self/oom_score_adj; "
+                 "stat -c %t:%T /dev/x; touch /x 2>&1", check=False)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("/sbin/docker-init -- sh -c"), r.stdout
+    assert lines[1] == "100" and lines[2].split()[1] == "1024" and lines[3:5] == ["7", "1:3"]
+    assert "Read-only file system" in lines[5], r.stdout
+    r = host.cli("run", "--rm", "--init", "--pid", "host", "--uts", "host", "busybox",
+                 "hostname", check=False)
+    assert r.stdout.strip() == socket.gethostname() and "Tini is not running" not in r.stderr, \
+        (r.stdout, r.stderr)

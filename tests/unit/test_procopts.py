@@ -130,7 +130,7 @@ def test_config_of_process_options():
                          "fileMode": 0o666, "uid": 0, "gid": 0, "access": "rw"}],
                device_rules=[{"allow": True, "type": "b", "major": 7, "minor": 0,
                               "access": "r"}])
-    assert c["process"]["args"] == ["/sbin/docker-init", "--", "sh", "-c", "x"]
+    assert c["process"]["args"] == ["/sbin/docker-init", "-s", "--", "sh", "-c", "x"]
     init = next(m for m in c["mounts"] if m["destination"] == "/sbin/docker-init")
     assert init["source"] == "/usr/bin/tini-static" and "ro" in init["options"]
     assert c["process"]["capabilities"]["effective"] == ["CAP_CHOWN"]
@@ -163,3 +163,29 @@ def test_config_of_privileged_and_joined_namespaces():
     assert shm["type"] == "bind" and shm["source"] == "/dev/shm"
     none = config(shm="none")
     assert not any(m["destination"] == "/dev/shm" for m in none["mounts"])
+
+
+def test_cli_spellings():
+    """boxnet run's --ulimit, --shm-size and --device, parsed as the docker CLI does."""
+    from boxnet.client.errors import OptionError
+    from boxnet.client.procspecs import device, ram_bytes, ulimit
+    assert ulimit("nofile=1024:2048") == {"Name": "nofile", "Soft": 1024, "Hard": 2048}
+    assert ulimit("core=0") == {"Name": "core", "Soft": 0, "Hard": 0}
+    assert ulimit("memlock=-1:unlimited") == {"Name": "memlock", "Soft": -1, "Hard": -1}
+    assert ram_bytes("64m", "--shm-size") == 64 << 20 and ram_bytes("1.5GB", "x") == 3 << 29
+    assert ram_bytes("512", "x") == 512 and ram_bytes("2KiB", "x") == 2048
+    assert device("/dev/null") == {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null",
+                                   "CgroupPermissions": "rwm"}
+    assert device("/dev/null:/dev/mynull:r") == {"PathOnHost": "/dev/null",
+                                                 "PathInContainer": "/dev/mynull",
+                                                 "CgroupPermissions": "r"}
+    assert device("/dev/fuse:rw")["CgroupPermissions"] == "rw"
+    for bad, parse in (("nofile", ulimit), ("nofile=x", ulimit), ("1q", lambda v: ram_bytes(
+            v, "--shm-size")), ("/a:/b:/c", device), (":/b", device)):
+        with pytest.raises(OptionError):
+            parse(bad)
+
+
+def test_init_is_a_subreaper_outside_its_own_pid_namespace():
+    assert config(init="/t", pid_ns="host")["process"]["args"][:3] == \
+        ["/sbin/docker-init", "-s", "--"]

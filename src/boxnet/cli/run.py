@@ -16,6 +16,7 @@ import click
 from ..client.errors import APIError
 from ..client.streams import copy_output, pump_stdin, response_chunks
 from .options import DockerCommand, Failure, print_err
+from .procflags import process_options
 from .runopts import create_body
 
 
@@ -166,6 +167,7 @@ def _follow_logs(client, cid: str, tty: bool) -> None:
               help="Security options (seccomp=unconfined|PROFILE.json, no-new-privileges)")
 @click.option("--stop-signal", default=None, help="Signal to stop the container")
 @click.option("--stop-timeout", type=int, default=None, help="Timeout to stop a container")
+@process_options
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj

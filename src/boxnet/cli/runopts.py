@@ -12,6 +12,7 @@ import os
 from ..client.errors import OptionError
 from ..client.specs import parse_publish, parse_restart, security_opts
 from .options import Failure, parse_map
+from .procflags import host_config
 
 
 def usage_failure(msg: str) -> Failure:
@@ -146,6 +147,7 @@ def _create_body(o: dict) -> dict:
         "Sysctls": parse_map(o.get("sysctl", ()), "--sysctl") or None,
         "GroupAdd": list(o.get("group_add", ())) or None,
         "SecurityOpt": security_opts(o.get("security_opt", ())) or None,
+        **host_config(o),
     }
     body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
     return body

@@ -25,6 +25,7 @@ from ..errors import Conflict, InvalidParameter, NotFound
 from ..kernel import procfacts, volmount
 from ..model import Container
 from ..runtime import procopts
+from ..runtime.procbundle import INIT_PATH
 from . import sandbox
 
 if TYPE_CHECKING:
@@ -65,6 +66,13 @@ def _running_peer(ctl: "Controller", c: Container, ref: str, what: str) -> Conta
     return other
 
 
+def _image_root_readonly(ctl: "Controller", c: Container) -> bool:
+    try:
+        return ctl.images.get(c.image_id).readonly
+    except NotFound:
+        return False
+
+
 def _devices(hc: dict, privileged: bool) -> list[dict]:
     out = procfacts.host_devices() if privileged else []
     for host, ctr, perms in procopts.parse_devices(hc.get("Devices")):
@@ -84,6 +92,12 @@ async def process_fields(ctl: "Controller", c: Container) -> dict:
     out = procopts.spec_fields(cfg, hc, facts)
     if hc.get("Init") is None and ctl.config.init:   # dockerd --init: the daemon's default
         out["init"] = facts.init_path
+    if out["init"] and _image_root_readonly(ctl, c):
+        if hc.get("Init") is None:
+            out["init"] = ""   # the daemon's default cannot apply: runc could not mount it
+        else:
+            raise InvalidParameter(f"Init: image {c.config.image} has a read-only root (the "
+                                   f"host's '/'), where {INIT_PATH} cannot be mounted")
     out["devices"] = _devices(hc, out["privileged"])
     pid_mode, pid_ref = procopts.ns_mode(hc, "PidMode")
     if pid_mode == "host":

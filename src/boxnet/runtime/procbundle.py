@@ -4,7 +4,8 @@ runtime/bundle.py builds Docker's default config and hands it here last:
 namespaces (PID/IPC host or joined, UTS host, a private cgroup namespace),
 /dev/shm (its size, none, or the host's or another container's bound), the
 init (tini bound read-only at /sbin/docker-init and made PID 1:
-`docker-init -- <entrypoint+cmd>`, as Docker does), the read-only root,
+`docker-init -- <entrypoint+cmd>`, as Docker does; `-s` too in a PID
+namespace it does not own), the read-only root,
 rlimits, oom_score_adj, devices and their cgroup rules, and privileged mode
 (Docker's meaning: every host device usable, no seccomp filter, no masked or
 read-only paths, /sys writable).  Capabilities are chosen earlier
@@ -61,7 +62,11 @@ def _mounts(config: dict, spec: ProcessSpec) -> None:
     if spec.init:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": spec.init,
                        "options": ["bind", "ro", "nosuid", "nodev"]})
-        config["process"]["args"] = [INIT_PATH, "--", *config["process"]["args"]]
+        # In a PID namespace not its own tini is not PID 1: -s makes it a child
+        # subreaper, so orphans are still reparented to it and reaped (Docker omits it
+        # and tini warns that zombie reaping won't work).
+        sub = ["-s"] if spec.pid_ns else []
+        config["process"]["args"] = [INIT_PATH, *sub, "--", *config["process"]["args"]]
     config["mounts"] = mounts
 
 
