@@ -142,12 +142,12 @@ def test_client_gone_mid_load_leaves_nothing(host):
 
 
 @pytest.mark.parametrize("hc,field", [
-    ({"Privileged": True}, "HostConfig.Privileged"),
-    ({"CapAdd": ["NET_ADMIN"]}, "HostConfig.CapAdd"),
+    ({"UsernsMode": "private"}, "HostConfig.UsernsMode"),
+    ({"CgroupParent": "mine"}, "HostConfig.CgroupParent"),
     ({"Memory": 64 << 20}, "HostConfig.Memory"),
     ({"Sysctls": {"kernel.panic": "1"}}, "HostConfig.Sysctls"),
-    ({"PidMode": "host"}, "HostConfig.PidMode"),
-    ({"ReadonlyRootfs": True}, "HostConfig.ReadonlyRootfs"),
+    ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt"),
+    ({"Runtime": "kata"}, "HostConfig.Runtime"),
 ])
 def test_unsupported_container_field_is_400(host, hc, field):
     """A create body setting an unsupported field: 400 naming it, no container."""
