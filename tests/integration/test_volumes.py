@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -287,3 +288,17 @@ def test_ps_volume_filter(docker):
     assert docker.out("ps", "-aq", "--filter", "volume=nothing-like-it") == ""
     docker("rm", "-v", a, b)
     docker("volume", "rm", "pfv")
+
+
+def test_volume_events(docker):
+    """create, mount, unmount, destroy of a volume in `docker events`, with the
+    type=volume and volume= filters."""
+    since = str(int(time.time()) - 1)
+    docker("run", "--rm", "-v", "evvol:/e", "busybox", "true")
+    docker("volume", "create", "other-ev")
+    docker("volume", "rm", "evvol", "other-ev")
+    until = str(int(time.time()) + 1)
+    out = docker.out("events", "--since", since, "--until", until, "--filter", "type=volume",
+                     "--filter", "volume=evvol", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}")
+    assert out.splitlines() == ["volume create evvol", "volume mount evvol",
+                                "volume unmount evvol", "volume destroy evvol"], out

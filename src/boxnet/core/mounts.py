@@ -44,6 +44,21 @@ class VolumeOps:
             raise Unavailable("this daemon has no volume store")
         return self.volumes
 
+    def _volume_event(self, action: str, name: str, **attrs: str) -> None:
+        """Docker's volume events (create, destroy, mount, unmount) on the feed."""
+        if self.event_feed is not None:
+            self.event_feed.publish("volume", action, name, {"driver": "local", **attrs})
+
+    def _new_volume(self, name: str, driver: str, options: dict, labels: dict) -> tuple:
+        v, new = self._vols().create(name, driver, options, labels, now_rfc3339())
+        if new:
+            self._volume_event("create", name)
+        return v, new
+
+    async def _destroy_volume(self, name: str) -> None:
+        await self._vols().remove(name)
+        self._volume_event("destroy", name)
+
     def volume_users(self, name: str) -> list[Container]:
         """Containers (in any state) whose mounts refer to volume `name`."""
         return [c for c in self.containers.values()
@@ -56,7 +71,7 @@ class VolumeOps:
         if not name:   # as dockerd: a random name, and the volume counts as anonymous
             name = anonymous_name()
             labels.setdefault(ANONYMOUS_LABEL, "")
-        v, _ = self._vols().create(name, driver, dict(options or {}), labels, now_rfc3339())
+        v, _ = self._new_volume(name, driver, dict(options or {}), labels)
         return v
 
     def volume(self, name: str) -> Volume:
@@ -85,7 +100,7 @@ class VolumeOps:
         if users:
             raise Conflict(f"remove {name}: volume is in use - "
                            f"[{', '.join(c.id for c in users)}]")
-        await vols.remove(name)
+        await self._destroy_volume(name)
 
     async def prune_volumes(self, filters: dict[str, list[str]]) -> tuple[list[str], int]:
         """POST /volumes/prune: (names removed, bytes reclaimed)."""
@@ -97,7 +112,7 @@ class VolumeOps:
             if not vfilters.prunable(v, n in used, filters):
                 continue
             size = await asyncio.to_thread(vols.size, n)
-            await steps.run(f"volume {n}", vols.remove, n)
+            await steps.run(f"volume {n}", self._destroy_volume, n)
             if n not in vols.volumes:
                 gone.append(n)
                 space += max(size, 0)
@@ -148,16 +163,15 @@ class VolumeOps:
                                                         driver="local", anonymous=True))
                 by_dest[dst] = r.point
                 made.append(r)
-        vols = self._vols() if made else None
         for r in made:
             p = r.point
             labels = dict(r.labels)
             if not p.name:
                 p.name = anonymous_name()
                 labels[ANONYMOUS_LABEL] = ""
-            v, new = vols.create(p.name, r.driver, r.driver_opts, labels, now_rfc3339())
+            v, new = self._new_volume(p.name, r.driver, r.driver_opts, labels)
             if new:
-                undo.push(f"removal of volume {p.name}", vols.remove, p.name)
+                undo.push(f"removal of volume {p.name}", self._destroy_volume, p.name)
             p.source, p.driver = v.mountpoint, v.driver
         return sorted(by_dest.values(), key=lambda m: (_depth(m.destination), m.destination))
 
@@ -179,6 +193,8 @@ class VolumeOps:
                     image_dir = os.path.join(image_rootfs, m.destination.lstrip("/"))
                     await asyncio.to_thread(vols.copy_up, m.name, image_dir)
                 prop = "rprivate"
+                self._volume_event("mount", m.name, container=c.id, destination=m.destination,
+                                   propagation="", **{"read/write": str(m.rw).lower()})
             else:
                 source, prop = m.source, m.propagation or "rprivate"
                 if not os.path.exists(source):
@@ -201,7 +217,10 @@ class VolumeOps:
         running = {m.name for o in self.containers.values() if o.status == "running"
                    and o is not c for m in o.mounts if m.type == "volume"}
         for m in c.mounts:
-            if m.type == "volume" and m.name not in running:
+            if m.type != "volume":
+                continue
+            self._volume_event("unmount", m.name, container=c.id)
+            if m.name not in running:
                 try:
                     self.volumes.deactivate(m.name)
                 except BoxnetError as exc:
@@ -217,7 +236,7 @@ class VolumeOps:
                 continue
             if self.volume_users(m.name):
                 continue   # still used (volumes-from): kept, as dockerd does
-            await steps.run(f"its volume {m.name}", self.volumes.remove, m.name)
+            await steps.run(f"its volume {m.name}", self._destroy_volume, m.name)
 
 
 def mounts_json(c: Container) -> list[dict]:

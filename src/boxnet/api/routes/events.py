@@ -50,6 +50,8 @@ def _match(msg: dict, f: dict) -> bool:
         return False
     if "image" in f and attrs.get("image") not in f["image"]:
         return False
+    if "volume" in f and (msg["Type"] != "volume" or msg["Actor"]["ID"] not in f["volume"]):
+        return False
     if "label" in f and not flt.match_labels(attrs, f["label"]):
         return False
     if "scope" in f and "local" not in f["scope"]:
