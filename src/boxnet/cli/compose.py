@@ -36,15 +36,20 @@ def compose(ctx, files, project_name, env_file, project_directory, host) -> None
 @click.option("-d", "--detach", is_flag=True, help="Run containers in the background")
 @click.option("--remove-orphans", is_flag=True, help="Remove containers of services not "
               "in the file")
+@click.option("--wait", is_flag=True, help="Wait for services to be running|healthy "
+              "(implies detached mode)")
 @click.argument("services", nargs=-1)
 @click.pass_obj
 @handled
-def up(st, detach, remove_orphans, services) -> None:
+def up(st, detach, remove_orphans, wait, services) -> None:
     """Create and start containers"""
     r = st.runner()
     r.up(list(services) or None)
     if remove_orphans:
         r.remove_orphans()
+    if wait:
+        r.wait(list(services) or None)
+        return
     if not detach:
         from ..compose.logs import follow
         try:
@@ -53,6 +58,16 @@ def up(st, detach, remove_orphans, services) -> None:
         except KeyboardInterrupt:
             print_err("Gracefully stopping... (press Ctrl+C again to force)")
             r.each("stop", list(services) or None)
+
+
+@compose.command("pull")
+@click.argument("services", nargs=-1)
+@click.pass_obj
+@handled
+def pull(st, services) -> None:
+    """Pull service images"""
+    for line in st.runner().pull(list(services) or None):
+        click.echo(line)
 
 
 @compose.command("down")

@@ -72,10 +72,34 @@ class Runner:
             raise ProjectError(f"service {service!r} has no container yet")
         return cs[0]["Id"]
 
+    def pull(self, names: list[str] | None = None, missing_only: bool = False) -> list[str]:
+        """`compose pull`: pull the image of each service that names one (policy
+        never skipped; `missing_only`: only images not present); the status lines."""
+        out = []
+        for n in names or list(self.project.services):
+            svc = self.project.services[n]
+            policy = str(svc.get("pull_policy") or "missing")
+            if not svc.image or policy == "never" or (
+                    missing_only and engine.image_exists(self.client, svc.image)):
+                continue
+            try:
+                out.append(engine.pull_image(self.client, svc.image))
+            except APIError as e:
+                where = self.where(("services", n, "image"))
+                raise ProjectError(f"{where}service {n!r}: pulling {svc.image!r}: "
+                                   f"{e.message}") from None
+        return out
+
     def _check_images(self, names: list[str]) -> None:
         for n in names:
             svc = self.project.services[n]
+            policy = str(svc.get("pull_policy") or "missing")
+            if svc.image and policy == "always":
+                self.pull([n])
             if svc.image and engine.image_exists(self.client, svc.image):
+                continue
+            if svc.image and svc.build is None and policy in ("missing", "if_not_present"):
+                self.pull([n])          # pull_policy missing (the default): pulled first
                 continue
             where = self.where(("services", n, "build" if svc.build is not None else "image"))
             if svc.build is not None:
@@ -83,9 +107,8 @@ class Runner:
                     f"{where}service {n!r} has `build:` and its image {svc.image or '(none)'!r} is "
                     "not present locally: boxnet compose does not build images; build or "
                     "import the image first (boxnet import / docker save), then set `image:`")
-            raise ProjectError(f"{where}service {n!r}: image {svc.image!r} not found locally; "
-                               "boxnet has no registry access: import it first "
-                               "(`boxnet image import`) or use a local image")
+            raise ProjectError(f"{where}service {n!r}: image {svc.image!r} not found locally "
+                               "and its pull_policy is never: pull or load it first")
 
     def where(self, path: tuple) -> str:
         """`file:line: path: ` of a key in the project's files, for error messages."""
@@ -120,6 +143,18 @@ class Runner:
             for dep, cfg in svc.depends_on.items():
                 health.wait_condition(self, dep, cfg["condition"])
             self.converge(svc)
+
+    def wait(self, services: list[str] | None = None, timeout: float = 120) -> None:
+        """`up --wait`: every service running, and healthy when it has a healthcheck."""
+        for n in start_order(self.project, services):
+            svc = self.project.services[n]
+            hc = svc.get("healthcheck") or {}
+            if hc and not hc.get("disable"):
+                health.wait_condition(self, n, "service_healthy", timeout)
+            for c in self.containers(n):
+                if (engine.inspect(self.client, c["Id"]).get("State") or {}).get(
+                        "Status") != "running":
+                    raise ProjectError(f"container for service {n!r} is not running")
 
     def _uses_volume(self, order: list[str], key: str) -> bool:
         """Whether one of the services being brought up mounts the volume `key` (a
