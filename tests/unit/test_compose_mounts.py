@@ -137,7 +137,7 @@ def test_secrets_and_configs(tmp_path):
     ("deploy: {placement: {constraints: [x]}}", "services.a.deploy.placement", "swarm"),
     ("deploy: {resources: {reservations: {cpus: '1'}}}",
      "services.a.deploy.resources.reservations.cpus", "reservations.cpus"),
-    ("pull_policy: always", "services.a.pull_policy", "registry"),
+    ("pull_policy: build", "services.a.pull_policy", "does not build images"),
 ])
 def test_refusals_name_the_key(tmp_path, snippet, where, words):
     (tmp_path / "pw.txt").write_text("x")

@@ -50,6 +50,30 @@ def inspect(client: Client, ref: str) -> dict:
     return client.get(f"/containers/{ref}/json")
 
 
+def pull_image(client: Client, image: str) -> str:
+    """`POST /images/create?fromImage=`: pull `image` (name[:tag] or
+    name@digest) and return the daemon's final status line; an error in the
+    progress stream raises APIError (500) with its message."""
+    name, tag = image, ""
+    if "@" in image:
+        name, tag = image.split("@", 1)
+    elif ":" in image.rsplit("/", 1)[-1]:
+        name, tag = image.rsplit(":", 1)
+    resp = client.request("POST", "/images/create", {"fromImage": name, "tag": tag or "latest"})
+    last = ""
+    try:
+        for line in resp:
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            if msg.get("error"):
+                raise APIError(500, msg["error"])
+            last = msg.get("status", last)
+    finally:
+        resp.close()
+    return last
+
+
 def image_exists(client: Client, image: str) -> bool:
     """Whether the daemon has the image locally."""
     try:

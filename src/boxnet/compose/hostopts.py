@@ -53,7 +53,7 @@ REFUSED = {
     "pull_refresh_after": "boxnet has no registry access: there is nothing to refresh",
 }
 DEPLOY_OK = {"replicas", "resources", "restart_policy", "mode"}
-PULL_OK = ("missing", "never", "if_not_present", "")
+PULL_OK = ("missing", "never", "if_not_present", "always", "")
 
 # Engine field (as named in its refusal) -> compose key
 ENGINE_KEYS = {
@@ -131,7 +131,8 @@ def refuse_unhandled(project: Project, svc: Service) -> None:
     pp = str(svc.get("pull_policy") or "")
     if pp not in PULL_OK:
         raise _err(project, base + ("pull_policy",), f"pull_policy {pp!r} is not supported",
-                   "boxnet has no registry access: use missing or never")
+                   "boxnet compose does not build images (build) nor refresh them on a "
+                   "schedule (daily, weekly, every_...): use missing, always or never")
     plat = svc.get("platform")
     if plat and str(plat) != _host_platform():
         raise _err(project, base + ("platform",), f"platform {plat!r} is not this host's "
