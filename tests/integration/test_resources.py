@@ -347,3 +347,35 @@ def test_compose_deploy_resources_limits(host, tmp_path):
             assert read(cgroup_dir(host, name, "pids") + "/pids.max") == "40", label
         finally:
             compose("down", "-t", "1")
+
+
+def test_pause_and_limits_survive_a_daemon_restart(docker, host, tmp_path):
+    """A paused container stays paused across a daemon restart (and unpauses
+    after it); its limits and OOMKilled are kept in the record."""
+    out = tmp_path / "out"
+    out.mkdir()
+    docker("run", "-d", "--name", "keep", "-m", "24m", "-v", f"{out}:/out", "busybox", "sh",
+           "-c", "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.05; done")
+    r = docker("run", "--name", "oom3", "-m", "16m", "boxnet/host", "python3", "-c",
+               "b = bytearray(100 << 20)", check=False)
+    assert r.returncode == 137
+    try:
+        n = lambda: int(read(str(out / "n")) or 0)
+        poll(lambda: n() > 2, what="the counter")
+        docker("pause", "keep")
+        frozen = n()
+        host.restart()
+        st = host.inspect("keep")
+        assert st["State"]["Status"] == "paused" and st["HostConfig"]["Memory"] == 24 * MiB
+        assert n() == frozen
+        assert host.inspect("oom3")["State"]["OOMKilled"] is True
+        docker("unpause", "keep")
+        poll(lambda: n() > frozen + 2, what="the counter after unpause")
+        # a new run clears OOMKilled
+        docker("update", "-m", "256m", "--memory-swap", "512m", "oom3")
+        docker("start", "oom3")
+        poll(lambda: host.inspect("oom3")["State"]["Status"] == "exited", what="oom3's end")
+        st = host.inspect("oom3")["State"]
+        assert st["ExitCode"] == 0 and st["OOMKilled"] is False, st
+    finally:
+        docker("rm", "-f", "keep", "oom3", check=False)

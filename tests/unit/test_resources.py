@@ -81,6 +81,8 @@ def test_oci_resources_as_docker_converts_them():
         "cpu": {"period": 50000, "quota": 25000}}
     assert r.normalize({"Memory": 32 * MiB, "MemorySwap": -1})["MemorySwap"] == -1
     assert r.normalize({"PidsLimit": 0})["PidsLimit"] is None
+    no_swap = HOST._replace(supported=ALL - {"MemorySwap"})   # no swap accounting: no default
+    assert "MemorySwap" not in r.normalize({"Memory": 32 * MiB}, no_swap)
     assert r.oci_resources({"PidsLimit": None}, for_update=True) == {"pids": {"limit": -1}}
 
 

@@ -142,11 +142,13 @@ def validate(hc: dict, host: HostCgroups) -> list[str]:
     return []
 
 
-def normalize(hc: dict) -> dict:
+def normalize(hc: dict, host: HostCgroups | None = None) -> dict:
     """`hc` with Docker's defaults applied (a copy): MemorySwap twice Memory
-    when only Memory is set; PidsLimit <= 0 means unlimited (null)."""
+    when only Memory is set and the host can limit swap (`host` None: assume
+    so); PidsLimit <= 0 means unlimited (null)."""
     out = dict(hc)
-    if out.get("Memory") and not out.get("MemorySwap"):
+    swap_ok = host is None or "MemorySwap" in host.supported
+    if out.get("Memory") and not out.get("MemorySwap") and swap_ok:
         out["MemorySwap"] = 2 * out["Memory"]
     pids = out.get("PidsLimit")
     if isinstance(pids, int) and pids <= 0:
