@@ -9,6 +9,7 @@ from __future__ import annotations
 from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, macvlan, overlay, scale
 from bench.scenarios import bounded, churn, clients, seccomp, supervisor
 from bench.scenarios import realrun
+from bench.scenarios import stats
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -25,4 +26,5 @@ SCENARIOS = {
     churn.NAME: churn,
     supervisor.NAME: supervisor,
     realrun.NAME: realrun,
+    stats.NAME: stats,
 }
