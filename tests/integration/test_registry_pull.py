@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     try:
         o = Outside(h)
         reg = Registry(o)
-        h.start("--insecure-registry", reg.addr)
+        h.start("--insecure-registry", reg.addr, "--registry-mirror", reg.url)
         tar = tmp_path_factory.mktemp("seed") / "da.tar"
         imagetars.docker_archive(str(tar), "x/da:v1")
         reg.seed(f"docker-archive:{tar}", "team/da:v1")
@@ -148,6 +148,22 @@ def test_run_of_missing_image_pulls_first(world):
     h.api("DELETE", f"/images/{reg.addr}/team/da:v1?force=1")
     r = docker_cli(h, "run", "--rm", f"{reg.addr}/team/da:v1", "cat", "/hello.txt")
     assert "Unable to find image" in r.stderr and "hello from layer 2" in r.stdout, r
+
+
+def test_docker_io_names_are_normalised_and_pulled_from_the_mirror(world, tmp_path):
+    """`docker pull mirrored:1` means docker.io/library/mirrored:1: with
+    --registry-mirror it comes from the mirror (docker.io itself is unreachable
+    here) and is named as Docker names it."""
+    h, reg = world
+    imagetars.docker_archive(str(tmp_path / "m.tar"), "x/m:1")
+    reg.seed(f"docker-archive:{tmp_path / 'm.tar'}", "library/mirrored:1")
+    r = docker_cli(h, "pull", "mirrored:1")
+    assert "Status: Downloaded newer image for mirrored:1" in r.stdout, r.stdout
+    info = h.api_ok("GET", "/images/docker.io/library/mirrored:1/json")
+    assert "mirrored:1" in info["RepoTags"] and any(
+        d.startswith("mirrored@sha256:") for d in info["RepoDigests"]), info
+    out = docker_cli(h, "run", "--rm", "mirrored:1", "cat", "/hello.txt")
+    assert out.stdout == "hello from layer 2\n"
 
 
 def test_corrupted_blob_is_rejected_and_nothing_kept(world, tmp_path):
