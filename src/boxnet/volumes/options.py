@@ -21,8 +21,7 @@ import msgspec
 from ..errors import InvalidParameter
 
 KEYS = ("type", "o", "device")
-FLAGS = {"ro": 0, "rw": 0, "nosuid": 0, "nodev": 0, "noexec": 0, "exec": 0, "suid": 0,
-         "dev": 0}
+FLAGS = frozenset({"ro", "rw", "nosuid", "nodev", "noexec", "exec", "suid", "dev"})
 _TMPFS_DATA = re.compile(r"^(size|mode|uid|gid|nr_inodes|nr_blocks)=[0-9a-zA-Z%]+$")
 
 
