@@ -143,6 +143,10 @@ class ResourceOps:
                       system_cpu=cgroups.system_cpu_usage(),
                       online_cpus=cgroups.online_cpus(), networks=nets)
 
+    def host_cgroups(self) -> cgroups.HostCgroups:
+        """What the host's cgroups can limit, its cgroup version, CPUs, memory nodes."""
+        return cgroups.host()
+
     def host_memory(self) -> int:
         """The host's memory (stats' limit of an unlimited container)."""
         return cgroups.host_memory()

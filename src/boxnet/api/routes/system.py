@@ -50,19 +50,25 @@ async def info(request: web.Request) -> web.Response:
     """GET /info."""
     c = ctl(request)
     states = [x.status for x in c.containers.values()]
+    paused = sum(1 for x in c.containers.values() if x.paused and x.status == "running")
+    cg = c.host_cgroups()   # what the host's cgroups can limit (kernel/cgroups.py)
     uname = platform.uname()
     return reply({
         "ID": c.host_id, "Containers": len(states),
-        "ContainersRunning": states.count("running"), "ContainersPaused": 0,
+        "ContainersRunning": states.count("running") - paused, "ContainersPaused": paused,
         "ContainersStopped": len(states) - states.count("running"),
         "Images": len(c.images.list()), "Driver": "overlay", "DriverStatus": [],
         "Plugins": {"Volume": [], "Network": c.drivers.names(), "Authorization": None,
                     "Log": ["file"]},
-        "MemoryLimit": False, "SwapLimit": False, "KernelMemory": False,
-        "CpuCfsPeriod": False, "CpuCfsQuota": False, "IPv4Forwarding": True,
+        "MemoryLimit": "Memory" in cg.supported, "SwapLimit": "MemorySwap" in cg.supported,
+        "KernelMemory": False, "KernelMemoryTCP": False,
+        "CpuCfsPeriod": "CpuPeriod" in cg.supported, "CpuCfsQuota": "CpuQuota" in cg.supported,
+        "CPUShares": "CpuShares" in cg.supported, "CPUSet": "CpusetCpus" in cg.supported,
+        "PidsLimit": "PidsLimit" in cg.supported, "OomKillDisable": False,
+        "IPv4Forwarding": True,
         "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "NGoroutines": 0,
         "SystemTime": "", "LoggingDriver": "file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": "1", "NEventsListener": len(c.event_feed.clients), "KernelVersion": uname.release,
+        "CgroupVersion": str(cg.version), "NEventsListener": len(c.event_feed.clients), "KernelVersion": uname.release,
         "OperatingSystem": "boxnet on " + platform.system(), "OSType": "linux",
         "Architecture": uname.machine, "IndexServerAddress": "", "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
