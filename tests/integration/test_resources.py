@@ -241,7 +241,7 @@ def test_top_and_pause(docker, dockerpy, host, tmp_path):
         assert "tick" in docker("ps", "--filter", "status=paused", "--format",
                                 "{{.Names}}").stdout
         info = docker("info", "--format", "{{.ContainersPaused}} {{.MemoryLimit}} "
-                      "{{.SwapLimit}} {{.CpuCfsQuota}} {{.PidsLimit}}").stdout.split()
+                      "{{.SwapLimit}} {{.CPUCfsQuota}} {{.PidsLimit}}").stdout.split()
         assert info == ["1", "true", "true", "true", "true"], info
         frozen = n()
         deadline = time.monotonic() + 1.0
