@@ -5,6 +5,7 @@ read back after a restart, a create cut short removed, the copy-up rule."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -12,6 +13,7 @@ from boxnet.errors import InvalidParameter, NotFound
 from boxnet.volumes import filters, options
 from boxnet.volumes.model import Volume
 from boxnet.volumes.names import ANONYMOUS_LABEL
+from boxnet.volumes import store as store_mod
 from boxnet.volumes.store import VolumeStore
 
 
@@ -57,7 +59,10 @@ def test_prune_rules():
     assert not filters.prunable(named, False, {"all": ["1"], "label!": ["team"]})
 
 
-async def test_store_layout_restart_and_copy_up(tmp_path):
+async def test_store_layout_restart_and_copy_up(tmp_path, monkeypatch):
+    async def rmtree(path):   # no program in unit tests: the store's `rm -rf` in-process
+        shutil.rmtree(path, ignore_errors=True)
+    monkeypatch.setattr(store_mod, "remove_tree", rmtree)
     root = tmp_path / "volumes"
     s = VolumeStore(str(root))
     v, new = s.create("v1", "local", {}, {"k": "v"}, "2026-01-01T00:00:00Z")

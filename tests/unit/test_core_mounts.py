@@ -1,0 +1,115 @@
+"""core/mounts.py on the in-memory fakes (plain-directory volumes need no root):
+Docker's precedence of volumes-from, binds/mounts and anonymous volumes, copy-up of
+the image's directory at start, a failed create taking back the volumes it made,
+in-use removal refused with force too, `rm -v`, prune, and the OCI mounts a
+start hands to the runtime."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from boxnet.core.controller import Controller
+from boxnet.core.eventfeed import EventFeed
+from boxnet.drivers.host import HostDriver
+from boxnet.drivers.null import NullDriver
+from boxnet.drivers.registry import DriverRegistry
+from boxnet.errors import Conflict, InvalidParameter
+from boxnet.model import ContainerConfig
+from boxnet.volumes.names import ANONYMOUS_LABEL
+from boxnet.volumes import store as store_mod
+from boxnet.volumes.store import VolumeStore
+
+from core_fakes import FakePorts, Rig
+
+
+@pytest.fixture
+async def rig(tmp_path, monkeypatch):
+    r = Rig(tmp_path, monkeypatch)
+
+    async def rmtree(path):   # no program in unit tests: the store's `rm -rf` in-process
+        shutil.rmtree(path, ignore_errors=True)
+    monkeypatch.setattr(store_mod, "remove_tree", rmtree)
+    drivers = DriverRegistry([r.driver, HostDriver(), NullDriver()])
+    r.ctl = Controller(r.config, r.store, r.ipam, drivers, r.firewall, r.runtime, r.images,
+                       r.netlink, host_id="f" * 64, dns=lambda ctl: r.dns,
+                       ports=lambda ctl: FakePorts(), event_feed=EventFeed(),
+                       volumes=VolumeStore(str(tmp_path / "volumes")))
+    r.dns.ctl = r.ctl
+    await r.ctl.start()
+    etc = tmp_path / "rootfs" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    yield r
+
+
+async def make(rig, name, cfg=None, hc=None):
+    config = ContainerConfig(image="busybox", cmd=["sleep", "1"], raw_config=dict(cfg or {}),
+                             raw_host_config=dict(hc or {}))
+    return await rig.ctl.create_container(name, config, {})
+
+
+async def test_precedence_and_anonymous_volumes(rig, tmp_path):
+    """volumes-from first, binds and mounts replace it at the same destination,
+    Config.Volumes and the image's VOLUME only where nothing is mounted."""
+    rig.images.image.config.Volumes = {"/etc": {}, "/data": {}}
+    a = await make(rig, "ca", hc={"Binds": ["shared:/data", "/srv/a:/srv"]})
+    host_dir = tmp_path / "hostdir"
+    host_dir.mkdir()
+    b = await make(rig, "cb", cfg={"Volumes": {"/x": {}}}, hc={
+        "VolumesFrom": ["ca:ro"],
+        "Mounts": [{"Type": "bind", "Source": str(host_dir), "Target": "/srv"}]})
+    by = {m.destination: m for m in b.mounts}
+    assert [m.destination for m in b.mounts] == ["/data", "/etc", "/srv", "/x"]
+    assert (by["/data"].name, by["/data"].rw, by["/data"].copy) == ("shared", False, False)
+    assert by["/srv"].type == "bind" and by["/srv"].source == str(host_dir)
+    # the image's /etc of cb is mounted already: ca's anonymous volume, by volumes-from
+    assert by["/x"].anonymous and not by["/etc"].anonymous and by["/etc"].name == \
+        {m.destination: m for m in a.mounts}["/etc"].name
+    vols = rig.ctl.volumes.volumes
+    assert ANONYMOUS_LABEL in vols[by["/x"].name].labels and "shared" in vols
+
+
+async def test_start_copies_up_and_hands_oci_mounts(rig):
+    c = await make(rig, "cc", hc={"Binds": ["etcv:/etc", "emptyv:/mnt:nocopy,ro"],
+                                 "Tmpfs": {"/run": "size=1m"}})
+    specs = await rig.ctl.mount_specs(c, rig.images.image.rootfs)
+    assert [m["destination"] for m in specs] == ["/etc", "/mnt", "/run"]
+    assert specs[1]["options"] == ["rbind", "rprivate", "ro"]
+    assert specs[2]["type"] == "tmpfs" and "size=1m" in specs[2]["options"]
+    vols = rig.ctl.volumes
+    assert os.listdir(vols.get("etcv").mountpoint) == ["passwd"]
+    assert os.listdir(vols.get("emptyv").mountpoint) == []
+
+
+async def test_failed_create_takes_back_its_volumes(rig):
+    with pytest.raises(InvalidParameter, match="ext4"):
+        await make(rig, "half", hc={"Binds": ["half1:/a"], "Mounts": [
+            {"Type": "volume", "Source": "half2", "Target": "/b",
+             "VolumeOptions": {"DriverConfig": {"Options": {"type": "ext4"}}}}]})
+    assert rig.ctl.volumes.volumes == {} and "half" not in rig.ctl.cont_by_name
+    with pytest.raises(InvalidParameter, match="bind source path does not exist"):
+        await make(rig, "nob", hc={"Binds": ["kept:/k"], "Mounts": [
+            {"Type": "bind", "Source": "/no/such/dir", "Target": "/b"}]})
+    assert rig.ctl.volumes.volumes == {}
+
+
+async def test_in_use_rm_v_and_prune(rig):
+    c = await make(rig, "cc", cfg={"Volumes": {"/anon": {}}}, hc={"Binds": ["named:/n"]})
+    anon = next(m.name for m in c.mounts if m.anonymous)
+    for force in (False, True):
+        with pytest.raises(Conflict, match="volume is in use"):
+            await rig.ctl.remove_volume("named", force=force)
+    assert await rig.ctl.prune_volumes({"all": ["true"]}) == ([], 0)
+    await rig.ctl.remove_container(c.id, volumes=True)
+    assert set(rig.ctl.volumes.volumes) == {"named"}
+    rig.ctl.create_volume("", labels={"k": "v"})    # no name: random, anonymous
+    assert len(rig.ctl.list_volumes({"dangling": ["true"]})) == 2
+    gone, _ = await rig.ctl.prune_volumes({})
+    assert len(gone) == 1 and set(rig.ctl.volumes.volumes) == {"named"}
+    await rig.ctl.remove_volume("named")
+    await rig.ctl.remove_volume("named", force=True)   # gone already: no error with force
+    usage = await rig.ctl.volumes_usage()
+    assert usage == []
