@@ -210,19 +210,55 @@ def test_no_redirect_in_host_mode_or_without_user_network(d53):
         h.cli("rm", "-f", "hostm", "plain")
 
 
-def test_after_daemon_restart(d53):
-    """A restarted daemon binds new sockets and replaces the table in one transaction:
-    still one table, and everything answers as before."""
+def redirect_table(netns: str) -> str:
+    """`nft list table ip boxnet_dns` inside a netns."""
+    return harness.run(["nsenter", f"--net={netns}", "nft", "list", "table", "ip",
+                        "boxnet_dns"]).stdout
+
+
+def test_after_daemon_restart_the_table_is_kept(d53):
+    """A restarted daemon binds the resolver's ports again and keeps the table as it is
+    (nothing changes in the kernel); everything answers as before."""
     h = d53
     netns = netns_of(h, "srv")
-    before = harness.run(["nsenter", f"--net={netns}", "nft", "list", "table", "ip",
-                          "boxnet_dns"]).stdout
+    before = redirect_table(netns)
     h.restart()
-    after = harness.run(["nsenter", f"--net={netns}", "nft", "list", "table", "ip",
-                         "boxnet_dns"]).stdout
+    assert redirect_table(netns) == before
     assert tables(netns).split().count("boxnet_dns") == 1
-    assert after != before, "the new daemon's sockets have new ports: the rules must follow"
     check_everything(h)
+
+
+# Holds 127.0.0.11:PORT (UDP) in a netns while the daemon is down, as any program
+# of the container could.
+_SQUAT = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.11", int(sys.argv[1])))
+print("bound", flush=True); time.sleep(120)
+"""
+
+
+def test_after_daemon_restart_with_a_port_taken_the_table_is_replaced(d53):
+    """While the daemon was down a program took the resolver's UDP port: the new daemon
+    picks new ports and replaces the table in one transaction; still one table, and
+    127.0.0.11:53 is boxnet's again, UDP and TCP."""
+    h = d53
+    netns = netns_of(h, "srv")
+    before = redirect_table(netns)
+    port = before.split("udp dport set ")[1].split()[0]
+    h.stop()
+    squat = harness.subprocess.Popen(["nsenter", f"--net={netns}", sys.executable, "-c",
+                                      _SQUAT, port], stdout=harness.subprocess.PIPE, text=True)
+    harness.STARTED_PIDS.add(squat.pid)
+    try:
+        assert squat.stdout.readline().strip() == "bound"
+        h.start(*h.daemon_args)
+        after = redirect_table(netns)
+        assert after != before and f"udp dport set {port}" not in after, after
+        assert tables(netns).split().count("boxnet_dns") == 1
+        check_everything(h)
+    finally:
+        squat.kill()
+        squat.wait(10)
 
 
 def test_sharers_keep_the_netns_without_the_redirect(d53):

@@ -76,7 +76,7 @@ class Resolver:
             self.server = await asyncio.start_server(self._on_tcp, sock=tcp)
         except BaseException:
             tcp.close()
-            await self.close()
+            await self.close(remove_redirect=True)
             raise
 
     async def close(self, remove_redirect: bool = False) -> None:

@@ -18,17 +18,20 @@ kernel track every connection of the netns (conntrack is switched on per
 netns as soon as a ruleset needs it), which costs each packet of the
 container and one conntrack entry per query (a client takes a new source
 port per lookup). Plain payload rewrites need no conntrack: the container's
-own traffic is untouched, nothing can go stale when the daemon restarts and
-picks new ports (the rules are replaced in one transaction and hold at once),
-and a container that runs its own conntrack or nat rules sees consistent
-tuples (the query already carries the resolver's port when conntrack first
-sees it, the reply still does). Both rewrites keep the L4 checksum right
+own traffic is untouched, nothing can go stale when the rules change (no
+conntrack entry keeps an old mapping), and a container that runs its own
+conntrack or nat rules sees consistent tuples (the query already carries the
+resolver's port when conntrack first sees it, the reply still does). Both rewrites keep the L4 checksum right
 (nftables updates it); on loopback every packet goes through both hooks.
 
 Everything happens in one hop of the netns worker thread
 (kernel.netns.arun_in_netns): the sockets are made there (a socket belongs to
 the netns it was made in) and the libnftables context too (its netlink socket
-is that thread's netns's), one atomic transaction per sandbox.
+is that thread's netns's), one atomic transaction per sandbox. A new netns
+gets the table with a ``create`` (no deletion: see create_script for why
+that matters); a netns that has it already (the daemon restarted, its
+containers kept running) keeps it, and the resolver binds its ports again;
+only if one of them is taken now is the table replaced, in one transaction.
 
 If nftables cannot be used (no libnftables, a kernel without nf_tables), the
 sockets are bound at port 53 as before, and the caller is told so: the
@@ -60,14 +63,8 @@ class ResolverSockets(NamedTuple):
     redirected: bool          # True: 127.0.0.11:53 is rewritten to the ports above
 
 
-def redirect_script(ip: str, udp_port: int, tcp_port: int) -> str:
-    """The nft script that (re)places the ``ip boxnet_dns`` table: one transaction.
-
-    ``table ...`` then ``delete table ...`` first, so a table left by a previous
-    daemon (other ports) is replaced atomically and a fresh netns needs no check."""
+def _table(ip: str, udp_port: int, tcp_port: int) -> str:
     return (
-        f"table ip {TABLE} {{}}\n"
-        f"delete table ip {TABLE}\n"
         f"table ip {TABLE} {{\n"
         "  chain output {\n"
         "    type filter hook output priority raw; policy accept;\n"
@@ -82,14 +79,85 @@ def redirect_script(ip: str, udp_port: int, tcp_port: int) -> str:
         "}\n")
 
 
-def _bind(ip: str, port: int) -> tuple[socket.socket, socket.socket]:
+def create_script(ip: str, udp_port: int, tcp_port: int) -> str:
+    """The nft script that makes the ``ip boxnet_dns`` table: one transaction that
+    fails (EEXIST, nothing changed) when the netns has the table already.
+
+    Nothing is deleted: a transaction that deletes leaves the kernel destroy work
+    (an RCU grace period, ~10 ms on a loaded host) that the next close of an
+    nftables netlink socket waits for, and that close is in the start path."""
+    return f"create table ip {TABLE}\n" + _table(ip, udp_port, tcp_port)
+
+
+def replace_script(ip: str, udp_port: int, tcp_port: int) -> str:
+    """The nft script that replaces whatever ``ip boxnet_dns`` table is there (or none),
+    atomically: ``table`` then ``delete table`` then the new one, one transaction."""
+    return (f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n"
+            + _table(ip, udp_port, tcp_port))
+
+
+def _signature(nft_json: dict) -> set:
+    """The chains and rules of a listed table, in comparable form."""
+    sig = set()
+    for item in nft_json.get("nftables", []):
+        if "chain" in item:
+            c = item["chain"]
+            sig.add(("chain", c.get("name"), c.get("type"), c.get("hook"), c.get("prio"),
+                     c.get("policy")))
+        elif "rule" in item:
+            r = item["rule"]
+            parts = []
+            for e in r.get("expr", []):
+                if "match" in e and e["match"].get("op") == "==":
+                    key = e["match"].get("left", {}).get("payload", {})
+                    parts.append(("match", key.get("protocol"), key.get("field"),
+                                  e["match"].get("right")))
+                elif "mangle" in e:
+                    key = e["mangle"].get("key", {}).get("payload", {})
+                    parts.append(("set", key.get("protocol"), key.get("field"),
+                                  e["mangle"].get("value")))
+                else:
+                    parts.append(("other", repr(e)))
+            sig.add(("rule", r.get("chain"), tuple(parts)))
+    return sig
+
+
+def _expected(ip: str, up: int, tp: int) -> set:
+    sig = {("chain", "output", "filter", "output", -300, "accept"),
+           ("chain", "postrouting", "filter", "postrouting", 300, "accept")}
+    for proto, port in (("udp", up), ("tcp", tp)):
+        sig.add(("rule", "output", (("match", "ip", "daddr", ip),
+                                    ("match", proto, "dport", DNS_PORT),
+                                    ("set", proto, "dport", port))))
+        sig.add(("rule", "postrouting", (("match", "ip", "saddr", ip),
+                                         ("match", proto, "sport", port),
+                                         ("set", proto, "sport", DNS_PORT))))
+    return sig
+
+
+def table_ports(nft_json: dict, ip: str) -> tuple[int, int] | None:
+    """(udp, tcp) ports an intact ``ip boxnet_dns`` table (``list table`` as JSON)
+    rewrites 127.0.0.11:53 to; None when the table is anything else than ours."""
+    sig = _signature(nft_json)
+    ports = {}
+    for kind, chain, *rest in sig:
+        if kind == "rule" and chain == "output" and rest[0] and rest[0][-1][0] == "set":
+            _, proto, _, port = rest[0][-1]
+            ports[proto] = port
+    up, tp = ports.get("udp"), ports.get("tcp")
+    if not isinstance(up, int) or not isinstance(tp, int):
+        return None
+    return (up, tp) if sig == _expected(ip, up, tp) else None
+
+
+def _bind(ip: str, udp_port: int, tcp_port: int) -> tuple[socket.socket, socket.socket]:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        udp.bind((ip, port))
+        udp.bind((ip, udp_port))
         udp.setblocking(False)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((ip, port))
+        tcp.bind((ip, tcp_port))
         tcp.listen(64)
         tcp.setblocking(False)
     except BaseException:
@@ -99,44 +167,70 @@ def _bind(ip: str, port: int) -> tuple[socket.socket, socket.socket]:
     return udp, tcp
 
 
-def _apply(script: str) -> None:
-    """Run ``script`` with a libnftables context made in this thread's netns."""
-    from .nft import Nft   # loads libnftables on first use only
+def _redirect(nft, ip: str, udp, tcp) -> tuple:
+    """Apply the redirect to the sockets' ports; returns the sockets to serve.
 
-    with Nft() as nft:
-        nft.run(script)
+    A netns that has our table already (a previous daemon's, restored
+    containers) keeps it when its ports can be bound again: nothing changes
+    in the kernel. Otherwise it is replaced in one transaction."""
+    up, tp = udp.getsockname()[1], tcp.getsockname()[1]
+    try:
+        nft.run(create_script(ip, up, tp))
+        return udp, tcp
+    except KernelError:
+        pass   # a table is there already: the cases below
+    try:
+        old = table_ports(nft.run_json(f"list table ip {TABLE}"), ip)
+    except (KernelError, ValueError):
+        old = None
+    if old is not None:
+        try:
+            again = _bind(ip, *old)
+        except OSError:
+            pass   # its ports are taken now: new rules for the new ports
+        else:
+            udp.close()
+            tcp.close()
+            return again
+    nft.run(replace_script(ip, up, tp))
+    return udp, tcp
 
 
 def _open_here(ip: str) -> ResolverSockets:
     """Bind at kernel-picked ports and apply the redirect; runs inside the netns."""
-    udp, tcp = _bind(ip, 0)
-    up, tp = udp.getsockname()[1], tcp.getsockname()[1]
+    from .nft import Nft   # loads libnftables on first use only
+
+    udp, tcp = _bind(ip, 0, 0)
     try:
-        _apply(redirect_script(ip, up, tp))
+        with Nft() as nft:   # made here: its netlink socket is this netns's
+            udp, tcp = _redirect(nft, ip, udp, tcp)
     except KernelError as e:
         udp.close()
         tcp.close()
         log.warning("dns: cannot redirect %s:53 in the container's netns (%s); "
                     "binding port 53 directly, which the container's programs "
                     "then cannot use", ip, e)
-        udp, tcp = _bind(ip, DNS_PORT)
+        udp, tcp = _bind(ip, DNS_PORT, DNS_PORT)
         return ResolverSockets(udp, tcp, DNS_PORT, DNS_PORT, False)
     except BaseException:
         udp.close()
         tcp.close()
         raise
-    return ResolverSockets(udp, tcp, up, tp, True)
+    return ResolverSockets(udp, tcp, udp.getsockname()[1], tcp.getsockname()[1], True)
 
 
 async def aopen(netns_path: str, ip: str) -> ResolverSockets:
     """The resolver's sockets in the netns at ``netns_path``, with 127.0.0.11:53
-    redirected to them (sockets and table in one hop; the table replaces any
-    earlier one, e.g. a previous daemon's)."""
+    redirected to them (sockets and table in one hop, one transaction; a table
+    a previous daemon left is kept with its ports, or replaced)."""
     return await _netns.arun_in_netns(netns_path, _open_here, ip)
 
 
 def _remove_here() -> None:
-    _apply(f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
+    from .nft import Nft
+
+    with Nft() as nft:
+        nft.run(f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n")
 
 
 async def aremove(netns_path: str) -> None:
