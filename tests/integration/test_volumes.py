@@ -152,6 +152,9 @@ def test_volumes_from(docker):
     r = docker("run", "--rm", "--volumes-from", "vsrc:ro", "busybox", "touch", "/shared/g",
                check=False)
     assert r.returncode != 0 and "Read-only file system" in r.stderr + r.stdout
+    r = docker("run", "--rm", "--volumes-from", "no-such-ctr", "busybox", "true", check=False)
+    assert r.returncode != 0 and "no such container: no-such-ctr" in r.stderr
+    assert "Unable to find image" not in r.stderr   # a 404 would make the CLI pull
     docker("rm", "-v", "vsrc")
 
 

@@ -18,7 +18,7 @@ import logging
 import os
 import posixpath
 
-from ..errors import BoxnetError, Conflict, InvalidParameter, Unavailable
+from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, Unavailable
 from ..model import Container, MountPoint
 from ..volumes import filters as vfilters
 from ..volumes import spec as vspec
@@ -142,7 +142,11 @@ class VolumeOps:
         by_dest: dict[str, MountPoint] = {}
         for entry in vfrom:
             ref, mode = vspec.parse_volumes_from(entry)
-            src = self.container(ref)
+            try:
+                src = self.container(ref)
+            except NotFound:
+                # a 400, not dockerd's 404: on a 404 the docker CLI goes to pull the image
+                raise InvalidParameter(f"VolumesFrom: no such container: {ref}") from None
             for m in src.mounts:
                 by_dest[m.destination] = MountPoint(
                     type=m.type, destination=m.destination, source=m.source, name=m.name,
