@@ -10,6 +10,7 @@ from bench.scenarios import compose, control_plane, dataplane, dns, fwscale, mac
 from bench.scenarios import bounded, churn, clients, seccomp, supervisor
 from bench.scenarios import realrun
 from bench.scenarios import stats
+from bench.scenarios import pull
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -27,4 +28,5 @@ SCENARIOS = {
     supervisor.NAME: supervisor,
     realrun.NAME: realrun,
     stats.NAME: stats,
+    pull.NAME: pull,
 }
