@@ -36,6 +36,7 @@ REGISTRY = "/usr/bin/docker-registry"
 SKOPEO = "/usr/bin/skopeo"
 ADDR = "127.0.0.1:5000"
 MS = 1000.0
+RSS_LABEL = "peak RSS during the 5-layer pull (daemons; skopeo: its process)"
 
 
 def _layout(root: Path, tag: str, layers: list[bytes], gz: bool) -> None:
@@ -207,14 +208,14 @@ def run(ctx: Context) -> dict:
                 ctx.metric("pull_five", "pull, 5 layers ~50 MiB (gzip)", "ms", name, five)
                 ctx.metric("pull_sibling", "pull, 4 of 5 layers already stored", "ms", name,
                            sib)
-                ctx.metric("pull_rss", "peak RSS during the 5-layer pull (daemons; skopeo: its process)", "KiB", name,
+                ctx.metric("pull_rss", RSS_LABEL, "KiB", name,
                            [float(x) for x in rss5])
                 ctx.metric("pull_big_rss", f"daemon RSS above idle, pull of one "
                            f"{ctx.pick(200, 500)} MiB layer", "KiB", name,
                            [float(x) for x in big_peak])
         t, r = _skopeo(work, refs["five"], reps)
         ctx.metric("pull_five", "pull, 5 layers ~50 MiB (gzip)", "ms", "skopeo", t)
-        ctx.metric("pull_rss", "peak RSS during the 5-layer pull (daemons; skopeo: its process)", "KiB", "skopeo",
+        ctx.metric("pull_rss", RSS_LABEL, "KiB", "skopeo",
                    [float(x) for x in r])
     finally:
         subprocess.run(["rm", "-rf", str(work)])

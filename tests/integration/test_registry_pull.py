@@ -43,8 +43,9 @@ def world(tmp_path_factory):
 def docker_cli(h, *args, check=True, timeout=120, input_text=None):
     """The docker CLI against the test daemon (its own config dir: logins stay in the test)."""
     env = {**os.environ, "DOCKER_HOST": h.host_uri, "DOCKER_CONFIG": str(h.dir / "dcfg")}
-    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env,
-                       input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
+    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout,
+                       env=env, input=input_text,
+                       stdin=None if input_text is not None else subprocess.DEVNULL)
     if check and r.returncode:
         raise AssertionError(f"docker {args} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
     return r

@@ -148,7 +148,7 @@ async def push(ref: Reference, img: Image, client: RepoClient, images: ImageStor
     if img.readonly or img.rootfs == "/":
         raise InvalidParameter(f"image {ref} is the host's root filesystem (boxnet/host) and "
                                f"cannot be pushed")
-    yield status(f"The push refers to repository [{ref.name if ref.domain != 'docker.io' else 'docker.io/' + ref.path}]")
+    yield status(f"The push refers to repository [{ref.name}]")
     body, doc = await asyncio.to_thread(_content, img, images, blobs)
     m = mf.image_manifest(mf.decode(body, ""), str(ref))
     siblings = [d.split("@", 1)[0] for d in img.repo_digests]
