@@ -459,3 +459,36 @@ def test_boxnet_cli_flags(host):
                  "hostname", check=False)
     assert r.stdout.strip() == socket.gethostname() and "Tini is not running" not in r.stderr, \
         (r.stdout, r.stderr)
+
+
+def test_image_stop_signal(docker, tmp_path):
+    """An image's STOPSIGNAL (docker import --change) is what `docker stop` sends;
+    the container's --stop-signal wins over it; a bad one is refused at import."""
+    import tarfile
+    tar = tmp_path / "root.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(shutil.which("busybox") or "/bin/busybox", arcname="bin/busybox")
+        for name in ("sh", "sleep"):
+            link = tarfile.TarInfo(f"bin/{name}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            t.addfile(link)
+    trap = ("trap 'exit 10' USR1; trap 'exit 12' USR2; "
+            "while true; do sleep 0.1; done")
+    ok(docker("import", "--change", "STOPSIGNAL SIGUSR1", "--change",
+              f'CMD ["/bin/sh", "-c", "{trap}"]', str(tar), "bxt-stopsig"))
+    try:
+        assert ok(docker("image", "inspect", "-f", "{{.Config.StopSignal}}",
+                         "bxt-stopsig")) == "SIGUSR1"
+        for flags, code in (([], "10"), (["--stop-signal", "USR2"], "12")):
+            ok(docker("run", "-d", "--name", "isig", *flags, "bxt-stopsig"))
+            try:
+                poll(lambda: ok(docker("inspect", "-f", "{{.State.Running}}", "isig")) == "true",
+                     "running")
+                ok(docker("stop", "isig"))
+                assert ok(docker("inspect", "-f", "{{.State.ExitCode}}", "isig")) == code, flags
+            finally:
+                docker("rm", "-f", "isig")
+        r = docker("import", "--change", "STOPSIGNAL SIGNOPE", str(tar), "bxt-badsig")
+        assert r.returncode != 0 and "STOPSIGNAL" in r.stderr, r.stderr
+    finally:
+        docker("rmi", "bxt-stopsig")

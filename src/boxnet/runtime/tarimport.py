@@ -26,6 +26,7 @@ import tarfile
 from typing import BinaryIO
 
 from boxnet.errors import InvalidParameter
+from boxnet.runtime.procopts import parse_signal
 from boxnet.runtime.layerstream import (STREAM_ERRORS, BoundedTarInfo, Budget, finish,
                                         open_stream)
 
@@ -131,7 +132,7 @@ def _parse_list_or_shell(value: str) -> list[str]:
 def apply_changes(config, changes: list[str]):
     """Apply Dockerfile instructions (`docker import --change`) to an ImageConfig.
 
-    Supported: CMD, ENTRYPOINT, ENV, WORKDIR, LABEL, EXPOSE, USER."""
+    Supported: CMD, ENTRYPOINT, ENV, WORKDIR, LABEL, EXPOSE, USER, STOPSIGNAL."""
     for change in changes:
         if not change.strip():
             continue
@@ -145,6 +146,9 @@ def apply_changes(config, changes: list[str]):
             config.WorkingDir = rest
         elif instr == "USER":
             config.User = rest
+        elif instr == "STOPSIGNAL":
+            parse_signal(rest, "STOPSIGNAL")   # a 400 now rather than at `docker stop`
+            config.StopSignal = rest
         elif instr in ("ENV", "LABEL"):
             pairs = _pairs(rest)
             if instr == "ENV":
