@@ -50,7 +50,7 @@ REFUSED = {
     "credential_spec": "credential specs are a Windows feature",
     "attach": "`attach` is not supported (all services are attached to `up`'s logs)",
     "label_file": "label_file is not supported: put the labels under `labels:`",
-    "pull_refresh_after": "boxnet has no registry access: there is nothing to refresh",
+    "pull_refresh_after": "pull times are not kept: use pull_policy always",
 }
 DEPLOY_OK = {"replicas", "resources", "restart_policy", "mode"}
 PULL_OK = ("missing", "never", "if_not_present", "always", "")
