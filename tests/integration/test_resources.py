@@ -382,3 +382,23 @@ def test_pause_and_limits_survive_a_daemon_restart(docker, host, tmp_path):
         assert st["ExitCode"] == 0 and st["OOMKilled"] is False, st
     finally:
         docker("rm", "-f", "keep", "oom3", check=False)
+
+
+def test_cpus_limit_caps_a_busy_loop_seen_by_stats(docker, dockerpy):
+    """--cpus 0.5: a busy loop gets at most half a CPU, as stats' CPU time over a
+    second of its stream shows (docker stats' formula)."""
+    docker("run", "-d", "--name", "busy", "--cpus", "0.5", "busybox", "sh", "-c",
+           "while :; do :; done")
+    try:
+        stream = dockerpy.containers.get("busy").stats(stream=True, decode=True)
+        next(stream)
+        s = next(stream)   # one second after the first: precpu is that one
+        stream.close()
+        cpu, pre = s["cpu_stats"], s["precpu_stats"]
+        used = cpu["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
+        system = cpu["system_cpu_usage"] - pre["system_cpu_usage"]
+        pct = used / system * cpu["online_cpus"] * 100
+        assert 1 < pct <= 65, (pct, cpu, pre)
+        assert cpu["throttling_data"]["throttled_periods"] > 0, cpu["throttling_data"]
+    finally:
+        docker("rm", "-f", "busy", check=False)
