@@ -492,3 +492,15 @@ def test_image_stop_signal(docker, tmp_path):
         assert r.returncode != 0 and "STOPSIGNAL" in r.stderr, r.stderr
     finally:
         docker("rmi", "bxt-stopsig")
+
+
+def test_init_forwards_sigterm(docker):
+    """`docker stop` of `sleep` as PID 1 ends in SIGKILL (PID 1 ignores SIGTERM it
+    has no handler for: exit 137); under --init tini forwards SIGTERM to it (143)."""
+    for flags, code in (([], "137"), (["--init"], "143")):
+        ok(docker("run", "-d", "--name", "fwd", *flags, "busybox", "sleep", "600"))
+        try:
+            ok(docker("stop", "-t", "2", "fwd"))
+            assert ok(docker("inspect", "-f", "{{.State.ExitCode}}", "fwd")) == code, flags
+        finally:
+            docker("rm", "-f", "fwd")
