@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -52,8 +53,10 @@ class Registry:
     __test__ = False
 
     def __init__(self, outside, tls: bool = False, users: dict[str, str] | None = None,
-                 port: int = PORT) -> None:
-        """Write the config and start the registry; wait until /v2/ answers."""
+                 port: int = PORT, token: bool = False) -> None:
+        """Write the config and start the registry; wait until /v2/ answers.
+        `token`: bearer-token auth by tokenserver.py (on port+1) for `users`
+        instead of htpasswd."""
         self.outside = outside
         self.dir = outside.host.dir / f"registry-{outside.name}-{port}"
         self.dir.mkdir()
@@ -70,7 +73,23 @@ class Registry:
         if tls:
             self.ca, crt, key = make_ca(self.dir, outside.ip)
             lines += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
-        if self.users:
+        self.token_log = None
+        if token:
+            tkey, tcrt = self.dir / "token.key", self.dir / "token.crt"
+            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-subj", "/CN=boxnet test token issuer", "-keyout", str(tkey),
+                 "-out", str(tcrt)])
+            script = self.dir / "tokenserver.py"
+            script.write_text(Path(__file__).with_name("tokenserver.py").read_text())
+            self.token_log = Path(str(script) + ".log")
+            taddr = f"{outside.ip}:{port + 1}"
+            outside.popen([sys.executable, str(script), taddr, str(tkey), str(tcrt),
+                           "boxnet-test-issuer", *(f"{u}:{p}" for u, p in self.users.items())],
+                          log=self.dir / "tokenserver.out")
+            lines += ["auth:", "  token:", f"    realm: http://{taddr}/token",
+                      "    service: boxnet-test-registry", "    issuer: boxnet-test-issuer",
+                      f"    rootcertbundle: {tcrt}"]
+        elif self.users:
             pw = self.dir / "htpasswd"
             pw.write_text("".join(f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
                                   for u, p in self.users.items()))

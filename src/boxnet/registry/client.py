@@ -91,7 +91,7 @@ class RepoClient:
         if c.registry_token:
             self._auth = "Bearer " + c.registry_token
             return
-        query = {"scope": token_scope(self.repo, self.actions)}
+        query = {"scope": token_scope(self.repo, self.actions)} if self.repo else {}
         if params.get("service"):
             query["service"] = params["service"]
         headers = {}
