@@ -85,10 +85,13 @@ def probe() -> HostCgroups:
     if unified():
         ctrls = set(_read(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
         supported = {f for f, c in _V2.items() if c in ctrls}
-        if "MemorySwap" in supported and not os.path.exists("/proc/swaps"):
-            supported.discard("MemorySwap")
+        # Interface files exist in non-root cgroups only: look in the root's children.
+        kids = [e.path for e in os.scandir(CGROUP_ROOT) if e.is_dir()]
+        if "MemorySwap" in supported and kids and not any(
+                os.path.exists(os.path.join(k, "memory.swap.max")) for k in kids):
+            supported.discard("MemorySwap")    # no swap accounting (CONFIG_MEMCG_SWAP)
         if "BlkioWeight" in supported and not any(
-                os.path.exists(os.path.join(CGROUP_ROOT, d, f)) for d in ("init.scope", "")
+                os.path.exists(os.path.join(k, f)) for k in kids
                 for f in ("io.weight", "io.bfq.weight")):
             supported.discard("BlkioWeight")   # no io scheduler with weights
         eff = os.path.join(CGROUP_ROOT, "cpuset.cpus.effective")
