@@ -47,16 +47,29 @@ def make_ca(d: Path, server_ip: str, name: str = "registry") -> tuple[Path, Path
     return ca_crt, crt, key
 
 
+def client_cert(d: Path, ca_crt: Path) -> tuple[Path, Path]:
+    """A client certificate signed by the CA next to `ca_crt`: (client.cert, client.key)."""
+    key, csr, crt, ext = d / "client.key", d / "client.csr", d / "client.cert", d / "cext.cnf"
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=boxnet test client",
+         "-keyout", str(key), "-out", str(csr)])
+    ext.write_text("extendedKeyUsage=clientAuth\n")
+    run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_crt),
+         "-CAkey", str(ca_crt.with_suffix(".key")), "-CAcreateserial", "-days", "2",
+         "-extfile", str(ext), "-out", str(crt)])
+    return crt, key
+
+
 class Registry:
     """docker-registry running in an Outside netns (see the module docstring)."""
 
     __test__ = False
 
     def __init__(self, outside, tls: bool = False, users: dict[str, str] | None = None,
-                 port: int = PORT, token: bool = False) -> None:
+                 port: int = PORT, token: bool = False, client_certs: bool = False) -> None:
         """Write the config and start the registry; wait until /v2/ answers.
         `token`: bearer-token auth by tokenserver.py (on port+1) for `users`
-        instead of htpasswd."""
+        instead of htpasswd.  `client_certs` (with tls): the registry requires a client
+        certificate signed by its CA (`self.client`: (cert, key))."""
         self.outside = outside
         self.dir = outside.host.dir / f"registry-{outside.name}-{port}"
         self.dir.mkdir()
@@ -73,6 +86,10 @@ class Registry:
         if tls:
             self.ca, crt, key = make_ca(self.dir, outside.ip)
             lines += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
+        self.client = None
+        if tls and client_certs:
+            self.client = client_cert(self.dir, self.ca)
+            lines += ["    clientcas:", f"      - {self.ca}"]
         self.token_log = None
         if token:
             tkey, tcrt = self.dir / "token.key", self.dir / "token.crt"
@@ -134,6 +151,8 @@ class Registry:
             argv += ["-o", "/dev/null"]
         if self.ca:
             argv += ["--cacert", str(self.ca)]
+        if self.client:
+            argv += ["--cert", str(self.client[0]), "--key", str(self.client[1])]
         if self.users:
             u, p = next(iter(self.users.items()))
             argv += ["-u", f"{u}:{p}"]
@@ -149,6 +168,9 @@ class Registry:
             certs = self.dir / "skopeo-certs"
             certs.mkdir(exist_ok=True)
             (certs / "ca.crt").write_bytes(self.ca.read_bytes())
+            if self.client:
+                (certs / "client.cert").write_bytes(self.client[0].read_bytes())
+                (certs / "client.key").write_bytes(self.client[1].read_bytes())
             argv += ["--dest-cert-dir", str(certs)]
         else:
             argv.append("--dest-tls-verify=false")

@@ -114,3 +114,25 @@ def test_plain_http_registry_needs_insecure_flag(world, make_host, outside):
     status, msgs = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1")
     assert status == 200 and msgs[-1]["status"].startswith("Status: Downloaded"), msgs
     reg.teardown()
+
+
+def test_client_certificate_from_certs_d(make_host, outside, tmp_path):
+    """A registry requiring client certificates: refused without one, pulled
+    with client.cert/client.key in certs.d/<host:port>/ (Docker's layout)."""
+    h = make_host(start=False)
+    o = outside(h, host_addr="198.18.0.13/30", addr="198.18.0.14/30")
+    reg = Registry(o, tls=True, client_certs=True)
+    tar = tmp_path / "da.tar"
+    imagetars.docker_archive(str(tar), "x/da:v1")
+    reg.seed(f"docker-archive:{tar}", "team/da:v1")
+    certs = h.dir / "certs.d"
+    (certs / reg.addr).mkdir(parents=True)
+    shutil.copy(reg.ca, certs / reg.addr / "ca.crt")
+    h.start("--registry-certs-dir", str(certs))
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1")
+    assert status == 500 and reg.addr in body["message"], body
+    shutil.copy(reg.client[0], certs / reg.addr / "client.cert")
+    shutil.copy(reg.client[1], certs / reg.addr / "client.key")
+    status, msgs = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1")
+    assert status == 200 and msgs[-1]["status"].startswith("Status: Downloaded"), msgs
+    reg.teardown()
