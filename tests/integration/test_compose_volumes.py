@@ -209,3 +209,35 @@ def test_engine_refusal_names_service_and_key(host, tmp_path):
     assert r.returncode != 0
     assert "service 'a'" in r.stderr and "runtime" in r.stderr, r.stderr
     compose(h, f, "down", check=False)
+
+
+def test_recreate_keeps_anonymous_volume(host, tmp_path):
+    """A changed service is recreated with its predecessor's anonymous volume (as
+    docker compose does): the data written there is still there; `down -v` removes it."""
+    h = host
+    need_volume_api(h)
+    text = """
+        name: anon
+        services:
+          a:
+            image: busybox
+            command: ["sleep", "600"]
+            environment: {GEN: "%s"}
+            volumes: ["/cache"]
+        """
+    f = write(tmp_path, text % "1")
+    compose(h, f, "up", "-d")
+    try:
+        first = h.inspect("anon-a-1")
+        assert h.exec("anon-a-1", "sh", "-c", "echo kept > /cache/f").returncode == 0
+        vol = [m["Name"] for m in first["Mounts"] if m["Destination"] == "/cache"][0]
+        f = write(tmp_path, text % "2")
+        compose(h, f, "up", "-d")
+        second = h.inspect("anon-a-1")
+        assert second["Id"] != first["Id"], "the changed service was not recreated"
+        assert [m["Name"] for m in second["Mounts"] if m["Destination"] == "/cache"] == [vol]
+        assert h.exec("anon-a-1", "cat", "/cache/f").stdout == "kept\n"
+        compose(h, f, "down", "-v", "-t", "0")
+        assert h.api("GET", f"/volumes/{vol}")[0] == 404
+    finally:
+        compose(h, f, "down", "-v", "-t", "0", check=False)

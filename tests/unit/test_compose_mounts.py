@@ -306,3 +306,19 @@ def test_volumes_ensure_and_down_v(tmp_path):
         volumes.ensure(c, "demo", p.volumes["ext"], lambda m: None)
     volumes.ensure(c, "demo", p.volumes["data"], lambda m: None)
     assert c.calls == [("POST", "/volumes/create", "demo_data")]
+
+
+def test_recreate_inherits_anonymous_volumes(tmp_path):
+    p = load(tmp_path, """
+        name: demo
+        services:
+          a: {image: busybox, volumes: ["/cache", "data:/data", "/tmpfs-here"]}
+        volumes: {data: {}}
+        """)
+    b = create.body(p, p.services["a"], 1, None,
+                    inherit={"/cache": "abc123", "/image-vol": "def456"})
+    m = b["HostConfig"]["Mounts"]
+    assert {"Type": "volume", "Source": "abc123", "Target": "/cache"} in m
+    assert {"Type": "volume", "Source": "def456", "Target": "/image-vol"} in m
+    assert {"Type": "volume", "Source": "demo_data", "Target": "/data"} in m
+    assert {"Type": "volume", "Target": "/tmpfs-here"} in m

@@ -78,8 +78,27 @@ def network_mode(project: Project, svc: Service, resolve_service) -> str:
     return project.networks[first].name
 
 
-def body(project: Project, svc: Service, number: int, resolve_service) -> dict:
-    """The create body of replica `number` (1-based)."""
+def inherit_volumes(mnt: dict, inherit: dict | None) -> None:
+    """A recreated container keeps its predecessor's anonymous volumes (as compose v2
+    does; `inherit` maps their destinations to the volume names): a declared anonymous
+    volume gets the old name as Source, an undeclared one (the image's VOLUME) is
+    mounted again where nothing else is mounted."""
+    if not inherit:
+        return
+    for m in mnt["mounts"]:
+        if m["Type"] == "volume" and not m.get("Source") and m["Target"] in inherit:
+            m["Source"] = inherit[m["Target"]]
+    taken = {m["Target"] for m in mnt["mounts"]} | set(mnt["tmpfs"]) | {
+        b.split(":")[1] for b in mnt["binds"]}
+    for dest, name in inherit.items():
+        if dest not in taken:
+            mnt["mounts"].append({"Type": "volume", "Source": name, "Target": dest})
+
+
+def body(project: Project, svc: Service, number: int, resolve_service,
+         inherit: dict | None = None) -> dict:
+    """The create body of replica `number` (1-based); `inherit`: the anonymous volumes
+    of the container it replaces ({destination: volume name})."""
     exposed, bindings = {}, {}
     for spec in port_specs(svc):
         for port, binding in parse_publish(spec):
@@ -106,6 +125,7 @@ def body(project: Project, svc: Service, number: int, resolve_service) -> dict:
     if svc.get("stop_signal"):
         b["StopSignal"] = str(svc.get("stop_signal"))
     mnt = mounts.service_mounts(project, svc)
+    inherit_volumes(mnt, inherit)
     b["HostConfig"] = {
         "NetworkMode": mode, "PortBindings": bindings or None, "RestartPolicy": restart,
         "Binds": mnt["binds"] or None, "Mounts": mnt["mounts"] or None,

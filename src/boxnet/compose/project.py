@@ -176,11 +176,13 @@ class Runner:
         for number in range(1, svc.replicas + 1):
             name = self.project.container_name(svc, number)
             c = existing.pop(number, None)
+            inherit = None
             if c is not None and (c["Labels"].get(L.HASH) != want or self._stale_mode(svc, c)):
+                inherit = self._anonymous_volumes(c)
                 self._remove(c, "Recreate")
                 c = None
             if c is None:
-                cid = self._create(svc, number, name)
+                cid = self._create(svc, number, name, inherit)
                 self._start(cid, name)
             elif c.get("State") != "running":
                 self._start(c["Id"], name)
@@ -197,9 +199,18 @@ class Runner:
         mode = (c.get("HostConfig") or {}).get("NetworkMode", "")
         return mode != "container:" + self.first_container(svc.network_mode.split(":", 1)[1])
 
-    def _create(self, svc: Service, number: int, name: str) -> str:
+    def _anonymous_volumes(self, c: dict) -> dict:
+        """{destination: name} of the volumes a container mounts that are not the
+        project's named volumes (kept across its recreation)."""
+        named = {v.name for v in self.project.volumes.values()}
+        info = engine.inspect(self.client, c["Id"])
+        return {m["Destination"]: m["Name"] for m in info.get("Mounts") or []
+                if m.get("Type") == "volume" and m.get("Name") and m["Name"] not in named}
+
+    def _create(self, svc: Service, number: int, name: str, inherit: dict | None = None
+                ) -> str:
         try:
-            body = create.body(self.project, svc, number, self.first_container)
+            body = create.body(self.project, svc, number, self.first_container, inherit)
         except OptionError as e:
             raise ProjectError(f"service {svc.name!r}: boxnet: {e}") from None
         except ComposeError as e:
@@ -271,6 +282,8 @@ class Runner:
             except ProjectError as e:
                 errors.append(str(e))
 
+        anonymous = {n for c in cs for n in self._anonymous_volumes(c).values()} \
+            if remove_volumes else set()
         with ThreadPoolExecutor(max_workers=8) as pool:
             for lvl in sorted(levels):
                 list(pool.map(remove, levels[lvl]))
@@ -281,6 +294,7 @@ class Runner:
         if remove_volumes:
             errors += volumes.remove(self.client, self.project.name, self.project.volumes,
                                      self.log)
+            errors += volumes.remove_anonymous(self.client, sorted(anonymous), self.log)
         return errors
 
     # -- simple lifecycle ------------------------------------------------------------------

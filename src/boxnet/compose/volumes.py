@@ -6,7 +6,10 @@ compose creates carries compose's labels (com.docker.compose.project, .volume, .
 besides the file's `labels:`, so `docker compose` and `boxnet compose` see the same
 volumes as the project's. `down -v` removes the declared, non-external volumes (a volume
 labelled for another project is left alone, as compose does) and the anonymous volumes
-of the project's containers (removed with their containers: `DELETE ?v=1`).
+of the project's containers: removed with their containers (`DELETE ?v=1`), and those
+the engine keeps because a recreated container mounted them by name (compose passes a
+predecessor's anonymous volumes on) are removed by name when they still carry the
+engine's anonymous label.
 """
 
 from __future__ import annotations
@@ -122,4 +125,26 @@ def remove(client: Client, project_name: str, volumes: dict, log) -> list[str]:
                 errors.append(f"volume {vol.name}: {e.message}")
             continue
         log(f"Volume {vol.name}  Removed")
+    return errors
+
+
+ANONYMOUS = "com.docker.volume.anonymous"
+
+
+def remove_anonymous(client: Client, names: list[str], log) -> list[str]:
+    """Remove the given volumes that are anonymous (engine label) and unused; errors."""
+    errors: list[str] = []
+    for name in names:
+        found = _inspect(client, name)
+        if found is None or ANONYMOUS not in (found.get("Labels") or {}):
+            continue
+        try:
+            client.delete(f"/volumes/{name}")
+        except APIError as e:
+            if e.status == 409:
+                log(f"WARN volume {name} is still in use: kept")
+            elif e.status != 404:
+                errors.append(f"volume {name}: {e.message}")
+            continue
+        log(f"Volume {name}  Removed")
     return errors
