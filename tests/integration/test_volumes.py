@@ -305,3 +305,23 @@ def test_volume_events(docker):
                      "--filter", "volume=evvol", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}")
     assert out.splitlines() == ["volume create evvol", "volume mount evvol",
                                 "volume unmount evvol", "volume destroy evvol"], out
+
+
+def test_tmpfs_volume_released_when_its_container_ended_while_the_daemon_was_down(host,
+                                                                                    docker):
+    """The container of a tmpfs volume exits while boxnetd is stopped: the next
+    start unmounts the volume (no running container uses it)."""
+    docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "downv")
+    cid = docker.out("run", "-d", "-v", "downv:/t", "busybox", "sleep", "600")
+    assert mounted(data_dir(host, "downv"))
+    pid = int(docker.out("inspect", "-f", "{{.State.Pid}}", cid))
+    host.stop()
+    os.kill(pid, 9)   # the container's init, started by this test's daemon
+    deadline = time.monotonic() + 20
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    host.start(*host.daemon_args)
+    assert docker.out("inspect", "-f", "{{.State.Status}}", cid) == "exited"
+    assert not mounted(data_dir(host, "downv"))
+    docker("rm", cid)
+    docker("volume", "rm", "downv")

@@ -230,6 +230,21 @@ class VolumeOps:
                 except BoxnetError as exc:
                     log.warning("container %s: %s", c.name, exc.message)
 
+    def release_idle_volumes(self) -> None:
+        """At start, after the containers were re-adopted: unmount the tmpfs and
+        bind volumes no running container uses (their last one exited while no
+        daemon watched it)."""
+        if self.volumes is None:
+            return
+        running = {m.name for o in self.containers.values() if o.status == "running"
+                   for m in o.mounts if m.type == "volume"}
+        for name in list(self.volumes.volumes):
+            if name not in running:
+                try:
+                    self.volumes.deactivate(name)
+                except BoxnetError as exc:
+                    log.warning("volume %s: %s", name, exc.message)
+
     async def remove_anonymous_volumes(self, c: Container, steps: Teardown) -> None:
         """`rm -v`: remove the container's own anonymous volumes that no other
         container uses (the removed container is already unindexed)."""

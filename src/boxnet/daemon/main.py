@@ -150,6 +150,7 @@ async def _run(config, pidfile: str, group: str = "") -> None:
     async with contextlib.AsyncExitStack() as stack:
         ctl = await _build(config, stack, pidfile)
         await ctl.start()
+        ctl.release_idle_volumes()   # a tmpfs volume whose container ended while we were down
         # Objects made at start live as long as the daemon: keep them out of the
         # cyclic GC's full collections, whose pauses show in DNS tail latency.
         gc.freeze()
