@@ -325,3 +325,22 @@ def test_tmpfs_volume_released_when_its_container_ended_while_the_daemon_was_dow
     assert not mounted(data_dir(host, "downv"))
     docker("rm", cid)
     docker("volume", "rm", "downv")
+
+
+def test_tmpfs_volume_of_a_running_container_survives_a_daemon_restart(host, docker):
+    """A running container keeps its tmpfs volume's data across a daemon restart,
+    and a second container started after it sees the same files."""
+    docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "livev")
+    cid = docker.out("run", "-d", "-v", "livev:/t", "busybox", "sh", "-c",
+                     "echo alive > /t/f; exec sleep 600")
+    deadline = time.monotonic() + 20
+    while docker("exec", cid, "cat", "/t/f", check=False).stdout.strip() != "alive":
+        assert time.monotonic() < deadline, "the container never wrote /t/f"
+        time.sleep(0.05)
+    host.restart()
+    assert mounted(data_dir(host, "livev"))
+    assert docker.out("exec", cid, "cat", "/t/f") == "alive"
+    assert docker.out("run", "--rm", "-v", "livev:/t", "busybox", "cat", "/t/f") == "alive"
+    docker("rm", "-f", cid)
+    assert not mounted(data_dir(host, "livev"))
+    docker("volume", "rm", "livev")
