@@ -512,3 +512,24 @@ def test_init_forwards_sigterm(docker):
             assert ok(docker("inspect", "-f", "{{.State.ExitCode}}", "fwd")) == code, flags
         finally:
             docker("rm", "-f", "fwd")
+
+
+def test_options_survive_a_daemon_restart(make_host):
+    """A container adopted after boxnetd restarts keeps its options: stop sends its
+    StopSignal through its init, and its next start has the same capabilities."""
+    h = make_host()
+    h.cli("run", "-d", "--name", "keep", "--init", "--stop-signal", "USR1",
+          "--cap-add", "NET_ADMIN", "busybox", "sh", "-c",
+          "trap 'exit 6' USR1; ip addr add 10.9.9.5/32 dev lo && "
+          "while true; do sleep 0.1; done")
+    try:
+        poll(lambda: h.inspect("keep")["State"]["Running"], "running")
+        h.restart()
+        h.cli("stop", "keep")
+        assert h.inspect("keep")["State"]["ExitCode"] == 6
+        h.cli("start", "keep")
+        poll(lambda: h.inspect("keep")["State"]["Running"], "running again")
+        h.cli("stop", "keep")
+        assert h.inspect("keep")["State"]["ExitCode"] == 6   # the ip addr add worked again
+    finally:
+        h.cli("rm", "-f", "keep", check=False)
