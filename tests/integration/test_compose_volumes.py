@@ -241,3 +241,28 @@ def test_recreate_keeps_anonymous_volume(host, tmp_path):
         assert h.api("GET", f"/volumes/{vol}")[0] == 404
     finally:
         compose(h, f, "down", "-v", "-t", "0", check=False)
+
+
+def test_volume_driver_opts_tmpfs(host, tmp_path):
+    """A top-level volume with driver_opts type=tmpfs is a tmpfs inside the container."""
+    h = host
+    need_volume_api(h)
+    f = write(tmp_path, """
+        name: dro
+        services:
+          a:
+            image: busybox
+            command: ["sleep", "600"]
+            volumes: ["fast:/fast"]
+        volumes:
+          fast:
+            driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
+        """)
+    compose(h, f, "up", "-d")
+    try:
+        mounts = h.exec("dro-a-1", "cat", "/proc/mounts").stdout
+        line = [ln for ln in mounts.splitlines() if " /fast " in ln]
+        assert line and line[0].split()[2] == "tmpfs", mounts
+        assert h.api_ok("GET", "/volumes/dro_fast")["Options"]["type"] == "tmpfs"
+    finally:
+        compose(h, f, "down", "-v", "-t", "0", check=False)
