@@ -100,6 +100,11 @@ def _children(ppid: int) -> list[tuple[str, list[bytes]]]:
     return out
 
 
+def test_info_names_the_init(docker):
+    """docker info shows the init binary, as with dockerd."""
+    assert ok(docker("info", "--format", "{{.InitBinary}}")) == "docker-init"
+
+
 def test_init_is_pid1_and_reaps_orphans(docker, host):
     """--init: /proc/1/cmdline is docker-init -- the command; an orphaned child
     is reaped by it (without --init the same script leaves a zombie under PID 1)."""

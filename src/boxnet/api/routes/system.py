@@ -7,6 +7,7 @@ import platform
 
 from aiohttp import web
 
+from ...kernel.procfacts import host_facts
 from ... import API_VERSION, MIN_API_VERSION, __version__
 from .common import ctl, reply
 from .firewall import firewall_warnings
@@ -75,7 +76,8 @@ async def info(request: web.Request) -> web.Response:
         "DockerRootDir": c.config.data_root, "Name": uname.node, "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": __version__,
         "DefaultRuntime": "runc", "Runtimes": {"runc": {"path": "runc"}},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
+        "LiveRestoreEnabled": True, "Isolation": "",
+        "InitBinary": "docker-init" if host_facts().init_path else "",   # tini (--init)
         # Docker's wording: every container gets the built-in seccomp profile unless
         # it asks for another (runtime/seccomp.py).
         "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": firewall_warnings(c) or None,
