@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from boxnet.compose import create, hostopts, loader, project, volumes
+from boxnet.compose import create, loader, project, support, volumes
 from boxnet.compose.errors import ComposeError
 
 
@@ -259,11 +259,11 @@ def test_links_and_volumes_from_order_services(tmp_path):
 
 
 def test_engine_refusal_names_the_compose_key():
-    assert hostopts.engine_key("HostConfig.CapAdd is not supported by boxnet: ...") == "cap_add"
-    assert hostopts.engine_key("StopTimeout is not supported by boxnet") == \
+    assert support.engine_key("HostConfig.CapAdd is not supported by boxnet: ...") == "cap_add"
+    assert support.engine_key("StopTimeout is not supported by boxnet") == \
         "stop_grace_period"
-    assert hostopts.engine_key("invalid mount config: Mounts ...") == "volumes"
-    assert hostopts.engine_key("nothing to see") is None
+    assert support.engine_key("invalid mount config: Mounts ...") == "volumes"
+    assert support.engine_key("nothing to see") is None
 
 
 class FakeClient:
@@ -322,3 +322,13 @@ def test_recreate_inherits_anonymous_volumes(tmp_path):
     assert {"Type": "volume", "Source": "def456", "Target": "/image-vol"} in m
     assert {"Type": "volume", "Source": "demo_data", "Target": "/data"} in m
     assert {"Type": "volume", "Target": "/tmpfs-here"} in m
+
+
+def test_deploy_restart_policy_swarm_keys_refused(tmp_path):
+    e = refused(tmp_path, """
+        services:
+          a:
+            image: busybox
+            deploy: {restart_policy: {condition: on-failure, delay: 5s}}
+        """)
+    assert "deploy.restart_policy.delay" in str(e)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..client.engine import Client
 from ..client.errors import APIError, OptionError
-from . import create, engine, health, hostopts, mounts, netops, volumes
+from . import create, engine, health, mounts, netops, support, volumes
 from . import labels as L
 from .errors import ComposeError, ProjectError, dotted
 from .model import Project, Service
@@ -218,7 +218,7 @@ class Runner:
         try:
             cid = self.client.post("/containers/create", body, name=name)["Id"]
         except APIError as e:
-            key = hostopts.engine_key(e.message) if e.status == 400 else None
+            key = support.engine_key(e.message) if e.status == 400 else None
             raise ProjectError(f"service {svc.name!r}: " + (f"{key}: " if key else "")
                                + f"cannot create {name}: {e.message}") from None
         self.log(f"Container {name}  Created")
