@@ -275,3 +275,80 @@ def test_sharers_keep_the_netns_without_the_redirect(d53):
         assert "boxnet_dns" not in tables(f"/proc/{pid}/ns/net")
     finally:
         h.cli("rm", "-f", "sh1", "own")
+
+
+COMPOSE = str(Path(sys.executable).parent / "docker-compose")
+
+# A Pi-hole-like project: `dns` serves port 53 itself; `app` uses it as its upstream
+# (`dns:`), through the embedded resolver, which still answers the project's names.
+PROJECT = """
+name: bxdns
+services:
+  dns:
+    image: boxnet/host
+    command: ["python3", "-c", %s, "v4"]
+    networks:
+      lan: {ipv4_address: 10.95.0.53}
+  app:
+    image: busybox
+    command: ["sleep", "600"]
+    dns: [10.95.0.53]
+    depends_on: [dns]
+    networks: [lan]
+networks:
+  lan:
+    ipam: {config: [{subnet: 10.95.0.0/24}]}
+"""
+
+# A DNS query with the standard library, run inside a boxnet/host container:
+# prints the first A record of NAME from SERVER (port 53), over UDP or TCP.
+CLIENT = r"""
+import socket, struct, sys
+name, server, proto = sys.argv[1], sys.argv[2], sys.argv[3]
+q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\0\1\0\1"
+if proto == "tcp":
+    s = socket.create_connection((server, 53), timeout=5)
+    s.sendall(struct.pack("!H", len(q)) + q)
+    n = struct.unpack("!H", s.recv(2))[0]; r = b""
+    while len(r) < n:
+        r += s.recv(n - len(r))
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+    s.sendto(q, (server, 53)); r, src = s.recvfrom(4096)
+    assert src == (server, 53), src
+assert r[:2] == b"\x42\x42" and struct.unpack("!H", r[6:8])[0] > 0, r
+print(socket.inet_ntoa(r[-4:]))
+"""
+
+
+def test_compose_project_with_its_own_dns_server(d53, tmp_path):
+    """docker compose v2: a service serving DNS on port 53 and a service using it as its
+    `dns:`; from inside: the app gets the server's answer for outside names and boxnet's
+    for the project's; inside the server, 127.0.0.11 is boxnet's (UDP and TCP) and its
+    own address is its own server."""
+    if not os.access(COMPOSE, os.X_OK):
+        pytest.skip(f"docker compose v2 binary missing ({COMPOSE})")
+    h = d53
+    (tmp_path / "compose.yaml").write_text(PROJECT % json.dumps(SERVER))
+    env = dict(os.environ, DOCKER_HOST=h.host_uri, DOCKER_CONFIG=str(tmp_path))
+
+    def compose(*args: str) -> str:
+        r = harness.subprocess.run([COMPOSE, *args], cwd=tmp_path, env=env, text=True,
+                                   capture_output=True, timeout=120,
+                                   stdin=harness.subprocess.DEVNULL)
+        assert r.returncode == 0, f"compose {args}: {r.stdout}\n{r.stderr}"
+        return r.stdout
+
+    compose("up", "-d")
+    try:
+        wait_ready(h, "bxdns-dns-1")
+        app_ip = h.ip_of("bxdns-app-1", "bxdns_lan")
+        assert USERS in nslookup(h, "bxdns-app-1", "some.where.example", "127.0.0.11")
+        assert "10.95.0.53" in nslookup(h, "bxdns-app-1", "dns", "127.0.0.11")
+        for proto in ("udp", "tcp"):
+            ask = ["exec", "dns", "python3", "-c", CLIENT]
+            assert compose(*ask, "app", "127.0.0.11", proto).strip() == app_ip
+            assert compose(*ask, "x.y", "10.95.0.53", proto).strip() == USERS
+    finally:
+        compose("down")
