@@ -344,3 +344,28 @@ def test_tmpfs_volume_of_a_running_container_survives_a_daemon_restart(host, doc
     docker("rm", "-f", cid)
     assert not mounted(data_dir(host, "livev"))
     docker("volume", "rm", "livev")
+
+
+def test_copy_up_follows_image_symlinks_inside_the_image(host, docker, tmp_path):
+    """An image whose VOLUME path goes through an absolute symlink (/hostetc -> /etc)
+    gets the image's /etc copied up (one file), never the host's /etc."""
+    import tarfile
+    layers = imagetars.layers()
+    layers.append(imagetars.tar_bytes([
+        imagetars.member("etc/only-in-image", b"image\n"),
+        imagetars.member("hostetc", type=tarfile.SYMTYPE, linkname="/etc")]))
+    cfg = json.loads(imagetars._config([f"sha256:{imagetars._sha(x)}" for x in layers]))
+    cfg["config"]["Volumes"] = {"/hostetc": {}}
+    tar = tmp_path / "img.tar"
+    imagetars.write_tar(str(tar), imagetars.docker_archive_files(
+        layers, "symvol:1", cfg=json.dumps(cfg).encode()))
+    docker("load", "-i", str(tar))
+    cid = docker.out("create", "symvol:1", "echo")
+    docker("start", "-a", cid)
+    name = json.loads(docker.out("inspect", "-f", "{{json .Mounts}}", cid))[0]["Name"]
+    # the image's one file, and the mount points runc made there for /etc/hosts... (the
+    # volume is at /etc, where the link leads): never the host's /etc (passwd...)
+    assert sorted(os.listdir(data_dir(host, name))) == ["hostname", "hosts", "only-in-image",
+                                                        "resolv.conf"]
+    docker("rm", "-v", cid)
+    docker("rmi", "symvol:1")

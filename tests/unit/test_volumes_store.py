@@ -72,10 +72,10 @@ async def test_store_layout_restart_and_copy_up(tmp_path, monkeypatch):
     img.mkdir(parents=True)
     (img / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
     os.symlink("passwd", img / "link")
-    assert s.copy_up("v1", str(img)) is True
+    assert s.copy_up("v1", str(tmp_path / "img"), "/etc") is True
     assert (root / "v1" / "_data" / "passwd").read_text().startswith("root:")
     assert os.readlink(root / "v1" / "_data" / "link") == "passwd"
-    assert s.copy_up("v1", str(img)) is False   # not empty any more
+    assert s.copy_up("v1", str(tmp_path / "img"), "/etc") is False   # not empty any more
     (root / "half" / "_data").mkdir(parents=True)   # a create cut short: no metadata
     again = VolumeStore(str(root))
     assert set(again.volumes) == {"v1"} and again.get("v1").labels == {"k": "v"}
@@ -88,3 +88,30 @@ async def test_store_layout_restart_and_copy_up(tmp_path, monkeypatch):
     with pytest.raises(InvalidParameter, match="flocker"):
         again.create("v2", "flocker", {}, {}, "")
     assert not (root / "v2").exists()
+
+
+def test_copy_up_never_leaves_the_image_root(tmp_path):
+    """An image's absolute or ../ symlinks on the way to the volume's path are
+    resolved inside the image, never on the host (a copy-up of the host's files)."""
+    root = tmp_path / "img"
+    (root / "real" / "inner").mkdir(parents=True)
+    (root / "real" / "inner" / "mine").write_text("image's\n")
+    secret = tmp_path / "host-secret"
+    secret.mkdir()
+    (secret / "key").write_text("host's\n")
+    os.symlink(str(secret), root / "abs")            # absolute: the host path, inside the image
+    os.symlink("../../../../../" + str(secret), root / "dotdot")
+    os.symlink("/real", root / "data")               # absolute, to the image's /real
+    from boxnet.kernel.volmount import resolve_in_root
+    assert resolve_in_root(str(root), "/abs") is None   # <root>/<host path> does not exist
+    assert resolve_in_root(str(root), "/dotdot") is None
+    assert resolve_in_root(str(root), "/data/inner") == str(root / "real" / "inner")
+    os.symlink("loop", root / "loop")
+    assert resolve_in_root(str(root), "/loop/x") is None
+    s = VolumeStore(str(tmp_path / "volumes"))
+    for n, path in (("v-abs", "/abs"), ("v-dd", "/dotdot"), ("v-ok", "/data/inner")):
+        s.create(n, "local", {}, {}, "")
+        s.copy_up(n, str(root), path)
+    assert os.listdir(s.get("v-abs").mountpoint) == []
+    assert os.listdir(s.get("v-dd").mountpoint) == []
+    assert os.listdir(s.get("v-ok").mountpoint) == ["mine"]

@@ -194,8 +194,7 @@ class VolumeOps:
                 vols = self._vols()
                 source = vols.activate(m.name)
                 if m.copy:
-                    image_dir = os.path.join(image_rootfs, m.destination.lstrip("/"))
-                    await asyncio.to_thread(vols.copy_up, m.name, image_dir)
+                    await asyncio.to_thread(vols.copy_up, m.name, image_rootfs, m.destination)
                 prop = "rprivate"
                 self._volume_event("mount", m.name, container=c.id, destination=m.destination,
                                    propagation="", **{"read/write": str(m.rw).lower()})

@@ -10,6 +10,7 @@ a later mount below the data root does not propagate into them (or out).
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import stat
 
@@ -67,6 +68,42 @@ def is_empty_dir(path: str) -> bool:
             return next(it, None) is None
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def resolve_in_root(root: str, path: str, max_links: int = 40) -> str | None:
+    """`path` of the tree at `root` resolved as inside a chroot there: symlinks
+    (absolute or with ..) are followed, but never out of `root` (moby's
+    FollowSymlinkInScope).  Why: an image's symlink /data -> /etc would otherwise
+    make a copy-up read the host's /etc.  None when a component is missing or
+    the links loop."""
+    root = os.path.realpath(root)
+    todo = [p for p in path.split("/") if p]
+    done = ""   # resolved so far, relative to root, no symlinks in it
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            done = posixpath.dirname(done)
+            continue
+        cand = posixpath.join(done, part)
+        full = os.path.join(root, cand)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > max_links:
+                return None
+            target = os.readlink(full)
+            if target.startswith("/"):
+                done = ""
+            todo = [p for p in target.split("/") if p] + todo
+            continue
+        done = cand
+    return os.path.join(root, done) if done else root
 
 
 def copy_up(source: str, target: str) -> bool:

@@ -148,16 +148,20 @@ class VolumeStore:
         v = self.volumes.get(name)
         return volmount.tree_size(v.mountpoint) if v else -1
 
-    def copy_up(self, name: str, source: str) -> bool:
-        """Copy the image's directory `source` into the volume when the volume is
-        empty (Docker's rule); True when something was copied."""
+    def copy_up(self, name: str, rootfs: str, path: str) -> bool:
+        """Copy the image's directory `path` (of the tree at `rootfs`, symlinks
+        resolved inside it) into the volume when the volume is empty (Docker's
+        rule); True when something was copied."""
         v = self.get(name)
         if not volmount.is_empty_dir(v.mountpoint):
+            return False
+        source = volmount.resolve_in_root(rootfs, path)
+        if source is None:
             return False
         try:
             return volmount.copy_up(source, v.mountpoint)
         except OSError as exc:
-            raise KernelError(f"copy of the image's {source} into volume {name}: {exc}") \
+            raise KernelError(f"copy of the image's {path} into volume {name}: {exc}") \
                 from None
 
     @staticmethod
