@@ -87,6 +87,8 @@ def test_shared_layers_are_stored_once_and_freed_by_the_last_rm(world):
     exists = {x["id"] for x in msgs if x.get("status") == "Already exists"}
     downloaded = {x["id"] for x in msgs if x.get("status") == "Download complete"}
     assert {x[7:19] for x in lb[:3]} <= exists and downloaded == {lb[3][7:19]}, msgs
+    extracted = {x["id"] for x in msgs if x.get("status") == "Extracting"}
+    assert extracted == {lb[3][7:19]}, msgs        # the shared layers are unpacked once
     stored = blob_files(h)
     assert all(stored.count(x[7:]) == 1 for x in set(la + lb))
     out = docker_cli(h, "run", "--rm", f"{reg.addr}/shared/img:b", "cat", "/common.txt",
@@ -98,6 +100,32 @@ def test_shared_layers_are_stored_once_and_freed_by_the_last_rm(world):
     docker_cli(h, "rmi", f"{reg.addr}/shared/img:b")
     # the busybox layer (lb[1]) is also the index test's: only it may stay
     assert not set(blob_files(h)) & {x[7:] for x in la + lb if x != lb[1]}
+
+
+def test_snapshot_sharing_keeps_each_image_exact(world):
+    """Image A = [l1, l2 with whiteouts], image C = [l1, own layer]: C starts
+    from l1's snapshot, so it still has what A's whiteouts deleted, A does not;
+    removing A leaves C intact (hard-linked files are never written in place)."""
+    h, reg, d = world
+    from integration import imagetars
+    l1, l2 = imagetars.layers()
+    lay = ri.Layout(d / "wh")
+    lay.tag("a", lay.image([l1, l2]))
+    lay.tag("c", lay.image([l1, ri.files_layer({"keep.txt": b"replaced in C\n"})]))
+    reg.seed(f"oci:{lay.path}:a", "wh/img:a")
+    reg.seed(f"oci:{lay.path}:c", "wh/img:c")
+    pull(h, f"{reg.addr}/wh/img", "a")
+    msgs = pull(h, f"{reg.addr}/wh/img", "c")
+    assert len({x["id"] for x in msgs if x.get("status") == "Extracting"}) == 1, msgs
+    script = "cat /keep.txt; ls /data/old; test -e /etc/gone.txt && echo has-gone || echo no"
+    a = docker_cli(h, "run", "--rm", f"{reg.addr}/wh/img:a", "sh", "-c", script).stdout
+    c = docker_cli(h, "run", "--rm", f"{reg.addr}/wh/img:c", "sh", "-c", script).stdout
+    assert a.split() == ["kept", "from", "layer", "1", "c", "no"], a
+    assert c.split() == ["replaced", "in", "C", "a", "b", "has-gone"], c
+    docker_cli(h, "rmi", f"{reg.addr}/wh/img:a")
+    c2 = docker_cli(h, "run", "--rm", f"{reg.addr}/wh/img:c", "sh", "-c", script).stdout
+    assert c2 == c
+    docker_cli(h, "rmi", f"{reg.addr}/wh/img:c")
 
 
 def test_zstd_layers(world):
@@ -203,6 +231,7 @@ def test_image_prune_frees_blobs(world):
     docker_cli(h, "run", "--rm", f"{reg.addr}/prune/img:one", "cat", "/p.txt")
     docker_cli(h, "image", "prune", "-a", "-f")
     assert own2 not in blob_files(h)
+    assert not list((h.data_root / "snapshots").iterdir())   # no image left to use one
     images = h.api_ok("GET", "/images/json")
     assert [i["RepoTags"] for i in images] and all(
         not any(t.startswith(reg.addr) for t in i["RepoTags"]) for i in images), images

@@ -9,7 +9,8 @@ verified against the config's diff_id while it is applied
 (runtime/layers.py); the image is stored only when all of that passed, and a
 failure or a cut connection removes the staging directory: no half image.
 Layers download concurrently (at most PARALLEL) and are applied in order as
-they arrive.
+they arrive; the leading layers a stored snapshot already holds are not
+applied again (snapshots.py: each layer unpacked once).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from boxnet.registry.client import RepoClient
 from boxnet.registry.errors import RegistryError
 from boxnet.registry.progress import Throttle, moving, short, status
 from boxnet.registry.reference import Reference
+from boxnet.registry.snapshots import Snapshots, chain_ids
 from boxnet.runtime.archive import LoadedImage
 from boxnet.runtime.images import ImageStore
 from boxnet.runtime.layers import apply_layer
@@ -105,6 +107,7 @@ class Pull:
     config: dict
     diff_ids: list[str]
     pinned: set[str]
+    snapshots: Snapshots
 
     @property
     def image_id(self) -> str:
@@ -171,11 +174,20 @@ class Pull:
                          for layer in self.manifest.layers]
             try:
                 rootfs = os.path.join(staged, "rootfs")
-                os.mkdir(rootfs, 0o755)
+                chains = chain_ids(self.diff_ids)
+                self.pinned.update(chains)                # kept by gc while this pull runs
+                done = self.snapshots.longest(chains)   # layers already unpacked once
+                if done:
+                    await asyncio.to_thread(self.snapshots.restore, chains[done - 1], rootfs)
+                else:
+                    os.mkdir(rootfs, 0o755)
                 budget = Budget(self.images.root)
-                for layer, dl, diff_id in zip(self.manifest.layers, downloads, self.diff_ids):
+                for n, (layer, dl, diff_id) in enumerate(zip(self.manifest.layers, downloads,
+                                                             self.diff_ids)):
                     path = await dl
                     lid = short(layer.digest)
+                    if n < done:
+                        continue
 
                     def report(n: int, lid=lid, total=layer.size) -> None:
                         loop.call_soon_threadsafe(put, moving("Extracting", lid, n, total))
@@ -184,6 +196,7 @@ class Pull:
                         raise InvalidParameter(
                             f"layer {layer.digest}: its content has diff_id {got}, not the "
                             f"{diff_id} the image config lists: the image is corrupt")
+                    await asyncio.to_thread(self.snapshots.save, chains[n], rootfs)
                     put(status("Pull complete", lid, {}))
             finally:
                 for dl in downloads:
@@ -226,7 +239,8 @@ def _apply(path: str, rootfs: str, budget: Budget, lid: str, report) -> tuple[st
 
 
 async def resolve(ref: Reference, client: RepoClient, images: ImageStore, blobs: BlobStore,
-                  platform: mf.Platform | None, pinned: set[str]) -> Pull:
+                  platform: mf.Platform | None, pinned: set[str],
+                  snapshots: Snapshots) -> Pull:
     """Fetch and check the manifest (choosing the platform in an index) and
     the config; errors here are HTTP statuses (nothing is streamed yet)."""
     want = platform or mf.host_platform()
@@ -262,4 +276,4 @@ async def resolve(ref: Reference, client: RepoClient, images: ImageStore, blobs:
         raise NotFound(f"image with reference {ref} was found but does not match the specified "
                        f"platform: wanted {want}, actual: {got}")
     return Pull(ref, client, images, blobs, m, body, top, config_bytes, config,
-                mf.diff_ids(config, len(m.layers), str(ref)), pinned)
+                mf.diff_ids(config, len(m.layers), str(ref)), pinned, snapshots)

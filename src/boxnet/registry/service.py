@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from typing import AsyncIterator
 
 import aiohttp
@@ -20,6 +22,7 @@ from boxnet.registry.errors import RegistryError, Unauthorized
 from boxnet.registry.options import RegistryOptions
 from boxnet.registry.pull import Pull, resolve
 from boxnet.registry.reference import DEFAULT_DOMAIN, Reference, parse, registry_host
+from boxnet.registry.snapshots import Snapshots, chain_ids
 from boxnet.runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ class RegistryService:
         """Open the blob store under `data_root`; the HTTP session is made at first use."""
         self.images, self.options = images, options
         self.blobs = BlobStore(data_root)
+        self.snapshots = Snapshots(data_root)
         self._session: aiohttp.ClientSession | None = None
         self._pins: list[set[str]] = []     # blobs of pulls and pushes in flight (kept by gc)
 
@@ -84,10 +88,11 @@ class RegistryService:
                 c = self.client(ref, creds)
                 c.base = mirror
                 try:
-                    return await resolve(ref, c, self.images, self.blobs, plat, pins)
+                    return await resolve(ref, c, self.images, self.blobs, plat, pins, self.snapshots)
                 except (RegistryError, NotFound) as e:
                     log.info("mirror %s: %s; trying the next source", mirror, e)
-        return await resolve(ref, self.client(ref, creds), self.images, self.blobs, plat, pins)
+        return await resolve(ref, self.client(ref, creds), self.images, self.blobs, plat, pins,
+                             self.snapshots)
 
     async def login(self, body: dict) -> dict:
         """`POST /auth`: check credentials against the registry's /v2/;
@@ -125,11 +130,25 @@ class RegistryService:
                 yield msg
 
     def gc(self) -> list[str]:
-        """Remove blobs no stored image (or pull in flight) refers to."""
+        """Remove blobs no stored image (or pull in flight) refers to, and
+        snapshots of layer chains no stored image has (pulls in flight pin
+        their blobs and chains)."""
         used: set[str] = set().union(*self._pins) if self._pins else set()
+        chains: set[str] = set(used)
         for img in self.images.list():
             used.update(img.blobs)
+            chains.update(chain_ids(_diff_ids(self.images.image_dir(img.id))))
+        self.snapshots.gc(chains)
         return self.blobs.gc(used)
+
+
+def _diff_ids(image_dir: str) -> list[str]:
+    try:
+        with open(os.path.join(image_dir, "config.json"), "rb") as f:
+            ids = json.loads(f.read()).get("rootfs", {}).get("diff_ids", [])
+        return [x for x in ids if isinstance(x, str)]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 async def drain(gen: AsyncIterator[dict]) -> None:
