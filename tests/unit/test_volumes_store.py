@@ -115,3 +115,23 @@ def test_copy_up_never_leaves_the_image_root(tmp_path):
     assert os.listdir(s.get("v-abs").mountpoint) == []
     assert os.listdir(s.get("v-dd").mountpoint) == []
     assert os.listdir(s.get("v-ok").mountpoint) == ["mine"]
+
+
+def test_copy_up_keeps_owners_and_setuid_bits(tmp_path):
+    """Owners, modes with setuid/setgid (cleared by chown, so set again), symlinks."""
+    root = tmp_path / "img"
+    (root / "app").mkdir(parents=True)
+    tool = root / "app" / "tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chown(tool, 1234, 5678)
+    os.chmod(tool, 0o6755)
+    os.chown(root / "app", 1000, 1000)
+    os.chmod(root / "app", 0o750)
+    s = VolumeStore(str(tmp_path / "volumes"))
+    s.create("vs", "local", {}, {}, "")
+    assert s.copy_up("vs", str(root), "/app")
+    mp = s.get("vs").mountpoint
+    st = os.stat(os.path.join(mp, "tool"))
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 5678, 0o6755)
+    st = os.stat(mp)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o750)

@@ -136,6 +136,8 @@ def _copy_file(src: str, dst: str) -> None:
 def _own(src: str, dst: str) -> None:
     st = os.lstat(src)
     os.lchown(dst, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(st.st_mode):   # chown cleared setuid/setgid: set the mode again
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
 
 
 def tree_size(path: str) -> int:
