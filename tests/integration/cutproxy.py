@@ -1,7 +1,10 @@
 """A reverse proxy in front of a test registry that misbehaves on one blob:
 `cut` sends the response headers and half of the body, then closes the
-connection (an interrupted pull); `pad` sends the body plus extra bytes (a
-blob that lies about its size); anything else is forwarded unchanged.
+connection (an interrupted pull); `hang` sends half and then nothing (a
+registry that hangs); `pad` sends the body plus extra bytes (a blob that
+lies about its size); `manifest` adds a byte to a manifest (DIGEST:
+"manifests") while its Docker-Content-Digest header stays; anything else is
+forwarded unchanged.
 
 Run: python cutproxy.py LISTEN_HOST:PORT UPSTREAM_URL DIGEST MODE
 (started by a test inside the registry's netns)."""
@@ -37,8 +40,16 @@ def main() -> None:
                         await asyncio.sleep(0.2)
                         request.transport.close()
                         return resp
+                    if mode == "hang":             # half the body, then silence
+                        resp = web.StreamResponse(status=200, headers=hdrs)
+                        resp.content_length = len(body)
+                        await resp.prepare(request)
+                        await resp.write(body[:len(body) // 2])
+                        await asyncio.sleep(3600)
                     if mode == "pad":
                         body += b"\0" * 4096
+                    if mode == "manifest":         # still JSON, no longer the digest
+                        body += b"\n"
                 return web.Response(status=r.status, body=body, headers=hdrs)
 
     app = web.Application()

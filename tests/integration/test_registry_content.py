@@ -170,7 +170,8 @@ def test_concurrent_pulls_download_each_blob_once(world):
     assert len(gets) == 1, gets
 
 
-@pytest.mark.parametrize("mode,words", [("cut", "cut short"), ("pad", "more than")])
+@pytest.mark.parametrize("mode,words", [("cut", "cut short"), ("pad", "more than"),
+                                        ("hang", "timed out")])
 def test_interrupted_or_oversized_blob_leaves_nothing(world, mode, words):
     """A proxy cuts the connection half-way through a layer (or sends more
     bytes than declared): the pull fails in the stream and nothing is kept:
@@ -182,7 +183,7 @@ def test_interrupted_or_oversized_blob_leaves_nothing(world, mode, words):
     reg.seed(f"oci:{lay.path}:1", f"cut/{mode}:1")
     _, m = reg.manifest(f"cut/{mode}:1")
     victim = m["layers"][1]["digest"]
-    port = 5001 if mode == "cut" else 5002
+    port = {"cut": 5001, "pad": 5002, "hang": 5003}[mode]
     reg.outside.popen([sys.executable, str(PROXY), f"{reg.outside.ip}:{port}", reg.url,
                        victim, mode])
     via = f"{reg.outside.ip}:{port}"
@@ -193,6 +194,25 @@ def test_interrupted_or_oversized_blob_leaves_nothing(world, mode, words):
     st, _ = h.api("GET", f"/images/{via}/cut/{mode}:1/json")
     assert st == 404
     assert victim[7:] not in blob_files(h)
+    assert not staging_left(h)
+
+
+def test_manifest_not_matching_its_digest_is_refused(world):
+    """A manifest whose bytes do not hash to the registry's Docker-Content-Digest
+    (by tag) or to the digest asked for: a 400 before anything is stored."""
+    h, reg, d = world
+    lay = ri.Layout(d / "mdig")
+    lay.tag("1", lay.image([ri.base_layer()]))
+    reg.seed(f"oci:{lay.path}:1", "mdig/img:1")
+    digest, _ = reg.manifest("mdig/img:1")
+    via = f"{reg.outside.ip}:5004"
+    reg.outside.popen([sys.executable, str(PROXY), via, reg.url, "manifests", "manifest"])
+    harness_deadline_probe(h, via)
+    status, body = stream(h, f"/images/create?fromImage={via}/mdig/img&tag=1")
+    assert status == 400 and f"the registry says digest {digest}" in body["message"], body
+    status, body = stream(h, f"/images/create?fromImage={via}/mdig/img&tag={digest}")
+    assert status == 400 and "manifest verification failed" in body["message"], body
+    assert h.api("GET", f"/images/{via}/mdig/img:1/json")[0] == 404
     assert not staging_left(h)
 
 
