@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 
 import pytest
 
@@ -135,3 +136,24 @@ def test_copy_up_keeps_owners_and_setuid_bits(tmp_path):
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 5678, 0o6755)
     st = os.stat(mp)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o750)
+
+
+def test_copy_up_keeps_hard_links_fifos_xattrs_and_times(tmp_path):
+    root = tmp_path / "img"
+    d = root / "d" / "deep"
+    d.mkdir(parents=True)
+    (d / "a").write_text("x")
+    os.link(d / "a", d / "b")
+    os.mkfifo(root / "d" / "fifo")
+    os.setxattr(d / "a", "user.boxnet", b"kept")
+    os.utime(d, (1_000_000, 1_000_000))
+    s = VolumeStore(str(tmp_path / "volumes"))
+    s.create("vh", "local", {}, {}, "")
+    assert s.copy_up("vh", str(root), "/d")
+    mp = s.get("vh").mountpoint
+    assert os.stat(os.path.join(mp, "deep", "a")).st_ino == \
+        os.stat(os.path.join(mp, "deep", "b")).st_ino
+    assert os.path.exists(os.path.join(mp, "fifo")) and \
+        stat.S_ISFIFO(os.lstat(os.path.join(mp, "fifo")).st_mode)
+    assert os.getxattr(os.path.join(mp, "deep", "a"), "user.boxnet") == b"kept"
+    assert os.stat(os.path.join(mp, "deep")).st_mtime == 1_000_000

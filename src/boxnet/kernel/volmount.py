@@ -107,37 +107,52 @@ def resolve_in_root(root: str, path: str, max_links: int = 40) -> str | None:
 
 
 def copy_up(source: str, target: str) -> bool:
-    """Copy the tree under `source` (an image's directory) into the empty
-    directory `target`, keeping modes, owners, times and symlinks as they
-    are; the target takes the source directory's mode and owner, as Docker's
-    copy-up does.  False (nothing copied) when `source` is not a directory."""
+    """Copy the tree under `source` (an image's directory, no symlink) into the
+    empty directory `target`, keeping owners, modes (setuid included), times,
+    extended attributes (file capabilities), symlinks, hard links, fifos and
+    device nodes as they are; the target takes the source directory's owner and
+    mode, as Docker's copy-up does.  False when `source` is not a directory."""
     if not os.path.isdir(source) or os.path.islink(source):
         return False
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True,
-                    copy_function=_copy_file)
-    for dirpath, dirnames, filenames in os.walk(target):
-        rel = os.path.relpath(dirpath, target)
-        for n in [*dirnames, *filenames]:
-            _own(os.path.join(source, rel, n), os.path.join(dirpath, n))
-    _own(source, target)
-    st = os.stat(source)
-    os.chmod(target, st.st_mode & 0o7777)
+    links: dict[tuple[int, int], str] = {}
+    todo = [(source, target)]
+    done_dirs = []
+    while todo:   # iterative: an image's deep tree cannot hit the recursion limit
+        src_dir, dst_dir = todo.pop()
+        with os.scandir(src_dir) as it:
+            entries = list(it)
+        for e in entries:
+            src, dst = e.path, os.path.join(dst_dir, e.name)
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(dst, 0o700)
+                todo.append((src, dst))
+                done_dirs.append((src, dst, st))
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and (st.st_dev, st.st_ino) in links:
+                os.link(links[(st.st_dev, st.st_ino)], dst)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(src), dst)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copyfile(src, dst, follow_symlinks=False)
+                if st.st_nlink > 1:
+                    links[(st.st_dev, st.st_ino)] = dst
+            else:   # a fifo or a device node: made again, never opened (a fifo would block)
+                os.mknod(dst, st.st_mode, st.st_rdev)
+            _meta(src, dst, st)
+    # directories last, deepest first: their times are not changed by what goes in them
+    for src, dst, st in reversed(done_dirs):
+        _meta(src, dst, st)
+    _meta(source, target, os.lstat(source))
     return True
 
 
-def _copy_file(src: str, dst: str) -> None:
-    st = os.lstat(src)
-    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-        shutil.copy2(src, dst, follow_symlinks=False)
-    else:   # a fifo or a device node: made again, never opened (a fifo would block)
-        os.mknod(dst, st.st_mode, st.st_rdev)
-
-
-def _own(src: str, dst: str) -> None:
-    st = os.lstat(src)
+def _meta(src: str, dst: str, st: os.stat_result) -> None:
+    """Owner first (chown clears setuid bits and file capabilities), then mode,
+    times and extended attributes."""
     os.lchown(dst, st.st_uid, st.st_gid)
-    if not stat.S_ISLNK(st.st_mode):   # chown cleared setuid/setgid: set the mode again
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    shutil.copystat(src, dst, follow_symlinks=False)
 
 
 def tree_size(path: str) -> int:
