@@ -96,3 +96,20 @@ def test_push_pulled_image_mounts_across_repositories(world, tmp_path):
     assert "Mounted from team/da" in texts, texts
     assert msgs[-1]["aux"]["Digest"] == digest
     assert reg.manifest("other/da:v1")[0] == digest
+
+
+def test_push_committed_image_and_pull_back(world):
+    """`docker commit` of a container with a new file, pushed, pulled into the
+    second daemon: the file is there."""
+    a, b, reg = world
+    docker_cli(a, "run", "--name", "tocommit", "busybox", "sh", "-c",
+               "echo committed > /made-here.txt")
+    r = docker_cli(a, "commit", "tocommit", f"{reg.addr}/tools/committed:1", check=False)
+    docker_cli(a, "rm", "tocommit")
+    if r.returncode and ("not implemented" in r.stderr or "501" in r.stderr):
+        pytest.skip(f"docker commit not available here: {r.stderr.strip()}")
+    assert r.returncode == 0, r
+    docker_cli(a, "push", f"{reg.addr}/tools/committed:1")
+    docker_cli(b, "pull", f"{reg.addr}/tools/committed:1")
+    out = docker_cli(b, "run", "--rm", f"{reg.addr}/tools/committed:1", "cat", "/made-here.txt")
+    assert out.stdout == "committed\n"
