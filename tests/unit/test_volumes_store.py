@@ -78,9 +78,12 @@ async def test_store_layout_restart_and_copy_up(tmp_path, monkeypatch):
     assert os.readlink(root / "v1" / "_data" / "link") == "passwd"
     assert s.copy_up("v1", str(tmp_path / "img"), "/etc") is False   # not empty any more
     (root / "half" / "_data").mkdir(parents=True)   # a create cut short: no metadata
+    (root / "foreign" / "_data").mkdir(parents=True)   # data without metadata: not ours
+    (root / "foreign" / "_data" / "precious").write_text("x")
     again = VolumeStore(str(root))
     assert set(again.volumes) == {"v1"} and again.get("v1").labels == {"k": "v"}
     assert not (root / "half").exists()
+    assert (root / "foreign" / "_data" / "precious").exists()
     assert again.size("v1") > 0
     await again.remove("v1")
     assert not (root / "v1").exists()

@@ -4,8 +4,9 @@
 mounted), <data-root>/volumes/<name>/volume.json its metadata (written to a
 temporary file and renamed: a crash leaves the old or the new one).  Volumes
 are read back from there at start, so they survive daemon restarts.  A
-directory without metadata (a create cut short) is not a volume and is
-removed at start.
+directory without metadata is not a volume: removed at start when it holds
+no data (a create cut short), else left alone with a warning (a removal cut
+short, or files that are not boxnet's).
 
 Which containers use a volume is the core's business (core/mounts.py); this
 store mounts a volume's driver options when asked (`activate`) and unmounts
@@ -45,9 +46,15 @@ class VolumeStore:
                 with open(os.path.join(d, META), "rb") as f:
                     v = msgspec.json.decode(f.read(), type=Volume)
             except FileNotFoundError:
-                log.warning("volume directory %s has no metadata (a create cut short): "
-                            "removed", d)
-                self._remove_dir(d)
+                data = os.path.join(d, "_data")
+                if os.path.isdir(d) and (not os.path.exists(data) or
+                                         volmount.is_empty_dir(data)):
+                    log.warning("volume directory %s has no metadata (a create cut short): "
+                                "removed", d)
+                    self._remove_dir(d)
+                else:   # not ours to delete: data without metadata is left for a human
+                    log.warning("volume directory %s has data but no metadata: left alone, "
+                                "not a volume", d)
                 continue
             except (OSError, msgspec.DecodeError) as exc:
                 log.error("volume %s: unreadable metadata, skipped: %s", name, exc)
