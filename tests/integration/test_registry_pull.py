@@ -189,3 +189,15 @@ def test_corrupted_blob_is_rejected_and_nothing_kept(world, tmp_path):
     assert m["layers"][0]["digest"][7:] not in blob_files(h)
     assert set(blob_files(h)) - set(before) <= {m["config"]["digest"][7:]}
     assert not staging_left(h)
+
+
+def test_pull_all_tags(world, tmp_path):
+    """`docker pull --all-tags` (no tag sent): every tag of the repository."""
+    h, reg = world
+    imagetars.docker_archive(str(tmp_path / "t.tar"), "x/t:1")
+    for t in ("a", "b"):
+        reg.seed(f"docker-archive:{tmp_path / 't.tar'}", f"alltags/img:{t}")
+    r = docker_cli(h, "pull", "--all-tags", f"{reg.addr}/alltags/img")
+    assert r.returncode == 0, r
+    for t in ("a", "b"):
+        assert h.api("GET", f"/images/{reg.addr}/alltags/img:{t}/json")[0] == 200

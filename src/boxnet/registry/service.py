@@ -72,15 +72,36 @@ class RegistryService:
                    auth_header: str | None) -> AsyncIterator[dict]:
         """`POST /images/create?fromImage=`: an async generator whose first
         step resolves the manifest (errors raised before any message: the
-        route answers them with their HTTP status), then Docker's progress."""
+        route answers them with their HTTP status), then Docker's progress.
+        No tag in either fromImage or tag= is `docker pull --all-tags`: every
+        tag the registry lists for the repository, one after the other."""
         ref = parse(from_image, tag)
         plat = mf.parse_platform(platform) if platform else None
         creds = decode_auth_header(auth_header)
+        bare = parse(from_image, tag, default_tag=False)
+        tags = [ref.tag] if bare.tag or bare.digest else await self._tags(bare, creds)
         async with self.pinned() as pins:
-            p = await self._resolve(ref, creds, plat, pins)
-            yield {}                              # resolved: the route starts the stream
-            async for msg in p.run():
-                yield msg
+            for n, t in enumerate(tags):
+                one = Reference(ref.domain, ref.path, t, ref.digest)
+                p = await self._resolve(one, creds, plat, pins)
+                if n == 0:
+                    yield {}                      # resolved: the route starts the stream
+                async for msg in p.run():
+                    yield msg
+
+    async def _tags(self, ref: Reference, creds: Credentials) -> list[str]:
+        """The repository's tags (GET /v2/<name>/tags/list), sorted."""
+        client = self.client(ref, creds)
+        async with client.request("GET", f"/v2/{ref.path}/tags/list") as r:
+            await client.check_status(r, f"repository {ref.familiar}")
+            try:
+                tags = (await r.json(content_type=None)).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{ref.familiar}: the tag list is not JSON") from None
+        tags = sorted(t for t in tags if isinstance(t, str))
+        if not tags:
+            raise NotFound(f"repository {ref.familiar} has no tags")
+        return [parse(ref.familiar, t).tag for t in tags]
 
     async def _resolve(self, ref: Reference, creds: Credentials, plat, pins) -> Pull:
         if ref.domain == DEFAULT_DOMAIN and self.options.mirrors:
