@@ -21,7 +21,9 @@ def client(host):
 
 
 def test_volumes_api(client):
-    """create with driver_opts and labels, get, list with filters, remove, 404 after."""
+    """create with driver_opts and labels, get, list with filters, remove, 404 after;
+    /info lists the local volume driver."""
+    assert client.info()["Plugins"]["Volume"] == ["local"]
     v = client.volumes.create("pyv", driver="local", labels={"app": "py"})
     assert v.name == "pyv" and v.attrs["Labels"] == {"app": "py"}
     assert v.attrs["Driver"] == "local" and v.attrs["Scope"] == "local"
