@@ -34,6 +34,8 @@ def test_bind_entries():
     v = spec.parse_bind("vol:/data:nocopy").point
     assert (v.type, v.name, v.rw, v.copy, v.mode) == ("volume", "vol", True, False, "nocopy")
     assert spec.parse_bind("vol:/data").point.mode == "z"
+    assert spec.parse_bind("/src:/app:cached").point.rw   # compose files from macOS set-ups
+    assert not spec.parse_bind("/src:/app:ro,delegated").point.rw
     anon = spec.parse_bind("/only").point
     assert anon.type == "volume" and anon.anonymous and not anon.name
 

@@ -25,6 +25,8 @@ from .names import validate_name
 
 PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
 _LABELS = ("z", "Z")
+# macOS file-sharing hints: dockerd on Linux accepts them and they mean nothing here
+_CONSISTENCY = ("consistent", "cached", "delegated")
 
 
 class MountRequest(msgspec.Struct, kw_only=True):
@@ -66,8 +68,8 @@ def parse_bind(entry: str) -> MountRequest:
     for o in opts:
         if o in ("ro", "rw"):
             rw = o == "rw"
-        elif o in _LABELS:
-            continue   # SELinux relabelling: nothing to do without SELinux
+        elif o in _LABELS or o in _CONSISTENCY:
+            continue   # SELinux relabelling, macOS consistency: nothing to do here
         elif o == "nocopy" and not is_bind:
             copy = False
         elif o in PROPAGATIONS and is_bind:
