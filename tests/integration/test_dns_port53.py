@@ -237,6 +237,25 @@ print("bound", flush=True); time.sleep(120)
 """
 
 
+_REFUSED = """
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+u.connect(("127.0.0.11", 53)); u.send(b"\\x12\\x34" + bytes(10))
+try:
+    u.recv(512); print("udp answered")
+except ConnectionRefusedError:
+    print("udp refused")
+except socket.timeout:
+    print("udp timeout")
+try:
+    socket.create_connection(("127.0.0.11", 53), timeout=3); print("tcp connected")
+except ConnectionRefusedError:
+    print("tcp refused")
+except socket.timeout:
+    print("tcp timeout")
+"""
+
+
 def test_after_daemon_restart_with_a_port_taken_the_table_is_replaced(d53):
     """While the daemon was down a program took the resolver's UDP port: the new daemon
     picks new ports and replaces the table in one transaction; still one table, and
@@ -246,6 +265,10 @@ def test_after_daemon_restart_with_a_port_taken_the_table_is_replaced(d53):
     before = redirect_table(netns)
     port = before.split("udp dport set ")[1].split()[0]
     h.stop()
+    # while nothing serves the ports, a query is refused at once (ICMP port unreachable
+    # with the quoted port set back to 53), UDP and TCP, as when 53 itself was bound
+    r = harness.run(["nsenter", f"--net={netns}", sys.executable, "-c", _REFUSED], timeout=30)
+    assert r.stdout.split() == ["udp", "refused", "tcp", "refused"], r.stdout
     squat = harness.subprocess.Popen(["nsenter", f"--net={netns}", sys.executable, "-c",
                                       _SQUAT, port], stdout=harness.subprocess.PIPE, text=True)
     harness.STARTED_PIDS.add(squat.pid)

@@ -41,6 +41,7 @@ resolver works and port 53 is not free for the container's programs.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from typing import NamedTuple
 
@@ -63,9 +64,17 @@ class ResolverSockets(NamedTuple):
     redirected: bool          # True: 127.0.0.11:53 is rewritten to the ports above
 
 
+LAYOUT = "boxnet-dns/1"   # the table's comment starts with it; change it when the rules change
+
+
 def _table(ip: str, udp_port: int, tcp_port: int) -> str:
+    """The table's body. Its comment records the layout and the ports, which is how
+    a later daemon knows the table is ours and where its rules point (nftables 1.0.6
+    does not print table comments in JSON, so it is read from the text listing)."""
+    ip_hex = "0x" + socket.inet_aton(ip).hex()
     return (
         f"table ip {TABLE} {{\n"
+        f'  comment "{LAYOUT} udp={udp_port} tcp={tcp_port}"\n'
         "  chain output {\n"
         "    type filter hook output priority raw; policy accept;\n"
         f"    ip daddr {ip} udp dport {DNS_PORT} udp dport set {udp_port}\n"
@@ -75,6 +84,19 @@ def _table(ip: str, udp_port: int, tcp_port: int) -> str:
         "    type filter hook postrouting priority 300; policy accept;\n"
         f"    ip saddr {ip} udp sport {udp_port} udp sport set {DNS_PORT}\n"
         f"    ip saddr {ip} tcp sport {tcp_port} tcp sport set {DNS_PORT}\n"
+        # While nothing listens on udp_port (the daemon is down), the kernel answers
+        # a query with ICMP port unreachable quoting the rewritten port, which the
+        # client's socket (connected to port 53) would not recognise: it would time
+        # out instead of being refused. So the quoted port is set back to 53 (at
+        # ICMP offset 30: quoted IPv4 header without options, @th,64,8 0x45, proto
+        # UDP, to 127.0.0.11), and the ICMP checksum is kept right without arithmetic
+        # by moving the same difference into the 16 bits that port unreachable leaves
+        # unused (the next-hop MTU of code 4), which were 0: the one's complement sum
+        # is unchanged. TCP needs nothing: the RST comes from tcp_port and is
+        # rewritten by the rule above.
+        "    icmp type destination-unreachable icmp code port-unreachable"
+        f" @th,64,8 0x45 @th,136,8 17 @th,192,32 {ip_hex} @th,240,16 {udp_port}"
+        f" @th,48,16 0 @th,240,16 set {DNS_PORT} @th,48,16 set {udp_port - DNS_PORT}\n"
         "  }\n"
         "}\n")
 
@@ -86,7 +108,8 @@ def create_script(ip: str, udp_port: int, tcp_port: int) -> str:
     Nothing is deleted: a transaction that deletes leaves the kernel destroy work
     (an RCU grace period, ~10 ms on a loaded host) that the next close of an
     nftables netlink socket waits for, and that close is in the start path."""
-    return f"create table ip {TABLE}\n" + _table(ip, udp_port, tcp_port)
+    return (f'create table ip {TABLE} {{ comment "{LAYOUT} udp={udp_port} tcp={tcp_port}"; }}\n'
+            + _table(ip, udp_port, tcp_port))
 
 
 def replace_script(ip: str, udp_port: int, tcp_port: int) -> str:
@@ -96,58 +119,19 @@ def replace_script(ip: str, udp_port: int, tcp_port: int) -> str:
             + _table(ip, udp_port, tcp_port))
 
 
-def _signature(nft_json: dict) -> set:
-    """The chains and rules of a listed table, in comparable form."""
-    sig = set()
-    for item in nft_json.get("nftables", []):
-        if "chain" in item:
-            c = item["chain"]
-            sig.add(("chain", c.get("name"), c.get("type"), c.get("hook"), c.get("prio"),
-                     c.get("policy")))
-        elif "rule" in item:
-            r = item["rule"]
-            parts = []
-            for e in r.get("expr", []):
-                if "match" in e and e["match"].get("op") == "==":
-                    key = e["match"].get("left", {}).get("payload", {})
-                    parts.append(("match", key.get("protocol"), key.get("field"),
-                                  e["match"].get("right")))
-                elif "mangle" in e:
-                    key = e["mangle"].get("key", {}).get("payload", {})
-                    parts.append(("set", key.get("protocol"), key.get("field"),
-                                  e["mangle"].get("value")))
-                else:
-                    parts.append(("other", repr(e)))
-            sig.add(("rule", r.get("chain"), tuple(parts)))
-    return sig
+_COMMENT = re.compile(r'^\s*comment "' + re.escape(LAYOUT) + r' udp=(\d+) tcp=(\d+)"\s*$', re.M)
 
 
-def _expected(ip: str, up: int, tp: int) -> set:
-    sig = {("chain", "output", "filter", "output", -300, "accept"),
-           ("chain", "postrouting", "filter", "postrouting", 300, "accept")}
-    for proto, port in (("udp", up), ("tcp", tp)):
-        sig.add(("rule", "output", (("match", "ip", "daddr", ip),
-                                    ("match", proto, "dport", DNS_PORT),
-                                    ("set", proto, "dport", port))))
-        sig.add(("rule", "postrouting", (("match", "ip", "saddr", ip),
-                                         ("match", proto, "sport", port),
-                                         ("set", proto, "sport", DNS_PORT))))
-    return sig
-
-
-def table_ports(nft_json: dict, ip: str) -> tuple[int, int] | None:
-    """(udp, tcp) ports an intact ``ip boxnet_dns`` table (``list table`` as JSON)
-    rewrites 127.0.0.11:53 to; None when the table is anything else than ours."""
-    sig = _signature(nft_json)
-    ports = {}
-    for kind, chain, *rest in sig:
-        if kind == "rule" and chain == "output" and rest[0] and rest[0][-1][0] == "set":
-            _, proto, _, port = rest[0][-1]
-            ports[proto] = port
-    up, tp = ports.get("udp"), ports.get("tcp")
-    if not isinstance(up, int) or not isinstance(tp, int):
+def table_ports(listing: str) -> tuple[int, int] | None:
+    """(udp, tcp) ports recorded by a ``list table ip boxnet_dns`` text listing made
+    with this layout; None for any other table (an older layout, not ours)."""
+    m = _COMMENT.search(listing)
+    if m is None:
         return None
-    return (up, tp) if sig == _expected(ip, up, tp) else None
+    up, tp = int(m.group(1)), int(m.group(2))
+    if not (DNS_PORT < up < 65536 and DNS_PORT < tp < 65536):
+        return None
+    return up, tp
 
 
 def _bind(ip: str, udp_port: int, tcp_port: int) -> tuple[socket.socket, socket.socket]:
@@ -180,8 +164,8 @@ def _redirect(nft, ip: str, udp, tcp) -> tuple:
     except KernelError:
         pass   # a table is there already: the cases below
     try:
-        old = table_ports(nft.run_json(f"list table ip {TABLE}"), ip)
-    except (KernelError, ValueError):
+        old = table_ports(nft.run(f"list table ip {TABLE}"))
+    except KernelError:
         old = None
     if old is not None:
         try:
