@@ -47,6 +47,9 @@ def test_push_builtin_busybox_and_pull_back(world):
     assert f"digest: {digest}" in r.stdout
     again = docker_cli(a, "push", f"{reg.addr}/tools/bb:1")
     assert "Layer already exists" in again.stdout, again.stdout
+    docker_cli(a, "tag", "busybox", f"{reg.addr}/tools/bb:2")
+    every = docker_cli(a, "push", "--all-tags", f"{reg.addr}/tools/bb")  # no tag sent
+    assert "1: digest:" in every.stdout and "2: digest:" in every.stdout, every.stdout
     docker_cli(b, "pull", f"{reg.addr}/tools/bb:1")
     out = docker_cli(b, "run", "--rm", f"{reg.addr}/tools/bb:1", "sh", "-c", "echo pulled back")
     assert out.stdout.strip() == "pulled back"

@@ -138,17 +138,26 @@ class RegistryService:
         return {"Status": "Login Succeeded", "IdentityToken": ""}
 
     async def push(self, name: str, tag: str, auth_header: str | None) -> AsyncIterator[dict]:
-        """`POST /images/{name}/push`: progress messages (see push.py)."""
+        """`POST /images/{name}/push`: progress messages (see push.py).  No
+        tag at all (`docker push NAME`): every local tag of NAME, as Docker."""
         from boxnet.registry.push import push
-        ref = parse(name, tag) if tag else parse(name)
-        if ref.digest:
-            raise InvalidParameter(f"cannot push a digest reference: {ref}")
-        img = self.images.get(ref.local_tag)
+        bare = parse(name, tag, default_tag=False)
+        if bare.digest:
+            raise InvalidParameter(f"cannot push a digest reference: {bare}")
+        if bare.tag:
+            refs = [bare]
+        else:
+            refs = [parse(t) for img in self.images.list() for t in img.repo_tags
+                    if t.rsplit(":", 1)[0] == bare.familiar]
+            if not refs:
+                raise NotFound(f"An image does not exist locally with the tag: {bare.familiar}")
+        imgs = [self.images.get(r.local_tag) for r in refs]     # 404 before the stream
         creds = decode_auth_header(auth_header)
-        client = self.client(ref, creds, ("pull", "push"))
+        client = self.client(refs[0], creds, ("pull", "push"))
         async with self.pinned():
-            async for msg in push(ref, img, client, self.images, self.blobs):
-                yield msg
+            for ref, img in sorted(zip(refs, imgs), key=lambda x: x[0].tag):
+                async for msg in push(ref, img, client, self.images, self.blobs):
+                    yield msg
 
     def gc(self) -> list[str]:
         """Remove blobs no stored image (or pull in flight) refers to, and
