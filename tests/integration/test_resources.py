@@ -348,6 +348,12 @@ def test_compose_deploy_resources_limits(host, tmp_path):
                 == 24 * MiB, label
             assert read(cgroup_dir(host, name, "cpu") + "/cpu.cfs_quota_us") == "50000", label
             assert read(cgroup_dir(host, name, "pids") + "/pids.max") == "40", label
+            if label == "v2":   # compose's own top, pause and unpause use the same routes
+                assert "sleep 600" in compose("top").stdout
+                compose("pause")
+                assert host.inspect(name)["State"]["Status"] == "paused"
+                compose("unpause")
+                assert host.inspect(name)["State"]["Status"] == "running"
         finally:
             compose("down", "-t", "1")
 
