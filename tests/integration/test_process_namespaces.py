@@ -236,3 +236,21 @@ def test_exec_gets_the_containers_options(docker):
         assert ok(docker("exec", "capx", "sh", "-c", "ulimit -Hn")) == "888"
     finally:
         docker("rm", "-f", "capx")
+
+
+def test_exec_privileged(docker, host):
+    """`docker exec --privileged` gets every capability (NET_ADMIN the container
+    lacks); exec inspect says so; the container's own processes keep their set."""
+    ok(docker("run", "-d", "--name", "plainx", "busybox", "sleep", "600"))
+    try:
+        cmd = ["ip", "addr", "add", "10.9.9.4/32", "dev", "lo"]
+        r = docker("exec", "plainx", *cmd)
+        assert r.returncode != 0 and "ermitted" in r.stderr, (r.stdout, r.stderr)
+        ok(docker("exec", "--privileged", "plainx", *cmd))
+        ex = host.api_ok("POST", "/containers/plainx/exec",
+                         json={"Cmd": ["true"], "Privileged": True})["Id"]
+        assert host.api_ok("GET", f"/exec/{ex}/json")["ProcessConfig"]["privileged"] is True
+        assert ok(docker("exec", "plainx", "grep", "CapEff", "/proc/1/status")).split()[-1] \
+            == "00000000a80425fb"
+    finally:
+        docker("rm", "-f", "plainx")

@@ -168,9 +168,13 @@ def test_exec_user(host, img):
         status, body = host.api("POST", "/containers/ex-root/exec",
                                 json={"Cmd": ["id"], "User": "x:y:z"})
         assert status == 400 and "invalid user" in body["message"], body
-        status, body = host.api("POST", "/containers/ex-root/exec",
-                                json={"Cmd": ["id"], "Privileged": True})
-        assert status == 400 and "Privileged" in body["message"], body   # never ignored
+        with open("/proc/self/status") as f:   # exec --privileged: every capability boxnetd has
+            held = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+        r = host.cli("exec", "--privileged", "ex-root", "sh", "-c", IDS, check=False)
+        assert ids(r.stdout)[4] == held != ROOT_CAPS, r
+        r = host.cli("exec", "--privileged", "ex-app", "grep", "-E", "CapEff|CapBnd",
+                     "/proc/self/status", check=False)   # a non-root user: bounding only
+        assert r.stdout.split() == ["CapEff:", "0000000000000000", "CapBnd:", held], r
     finally:
         host.cli("rm", "-f", "ex-root", "ex-app")
 

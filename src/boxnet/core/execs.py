@@ -27,9 +27,16 @@ class ExecInstance(msgspec.Struct, kw_only=True):
     exit_code: int | None = None
     pid: int = 0
     user: str = ""      # `exec -u`: "" runs as the container's user
+    privileged: bool = False   # `exec --privileged`: every capability boxnetd holds
     # [height, width] the TTY gets as soon as it exists: ConsoleSize, or a resize
     # that arrived before the terminal did (the docker CLI resizes right after start)
     console_size: list[int] = []
+
+
+def _privileged(ex: ExecInstance) -> dict:
+    """The runtime's `privileged` argument, only when set (runtimes without it run
+    every other exec)."""
+    return {"privileged": True} if ex.privileged else {}
 
 
 class ExecOps:
@@ -37,7 +44,8 @@ class ExecOps:
 
     def create_exec(self, ref: str, cmd: list[str], env: list[str], working_dir: str,
                     tty: bool, attach_stdin: bool, attach_stdout: bool,
-                    attach_stderr: bool, user: str = "") -> ExecInstance:
+                    attach_stderr: bool, user: str = "",
+                    privileged: bool = False) -> ExecInstance:
         """Register an exec on a running container; `user` must exist in it
         (400 otherwise, with Docker's message)."""
         c = self.container(ref)
@@ -49,7 +57,8 @@ class ExecOps:
             self.runtime.check_user(c.id, user)
         ex = ExecInstance(id=names.new_id(), container_id=c.id, cmd=list(cmd), env=list(env),
                           working_dir=working_dir, tty=tty, attach_stdin=attach_stdin,
-                          attach_stdout=attach_stdout, attach_stderr=attach_stderr, user=user)
+                          attach_stdout=attach_stdout, attach_stderr=attach_stderr, user=user,
+                          privileged=privileged)
         self.execs[ex.id] = ex
         return ex
 
@@ -89,7 +98,8 @@ class ExecOps:
         ex.running = True
         try:
             proc = await self.runtime.exec_start(c.id, ex.cmd, ex.env, ex.working_dir or "",
-                                                 stdin, stdout, stderr, user=ex.user)
+                                                 stdin, stdout, stderr, user=ex.user,
+                                                 **_privileged(ex))
         except BaseException:
             ex.running = False
             raise
@@ -116,7 +126,8 @@ class ExecOps:
                 on_exit(code)
         try:
             con = await self.runtime.exec_tty(ex.container_id, ex.cmd, ex.env,
-                                              ex.working_dir or "", exited, user=ex.user)
+                                              ex.working_dir or "", exited, user=ex.user,
+                                              **_privileged(ex))
         except BaseException:
             ex.running = False
             raise

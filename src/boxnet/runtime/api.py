@@ -124,19 +124,22 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                         stdin: bool, stdout: bool, stderr: bool, user: str = ""):
+                         stdin: bool, stdout: bool, stderr: bool, user: str = "",
+                         privileged: bool = False):
         """Start a process inside a running container; return its ExecProcess
         (runtime/execproc.py): a pipe per wanted stream, read in bounded
         chunks, and its exit code as a future.  `user` ("" = the container's
-        own) is resolved in the container's /etc/passwd (`exec -u`)."""
+        own) is resolved in the container's /etc/passwd (`exec -u`);
+        `privileged` (`exec --privileged`) gives it every capability boxnetd holds."""
 
     @abc.abstractmethod
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
                        on_exit: Callable[[int], Awaitable[None] | None],
-                       user: str = "") -> Console:
+                       user: str = "", privileged: bool = False) -> Console:
         """Start `args` in a running container on a new pty (`exec -t`); return
         its Console (runtime/console.py), held by the daemon as long as the
-        exec's connection; `on_exit(code)` when the process ends."""
+        exec's connection; `on_exit(code)` when the process ends; `user` and
+        `privileged` as for exec_start."""
 
     @abc.abstractmethod
     def console(self, container_id: str) -> ShimConsole | None:

@@ -139,7 +139,7 @@ def seccomp_config(spec: ProcessSpec, caps: list[str]) -> dict | None:
 
 
 def exec_process(base: dict, args: list[str], env: list[str], cwd: str, tty: bool,
-                 user: ExecUser) -> dict:
+                 user: ExecUser, caps: list[str] | None = None) -> dict:
     """The process.json of an exec as another user (`exec -u`): the container's
     process (`base`, from its config.json: seccomp and no-new-privileges come
     along) with the exec's command, environment (added to the container's, a
@@ -151,7 +151,8 @@ def exec_process(base: dict, args: list[str], env: list[str], cwd: str, tty: boo
         merged = [m for m in merged if m.split("=", 1)[0] != key] + [e]
     proc.update(args=list(args), env=merged, cwd=cwd or base.get("cwd") or "/",
                 terminal=tty, user=user.oci(),
-                capabilities=capabilities(base["capabilities"]["bounding"], user))
+                capabilities=capabilities(base["capabilities"]["bounding"] if caps is None
+                                          else caps, user))
     proc.pop("consoleSize", None)
     return proc
 

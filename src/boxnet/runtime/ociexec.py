@@ -23,11 +23,13 @@ from typing import Awaitable, Callable
 from boxnet.errors import Conflict, KernelError
 from boxnet.kernel.console import ConsoleSocket
 from boxnet.kernel.process import ExitWatcher
+from boxnet.kernel.procfacts import host_facts
 from boxnet.runtime.api import ExecResult
 from boxnet.runtime.bundle import exec_process
 from boxnet.runtime.console import Console
 from boxnet.runtime.execproc import ExecProcess, start_exec_process
-from boxnet.runtime.users import resolve_in_rootfs
+from boxnet.runtime.procopts import held_caps
+from boxnet.runtime.users import ExecUser, resolve_in_rootfs
 
 EXEC_COLLECT_LIMIT = 16 << 20   # bytes: exec() (short commands) refuses more output
 
@@ -38,13 +40,13 @@ class ExecOps:
     """Mixin of OciRuntime: execs."""
 
     async def exec_tty(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                       on_exit: OnExit, user: str = "") -> Console:
+                       on_exit: OnExit, user: str = "", privileged: bool = False) -> Console:
         """Start `args` in the container on a new pty; on_exit(code) when it ends.
-        `user`: as for exec_start."""
+        `user`, `privileged`: as for exec_start."""
         if self.runc.init_process(container_id) is None:
             raise Conflict(f"container {container_id} is not running")
         process_file = self.exec_user_process(container_id, args, ["TERM=xterm", *env], cwd,
-                                              True, user)
+                                              True, user, privileged)
         cs = ConsoleSocket(self.root)
         pid_file = os.path.join(cs._dir, "exec.pid")
         try:
@@ -77,16 +79,18 @@ class ExecOps:
 
     async def exec_start(self, container_id: str, args: list[str], env: list[str], cwd: str,
                          stdin: bool, stdout: bool, stderr: bool,
-                         user: str = "") -> ExecProcess:
+                         user: str = "", privileged: bool = False) -> ExecProcess:
         """Start a non-TTY exec: a pipe for each wanted stream, /dev/null for
         the others (runtime/execproc.py); its exit is ExecProcess.exited.
-        `user` ("" = the container's): `exec -u`, see exec_user_process.
+        `user` ("" = the container's): `exec -u`, see exec_user_process;
+        `privileged`: every capability boxnetd holds (`exec --privileged`).
 
         A program that cannot be run / is not found exits 126/127 at once, as
         Docker reports."""
         if self.runc.init_process(container_id) is None:
             raise Conflict(f"container {container_id} is not running")
-        process_file = self.exec_user_process(container_id, args, env, cwd, False, user)
+        process_file = self.exec_user_process(container_id, args, env, cwd, False, user,
+                                              privileged)
         try:
             return await start_exec_process(self.runc, self.root, container_id, args, env, cwd,
                                             stdin, stdout, stderr, process_file=process_file)
@@ -104,20 +108,28 @@ class ExecOps:
         self._resolve_user(container_id, user)
 
     def exec_user_process(self, container_id: str, args: list[str], env: list[str], cwd: str,
-                          tty: bool, user: str) -> str | None:
-        """For `exec -u USER`: write the exec's process.json (USER resolved in the
-        running container's /etc/passwd and /etc/group, with the container's
-        --group-add; capabilities of root only for root) and return its path.
-        None when `user` is "": runc then runs the container's own user."""
-        if not user:
+                          tty: bool, user: str, privileged: bool = False) -> str | None:
+        """For `exec -u USER` or `exec --privileged`: write the exec's process.json
+        (USER resolved in the running container's /etc/passwd and /etc/group,
+        with the container's --group-add, else the container's own user;
+        capabilities of root only for root; privileged: every capability
+        boxnetd holds, as Docker's) and return its path.  None for neither:
+        runc then runs the container's own process settings."""
+        if not user and not privileged:
             return None
         b = self._bundle(container_id)
-        who = self._resolve_user(container_id, user)
         with open(os.path.join(b, "config.json")) as f:
             base = json.load(f)["process"]
+        if user:
+            who = self._resolve_user(container_id, user)
+        else:
+            own = base.get("user") or {}
+            who = ExecUser(uid=own.get("uid", 0), gid=own.get("gid", 0),
+                           additional_gids=list(own.get("additionalGids") or []))
+        caps = held_caps(host_facts().cap_bounding) if privileged else None
         path = os.path.join(b, f"exec-{secrets.token_hex(8)}.json")
         with open(path, "w") as f:
-            json.dump(exec_process(base, args, env, cwd, tty, who), f)
+            json.dump(exec_process(base, args, env, cwd, tty, who, caps), f)
         return path
 
     async def exec(self, container_id: str, args: list[str], env: list[str],

@@ -20,13 +20,10 @@ async def create(request: web.Request) -> web.Response:
     if not req.cmd:
         raise_invalid()
     size = console_size(req.console_size)
-    if req.privileged:
-        raise InvalidParameter("Privileged is not supported by boxnet: an exec gets the "
-                               "container's capabilities only (drop --privileged)")
     ex = ctl(request).create_exec(request.match_info["id"], req.cmd, req.env or [],
                                   req.working_dir or "", bool(req.tty), bool(req.attach_stdin),
                                   req.attach_stdout is not False, req.attach_stderr is not False,
-                                  user=exec_user(req.user))
+                                  user=exec_user(req.user), privileged=bool(req.privileged))
     ex.console_size = size
     return reply({"Id": ex.id}, status=201)
 
@@ -106,7 +103,7 @@ async def inspect(request: web.Request) -> web.Response:
     ex = ctl(request).get_exec(request.match_info["id"])
     return reply({
         "ID": ex.id, "Running": ex.running, "ExitCode": ex.exit_code,
-        "ProcessConfig": {"privileged": False, "user": ex.user, "tty": ex.tty,
+        "ProcessConfig": {"privileged": ex.privileged, "user": ex.user, "tty": ex.tty,
                           "entrypoint": ex.cmd[0] if ex.cmd else "", "arguments": ex.cmd[1:]},
         "OpenStdin": ex.attach_stdin, "OpenStderr": ex.attach_stderr,
         "OpenStdout": ex.attach_stdout, "CanRemove": False, "ContainerID": ex.container_id,
