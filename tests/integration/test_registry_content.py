@@ -256,3 +256,37 @@ def test_image_prune_frees_blobs(world):
     assert [i["RepoTags"] for i in images] and all(
         not any(t.startswith(reg.addr) for t in i["RepoTags"]) for i in images), images
     assert any("busybox:latest" in i["RepoTags"] for i in images)
+
+
+def test_daemon_killed_mid_pull_leaves_nothing(world):
+    """boxnetd SIGKILLed while a layer streams in (the registry hangs half-way):
+    after the restart there is no image, no temp blob, no staging directory."""
+    import time
+    h, reg, d = world
+    lay = ri.Layout(d / "crash")
+    lay.tag("1", lay.image([ri.base_layer(), ri.random_layer("big.bin", 4 << 20)],
+                           compress="none"))
+    reg.seed(f"oci:{lay.path}:1", "crash/img:1")
+    victim = reg.manifest("crash/img:1")[1]["layers"][1]["digest"]
+    via = f"{reg.outside.ip}:5005"
+    reg.outside.popen([sys.executable, str(PROXY), via, reg.url, victim, "hang"])
+    harness_deadline_probe(h, via)
+    def cut_short():
+        """The pull whose daemon dies: its client sees the connection end."""
+        try:
+            stream(h, f"/images/create?fromImage={via}/crash/img&tag=1")
+        except (OSError, ValueError, harness.http.client.HTTPException):
+            pass
+    t = threading.Thread(target=cut_short, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while not any(n.startswith(f".tmp-{victim[7:]}") for n in blob_files(h)):
+        assert time.monotonic() < deadline, "the layer never started streaming"
+        time.sleep(0.05)
+    assert staging_left(h)                       # a pull is half-way: its traces exist
+    h.kill9()
+    h.start(*h.daemon_args)
+    t.join(10)
+    assert not staging_left(h), staging_left(h)
+    assert h.api("GET", f"/images/{via}/crash/img:1/json")[0] == 404
+    assert victim[7:] not in blob_files(h)
