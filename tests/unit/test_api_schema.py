@@ -178,3 +178,24 @@ def test_exec_prune_connect_and_image_responses(definitions, world):
     deleted = host.api_ok("DELETE", "/images/schema-img:v1")
     check(definitions, "ImageDeleteResponseItem", deleted, array=True)
     assert any(d.get("Untagged") == "schema-img:v1" for d in deleted), deleted
+
+
+def test_volumes(definitions, host):
+    """Volume create, inspect, list, prune; a container's Mounts (MountPoint)."""
+    made = host.api_ok("POST", "/volumes/create", json={"Name": "schema-v", "Labels": {"a": "b"}})
+    check(definitions, "Volume", made)
+    check(definitions, "Volume", host.api_ok("GET", "/volumes/schema-v"))
+    check(definitions, "VolumeListResponse", host.api_ok("GET", "/volumes"))
+    st, body = host.api("POST", "/containers/create?name=schema-m", json={
+        "Image": "busybox", "Cmd": ["true"], "Volumes": {"/anon": {}},
+        "HostConfig": {"Binds": ["schema-v:/v:ro"],
+                       "Mounts": [{"Type": "tmpfs", "Target": "/t"}]}})
+    assert st == 201, body
+    inspect = host.api_ok("GET", "/containers/schema-m/json")
+    check(definitions, "ContainerInspectResponse", inspect)
+    check(definitions, "MountPoint", inspect["Mounts"], array=True)
+    assert [m["Type"] for m in inspect["Mounts"]] == ["volume", "tmpfs", "volume"]
+    host.api_ok("DELETE", "/containers/schema-m?v=1")
+    host.api_ok("DELETE", "/volumes/schema-v")
+    pruned = host.api_ok("POST", "/volumes/prune")
+    assert set(pruned) == {"VolumesDeleted", "SpaceReclaimed"}
