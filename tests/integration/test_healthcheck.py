@@ -90,6 +90,18 @@ def test_a_passing_shell_probe_turns_healthy_running_inside_the_container(host, 
         docker("rm", "-f", "hc-ok")
 
 
+def test_the_probe_runs_as_the_containers_user_with_its_env_and_workdir(host, docker):
+    """As dockerd's probe: Config.User, Env and WorkingDir of the container."""
+    docker("run", "-d", "--name", "hc-who", "--user", "1234:5678", "-e", "WHO=probe-env",
+           "-w", "/tmp", "--health-cmd", 'echo "$(id -u):$(id -g) $WHO $(pwd)"',
+           "--health-interval", "100ms", "busybox", "sleep", "600")
+    try:
+        h = wait_health(host, "hc-who", "healthy")
+        assert h["Log"][-1]["Output"] == "1234:5678 probe-env /tmp\n"
+    finally:
+        docker("rm", "-f", "hc-who")
+
+
 def test_a_failing_probe_turns_unhealthy_after_retries(host, docker):
     """ExitCode and Output of each failure in the Log, FailingStreak counts them,
     Status unhealthy only at Retries; the last 5 results kept."""
@@ -310,3 +322,42 @@ def test_health_survives_a_daemon_restart(make_host):
     assert now["Log"][-1]["Output"] == "alive\n"
     for name in ("hr-run", "hr-stop"):
         h.api_ok("DELETE", f"/containers/{name}?force=1")
+
+
+def _runc_zombies(pid: int) -> list[int]:
+    """Zombie children of `pid` named after runc's stages (kernel/reaper.py)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            for child in f.read().split():
+                try:
+                    with open(f"/proc/{child}/stat") as s:
+                        stat = s.read()
+                except OSError:
+                    continue
+                if stat[stat.rfind(")") + 2] == "Z" and "(runc:[" in stat:
+                    out.append(int(child))
+    return out
+
+
+def test_probes_leave_no_zombies_and_never_hold_up_a_kill(host, docker):
+    """Probes every 50 ms leave no runc zombie in the daemon (seen: one per
+    probe), and `rm -f` while a probe's exec is in flight ends at once (seen:
+    a stage-2 zombie of the container's pid namespace kept its init from
+    exiting, and rm -f timed out after 30 s)."""
+    for i in range(12):
+        name = f"hc-kill-{i}"
+        docker("run", "-d", "--name", name, "--health-cmd", "exit 3" if i % 3 else "sleep 9",
+               "--health-interval", "20ms", "--health-timeout", "120ms", "busybox",
+               "sleep", "600")
+        deadline = time.monotonic() + 30
+        while len((health(host, name) or {}).get("Log") or []) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        status, body = host.api("DELETE", f"/containers/{name}?force=1", timeout=25)
+        assert status == 204, (status, body, time.monotonic() - t0)
+    deadline = time.monotonic() + 10
+    while _runc_zombies(host.proc.pid):
+        assert time.monotonic() < deadline, _runc_zombies(host.proc.pid)
+        time.sleep(0.05)

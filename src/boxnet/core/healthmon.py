@@ -10,7 +10,8 @@ Between two probes a task is one asyncio timer: an idle container with a
 30 s interval costs nothing.
 
 Each probe runs through the runtime's exec (runtime/api.py exec_start) as
-the container's user, in its working directory, with its environment: stdout
+the container's user, in its working directory, with its environment (as
+dockerd's: Config.User, WorkingDir, Env): stdout
 and stderr into one buffer that keeps 4096 bytes (core/health.py), killed when
 its Timeout passes (ExitCode -1, Docker's "Health check exceeded timeout"
 message).  The rules (when, what a result changes) are core/health.py's; a
@@ -101,6 +102,8 @@ class HealthMonitor(LifecycleListener):
                 continue
             begun = time.monotonic() - t0
             result = await self._probe(c, probe)
+            if c.status != "running":   # it exited meanwhile: its teardown ends this task
+                continue
             changed = rules.record(c.health, probe, result, begun)
             self.ctl.save_container(c)
             if changed:
@@ -110,10 +113,11 @@ class HealthMonitor(LifecycleListener):
     async def _probe(self, c: Container, probe: rules.Probe) -> HealthcheckResult:
         """Run the probe once in the container (killed at its timeout)."""
         start = now_rfc3339()
-        user = str(c.config.raw_config.get("User") or "")
         try:
+            # "" user, env and cwd: the container's own (its process in config.json),
+            # which is what dockerd gives a probe (Config.User, WorkingDir, Env)
             proc = await self.ctl.runtime.exec_start(c.id, probe.argv, [], "", False, True,
-                                                     True, user=user)
+                                                     True)
         except BoxnetError as exc:       # the container stopped meanwhile, runc failed
             return HealthcheckResult(start=start, end=now_rfc3339(), exit_code=-1,
                                      output=exc.message)

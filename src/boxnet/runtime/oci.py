@@ -43,6 +43,7 @@ from boxnet.errors import Conflict, KernelError, NotFound
 from boxnet.kernel.console import ConsoleSocket
 from boxnet.kernel.fstree import remove_tree
 from boxnet.kernel.process import kill_and_wait, raise_nofile_limit, set_child_subreaper
+from boxnet.kernel import reaper
 from boxnet.kernel.runc import Runc, bind_readonly, is_mountpoint, mount_overlay, umount
 from boxnet.kernel.supervise import SupervisorClient
 from boxnet.runtime.api import ProcessSpec, RootDirs, Runtime
@@ -64,8 +65,9 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         `host_masked_paths` are masked in containers of a read-only image root
         (boxnet/host: the daemon's state, runtime/hostimage.py).
 
-        Marks the daemon process a child subreaper (the reaper of execs; the
-        supervisor reaps containers) and raises its open-files soft limit
+        Marks the daemon process a child subreaper (the reaper of execs, and of
+        what runc exec leaves: kernel/reaper.py; the supervisor reaps
+        containers) and raises its open-files soft limit
         (one pidfd per running container)."""
         self.root = root
         self.host_masked_paths = list(host_masked_paths)
@@ -74,6 +76,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         self.runc = Runc(os.path.join(root, "runc"), runc_binary)
         self.supervisor = SupervisorClient(root)
         set_child_subreaper()
+        reaper.install()   # runc exec's orphaned stages: reaped, or a kill never ends
         raise_nofile_limit()
         self._watchers: dict = {}   # id -> ExitWatcher (runtime/ociexit.py)
         self._meta: dict[str, dict] = {}
@@ -90,6 +93,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.supervisor.close()
+        reaper.uninstall()
 
     def _bundle(self, container_id: str) -> str:
         if not container_id or "/" in container_id or container_id.startswith("."):
