@@ -408,3 +408,21 @@ def test_cpus_limit_caps_a_busy_loop_seen_by_stats(docker, dockerpy):
         assert cpu["throttling_data"]["throttled_periods"] > 0, cpu["throttling_data"]
     finally:
         docker("rm", "-f", "busy", check=False)
+
+
+def test_oom_kill_disable_makes_the_allocator_wait(docker, host):
+    """--oom-kill-disable (cgroup v1): past the limit the allocator is not killed
+    but waits (under_oom), as with Docker; rm -f still ends it."""
+    docker("run", "-d", "--name", "nooom", "-m", "16m", "--memory-swap", "16m",
+           "--oom-kill-disable", "boxnet/host", "python3", "-c", "b = bytearray(100 << 20)")
+    try:
+        d = cgroup_dir(host, "nooom", "memory")
+        oc = lambda: dict(line.split() for line in read(f"{d}/memory.oom_control").splitlines())
+        assert oc()["oom_kill_disable"] == "1"
+        poll(lambda: oc()["under_oom"] == "1", what="the allocator reaching the limit")
+        st = host.inspect("nooom")["State"]
+        assert st["Status"] == "running" and st["OOMKilled"] is False, st
+        assert host.inspect("nooom")["HostConfig"]["OomKillDisable"] is True
+    finally:
+        docker("rm", "-f", "nooom", check=False, timeout=60)
+    assert "nooom" not in docker("ps", "-a", "--format", "{{.Names}}").stdout

@@ -84,6 +84,13 @@ def test_oci_resources_as_docker_converts_them():
     no_swap = HOST._replace(supported=ALL - {"MemorySwap"})   # no swap accounting: no default
     assert "MemorySwap" not in r.normalize({"Memory": 32 * MiB}, no_swap)
     assert r.oci_resources({"PidsLimit": None}, for_update=True) == {"pids": {"limit": -1}}
+    assert r.oci_resources({"Memory": 32 * MiB, "OomKillDisable": True}) == {
+        "memory": {"limit": 32 * MiB, "disableOOMKiller": True}}
+    assert r.oci_resources({"OomKillDisable": False}) == {}
+    v2 = HOST._replace(version=2, supported=ALL - {"OomKillDisable"})
+    with pytest.raises(InvalidParameter, match="HostConfig.OomKillDisable is not supported"):
+        r.validate({"OomKillDisable": True}, v2)
+    r.validate({"OomKillDisable": False}, v2)
 
 
 def test_update_merges_and_keeps_dockers_rules():

@@ -23,7 +23,8 @@ _V1 = {"Memory": ("memory", "memory.limit_in_bytes"),
        "CpuShares": ("cpu", "cpu.shares"), "NanoCpus": ("cpu", "cpu.cfs_quota_us"),
        "CpuPeriod": ("cpu", "cpu.cfs_period_us"), "CpuQuota": ("cpu", "cpu.cfs_quota_us"),
        "CpusetCpus": ("cpuset", "cpuset.cpus"), "CpusetMems": ("cpuset", "cpuset.mems"),
-       "PidsLimit": ("pids", None), "BlkioWeight": ("blkio", "blkio.weight")}
+       "PidsLimit": ("pids", None), "BlkioWeight": ("blkio", "blkio.weight"),
+       "OomKillDisable": ("memory", "memory.oom_control")}
 _V2 = {"Memory": "memory", "MemorySwap": "memory", "MemoryReservation": "memory",
        "CpuShares": "cpu", "NanoCpus": "cpu", "CpuPeriod": "cpu", "CpuQuota": "cpu",
        "CpusetCpus": "cpuset", "CpusetMems": "cpuset", "PidsLimit": "pids",

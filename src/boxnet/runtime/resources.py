@@ -28,7 +28,7 @@ MIN_MEMORY = 6 << 20   # Docker's linuxMinMemory
 # Every HostConfig field this module honours: the API's refusal table leaves them alone.
 FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "MemorySwappiness", "NanoCpus",
           "CpuShares", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "PidsLimit",
-          "BlkioWeight")
+          "BlkioWeight", "OomKillDisable")
 # `docker update` may change these (and RestartPolicy).
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
              "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight")
@@ -126,6 +126,8 @@ def validate(hc: dict, host: HostCgroups) -> list[str]:
     if weight and not 10 <= weight <= 1000:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
     _int(hc, "PidsLimit")
+    if hc.get("OomKillDisable") not in (None, True, False):
+        raise InvalidParameter(f"OomKillDisable must be a boolean (got {hc['OomKillDisable']!r})")
     for key, avail, what in (("CpusetCpus", host.cpus, "cpuset cpus"),
                              ("CpusetMems", host.mems, "cpuset mems")):
         v = hc.get(key)
@@ -172,6 +174,8 @@ def oci_resources(hc: dict, for_update: bool = False) -> dict:
     sw = hc.get("MemorySwappiness")
     if isinstance(sw, int) and sw >= 0:
         mem["swappiness"] = sw
+    if hc.get("OomKillDisable") is True:
+        mem["disableOOMKiller"] = True   # v1 memory.oom_control: at the limit, processes wait
     if mem:
         out["memory"] = mem
     cpu: dict[str, Any] = {}
