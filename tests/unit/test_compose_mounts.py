@@ -130,7 +130,7 @@ def test_secrets_and_configs(tmp_path):
     ("secrets: [{source: pw, mode: '0400'}]", "services.a.secrets[0].mode", "mode"),
     ("secrets: [nope]", "services.a.secrets[0]", "undefined secret 'nope'"),
     ("volumes: ['undeclared:/x']", "services.a.volumes[0]", "undefined volume"),
-    ("volumes: ['data:/x:z']", "services.a.volumes[0]", "SELinux"),
+    ("volumes: ['data:/x:bogus']", "services.a.volumes[0]", "'bogus' is not supported"),
     ("volumes: [{type: npipe, source: x, target: /x}]", "services.a.volumes[0].type",
      "npipe"),
     ("profiles: [debug]", "services.a.profiles", "`profiles` is not supported"),
@@ -332,3 +332,27 @@ def test_deploy_restart_policy_swarm_keys_refused(tmp_path):
             deploy: {restart_policy: {condition: on-failure, delay: 5s}}
         """)
     assert "deploy.restart_policy.delay" in str(e)
+
+
+def test_consistency_and_selinux_flags_change_nothing(tmp_path):
+    """As dockerd on Linux without SELinux: cached/delegated and z/Z are no-ops."""
+    if os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.skip("SELinux is enabled here: z/Z are refused")
+    p = load(tmp_path, """
+        name: demo
+        services:
+          a:
+            image: busybox
+            volumes:
+              - ./src:/src:cached
+              - ./data:/data:ro,Z
+              - data:/v:delegated
+              - {type: bind, source: ./b, target: /b, consistency: cached,
+                 bind: {selinux: z}}
+        volumes: {data: {}}
+        """)
+    hc = body(p, "a")["HostConfig"]
+    d = str(tmp_path)
+    assert hc["Binds"] == [f"{d}/src:/src", f"{d}/data:/data:ro"]
+    assert hc["Mounts"] == [{"Type": "volume", "Source": "demo_data", "Target": "/v"},
+                            {"Type": "bind", "Target": "/b", "Source": f"{d}/b"}]

@@ -6,12 +6,16 @@ and Tmpfs, the way Docker Compose v2 sends them.
   missing host directory as `-v` does (compose's create_host_path); otherwise SRC is the
   key of a top-level volume, sent as a Mount of type volume under its engine name; a lone
   DST is an anonymous volume (Mount type volume, no Source). MODE is `ro`/`rw`, `nocopy`
-  and a bind propagation; SELinux `z`/`Z` is refused (no SELinux here).
+  and a bind propagation. As with Docker on Linux, the macOS consistency flags
+  (`cached`, `delegated`, `consistent`, long syntax `consistency`) change nothing and are
+  dropped, and so is SELinux relabeling (`z`/`Z`, `bind.selinux`) on a host without
+  SELinux (dockerd relabels nothing there); with SELinux enabled it is refused, since
+  boxnet cannot relabel.
 - Long syntax: type volume (source, read_only, volume.nocopy, volume.subpath,
   volume.labels), bind (bind.propagation, bind.create_host_path: a Bind string as
   compose does, else a Mount whose source must exist), tmpfs (tmpfs.size, tmpfs.mode).
-  cluster, npipe and image mounts, bind.selinux and bind.recursive other than `enabled`
-  are refused with the key named.
+  cluster, npipe and image mounts and bind.recursive other than `enabled` are refused
+  with the key named.
 - `tmpfs:` entries go to HostConfig.Tmpfs (`/path[:options]`).
 - `secrets:` / `configs:` from a top-level `file:` are read-only bind Mounts at
   `/run/secrets/NAME` (secrets) or the target, default `/NAME` (configs). uid/gid cannot
@@ -32,6 +36,7 @@ from .errors import ComposeError
 from .model import Project, Service
 
 PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+CONSISTENCY = ("cached", "delegated", "consistent")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.I)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -73,6 +78,14 @@ def _truthy(v) -> bool:
     return v is True or str(v).lower() in ("true", "1", "yes")
 
 
+def _no_relabel(project: Project, path: tuple) -> None:
+    """SELinux relabeling: nothing to do without SELinux (dockerd does nothing either);
+    refused where SELinux is enabled, since boxnet cannot relabel."""
+    if os.path.exists("/sys/fs/selinux/enforce"):
+        raise _err(project, path, "SELinux relabeling (z/Z) is not supported by boxnet",
+                   "label the host path yourself and drop the option")
+
+
 def _volume_name(project: Project, key: str, path: tuple) -> str:
     vol = project.volumes.get(key)
     if vol is None:
@@ -92,11 +105,13 @@ def _short(project: Project, svc: Service, i: int, spec: str, out: dict) -> None
                    "use SOURCE:TARGET[:MODE]")
     src, dst = parts[0], parts[1]
     modes = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    if any(m in ("z", "Z") for m in modes):
+        _no_relabel(project, path)
+    modes = [m for m in modes if m not in (*CONSISTENCY, "z", "Z")]
     bad = [m for m in modes if m not in ("ro", "rw", "nocopy", *PROPAGATIONS)]
     if bad:
-        raise _err(project, path, f"volume mode {bad[0]!r} is not supported"
-                   + (" (SELinux relabeling: this host has no SELinux)" if bad[0] in "zZ"
-                      else ""), "use ro, rw, nocopy or a propagation")
+        raise _err(project, path, f"volume mode {bad[0]!r} is not supported",
+                   "use ro, rw, nocopy or a propagation")
     if not dst.startswith("/"):
         raise _err(project, path, f"invalid volume target {dst!r}: must be an absolute path")
     if _is_path(src):
@@ -151,8 +166,7 @@ def _long(project: Project, svc: Service, i: int, v: dict, out: dict) -> None:
             raise _err(project, path + ("source",), "a bind mount needs a source path")
         opts = v.get("bind") or {}
         if opts.get("selinux"):
-            raise _err(project, path + ("bind", "selinux"), "SELinux relabeling is not "
-                       "supported (this host has no SELinux)")
+            _no_relabel(project, path + ("bind", "selinux"))
         if opts.get("recursive") not in (None, "enabled"):
             raise _err(project, path + ("bind", "recursive"), f"bind.recursive "
                        f"{opts['recursive']!r} is not supported", "only `enabled` (the default)")
