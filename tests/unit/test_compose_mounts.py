@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from boxnet.compose import create, loader, project, support, volumes
+from boxnet.compose import create, graph, loader, project, support, volumes
 from boxnet.compose.errors import ComposeError
 
 
@@ -250,6 +250,8 @@ def test_links_and_volumes_from_order_services(tmp_path):
     assert b["NetworkingConfig"]["EndpointsConfig"]["lk_default"]["Links"] == \
         ["lk-db-1:database"]
     assert b["HostConfig"]["VolumesFrom"] == ["lk-store-1:ro"]
+    assert "svc_api -- svc_db" in graph.build(p).source and "link database" in \
+        graph.build(p).source
     e = refused(tmp_path, """
         services:
           a: {image: busybox, links: [b]}

@@ -1,7 +1,8 @@
 """`compose graph`: the project's topology drawn with Graphviz (python `graphviz` + `dot`).
 
 Services are boxes, networks are ellipses (dashed: internal, double: external), an edge
-joins a service to each network it is on (labelled with its static address and aliases).
+joins a service to each network it is on (labelled with its static address and aliases);
+a dashed edge joins a service to each service it `links:` to (labelled with the alias).
 Published ports hang off a "host" node. A side table lists who can reach whom, derived
 like `compose check`'s expected matrix, so a reviewer sees the segmentation at a glance.
 """
@@ -65,6 +66,11 @@ def build(project: Project):
         if svc.network_mode.startswith("service:"):
             g.edge(f"svc_{name}", f"svc_{svc.network_mode.split(':', 1)[1]}",
                    label="shares netns", style="dotted")
+        for link in svc.links:
+            target, _, alias = link.partition(":")
+            if target in project.services:
+                g.edge(f"svc_{name}", f"svc_{target}", label=f"link {alias or target}",
+                       style="dashed", color="#5f6368", fontcolor="#5f6368")
         if svc.network_mode == "host":
             host_needed = True
             g.edge(f"svc_{name}", "host", label="host network", style="bold")
