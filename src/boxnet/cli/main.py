@@ -64,8 +64,8 @@ def _register(argv: list[str] | None = None) -> None:
         from . import compose
         compose.register(cli)
         return
-    from . import compose, container, image, network, ports, system
-    for mod in (network, container, image, system, compose, ports):
+    from . import compose, container, image, network, ports, system, volume
+    for mod in (network, container, image, system, compose, ports, volume):
         mod.register(cli)
 
 
