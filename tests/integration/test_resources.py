@@ -426,3 +426,27 @@ def test_oom_kill_disable_makes_the_allocator_wait(docker, host):
     finally:
         docker("rm", "-f", "nooom", check=False, timeout=60)
     assert "nooom" not in docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+def test_blkio_device_throttles_reach_the_cgroup(docker, host):
+    """--device-read-bps / --device-write-iops of a host block device are in the
+    container's blkio cgroup; a path that is no block device is a 400."""
+    dev = next((p for p in ("/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/loop0")
+                if os.path.exists(p)), None)
+    if dev is None:
+        pytest.skip("no block device on this host")
+    st = os.stat(dev)
+    num = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    docker("run", "-d", "--name", "thr", "--device-read-bps", f"{dev}:1mb",
+           "--device-write-iops", f"{dev}:50", "busybox", "sleep", "600")
+    try:
+        d = cgroup_dir(host, "thr", "blkio")
+        assert f"{num} {1 << 20}" in read(f"{d}/blkio.throttle.read_bps_device")
+        assert f"{num} 50" in read(f"{d}/blkio.throttle.write_iops_device")
+    finally:
+        docker("rm", "-f", "thr", check=False)
+    before = count(host)
+    r = docker("create", "--device-read-bps", "/dev/null:1mb", "busybox", "true",
+               check=False)
+    assert r.returncode != 0 and "not a block device" in r.stderr, r.stderr
+    assert count(host) == before

@@ -234,3 +234,25 @@ def test_the_v1_mounts_of_a_hybrid_host(tmp_path):
                                           "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
                                           "memory": "/sys/fs/cgroup/memory",
                                           "systemd": "/sys/fs/cgroup/systemd"}
+
+
+def test_blkio_throttles_resolve_their_devices():
+    hc = {"BlkioDeviceReadBps": [{"Path": "/dev/vdz", "Rate": 1 << 20}],
+          "BlkioDeviceWriteIOps": [{"Path": "/dev/vdz", "Rate": 100}]}
+    nums = lambda path: (254, 7)
+    r.validate(hc, HOST, nums)
+    assert r.oci_resources(hc, devnums=nums) == {"blockIO": {
+        "throttleReadBpsDevice": [{"major": 254, "minor": 7, "rate": 1 << 20}],
+        "throttleWriteIOPSDevice": [{"major": 254, "minor": 7, "rate": 100}]}}
+    for bad in ([{"Path": "/dev/vdz", "Rate": -1}], [{"Rate": 1}], "x"):
+        with pytest.raises(InvalidParameter, match="BlkioDeviceReadBps"):
+            r.validate({"BlkioDeviceReadBps": bad}, HOST, nums)
+    r.validate({"BlkioDeviceReadBps": []}, HOST._replace(supported=frozenset()))
+
+
+def test_block_device_lookup(tmp_path):
+    from boxnet.kernel import cgroups
+    with pytest.raises(InvalidParameter, match="not a block device"):
+        cgroups.block_device(str(tmp_path))
+    with pytest.raises(InvalidParameter, match="No such file"):
+        cgroups.block_device(str(tmp_path / "missing"))

@@ -51,7 +51,7 @@ def test_namespaced_sysctls_accepted_except_without_own_netns():
     ("HostConfig", "DeviceRequests", [
         {"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]),
     ("HostConfig", "LogConfig", {"Type": "syslog", "Config": {}}),
-    ("HostConfig", "BlkioDeviceReadBps", [{"Path": "/dev/sda", "Rate": 1 << 20}]),
+    ("HostConfig", "BlkioWeightDevice", [{"Path": "/dev/sda", "Weight": 100}]),
     ("", "NetworkDisabled", True),
 ])
 def test_refused_field_named(section, field, value):

@@ -19,7 +19,7 @@ The resource limits of runtime/resources.py (checked in routes/container_create.
 against Docker's rules and the host's cgroups, a 400 naming the field the host
 cannot limit): Memory, MemorySwap, MemoryReservation, MemorySwappiness,
 NanoCpus, CpuShares, CpuPeriod, CpuQuota, CpusetCpus, CpusetMems, PidsLimit,
-BlkioWeight, OomKillDisable (cgroup v1 only).
+BlkioWeight, OomKillDisable (cgroup v1 only), BlkioDevice{Read,Write}{Bps,IOps}.
 Volumes (Config.Volumes, HostConfig.Binds with names, Mounts of type
 volume/bind/tmpfs, VolumesFrom, Tmpfs) are volumes/spec.py's, which refuses
 what it cannot honour (other mount types, NonRecursive binds, Subpath, other
@@ -96,8 +96,7 @@ def _net_sysctls_need_own_netns(raw: dict) -> None:
 
 
 _LIMITS = ("CpuRealtimePeriod", "CpuRealtimeRuntime",
-           "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-           "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "KernelMemoryTCP",
+           "BlkioWeightDevice", "KernelMemoryTCP",
            "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth")
 
 CONTAINER_CREATE: list[Unsupported] = [

@@ -15,6 +15,7 @@ from ..kernel import sysctl
 from ..model import Container, ContainerConfig, EndpointSettings
 from ..runtime.api import ProcessSpec
 from ..runtime.resources import oci_resources
+from ..kernel import cgroups
 from ..runtime.secopts import parse_security_opts
 from . import health, names, netmode, recovery, sandbox
 from . import procstart
@@ -210,7 +211,8 @@ class ContainerOps:
                                open_stdin=c.config.open_stdin,
                                readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
                                sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
-                               resources=oci_resources(c.config.raw_host_config),
+                               resources=oci_resources(c.config.raw_host_config,
+                                                       devnums=cgroups.block_device),
                                **security_fields(c.config, image.config.User),
                                **(await procstart.process_fields(self, c)))
             await self.events.sandbox_ready(c)

@@ -12,7 +12,10 @@ Everything here reads small files; nothing writes a cgroup (runc does).
 from __future__ import annotations
 
 import os
+import stat
 from typing import NamedTuple
+
+from boxnet.errors import InvalidParameter
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # field -> (v1 controller, file proving it) / (v2 controller, file).
@@ -24,11 +27,16 @@ _V1 = {"Memory": ("memory", "memory.limit_in_bytes"),
        "CpuPeriod": ("cpu", "cpu.cfs_period_us"), "CpuQuota": ("cpu", "cpu.cfs_quota_us"),
        "CpusetCpus": ("cpuset", "cpuset.cpus"), "CpusetMems": ("cpuset", "cpuset.mems"),
        "PidsLimit": ("pids", None), "BlkioWeight": ("blkio", "blkio.weight"),
-       "OomKillDisable": ("memory", "memory.oom_control")}
+       "OomKillDisable": ("memory", "memory.oom_control"),
+       "BlkioDeviceReadBps": ("blkio", "blkio.throttle.read_bps_device"),
+       "BlkioDeviceWriteBps": ("blkio", "blkio.throttle.write_bps_device"),
+       "BlkioDeviceReadIOps": ("blkio", "blkio.throttle.read_iops_device"),
+       "BlkioDeviceWriteIOps": ("blkio", "blkio.throttle.write_iops_device")}
 _V2 = {"Memory": "memory", "MemorySwap": "memory", "MemoryReservation": "memory",
        "CpuShares": "cpu", "NanoCpus": "cpu", "CpuPeriod": "cpu", "CpuQuota": "cpu",
        "CpusetCpus": "cpuset", "CpusetMems": "cpuset", "PidsLimit": "pids",
-       "BlkioWeight": "io"}
+       "BlkioWeight": "io", "BlkioDeviceReadBps": "io", "BlkioDeviceWriteBps": "io",
+       "BlkioDeviceReadIOps": "io", "BlkioDeviceWriteIOps": "io"}
 
 
 class HostCgroups(NamedTuple):
@@ -39,6 +47,20 @@ class HostCgroups(NamedTuple):
     supported: frozenset[str]    # HostConfig fields the host's controllers have files for
     cpus: frozenset[int]         # CPUs containers may use
     mems: frozenset[int]         # memory nodes
+
+
+def block_device(path: str) -> tuple[int, int]:
+    """(major, minor) of the block device at `path` (a throttled device of
+    --device-read-bps...); InvalidParameter naming it otherwise."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise InvalidParameter(f"invalid device {path!r} for a blkio throttle: "
+                               f"{e.strerror}") from None
+    if not stat.S_ISBLK(st.st_mode):
+        raise InvalidParameter(f"invalid device {path!r} for a blkio throttle: "
+                               f"not a block device")
+    return os.major(st.st_rdev), os.minor(st.st_rdev)
 
 
 def _read(path: str) -> str:

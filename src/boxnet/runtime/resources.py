@@ -19,16 +19,23 @@ unlimited.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from boxnet.errors import InvalidParameter
 from boxnet.kernel.cgroups import HostCgroups
 
 MIN_MEMORY = 6 << 20   # Docker's linuxMinMemory
+# HostConfig's throttled devices -> their OCI linux.resources.blockIO keys.
+THROTTLES = {"BlkioDeviceReadBps": "throttleReadBpsDevice",
+             "BlkioDeviceWriteBps": "throttleWriteBpsDevice",
+             "BlkioDeviceReadIOps": "throttleReadIOPSDevice",
+             "BlkioDeviceWriteIOps": "throttleWriteIOPSDevice"}
 # Every HostConfig field this module honours: the API's refusal table leaves them alone.
 FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "MemorySwappiness", "NanoCpus",
           "CpuShares", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "PidsLimit",
-          "BlkioWeight", "OomKillDisable")
+          "BlkioWeight", "OomKillDisable", *THROTTLES)
+# A block device's (major, minor) from its path (kernel/cgroups.py block_device).
+DevNums = Callable[[str], "tuple[int, int]"]
 # `docker update` may change these (and RestartPolicy).
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
              "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight")
@@ -66,7 +73,7 @@ def _check_host(hc: dict, host: HostCgroups) -> None:
     """A set field the host's cgroups cannot honour is refused, naming it."""
     for f in FIELDS:
         v = hc.get(f)
-        if v in (None, 0, "") or (f in ("MemorySwap", "MemorySwappiness", "PidsLimit")
+        if v in (None, 0, "") or v == [] or (f in ("MemorySwap", "MemorySwappiness", "PidsLimit")
                                   and v == -1) or (f == "PidsLimit" and isinstance(v, int)
                                                    and v <= 0):
             continue
@@ -76,9 +83,10 @@ def _check_host(hc: dict, host: HostCgroups) -> None:
                 f"v{host.version} hierarchy has no controller or file for it")
 
 
-def validate(hc: dict, host: HostCgroups) -> list[str]:
+def validate(hc: dict, host: HostCgroups, devnums: DevNums | None = None) -> list[str]:
     """Check the resource fields of `hc` (InvalidParameter with Docker's message
-    for the first bad one); return Docker's warnings (none so far)."""
+    for the first bad one), the throttled devices' paths with `devnums`; return
+    Docker's warnings (none so far)."""
     mem = _int(hc, "Memory")
     swap = _int(hc, "MemorySwap")
     res = _int(hc, "MemoryReservation")
@@ -140,8 +148,32 @@ def validate(hc: dict, host: HostCgroups) -> list[str]:
             kind = "CPUs" if key == "CpusetCpus" else "memory nodes"
             raise InvalidParameter(f"Requested {kind} are not available - requested {v}, "
                                    f"available: {_fmt(avail)}")
+    for key in THROTTLES:
+        _throttles(hc, key, devnums)
     _check_host(hc, host)
     return []
+
+
+def _throttles(hc: dict, key: str, devnums: DevNums | None) -> list[dict]:
+    """The OCI throttle entries of BlkioDevice{Read,Write}{Bps,IOps}: a list of
+    {"Path": a block device, "Rate": >= 0}; `devnums` resolves the paths (None:
+    shape checks only)."""
+    v = hc.get(key)
+    if v in (None, []):
+        return []
+    if not isinstance(v, list):
+        raise InvalidParameter(f"{key} must be a list of {{Path, Rate}} (got {v!r})")
+    out = []
+    for d in v:
+        rate = d.get("Rate") if isinstance(d, dict) else None
+        if not isinstance(d, dict) or not isinstance(d.get("Path"), str) or not d["Path"] \
+                or isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
+            raise InvalidParameter(f"invalid {key} entry {d!r}: expected a device Path and "
+                                   f"a Rate of at least 0")
+        if devnums is not None:
+            major, minor = devnums(d["Path"])
+            out.append({"major": major, "minor": minor, "rate": rate})
+    return out
 
 
 def normalize(hc: dict, host: HostCgroups | None = None) -> dict:
@@ -158,11 +190,12 @@ def normalize(hc: dict, host: HostCgroups | None = None) -> dict:
     return out
 
 
-def oci_resources(hc: dict, for_update: bool = False) -> dict:
+def oci_resources(hc: dict, for_update: bool = False, devnums: DevNums | None = None) -> dict:
     """config.json's linux.resources (without `devices`) for a validated,
     normalized HostConfig; empty when it sets no limit.  `for_update`: for
     `runc update`, which reads an absent limit as "unchanged", so an unlimited
-    pids limit is sent as -1."""
+    pids limit is sent as -1.  `devnums` resolves throttled devices' paths
+    (None: no throttles)."""
     out: dict[str, Any] = {}
     mem: dict[str, Any] = {}
     if hc.get("Memory"):
@@ -200,8 +233,15 @@ def oci_resources(hc: dict, for_update: bool = False) -> dict:
         out["pids"] = {"limit": hc["PidsLimit"]}
     elif for_update:
         out["pids"] = {"limit": -1}
+    blkio: dict[str, Any] = {}
     if hc.get("BlkioWeight"):
-        out["blockIO"] = {"weight": hc["BlkioWeight"]}
+        blkio["weight"] = hc["BlkioWeight"]
+    if devnums is not None:
+        for key, oci in THROTTLES.items():
+            if entries := _throttles(hc, key, devnums):
+                blkio[oci] = entries
+    if blkio:
+        out["blockIO"] = blkio
     return out
 
 

@@ -185,7 +185,8 @@ def build_create(body: bytes, name: str | None):
         except ValueError:
             raise InvalidParameter(f"invalid DNS server address {d!r}") from None
     raw_hc = dict(raw.get("HostConfig") or {})
-    resources.validate(raw_hc, cgroups.host())   # limits: Docker's rules, the host's cgroups
+    resources.validate(raw_hc, cgroups.host(),  # limits: Docker's rules, the host's cgroups
+                       cgroups.block_device)
     raw_hc = resources.normalize(raw_hc, cgroups.host())   # Docker's defaults (swap 2x memory)
     raw_cfg = {k: v for k, v in raw.items() if k not in ("HostConfig", "NetworkingConfig")}
     cfg = ContainerConfig(
