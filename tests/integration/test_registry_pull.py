@@ -201,3 +201,15 @@ def test_pull_all_tags(world, tmp_path):
     assert r.returncode == 0, r
     for t in ("a", "b"):
         assert h.api("GET", f"/images/{reg.addr}/alltags/img:{t}/json")[0] == 200
+
+
+def test_pull_is_an_image_event(world):
+    """`docker events` reports `image pull NAME:TAG` as dockerd does."""
+    import time
+    h, reg = world
+    since = int(time.time()) - 1
+    h.api("DELETE", f"/images/{reg.addr}/team/da:v1?force=1")
+    docker_cli(h, "pull", f"{reg.addr}/team/da:v1")
+    r = docker_cli(h, "events", "--since", str(since), "--until", str(int(time.time()) + 1),
+                   "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}")
+    assert f"pull {reg.addr}/team/da:v1" in r.stdout.splitlines(), r.stdout

@@ -29,8 +29,14 @@ def _service(request: web.Request):
     return svc
 
 
+def _announce(request: web.Request, action: str, ref: str) -> None:
+    """Docker's image event (`docker events`: image pull/push NAME:TAG)."""
+    name = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    ctl(request).event_feed.publish("image", action, ref, {"name": name})
+
+
 async def _stream(request: web.Request, gen: AsyncIterator[dict],
-                  first_is_marker: bool) -> web.StreamResponse:
+                  first_is_marker: bool, action: str = "") -> web.StreamResponse:
     async with contextlib.aclosing(gen):
         first = await anext(gen, None)          # errors here: an HTTP status
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -40,6 +46,12 @@ async def _stream(request: web.Request, gen: AsyncIterator[dict],
                 await resp.write(msgspec.json.encode(first) + b"\r\n")
             async for msg in gen:
                 await resp.write(msgspec.json.encode(msg) + b"\r\n")
+                text = msg.get("status", "")
+                if action == "pull" and text.startswith("Status: ") and " for " in text:
+                    _announce(request, "pull", text.rsplit(" for ", 1)[1])
+                elif action == "push" and "aux" in msg:
+                    _announce(request, "push", f"{request.match_info['name']}:"
+                                               f"{msg['aux'].get('Tag', '')}")
         except BoxnetError as e:
             await resp.write(msgspec.json.encode(error(e.message)) + b"\r\n")
         except (ConnectionResetError, OSError) as e:
@@ -60,7 +72,7 @@ async def pull(request: web.Request) -> web.StreamResponse:
             raise InvalidParameter(f"{unsupported}= applies to fromSrc imports, not to pulls")
     gen = _service(request).pull(q["fromImage"], q.get("tag", ""), q.get("platform", ""),
                                  request.headers.get("X-Registry-Auth"))
-    return await _stream(request, gen, first_is_marker=True)
+    return await _stream(request, gen, first_is_marker=True, action="pull")
 
 
 async def push(request: web.Request) -> web.StreamResponse:
@@ -70,7 +82,7 @@ async def push(request: web.Request) -> web.StreamResponse:
                                "one platform")
     gen = _service(request).push(request.match_info["name"], request.query.get("tag", ""),
                                  request.headers.get("X-Registry-Auth"))
-    return await _stream(request, gen, first_is_marker=False)
+    return await _stream(request, gen, first_is_marker=False, action="push")
 
 
 async def auth(request: web.Request) -> web.Response:
