@@ -113,3 +113,14 @@ async def test_in_use_rm_v_and_prune(rig):
     await rig.ctl.remove_volume("named", force=True)   # gone already: no error with force
     usage = await rig.ctl.volumes_usage()
     assert usage == []
+
+
+async def test_usage_data_for_system_df(rig):
+    """volumes_usage: Docker's Volume objects with UsageData {Size, RefCount}."""
+    c = await make(rig, "cu", hc={"Binds": ["sized:/s"]})
+    with open(os.path.join(rig.ctl.volumes.get("sized").mountpoint, "f"), "wb") as f:
+        f.write(b"x" * 1000)
+    rig.ctl.create_volume("idle")
+    usage = {v["Name"]: v["UsageData"] for v in await rig.ctl.volumes_usage()}
+    assert usage == {"sized": {"Size": 1000, "RefCount": 1}, "idle": {"Size": 0, "RefCount": 0}}
+    await rig.ctl.remove_container(c.id)
