@@ -144,7 +144,7 @@ def test_pids_limit_bounds_a_fork_loop(docker, host):
         docker("rm", "-f", "forks", check=False)
 
 
-def test_cpus_and_cpuset_reach_the_cgroup_and_the_container(docker, host):
+def test_cpus_and_cpuset_reach_the_cgroup_and_the_container(docker, dockerpy, host):
     """--cpus 1.5 is a 150 ms quota per 100 ms period; --cpuset-cpus 0 pins the
     container's processes to CPU 0 (seen from inside); --cpu-shares."""
     docker("run", "-d", "--name", "cpu", "--cpus", "1.5", "--cpuset-cpus", "0",
@@ -160,6 +160,14 @@ def test_cpus_and_cpuset_reach_the_cgroup_and_the_container(docker, host):
         assert host.inspect("cpu")["HostConfig"]["NanoCpus"] == 1_500_000_000
         docker("update", "--cpus", "0.5", "cpu")
         assert read(f"{d}/cpu.cfs_quota_us") == "50000"
+        # docker-py's update sends only what it is given
+        c = dockerpy.containers.get("cpu")
+        assert c.update(cpu_shares=700, restart_policy={"Name": "always"}) == {"Warnings": []}
+        assert read(f"{d}/cpu.shares") == "700"
+        assert read(f"{d}/cpu.cfs_quota_us") == "50000"    # unchanged
+        c.reload()
+        assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
+        assert c.attrs["HostConfig"]["CpuShares"] == 700
     finally:
         docker("rm", "-f", "cpu", check=False)
 
