@@ -60,6 +60,7 @@ def test_index_platform_selection(world):
     pull(h, f"{reg.addr}/multi/img", "1", platform="linux/arm64")
     out = docker_cli(h, "run", "--rm", f"{reg.addr}/multi/img:1", "cat", "/platform.txt")
     assert out.stdout == "arm64\n"
+    assert h.api_ok("GET", f"/images/{reg.addr}/multi/img:1/json")["Architecture"] == "arm64"
     status, body = stream(h, f"/images/create?fromImage={reg.addr}/multi/img&tag=1"
                              f"&platform=linux/s390x")
     assert status == 404 and "no matching manifest for linux/s390x" in body["message"], body

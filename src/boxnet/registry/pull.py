@@ -206,6 +206,7 @@ class Pull:
             img = image_from_config(LoadedImage(id=self.image_id, config=self.config))
             img.size = await asyncio.to_thread(rootfs_size, rootfs)
             img.blobs = [layer.digest for layer in self.manifest.layers]
+            img.architecture = str(self.config.get("architecture") or "")
             with open(os.path.join(staged, "config.json"), "wb") as f:
                 f.write(self.config_bytes)
             with open(os.path.join(staged, "manifest.json"), "wb") as f:

@@ -44,6 +44,7 @@ class Image(msgspec.Struct, kw_only=True):
     comment: str = ""
     repo_digests: list[str] = []   # name@sha256:<manifest digest> of a pulled image
     blobs: list[str] = []          # layer blob digests in the blob store (pulled or pushed)
+    architecture: str = ""         # the config's, for a pulled image ("": this host's)
 
     def summary(self) -> dict:
         """Docker's ImageSummary (GET /images/json)."""
@@ -59,7 +60,7 @@ class Image(msgspec.Struct, kw_only=True):
             "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": list(self.repo_digests),
             "Parent": "", "Comment": self.comment, "Created": self.created,
             "DockerVersion": "", "Author": "", "Config": cfg,
-            "Architecture": _arch(), "Os": "linux", "Size": self.size,
+            "Architecture": self.architecture or _arch(), "Os": "linux", "Size": self.size,
             "GraphDriver": {"Name": "overlay2", "Data": {"RootDir": self.rootfs}},
             "RootFS": {"Type": "layers", "Layers": [self.id]},
             "Metadata": {"LastTagTime": self.created},
