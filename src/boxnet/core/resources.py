@@ -27,12 +27,6 @@ log = logging.getLogger(__name__)
 class ResourceOps:
     """Mixin of the Controller: limits, freezer, stats, top."""
 
-    def _running(self, ref: str, what: str) -> Container:
-        c = self.container(ref)
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running{what}")
-        return c
-
     def _container_event(self, c: Container, action: str) -> None:
         attrs = dict(c.config.labels)
         attrs.update(image=c.config.image, name=c.name)
@@ -76,7 +70,7 @@ class ResourceOps:
 
     async def pause_container(self, ref: str) -> None:
         """`docker pause`: freeze every process of the container."""
-        c = self._running(ref, "")
+        c = self.container(ref)
         async with self.clock(c.id):
             if c.status != "running":
                 raise Conflict(f"Container {c.id} is not running")
@@ -124,10 +118,10 @@ class ResourceOps:
             self._container_event(c, "oom")
 
     async def stats_sample(self, ref: str) -> Sample | None:
-        """One reading of a running container (None when it is not running):
-        its cgroups' usage and its interfaces' counters."""
-        c = self.container(ref)
-        if c.status != "running":
+        """One reading of a running container (None when it is not running or
+        is gone: a stream ends): its cgroups' usage and its interfaces' counters."""
+        c = self.containers.get(ref)
+        if c is None or c.status != "running":
             return None
         paths = self.runtime.cgroup_paths(c.id)
         usage = await asyncio.to_thread(cgroups.usage, paths) if paths else {}

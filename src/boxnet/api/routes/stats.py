@@ -34,7 +34,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     per line every second (stream, the default), or one (stream=false: precpu
     from a reading 0.1 s before; one-shot=true: at once, no precpu)."""
     c = ctl(request)
-    cont = c.container(request.match_info["id"])
+    cont = c.container(request.match_info["id"])   # 404 when unknown; then by id
     stream = qbool(request, "stream", True)
     one_shot = qbool(request, "one-shot")
     if one_shot and stream:
