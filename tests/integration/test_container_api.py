@@ -134,3 +134,38 @@ def test_unimplemented_endpoints_are_501(host):
         assert f"{method} {path} is not implemented by boxnet" in body["message"]
     status, _ = host.api("GET", "/v1.50/definitely/not/an/endpoint")
     assert status == 404
+
+
+def test_system_df_and_container_sizes(host, client, tmp_path):
+    vol = client.volumes.create("df-vol")
+    c = client.containers.run("busybox", ["sleep", "600"], name="df-1", detach=True,
+                              volumes={"df-vol": {"bind": "/data", "mode": "rw"}})
+    try:
+        _ok(c, "sh", "-c", "head -c 300000 /dev/zero > /big && head -c 5000 /dev/zero > /data/v")
+        status, info = host.api("GET", "/v1.50/containers/df-1/json?size=1")
+        assert status == 200, info
+        assert 300000 <= info["SizeRw"] < 400000, info["SizeRw"]
+        busybox = client.images.get("busybox")
+        assert info["SizeRootFs"] == info["SizeRw"] + busybox.attrs["Size"]
+        assert "SizeRw" not in client.api.inspect_container("df-1")
+        ps = client.api.containers(filters={"name": "df-1"}, size=True)
+        assert ps[0]["SizeRw"] == info["SizeRw"]
+        df = client.df()
+        mine = [x for x in df["Containers"] if x["Id"] == c.id][0]
+        assert mine["SizeRw"] == info["SizeRw"] and mine["SizeRootFs"] == info["SizeRootFs"]
+        bb = [i for i in df["Images"] if i["Id"] == busybox.id][0]
+        assert bb["Containers"] >= 1
+        v = [x for x in df["Volumes"] if x["Name"] == "df-vol"][0]
+        assert v["UsageData"]["Size"] >= 5000 and v["UsageData"]["RefCount"] == 1
+        assert df["BuildCache"] == [] and df["LayersSize"] >= busybox.attrs["Size"]
+        out = cli(host, tmp_path, "system", "df", "--format", "{{json .}}").stdout.decode()
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert {r["Type"] for r in rows} >= {"Images", "Containers", "Local Volumes"}, rows
+        out = cli(host, tmp_path, "system", "df", "-v").stdout.decode()
+        assert "df-1" in out and "df-vol" in out
+        out = cli(host, tmp_path, "ps", "-s", "--filter", "name=df-1", "--format",
+                  "{{.Size}}").stdout.decode()
+        assert "kB" in out and "virtual" in out, out
+    finally:
+        c.remove(force=True)
+        vol.remove()

@@ -17,13 +17,13 @@ from .protocol import DockerAppRunner
 from .routes.common import CONTROLLER
 from .routes import containers, execs, firewall, images, networks, system
 from .routes import attach, events, registry, swarm, unimplemented
-from .routes import archive, commit
+from .routes import archive, commit, df
 from .routes import volumes
 from .routes import stats
 
 log = logging.getLogger(__name__)
 ROUTE_MODULES = (system, networks, containers, execs, images, firewall, attach, events, swarm,
-                 volumes, stats, registry, archive, commit)
+                 volumes, stats, registry, archive, commit, df)
 # Bodies read whole (request.read(): every JSON body) stop here with a 413.
 # Docker's JSON bodies are a few KiB; image tarballs (POST /images/load,
 # /images/create?fromSrc=-) are streamed from request.content, which this

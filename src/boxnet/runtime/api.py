@@ -152,11 +152,12 @@ class Runtime(abc.ABC):
         container's /etc/passwd and /etc/group."""
 
     async def writable_root(self, container_id: str, lower: str,
-                            readonly: bool = False) -> RootDirs:
+                            readonly: bool = False, mount: bool = True) -> RootDirs:
         """The container's root filesystem on the host side (the overlay of the
         image `lower` and its writable layer; a read-only bind when `readonly`),
         mounted now if it is not (a created container that never ran, a
-        reboot): `docker cp`, diff, export and commit read and write it."""
+        reboot): `docker cp`, diff, export and commit read and write it.  With
+        mount=False nothing is mounted (sizes only: `upper` may not exist)."""
         raise NotImplementedError("this runtime has no root filesystem to show")
 
     @abc.abstractmethod

@@ -189,7 +189,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         return meta
 
     async def writable_root(self, container_id: str, lower: str,
-                            readonly: bool = False) -> RootDirs:
+                            readonly: bool = False, mount: bool = True) -> RootDirs:
         """The bundle's root (see Runtime.writable_root): the overlay is mounted
         here when missing, so a created container's files can be copied in
         before it starts (its start finds the overlay and keeps it)."""
@@ -198,6 +198,12 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
             meta = self._load_meta(container_id)
         except NotFound:
             meta = {"mode": "bind" if readonly else "overlay", "lower": lower}
+        if not mount:
+            copy = os.path.exists(os.path.join(b, "rootfs.copy"))
+            mode = meta["mode"] if meta["mode"] == "bind" else "copy" if copy else "overlay"
+            return RootDirs(rootfs=os.path.join(b, "rootfs"), lower=meta["lower"], mode=mode,
+                            upper=os.path.join(b, "rootfs" if copy else "upper")
+                            if mode != "bind" else "")
         os.makedirs(b, exist_ok=True)
         if meta["mode"] == "bind":
             self._bind_root(b, meta["lower"])

@@ -17,6 +17,7 @@ from ..params import query_signal
 from ..views import container_inspect, container_summary, state_name
 from .common import ctl, qbool, qint, reply
 from .container_create import build_create
+from .sizes import add_sizes
 from .logs import stream_logs
 
 LIST_FILTERS = {"name", "id", "label", "network", "status", "ancestor", "exited", "before",
@@ -60,6 +61,9 @@ def _inspect(c, cont) -> dict:
 def _published(c, cid: str) -> list:
     """Host ports held for a container."""
     return c.ports.bindings(cid)
+
+
+published_ports = _published   # for api/routes/df.py's summaries
 
 
 async def create(request: web.Request) -> web.Response:
@@ -154,7 +158,11 @@ async def delete(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     """GET /containers/{id}/json."""
     c = ctl(request)
-    return reply(_inspect(c, c.container(request.match_info["id"])))
+    cont = c.container(request.match_info["id"])
+    doc = _inspect(c, cont)
+    if qbool(request, "size"):   # SizeRw, SizeRootFs (api/routes/df.py)
+        await add_sizes(c, cont, doc)
+    return reply(doc)
 
 
 def _matches(c, cont, f) -> bool:
@@ -206,6 +214,8 @@ async def list_containers(request: web.Request) -> web.Response:
         out.append(container_summary(cont, c.networks, c.eps_by_container.get(cont.id, {}),
                                      int(parse_rfc3339(cont.created)), status_text(cont),
                                      published=_published(c, cont.id)))
+        if qbool(request, "size"):   # `ps --size` (api/routes/df.py)
+            await add_sizes(c, cont, out[-1])
     limit = qint(request, "limit", -1, lo=-1)
     if limit and limit > 0:
         out = out[:limit]
