@@ -213,3 +213,11 @@ def test_pull_is_an_image_event(world):
     r = docker_cli(h, "events", "--since", str(since), "--until", str(int(time.time()) + 1),
                    "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}")
     assert f"pull {reg.addr}/team/da:v1" in r.stdout.splitlines(), r.stdout
+
+
+def test_docker_info_lists_registry_settings(world):
+    """`docker info` shows the insecure registries and mirrors boxnetd was given."""
+    h, reg = world
+    out = docker_cli(h, "info").stdout
+    assert "Insecure Registries:" in out and reg.addr in out, out
+    assert "Registry Mirrors:" in out and reg.url + "/" in out, out

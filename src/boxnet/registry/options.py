@@ -93,6 +93,24 @@ def registry_flags(args: argparse.Namespace) -> dict:
             "registry_certs_dir": args.registry_certs_dir}
 
 
+def registry_config(config) -> dict:
+    """Docker's RegistryConfig for GET /info (`docker info`: Insecure Registries,
+    Registry Mirrors)."""
+    cidrs, names = ["::1/128", "127.0.0.0/8"], []
+    for s in config.insecure_registries:
+        try:
+            cidrs.append(str(ipaddress.ip_network(s, strict=False)))
+        except ValueError:
+            names.append(s)
+    mirrors = [m + "/" for m in config.registry_mirrors]
+    index = {n: {"Name": n, "Mirrors": [], "Secure": False, "Official": False} for n in names}
+    index["docker.io"] = {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                          "Official": True}
+    return {"AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [], "InsecureRegistryCIDRs": cidrs,
+            "IndexConfigs": index, "Mirrors": mirrors}
+
+
 def options_of(config) -> RegistryOptions:
     """RegistryOptions from a DaemonConfig."""
     return RegistryOptions(list(config.insecure_registries), list(config.registry_mirrors),

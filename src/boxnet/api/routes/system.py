@@ -11,6 +11,7 @@ from ...kernel.procfacts import host_facts
 from ... import API_VERSION, MIN_API_VERSION, __version__
 from .common import ctl, reply
 from .firewall import firewall_warnings
+from ...registry.options import registry_config
 
 PING_HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false",
                 "Ostype": "linux", "Builder-Version": "1", "Cache-Control": "no-cache, no-store",
@@ -72,7 +73,8 @@ async def info(request: web.Request) -> web.Response:
         "SystemTime": "", "LoggingDriver": "file", "CgroupDriver": "cgroupfs",
         "CgroupVersion": str(cg.version), "NEventsListener": len(c.event_feed.clients), "KernelVersion": uname.release,
         "OperatingSystem": "boxnet on " + platform.system(), "OSType": "linux",
-        "Architecture": uname.machine, "IndexServerAddress": "", "NCPU": os.cpu_count(),
+        "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": registry_config(c.config), "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
         "DockerRootDir": c.config.data_root, "Name": uname.node, "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": __version__,
