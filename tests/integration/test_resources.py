@@ -415,7 +415,9 @@ def test_cpus_limit_caps_a_busy_loop_seen_by_stats(docker, dockerpy):
         system = cpu["system_cpu_usage"] - pre["system_cpu_usage"]
         pct = used / system * cpu["online_cpus"] * 100
         assert 1 < pct <= 65, (pct, cpu, pre)
-        assert cpu["throttling_data"]["throttled_periods"] > 0, cpu["throttling_data"]
+        assert cpu["throttling_data"]["periods"] > 0, cpu["throttling_data"]
+        if pct > 45:   # it got its whole quota (not starved by a loaded machine): throttled
+            assert cpu["throttling_data"]["throttled_periods"] > 0, cpu["throttling_data"]
     finally:
         docker("rm", "-f", "busy", check=False)
 
