@@ -6,6 +6,7 @@ durations refused with nothing created."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import shutil
@@ -361,3 +362,40 @@ def test_probes_leave_no_zombies_and_never_hold_up_a_kill(host, docker):
     while _runc_zombies(host.proc.pid):
         assert time.monotonic() < deadline, _runc_zombies(host.proc.pid)
         time.sleep(0.05)
+
+
+def _epoch(ts: str) -> float:
+    """Seconds of one of boxnetd's RFC 3339 UTC timestamps."""
+    main, _, frac = ts.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+
+
+def test_no_probe_runs_while_paused(host, docker):
+    """`docker pause` freezes the container: no probe starts in it (runc would
+    refuse the exec), the one in flight is dropped, Status shows unhealthy as
+    dockerd's; after unpause the probes go on and it turns healthy again.
+    Three pauses: a probe is due during each one."""
+    docker("run", "-d", "--name", "hc-pause", "--health-cmd", "true", "--health-interval",
+           "50ms", "--health-timeout", "200ms", "busybox", "sleep", "600")
+    try:
+        for _ in range(3):
+            wait_health(host, "hc-pause", "healthy")
+            docker("pause", "hc-pause")
+            t_pause = time.time()
+            assert health(host, "hc-pause")["Status"] == "unhealthy"   # dockerd's, when paused
+            time.sleep(0.5)   # 10 intervals: an absence can only be shown by waiting
+            t_unpause = time.time()
+            docker("unpause", "hc-pause")
+            deadline = time.monotonic() + 30
+            while True:
+                log = health(host, "hc-pause")["Log"]
+                if sum(_epoch(e["Start"]) > t_unpause for e in log) >= 2:
+                    break
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            during = [e for e in log if t_pause + 0.01 < _epoch(e["Start"]) < t_unpause]
+            assert not during, (t_pause, t_unpause, log)
+            assert all(e["ExitCode"] == 0 for e in log), log
+        assert health(host, "hc-pause")["Status"] == "healthy"
+    finally:
+        docker("rm", "-f", "hc-pause")

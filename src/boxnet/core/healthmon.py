@@ -17,8 +17,9 @@ its Timeout passes (ExitCode -1, Docker's "Health check exceeded timeout"
 message).  The rules (when, what a result changes) are core/health.py's; a
 status change is announced on the event bus (`container_health_changed`:
 the event feed's `health_status: healthy`).  Probes are not exec instances:
-they emit no exec events and do not appear in ExecIDs.  A paused container
-is not probed.
+they emit no exec events and do not appear in ExecIDs.  `docker pause`
+stops the probes (dropping the one in flight) and unpause resumes them
+(paused/unpaused, called by core/resources.py), as dockerd.
 """
 
 from __future__ import annotations
@@ -75,13 +76,25 @@ class HealthMonitor(LifecycleListener):
         """Deleted: its task (if any) is gone."""
         self._end(c)
 
-    def _begin(self, c: Container) -> None:
+    def paused(self, c: Container) -> None:
+        """`docker pause` (core/resources.py): the probes stop, the one in flight
+        is dropped, the status shows unhealthy, as dockerd's monitor does."""
+        self._end(c)
+
+    def unpaused(self, c: Container) -> None:
+        """`docker unpause`: the probes go on; the status stays what it is until
+        the next result (dockerd reopens its monitor, nothing reset)."""
+        if c.status == "running" and c.health is not None:
+            self._begin(c, reset=False)
+
+    def _begin(self, c: Container, reset: bool = True) -> None:
         probe = rules.probe_of(c.config.raw_config.get("Healthcheck"),
                                c.config.raw_config.get("Shell") or None)
         if probe is None:
             return
         self._end(c)
-        c.health = rules.begin(c.health)
+        if reset or c.health is None:
+            c.health = rules.begin(c.health)
         self._tasks[c.id] = self.ctl.spawn(self._run(c, probe), f"healthcheck of {c.name}")
 
     def _end(self, c: Container) -> None:
@@ -98,11 +111,11 @@ class HealthMonitor(LifecycleListener):
         t0 = time.monotonic() - since
         while True:
             await asyncio.sleep(rules.next_delay(probe, c.health, time.monotonic() - t0))
-            if c.status != "running" or c.paused:   # paused: no probe until unpaused
+            if c.status != "running" or c.paused:   # paused() ends this task: a race
                 continue
             begun = time.monotonic() - t0
             result = await self._probe(c, probe)
-            if c.status != "running":   # it exited meanwhile: its teardown ends this task
+            if c.status != "running" or c.paused:   # exited or paused meanwhile: dropped
                 continue
             changed = rules.record(c.health, probe, result, begun)
             self.ctl.save_container(c)

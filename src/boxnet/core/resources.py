@@ -78,6 +78,7 @@ class ResourceOps:
                 raise Conflict(f"Container {c.id} is already paused")
             await self.runtime.pause(c.id)
             c.paused = True
+            self.health.paused(c)   # no probes while frozen (core/healthmon.py)
             self.save_container(c)
         self._container_event(c, "pause")
 
@@ -89,6 +90,7 @@ class ResourceOps:
                 raise Conflict(f"Container {c.id} is not paused")
             await self.runtime.resume(c.id)
             c.paused = False
+            self.health.unpaused(c)
             self.save_container(c)
         self._container_event(c, "unpause")
 
@@ -103,6 +105,7 @@ class ResourceOps:
             log.warning("cannot unpause %s after a signal: %s", c.name, e.message)
             return
         c.paused = False
+        self.health.unpaused(c)
         self.save_container(c)
         self._container_event(c, "unpause")
 
