@@ -81,6 +81,9 @@ def test_oci_resources_as_docker_converts_them():
         "cpu": {"period": 50000, "quota": 25000}}
     assert r.normalize({"Memory": 32 * MiB, "MemorySwap": -1})["MemorySwap"] == -1
     assert r.normalize({"PidsLimit": 0})["PidsLimit"] is None
+    assert r.oci_resources({"MemorySwap": -1}) == {}   # unlimited swap of unlimited memory
+    assert r.oci_resources({"Memory": 32 * MiB, "MemorySwap": -1}) == {
+        "memory": {"limit": 32 * MiB, "swap": -1}}
     no_swap = HOST._replace(supported=ALL - {"MemorySwap"})   # no swap accounting: no default
     assert "MemorySwap" not in r.normalize({"Memory": 32 * MiB}, no_swap)
     assert r.oci_resources({"PidsLimit": None}, for_update=True) == {"pids": {"limit": -1}}

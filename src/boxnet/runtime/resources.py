@@ -200,8 +200,8 @@ def oci_resources(hc: dict, for_update: bool = False, devnums: DevNums | None = 
     mem: dict[str, Any] = {}
     if hc.get("Memory"):
         mem["limit"] = hc["Memory"]
-    if hc.get("MemorySwap"):
-        mem["swap"] = hc["MemorySwap"]
+    if hc.get("MemorySwap") and (hc.get("Memory") or hc["MemorySwap"] > 0):
+        mem["swap"] = hc["MemorySwap"]   # -1 alone changes nothing: not sent
     if hc.get("MemoryReservation"):
         mem["reservation"] = hc["MemoryReservation"]
     sw = hc.get("MemorySwappiness")
