@@ -255,6 +255,9 @@ def test_the_images_healthcheck_runs_and_none_disables_it(host, docker, tmp_path
     try:
         docker("run", "-d", "--name", "hi-img", "--health-retries", "5", "hc-image:1")
         docker("run", "-d", "--name", "hi-none", "--no-healthcheck", "hc-image:1")
+        img = host.api_ok("GET", "/images/hc-image:1/json")["Config"]
+        assert img["Healthcheck"]["Test"] == ["CMD-SHELL", "cat /keep.txt"]
+        assert "Healthcheck" not in host.api_ok("GET", "/images/busybox/json")["Config"]
         h = wait_health(host, "hi-img", "healthy")
         assert h["Log"][-1]["Output"] == "kept from layer 1\n"
         cfg = host.inspect("hi-img")["Config"]["Healthcheck"]

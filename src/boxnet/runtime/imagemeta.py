@@ -56,6 +56,8 @@ class Image(msgspec.Struct, kw_only=True):
         """Docker's ImageInspect (GET /images/{name}/json)."""
         cfg = msgspec.to_builtins(self.config)
         cfg.setdefault("Cmd", [])
+        if cfg.get("Healthcheck") is None:   # omitted by Docker when the image has none
+            cfg.pop("Healthcheck", None)
         return {
             "Id": self.id, "RepoTags": list(self.repo_tags), "RepoDigests": list(self.repo_digests),
             "Parent": "", "Comment": self.comment, "Created": self.created,
