@@ -109,3 +109,15 @@ def test_snapshots_longest_and_gc(tmp_path):
     assert (tmp_path / "copy" / "a").read_text() == "1"
     assert snaps.gc({chains[0]}) == [] and snaps.gc(set()) == [chains[0]]
     assert snaps.longest(chains) == 0
+
+
+def test_a_waiter_fetches_again_when_the_shared_download_fails(tmp_path):
+    bs = BlobStore(str(tmp_path))
+
+    async def both():
+        bad = asyncio.ensure_future(bs.fetch(DIGEST, len(DATA), opener(DATA[:-1], delay=0.001)))
+        await asyncio.sleep(0.002)
+        good = asyncio.ensure_future(bs.fetch(DIGEST, len(DATA), opener(DATA)))
+        return await asyncio.gather(bad, good, return_exceptions=True)
+    bad, good = asyncio.run(both())
+    assert isinstance(bad, InvalidParameter) and open(good, "rb").read() == DATA

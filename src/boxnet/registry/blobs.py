@@ -55,12 +55,15 @@ class BlobStore:
                     open_stream: Callable[[], Awaitable[AsyncIterator[bytes]]],
                     progress: Progress | None = None) -> str:
         """The path of blob `digest`, downloading it with `open_stream()` when
-        missing.  Returns once the blob is verified and stored."""
+        missing.  Returns once the blob is verified and stored.  A caller that
+        finds the download in flight waits for it; if that one fails or is
+        cancelled (its client went away), the waiter downloads it itself."""
+        while not self.has(digest) and digest in self._inflight:
+            try:
+                await asyncio.shield(self._inflight[digest])
+            except Exception as e:  # noqa: BLE001 (the other pull's failure: try ourselves)
+                log.info("shared download of %s failed (%s); fetching it again", digest[7:19], e)
         if self.has(digest):
-            return self.path(digest)
-        fut = self._inflight.get(digest)
-        if fut is not None:
-            await asyncio.shield(fut)
             return self.path(digest)
         fut = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
