@@ -27,9 +27,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import select
+import socket
 
 from aiohttp import web
 
+from ...kernel import sockq
+
+HEADERS_WAIT = 0.5   # s the first output waits for the client to take the 101's headers
 MAX_INBOX = 1 << 20   # bytes of client stdin held before the socket is no longer read
 
 
@@ -182,6 +186,20 @@ class Hijack:
         if tail:
             proto._message_tail = b""
             self.stdin.put_nowait(tail)
+        await self._headers_taken()
+
+    async def _headers_taken(self) -> None:
+        """Wait (briefly) until the client has read the 101's headers, so the
+        first output does not arrive with them: docker-py would lose it in its
+        header buffer (kernel/sockq.py).  Unix sockets only; at most HEADERS_WAIT."""
+        transport = self.request.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None or sock.family != socket.AF_UNIX:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HEADERS_WAIT
+        while sockq.unread(sock) > 0 and loop.time() < deadline and not self.gone.is_set():
+            await asyncio.sleep(0.001)
 
     async def write(self, data: bytes) -> bool:
         """Send output; False when the client is gone."""
