@@ -96,6 +96,7 @@ class _Peak:
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def now(self) -> int:
+        """The daemon processes' RSS now (KiB)."""
         pids = {self.peer.proc.pid, *descendants(self.peer.proc.pid)}
         return sum(rss_kib(p) for p in pids if proc_name(p) in self.peer.daemon_names)
 

@@ -78,6 +78,7 @@ async def fetch_manifest(client: RepoClient, ref: str, name: str,
 def blob_opener(client: RepoClient, digest: str):
     """An `open_stream` for BlobStore.fetch: GET the blob, yield its chunks."""
     async def open_stream():
+        """Start the GET; its chunks as an async iterator."""
         async def chunks():
             async with client.request("GET", f"/v2/{client.repo}/blobs/{digest}") as r:
                 await client.check_status(r, f"blob {digest}")
@@ -153,6 +154,7 @@ class Pull:
             tick = Throttle()
 
             def progress(n: int) -> None:
+                """A throttled "Downloading" message."""
                 if tick(n == layer.size):
                     put(moving("Downloading", lid, n, layer.size))
             path = await self.blobs.fetch(layer.digest, layer.size,
@@ -190,6 +192,7 @@ class Pull:
                         continue
 
                     def report(n: int, lid=lid, total=layer.size) -> None:
+                        """An "Extracting" message, from the worker thread."""
                         loop.call_soon_threadsafe(put, moving("Extracting", lid, n, total))
                     got, _ = await asyncio.to_thread(_apply, path, rootfs, budget, lid, report)
                     if got != diff_id:
@@ -227,6 +230,7 @@ class _Counting:
         self._f, self._report, self.n, self._tick = f, report, 0, Throttle()
 
     def read(self, n: int = -1) -> bytes:
+        """Read and count."""
         data = self._f.read(n)
         self.n += len(data)
         if self._tick(not data):

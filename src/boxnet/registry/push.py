@@ -92,10 +92,13 @@ def _content(img: Image, images: ImageStore, blobs: BlobStore) -> tuple[bytes, d
 
 
 class _Uploader:
+    """Blob uploads of one push (`put`: queue a progress message)."""
+
     def __init__(self, client: RepoClient, blobs: BlobStore, put):
         self.client, self.blobs, self.put = client, blobs, put
 
     async def exists(self, digest: str) -> bool:
+        """Whether the repository already has the blob (HEAD)."""
         async with self.client.request("HEAD", f"/v2/{self.client.repo}/blobs/{digest}") as r:
             if r.status in (200, 404):
                 return r.status == 200
@@ -113,6 +116,7 @@ class _Uploader:
             return urljoin(self.client.url("/"), r.headers["Location"])
 
     async def upload(self, desc: mf.Descriptor, url: str, lid: str) -> None:
+        """Send the blob to the upload session at `url` (one PUT, or PATCH chunks and a PUT)."""
         path, size = self.blobs.path(desc.digest), desc.size
         tick = Throttle()
         with open(path, "rb") as f:
@@ -161,6 +165,7 @@ async def push(ref: Reference, img: Image, client: RepoClient, images: ImageStor
         yield status("Preparing", short(layer.digest), {})
 
     async def one(desc: mf.Descriptor, show: bool) -> None:
+        """Push one blob (skipped when present, mounted when possible)."""
         lid = short(desc.digest)
         if await up.exists(desc.digest):
             if show:
@@ -176,6 +181,7 @@ async def push(ref: Reference, img: Image, client: RepoClient, images: ImageStor
             queue.put_nowait(status("Pushed", lid, {}))
 
     async def work() -> None:
+        """Every layer in parallel, then the config; the queue ends with None."""
         try:
             await asyncio.gather(*(one(x, True) for x in m.layers))
             await one(m.config, False)
