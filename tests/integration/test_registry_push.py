@@ -116,3 +116,17 @@ def test_push_committed_image_and_pull_back(world):
     docker_cli(b, "pull", f"{reg.addr}/tools/committed:1")
     out = docker_cli(b, "run", "--rm", f"{reg.addr}/tools/committed:1", "cat", "/made-here.txt")
     assert out.stdout == "committed\n"
+
+
+def test_push_loaded_image_and_pull_back(world, tmp_path):
+    """An image from `docker load` (two layers with whiteouts) is pushed as
+    its flattened rootfs; the second daemon gets the same files."""
+    a, b, reg = world
+    tar = tmp_path / "da.tar"
+    imagetars.docker_archive(str(tar), f"{reg.addr}/tools/loaded:1")
+    docker_cli(a, "load", "-i", str(tar))
+    docker_cli(a, "push", f"{reg.addr}/tools/loaded:1")
+    docker_cli(b, "pull", f"{reg.addr}/tools/loaded:1")
+    script = "cat /hello.txt; ls /data/old; test -e /etc/gone.txt && echo bad || echo gone"
+    out = docker_cli(b, "run", "--rm", f"{reg.addr}/tools/loaded:1", "sh", "-c", script)
+    assert out.stdout.split() == ["hello", "from", "layer", "2", "c", "gone"], out.stdout
