@@ -259,3 +259,21 @@ def test_block_device_lookup(tmp_path):
         cgroups.block_device(str(tmp_path))
     with pytest.raises(InvalidParameter, match="No such file"):
         cgroups.block_device(str(tmp_path / "missing"))
+
+
+def test_probe_of_a_cgroup_v2_host(tmp_path, monkeypatch):
+    """A v2-only host: controllers from cgroup.controllers, swap and io weight
+    from the root's children, CPUs and nodes from the effective cpusets."""
+    from boxnet.kernel import cgroups
+    _files(tmp_path, {"cgroup.controllers": "cpuset cpu io memory pids\n",
+                      "cpuset.cpus.effective": "0-3\n", "cpuset.mems.effective": "0\n",
+                      "init.scope/memory.swap.max": "max\n"})
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+    h = cgroups.probe()
+    assert h.version == 2 and h.cpus == {0, 1, 2, 3} and h.mems == {0}
+    assert {"Memory", "MemorySwap", "NanoCpus", "CpusetCpus", "PidsLimit",
+            "BlkioDeviceReadBps"} <= h.supported
+    assert "BlkioWeight" not in h.supported        # no io.weight file: no weighted scheduler
+    assert "OomKillDisable" not in h.supported and "MemorySwappiness" not in h.supported
+    (tmp_path / "init.scope" / "memory.swap.max").unlink()
+    assert "MemorySwap" not in cgroups.probe().supported   # no swap accounting
