@@ -189,7 +189,7 @@ def test_run_rm_removes_its_anonymous_volumes(docker):
     assert volumes(docker) == before
 
 
-def test_prune_and_list_filters(docker):
+def test_prune_and_list_filters(host, docker):
     """prune removes unused anonymous volumes only; -a the named ones too; label
     filters; ls filters name, label, dangling, driver."""
     docker("volume", "create", "--label", "team=a", "pa")
@@ -212,7 +212,9 @@ def test_prune_and_list_filters(docker):
     docker("volume", "prune", "-a", "-f", "--filter", "label=team=a")
     vols = volumes(docker)
     assert "pa" not in vols and "pb" in vols
-    docker("volume", "prune", "-a", "-f")
+    docker("volume", "create", "old-api")
+    host.api_ok("POST", "/v1.41/volumes/prune")   # before 1.42 prune took named ones too
+    assert "old-api" not in volumes(docker) and "pb" not in volumes(docker)
     assert volumes(docker) == {"used1"}
     docker("rm", cid)
     docker("volume", "rm", "used1")

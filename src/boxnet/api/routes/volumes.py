@@ -61,9 +61,19 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _before_1_42(version: str | None) -> bool:
+    major, _, minor = (version or "").partition(".")
+    return bool(version) and major.isdigit() and minor.isdigit() and \
+        (int(major), int(minor)) < (1, 42)
+
+
 async def prune(request: web.Request) -> web.Response:
-    """POST /volumes/prune?filters=: {"VolumesDeleted": [...], "SpaceReclaimed": n}."""
+    """POST /volumes/prune?filters=: {"VolumesDeleted": [...], "SpaceReclaimed": n}.
+    Before API 1.42 prune removed named volumes too: an older client gets that
+    (all=true) unless it says otherwise, as dockerd does."""
     f = flt.parse(request.query.get("filters"), vfilters.PRUNE_KEYS)
+    if "all" not in f and _before_1_42(request.match_info.get("version")):
+        f["all"] = ["true"]
     gone, space = await ctl(request).prune_volumes(f)
     return reply({"VolumesDeleted": gone or None, "SpaceReclaimed": space})
 
