@@ -16,7 +16,7 @@ pytestmark = pytest.mark.kernel
 
 def lookup(h, container: str, name: str) -> str:
     """The addresses `name` resolves to from inside the container ('' if none)."""
-    r = h.exec(container, "nslookup", name)
+    r = h.exec(container, "timeout", "5", "nslookup", name)
     if r.returncode != 0:
         return ""
     return r.stdout.split("Name:", 1)[-1] if "Name:" in r.stdout else ""
