@@ -169,3 +169,63 @@ def test_system_df_and_container_sizes(host, client, tmp_path):
     finally:
         c.remove(force=True)
         vol.remove()
+
+
+def _mac_in(client, cid) -> str:
+    c = client.containers.get(cid)
+    return _ok(c, "cat", "/sys/class/net/eth0/address").strip()
+
+
+def test_mac_address_by_api_version(host, tmp_path):
+    """API 1.43: Config.MacAddress; 1.44+: EndpointSettings.MacAddress (the old one
+    still migrated); the MAC seen inside the container."""
+    old = docker.APIClient(base_url=host.host_uri, version="1.43", timeout=60)
+    new = docker.APIClient(base_url=host.host_uri, version="1.44", timeout=60)
+    hl = docker.DockerClient(base_url=host.host_uri, version="auto", timeout=60)
+    net = hl.networks.create("mac-net")
+    made = []
+    try:
+        c = old.create_container("busybox", ["sleep", "600"], mac_address="02:42:ac:11:00:aa")
+        made.append(c["Id"])
+        old.start(c["Id"])
+        assert _mac_in(hl, c["Id"]) == "02:42:ac:11:00:aa"
+        c = new.create_container(
+            "busybox", ["sleep", "600"], host_config=new.create_host_config(network_mode="mac-net"),
+            networking_config=new.create_networking_config({"mac-net": new.create_endpoint_config(
+                mac_address="02:42:AC:11:00:BB")}))
+        made.append(c["Id"])
+        new.start(c["Id"])
+        assert _mac_in(hl, c["Id"]) == "02:42:ac:11:00:bb"
+        insp = new.inspect_container(c["Id"])
+        assert insp["NetworkSettings"]["Networks"]["mac-net"]["MacAddress"] == "02:42:ac:11:00:bb"
+        # 1.43 ignored the endpoint's field (it did not exist): a random MAC
+        c = old.create_container(
+            "busybox", ["sleep", "600"], host_config=old.create_host_config(network_mode="mac-net"),
+            networking_config=old.create_networking_config({"mac-net": {
+                "MacAddress": "02:42:ac:11:00:cc"}}))
+        made.append(c["Id"])
+        old.start(c["Id"])
+        assert _mac_in(hl, c["Id"]) != "02:42:ac:11:00:cc"
+        # the docker CLI (28 refuses --mac-address below API 1.44 itself), on a user
+        # network and on the default bridge
+        for netopt, mac in ((["--network", "mac-net"], "02:42:ac:11:00:dd"),
+                            ([], "02:42:ac:11:00:ee")):
+            r = cli(host, tmp_path, "run", "-d", *netopt, "--mac-address", mac,
+                    "busybox", "sleep", "600")
+            cid = r.stdout.decode().strip()
+            made.append(cid)
+            assert _mac_in(hl, cid) == mac, netopt
+        for bad, client in (("02:42:ac:11:00", new), ("03:00:00:00:00:01", new)):
+            with pytest.raises(docker.errors.APIError) as e:
+                client.create_container("busybox", ["true"], mac_address=bad)
+            assert e.value.response.status_code == 400 and "MAC" in str(e.value)
+        with pytest.raises(docker.errors.APIError) as e:
+            old.create_container("busybox", ["true"], mac_address="02:42:ac:11:00:01",
+                                 host_config=old.create_host_config(network_mode="host"))
+        assert "conflicting options: mac-address and the network mode" in str(e.value)
+    finally:
+        for cid in made:
+            hl.api.remove_container(cid, force=True)
+        net.remove()
+        for cl in (old, new, hl):
+            cl.close()

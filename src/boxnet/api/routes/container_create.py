@@ -18,6 +18,7 @@ from ...runtime import resources
 from ...runtime.secopts import parse_security_opts
 from ...runtime.users import check_spec as check_user_spec
 from ...volumes import spec as volume_spec
+from .macaddr import apply_mac_address
 from .networks import settings_from
 
 PROTOS = ("tcp", "udp", "sctp")
@@ -165,8 +166,9 @@ def _check_security(raw: dict) -> None:
     parse_security_opts(hc.get("SecurityOpt"))
 
 
-def build_create(body: bytes, name: str | None):
-    """(name, ContainerConfig, {network ref: EndpointSettings}) from the request."""
+def build_create(body: bytes, name: str | None, version: str | None = None):
+    """(name, ContainerConfig, {network ref: EndpointSettings}) from the request
+    (`version`: the request's API version, None for the current one)."""
     req = decode(body, ContainerCreateRequest, "container create request")
     raw = decode_raw(body)
     check_container_create(raw)
@@ -207,8 +209,6 @@ def build_create(body: bytes, name: str | None):
     endpoints: dict[str, EndpointSettings] = {}
     nc = req.networking_config
     for ref, ec in ((nc.endpoints_config or {}) if nc else {}).items():
-        st = settings_from(ec)
-        if not st.mac and req.mac_address and not endpoints:
-            st.mac = req.mac_address
-        endpoints[ref] = st
+        endpoints[ref] = settings_from(ec)
+    apply_mac_address(req.mac_address or "", endpoints, cfg.network_mode, version)
     return name, cfg, endpoints

@@ -69,7 +69,8 @@ published_ports = _published   # for api/routes/df.py's summaries
 async def create(request: web.Request) -> web.Response:
     """POST /containers/create?name=."""
     c = ctl(request)
-    name, cfg, endpoints = build_create(await request.read(), request.query.get("name"))
+    name, cfg, endpoints = build_create(await request.read(), request.query.get("name"),
+                                        request.match_info.get("version"))
     cont = await c.create_container(name, cfg, endpoints)
     return reply({"Id": cont.id, "Warnings": []}, status=201)
 
