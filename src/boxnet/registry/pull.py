@@ -255,7 +255,7 @@ async def resolve(ref: Reference, client: RepoClient, images: ImageStore, blobs:
         if "name unknown" in e.message:
             raise NotFound(f"pull access denied for {ref.familiar}, repository does not exist "
                            f"or may require 'docker login': {e.message}") from None
-        raise NotFound(f"manifest for {ref} not found: manifest unknown: {e.message}") from None
+        raise                            # "manifest for NAME not found: manifest unknown: ..."
     if mf.is_index(doc):
         desc = mf.choose(doc, want, str(ref))
         doc, body, _ = await fetch_manifest(client, desc.digest, str(ref), desc.digest)
