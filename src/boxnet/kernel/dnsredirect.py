@@ -11,7 +11,9 @@ container's netns, ``ip boxnet_dns``, rewrites the ports on the way:
   53 gets the resolver's port as destination;
 * ``postrouting`` (priority 300, after conntrack and NAT): a packet from the
   resolver's socket gets 53 as source, so the client sees its answer come
-  from 127.0.0.11:53.
+  from 127.0.0.11:53; and an ICMP port unreachable quoting the resolver's
+  UDP port (nothing listens: the daemon is restarting) quotes 53 instead, so
+  the client is refused at once rather than left to time out (see _table).
 
 Why rewriting the ports rather than Docker's DNAT: a nat chain makes the
 kernel track every connection of the netns (conntrack is switched on per
