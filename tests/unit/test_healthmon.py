@@ -42,9 +42,12 @@ class FakeProc:
 class FakeRuntime:
     def __init__(self, make):
         self.make, self.calls, self.procs = make, [], []
+        self.gate: asyncio.Event | None = None   # set: exec_start waits for it
 
     async def exec_start(self, cid, args, env, cwd, stdin, stdout, stderr, user=""):
         self.calls.append(args)
+        if self.gate is not None:
+            await self.gate.wait()
         proc = self.make()
         if isinstance(proc, Exception):
             raise proc
@@ -169,3 +172,16 @@ async def test_no_healthcheck_or_none_runs_nothing():
         await mon.container_started(c)
         assert c.health is None and not mon.probing(c.id)
     assert not ctl.tasks
+
+
+async def test_a_probe_cancelled_while_its_exec_starts_kills_the_process_later():
+    ctl = FakeCtl(lambda: FakeProc(hang=True))
+    ctl.runtime.gate = asyncio.Event()
+    mon, c = HealthMonitor(ctl), _container()
+    await mon.container_started(c)
+    await _until(lambda: ctl.runtime.calls)
+    mon.paused(c)                       # cancels the task inside exec_start
+    await asyncio.sleep(0)
+    ctl.runtime.gate.set()              # runc finishes anyway: its process appears
+    await _until(lambda: ctl.runtime.procs and ctl.runtime.procs[0].killed)
+    assert ctl.runtime.procs[0].closed and not mon._starting

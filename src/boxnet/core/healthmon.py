@@ -52,6 +52,7 @@ class HealthMonitor(LifecycleListener):
         """`ctl`: the Controller (its runtime, spawn, store and event bus)."""
         self.ctl = ctl
         self._tasks: dict[str, asyncio.Task] = {}
+        self._starting: set[asyncio.Future] = set()   # execs a cancelled probe left behind
 
     def probing(self, container_id: str) -> bool:
         """True while the container's healthcheck task runs."""
@@ -103,6 +104,16 @@ class HealthMonitor(LifecycleListener):
             task.cancel()
             rules.stop(c.health)
 
+    def _kill_late(self, starting: asyncio.Future) -> None:
+        """The exec of a probe cancelled while it started: kill what it made
+        (its ExecProcess still reaps it)."""
+        self._starting.discard(starting)
+        if starting.cancelled() or starting.exception() is not None:
+            return
+        proc = starting.result()
+        proc.kill()
+        proc.close()
+
     # ---- the loop ----------------------------------------------------------
     async def _run(self, c: Container, probe: rules.Probe) -> None:
         # The start period counts from StartedAt (wall clock: a re-adopted
@@ -126,11 +137,19 @@ class HealthMonitor(LifecycleListener):
     async def _probe(self, c: Container, probe: rules.Probe) -> HealthcheckResult:
         """Run the probe once in the container (killed at its timeout)."""
         start = now_rfc3339()
+        # "" user, env and cwd: the container's own (its process in config.json),
+        # which is what dockerd gives a probe (Config.User, WorkingDir, Env)
+        starting = asyncio.ensure_future(self.ctl.runtime.exec_start(
+            c.id, probe.argv, [], "", False, True, True))
         try:
-            # "" user, env and cwd: the container's own (its process in config.json),
-            # which is what dockerd gives a probe (Config.User, WorkingDir, Env)
-            proc = await self.ctl.runtime.exec_start(c.id, probe.argv, [], "", False, True,
-                                                     True)
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # runc goes on regardless: the process it makes must be killed and
+            # watched to its end (an unreaped one of the container's pid namespace
+            # would keep its init from exiting: kernel/reaper.py)
+            self._starting.add(starting)
+            starting.add_done_callback(self._kill_late)
+            raise
         except BoxnetError as exc:       # the container stopped meanwhile, runc failed
             return HealthcheckResult(start=start, end=now_rfc3339(), exit_code=-1,
                                      output=exc.message)
