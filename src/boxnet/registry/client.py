@@ -18,6 +18,7 @@ import json
 import time
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -130,9 +131,12 @@ class RepoClient:
             if self._auth.startswith("Bearer") and time.monotonic() > self._expires:
                 await self._authorize(self._challenge or ("bearer", {}))
         url = path if absolute else self.url(path)
+        # Credentials go only to the registry itself: an upload Location naming
+        # another origin gets none (a registry cannot send our password elsewhere).
+        same_origin = urlsplit(url)[:2] == urlsplit(self.base)[:2]
         for attempt in (0, 1):
             h = dict(headers or {})
-            if self._auth:
+            if self._auth and same_origin:
                 h["Authorization"] = self._auth
             try:
                 resp = await self.session.request(method, url, headers=h, data=data,
