@@ -124,3 +124,24 @@ async def test_usage_data_for_system_df(rig):
     usage = {v["Name"]: v["UsageData"] for v in await rig.ctl.volumes_usage()}
     assert usage == {"sized": {"Size": 1000, "RefCount": 1}, "idle": {"Size": 0, "RefCount": 0}}
     await rig.ctl.remove_container(c.id)
+
+
+async def test_two_starts_on_one_new_volume_copy_up_once(rig, monkeypatch):
+    """Two containers started together on one new volume: one copy-up, no error."""
+    import asyncio
+    from boxnet.kernel import volmount
+    calls = []
+    real = volmount.copy_up
+
+    def slow_copy(src, dst):
+        calls.append(dst)
+        import time
+        time.sleep(0.05)   # in its worker thread: the other start runs meanwhile
+        return real(src, dst)
+    monkeypatch.setattr(volmount, "copy_up", slow_copy)
+    a = await make(rig, "p1", hc={"Binds": ["both:/etc"]})
+    b = await make(rig, "p2", hc={"Binds": ["both:/etc"]})
+    await asyncio.gather(rig.ctl.mount_specs(a, rig.images.image.rootfs),
+                         rig.ctl.mount_specs(b, rig.images.image.rootfs))
+    assert len(calls) == 1
+    assert os.listdir(rig.ctl.volumes.get("both").mountpoint) == ["passwd"]

@@ -192,9 +192,11 @@ class VolumeOps:
                 continue
             if m.type == "volume":
                 vols = self._vols()
-                source = vols.activate(m.name)
-                if m.copy:
-                    await asyncio.to_thread(vols.copy_up, m.name, image_rootfs, m.destination)
+                async with vols.lock(m.name):   # one copy-up per volume at a time
+                    source = vols.activate(m.name)
+                    if m.copy:
+                        await asyncio.to_thread(vols.copy_up, m.name, image_rootfs,
+                                                m.destination)
                 prop = "rprivate"
                 self._volume_event("mount", m.name, container=c.id, destination=m.destination,
                                    propagation="", **{"read/write": str(m.rw).lower()})

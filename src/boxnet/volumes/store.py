@@ -15,6 +15,7 @@ them (`deactivate`) when the core says no running container uses it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -40,6 +41,7 @@ class VolumeStore:
         self.root = root
         os.makedirs(root, mode=0o701, exist_ok=True)
         self.volumes: dict[str, Volume] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         for name in sorted(os.listdir(root)):
             d = os.path.join(root, name)
             try:
@@ -61,6 +63,15 @@ class VolumeStore:
                 continue
             v.mountpoint = os.path.join(d, "_data")
             self.volumes[v.name] = v
+
+    def lock(self, name: str) -> asyncio.Lock:
+        """The lock serialising the mount and copy-up of volume `name`: two
+        containers started together on one new volume (compose starts services
+        in parallel) must not both copy the image's files into it."""
+        lk = self._locks.get(name)
+        if lk is None:
+            lk = self._locks[name] = asyncio.Lock()
+        return lk
 
     def get(self, name: str) -> Volume:
         """The volume `name` (NotFound otherwise)."""
@@ -143,6 +154,7 @@ class VolumeStore:
         except OSError as exc:
             raise KernelError(f"remove {name}: {exc}") from None
         self.volumes.pop(name, None)
+        self._locks.pop(name, None)
         if volmount.is_mounted_below(os.path.join(d, "_data")):
             raise KernelError(f"remove {name}: {d} still has a mount below it; left in place")
         try:
