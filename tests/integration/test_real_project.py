@@ -134,8 +134,8 @@ def assert_running_project(h, d: Path) -> None:
         (d / "secrets" / "db_password.txt").read_text()
     assert h.exec(f"{P}-db-1", "sh", "-c", "echo x > /run/secrets/db_password").returncode != 0
     # segmentation: web reaches db neither by name nor by any address
-    assert h.exec(f"{P}-web-1", "nslookup", "db").returncode != 0 or \
-        "Address" not in h.exec(f"{P}-web-1", "nslookup", "db").stdout.split("Name:", 1)[-1]
+    r = h.exec(f"{P}-web-1", "timeout", "5", "nslookup", "db")
+    assert r.returncode != 0 or "Address" not in r.stdout.split("Name:", 1)[-1], r.stdout
     for ep in h.inspect(f"{P}-db-1")["NetworkSettings"]["Networks"].values():
         r = h.exec(f"{P}-web-1", "sh", "-c", f"timeout 4 nc -w2 {ep['IPAddress']} 5432 "
                    "</dev/null")
