@@ -100,3 +100,29 @@ def test_compose_links_order_and_resolve(host, tmp_path):
         assert ip in wait_lookup(h, "lkc-client-1", "backend", ip)
     finally:
         h.cli("compose", "-f", str(f), "down", "-t", "1", check=False, timeout=120)
+
+
+def test_compose_restart_takes_restart_true_dependents(host, tmp_path):
+    """`compose restart db` restarts the services depending on db with `restart: true`
+    and leaves the others running untouched."""
+    h = host
+    f = tmp_path / "compose.yaml"
+    f.write_text(textwrap.dedent("""
+        name: rst
+        services:
+          db: {image: busybox, command: ["sleep", "600"]}
+          api:
+            image: busybox
+            command: ["sleep", "600"]
+            depends_on: {db: {condition: service_started, restart: true}}
+          side: {image: busybox, command: ["sleep", "600"], depends_on: [db]}
+        """))
+    h.cli("compose", "-f", str(f), "up", "-d", timeout=120)
+    try:
+        before = {s: h.inspect(f"rst-{s}-1")["State"]["StartedAt"] for s in ("db", "api", "side")}
+        h.cli("compose", "-f", str(f), "restart", "-t", "0", "db", timeout=120)
+        after = {s: h.inspect(f"rst-{s}-1")["State"]["StartedAt"] for s in ("db", "api", "side")}
+        assert after["db"] != before["db"] and after["api"] != before["api"], (before, after)
+        assert after["side"] == before["side"], (before, after)
+    finally:
+        h.cli("compose", "-f", str(f), "down", "-t", "0", check=False, timeout=120)

@@ -358,3 +358,22 @@ def test_consistency_and_selinux_flags_change_nothing(tmp_path):
     assert hc["Binds"] == [f"{d}/src:/src", f"{d}/data:/data:ro"]
     assert hc["Mounts"] == [{"Type": "volume", "Source": "demo_data", "Target": "/v"},
                             {"Type": "bind", "Target": "/b", "Source": f"{d}/b"}]
+
+
+def test_depends_on_restart_and_external_links(tmp_path):
+    p = load(tmp_path, """
+        name: rs
+        services:
+          db: {image: busybox}
+          api:
+            image: busybox
+            depends_on: {db: {condition: service_started, restart: true}}
+            external_links: ["legacy-db:olddb"]
+          web: {image: busybox, depends_on: {api: {condition: service_started, restart: true}}}
+          other: {image: busybox, depends_on: [db]}
+        """)
+    r = project.Runner(None, p, log=lambda m: None)
+    assert r._restart_dependents(["db"]) == ["db", "api", "web"]
+    b = body(p, "api")
+    assert b["Labels"]["com.docker.compose.depends_on"] == "db:service_started:true"
+    assert "legacy-db:olddb" in b["NetworkingConfig"]["EndpointsConfig"]["rs_default"]["Links"]

@@ -50,7 +50,8 @@ def network_hash(nw: NetworkSpec) -> str:
 
 def container_labels(project: Project, svc: Service, number: int) -> dict:
     """The labels of replica `number` of a service (user labels first, ours win)."""
-    deps = ",".join(f"{k}:{v['condition']}:false" for k, v in svc.depends_on.items())
+    deps = ",".join(f"{k}:{v['condition']}:{str(bool(v.get('restart'))).lower()}"
+                    for k, v in svc.depends_on.items())
     return {**svc.labels,
             PROJECT: project.name, SERVICE: svc.name, NUMBER: str(number), ONEOFF: "False",
             HASH: service_hash(project, svc), DEPENDS: deps, IMAGE: svc.image,

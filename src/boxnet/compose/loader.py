@@ -94,7 +94,8 @@ def _service(name: str, raw: dict, project_dir: str, locate, shell: dict) -> Ser
         networks=service_networks(raw), network_mode=str(raw.get("network_mode") or ""),
         replicas=int(1 if replicas is None else replicas),
         depends_on={k: {"condition": (v or {}).get("condition", "service_started"),
-                        "required": (v or {}).get("required", True)}
+                        "required": (v or {}).get("required", True),
+                        "restart": bool((v or {}).get("restart", False))}
                     for k, v in depends.items()},
         environment=env, labels={k: "" if v is None else str(v) for k, v in labels.items()},
         ports=list(raw.get("ports") or []), expose=[str(e) for e in raw.get("expose") or []],

@@ -56,7 +56,7 @@ class Service:
     networks: dict = field(default_factory=dict)     # key -> ServiceNetwork, priority order
     network_mode: str = ""
     replicas: int = 1
-    depends_on: dict = field(default_factory=dict)   # name -> {"condition", "required"}
+    depends_on: dict = field(default_factory=dict)   # name -> {condition, required, restart}
     environment: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
     ports: list = field(default_factory=list)

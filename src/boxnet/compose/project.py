@@ -298,9 +298,26 @@ class Runner:
         return errors
 
     # -- simple lifecycle ------------------------------------------------------------------
+    def _restart_dependents(self, services: list[str]) -> list[str]:
+        """`services` and, transitively, those depending on them with `restart: true`."""
+        out = list(services)
+        grew = True
+        while grew:
+            grew = False
+            for n, svc in self.project.services.items():
+                if n not in out and any(d in out and cfg.get("restart")
+                                        for d, cfg in svc.depends_on.items()):
+                    out.append(n)
+                    grew = True
+        return out
+
     def each(self, action: str, services: list[str] | None = None,
              timeout: int | None = None) -> None:
-        """stop / start / restart the containers of the given services (all by default)."""
+        """stop / start / restart the containers of the given services (all by default);
+        restarting a service restarts the services that depend on it with
+        `restart: true` too (after it), as docker compose does."""
+        if action == "restart" and services:
+            services = self._restart_dependents(list(services))
         order = start_order(self.project, services) if services else \
             start_order(self.project)
         if action == "stop":
