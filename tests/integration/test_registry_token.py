@@ -57,8 +57,8 @@ def test_pull_and_push_with_bearer_tokens(world):
     status, msgs = stream(h, f"/images/{reg.addr}/tools/bb/push?tag=1", auth)
     assert status == 200 and "aux" in msgs[-1], msgs
     log = reg.token_log.read_text()
-    assert f"user='{USER}' scope=['repository:team/da:pull']" in log, log
-    assert f"user='{USER}' scope=['repository:tools/bb:pull,push']" in log, log
+    assert f"user='{USER}' scope=['repository:team/da:pull'] GET" in log, log
+    assert f"user='{USER}' scope=['repository:tools/bb:pull,push'] GET" in log, log
 
 
 def test_no_or_wrong_credentials(world):
@@ -70,3 +70,21 @@ def test_no_or_wrong_credentials(world):
     status, body = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1",
                           {"X-Registry-Auth": registry_auth(USER, "nope", reg.addr)})
     assert status == 401 and "bad credentials" in body["message"], body
+
+
+def test_identity_token_is_used_as_a_refresh_token(world):
+    """X-Registry-Auth with an identitytoken (what docker login stores for OAuth
+    registries): the token comes from the refresh-token grant (POST)."""
+    import base64
+    import json
+    h, reg = world
+    h.api("DELETE", f"/images/{reg.addr}/team/da:v1?force=1")
+    good = base64.urlsafe_b64encode(json.dumps({"identitytoken": f"refresh-{USER}"}).encode())
+    status, msgs = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1",
+                          {"X-Registry-Auth": good.decode()})
+    assert status == 200 and msgs[-1]["status"].startswith("Status: Downloaded"), msgs
+    assert f"user='{USER}' scope=['repository:team/da:pull'] POST" in reg.token_log.read_text()
+    bad = base64.urlsafe_b64encode(json.dumps({"identitytoken": "stolen"}).encode())
+    status, body = stream(h, f"/images/create?fromImage={reg.addr}/team/da&tag=v1",
+                          {"X-Registry-Auth": bad.decode()})
+    assert status == 401, body

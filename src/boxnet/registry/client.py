@@ -6,8 +6,9 @@ tried over HTTPS first and then plain HTTP, as dockerd does.  Auth: the first
 request goes out anonymous (or with the token we hold); a 401 carries the
 registry's `WWW-Authenticate` challenge: Basic gets the user's credentials,
 Bearer a token from the challenge's realm for `repository:<repo>:<actions>`
-(fetched with the credentials when there are some; refreshed when it expires
-or a request is refused again).  Errors are turned into Docker's words.
+(fetched with the credentials when there are some, or by an OAuth2 refresh
+POST when the client holds an identity token; refreshed when it expires or a
+request is refused again).  Errors are turned into Docker's words.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class RepoClient:
         scheme, params = challenge
         c = self.creds
         if scheme == "basic":
+            if c.identity_token and not c.username:
+                raise Unauthorized(f"{self.host}: an identity token needs a bearer-token "
+                                   f"registry; this one asks for basic auth")
             if not c.username:
                 raise Unauthorized(f"Get \"{self.base}/v2/\": no basic auth credentials")
             self._auth = "Basic " + base64.b64encode(
@@ -96,12 +100,18 @@ class RepoClient:
         if params.get("service"):
             query["service"] = params["service"]
         headers = {}
-        if c.username:
+        method, form = "GET", None
+        if c.identity_token:        # OAuth2 refresh token from a login (as Docker's client)
+            method, form = "POST", {"grant_type": "refresh_token", "client_id": "boxnet",
+                                    "refresh_token": c.identity_token, **query}
+            query = {}
+        elif c.username:
             headers["Authorization"] = "Basic " + base64.b64encode(
                 f"{c.username}:{c.password}".encode()).decode()
         try:
-            async with self.session.get(params["realm"], params=query, headers=headers,
-                                        ssl=self._ssl, timeout=TIMEOUT) as r:
+            async with self.session.request(method, params["realm"], params=query, data=form,
+                                            headers=headers, ssl=self._ssl,
+                                            timeout=TIMEOUT) as r:
                 body = await r.read()
                 if r.status in (401, 403):
                     raise Unauthorized(f"Get \"{params['realm']}\": unauthorized: "
