@@ -377,3 +377,18 @@ def test_depends_on_restart_and_external_links(tmp_path):
     b = body(p, "api")
     assert b["Labels"]["com.docker.compose.depends_on"] == "db:service_started:true"
     assert "legacy-db:olddb" in b["NetworkingConfig"]["EndpointsConfig"]["rs_default"]["Links"]
+
+
+def test_network_keys_nothing_translates_are_refused(tmp_path):
+    e = refused(tmp_path, """
+        services:
+          a: {image: busybox, networks: {n: {interface_name: wan0}}}
+        networks: {n: {}}
+        """)
+    assert "services.a.networks.n.interface_name" in str(e)
+    e = refused(tmp_path, """
+        services:
+          a: {image: busybox, networks: [n]}
+        networks: {n: {enable_ipv4: false, enable_ipv6: true}}
+        """)
+    assert "networks.n.enable_ipv4" in str(e)

@@ -164,6 +164,7 @@ def load(files: list[str] | None = None, project_name: str | None = None,
                                file, (key,), line, "merge the files with -f instead"
                                if key == "include" else "remove it")
     semantics.check(project)
+    support.refuse_network_keys(project)
     for s in project.services.values():
         support.refuse_unhandled(project, s)
     mounts.check(project)

@@ -109,6 +109,12 @@ def refuse_unhandled(project: Project, svc: Service) -> None:
         hint = REFUSED.get(key, "boxnet compose does not translate this key")
         raise _err(project, base + (key,), f"service {svc.name!r}: `{key}` is not "
                    "supported", hint)
+    nets = svc.get("networks")
+    for key, cfg in (nets.items() if isinstance(nets, dict) else ()):
+        if isinstance(cfg, dict) and cfg.get("interface_name"):
+            raise _err(project, base + ("networks", key, "interface_name"),
+                       f"service {svc.name!r}: interface_name is not supported",
+                       "interfaces are named eth0, eth1... in network order")
     deploy = svc.get("deploy") or {}
     for key in deploy:
         if key not in DEPLOY_OK and not key.startswith("x-"):
@@ -137,3 +143,11 @@ def refuse_unhandled(project: Project, svc: Service) -> None:
     if plat and str(plat) != _host_platform():
         raise _err(project, base + ("platform",), f"platform {plat!r} is not this host's "
                    f"({_host_platform()})", "boxnet runs images of the host's platform only")
+
+
+def refuse_network_keys(project: Project) -> None:
+    """Raise for a top-level network setting nothing translates."""
+    for key, nw in project.networks.items():
+        if nw.raw.get("enable_ipv4") is False:
+            raise _err(project, ("networks", key, "enable_ipv4"), "enable_ipv4: false "
+                       "(an IPv6-only network) is not supported", "drop the key")
