@@ -119,3 +119,34 @@ def test_attach_logs_without_stream_returns_the_logs_and_closes(client):
         assert out == b"l1\nl2\n"
     finally:
         c.remove(force=True)
+
+
+@pytest.mark.parametrize("keys,seq", [("ctrl-x", b"\x18"), (None, b"\x10\x11")])
+def test_exec_detach_keys_leave_the_program_running(client, box, keys, seq):
+    api = client.api
+    ex = api.exec_create(box.id, ["sh"], stdin=True, tty=True, detach_keys=keys)
+    if keys:
+        assert api.exec_inspect(ex["Id"])["DetachKeys"] == keys
+    sock = api.exec_start(ex["Id"], tty=True, socket=True)
+    raw = sock._sock if hasattr(sock, "_sock") else sock
+    raw.settimeout(20)
+    tag = b"4242" if keys else b"4343"
+    raw.sendall(b"echo marker-$((6*7)); exec sleep " + tag + b"\n")
+    data = b""
+    while b"marker-42" not in data:
+        chunk = raw.recv(65536)
+        assert chunk, data
+        data += chunk
+    raw.sendall(seq)
+    while raw.recv(65536):   # the daemon ends the stream at the detach keys
+        pass
+    raw.close()
+    assert api.exec_inspect(ex["Id"])["Running"] is True
+    code, out = box.exec_run(["ps", "-o", "args"])
+    assert b"sleep " + tag in out, out   # still running on its terminal
+
+
+def test_bad_detach_keys_are_refused(client, box):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.exec_create(box.id, ["sh"], tty=True, detach_keys="ctrl-")
+    assert e.value.response.status_code == 400

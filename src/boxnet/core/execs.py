@@ -31,6 +31,7 @@ class ExecInstance(msgspec.Struct, kw_only=True):
     # [height, width] the TTY gets as soon as it exists: ConsoleSize, or a resize
     # that arrived before the terminal did (the docker CLI resizes right after start)
     console_size: list[int] = []
+    detach_keys: str = ""   # DetachKeys of a TTY exec ("": Docker's ctrl-p,ctrl-q)
 
 
 def _privileged(ex: ExecInstance) -> dict:

@@ -251,7 +251,21 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
     q = con.subscribe()
     gone = asyncio.ensure_future(h.gone.wait())
     gone.add_done_callback(lambda _: q.end())  # a client that left ends the loop
-    stdin_task = asyncio.ensure_future(_pump_stdin(h, con.write)) if ex.attach_stdin else None
+    # Detach keys (DetachKeys, else Docker's ctrl-p,ctrl-q) end the attach but
+    # leave the program running on its terminal, as `docker exec -it` does.
+    scanner = DetachScanner(parse_detach_keys(ex.detach_keys or DEFAULT_DETACH_KEYS))
+    detached = asyncio.Event()
+
+    async def pump() -> None:
+        while data := await h.stdin.get():
+            data, detach = scanner.feed(data)
+            if data:
+                await con.write(data)
+            if detach:
+                detached.set()
+                h.close()
+                return
+    stdin_task = asyncio.ensure_future(pump()) if ex.attach_stdin else None
     try:
         while True:
             data = await q.get()
@@ -264,10 +278,11 @@ async def exec_tty(request: web.Request, ex, h: Hijack) -> None:
     finally:
         gone.cancel()
         con.unsubscribe(q)
-        c.release_exec_console(ex.id)
+        if not detached.is_set():   # a detached exec keeps its console (and resize)
+            c.release_exec_console(ex.id)
         if stdin_task is not None:
             stdin_task.cancel()
-        if h.gone.is_set() and not con.closed.is_set():
+        if h.gone.is_set() and not con.closed.is_set() and not detached.is_set():
             con.close()  # the client left: hang up the terminal (SIGHUP to the shell)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...errors import BoxnetError, InvalidParameter, KernelError
-from ..schemas import ExecCreateRequest, ExecStartRequest, decode
+from ..schemas import ExecCreateRequest, ExecStartRequest, decode, decode_raw
 from ...runtime.users import check_spec as check_user_spec
 from .common import ctl, reply
 from .attach import exec_tty, exec_tty_detached
+from .detach import parse_detach_keys
 from .execstream import stream_exec
 from .hijack import Hijack
 from .logs import frame
@@ -16,7 +17,8 @@ from .logs import frame
 
 async def create(request: web.Request) -> web.Response:
     """POST /containers/{id}/exec."""
-    req = decode(await request.read(), ExecCreateRequest, "exec create request")
+    body = await request.read()
+    req = decode(body, ExecCreateRequest, "exec create request")
     if not req.cmd:
         raise_invalid()
     size = console_size(req.console_size)
@@ -25,7 +27,21 @@ async def create(request: web.Request) -> web.Response:
                                   req.attach_stdout is not False, req.attach_stderr is not False,
                                   user=exec_user(req.user), privileged=bool(req.privileged))
     ex.console_size = size
+    keys = req.detach_keys or _any_case(body, "DetachKeys")   # docker-py sends detachKeys
+    if keys:
+        parse_detach_keys(keys)   # a 400 naming a bad sequence, now
+        ex.detach_keys = keys
     return reply({"Id": ex.id}, status=201)
+
+
+def _any_case(body: bytes, key: str) -> str:
+    """A string field looked up case-insensitively, as Go's JSON decoder does
+    (docker-py writes exec create's DetachKeys as "detachKeys")."""
+    raw = decode_raw(body)
+    for k, v in (raw.items() if isinstance(raw, dict) else []):
+        if k.lower() == key.lower() and isinstance(v, str):
+            return v
+    return ""
 
 
 def console_size(value: list[int] | None) -> list[int]:
@@ -107,7 +123,7 @@ async def inspect(request: web.Request) -> web.Response:
                           "entrypoint": ex.cmd[0] if ex.cmd else "", "arguments": ex.cmd[1:]},
         "OpenStdin": ex.attach_stdin, "OpenStderr": ex.attach_stderr,
         "OpenStdout": ex.attach_stdout, "CanRemove": False, "ContainerID": ex.container_id,
-        "DetachKeys": "", "Pid": ex.pid})
+        "DetachKeys": ex.detach_keys, "Pid": ex.pid})
 
 
 def add_routes(add) -> None:
