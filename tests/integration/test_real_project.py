@@ -190,3 +190,24 @@ def test_boxnet_compose_runs_the_project(ready):
         assert leftovers(h) == []
     finally:
         run("down", "-v", "-t", "1", check=False)
+
+
+def test_project_survives_daemon_restart(ready):
+    """boxnetd restarted under a running project: the containers keep running and
+    answering, health is reported again, `up` changes nothing (same containers), the
+    volume keeps its data, `down -v` still leaves nothing."""
+    h, d = ready
+    run = bx(h, d)
+    try:
+        run("up", "-d", "--wait")
+        ids = {s: h.inspect(f"{P}-{s}-1")["Id"] for s in ("web", "api", "db")}
+        n = boots(h)
+        h.restart()
+        assert boots(h) == n, chain(h)
+        run("up", "-d", "--wait")
+        assert {s: h.inspect(f"{P}-{s}-1")["Id"] for s in ids} == ids
+        assert boots(h) == n
+        run("down", "-v", "-t", "1")
+        assert leftovers(h) == []
+    finally:
+        run("down", "-v", "-t", "1", check=False)
