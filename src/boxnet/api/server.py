@@ -14,6 +14,7 @@ from .. import API_VERSION
 from ..core.controller import Controller
 from ..errors import BoxnetError
 from .protocol import DockerAppRunner
+from .versions import version_middleware
 from .routes.common import CONTROLLER
 from .routes import containers, execs, firewall, images, networks, system
 from .routes import attach, events, registry, swarm, unimplemented
@@ -73,12 +74,15 @@ async def errors_middleware(request: web.Request, handler):
 
 def make_app(controller: Controller) -> web.Application:
     """The application with every route, versioned and not."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_JSON_BODY)
+    # version_middleware is outermost: dockerd's version headers go on every
+    # answer, errors included (api/versions.py).
+    app = web.Application(middlewares=[version_middleware, errors_middleware],
+                          client_max_size=MAX_JSON_BODY)
     app[CONTROLLER] = controller
 
     def add(method: str, path: str, handler) -> None:
         app.router.add_route(method, path, handler)
-        app.router.add_route(method, r"/v{version:[0-9]+\.[0-9]+}" + path, handler)
+        app.router.add_route(method, r"/v{version:[0-9.]+}" + path, handler)   # as dockerd's
 
     for mod in ROUTE_MODULES:
         mod.add_routes(add)

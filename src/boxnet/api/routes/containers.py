@@ -15,6 +15,7 @@ from ...errors import InvalidParameter, NotModified
 from .. import filters as flt
 from ..params import query_signal
 from ..views import container_inspect, container_summary, state_name
+from ..versions import request_version, text as vtext
 from .common import ctl, qbool, qint, reply
 from .container_create import build_create
 from .sizes import add_sizes
@@ -70,7 +71,7 @@ async def create(request: web.Request) -> web.Response:
     """POST /containers/create?name=."""
     c = ctl(request)
     name, cfg, endpoints = build_create(await request.read(), request.query.get("name"),
-                                        request.match_info.get("version"))
+                                        vtext(request_version(request)))
     cont = await c.create_container(name, cfg, endpoints)
     return reply({"Id": cont.id, "Warnings": []}, status=201)
 

@@ -13,9 +13,13 @@ from .common import ctl, reply
 from .firewall import firewall_warnings
 from ...registry.options import registry_config
 
+# dockerd 29's: its ping handler (Cache-Control, Pragma, Builder-Version, Swarm)
+# and its version/experimental middlewares (Api-Version, Ostype,
+# Docker-Experimental); dockerd sends no minimum version header (that is
+# /version's MinAPIVersion).
 PING_HEADERS = {"Api-Version": API_VERSION, "Docker-Experimental": "false",
-                "Ostype": "linux", "Builder-Version": "1", "Cache-Control": "no-cache, no-store",
-                "Pragma": "no-cache"}
+                "Ostype": "linux", "Builder-Version": "1", "Swarm": "inactive",
+                "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
 
 
 async def ping(request: web.Request) -> web.Response:
