@@ -145,3 +145,21 @@ async def test_two_starts_on_one_new_volume_copy_up_once(rig, monkeypatch):
                          rig.ctl.mount_specs(b, rig.images.image.rootfs))
     assert len(calls) == 1
     assert os.listdir(rig.ctl.volumes.get("both").mountpoint) == ["passwd"]
+
+
+async def test_an_exit_keeps_the_mount_a_starting_container_holds(rig, monkeypatch):
+    """One container exits while another on the same tmpfs volume is starting: the
+    volume stays mounted (the starting one holds it); the last one out unmounts it."""
+    vols = rig.ctl.volumes
+    mounted, unmounted = [], []
+    monkeypatch.setattr(vols, "activate", lambda name: mounted.append(name) or
+                        vols.get(name).mountpoint)
+    monkeypatch.setattr(vols, "deactivate", lambda name: unmounted.append(name))
+    a = await make(rig, "h1", hc={"Binds": ["shared-t:/t"]})
+    b = await make(rig, "h2", hc={"Binds": ["shared-t:/t"]})
+    await rig.ctl.mount_specs(a, rig.images.image.rootfs)   # a runs
+    await rig.ctl.mount_specs(b, rig.images.image.rootfs)   # b is starting (not running yet)
+    rig.ctl.release_mounts(a)                               # a exits
+    assert unmounted == []
+    rig.ctl.release_mounts(b)
+    assert unmounted == ["shared-t"]

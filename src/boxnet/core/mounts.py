@@ -193,6 +193,7 @@ class VolumeOps:
             if m.type == "volume":
                 vols = self._vols()
                 async with vols.lock(m.name):   # one copy-up per volume at a time
+                    vols.hold(m.name, c.id)   # before the mount: an exit now keeps it
                     source = vols.activate(m.name)
                     if m.copy:
                         await asyncio.to_thread(vols.copy_up, m.name, image_rootfs,
@@ -215,32 +216,33 @@ class VolumeOps:
         return sorted(out, key=lambda m: _depth(m["destination"]))
 
     def release_mounts(self, c: Container) -> None:
-        """After `c` stopped (or failed to start): unmount the driver mounts of its
-        volumes that no running container uses any more."""
+        """After `c` stopped (or failed to start): it lets go of its volumes'
+        driver mounts, unmounted when no other container holds them (one that
+        is starting holds them already: core/mounts.py mount_specs)."""
         if self.volumes is None:
             return
-        running = {m.name for o in self.containers.values() if o.status == "running"
-                   and o is not c for m in o.mounts if m.type == "volume"}
         for m in c.mounts:
             if m.type != "volume":
                 continue
             self._volume_event("unmount", m.name, container=c.id)
-            if m.name not in running:
-                try:
-                    self.volumes.deactivate(m.name)
-                except BoxnetError as exc:
-                    log.warning("container %s: %s", c.name, exc.message)
+            try:
+                self.volumes.let_go(m.name, c.id)
+            except BoxnetError as exc:
+                log.warning("container %s: %s", c.name, exc.message)
 
     def release_idle_volumes(self) -> None:
-        """At start, after the containers were re-adopted: unmount the tmpfs and
-        bind volumes no running container uses (their last one exited while no
-        daemon watched it)."""
+        """At start, after the containers were re-adopted: the running ones hold
+        their volumes again; the tmpfs and bind volumes nobody holds are
+        unmounted (their last container exited while no daemon watched it)."""
         if self.volumes is None:
             return
-        running = {m.name for o in self.containers.values() if o.status == "running"
-                   for m in o.mounts if m.type == "volume"}
+        for o in self.containers.values():
+            if o.status == "running":
+                for m in o.mounts:
+                    if m.type == "volume" and m.name in self.volumes.volumes:
+                        self.volumes.hold(m.name, o.id)
         for name in list(self.volumes.volumes):
-            if name not in running:
+            if not self.volumes.held(name):
                 try:
                     self.volumes.deactivate(name)
                 except BoxnetError as exc:

@@ -8,9 +8,10 @@ directory without metadata is not a volume: removed at start when it holds
 no data (a create cut short), else left alone with a warning (a removal cut
 short, or files that are not boxnet's).
 
-Which containers use a volume is the core's business (core/mounts.py); this
-store mounts a volume's driver options when asked (`activate`) and unmounts
-them (`deactivate`) when the core says no running container uses it.
+Which containers refer to a volume is the core's business (core/mounts.py);
+this store mounts a volume's driver options when asked (`activate`), counts
+the containers holding that mount (`hold`, from the start of a start to the
+exit) and unmounts it when the last one lets go (`let_go`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class VolumeStore:
         os.makedirs(root, mode=0o701, exist_ok=True)
         self.volumes: dict[str, Volume] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # who holds a volume's driver mount (a container from the start of its
+        # start to its exit): the mount goes when the last one lets go
+        self._holders: dict[str, set[str]] = {}
         for name in sorted(os.listdir(root)):
             d = os.path.join(root, name)
             try:
@@ -129,6 +133,23 @@ class VolumeStore:
             raise KernelError(f"error while mounting volume '{v.mountpoint}': {exc}") from None
         return v.mountpoint
 
+    def hold(self, name: str, holder: str) -> None:
+        """`holder` (a container id) uses the volume's mount from now on."""
+        self._holders.setdefault(name, set()).add(holder)
+
+    def held(self, name: str) -> bool:
+        """Whether any container holds the volume's mount."""
+        return bool(self._holders.get(name))
+
+    def let_go(self, name: str, holder: str) -> None:
+        """`holder` no longer uses the volume: unmount it when nobody else does."""
+        held = self._holders.get(name)
+        if held is not None:
+            held.discard(holder)
+        if not held:
+            self._holders.pop(name, None)
+            self.deactivate(name)
+
     def deactivate(self, name: str) -> None:
         """Unmount what activate mounted (a tmpfs volume's data goes with it,
         as with Docker's).  No error when nothing is mounted."""
@@ -155,6 +176,7 @@ class VolumeStore:
             raise KernelError(f"remove {name}: {exc}") from None
         self.volumes.pop(name, None)
         self._locks.pop(name, None)
+        self._holders.pop(name, None)
         if volmount.is_mounted_below(os.path.join(d, "_data")):
             raise KernelError(f"remove {name}: {d} still has a mount below it; left in place")
         try:
