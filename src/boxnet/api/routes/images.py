@@ -15,12 +15,20 @@ import msgspec
 from ...errors import Conflict, InvalidParameter
 from ...runtime.layerstream import Budget
 from ...runtime.save import stream_archive
+from .. import imagefilters
 from .common import ctl, qbool, reply
 
 
 async def list_images(request: web.Request) -> web.Response:
-    """GET /images/json."""
-    return reply([img.summary() for img in ctl(request).images.list()])
+    """GET /images/json with dockerd's filters (api/imagefilters.py); `all` and
+    `digests` change nothing here (no intermediate images; RepoDigests always
+    sent), `shared-size` is refused: boxnet does not compute shared sizes."""
+    if qbool(request, "shared-size"):
+        raise InvalidParameter("shared-size is not supported by boxnet: image sizes are "
+                               "not split into shared and unique parts")
+    images = ctl(request).images
+    chosen = imagefilters.apply(images.list(), request.query.get("filters"), images.get)
+    return reply([img.summary() for img in chosen])
 
 
 async def inspect(request: web.Request) -> web.Response:
