@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.context import Context
@@ -102,6 +103,21 @@ def _local_loads(ctx: Context, name: str, ns: str, secs: float, reps: int,
                [r["p99_ms"] for r in idle])
 
 
+def _wait_answered(netns: str, name: str, timeout: float = 20.0) -> None:
+    """Until a query for `name` is answered through the embedded resolver: the stub
+    upstream is started just before and, on a loaded machine, may not listen yet (its
+    first queries then fail fast as SERVFAIL, which `load` rightly reports as bad)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            load(netns, name, 0.05, 1, limit=20)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _forwarded(ctx: Context, peer, name: str, secs: float, reps: int) -> None:
     """A name only the stub upstream knows, asked through the embedded resolver of a
     container whose --dns is the stub (on the network's gateway, in the peer's netns)."""
@@ -114,6 +130,7 @@ def _forwarded(ctx: Context, peer, name: str, secs: float, reps: int) -> None:
             "HostConfig": {"NetworkMode": "dns-net", "Dns": [gw]}})["Id"]
         peer.api.request("POST", f"/containers/{cid}/start")
         ns = peer.container_netns(cid)
+        _wait_answered(ns, FORWARDED)
         load(ns, FORWARDED, 0.5, 16)
         runs = [load(ns, FORWARDED, secs, 16) for _ in range(reps)]
         ctx.metric("fwd_qps", "forwarded name: queries/s, 16 in flight", "q/s", name,
