@@ -76,6 +76,7 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     from ..drivers.registry import DriverRegistry
     from ..firewall.none import NoFirewall
     from ..ipam.default import DefaultIpam
+    from ..ipam.ula import with_ula
     from ..kernel import sysctl
     from ..kernel.linkmark import owner_id
     from ..kernel.netlink import Netlink
@@ -117,7 +118,9 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
         ovl = overlay.DisabledOverlay()
     drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
                               *await lan_drivers(nl), ovl])
-    ipam = DefaultIpam(pools=config.default_pools or None)
+    host_id = engine_id(config.data_root)
+    # Docker 27: the host's ULA /48 joins the pools when none of them is IPv6
+    ipam = DefaultIpam(pools=with_ula(config.default_pools or None, host_id))
     registry = RegistryService(config.data_root, images, options_of(config))
     stack.push_async_callback(registry.close)
 
@@ -125,7 +128,7 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
         return DnsService(ctl, ttl=config.dns_ttl, timeout=config.dns_timeout,
                           upstreams=config.dns)
     ctl = Controller(config, store, ipam, drivers, firewall, runtime, images, nl,
-                     host_id=engine_id(config.data_root), dns=dns, ports=PortMapper,
+                     host_id=host_id, dns=dns, ports=PortMapper,
                      event_feed=EventFeed(), cluster=cluster,
                      registry=registry,
                      volumes=VolumeStore(os.path.join(config.data_root, "volumes")))

@@ -7,8 +7,9 @@ base=CIDR,size=N` replaces the whole list. Like Docker, the pools are sorted
 by base address and a pool inside an earlier one is dropped, so the order the
 user gives does not matter.
 
-There is no default IPv6 pool: an IPv6 network needs a --subnet unless the
-daemon was given an IPv6 --default-address-pool (e.g. base=fd00::/8,size=64).
+These defaults are IPv4 only; boxnetd adds the host's IPv6 ULA /48 (split in
+/64s, ipam/ula.py) when no pool it has is IPv6, as Docker 27 does, so
+`--ipv6` needs no --subnet.
 """
 
 from __future__ import annotations
