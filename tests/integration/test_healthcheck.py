@@ -103,6 +103,19 @@ def test_the_probe_runs_as_the_containers_user_with_its_env_and_workdir(host, do
         docker("rm", "-f", "hc-who")
 
 
+def test_a_probes_output_is_kept_to_4096_bytes(host, docker):
+    """stdout and stderr of the probe, 4096 bytes of them and "..." after, as Docker."""
+    docker("run", "-d", "--name", "hc-long", "--health-cmd",
+           "head -c 3000 /dev/zero | tr '\\0' o; head -c 3000 /dev/zero | tr '\\0' e >&2",
+           "--health-interval", "100ms", "busybox", "sleep", "600")
+    try:
+        out = wait_health(host, "hc-long", "healthy")["Log"][-1]["Output"]
+        assert len(out) == 4096 + 3 and out.endswith("...")
+        assert set(out[:-3]) == {"o", "e"}, set(out[:-3])
+    finally:
+        docker("rm", "-f", "hc-long")
+
+
 def test_a_failing_probe_turns_unhealthy_after_retries(host, docker):
     """ExitCode and Output of each failure in the Log, FailingStreak counts them,
     Status unhealthy only at Retries; the last 5 results kept."""
