@@ -217,6 +217,16 @@ def test_filters_health_in_docker_ps_and_docker_py(host, docker):
             assert {c.name for c in cl.containers.list(filters={"health": ["unhealthy", "none"]})
                     if c.name.startswith("hf-")} == {"hf-bad", "hf-none"}
             assert cl.containers.get("hf-ok").health == "healthy"
+            py = cl.containers.run("busybox", ["sleep", "600"], name="hf-py", detach=True,
+                                   healthcheck={"test": ["CMD-SHELL", "echo py"],
+                                                "interval": 100 * MS, "retries": 2,
+                                                "start_period": 50 * MS})
+            try:
+                h = wait_health(host, "hf-py", "healthy")
+                assert h["Log"][-1]["Output"] == "py\n"
+                assert py.attrs["Config"]["Healthcheck"]["StartPeriod"] == 50 * MS
+            finally:
+                py.remove(force=True)
         finally:
             cl.close()
     finally:
