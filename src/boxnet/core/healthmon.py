@@ -150,9 +150,10 @@ class HealthMonitor(LifecycleListener):
             self._starting.add(starting)
             starting.add_done_callback(self._kill_late)
             raise
-        except BoxnetError as exc:       # the container stopped meanwhile, runc failed
+        except (BoxnetError, OSError) as exc:   # it stopped meanwhile, runc failed, no fds
             return HealthcheckResult(start=start, end=now_rfc3339(), exit_code=-1,
-                                     output=exc.message)
+                                     output=exc.message if isinstance(exc, BoxnetError)
+                                     else f"cannot run the health check: {exc}")
         if not proc.pid:                 # never ran (not found...): dockerd's exec error
             proc.close()
             return HealthcheckResult(start=start, end=now_rfc3339(), exit_code=-1,
