@@ -11,6 +11,7 @@ from bench.scenarios import bounded, churn, clients, seccomp, supervisor
 from bench.scenarios import realrun
 from bench.scenarios import stats
 from bench.scenarios import pull
+from bench.scenarios import cp
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -29,4 +30,5 @@ SCENARIOS = {
     realrun.NAME: realrun,
     stats.NAME: stats,
     pull.NAME: pull,
+    cp.NAME: cp,
 }

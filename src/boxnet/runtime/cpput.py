@@ -206,8 +206,10 @@ def extract(res: Resolver, dest: str, body: BinaryIO, no_overwrite_dir_non_dir: 
     ex = Extractor(res, dest, no_overwrite_dir_non_dir, owner)
     n = 0
     try:
+        # bufsize: tarfile's stream reader asks the body for 10 KiB at a time by
+        # default, each read a round trip to the event loop (BodyReader).
         with tarfile.open(fileobj=body, mode="r|*",  # type: ignore[call-overload]
-                          tarinfo=BoundedTarInfo) as tar:
+                          tarinfo=BoundedTarInfo, bufsize=CHUNK) as tar:
             for m in tar:
                 ex.member(tar, m)
                 n += 1

@@ -38,6 +38,10 @@ class Sink:
             self.buf.clear()
         return len(data)
 
+    def tell(self) -> int:
+        """Bytes written so far (tarfile asks)."""
+        return self.total
+
     def flush(self) -> None:
         """Push what is buffered."""
         if self.buf:
@@ -50,8 +54,12 @@ class Sink:
 
 
 def new_tar(sink) -> tarfile.TarFile:
-    """A streaming tar writer (PAX: long names, big sizes) onto `sink`."""
-    return tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT,
+    """A tar writer (PAX: long names, big sizes) onto `sink`, which only needs
+    write() and tell().  Why not tarfile's stream mode ("w|"): its buffer
+    re-slices what is left after each 10 KiB block, quadratic in the size of a
+    write (a 100 MiB copy out took 12 s instead of 1); mode "w" writes headers
+    and file data straight through."""
+    return tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,
                         copybufsize=CHUNK)
 
 

@@ -49,6 +49,7 @@ from boxnet.kernel.supervise import SupervisorClient
 from boxnet.runtime.api import ProcessSpec, RootDirs, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.console import ShimConsole, shim_socket_path, start_shim
+from boxnet.runtime.logclock import LogClock
 from boxnet.runtime.ociexec import ExecOps, OnExit
 from boxnet.runtime.ociexit import ExitOps
 from boxnet.runtime.users import resolve_in_rootfs
@@ -79,6 +80,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         reaper.install()   # runc exec's orphaned stages: reaped, or a kill never ends
         raise_nofile_limit()
         self._watchers: dict = {}   # id -> ExitWatcher (runtime/ociexit.py)
+        self.log_clock = LogClock()   # when the logs grew (runtime/logclock.py)
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -88,6 +90,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         for w in self._watchers.values():
             w.close()
         self._watchers.clear()
+        self.log_clock.close()
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
@@ -227,6 +230,8 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         if self.runc.init_process(container_id) is not None:
             await self.runc.delete(container_id)  # stale state of a previous run
         out_path, err_path = self.log_paths(container_id)
+        for p in (out_path, err_path):   # before the first byte: every line gets its time
+            self.log_clock.watch(p)
         if meta.get("tty"):
             return await self._start_tty(container_id, b, on_exit)
         fds: list[int] = []
@@ -279,6 +284,14 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
                              self.log_paths(container_id)[0], pidfd)
         self._watch(container_id, pid, on_exit, drained, pidfd, started=True)
         return pid
+
+    async def adopt(self, container_id: str, pid: int, on_exit: OnExit) -> bool:
+        """ExitOps.adopt, and the log clock watches its logs again."""
+        alive = await super().adopt(container_id, pid, on_exit)
+        if alive:
+            for p in self.log_paths(container_id):
+                self.log_clock.watch(p)
+        return alive
 
     def _runc_failure(self, err_path: str, offset: int) -> str:
         """runc's error message, cut back out of the container's stderr log."""
@@ -338,6 +351,8 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
             errors.append(e.message)
         rootfs = os.path.join(b, "rootfs")
         self._meta.pop(container_id, None)
+        for p in self.log_paths(container_id):
+            self.log_clock.unwatch(p)
         try:  # the shim removes it when the init exits; this covers a killed shim
             os.unlink(shim_socket_path(self.root, container_id))
         except FileNotFoundError:

@@ -5,6 +5,8 @@ Streamed, never read whole: the files are read one chunk at a time and a
 chunk is read only once the client took the previous one, so a log of any
 size costs the daemon a chunk of memory.  `tail` finds the start of the last
 N lines by reading the file backwards from its end, one block at a time.
+With `timestamps`, `since` or `until` the lines come with their times from
+the log clock, both streams merged in time order (api/routes/logtimed.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 from ...errors import InvalidParameter
 from ..params import parse_int
 from .common import ctl, qbool
+from .logtimed import parse_time, stream_timed
 
 CHUNK = 65536
 FOLLOW_POLL = 0.1   # s between looks at a followed log that had nothing new
@@ -67,17 +70,6 @@ def parse_tail(raw: str | None) -> int | None:
     return None if raw.startswith("-") else parse_int(raw, "tail")   # range checked
 
 
-def _refuse_unsupported(request: web.Request) -> None:
-    """The log files carry no timestamps: options that need them are refused."""
-    if qbool(request, "timestamps"):
-        raise InvalidParameter("logs: timestamps are not supported (boxnet's log files "
-                               "carry no timestamps)")
-    for key in ("since", "until"):
-        if request.query.get(key, "") not in ("", "0"):
-            raise InvalidParameter(f"logs: {key} is not supported (boxnet's log files carry "
-                                   f"no timestamps)")
-
-
 async def stream_logs(request: web.Request) -> web.StreamResponse:
     """Write the logs; with follow=1 keep going until the container stops."""
     c = ctl(request)
@@ -85,7 +77,9 @@ async def stream_logs(request: web.Request) -> web.StreamResponse:
     want = [(1, qbool(request, "stdout")), (2, qbool(request, "stderr"))]
     follow = qbool(request, "follow")
     tail = parse_tail(request.query.get("tail"))
-    _refuse_unsupported(request)
+    timestamps = qbool(request, "timestamps")
+    since = parse_time(request.query.get("since"), "since")
+    until = parse_time(request.query.get("until"), "until")
     tty = cont.config.tty
     paths = dict(zip((1, 2), c.runtime.log_paths(cont.id)))
     fds: dict[int, int] = {}
@@ -103,6 +97,16 @@ async def stream_logs(request: web.Request) -> web.StreamResponse:
         async def send(stream: int, data: bytes) -> None:
             await resp.write(data if tty else frame(stream, data))
 
+        # Times, or the last N lines of both streams together (Docker's tail counts
+        # the merged output): the timed path (api/routes/logtimed.py).
+        if timestamps or since is not None or until is not None or \
+                (tail is not None and len(fds) > 1):
+            start = {s: tail_offset(fd, os.fstat(fd).st_size, tail) for s, fd in fds.items()}
+            await stream_timed(request, resp, send, fds, paths, start, tail, timestamps,
+                               since, until, follow, lambda: c.containers.get(cont.id)
+                               is not None and cont.status == "running")
+            await resp.write_eof()
+            return resp
         offsets = {}
         for stream, fd in fds.items():
             end = os.fstat(fd).st_size
