@@ -54,7 +54,7 @@ def test_head_ping_and_api_version_header(make_host):
             body = resp.read()
             conn.close()
             assert resp.status == 200, (method, path, resp.status)
-            assert resp.getheader("Api-Version") == "1.50", resp.getheaders()
+            assert resp.getheader("Api-Version") == "1.52", resp.getheaders()
             assert body == (b"" if method == "HEAD" else b"OK"), body
 
 

@@ -21,7 +21,7 @@ def client(host):
 
 def test_version_ping(client):
     """docker-py's first calls: unversioned /version, then _ping."""
-    assert client.version()["ApiVersion"] == "1.50"
+    assert client.version()["ApiVersion"] == "1.52"
     assert client.ping() is True
 
 

@@ -89,3 +89,174 @@ def test_request_version(raw, want):
     assert versions.request_version(req) == want
     assert versions.older(req, "1.45") == (want < (1, 45))
     assert versions.at_least(req, "1.44") == (want >= (1, 44))
+
+
+# ---- the compat tables (api/compat/) ------------------------------------------------
+
+import json  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from boxnet.api import compat  # noqa: E402
+from boxnet.errors import InvalidParameter  # noqa: E402
+
+BRIDGE_EP = {"EndpointID": "e1", "Gateway": "172.17.0.1", "IPAddress": "172.17.0.2",
+             "IPPrefixLen": 16, "IPv6Gateway": "", "GlobalIPv6Address": "",
+             "GlobalIPv6PrefixLen": 0, "MacAddress": "02:42:ac:11:00:02", "Aliases": None}
+
+
+def _inspect_doc(networks: dict) -> dict:
+    return {"Id": "0123456789abcdef" * 4, "Config": {"Hostname": "box", "Image": "busybox"},
+            "HostConfig": {"NetworkMode": "bridge"},
+            "NetworkSettings": {"SandboxID": "s", "SandboxKey": "/k", "Ports": {},
+                                "Networks": json.loads(json.dumps(networks))}}
+
+
+def _cont(mode: str, macs: dict) -> SimpleNamespace:
+    return SimpleNamespace(config=SimpleNamespace(network_mode=mode),
+                           networks={nid: SimpleNamespace(mac=m) for nid, m in macs.items()})
+
+
+NETS = {"nid-bridge": SimpleNamespace(name="bridge", id="nid-bridge"),
+        "abc123": SimpleNamespace(name="front", id="abc123")}
+
+
+def test_inspect_1_52_has_no_top_level_address_fields():
+    doc = compat.response(_Req("1.52"), "container.inspect", _inspect_doc({"bridge": BRIDGE_EP}),
+                          container=_cont("default", {"nid-bridge": "02:00:00:00:00:01"}),
+                          networks=NETS)
+    assert set(doc["NetworkSettings"]) == {"SandboxID", "SandboxKey", "Ports", "Networks"}
+    assert "MacAddress" not in doc["Config"] and "KernelMemoryTCP" not in doc["HostConfig"]
+
+
+@pytest.mark.parametrize("v", ["1.24", "1.41", "1.43", "1.44", "1.50", "1.51"])
+def test_inspect_before_1_52_shows_the_bridge_fields_and_config_mac(v):
+    doc = compat.response(_Req(v), "container.inspect", _inspect_doc({"bridge": BRIDGE_EP}),
+                          container=_cont("default", {"nid-bridge": "02:00:00:00:00:01"}),
+                          networks=NETS)
+    ns = doc["NetworkSettings"]
+    for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"):
+        assert ns[k] == BRIDGE_EP[k]
+    assert ns["Bridge"] == "" and ns["HairpinMode"] is False and ns["SecondaryIPAddresses"] is None
+    assert doc["Config"]["MacAddress"] == "02:00:00:00:00:01"
+    assert doc["HostConfig"]["KernelMemoryTCP"] == 0
+
+
+def test_inspect_off_bridge_gets_empty_legacy_fields_and_no_mac_unless_asked():
+    doc = compat.response(_Req("1.43"), "container.inspect",
+                          _inspect_doc({"front": dict(BRIDGE_EP, Aliases=["web"])}),
+                          container=_cont("front", {"abc123": ""}), networks=NETS)
+    ns = doc["NetworkSettings"]
+    assert (ns["IPAddress"], ns["MacAddress"], ns["IPPrefixLen"]) == ("", "", 0)
+    assert "MacAddress" not in doc["Config"]
+    # before 1.45 a user-defined network's aliases carry the short id and hostname
+    assert ns["Networks"]["front"]["Aliases"] == ["web", "0123456789ab", "box"]
+    doc = compat.response(_Req("1.45"), "container.inspect",
+                          _inspect_doc({"front": dict(BRIDGE_EP, Aliases=["web"])}),
+                          container=_cont("front", {"abc123": ""}), networks=NETS)
+    assert doc["NetworkSettings"]["Networks"]["front"]["Aliases"] == ["web"]
+
+
+def test_list_health_from_1_52():
+    items = [{"Id": "a", "Health": {"Status": "none", "FailingStreak": 0}}]
+    assert compat.response(_Req("1.52"), "container.list", items)[0]["Health"]["Status"] == "none"
+    assert "Health" not in compat.response(_Req("1.51"), "container.list", items)[0]
+
+
+def _create(v: str, doc: dict) -> dict:
+    return json.loads(compat.request_body(_Req(v), "container.create", json.dumps(doc).encode()))
+
+
+def test_create_several_networks_refused_before_1_44():
+    doc = {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}
+    with pytest.raises(InvalidParameter) as err:
+        _create("1.43", doc)
+    assert err.value.message == "Container cannot be created with multiple network endpoints: a, b"
+    assert _create("1.44", doc) == doc
+
+
+def test_create_fields_of_later_versions_dropped():
+    doc = {"Image": "busybox", "Healthcheck": {"Test": ["NONE"], "StartInterval": 5},
+           "HostConfig": {"AutoRemove": True, "Annotations": {"a": "b"}},
+           "NetworkingConfig": {"EndpointsConfig": {"n": {"GwPriority": 7}}}}
+    old = _create("1.24", doc)
+    assert old["HostConfig"] == {"AutoRemove": False}
+    assert "StartInterval" not in old["Healthcheck"]
+    assert old["NetworkingConfig"]["EndpointsConfig"]["n"] == {}
+    assert _create("1.47", doc)["NetworkingConfig"]["EndpointsConfig"]["n"] == {}
+    assert _create("1.48", doc)["NetworkingConfig"]["EndpointsConfig"]["n"] == {"GwPriority": 7}
+    body = json.dumps(doc).encode()   # the newest version: the very same bytes
+    assert compat.request_body(_Req("1.52"), "container.create", body) is body
+
+
+def test_create_refusals_with_dockerd_words():
+    sub = {"Image": "b", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/d",
+                                                    "VolumeOptions": {"Subpath": "x"}}]}}
+    with pytest.raises(InvalidParameter, match="VolumeOptions.Subpath needs API v1.45 or newer"):
+        _create("1.44", sub)
+    img = {"Image": "b", "HostConfig": {"Mounts": [{"Type": "image", "Source": "i", "Target": "/i"}]}}
+    with pytest.raises(InvalidParameter, match='Mount type "Image" needs API v1.48 or newer'):
+        _create("1.47", img)
+
+
+def test_network_create_and_inspect():
+    body = json.dumps({"Name": "n", "EnableIPv4": False}).encode()
+    assert "EnableIPv4" not in json.loads(compat.request_body(_Req("1.47"), "network.create", body))
+    assert json.loads(compat.request_body(_Req("1.48"), "network.create", body))["EnableIPv4"] is False
+    nw = {"Name": "n", "Status": {"IPAM": {"Subnets": {}}}}
+    assert "Status" in compat.response(_Req("1.52"), "network.inspect", dict(nw))
+    assert "Status" not in compat.response(_Req("1.51"), "network.inspect", dict(nw))
+
+
+def test_every_rule_names_a_served_version():
+    for version, kind, what in compat.changes():
+        assert versions.out_of_range(version) is None and what, (version, kind)
+
+
+# ---- boxnet's own client negotiates as the docker CLI (client/engine.py) -------------
+
+from boxnet.cli.main import main  # noqa: E402
+from boxnet.client import engine  # noqa: E402
+from fake_docker_api import FakeDocker  # noqa: E402
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    sock = str(tmp_path / "d.sock")
+    f = FakeDocker(sock).start()
+    monkeypatch.setenv("BOXNET_HOST", f"unix://{sock}")
+    monkeypatch.delenv("BOXNET_API_VERSION", raising=False)
+    yield f
+    f.stop()
+
+
+def _run(capfd, *args):
+    try:
+        main(list(args))
+    except SystemExit:
+        pass
+    return capfd.readouterr()
+
+
+@pytest.mark.parametrize("server,want", [("1.52", "1.52"), ("1.41", "1.41"), ("1.60", "1.52"),
+                                         (None, "1.24")])
+def test_negotiated(server, want):
+    assert engine.negotiated(server) == want
+
+
+def test_cli_speaks_the_lower_version(fake, capfd):
+    fake.api_version = "1.41"
+    fake.routes[("GET", "/v1.41/networks")] = (200, [])
+    fake.routes[("GET", "/v1.41/version")] = (200, {"Version": "x", "ApiVersion": "1.41",
+                                                    "MinAPIVersion": "1.12"})
+    _run(capfd, "network", "ls")
+    assert [r[1] for r in fake.requests] == ["/v1.41/networks"]
+    out = _run(capfd, "version").out
+    assert "API version:       1.41 (downgraded from 1.52)\n" in out, out
+
+
+def test_pinned_version_skips_the_ping(fake, capfd, monkeypatch):
+    monkeypatch.setenv("BOXNET_API_VERSION", "1.44")
+    fake.routes[("GET", "/_ping")] = (500, {"message": "must not be called"})
+    fake.routes[("GET", "/v1.44/networks")] = (200, [])
+    _run(capfd, "network", "ls")
+    assert [r[1] for r in fake.requests] == ["/v1.44/networks"]

@@ -17,7 +17,7 @@ from boxnet.cli.gotemplate import render
 from boxnet.cli.main import main
 from fake_docker_api import FakeDocker, frame, stream_handler
 
-V = "/v1.50"
+V = "/v1.52"
 NET_ID = "f" * 64
 CID = "c0ffee" + "0" * 58
 

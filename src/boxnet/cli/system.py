@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..client.engine import API_PREFIX
+from ..client.engine import API_VERSION
 from ..client.errors import APIError, ConnectError
 from .formatting import tabwrite
 from .gotemplate import render
@@ -20,7 +20,7 @@ CLIENT_VERSION = "0.1.0"
 def client_info() -> dict:
     """The Client section, shaped like docker's ClientVersion."""
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    api = API_PREFIX.lstrip("/v")
+    api = API_VERSION   # the negotiated one replaces ApiVersion once the server answered
     return {"Platform": {"Name": ""}, "Version": CLIENT_VERSION, "ApiVersion": api,
             "DefaultAPIVersion": api, "PythonVersion": platform.python_version(),
             "GitCommit": "", "GoVersion": "", "Os": sys.platform, "Arch": arch,
@@ -29,7 +29,10 @@ def client_info() -> dict:
 
 def _client_lines(c: dict) -> list[str]:
     return ["Client:" + (f" {c['Platform']['Name']}" if c["Platform"]["Name"] else ""),
-            f" Version:\t{c['Version']}", f" API version:\t{c['ApiVersion']}",
+            f" Version:\t{c['Version']}",
+            f" API version:\t{c['ApiVersion']}" + (
+                f" (downgraded from {c['DefaultAPIVersion']})"
+                if c["ApiVersion"] != c["DefaultAPIVersion"] else ""),
             f" Python version:\t{c['PythonVersion']}", f" OS/Arch:\t{c['Os']}/{c['Arch']}",
             f" Context:\t{c['Context']}"]
 
@@ -70,6 +73,7 @@ def version(obj, fmt) -> None:
     server, error = None, None
     try:
         server = obj.client.get("/version")
+        c["ApiVersion"] = obj.client.api_version   # negotiated, as docker shows it
     except (ConnectError, APIError) as e:
         error = e
     data = {"Client": c, "Server": server}

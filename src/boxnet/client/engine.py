@@ -1,4 +1,10 @@
-"""A small Docker Engine API (v1.50) client over a unix socket.
+"""A small Docker Engine API client (versions 1.24 to 1.52) over a unix socket.
+
+It negotiates the version as the docker CLI does: $BOXNET_API_VERSION (or the
+`version` argument) pins it; otherwise the first request is preceded by a
+`HEAD /_ping` (then `GET` if HEAD fails) and the client speaks the lower of
+its own highest version and the server's `Api-Version` header (1.24 when a
+server sends none); a ping that fails leaves the client's highest.
 
 Only the stdlib: http.client for plain requests, a raw socket for the hijacked
 streams (attach, exec start) that Docker upgrades with `101 UPGRADED`.
@@ -15,7 +21,9 @@ from typing import Any, Iterator
 
 from .errors import APIError, ConnectError
 
-API_PREFIX = "/v1.50"
+API_VERSION = "1.52"        # the highest version this client speaks
+FALLBACK_API_VERSION = "1.24"   # a server whose ping names no version (docker's fallback)
+API_PREFIX = "/v" + API_VERSION
 DEFAULT_HOST = "unix:///run/boxnet/boxnet.sock"
 
 
@@ -64,17 +72,53 @@ def encode_filters(filters: list[str] | None) -> str | None:
     return json.dumps(out, separators=(",", ":"))
 
 
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in v.split("."))
+
+
+def negotiated(server: str | None) -> str:
+    """The version to speak with a server whose ping said `server` (docker's rule)."""
+    if not server:
+        return FALLBACK_API_VERSION
+    return server if _vtuple(server) < _vtuple(API_VERSION) else API_VERSION
+
+
 class Client:
     """Docker Engine API client bound to one unix socket address."""
 
-    def __init__(self, host: str | None = None):
+    def __init__(self, host: str | None = None, version: str | None = None):
         self.host = resolve_host(host)
         if not self.host.startswith("unix://"):
             raise ConnectError(f"unsupported host {self.host!r}: only unix:// is supported")
         self.path = self.host[len("unix://"):]
+        self._version = version or os.environ.get("BOXNET_API_VERSION") or None
+
+    @property
+    def api_version(self) -> str:
+        """The API version requests use (negotiated on first use unless pinned)."""
+        if self._version is None:
+            self._version = self._negotiate()
+        return self._version
+
+    def _negotiate(self) -> str:
+        for method in ("HEAD", "GET"):
+            conn = _UnixConnection(self.path, timeout=30)
+            try:
+                conn.request(method, "/_ping")
+                resp = conn.getresponse()
+                resp.read()
+            except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
+                raise self._cannot_connect() from e
+            except (OSError, http.client.HTTPException):
+                return API_VERSION
+            finally:
+                conn.close()
+            if resp.status == 200:
+                return negotiated(resp.getheader("Api-Version"))
+        return API_VERSION   # the ping failed: docker keeps its own version
 
     def _url(self, path: str, query: dict | None) -> str:
-        url = API_PREFIX + path
+        url = "/v" + self.api_version + path
         if query:
             q = {k: v for k, v in query.items() if v is not None}
             q = {k: (("1" if v else "0") if isinstance(v, bool) else v) for k, v in q.items()}

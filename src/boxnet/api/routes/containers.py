@@ -16,6 +16,7 @@ from .. import filters as flt
 from ..params import query_signal
 from ..views import container_inspect, container_summary, state_name
 from ..versions import request_version, text as vtext
+from .. import compat
 from .common import ctl, qbool, qint, reply
 from .container_create import build_create
 from .sizes import add_sizes
@@ -70,7 +71,8 @@ published_ports = _published   # for api/routes/df.py's summaries
 async def create(request: web.Request) -> web.Response:
     """POST /containers/create?name=."""
     c = ctl(request)
-    name, cfg, endpoints = build_create(await request.read(), request.query.get("name"),
+    body = compat.request_body(request, "container.create", await request.read())
+    name, cfg, endpoints = build_create(body, request.query.get("name"),
                                         vtext(request_version(request)))
     cont = await c.create_container(name, cfg, endpoints)
     return reply({"Id": cont.id, "Warnings": []}, status=201)
@@ -164,7 +166,8 @@ async def inspect(request: web.Request) -> web.Response:
     doc = _inspect(c, cont)
     if qbool(request, "size"):   # SizeRw, SizeRootFs (api/routes/df.py)
         await add_sizes(c, cont, doc)
-    return reply(doc)
+    return reply(compat.response(request, "container.inspect", doc, container=cont,
+                                 networks=c.networks))
 
 
 def _matches(c, cont, f) -> bool:
@@ -221,7 +224,7 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = qint(request, "limit", -1, lo=-1)
     if limit and limit > 0:
         out = out[:limit]
-    return reply(out)
+    return reply(compat.response(request, "container.list", out))
 
 
 async def rename(request: web.Request) -> web.Response:

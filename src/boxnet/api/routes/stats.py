@@ -12,6 +12,7 @@ from ...core.statsview import stats_json
 from ...errors import InvalidParameter
 from ...model import RestartPolicy
 from ...runtime.resources import UPDATABLE
+from .. import compat
 from ..schemas import decode_raw
 from ..unsupported import unset
 from .common import ctl, qbool, reply
@@ -94,7 +95,7 @@ def _restart_policy(raw) -> RestartPolicy | None:
 
 async def update(request: web.Request) -> web.Response:
     """POST /containers/{id}/update: Resources and RestartPolicy; {"Warnings": []}."""
-    body = decode_raw(await request.read())
+    body = decode_raw(compat.request_body(request, "container.update", await request.read()))
     if not isinstance(body, dict):
         raise InvalidParameter("the update request must be a JSON object")
     for key in NOT_UPDATABLE:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ...kernel.procfacts import host_facts
 from ... import API_VERSION, MIN_API_VERSION, __version__
+from .. import compat
 from .common import ctl, reply
 from .firewall import firewall_warnings
 from ...registry.options import registry_config
@@ -59,7 +60,7 @@ async def info(request: web.Request) -> web.Response:
     paused = sum(1 for x in c.containers.values() if x.paused and x.status == "running")
     cg = c.host_cgroups()   # what the host's cgroups can limit (kernel/cgroups.py)
     uname = platform.uname()
-    return reply({
+    return reply(compat.response(request, "system.info", {
         "ID": c.host_id, "Containers": len(states),
         "ContainersRunning": states.count("running") - paused, "ContainersPaused": paused,
         "ContainersStopped": len(states) - states.count("running"),
@@ -89,7 +90,7 @@ async def info(request: web.Request) -> web.Response:
         # it asks for another (runtime/seccomp.py).
         "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": firewall_warnings(c) or None,
         "DefaultAddressPools": [{"Base": b, "Size": s} for b, s in c.config.default_pools],
-    })
+    }))
 
 
 def add_routes(add) -> None:

@@ -1,0 +1,228 @@
+"""Issue 18 item 7: API versions 1.24 to 1.52 with dockerd's negotiation, on the
+real kernel with the real clients.
+
+- `docker version` (the 28.x CLI, whose own maximum is 1.50) shows the server's
+  API 1.52 and minimum 1.24, and the negotiated client version;
+- a version out of range is refused with dockerd's status and words, by the
+  CLI and on the wire, and nothing is created;
+- the shapes differ by version as dockerd's: the top-level NetworkSettings
+  fields and Config.MacAddress at 1.43, none of them at 1.52, the MAC read
+  inside the container either way;
+- the clients' core flow (network create/connect/inspect, run, a DNS answer
+  and a ping from inside a container, exec, rm) with the docker CLI pinned by
+  DOCKER_API_VERSION and docker-py pinned by version=, each at 1.41, 1.44,
+  1.50 and 1.52.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+docker_py = pytest.importorskip("docker", reason="docker-py is not installed")
+pytestmark = pytest.mark.kernel
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+VERSIONS = ["1.41", "1.44", "1.50", "1.52"]
+LEGACY = ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID", "Bridge",
+          "GlobalIPv6Address", "IPv6Gateway", "HairpinMode", "SecondaryIPAddresses")
+TOO_OLD = ("client version {} is too old. Minimum supported API version is 1.24, "
+           "please upgrade your client to a newer version")
+TOO_NEW = "client version {} is too new. Maximum supported API version is 1.52"
+
+
+def _docker(host, tmp, version: str | None, *args: str, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp),
+               DOCKER_CLI_HINTS="false")
+    env.pop("DOCKER_API_VERSION", None)
+    if version:
+        env["DOCKER_API_VERSION"] = version
+    r = subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and r.returncode != 0:
+        raise AssertionError(f"[{version}] docker {' '.join(args)} -> {r.returncode}\n"
+                             f"{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def cfgdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("dockercfg")
+
+
+needs_cli = pytest.mark.skipif(not os.access(DOCKER, os.X_OK),
+                               reason=f"the docker CLI is not installed ({DOCKER})")
+
+
+@needs_cli
+def test_docker_version_negotiates(host, cfgdir):
+    """Unpinned, the CLI reads the server's 1.52 and uses its own highest, 1.50."""
+    out = _docker(host, cfgdir, None, "version", "--format",
+                  "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Client.APIVersion}}")
+    assert out.stdout.split() == ["1.52", "1.24", "1.50"], out.stdout
+    out = _docker(host, cfgdir, "1.44", "version", "--format", "{{.Client.APIVersion}}")
+    assert out.stdout.strip() == "1.44"
+
+
+@needs_cli
+@pytest.mark.parametrize("version,words,cmd", [
+    ("1.12", TOO_OLD, ["ps"]),   # the CLI itself refuses network create below 1.21
+    ("1.23", TOO_OLD, ["network", "create", "toofar"]),
+    ("1.53", TOO_NEW, ["network", "create", "toofar"])])
+def test_out_of_range_refused_by_the_cli(host, cfgdir, version, words, cmd):
+    r = _docker(host, cfgdir, version, *cmd, check=False)
+    assert r.returncode != 0
+    assert f"Error response from daemon: {words.format(version)}" in r.stderr, r.stderr
+    assert host.api("GET", "/networks/toofar")[0] == 404   # nothing created
+
+
+def test_out_of_range_on_the_wire(host):
+    """dockerd's status (400, an invalid parameter) and body; headers still sent."""
+    for path, words in (("/v1.23/networks/create", TOO_OLD.format("1.23")),
+                        ("/v1.53/networks/create", TOO_NEW.format("1.53")),
+                        ("/v1/networks/create", TOO_OLD.format("1"))):
+        status, body = host.api("POST", path, json={"Name": "wire-far"})
+        assert (status, body) == (400, {"message": words}), (path, status, body)
+    assert host.api("GET", "/networks/wire-far")[0] == 404
+    assert host.api("GET", "/v1.24/networks/bridge")[0] == 200
+
+
+def test_mac_address_shapes_1_43_and_1_52(host):
+    """Config.MacAddress on create at 1.43; inspect at 1.43 shows it and the
+    top-level NetworkSettings fields, at 1.52 neither; the MAC is the interface's."""
+    mac = "02:42:ac:11:00:99"
+    host.api_ok("POST", "/v1.43/containers/create?name=mac43", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"], "MacAddress": mac})
+    host.api_ok("POST", "/v1.43/containers/mac43/start")
+    old = host.api_ok("GET", "/v1.43/containers/mac43/json")
+    new = host.api_ok("GET", "/v1.52/containers/mac43/json")
+    assert old["Config"]["MacAddress"] == mac and old["NetworkSettings"]["MacAddress"] == mac
+    assert old["NetworkSettings"]["IPAddress"] == \
+        old["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] != ""
+    assert old["NetworkSettings"]["Gateway"] == new["NetworkSettings"]["Networks"]["bridge"][
+        "Gateway"] != ""
+    assert "MacAddress" not in new["Config"]
+    assert not set(LEGACY) & set(new["NetworkSettings"]), new["NetworkSettings"]
+    assert new["NetworkSettings"]["Networks"]["bridge"]["MacAddress"] == mac
+    unversioned = host.inspect("mac43")   # no prefix: the highest version
+    assert "IPAddress" not in unversioned["NetworkSettings"]
+    r = host.exec("mac43", "cat", "/sys/class/net/eth0/address")
+    assert r.stdout.strip() == mac, r.stdout + r.stderr
+    host.api_ok("DELETE", "/containers/mac43?force=1")
+
+
+def test_several_networks_at_create_refused_before_1_44(host):
+    host.api_ok("POST", "/networks/create", json={"Name": "mn-a"})
+    host.api_ok("POST", "/networks/create", json={"Name": "mn-b"})
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "mn-a"},
+            "NetworkingConfig": {"EndpointsConfig": {"mn-a": {}, "mn-b": {}}}}
+    status, err = host.api("POST", "/v1.43/containers/create?name=mn43", json=body)
+    assert (status, err) == (400, {"message": "Container cannot be created with multiple "
+                                              "network endpoints: mn-a, mn-b"})
+    assert host.api("GET", "/containers/mn43/json")[0] == 404
+    host.api_ok("POST", "/v1.44/containers/create?name=mn44", json=body)
+    assert set(host.inspect("mn44")["NetworkSettings"]["Networks"]) == {"mn-a", "mn-b"}
+    host.api_ok("DELETE", "/containers/mn44?force=1")
+    for n in ("mn-a", "mn-b"):
+        host.api_ok("DELETE", f"/networks/{n}")
+
+
+def test_enable_ipv4_ignored_before_1_48(host):
+    """dockerd drops EnableIPv4 before 1.48: such a network still has IPv4."""
+    body = {"Name": "v4off", "EnableIPv6": True, "EnableIPv4": False,
+            "IPAM": {"Config": [{"Subnet": "fd00:47::/64"}]}}
+    host.api_ok("POST", "/v1.47/networks/create", json=body)
+    nw = host.api_ok("GET", "/v1.47/networks/v4off")
+    assert nw["EnableIPv4"] is True and "Status" not in nw
+    assert "Status" in host.api_ok("GET", "/v1.52/networks/v4off")
+    host.api_ok("DELETE", "/networks/v4off")
+
+
+def _sub(version: str) -> int:
+    return VERSIONS.index(version)
+
+
+@needs_cli
+@pytest.mark.parametrize("version", VERSIONS)
+def test_docker_cli_core_flow(host, cfgdir, version):
+    """network create/connect/inspect, run, DNS + ping, exec, inspect shape, rm."""
+    tag, n = version.replace(".", ""), _sub(version)
+
+    def d(*args, **kw):
+        return _docker(host, cfgdir, version, *args, **kw)
+    front, back = f"cf{tag}", f"cb{tag}"
+    d("network", "create", "--subnet", f"10.181.{n}.0/24", front)
+    d("network", "create", "--subnet", f"10.182.{n}.0/24", back)
+    d("run", "-d", "--name", f"web{tag}", "--network", front, "--network-alias", "www",
+      "--ip", f"10.181.{n}.50", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    d("run", "-d", "--name", f"cli{tag}", "--network", back, "busybox", "sleep", "600")
+    d("network", "connect", "--alias", "api", front, f"cli{tag}")
+    nw = json.loads(d("network", "inspect", front).stdout)[0]
+    names = sorted(c["Name"] for c in nw["Containers"].values())
+    assert names == [f"cli{tag}", f"web{tag}"], nw["Containers"]
+    # the embedded DNS answers the alias, and the address answers a ping
+    r = d("exec", f"cli{tag}", "nslookup", "www", check=False)
+    assert f"10.181.{n}.50" in r.stdout, r.stdout + r.stderr
+    r = d("exec", f"cli{tag}", "ping", "-c1", "-W3", "www", check=False)
+    assert r.returncode == 0 and f"10.181.{n}.50" in r.stdout, r.stdout + r.stderr
+    r = d("exec", f"cli{tag}", "wget", "-q", "-O-", "http://www/hostname", check=False)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(d("inspect", f"cli{tag}").stdout)[0]
+    assert set(info["NetworkSettings"]["Networks"]) == {front, back}
+    assert info["NetworkSettings"]["Networks"][front]["IPAddress"].startswith(f"10.181.{n}.")
+    assert ("IPAddress" in info["NetworkSettings"]) == (version != "1.52"), version
+    listed = d("ps", "--format", "{{.Names}}").stdout.split()
+    assert {f"cli{tag}", f"web{tag}"} <= set(listed)
+    d("network", "disconnect", front, f"cli{tag}")
+    assert d("exec", f"cli{tag}", "ping", "-c1", "-W1", f"10.181.{n}.50",
+             check=False).returncode != 0
+    d("rm", "-f", f"web{tag}", f"cli{tag}")
+    d("network", "rm", front, back)
+    assert host.api("GET", f"/networks/{front}")[0] == 404
+
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dockerpy_core_flow(host, version):
+    """The same flow through docker-py pinned to `version`."""
+    tag, n = version.replace(".", ""), _sub(version)
+    client = docker_py.DockerClient(base_url=host.host_uri, version=version, timeout=60)
+    try:
+        assert client.api.api_version == version
+        ipam = docker_py.types.IPAMConfig(pool_configs=[docker_py.types.IPAMPool(
+            subnet=f"10.183.{n}.0/24", gateway=f"10.183.{n}.1")])
+        net = client.networks.create(f"pf{tag}", driver="bridge", ipam=ipam)
+        other = client.networks.create(f"pb{tag}")
+        web = client.containers.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/etc"],
+                                    name=f"pweb{tag}", network=net.name, detach=True)
+        cli = client.containers.run("busybox", ["sleep", "600"], name=f"pcli{tag}",
+                                    network=other.name, detach=True)
+        net.connect(cli, aliases=["pyapi"])
+        net.reload()
+        assert {c.name for c in net.containers} == {f"pweb{tag}", f"pcli{tag}"}
+        web.reload()
+        ip = web.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
+        assert ip.startswith(f"10.183.{n}.")
+        code, out = cli.exec_run(["nslookup", f"pweb{tag}"])
+        assert ip in out.decode(), out
+        code, out = cli.exec_run(["ping", "-c1", "-W3", f"pweb{tag}"])
+        assert code == 0 and ip in out.decode(), out
+        code, out = web.exec_run(["ping", "-c1", "-W3", "pyapi"])
+        assert code == 0, out
+        cli.reload()
+        assert ("IPAddress" in cli.attrs["NetworkSettings"]) == (version != "1.52")
+        listed = client.containers.list(filters={"name": f"p{'cli'}{tag}"})
+        assert [c.name for c in listed] == [f"pcli{tag}"]
+        assert ("Health" in client.api.containers(filters={"name": f"pcli{tag}"})[0]) == \
+            (version == "1.52")
+        for c in (web, cli):
+            c.remove(force=True)
+        net.remove()
+        other.remove()
+        assert host.api("GET", f"/networks/pf{tag}")[0] == 404
+    finally:
+        client.close()
