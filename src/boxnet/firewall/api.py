@@ -28,6 +28,11 @@ class FirewallNetwork(msgspec.Struct, frozen=True, kw_only=True):
     mode4: str = "nat"
     mode6: str = "nat"
     trusted: tuple[str, ...] = ()   # host interfaces allowed direct routing to published ports
+    # com.docker.network.host_ipv4/_ipv6: SNAT to this host address instead of masquerade
+    snat4: str = ""
+    snat6: str = ""
+    # isolate=strict: no path to other networks' containers, published ports included
+    strict: bool = False
 
 
 class FirewallEndpoint(msgspec.Struct, frozen=True, kw_only=True):

@@ -54,6 +54,19 @@ class RouteOps:
         except NetlinkError as e:
             raise _err(f"cannot bring lo up in {netns_path}", e) from e
 
+    async def host_has_address(self, ip: str) -> bool:
+        """Whether ``ip`` is configured on one of the host's interfaces (the
+        daemon's netns), e.g. a SNAT source a network asks for."""
+        addr = ipaddress.ip_address(ip)
+        ipr = await self.handle()
+        family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+        found = False
+        async for a in await ipr.addr("dump", family=family):
+            local = a.get("address")
+            if local and ipaddress.ip_address(local) == addr:
+                found = True   # the dump is read to its end either way
+        return found
+
     async def host_routes(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """Destinations of the host's main-table routes, v4 and v6, default routes left out.
 

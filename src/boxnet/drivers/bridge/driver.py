@@ -9,7 +9,7 @@ from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
 from ..api import Driver, FastLeave, PublishesPorts
-from . import adopt, options
+from . import adopt, egress, options
 
 
 def gateway_cidrs(nw: Network) -> list[str]:
@@ -38,7 +38,9 @@ def firewall_entry(nw: Network) -> FirewallNetwork:
                            internal=nw.internal, icc=options.icc(nw),
                            masquerade=options.masquerade(nw),
                            mode4=options.gateway_mode(nw, 4), mode6=options.gateway_mode(nw, 6),
-                           trusted=options.trusted_interfaces(nw))
+                           trusted=options.trusted_interfaces(nw),
+                           snat4=egress.snat_address(nw, 4), snat6=egress.snat_address(nw, 6),
+                           strict=egress.strict(nw))
 
 
 class BridgeDriver(Driver, FastLeave, PublishesPorts):
@@ -54,6 +56,7 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
     def validate_options(self, nw: Network) -> None:
         """Check the bridge options before anything is created."""
         options.validate(nw)
+        egress.validate(nw)
 
     async def create_network(self, nw: Network, restoring: bool = False) -> None:
         """Bridge up with its gateway addresses, then the firewall entry."""
@@ -61,6 +64,8 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
         existed = await self._nl.link_exists(br)
         if existed and not restoring and not nw.predefined and not nw.options.get(options.OPT_NAME):
             raise Conflict(f"bridge device {br} already exists")
+        if not restoring:
+            await egress.check_on_host(self._nl, nw)
         await adopt.bring_up(self._nl, nw, br, options.mtu(nw), gateway_cidrs(nw), restoring)
         try:
             if _no_host_ipv6(nw):

@@ -24,10 +24,11 @@ OPT_INHIBIT4 = "com.docker.network.bridge.inhibit_ipv4"
 OPT_GW_MODE = {4: "com.docker.network.bridge.gateway_mode_ipv4",
                6: "com.docker.network.bridge.gateway_mode_ipv6"}
 OPT_TRUSTED = "com.docker.network.bridge.trusted_host_interfaces"
+OPT_ISOLATE = "com.docker.network.bridge.isolate"   # boxnet's: strict (egress.py)
 OPT_IFACE_PREFIX = "com.docker.network.container_iface_prefix"
 BRIDGE_PREFIX = "com.docker.network.bridge."
 KNOWN = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_IPV4, OPT_MTU, OPT_DEFAULT, OPT_INHIBIT4,
-         OPT_GW_MODE[4], OPT_GW_MODE[6], OPT_TRUSTED}
+         OPT_GW_MODE[4], OPT_GW_MODE[6], OPT_TRUSTED, OPT_ISOLATE}
 # Docker options boxnet does not implement: a 400 naming them, never ignored.
 NOT_IMPLEMENTED: dict[str, str] = {}
 GATEWAY_MODES = ("nat", "nat-unprotected", "routed", "isolated")

@@ -57,6 +57,8 @@ SETS = [
     (T, "unprot6", "type ifname;"),
     (T, "trusted", "type ifname . ifname;"),  # "host iface . bridge": trusted_host_interfaces
     (T, "anyiif", "type ifname;"),           # bridges open to direct routing (--allow-direct-routing)
+    (T, "strict", "type ifname;"),           # bridges of isolate=strict networks (netavark 2)
+    (T, "selfbr", "type ifname . ifname;"),  # "br . br" of strict bridges: their own ports
     *BRIDGE_SETS,                        # bridge table: firewall/nft/bridgeset.py
 ]
 MAPS = [
@@ -64,6 +66,9 @@ MAPS = [
     ("pub4any", "type inet_proto . inet_service : ipv4_addr . inet_service;"),
     ("pub6", "type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service;"),
     ("pub6any", "type inet_proto . inet_service : ipv6_addr . inet_service;"),
+    # source subnet -> the host address it leaves with (host_ipv4 / host_ipv6)
+    ("snat4", "type ipv4_addr : ipv4_addr; flags interval;"),
+    ("snat6", "type ipv6_addr : ipv6_addr; flags interval;"),
 ]
 
 # chain -> (hook declaration or None, rules).  Order of rules matters.
@@ -87,6 +92,8 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
     # (it is not in @samebr), so its routed path is closed like its bridged one
     "egress": (None, [
         "iifname @internal drop",
+        # isolate=strict: not even another network's published ports via the host
+        "iifname @strict oifname @bridges iifname . oifname != @selfbr drop",
         "oifname @bridges ct status dnat accept",
         "oifname @bridges ip daddr . meta l4proto . th dport @open4 accept",
         "oifname @bridges ip6 daddr . meta l4proto . th dport @open6 accept",
@@ -137,6 +144,9 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "oifname @bridges ip saddr 127.0.0.0/8 masquerade",
         "ct status dnat ip saddr @subnets4 masquerade",
         "ct status dnat ip6 saddr @subnets6 masquerade",
+        # a failed map lookup ends the rule: the subnets not in it go on
+        "oifname != @bridges snat ip to ip saddr map @snat4",
+        "oifname != @bridges snat ip6 to ip6 saddr map @snat6",
         "oifname != @bridges ip saddr @masq4 masquerade",
         "oifname != @bridges ip6 saddr @masq6 masquerade",
     ]),
@@ -197,11 +207,17 @@ def network_elements(net: FirewallNetwork, verb: str = "add",
     out += _elements(verb, T, "subnets4", v4) + _elements(verb, T, "subnets6", v6)
     if net.internal:
         return out + _elements(verb, T, "internal", [br])
-    for fam, mode, subnets in (("4", net.mode4, v4), ("6", net.mode6, v6)):
+    if net.strict:
+        out += _elements(verb, T, "strict", [br]) + _elements(verb, T, "selfbr", [f"{br} . {br}"])
+    for fam, mode, subnets, snat in (("4", net.mode4, v4, net.snat4),
+                                     ("6", net.mode6, v6, net.snat6)):
         if mode == "routed":
             out += _elements(verb, T, f"routed{fam}", [br])
             continue
-        if net.masquerade:
+        if net.masquerade and snat:
+            out += _elements(verb, T, f"snat{fam}", [
+                s if verb == "delete" else f"{s} : {snat}" for s in subnets])
+        elif net.masquerade:
             out += _elements(verb, T, f"masq{fam}", subnets)
         if mode == "nat-unprotected":
             out += _elements(verb, T, f"unprot{fam}", [br])
