@@ -110,12 +110,13 @@ def test_allocation_status_in_inspect(host):
     follows connects and removals."""
     host.cli("network", "create", "--subnet", "10.219.0.0/29", "tiny-net")
     status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
-    # a /29 has 6 usable addresses; the gateway holds one
-    assert status == {"IPsInUse": 1, "DynamicIPsAvailable": 5}
+    # a /29 has 8 addresses: network, broadcast and gateway are in use (Docker's
+    # count: its example /16 shows 3 in use and 65533 available), 5 are free
+    assert status == {"IPsInUse": 3, "DynamicIPsAvailable": 5}
     host.cli("run", "-d", "--name", "t1", "--network", "tiny-net", "busybox", "sleep", "3600")
     status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
-    assert status == {"IPsInUse": 2, "DynamicIPsAvailable": 4}
+    assert status == {"IPsInUse": 4, "DynamicIPsAvailable": 4}
     host.cli("rm", "-f", "t1")
     status = host.network("tiny-net")["Status"]["IPAM"]["Subnets"]["10.219.0.0/29"]
-    assert status == {"IPsInUse": 1, "DynamicIPsAvailable": 5}
+    assert status == {"IPsInUse": 3, "DynamicIPsAvailable": 5}
     host.cli("network", "rm", "tiny-net")

@@ -262,7 +262,8 @@ def test_serial_mode_wraps_and_avoids_recent():
 def test_exhaustion_and_usage():
     ipam = DefaultIpam()
     pid = ipam.request_pool(v4("10.9.0.0/28"), []).pool_id
-    assert ipam.usage(pid) == {"Subnet": "10.9.0.0/28", "Size": 14, "Allocated": 1, "Free": 13}
+    assert ipam.usage(pid) == {"Subnet": "10.9.0.0/28", "Size": 14, "Allocated": 1, "Free": 13,
+                               "IPsInUse": 3, "DynamicIPsAvailable": 13}
     got = {ipam.request_address(pid) for _ in range(13)}
     assert len(got) == 13 and "10.9.0.1" not in got
     with pytest.raises(Unavailable, match="no available IPv4 addresses.*10.9.0.0/28"):
@@ -270,6 +271,28 @@ def test_exhaustion_and_usage():
     assert ipam.usage(pid)["Free"] == 0
     ipam.release_address(pid, "10.9.0.9")
     assert ipam.request_address(pid) == "10.9.0.9"
+
+
+def test_status_counts_as_docker():
+    """API 1.52's SubnetStatus: IPsInUse counts network, broadcast, gateway and
+    taken addresses over the whole subnet; DynamicIPsAvailable only the free
+    addresses of the ip-range."""
+    ipam = DefaultIpam()
+    pid = ipam.request_pool(PoolRequest(subnet="172.16.0.0/16"), []).pool_id
+    u = ipam.usage(pid)
+    assert (u["IPsInUse"], u["DynamicIPsAvailable"]) == (3, 65533)   # the spec's example
+    pid = ipam.request_pool(PoolRequest(subnet="10.9.0.0/24", ip_range="10.9.0.128/28"),
+                            []).pool_id
+    u = ipam.usage(pid)
+    # the gateway is the first of the range (Docker), so 15 of 16 are left there
+    assert (u["IPsInUse"], u["DynamicIPsAvailable"]) == (3, 15)
+    ipam.request_address(pid)
+    ipam.request_address(pid, "10.9.0.5")     # static, outside the range
+    u = ipam.usage(pid)
+    assert (u["IPsInUse"], u["DynamicIPsAvailable"]) == (5, 14)
+    pid = ipam.request_pool(PoolRequest(subnet="fd00:1::/64", v6=True), []).pool_id
+    u = ipam.usage(pid)
+    assert (u["IPsInUse"], u["DynamicIPsAvailable"]) == (2, 2 ** 64 - 2)
 
 
 @pytest.mark.parametrize("subnet,gateway,first,size", [

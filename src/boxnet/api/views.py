@@ -54,24 +54,25 @@ def network_json(nw: Network, endpoints: list[Endpoint] | None, containers: dict
         # Docker's NetworkStatus (API 1.52): allocation per subnet, on inspect only.
         cap = 2 ** 64 - 1
         out["Status"] = {"IPAM": {"Subnets": {
-            u["Subnet"]: {"IPsInUse": min(u["Allocated"], cap),
-                          "DynamicIPsAvailable": min(u["Free"], cap)} for u in ipam_usage}}}
+            u["Subnet"]: {"IPsInUse": min(u.get("IPsInUse", u["Allocated"]), cap),
+                          "DynamicIPsAvailable": min(u.get("DynamicIPsAvailable", u["Free"]),
+                                                     cap)} for u in ipam_usage}}}
     return out
 
 
 def endpoint_settings(nw: Network | None, ep: Endpoint | None, st) -> dict:
     """One entry of NetworkSettings.Networks."""
-    ipam_cfg = None
-    if st is not None and (st.ipv4 or st.ipv6):
-        ipam_cfg = {"IPv4Address": st.ipv4, "IPv6Address": st.ipv6} if st.ipv6 else \
-            {"IPv4Address": st.ipv4}
+    ipam_cfg = None   # Docker's EndpointIPAMConfig: each field omitempty, null when empty
+    if st is not None:
+        ipam_cfg = {k: v for k, v in (("IPv4Address", st.ipv4), ("IPv6Address", st.ipv6),
+                                      ("LinkLocalIPs", list(st.link_local_ips))) if v} or None
     ip4, len4 = _split(ep.ipv4 if ep else "")
     ip6, len6 = _split(ep.ipv6 if ep else "")
     return {
         "IPAMConfig": ipam_cfg,
         "Links": (list(st.links) or None) if st else None,
         "Aliases": (list(st.aliases) or None) if st else None,
-        "MacAddress": ep.mac if ep else "",
+        "MacAddress": ep.mac if ep else (st.mac if st else ""),
         "DriverOpts": (dict(st.driver_opts) or None) if st else None,
         "GwPriority": st.gw_priority if st else 0,
         "NetworkID": nw.id if nw else "",
@@ -118,9 +119,6 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
     """GET /containers/{id}/json; `published`: the container's HostBindings."""
     args = list(c.config.entrypoint) + list(c.config.cmd)
     nets = networks_view(c, networks, eps)
-    default = eps.get(networks["bridge"].id) if "bridge" in networks else None
-    d4, l4 = _split(default.ipv4 if default else "")
-    d6, l6 = _split(default.ipv6 if default else "")
     cfg = dict(c.config.raw_config)
     cfg.update({"Hostname": c.config.hostname or c.id[:12], "Domainname": c.config.domainname,
                 "Env": list(c.config.env) or None, "Cmd": list(c.config.cmd) or None,
@@ -128,7 +126,9 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
                 "WorkingDir": c.config.working_dir, "Labels": dict(c.config.labels),
                 "Tty": c.config.tty, "OpenStdin": c.config.open_stdin})
     cfg.setdefault("User", "")
+    cfg.pop("MacAddress", None)   # not in 1.52 (api/compat/containers.py: older versions)
     host_cfg = dict(c.config.raw_host_config)
+    host_cfg.pop("KernelMemoryTCP", None)   # removed in 1.52, as Config.MacAddress
     host_cfg["NetworkMode"] = c.config.network_mode
     # docker-py's containers.run reads HostConfig.LogConfig.Type to decide
     # whether it can return the output: the logs are files, like json-file.
@@ -149,17 +149,11 @@ def container_inspect(c: Container, networks: dict[str, Network], eps: dict[str,
         "AppArmorProfile": "", "ExecIDs": None, "HostConfig": host_cfg,
         "GraphDriver": {"Data": None, "Name": "overlay"}, "Mounts": mounts_json(c),
         "Config": cfg,
+        # API 1.52's shape: the deprecated top-level address fields and
+        # Config.MacAddress come back for older versions in api/compat/containers.py.
         "NetworkSettings": {
-            "Bridge": "", "SandboxID": c.id if c.sandbox_key else "",
-            "SandboxKey": c.sandbox_key, "Ports": _ports(c, published), "HairpinMode": False,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": default.id if default else "",
-            "Gateway": default.gateway4 if default and default.ipv4 else "",
-            "GlobalIPv6Address": d6, "GlobalIPv6PrefixLen": l6,
-            "IPAddress": d4, "IPPrefixLen": l4,
-            "IPv6Gateway": default.gateway6 if default and default.ipv6 else "",
-            "MacAddress": default.mac if default else "",
+            "SandboxID": c.id if c.sandbox_key else "",
+            "SandboxKey": c.sandbox_key, "Ports": _ports(c, published),
             "Networks": nets,
         },
     }
@@ -184,4 +178,7 @@ def container_summary(c: Container, networks: dict[str, Network],
         "Labels": dict(c.config.labels), "State": state_name(c), "Status": status_text,
         "HostConfig": {"NetworkMode": c.config.network_mode},
         "NetworkSettings": {"Networks": nets}, "Mounts": mounts_json(c),
+        # API 1.52's summary of the health status ("none" without a healthcheck).
+        "Health": {"Status": c.health.status if c.health is not None else "none",
+                   "FailingStreak": c.health.failing_streak if c.health is not None else 0},
     }

@@ -17,7 +17,7 @@ from ..runtime.api import ProcessSpec
 from ..runtime.resources import oci_resources
 from ..kernel import cgroups
 from ..runtime.secopts import parse_security_opts
-from . import health, names, netmode, recovery, sandbox
+from . import epopts, health, names, netmode, recovery, sandbox
 from . import procstart
 from .clock import now_rfc3339
 from .naming import random_name
@@ -104,7 +104,10 @@ class ContainerOps:
         first = (endpoints.pop(pname, None) or (primary and endpoints.pop(primary.id, None))
                  or endpoints.pop("default", None) or EndpointSettings(network_id=""))
         wanted: dict[str, EndpointSettings] = {}
+        used = {"lo"}   # interface names asked for (com.docker.network.endpoint.ifname)
         for ref, st in [(pname, first)] + list(endpoints.items()):
+            epopts.check_ifname_clash(st, used, ref)
+            used.add(epopts.requested_ifname(st))
             nw = self.network_or_none(ref)
             if nw is None:
                 st.network_id = ref

@@ -9,8 +9,9 @@ import os
 
 from ..drivers.api import ClusterIpam, FastLeave
 from ..errors import BoxnetError, InvalidParameter
+from ..kernel import announce, epconf
 from ..model import Container, Endpoint, EndpointSettings, Network
-from . import names, sandbox
+from . import epopts, names, sandbox
 from .teardown import Teardown
 from .undo import rollback
 
@@ -30,6 +31,8 @@ class EndpointOps:
         com.docker.network.container_iface_prefix (validated by its driver), else eth."""
         prefix = nw.options.get(IFACE_PREFIX) or "eth"
         used = {e.ifname for e in self.eps_by_container.get(c.id, {}).values()}
+        # names asked for with com.docker.network.endpoint.ifname are kept for them
+        used.update(epopts.requested_ifname(st) for st in c.networks.values())
         i = 0
         while f"{prefix}{i}" in used:
             i += 1
@@ -105,10 +108,12 @@ class EndpointOps:
         """Create one endpoint: allocate, commit, plumb; all undone on failure."""
         drv = self.drivers.get(nw.driver)
         ep = Endpoint(id=names.new_id(), network_id=nw.id, container_id=c.id,
-                      ifname=self._next_ifname(c, nw), mac=st.mac, aliases=list(st.aliases),
+                      ifname=epopts.requested_ifname(st) or self._next_ifname(c, nw),
+                      mac=st.mac, aliases=list(st.aliases),
                       static_ipv4=st.ipv4, static_ipv6=st.ipv6,
                       driver_opts=dict(st.driver_opts), gw_priority=st.gw_priority,
-                      links=list(st.links), dns_names=self._dns_names(c, nw, st))
+                      links=list(st.links), dns_names=self._dns_names(c, nw, st),
+                      link_local_ips=list(st.link_local_ips))
         async with rollback(f"endpoint {ep.id[:12]} of {c.name} on {nw.name}") as undo:
             if drv.uses_ipam:
                 undo.push("release of its addresses", self._release, nw, ep)  # those granted
@@ -126,8 +131,24 @@ class EndpointOps:
                 # replace: an `eth1` that someone else put in the container's netns.
                 await drv.join(nw, ep, netns_path)
                 undo.push("leave", drv.leave, nw, ep, netns_path)
+                await self._endpoint_options(ep, netns_path)
             self.store.put("endpoints", ep.id, ep)
+        if drv.needs_sandbox and netns_path and ep.mac:
+            # Docker 28: a gratuitous ARP / unsolicited NA, so a neighbour that
+            # knew a reused address under another MAC learns this one at once
+            self.spawn(announce.announce(netns_path, ep.ifname, ep.mac,
+                                         [a for a in (ep.ipv4, ep.ipv6) if a]),
+                       f"address announcement of {c.name} on {nw.name}")
         return ep
+
+    async def _endpoint_options(self, ep: Endpoint, netns_path: str) -> None:
+        """On the plumbed interface: the link-local addresses and the per-interface
+        sysctls of its settings (core/epopts.py); undone with the interface."""
+        await epconf.add_addresses(self.nl, netns_path, ep.ifname,
+                                   epopts.link_local_cidrs(ep.link_local_ips))
+        opt = ep.driver_opts.get(epopts.SYSCTLS_OPT)
+        if opt:
+            await epconf.write_sysctls(netns_path, epopts.sysctl_paths(opt, ep.ifname))
 
     async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint,
                             released: bool = False) -> None:
@@ -158,15 +179,19 @@ class EndpointOps:
         steps.done()
 
     def gateway_endpoint(self, c: Container, v6: bool) -> Endpoint | None:
-        """The endpoint that should carry the default route for a family."""
-        best = None
+        """The endpoint that should carry the default route for a family, chosen
+        per family as Docker 29.4: the highest GwPriority among the endpoints
+        that have a gateway of that family (internal networks have none), ties
+        to the network name that sorts first."""
+        best, best_key = None, None
         for ep in self.container_endpoints(c.id):
             nw = self.networks.get(ep.network_id)
             gw = ep.gateway6 if v6 else ep.gateway4
             if nw is None or nw.internal or not gw:
                 continue
-            if best is None or ep.gw_priority > best.gw_priority:
-                best = ep
+            key = (-ep.gw_priority, nw.name)
+            if best_key is None or key < best_key:
+                best, best_key = ep, key
         return best
 
     async def after_endpoints_changed(self, c: Container) -> None:

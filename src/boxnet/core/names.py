@@ -26,6 +26,16 @@ def validate_name(name: str, what: str) -> str:
     return name.lstrip("/")
 
 
+def validate_network_name(name: str) -> str:
+    """Docker's rule for a network name, which is not the container rule:
+    libnetwork's NewNetwork refuses only a name that is empty or blank
+    (ErrInvalidName: "invalid name: ..."), so `test 01`, `a/b` or `n@me` are
+    network names; the name is kept as given."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameter(f"invalid name: {name}")
+    return name
+
+
 def lookup(by_id: dict[str, T], ref: str, what: str, by_name: dict[str, T]) -> T:
     """Find by exact name, full id, or unique id prefix, as Docker does
     (an exact name wins over an id prefix that happens to match)."""

@@ -9,7 +9,7 @@ from ..drivers.api import ClusterIpam, HostStack, InspectExtras, NoNetwork
 from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter, NotFound
 from ..ipam.api import PoolRequest
 from ..model import EndpointSettings, IpamPool, Network
-from . import names
+from . import epopts, names
 from .clock import now_rfc3339
 from .teardown import Teardown
 from .undo import rollback
@@ -35,7 +35,7 @@ class NetworkOps:
                              options=None, labels=None, predefined=False,
                              network_id: str | None = None) -> Network:
         """Validate everything, reserve pools, commit, then build kernel objects."""
-        name = names.validate_name(name, "network")
+        name = names.validate_network_name(name)
         drv = self.drivers.get(driver or "bridge")
         if not drv.user_creatable and not predefined:
             raise Forbidden(f'only one instance of "{drv.name}" network is allowed')
@@ -206,9 +206,14 @@ class NetworkOps:
         if nw.id in c.networks:
             raise Forbidden(f"endpoint with name {c.name} already exists in network {nw.name}")
         self.validate_static(nw, settings)
+        used = {"lo", *(e.ifname for e in self.eps_by_container.get(c.id, {}).values()),
+                *(epopts.requested_ifname(st) for st in c.networks.values())}
+        epopts.check_ifname_clash(settings, used, nw.name)
 
     def validate_static(self, nw: Network, settings: EndpointSettings) -> None:
-        """Static addresses only in user subnets, inside them, and well-formed."""
+        """Static addresses only in user subnets, inside them, and well-formed;
+        the endpoint options well-formed (core/epopts.py)."""
+        epopts.check_settings(settings)
         for addr, v6 in ((settings.ipv4, False), (settings.ipv6, True)):
             if not addr:
                 continue

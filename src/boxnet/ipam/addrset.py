@@ -57,6 +57,11 @@ class AddrSet:
         """Usable addresses that automatic allocation may hand out."""
         return max(0, self.hi - self.lo + 1)
 
+    @property
+    def in_range(self) -> int:
+        """Taken addresses inside the range automatic allocation uses."""
+        return self._in_range
+
     def __len__(self) -> int:
         return len(self._taken)
 

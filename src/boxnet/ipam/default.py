@@ -202,10 +202,17 @@ class DefaultIpam(Ipam):
         e.addrs.remove(int(addr))
 
     def usage(self, pool_id: str) -> dict:
-        """{"Subnet", "Size": usable addresses, "Allocated" (gateway and aux included), "Free"}."""
+        """{"Subnet", "Size": usable addresses, "Allocated" (gateway and aux included), "Free"},
+        and Docker's SubnetStatus counts (API 1.52): "IPsInUse", the addresses of the
+        subnet that cannot be allocated (taken, reserved, and the network/broadcast/
+        anycast ones, as libnetwork's bitmask counts them), and "DynamicIPsAvailable",
+        the free addresses of the ip-range (the subnet without one)."""
         e = self._entry(pool_id)
         size, taken = e.addrs.size, len(e.addrs)
-        return {"Subnet": str(e.net), "Size": size, "Allocated": taken, "Free": size - taken}
+        free = size - taken
+        return {"Subnet": str(e.net), "Size": size, "Allocated": taken, "Free": free,
+                "IPsInUse": e.net.num_addresses - free,
+                "DynamicIPsAvailable": e.addrs.range_size - e.addrs.in_range}
 
     # -- helpers -----------------------------------------------------------
 

@@ -23,6 +23,7 @@ class Endpoint(msgspec.Struct, kw_only=True):
     driver_opts: dict[str, str] = {}
     gw_priority: int = 0
     links: list[str] = []
+    link_local_ips: list[str] = []   # IPAMConfig.LinkLocalIPs, plain, on the interface too
 
 
 class EndpointSettings(msgspec.Struct, kw_only=True):
@@ -40,3 +41,4 @@ class EndpointSettings(msgspec.Struct, kw_only=True):
     # at its next start, so a restarted container keeps its IP when it is free
     last_ipv4: str = ""
     last_ipv6: str = ""
+    link_local_ips: list[str] = []   # IPAMConfig.LinkLocalIPs (core/epopts.py)

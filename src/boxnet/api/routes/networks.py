@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...core import epopts
 from ...core.clock import parse_rfc3339
 from ...errors import InvalidParameter
 from ...ipam.api import PoolRequest
 from ...model import EndpointSettings
-from .. import filters as flt
+from .. import compat, filters as flt
 from ..schemas import (NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
                        decode, decode_raw)
 from ..unsupported import check_network_create
@@ -65,13 +66,13 @@ async def inspect_network(request: web.Request) -> web.Response:
     """GET /networks/{id}."""
     c = ctl(request)
     nw = c.network(request.match_info["id"])
-    return reply(_view(c, nw, True))
+    return reply(compat.response(request, "network.inspect", _view(c, nw, True)))
 
 
 async def create_network(request: web.Request) -> web.Response:
     """POST /networks/create."""
     c = ctl(request)
-    body = await request.read()
+    body = compat.request_body(request, "network.create", await request.read())
     req = decode(body, NetworkCreateRequest, "network create request")
     check_network_create(decode_raw(body))
     if not req.name:
@@ -106,11 +107,13 @@ def settings_from(cfg) -> EndpointSettings:
     if cfg.ipam_config:
         st.ipv4 = cfg.ipam_config.i_pv4_address or ""
         st.ipv6 = cfg.ipam_config.i_pv6_address or ""
+        st.link_local_ips = list(cfg.ipam_config.link_local_i_ps or [])
     st.aliases = list(cfg.aliases or [])
     st.links = list(cfg.links or [])
     st.mac = cfg.mac_address or ""
     st.driver_opts = dict(cfg.driver_opts or {})
     st.gw_priority = cfg.gw_priority or 0
+    epopts.check_settings(st)   # ifname, sysctls, link-local addresses: 400 if malformed
     return st
 
 

@@ -1,0 +1,111 @@
+"""Endpoint options of EndpointSettings: the interface name, per-interface
+sysctls and link-local addresses, checked as dockerd does (sans-I/O).
+
+- `DriverOpts["com.docker.network.endpoint.ifname"]`: the interface's name in
+  the container (Docker 28). It must be a name the kernel accepts (1 to 15
+  bytes, not "." or "..", no "/", ":" or white space) and not be used by
+  another endpoint of the same container.
+- `DriverOpts["com.docker.network.endpoint.sysctls"]`: comma separated
+  `net.ipv4.conf.IFNAME.KEY=VALUE` / `net.ipv6.conf.IFNAME.KEY=VALUE`; the
+  interface name is written `IFNAME` (or `ifname`: the docker CLI lowercases
+  driver options), as dockerd's validateEndpointSettings; the value is set
+  on the endpoint's interface when it is plumbed.
+- `IPAMConfig.LinkLocalIPs`: addresses in 169.254.0.0/16 or fe80::/10, put
+  on the interface (/16 and /64) beside the IPAM addresses.
+Every failure is an InvalidParameter (400) naming the offending value, raised
+before anything is changed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ..errors import InvalidParameter
+from ..model import EndpointSettings
+
+IFNAME_OPT = "com.docker.network.endpoint.ifname"
+SYSCTLS_OPT = "com.docker.network.endpoint.sysctls"
+_V4_LL = ipaddress.ip_network("169.254.0.0/16")
+_V6_LL = ipaddress.ip_network("fe80::/10")
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def requested_ifname(st: EndpointSettings) -> str:
+    """The interface name asked for in `st`'s driver options ("" for none)."""
+    return st.driver_opts.get(IFNAME_OPT, "")
+
+
+def check_ifname(name: str) -> str:
+    """`name` if the kernel would take it as a link name (dev_valid_name),
+    else InvalidParameter."""
+    if (not name or len(name.encode()) > 15 or name in (".", "..")
+            or any(ch in name for ch in "/:") or any(ch.isspace() for ch in name)):
+        raise InvalidParameter(
+            f"invalid interface name {name!r} ({IFNAME_OPT}): a name is 1 to 15 bytes, "
+            "not '.' or '..', without '/', ':' or white space")
+    return name
+
+
+def parse_sysctls(value: str) -> list[tuple[str, str, str]]:
+    """[(family "ipv4"|"ipv6", key, value)] of a sysctls option, or
+    InvalidParameter naming the first entry outside net.ipv4.conf.IFNAME.* /
+    net.ipv6.conf.IFNAME.*."""
+    out = []
+    for item in value.split(","):
+        name, eq, val = item.partition("=")
+        parts = name.split(".", 4)
+        if (not eq or len(parts) != 5 or parts[0] != "net" or parts[1] not in ("ipv4", "ipv6")
+                or parts[2] != "conf" or parts[3] not in ("IFNAME", "ifname")
+                or not all(_KEY_PART.match(p) for p in parts[4].split("."))
+                or "\n" in val):
+            raise InvalidParameter(
+                f"unrecognised network interface sysctl '{item}'; represent the network "
+                "interface name as 'IFNAME', for example 'net.ipv4.conf.IFNAME.forwarding=1' "
+                "(only net.ipv4.conf.IFNAME.* and net.ipv6.conf.IFNAME.* can be set)")
+        out.append((parts[1], parts[4], val.strip()))
+    return out
+
+
+def sysctl_paths(value: str, ifname: str) -> list[tuple[str, str]]:
+    """[(sysctl path "net/ipv4/conf/<ifname>/<key>", value)] for an interface:
+    the path form, since interface names may hold dots."""
+    return [(f"net/{fam}/conf/{ifname}/{key.replace('.', '/')}", val)
+            for fam, key, val in parse_sysctls(value)]
+
+
+def link_local_cidrs(ips: list[str]) -> list[str]:
+    """The link-local addresses as put on the interface ("169.254.1.2/16",
+    "fe80::12/64"), or InvalidParameter for one that is not link-local."""
+    out = []
+    for text in ips:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidParameter(f"invalid link-local IP address {text!r} "
+                                   "(IPAMConfig.LinkLocalIPs)") from None
+        if ip not in (_V4_LL if ip.version == 4 else _V6_LL):
+            raise InvalidParameter(f"invalid link-local IP address {text}: not in "
+                                   f"{_V4_LL if ip.version == 4 else _V6_LL} "
+                                   "(IPAMConfig.LinkLocalIPs)")
+        out.append(f"{ip}/{16 if ip.version == 4 else 64}")
+    return out
+
+
+def check_settings(st: EndpointSettings) -> None:
+    """The endpoint options of one EndpointSettings, each well-formed."""
+    if IFNAME_OPT in st.driver_opts:
+        check_ifname(st.driver_opts[IFNAME_OPT])
+    if SYSCTLS_OPT in st.driver_opts:
+        parse_sysctls(st.driver_opts[SYSCTLS_OPT])
+    link_local_cidrs(st.link_local_ips)
+
+
+def check_ifname_clash(st: EndpointSettings, used: set[str], network: str) -> None:
+    """`st`'s requested interface name is not already taken (by another
+    endpoint of the container or another of its settings): else 400."""
+    name = requested_ifname(st)
+    if name and name in used:
+        raise InvalidParameter(
+            f"interface name {name} ({IFNAME_OPT}) for network {network} is already used by "
+            "another endpoint of the container")

@@ -1,0 +1,265 @@
+"""Issue 18 items 1, 2, 5: what a client puts in EndpointSettings is honoured
+(seen from inside the container) and comes back in inspect as Docker shows
+it; network names with spaces; the default gateway per address family."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+if not os.access(DOCKER, os.X_OK):
+    pytest.skip(f"the docker CLI is not installed ({DOCKER})", allow_module_level=True)
+dockerpy = pytest.importorskip("docker", reason="docker-py is not installed")
+
+IFNAME = "com.docker.network.endpoint.ifname"
+SYSCTLS = "com.docker.network.endpoint.sysctls"
+
+
+@pytest.fixture(scope="module")
+def docker(host, tmp_path_factory):
+    """The docker CLI against the module's boxnetd: docker(*args) -> stdout."""
+    env = dict(os.environ, DOCKER_HOST=host.host_uri,
+               DOCKER_CONFIG=str(tmp_path_factory.mktemp("dockercfg")), DOCKER_CLI_HINTS="false")
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
+                           timeout=90, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+    return run
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    """docker-py against the module's boxnetd."""
+    cl = dockerpy.DockerClient(base_url=host.host_uri, version="auto", timeout=60)
+    yield cl
+    cl.close()
+
+
+def sh(host, ctr: str, script: str) -> str:
+    """stdout of `sh -c script` in a container (must succeed)."""
+    r = host.exec(ctr, "sh", "-c", script)
+    assert r.returncode == 0, f"{script}: {r.stdout}{r.stderr}"
+    return r.stdout.strip()
+
+
+def endpoint(host, ctr: str, net: str) -> dict:
+    return host.inspect(ctr)["NetworkSettings"]["Networks"][net]
+
+
+def poll(fn, what: str, deadline: float = 20.0):
+    """fn() until truthy (its value returned) or the deadline (AssertionError)."""
+    end = time.monotonic() + deadline
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_network_named_with_a_space_docker_cli(host, docker):
+    """`test 01` works in create, inspect, connect, run and rm (Docker's network rule)."""
+    docker("network", "create", "--subnet", "10.231.0.0/24", "test 01")
+    got = json.loads(docker("network", "inspect", "test 01").stdout)[0]
+    assert got["Name"] == "test 01" and got["IPAM"]["Config"][0]["Subnet"] == "10.231.0.0/24"
+    docker("run", "-d", "--name", "sp1", "--network", "test 01", "busybox", "sleep", "600")
+    docker("run", "-d", "--name", "sp2", "busybox", "sleep", "600")
+    docker("network", "connect", "test 01", "sp2")
+    ip2 = endpoint(host, "sp2", "test 01")["IPAddress"]
+    assert ip2.startswith("10.231.0.")
+    assert host.exec("sp1", "ping", "-c1", "-W3", ip2).returncode == 0
+    docker("network", "disconnect", "test 01", "sp2")
+    docker("rm", "-f", "sp1", "sp2")
+    docker("network", "rm", "test 01")
+    assert docker("network", "inspect", "test 01", check=False).returncode != 0
+    # blank names stay refused, as dockerd's "invalid name"
+    status, body = host.api("POST", "/networks/create", json={"Name": "  "})
+    assert status == 400 and "invalid name" in body["message"]
+
+
+def test_network_named_with_a_space_dockerpy(host, client):
+    """The same through docker-py (its URLs quote the name)."""
+    nw = client.networks.create("test 02", ipam=dockerpy.types.IPAMConfig(
+        pool_configs=[dockerpy.types.IPAMPool(subnet="10.232.0.0/24")]))
+    assert client.networks.get("test 02").name == "test 02"
+    c = client.containers.run("busybox", "sleep 600", detach=True, name="sp3")
+    nw.connect(c, aliases=["spaced"])
+    nw.reload()
+    assert [x.name for x in nw.containers] == ["sp3"]
+    assert sh(host, "sp3", "ip -o -4 addr show eth1").count("10.232.0.") == 1
+    nw.disconnect(c)
+    c.remove(force=True)
+    nw.remove()
+    assert host.api("GET", "/networks/" + urllib.parse.quote("test 02"))[0] == 404
+
+
+def test_endpoint_settings_inside_and_in_inspect(host, docker):
+    """ifname, MAC, link-local address, per-interface sysctl, aliases, DNSNames and
+    GwPriority from `docker run --network name=...,...`: in the container's
+    interface and back in inspect as sent."""
+    docker("network", "create", "--subnet", "10.233.0.0/24", "fid")
+    opts = ("name=fid,alias=web,mac-address=02:42:0a:e9:00:33,link-local-ip=169.254.7.7,"
+            "gw-priority=5,driver-opt=com.docker.network.endpoint.ifname=wan0,"
+            "driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1")
+    docker("run", "-d", "--name", "fid1", "--network", opts, "busybox", "sleep", "600")
+    link = sh(host, "fid1", "ip -o link show wan0")
+    assert "02:42:0a:e9:00:33" in link
+    assert "169.254.7.7/16" in sh(host, "fid1", "ip -o -4 addr show dev wan0")
+    assert "10.233.0." in sh(host, "fid1", "ip -o -4 addr show dev wan0")
+    assert sh(host, "fid1", "cat /proc/sys/net/ipv4/conf/wan0/forwarding") == "1"
+    # the netns default is untouched: the sysctl is the interface's only
+    assert sh(host, "fid1", "cat /proc/sys/net/ipv4/conf/lo/forwarding") == "0"
+    ep = endpoint(host, "fid1", "fid")
+    cid = host.inspect("fid1")["Id"]
+    assert ep["IPAMConfig"] == {"LinkLocalIPs": ["169.254.7.7"]}
+    assert ep["MacAddress"] == "02:42:0a:e9:00:33"
+    assert ep["Aliases"] == ["web"]
+    assert ep["DNSNames"] == ["fid1", "web", cid[:12]]
+    assert ep["GwPriority"] == 5
+    # the docker CLI lowercases driver options (so dockerd takes `ifname` too)
+    assert ep["DriverOpts"] == {IFNAME: "wan0",
+                                SYSCTLS: "net.ipv4.conf.ifname.forwarding=1"}
+    docker("rm", "-f", "fid1")
+    docker("network", "rm", "fid")
+
+
+def test_inspect_round_trip_dockerpy(host, client):
+    """EndpointSettings sent by docker-py's low-level create come back equal."""
+    api = client.api
+    api.create_network("rt", ipam=dockerpy.types.IPAMConfig(
+        pool_configs=[dockerpy.types.IPAMPool(subnet="10.234.0.0/24")]))
+    sent = {"IPAMConfig": {"IPv4Address": "10.234.0.40", "LinkLocalIPs": ["169.254.9.9"]},
+            "Aliases": ["a1", "a2"], "Links": None, "MacAddress": "02:42:0a:ea:00:28",
+            "DriverOpts": {IFNAME: "data0", SYSCTLS: "net.ipv4.conf.IFNAME.arp_announce=2"},
+            "GwPriority": 7}
+    ctr = api.create_container("busybox", "sleep 600", name="rt1",
+                               host_config=api.create_host_config(network_mode="rt"),
+                               networking_config={"EndpointsConfig": {"rt": sent}})
+    api.start(ctr)
+    ep = api.inspect_container(ctr)["NetworkSettings"]["Networks"]["rt"]
+    for k, v in sent.items():
+        assert ep[k] == v, (k, ep[k], v)
+    assert ep["IPAddress"] == "10.234.0.40"
+    assert ep["DNSNames"] == ["rt1", "a1", "a2", ctr["Id"][:12]]
+    assert sh(host, "rt1", "cat /proc/sys/net/ipv4/conf/data0/arp_announce") == "2"
+    assert "169.254.9.9/16" in sh(host, "rt1", "ip -o -4 addr show dev data0")
+    api.remove_container(ctr, force=True)
+    api.remove_network("rt")
+
+
+def _connect(host, net: str, ctr: str, cfg: dict):
+    return host.api("POST", f"/networks/{net}/connect",
+                    json={"Container": ctr, "EndpointConfig": cfg})
+
+
+def test_bad_endpoint_options_refused_nothing_changed(host, docker):
+    """An ifname that clashes or is invalid, a sysctl outside net.ipv{4,6}.conf.IFNAME.*,
+    a link-local address outside 169.254/16 or fe80::/10: 400, nothing changed."""
+    docker("network", "create", "--subnet", "10.235.0.0/24", "bad1")
+    docker("network", "create", "--subnet", "10.236.0.0/24", "bad2")
+    docker("run", "-d", "--name", "bad-c", "--network", "bad1", "busybox", "sleep", "600")
+    links_before = sh(host, "bad-c", "ip -o link | cut -d: -f2 | sort")
+    for cfg, words in [
+        ({"DriverOpts": {IFNAME: "eth0"}}, "already used"),
+        ({"DriverOpts": {IFNAME: "lo"}}, "already used"),
+        ({"DriverOpts": {IFNAME: "way-too-long-name0"}}, "invalid interface name"),
+        ({"DriverOpts": {IFNAME: "a/b"}}, "invalid interface name"),
+        ({"DriverOpts": {SYSCTLS: "net.ipv4.ip_forward=1"}}, "unrecognised network interface"),
+        ({"DriverOpts": {SYSCTLS: "net.ipv4.conf.eth0.forwarding=1"}}, "IFNAME"),
+        ({"DriverOpts": {SYSCTLS: "kernel.domainname=x"}}, "unrecognised"),
+        ({"IPAMConfig": {"LinkLocalIPs": ["10.1.1.1"]}}, "link-local"),
+        ({"IPAMConfig": {"LinkLocalIPs": ["fd00::1"]}}, "link-local"),
+    ]:
+        status, body = _connect(host, "bad2", "bad-c", cfg)
+        assert status == 400 and words in body["message"], (cfg, status, body)
+    assert list(host.inspect("bad-c")["NetworkSettings"]["Networks"]) == ["bad1"]
+    assert sh(host, "bad-c", "ip -o link | cut -d: -f2 | sort") == links_before
+    # at create too: two endpoints asking for one name
+    status, body = host.api("POST", "/containers/create?name=bad-d", json={
+        "Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "bad1"},
+        "NetworkingConfig": {"EndpointsConfig": {
+            "bad1": {"DriverOpts": {IFNAME: "x0"}}, "bad2": {"DriverOpts": {IFNAME: "x0"}}}}})
+    assert status == 400 and "already used" in body["message"], body
+    assert host.api("GET", "/containers/bad-d/json")[0] == 404
+    # a free name is taken as asked
+    status, body = _connect(host, "bad2", "bad-c", {"DriverOpts": {IFNAME: "eth7"}})
+    assert status == 200, body
+    assert "10.236.0." in sh(host, "bad-c", "ip -o -4 addr show dev eth7")
+    docker("rm", "-f", "bad-c")
+    docker("network", "rm", "bad1", "bad2")
+
+
+def _neigh_mac(host, ctr: str, ip: str) -> str:
+    out = host.exec(ctr, "ip", "neigh", "show", ip).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else ""
+
+
+def test_reused_address_announced_to_neighbours(host, docker):
+    """Docker 28: the container announces its address when its endpoint comes up
+    (gratuitous ARP), so a neighbour that knew the address under the previous
+    holder's MAC learns the new one at once, without sending it anything."""
+    docker("network", "create", "--subnet", "10.237.0.0/24", "garp")
+    docker("run", "-d", "--name", "nb", "--network", "garp", "busybox", "sleep", "600")
+    docker("run", "-d", "--name", "old", "--network", "garp", "--ip", "10.237.0.50",
+           "--mac-address", "02:42:0a:ed:00:01", "busybox", "sleep", "600")
+    assert host.exec("nb", "ping", "-c1", "-W3", "10.237.0.50").returncode == 0
+    assert _neigh_mac(host, "nb", "10.237.0.50") == "02:42:0a:ed:00:01"
+    docker("rm", "-f", "old")
+    time.sleep(1.1)   # past the neighbour's ARP locktime (1 s), so an update may override
+    docker("run", "-d", "--name", "new", "--network", "garp", "--ip", "10.237.0.50",
+           "--mac-address", "02:42:0a:ed:00:02", "busybox", "sleep", "600")
+    poll(lambda: _neigh_mac(host, "nb", "10.237.0.50") == "02:42:0a:ed:00:02",
+         "the neighbour to learn the new MAC of 10.237.0.50", deadline=10)
+    docker("rm", "-f", "nb", "new")
+    docker("network", "rm", "garp")
+
+
+def _default_via(host, ctr: str, v6: bool) -> str:
+    out = sh(host, ctr, f"ip {'-6 ' if v6 else ''}route show default")
+    return out.split()[2] if out.startswith("default via") else ""
+
+
+def test_default_gateway_per_family(host, docker):
+    """GwPriority first, then the network name that sorts first, per address family:
+    a higher-priority IPv4-only network takes the IPv4 default route while the
+    dual-stack one keeps IPv6's (Docker 29.4)."""
+    docker("network", "create", "--subnet", "10.238.0.0/24", "gw-b")
+    docker("network", "create", "--subnet", "10.239.0.0/24", "gw-a")
+    docker("network", "create", "--ipv6", "--subnet", "10.240.0.0/24",
+           "--subnet", "fd00:18a::/64", "gw-ds")
+    docker("run", "-d", "--name", "gw1", "--network", "gw-b", "busybox", "sleep", "600")
+    assert _default_via(host, "gw1", False) == "10.238.0.1"
+    docker("network", "connect", "gw-a", "gw1")          # same priority: gw-a sorts first
+    poll(lambda: _default_via(host, "gw1", False) == "10.239.0.1", "gw-a's default route")
+    docker("network", "connect", "gw-ds", "gw1")         # dual-stack, priority 0
+    assert _default_via(host, "gw1", False) == "10.239.0.1"
+    assert _default_via(host, "gw1", True) == "fd00:18a::1"
+    docker("network", "disconnect", "gw-a", "gw1")
+    docker("network", "connect", "--gw-priority", "10", "gw-a", "gw1")
+    # per family: the IPv4-only gw-a (10) has IPv4, the dual-stack gw-ds (0) keeps IPv6
+    poll(lambda: _default_via(host, "gw1", False) == "10.239.0.1", "gw-a's IPv4 route")
+    assert _default_via(host, "gw1", True) == "fd00:18a::1"
+    docker("network", "disconnect", "gw-ds", "gw1")
+    docker("network", "connect", "--gw-priority", "20", "gw-ds", "gw1")
+    poll(lambda: _default_via(host, "gw1", False) == "10.240.0.1", "gw-ds's IPv4 route")
+    assert _default_via(host, "gw1", True) == "fd00:18a::1"
+    nets = host.inspect("gw1")["NetworkSettings"]["Networks"]
+    assert (nets["gw-a"]["GwPriority"], nets["gw-ds"]["GwPriority"]) == (10, 20)
+    assert nets["gw-ds"]["IPv6Gateway"] == "fd00:18a::1"
+    docker("network", "disconnect", "gw-ds", "gw1")       # back to the highest left: gw-a
+    poll(lambda: _default_via(host, "gw1", False) == "10.239.0.1", "gw-a's route again")
+    assert _default_via(host, "gw1", True) == ""
+    docker("rm", "-f", "gw1")
+    docker("network", "rm", "gw-a", "gw-b", "gw-ds")
