@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -140,6 +141,24 @@ def test_enable_ipv4_ignored_before_1_48(host):
     assert nw["EnableIPv4"] is True and "Status" not in nw
     assert "Status" in host.api_ok("GET", "/v1.52/networks/v4off")
     host.api_ok("DELETE", "/networks/v4off")
+
+
+def test_event_shapes_by_version(host):
+    """Before 1.52 container events carry status/id/from, at 1.52 not (dockerd)."""
+    cid = host.api_ok("POST", "/containers/create?name=ev1",
+                      json={"Image": "busybox", "Cmd": ["true"]})["Id"]
+    until = int(time.time()) + 1
+    for v, legacy in (("1.51", True), ("1.41", True), ("1.52", False)):
+        status, text = host.api("GET", f"/v{v}/events?since=0&until={until}")
+        assert status == 200, text
+        msgs = [json.loads(line) for line in str(text).splitlines() if line.strip()]
+        created = [m for m in msgs if m["Type"] == "container" and m["Actor"]["ID"] == cid]
+        assert created, msgs
+        for m in created:
+            assert ("status" in m and "id" in m and "from" in m) == legacy, (v, m)
+            if legacy:
+                assert (m["status"], m["id"], m["from"]) == (m["Action"], cid, "busybox")
+    host.api_ok("DELETE", "/containers/ev1")
 
 
 def _sub(version: str) -> int:

@@ -260,3 +260,14 @@ def test_pinned_version_skips_the_ping(fake, capfd, monkeypatch):
     fake.routes[("GET", "/v1.44/networks")] = (200, [])
     _run(capfd, "network", "ls")
     assert [r[1] for r in fake.requests] == ["/v1.44/networks"]
+
+
+def test_events_legacy_fields_before_1_52():
+    msg = {"Type": "container", "Action": "start",
+           "Actor": {"ID": "c1", "Attributes": {"image": "busybox", "name": "x"}}}
+    old = compat.response(_Req("1.51"), "event", dict(msg))
+    assert (old["status"], old["id"], old["from"]) == ("start", "c1", "busybox")
+    assert not {"status", "id", "from"} & set(compat.response(_Req("1.52"), "event", dict(msg)))
+    net = compat.response(_Req("1.41"), "event", {"Type": "network", "Action": "create",
+                                                  "Actor": {"ID": "n", "Attributes": {}}})
+    assert "status" not in net

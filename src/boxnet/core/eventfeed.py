@@ -29,13 +29,13 @@ class EventFeed(LifecycleListener):
         self.clients: set[asyncio.Queue] = set()
 
     def publish(self, typ: str, action: str, actor_id: str, attrs: dict, origin: str = "") -> None:
-        """Record one event and hand it to every client."""
+        """Record one event and hand it to every client. Messages have API 1.52's
+        shape: the pre-1.22 `status`/`id`/`from` that older versions still show are
+        added by the API (api/compat/system.py); `origin` is kept for callers."""
         now = time.time_ns()
         msg = {"Type": typ, "Action": action,
                "Actor": {"ID": actor_id, "Attributes": attrs},
                "scope": "local", "time": now // 1_000_000_000, "timeNano": now}
-        if typ == "container":  # the pre-1.22 fields, still sent by dockerd
-            msg.update(status=action, id=actor_id, **({"from": origin} if origin else {}))
         self.ring.append(msg)
         for q in self.clients:
             q.put_nowait(msg)

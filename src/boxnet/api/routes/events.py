@@ -13,7 +13,7 @@ import time
 import msgspec
 from aiohttp import web
 
-from .. import filters as flt
+from .. import compat, filters as flt
 from ..params import query_timestamp
 from .common import ctl
 from .hijack import Hijack
@@ -73,7 +73,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             for msg in list(feed.ring):
                 if msg["timeNano"] / 1e9 >= since and (until is None or msg["time"] <= until) \
                         and _match(msg, f):
-                    if not await h.write(_enc.encode(msg) + b"\n"):
+                    if not await h.write(_enc.encode(
+                            compat.response(request, "event", dict(msg))) + b"\n"):
                         return h.resp
         gone = asyncio.ensure_future(h.gone.wait())
         try:
@@ -86,7 +87,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                     get.cancel()
                     break
                 msg = get.result()
-                if _match(msg, f) and not await h.write(_enc.encode(msg) + b"\n"):
+                if _match(msg, f) and not await h.write(_enc.encode(
+                        compat.response(request, "event", dict(msg))) + b"\n"):
                     break
         finally:
             gone.cancel()
