@@ -123,8 +123,8 @@ def assert_running_project(h, d: Path) -> None:
     assert "records from the database" in out and "boot " in out, out
     assert "wrong password" not in out
     # NET_ADMIN: web added an address at start; api (without it) cannot
-    assert "169.254.77.1" in h.exec(f"{P}-web-1", "ip", "addr", "show", "lo").stdout
-    r = h.exec(f"{P}-api-1", "ip", "addr", "add", "169.254.77.2/32", "dev", "lo")
+    assert "127.0.0.2/8" in h.exec(f"{P}-web-1", "ip", "addr", "show", "lo").stdout
+    r = h.exec(f"{P}-api-1", "ip", "addr", "add", "127.0.0.3/8", "dev", "lo")
     assert r.returncode != 0, "api changed its addresses without NET_ADMIN"
     # init: true: PID 1 of api is the init, httpd runs under it
     comm = h.exec(f"{P}-api-1", "cat", "/proc/1/comm").stdout.strip()

@@ -392,3 +392,10 @@ def test_network_keys_nothing_translates_are_refused(tmp_path):
         networks: {n: {enable_ipv4: false, enable_ipv6: true}}
         """)
     assert "networks.n.enable_ipv4" in str(e)
+
+
+def test_real_project_is_lint_clean():
+    from pathlib import Path
+    from boxnet.compose import lint
+    f = Path(__file__).resolve().parents[2] / "examples" / "real-project" / "compose.yaml"
+    assert lint.lint(loader.load([str(f)], environ={})) == []

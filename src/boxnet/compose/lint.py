@@ -4,7 +4,8 @@ Rules (id: what it flags):
 - no-segmentation: two or more services and every one of them on the same single network.
 - host-network: `network_mode: host` (no isolation at all: keep it a documented exception).
 - hardcoded-ip: an IP literal in `environment`, `command` or `extra_hosts` where a service
-  name would do (names survive re-addressing; the embedded DNS resolves them).
+  name would do (names survive re-addressing; the embedded DNS resolves them); loopback
+  addresses (the container's own) are not flagged.
 - db-reachable-from-public: a database-like service shares a network with a service that
   publishes ports (put the database on a backend network only the app joins).
 - port-all-interfaces: a published port without a host IP binds 0.0.0.0 (every interface).
@@ -14,6 +15,7 @@ Rules (id: what it flags):
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from .check import expected
@@ -24,6 +26,14 @@ IP_RE = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 DB_RE = re.compile(r"postgres|mysql|mariadb|mongo|redis|memcached|cassandra|elasticsearch|"
                    r"couchdb|influx|clickhouse|\bdb\b|database|sql", re.I)
 HARMLESS = ("0.0.0.0", "127.0.0.1", "255.255.255.255")
+
+
+def _loopback(ip: str) -> bool:
+    """127.0.0.0/8: a container's own loopback, never a peer's address."""
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
 
 
 def _finding(project: Project, rule: str, path: tuple, message: str, service: str = "") -> dict:
@@ -84,7 +94,7 @@ def lint(project: Project) -> list[dict]:
                                 "exception", name))
         for path, text in _texts(svc):
             for ip in IP_RE.findall(text):
-                if ip in HARMLESS:
+                if ip in HARMLESS or _loopback(ip):
                     continue
                 who = static.get(ip)
                 hint = f"use the service name {who!r}" if who else "use a service name " \
