@@ -7,6 +7,7 @@ called directly."""
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from boxnet import API_VERSION, MIN_API_VERSION
@@ -271,3 +272,34 @@ def test_events_legacy_fields_before_1_52():
     net = compat.response(_Req("1.41"), "event", {"Type": "network", "Action": "create",
                                                   "Actor": {"ID": "n", "Attributes": {}}})
     assert "status" not in net
+
+
+@pytest.fixture
+async def echo():
+    """An app with boxnet's version and query middlewares whose routes echo the
+    query they are handed."""
+    from boxnet.api.compat.queries import QUERY_SINCE, query_middleware
+    app = web.Application(middlewares=[versions.version_middleware, query_middleware])
+
+    async def handler(request):
+        return web.json_response(dict(request.query))
+    for method, path, _, _ in QUERY_SINCE:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, r"/v{version:[0-9.]+}" + path, handler)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("method,path,want", [
+    ("POST", "/v1.41/containers/x/stop?t=1&signal=SIGINT", {"t": "1"}),
+    ("POST", "/v1.42/containers/x/stop?t=1&signal=SIGINT", {"t": "1", "signal": "SIGINT"}),
+    ("POST", "/containers/x/restart?signal=SIGINT", {"signal": "SIGINT"}),
+    ("POST", "/v1.41/containers/x/restart?signal=SIGINT", {}),
+    ("POST", "/v1.29/containers/x/wait?condition=removed", {}),
+    ("POST", "/v1.30/containers/x/wait?condition=removed", {"condition": "removed"}),
+    ("GET", "/v1.40/containers/x/stats?one-shot=1&stream=0", {"stream": "0"}),
+    ("POST", "/v1.40/containers/create?name=a&platform=linux", {"name": "a"}),
+])
+async def test_query_parameters_of_later_versions_dropped(echo, method, path, want):
+    resp = await echo.request(method, path)
+    assert resp.status == 200 and await resp.json() == want

@@ -15,6 +15,7 @@ from ..core.controller import Controller
 from ..errors import BoxnetError
 from .protocol import DockerAppRunner
 from .versions import version_middleware
+from .compat.queries import query_middleware
 from .routes.common import CONTROLLER
 from .routes import containers, execs, firewall, images, networks, system
 from .routes import attach, events, registry, swarm, unimplemented
@@ -76,8 +77,8 @@ def make_app(controller: Controller) -> web.Application:
     """The application with every route, versioned and not."""
     # version_middleware is outermost: dockerd's version headers go on every
     # answer, errors included (api/versions.py).
-    app = web.Application(middlewares=[version_middleware, errors_middleware],
-                          client_max_size=MAX_JSON_BODY)
+    app = web.Application(middlewares=[version_middleware, errors_middleware,
+                                       query_middleware], client_max_size=MAX_JSON_BODY)
     app[CONTROLLER] = controller
 
     def add(method: str, path: str, handler) -> None:
