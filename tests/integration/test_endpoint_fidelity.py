@@ -263,3 +263,50 @@ def test_default_gateway_per_family(host, docker):
     assert _default_via(host, "gw1", True) == ""
     docker("rm", "-f", "gw1")
     docker("network", "rm", "gw-a", "gw-b", "gw-ds")
+
+
+def test_connect_mac_and_link_local_traffic_dockerpy(host, client):
+    """docker-py's connect with mac_address and link_local_ips: the MAC and both
+    link-local addresses on the new interface, and a neighbour reaches the IPv4
+    one through the bridge (the port's anti-spoofing knows it)."""
+    api = client.api
+    api.create_network("llnet", ipam=dockerpy.types.IPAMConfig(
+        pool_configs=[dockerpy.types.IPAMPool(subnet="10.241.0.0/24")]))
+    c1 = client.containers.run("busybox", "sleep 600", detach=True, name="ll1")
+    c2 = client.containers.run("busybox", "sleep 600", detach=True, name="ll2")
+    api.connect_container_to_network(c1.id, "llnet", mac_address="02:42:0a:f1:00:01",
+                                     link_local_ips=["169.254.20.1", "fe80::20:1"])
+    api.connect_container_to_network(c2.id, "llnet", link_local_ips=["169.254.20.2"])
+    assert "02:42:0a:f1:00:01" in sh(host, "ll1", "ip -o link show eth1")
+    assert "fe80::20:1/64" in sh(host, "ll1", "ip -o -6 addr show dev eth1")
+    assert host.exec("ll2", "ping", "-c1", "-W3", "-I", "169.254.20.2",
+                     "169.254.20.1").returncode == 0
+    ep = endpoint(host, "ll1", "llnet")
+    assert ep["IPAMConfig"] == {"LinkLocalIPs": ["169.254.20.1", "fe80::20:1"]}
+    assert ep["MacAddress"] == "02:42:0a:f1:00:01"
+    status, body = _connect(host, "llnet", "ll2", {"MacAddress": "03:00:00:00:00:01"})
+    assert status == 400 and "MacAddress" in body["message"]
+    for c in (c1, c2):
+        c.remove(force=True)
+    api.remove_network("llnet")
+
+
+def test_reused_ipv6_address_announced_to_neighbours(host, docker):
+    """The IPv6 side: an unsolicited neighbour advertisement updates the
+    neighbour's entry for a reused IPv6 address at once."""
+    docker("network", "create", "--ipv6", "--subnet", "10.242.0.0/24",
+           "--subnet", "fd00:18a:1::/64", "na6")
+    docker("run", "-d", "--name", "nb6", "--network", "na6", "busybox", "sleep", "600")
+    docker("run", "-d", "--name", "old6", "--network", "na6", "--ip6", "fd00:18a:1::50",
+           "--mac-address", "02:42:0a:f2:00:01", "busybox", "sleep", "600")
+    poll(lambda: host.exec("nb6", "ping", "-6", "-c1", "-W2", "fd00:18a:1::50").returncode == 0,
+         "nb6's ping to old6")
+    assert _neigh_mac(host, "nb6", "fd00:18a:1::50") == "02:42:0a:f2:00:01"
+    docker("rm", "-f", "old6")
+    time.sleep(1.1)
+    docker("run", "-d", "--name", "new6", "--network", "na6", "--ip6", "fd00:18a:1::50",
+           "--mac-address", "02:42:0a:f2:00:02", "busybox", "sleep", "600")
+    poll(lambda: _neigh_mac(host, "nb6", "fd00:18a:1::50") == "02:42:0a:f2:00:02",
+         "the neighbour to learn the new MAC of fd00:18a:1::50", deadline=10)
+    docker("rm", "-f", "nb6", "new6")
+    docker("network", "rm", "na6")

@@ -44,3 +44,19 @@ def test_ports_are_never_routers():
     assert any("nd-router-advert" in r and "nd-redirect" in r and r.endswith("drop")
                for r in rules)
     assert any("nd-neighbor-advert" in r and "@na6" in r for r in rules)
+
+
+def test_link_local_ips_are_the_ports_own_sources():
+    """IPAMConfig.LinkLocalIPs may be sent from (IPv4 and ARP: ep4; IPv6: ep6 and NA
+    targets), and go away with the port."""
+    ep = FirewallEndpoint(endpoint_id="e3", network_id="n1", host_ifname="veth3",
+                          mac="02:00:00:00:00:03", ipv4="10.0.0.3",
+                          link_local=("169.254.7.7", "fe80::77"))
+    lines = bridgeset.endpoint_elements(ep)
+    assert 'add element bridge boxnet ep4 { "veth3" . 10.0.0.3 }' in lines
+    assert 'add element bridge boxnet ep4 { "veth3" . 169.254.7.7 }' in lines
+    assert 'add element bridge boxnet ep6 { "veth3" . fe80::ff:fe00:3, "veth3" . fe80::77 }' \
+        in lines
+    assert any(" na6 " in x and "0xfe800000000000000000000000000077" in x for x in lines)
+    gone = bridgeset.endpoint_elements(ep, "delete")
+    assert 'delete element bridge boxnet ep4 { "veth3" . 169.254.7.7 }' in gone

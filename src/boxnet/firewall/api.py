@@ -44,6 +44,7 @@ class FirewallEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     mac: str
     ipv4: str = ""            # plain address, no prefix
     ipv6: str = ""
+    link_local: tuple[str, ...] = ()   # IPAMConfig.LinkLocalIPs, plain: sources it may use too
 
 
 class PublishedPort(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +79,8 @@ def endpoint_entry(ep) -> FirewallEndpoint | None:
     ip4 = str(ipaddress.ip_interface(ep.ipv4).ip) if ep.ipv4 else ""
     ip6 = str(ipaddress.ip_interface(ep.ipv6).ip) if ep.ipv6 else ""
     return FirewallEndpoint(endpoint_id=ep.id, network_id=ep.network_id,
-                            host_ifname=ep.host_ifname, mac=ep.mac.lower(), ipv4=ip4, ipv6=ip6)
+                            host_ifname=ep.host_ifname, mac=ep.mac.lower(), ipv4=ip4, ipv6=ip6,
+                            link_local=tuple(ep.link_local_ips))
 
 
 class Firewall(abc.ABC):

@@ -16,6 +16,7 @@ from ..schemas import (NetworkConnectRequest, NetworkCreateRequest, NetworkDisco
 from ..unsupported import check_network_create
 from ..views import network_json
 from .common import ctl, qbool, reply
+from .macaddr import check_mac
 
 LIST_FILTERS = {"name", "id", "driver", "label", "type", "scope", "dangling"}
 
@@ -122,8 +123,10 @@ async def connect(request: web.Request) -> web.Response:
     req = decode(await request.read(), NetworkConnectRequest, "network connect request")
     if not req.container:
         raise InvalidParameter("a container is required (Container)")
-    await ctl(request).connect(request.match_info["id"], req.container,
-                               settings_from(req.endpoint_config))
+    st = settings_from(req.endpoint_config)
+    if st.mac:   # a bad MAC is a 400 naming it, before anything is done
+        st.mac = check_mac(st.mac, "EndpointConfig.MacAddress")
+    await ctl(request).connect(request.match_info["id"], req.container, st)
     return web.Response(status=200)
 
 

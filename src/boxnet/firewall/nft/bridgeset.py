@@ -3,6 +3,7 @@
 Every container port of a boxnet bridge is held to its own identity:
 
 * its MAC (``epmac``), its IPv4 address (``ep4``, also for ARP senders);
+* the addresses of its IPAMConfig.LinkLocalIPs, in ``ep4``/``ep6`` too;
 * IPv6 sources: its global address and its own link-local address only
   (``ep6``).  The link-local is known without asking the kernel: boxnet sets
   ``addr_gen_mode=0`` (EUI-64) in every container netns before its interfaces
@@ -94,9 +95,14 @@ def endpoint_elements(ep, verb: str = "add", icc: bool = True) -> list[str]:
         out += _elements(verb, "ep4", [f"{i} . {ep.ipv4}"])
     if ep.ipv6:
         out += _elements(verb, "ep6", [f"{i} . {ep.ipv6}"])
+    # IPAMConfig.LinkLocalIPs are the port's own sources too (and NA targets)
+    extra4 = [a for a in ep.link_local if ipaddress.ip_address(a).version == 4]
+    extra6 = [a for a in ep.link_local if ipaddress.ip_address(a).version == 6]
+    out += _elements(verb, "ep4", [f"{i} . {a}" for a in extra4])
     ll = link_local(ep.mac)
-    out += _elements(verb, "ep6", [f"{i} . {ll}"])
-    own = [ll] + ([ep.ipv6] if ep.ipv6 else [])
+    out += _elements(verb, "ep6", [f"{i} . {a}" for a in dict.fromkeys([ll, *extra6])
+                                   if a != ep.ipv6])
+    own = list(dict.fromkeys([ll, *extra6] + ([ep.ipv6] if ep.ipv6 else [])))
     out += _elements(verb, "na6", [f"{i} . 0x{int(ipaddress.IPv6Address(a)):032x}"
                                    for a in own])
     return out
