@@ -113,6 +113,8 @@ async def put(request: web.Request) -> web.Response:
         if e.errno == errno.EROFS:
             raise Forbidden("container rootfs is marked read-only") from None
         raise
+    finally:
+        await body.close()
     return web.Response(status=200)
 
 
