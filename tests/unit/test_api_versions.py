@@ -303,3 +303,13 @@ async def echo():
 async def test_query_parameters_of_later_versions_dropped(echo, method, path, want):
     resp = await echo.request(method, path)
     assert resp.status == 200 and await resp.json() == want
+
+
+def test_docs_table_lists_every_rule():
+    from pathlib import Path
+    from boxnet.api.compat.queries import QUERY_SINCE
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api-versions.md").read_text()
+    for version, kind, what in compat.changes():
+        assert f"| before {version} |" in doc and what in doc, (version, kind, what)
+    for method, path, version, q in QUERY_SINCE:
+        assert f"`{method} {path}` (query) | `{q}`" in doc
