@@ -89,6 +89,10 @@ def test_docker_cp_round_trips_a_tree_with_symlinks(host, client, tmp_path):
         r = cli(host, tmp_path, "cp", "cp-rt:/tmp/tree/sub", "-")
         with tarfile.open(fileobj=io.BytesIO(r.stdout)) as t:
             assert sorted(t.getnames()) == ["sub", "sub/deep.txt"]
+        # -L: the CLI follows the link with the stat's linkTarget, then copies the file
+        cli(host, tmp_path, "cp", "-L", "cp-rt:/tmp/tree/rel-link", str(tmp_path / "followed"))
+        assert not os.path.islink(tmp_path / "followed")
+        assert (tmp_path / "followed").read_text() == "hello from the host\n"
         # a missing path is the CLI's "No such container:path"
         r = cli(host, tmp_path, "cp", "cp-rt:/nonexistent", str(tmp_path / "x"), check=False)
         assert r.returncode != 0 and b"Could not find the file /nonexistent" in r.stderr
