@@ -310,3 +310,20 @@ def test_reused_ipv6_address_announced_to_neighbours(host, docker):
          "the neighbour to learn the new MAC of fd00:18a:1::50", deadline=10)
     docker("rm", "-f", "nb6", "new6")
     docker("network", "rm", "na6")
+
+
+def test_compose_interface_name(host, tmp_path):
+    """`boxnet compose`: a service network's interface_name names the interface
+    in the container (as compose v2 sends it: the endpoint's ifname option)."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("name: ifn\nservices:\n  a:\n    image: busybox\n    command: sleep 600\n"
+                 "    networks:\n      front: {interface_name: front0}\n      back: {}\n"
+                 "networks: {front: {}, back: {}}\n")
+    host.cli("compose", "-f", str(f), "up", "-d", timeout=120)
+    try:
+        ctr = "ifn-a-1"
+        names = sh(host, ctr, "ls /sys/class/net | sort").split()
+        assert "front0" in names and "eth0" in names, names
+        assert endpoint(host, ctr, "ifn_front")["DriverOpts"] == {IFNAME: "front0"}
+    finally:
+        host.cli("compose", "-f", str(f), "down", timeout=120)

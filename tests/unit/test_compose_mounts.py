@@ -382,12 +382,6 @@ def test_depends_on_restart_and_external_links(tmp_path):
 def test_network_keys_nothing_translates_are_refused(tmp_path):
     e = refused(tmp_path, """
         services:
-          a: {image: busybox, networks: {n: {interface_name: wan0}}}
-        networks: {n: {}}
-        """)
-    assert "services.a.networks.n.interface_name" in str(e)
-    e = refused(tmp_path, """
-        services:
           a: {image: busybox, networks: [n]}
         networks: {n: {enable_ipv4: false, enable_ipv6: true}}
         """)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+IFNAME_OPT = "com.docker.network.endpoint.ifname"   # the engine's endpoint option
+
 
 @dataclass
 class NetworkSpec:
@@ -155,6 +157,9 @@ def service_networks(svc_raw: dict) -> dict:
             ipv6_address=cfg.get("ipv6_address") or "",
             priority=int(cfg.get("priority") or 0), gw_priority=int(cfg.get("gw_priority") or 0),
             mac_address=cfg.get("mac_address") or "",
-            driver_opts={k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()},
+            # interface_name goes as compose v2 sends it: the endpoint's ifname option
+            driver_opts={**{k: str(v) for k, v in (cfg.get("driver_opts") or {}).items()},
+                         **({IFNAME_OPT: str(cfg["interface_name"])}
+                            if cfg.get("interface_name") else {})},
             link_local_ips=list(cfg.get("link_local_ips") or []))))
     return {sn.key: sn for _, _, sn in sorted(out, key=lambda t: (t[0], t[1]))}

@@ -109,12 +109,6 @@ def refuse_unhandled(project: Project, svc: Service) -> None:
         hint = REFUSED.get(key, "boxnet compose does not translate this key")
         raise _err(project, base + (key,), f"service {svc.name!r}: `{key}` is not "
                    "supported", hint)
-    nets = svc.get("networks")
-    for key, cfg in (nets.items() if isinstance(nets, dict) else ()):
-        if isinstance(cfg, dict) and cfg.get("interface_name"):
-            raise _err(project, base + ("networks", key, "interface_name"),
-                       f"service {svc.name!r}: interface_name is not supported",
-                       "interfaces are named eth0, eth1... in network order")
     deploy = svc.get("deploy") or {}
     for key in deploy:
         if key not in DEPLOY_OK and not key.startswith("x-"):
