@@ -187,7 +187,8 @@ class ContainerOps:
             await self.join_network(c, nw, st, c.sandbox_key)
         etc = sandbox.write_files(sandbox.container_dir(self.config.containers_dir, c.id), c,
                                   self.container_endpoints(c.id),
-                                  host_gateway=sandbox.host_gateway_ip(self.networks),
+                                  host_gateway=sandbox.host_gateway_ip(
+                                      self.networks, self.config.host_gateway_ips),
                                   default_dns=self.config.dns,
                                   links=self.link_lines(c, strict=True))
         if host_mode:

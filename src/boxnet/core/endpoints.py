@@ -222,7 +222,8 @@ class EndpointOps:
             known[1][v6] = want
         cdir = sandbox.container_dir(self.config.containers_dir, c.id)
         sandbox.update_hosts(cdir, c, self.container_endpoints(c.id),
-                             sandbox.host_gateway_ip(self.networks), self.link_lines(c))
+                             sandbox.host_gateway_ip(self.networks, self.config.host_gateway_ips),
+                             self.link_lines(c))
 
     def forget_route_via(self, c: Container, ifname: str) -> None:
         """The kernel dropped the routes through ``ifname`` (its link is gone)."""

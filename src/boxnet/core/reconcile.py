@@ -79,8 +79,11 @@ class ReconcileOps:
             if self.config.bip:
                 iface = ipaddress.ip_interface(self.config.bip)
                 cfg = [PoolRequest(subnet=str(iface.network), gateway=str(iface.ip))]
+            if self.config.fixed_cidr_v6:   # --ipv6 without it: a /64 of the host's ULA
+                cfg.append(PoolRequest(subnet=self.config.fixed_cidr_v6, v6=True))
             await self.create_network(
                 "bridge", "bridge", predefined=True, ipam_config=cfg,
+                enable_ipv6=self.config.ipv6,
                 options={"com.docker.network.bridge.default_bridge": "true",
                          "com.docker.network.bridge.enable_icc": "true",
                          "com.docker.network.bridge.enable_ip_masquerade": "true",
@@ -173,6 +176,7 @@ class ReconcileOps:
                     await self.nl.delete_link(ep.host_ifname)
                 await self.nl.delete_link(ep.ifname, netns=c.sandbox_key)
                 await drv.join(nw, ep, c.sandbox_key)
+                await self._endpoint_options(ep, c.sandbox_key)   # link-local IPs, sysctls
                 self.store.put("endpoints", ep.id, ep)
         for nid, ep in list(have.items()):
             # the overlay's gateway-bridge endpoint is not configured: its owner

@@ -54,13 +54,16 @@ def _write_in_place(path: str, text: str) -> None:
         os.close(fd)
 
 
-def host_gateway_ip(networks: dict) -> str:
-    """Docker's `host-gateway`: the IPv4 gateway of the default bridge network."""
+def host_gateway_ip(networks: dict, configured=()) -> str:
+    """Docker's `host-gateway`, as Docker 28: the daemon's --host-gateway-ip
+    addresses (one per family), else the default bridge's gateways (IPv4, and
+    IPv6 when it has IPv6); comma-separated, IPv4 first."""
+    if configured:
+        return ",".join(sorted(configured, key=lambda a: ":" in a))
     for nw in networks.values():
         if nw.name == "bridge" and nw.predefined:
-            for pool in nw.pools:
-                if pool.gateway and ":" not in pool.gateway:
-                    return pool.gateway
+            gws = [p.gateway for p in nw.pools if p.gateway]
+            return ",".join(sorted(gws, key=lambda a: ":" in a))
     return ""
 
 
@@ -69,13 +72,13 @@ def hosts_text(c: Container, endpoints: list[Endpoint], host_gateway: str = "",
     """Docker's /etc/hosts: localhost lines, --add-host entries, legacy --link
     entries (ready "ip<TAB>names" lines), own addresses."""
     lines = [HOSTS_HEADER]
+    # an IPv6 host-gateway line only for a container with IPv6 (as Docker drops it)
+    v6 = any(ep.ipv6 for ep in endpoints) or not any(ep.ipv4 for ep in endpoints)
+    gateways = [a for a in host_gateway.split(",") if a and (v6 or ":" not in a)]
     for host in c.config.extra_hosts:
         name, _, addr = host.partition(":")
-        if addr == "host-gateway":
-            addr = host_gateway
-        if not addr:
-            continue
-        lines.append(f"{addr}\t{name}\n")
+        for one in (gateways if addr == "host-gateway" else [addr] if addr else []):
+            lines.append(f"{one}\t{name}\n")
     lines += [f"{line}\n" for line in links]
     hostname = c.config.hostname or c.id[:12]
     fqdn = f"{hostname}.{c.config.domainname}" if c.config.domainname else hostname

@@ -30,6 +30,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--default-address-pool", action="append", default=[],
                    metavar="base=CIDR,size=N", help="default address pool (repeatable)")
     p.add_argument("--bip", default="", help="address/prefix of the default bridge (boxnet0)")
+    p.add_argument("--ipv6", action="store_true",
+                   help="IPv6 on the default bridge network too (its subnet: --fixed-cidr-v6, "
+                        "else a /64 of the host's ULA pool)")
+    p.add_argument("--fixed-cidr-v6", default="", metavar="CIDR",
+                   help="IPv6 subnet of the default bridge network (needs --ipv6)")
+    p.add_argument("--host-gateway-ip", action="append", default=[], metavar="IP",
+                   help="address(es) of `host-gateway` in --add-host (one IPv4, one IPv6; "
+                        "default: the default bridge's gateways)")
     p.add_argument("-b", "--bridge", default="boxnet0", metavar="NAME",
                    help="device of the default bridge network (default boxnet0; none: no "
                         "default bridge network, e.g. for a second daemon in one netns)")
@@ -67,6 +75,40 @@ def _init(wanted: bool) -> bool:
     return wanted
 
 
+def _default_bridge_v6(args: argparse.Namespace) -> dict:
+    """--ipv6 and --fixed-cidr-v6, checked: a canonical IPv6 subnet, and only with --ipv6."""
+    cidr = args.fixed_cidr_v6
+    if cidr:
+        if not args.ipv6:
+            raise InvalidParameter(f"--fixed-cidr-v6 {cidr}: needs --ipv6")
+        if args.bridge == "none":
+            raise InvalidParameter("--bridge none and --fixed-cidr-v6 are mutually exclusive")
+        try:
+            net = ipaddress.ip_network(cidr)
+        except ValueError:
+            raise InvalidParameter(f"--fixed-cidr-v6 {cidr}: not a canonical CIDR "
+                                   f"(e.g. fd00:db8:1::/64)") from None
+        if net.version != 6:
+            raise InvalidParameter(f"--fixed-cidr-v6 {cidr}: not an IPv6 subnet")
+        cidr = str(net)
+    return {"ipv6": bool(args.ipv6), "fixed_cidr_v6": cidr}
+
+
+def _host_gateway_ips(values: list[str]) -> list[str]:
+    """--host-gateway-ip values: addresses, at most one per family (Docker 28)."""
+    seen: dict[int, str] = {}
+    for v in values:
+        try:
+            ip = ipaddress.ip_address(v)
+        except ValueError:
+            raise InvalidParameter(f"--host-gateway-ip {v!r}: not an IP address") from None
+        if ip.version in seen:
+            raise InvalidParameter(f"--host-gateway-ip: only one IPv{ip.version} address "
+                                   f"may be given ({seen[ip.version]}, {ip})")
+        seen[ip.version] = str(ip)
+    return [seen[f] for f in sorted(seen)]
+
+
 def to_config(args: argparse.Namespace) -> DaemonConfig:
     """Validate the flags; InvalidParameter with a usable message on bad input."""
     if not args.host.startswith("unix://") or len(args.host) <= len("unix://"):
@@ -83,11 +125,13 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
     if args.bridge != "none" and not _IFNAME.match(args.bridge):
         raise InvalidParameter(f"--bridge {args.bridge!r}: an interface name of 1 to 15 letters, "
                                "digits, '_', '.', '-', or none")
+    v6 = _default_bridge_v6(args)
     if args.bridge == "none" and args.bip:
         raise InvalidParameter("--bridge none and --bip are mutually exclusive (no default "
                                "bridge network to give an address)")
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
-                        default_pools=pools, bip=args.bip, bridge=args.bridge,
+                        default_pools=pools, bip=args.bip, bridge=args.bridge, **v6,
+                        host_gateway_ips=_host_gateway_ips(args.host_gateway_ip),
                         firewall=args.firewall,
                         allow_host_image=args.allow_host_image, init=_init(args.init),
                         **dns_flags(args), **cluster_flags(args), **firewall_flags(args),
