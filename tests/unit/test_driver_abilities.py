@@ -10,8 +10,8 @@ import re
 import pytest
 
 from boxnet.core.events import EVENTS, EventBus, LifecycleListener
-from boxnet.drivers.api import (ClusterIpam, FastLeave, HostStack, InspectExtras, NoNetwork,
-                                PublishesPorts)
+from boxnet.drivers.api import (ClusterIpam, DhcpLeases, FastLeave, HostStack, InspectExtras,
+                                NoNetwork, PublishesPorts)
 from boxnet.drivers.bridge import BridgeDriver
 from boxnet.drivers.host import HostDriver
 from boxnet.drivers.lan import IpvlanDriver, MacvlanDriver
@@ -24,7 +24,8 @@ from boxnet.drivers.registry import DriverRegistry
 from boxnet.errors import Unavailable
 from boxnet.model import Endpoint, EndpointSettings, Network
 
-ABILITIES = (ClusterIpam, FastLeave, InspectExtras, PublishesPorts, HostStack, NoNetwork)
+ABILITIES = (ClusterIpam, DhcpLeases, FastLeave, InspectExtras, PublishesPorts, HostStack,
+             NoNetwork)
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "boxnet"
 
 
@@ -39,7 +40,8 @@ def _drivers():
 
 def test_each_driver_declares_its_abilities():
     want = {"bridge": {FastLeave, PublishesPorts}, "host": {HostStack}, "null": {NoNetwork},
-            "macvlan": set(), "ipvlan": set(), "overlay": {ClusterIpam, InspectExtras},
+            "macvlan": {DhcpLeases, InspectExtras}, "ipvlan": {DhcpLeases, InspectExtras},
+            "overlay": {ClusterIpam, InspectExtras},
             "disabled-overlay": {ClusterIpam}}
     for name, drv in _drivers().items():
         assert {a for a in ABILITIES if isinstance(drv, a)} == want[name], name

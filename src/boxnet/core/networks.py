@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from ..drivers.api import ClusterIpam, HostStack, InspectExtras, NoNetwork
+from ..drivers.api import ClusterIpam, DhcpLeases, HostStack, InspectExtras, NoNetwork
 from ..errors import BoxnetError, Conflict, Forbidden, InvalidParameter, NotFound
+from ..ipam import dhcp as dhcp_ipam
 from ..ipam.api import PoolRequest
 from ..model import EndpointSettings, IpamPool, Network
 from . import epopts, names
@@ -39,8 +40,12 @@ class NetworkOps:
         drv = self.drivers.get(driver or "bridge")
         if not drv.user_creatable and not predefined:
             raise Forbidden(f'only one instance of "{drv.name}" network is allowed')
-        if ipam_driver not in ("", "default", None):
+        dhcp = dhcp_ipam.uses_dhcp(ipam_driver)
+        if ipam_driver not in ("", "default", None) and not dhcp:
             raise NotFound(f'plugin "{ipam_driver}" not found')
+        if dhcp:
+            dhcp_ipam.check_network(drv.name, isinstance(drv, DhcpLeases), list(ipam_config),
+                                    enable_ipv4, enable_ipv6)
         if not enable_ipv4 and not enable_ipv6 and drv.uses_ipam:
             raise InvalidParameter("a network must have IPv4 or IPv6 (or both) enabled")
         async with self.netlock:
@@ -51,12 +56,12 @@ class NetworkOps:
                          attachable=attachable, enable_ipv4=enable_ipv4,
                          enable_ipv6=enable_ipv6, ipam_options=dict(ipam_options or {}),
                          options=dict(options or {}), labels=dict(labels or {}),
-                         predefined=predefined)
+                         predefined=predefined, ipam_driver=dhcp_ipam.NAME if dhcp else "default")
             drv.validate_options(nw)
             if drv.uses_ipam and isinstance(drv, ClusterIpam):  # pools in the cluster store
                 nw.pools = await drv.request_pools(nw, list(ipam_config), self.ipam,
                                                    await self.nl.host_routes())
-            elif drv.uses_ipam:
+            elif drv.uses_ipam and not dhcp:   # dhcp: the driver's join leases the address
                 nw.pools = await self._request_pools(nw, list(ipam_config))
             async with rollback(f"network {name}") as undo:
                 for pool in nw.pools:
@@ -214,6 +219,8 @@ class NetworkOps:
         """Static addresses only in user subnets, inside them, and well-formed;
         the endpoint options well-formed (core/epopts.py)."""
         epopts.check_settings(settings)
+        if dhcp_ipam.uses_dhcp(nw.ipam_driver):
+            dhcp_ipam.check_static(nw.name, settings.ipv4, settings.ipv6)
         for addr, v6 in ((settings.ipv4, False), (settings.ipv6, True)):
             if not addr:
                 continue
@@ -223,6 +230,9 @@ class NetworkOps:
                 raise InvalidParameter(f"invalid IP address {addr!r}") from None
             if (ip.version == 6) != v6:
                 raise InvalidParameter(f"invalid IPv{6 if v6 else 4} address {addr}")
+            if not (nw.enable_ipv6 if v6 else nw.enable_ipv4):   # e.g. an IPv6-only network
+                raise InvalidParameter(f"invalid IPv{ip.version} address {addr}: IPv{ip.version} "
+                                       f"is not enabled on network {nw.name}")
             pools = [p for p in nw.pools if ipaddress.ip_network(p.subnet).version == ip.version]
             if not any(p.user_subnet for p in pools):
                 raise InvalidParameter("user specified IP address is supported only when "

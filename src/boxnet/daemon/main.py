@@ -116,8 +116,12 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
         stack.push_async_callback(cluster.stop)   # a start that fails later
     else:
         ovl = overlay.DisabledOverlay()
+    from ..dhcp.leases import LeaseKeeper
+    leases = LeaseKeeper(store, nl)   # macvlan/ipvlan endpoints of "dhcp" IPAM networks
+    stack.push_async_callback(leases.close)
+    leases.restore()                  # renewal tasks of the leases kept across a restart
     drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
-                              *await lan_drivers(nl), ovl])
+                              *await lan_drivers(nl, leases), ovl])
     host_id = engine_id(config.data_root)
     # Docker 27: the host's ULA /48 joins the pools when none of them is IPv6
     ipam = DefaultIpam(pools=with_ula(config.default_pools or None, host_id))

@@ -69,8 +69,11 @@ class DnsService(LifecycleListener):
         return self._table
 
     def upstreams_for(self, c) -> tuple[str, ...]:
-        """The container's --dns servers, else the daemon's defaults."""
-        return tuple(c.config.dns) or self.default_upstreams
+        """The container's --dns servers, else the DNS servers of its endpoints' DHCP
+        leases (dhcp IPAM, as netavark), else the daemon's defaults."""
+        leased = [s for ep in self.ctl.eps_by_container.get(c.id, {}).values()
+                  for s in ep.dns_servers]
+        return tuple(c.config.dns) or tuple(dict.fromkeys(leased)) or self.default_upstreams
 
     def wants_resolver(self, c) -> bool:
         """A sandbox with an endpoint on a user-defined network gets a resolver."""

@@ -15,6 +15,7 @@ has them: a driver declares one by inheriting it, and the core asks
 - ``InspectExtras``: more fields in a network inspect;
 - ``PublishesPorts``: endpoints are the DNAT targets of published ports, and
   carry the firewall's anti-spoofing elements (bridge);
+- ``DhcpLeases``: endpoint addresses are leased from the LAN's DHCP server (macvlan, ipvlan);
 - ``HostStack``: the container shares the host's network stack (host);
 - ``NoNetwork``: the container has loopback only, alone (null, the `none` network).
 """
@@ -134,6 +135,12 @@ class PublishesPorts(abc.ABC):
     @abc.abstractmethod
     async def restore_endpoint(self, nw: Network, ep: Endpoint) -> None:
         """At daemon start: re-add a re-adopted endpoint's firewall elements."""
+
+
+class DhcpLeases:
+    """Marker: the driver's networks may use the "dhcp" IPAM driver (ipam/dhcp.py):
+    no pools; its join leases each endpoint's address from the LAN's DHCP server
+    (filling ep.ipv4 and ep.gateway4) and its leave releases the lease."""
 
 
 class HostStack:

@@ -24,6 +24,7 @@ class Endpoint(msgspec.Struct, kw_only=True):
     gw_priority: int = 0
     links: list[str] = []
     link_local_ips: list[str] = []   # IPAMConfig.LinkLocalIPs, plain, on the interface too
+    dns_servers: list[str] = []      # from its DHCP lease (dhcp IPAM): the resolver's upstreams
 
 
 class EndpointSettings(msgspec.Struct, kw_only=True):

@@ -9,7 +9,7 @@ import msgspec
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-KINDS = ("networks", "endpoints", "containers")
+KINDS = ("networks", "endpoints", "containers", "dhcp_leases")
 
 
 class Store(abc.ABC):

@@ -25,9 +25,10 @@ from .parents import LanParents
 __all__ = ["IpvlanDriver", "LanDriver", "MacvlanDriver", "lan_drivers"]
 
 
-async def lan_drivers(nl) -> list[LanDriver]:
-    """The macvlan and ipvlan drivers sharing one parent registry; probes the kernel
-    (in a worker thread) so that `network create` can name a missing feature."""
+async def lan_drivers(nl, leases=None) -> list[LanDriver]:
+    """The macvlan and ipvlan drivers sharing one parent registry (and the daemon's
+    DHCP LeaseKeeper, dhcp/leases.py); probes the kernel (in a worker thread) so
+    that `network create` can name a missing feature."""
     await asyncio.to_thread(features.probe, "macvlan")  # probes every kind at once
     parents = LanParents(LanLinks(nl))
-    return [MacvlanDriver(parents), IpvlanDriver(parents)]
+    return [MacvlanDriver(parents, leases), IpvlanDriver(parents, leases)]

@@ -5,6 +5,10 @@ driver's kind on that parent, living in the container netns as ethN with the
 address IPAM gave it. No firewall rules (as Docker): the LAN's own firewall
 applies. Subclasses say how options map to the kernel's mode and flags, which
 claims conflict, and may add host-side work (macvlan's host shim).
+
+With the "dhcp" IPAM driver (ipam/dhcp.py) the link is made without an address
+and the daemon's LeaseKeeper (dhcp/leases.py) leases one from the LAN's DHCP
+server through it; network inspect shows the leases (BoxnetDhcpLeases).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import abc
 from ...errors import BoxnetError, InvalidParameter, NotImplementedFeature
 from ...kernel import features
 from ...model import Endpoint, Network
-from ..api import Driver
+from ...ipam import dhcp as dhcp_ipam
+from ..api import DhcpLeases, Driver, InspectExtras
 from .parents import Claim, LanParents, ParentSpec, parent_spec
 
 
-class LanDriver(Driver):
+class LanDriver(Driver, DhcpLeases, InspectExtras):
     """Base of MacvlanDriver and IpvlanDriver."""
 
     #: link kind (macvlan|ipvlan)
@@ -26,9 +31,10 @@ class LanDriver(Driver):
     #: driver options this driver understands (besides parent)
     option_keys: tuple[str, ...] = ()
 
-    def __init__(self, parents: LanParents):
+    def __init__(self, parents: LanParents, leases=None):
         self._parents = parents
         self._links = parents.links
+        self._leases = leases   # dhcp/leases.py LeaseKeeper, None: no dhcp networks
 
     # --- what subclasses must define --------------------------------------------------
     @abc.abstractmethod
@@ -126,14 +132,36 @@ class LanDriver(Driver):
         ep.mac = await self._links.attach(self.kind, spec.name, netns_path, ep.ifname,
                                           mode=mode, flags=flags, mac=ep.mac or None,
                                           addrs=addrs)
-        if spec.dummy:
-            # Internal-only: the dummy parent leads nowhere, so no default route (Docker).
-            ep.gateway4 = ep.gateway6 = ""
         try:
+            if dhcp_ipam.uses_dhcp(nw.ipam_driver):
+                await self._lease(nw, ep, netns_path)
+            if spec.dummy:
+                # Internal-only: the dummy parent leads nowhere, so no default route (Docker).
+                ep.gateway4 = ep.gateway6 = ""
             await self.joined(nw, ep)
         except BaseException:
+            if dhcp_ipam.uses_dhcp(nw.ipam_driver) and self._leases is not None:
+                await self._leases.release(ep.id)
             await self._links.detach(netns_path, ep.ifname)
             raise
+
+    async def _lease(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
+        """The endpoint's address and gateway from the LAN's DHCP server."""
+        if self._leases is None:
+            raise NotImplementedFeature("this daemon was built without DHCP leases")
+        lease = await self._leases.acquire(nw.id, ep.id, netns_path, ep.ifname, ep.mac)
+        ep.ipv4, ep.gateway4, ep.dns_servers = lease.address, lease.router, list(lease.dns)
+
+    def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:
+        """A dhcp network's leases: endpoint id -> address, server, times (boxnet's own)."""
+        if not dhcp_ipam.uses_dhcp(nw.ipam_driver) or self._leases is None:
+            return {}
+        return {"BoxnetDhcpLeases": {
+            ep_id: {"Address": l.address, "Server": l.server, "Router": l.router,
+                    "DNS": list(l.dns), "LeaseTime": l.lease_time, "T1": l.t1, "T2": l.t2,
+                    "Acquired": int(l.acquired), "Expires": int(l.expires_at()),
+                    "Renewals": l.renewals}
+            for ep_id, l in self._leases.leases_of(nw.id).items()}}
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
         """Extras, then the link in the sandbox (gone already if the sandbox is)."""
@@ -142,6 +170,8 @@ class LanDriver(Driver):
             await self.leaving(nw, ep)
         except BoxnetError as exc:
             errors.append(exc.message)
+        if dhcp_ipam.uses_dhcp(nw.ipam_driver) and self._leases is not None:
+            await self._leases.release(ep.id)   # DHCPRELEASE while the link still exists
         if ep.ifname and netns_path:
             try:
                 await self._links.detach(netns_path, ep.ifname)

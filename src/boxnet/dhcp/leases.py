@@ -1,0 +1,237 @@
+"""The daemon's DHCP leases: one asyncio task per endpoint, no process per container.
+
+`LeaseKeeper.acquire` runs DISCOVER/OFFER/REQUEST/ACK from the endpoint's own
+interface inside the container's netns (kernel/dhcpsock.py), puts the address
+on it and keeps the lease in the store (kind "dhcp_leases", one record per
+endpoint); a task then renews it at T1 (REQUEST unicast to the server),
+rebinds at T2 (broadcast), and when it runs out takes the address off and
+discovers again. `release` sends DHCPRELEASE and forgets it. At daemon start
+`restore` starts the task of every stored lease whose netns still exists: a
+valid lease waits for its T1 (or renews at once past it), an expired one is
+discovered again. The tasks are the keeper's own (the driver that uses it has
+no controller); `close` cancels them at shutdown without releasing, so the
+leases outlive the daemon as the containers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+import msgspec
+
+from ..errors import BoxnetError, KernelError
+from ..kernel import dhcpsock
+from . import wire
+from .client import Client, Lease
+
+log = logging.getLogger(__name__)
+KIND = "dhcp_leases"
+BROADCAST = "255.255.255.255"
+
+
+class LeaseRecord(msgspec.Struct, kw_only=True):
+    """What the store keeps of one endpoint's lease."""
+
+    endpoint_id: str
+    network_id: str
+    netns_path: str
+    ifname: str
+    mac: str
+    lease: Lease
+
+
+async def exchange(sock, client: Client, first: wire.Message, dest: str, timeout: float,
+                   clock=time.time) -> Lease | str | None:
+    """Send `first` and retransmit (4 s, then doubling up to 16 s) until the client
+    has a Lease or a "nak", or `timeout` seconds pass (None). An OFFER's REQUEST is
+    sent at once, broadcast."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    pending, wait = first, 4.0
+    while loop.time() < end:
+        await loop.sock_sendto(sock, wire.encode(pending), (dest, dhcpsock.SERVER_PORT))
+        round_end = min(loop.time() + wait, end)
+        wait = min(wait * 2, 16.0)
+        while (left := round_end - loop.time()) > 0:
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(sock, 4096), left)
+            except TimeoutError:
+                break
+            try:
+                msg = wire.decode(data)
+            except wire.WireError as e:
+                log.debug("dhcp: ignored a malformed packet: %s", e)
+                continue
+            out = client.receive(msg, clock())
+            if isinstance(out, wire.Message):     # an OFFER taken: REQUEST it now
+                pending, dest, wait = out, BROADCAST, 4.0
+                break
+            if out is not None:
+                return out
+    return None
+
+
+class LeaseKeeper:
+    """Every DHCP lease of this daemon's endpoints; `nl` is the daemon's Netlink."""
+
+    def __init__(self, store, nl, clock=time.time):
+        self._store = store
+        self._nl = nl
+        self._clock = clock
+        self._records: dict[str, LeaseRecord] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    async def acquire(self, network_id: str, endpoint_id: str, netns_path: str, ifname: str,
+                      mac: str, timeout: float = 30.0) -> Lease:
+        """Lease an address for the endpoint's interface, put it on the interface and
+        keep it (renewed by a task); KernelError naming the interface if no server
+        answers within `timeout` seconds."""
+        client = Client(mac)
+        lease = await self._discover(client, netns_path, ifname, timeout)
+        await dhcpsock.set_address(self._nl, netns_path, ifname, lease.address)
+        rec = LeaseRecord(endpoint_id=endpoint_id, network_id=network_id,
+                          netns_path=netns_path, ifname=ifname, mac=mac, lease=lease)
+        self._keep(rec)
+        log.info("dhcp: %s leased %s from %s for %ss", ifname, lease.address, lease.server,
+                 lease.lease_time)
+        return lease
+
+    async def _discover(self, client: Client, netns_path: str, ifname: str,
+                        timeout: float) -> Lease:
+        sock = await dhcpsock.open_client_socket(netns_path, ifname)
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + timeout
+            while (left := end - loop.time()) > 0:
+                out = await exchange(sock, client, client.discover(), BROADCAST, left,
+                                     self._clock)
+                if isinstance(out, Lease):
+                    return out
+                # "nak" (the offer was taken meanwhile) or nothing yet: start over
+        finally:
+            sock.close()
+        raise KernelError(f"no DHCP server answered on {ifname} within {timeout:.0f} s "
+                          f"(DISCOVER from MAC {client.mac})")
+
+    def _keep(self, rec: LeaseRecord) -> None:
+        """Store the record and (re)start its renewal task."""
+        self._records[rec.endpoint_id] = rec
+        self._store.put(KIND, rec.endpoint_id, rec)
+        old = self._tasks.pop(rec.endpoint_id, None)
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()
+        task = asyncio.get_running_loop().create_task(self._run(rec),
+                                                      name=f"dhcp lease {rec.ifname}")
+        self._tasks[rec.endpoint_id] = task
+
+    async def _run(self, rec: LeaseRecord) -> None:
+        try:
+            await self._maintain(rec)
+        except asyncio.CancelledError:
+            raise
+        except Exception:   # noqa: BLE001 - a lease task must not die silently
+            log.exception("dhcp: the lease task of %s (%s) failed", rec.ifname,
+                          rec.endpoint_id[:12])
+
+    async def _maintain(self, rec: LeaseRecord) -> None:
+        """Renew at T1, rebind at T2, rediscover after expiry; forever, until cancelled."""
+        while True:
+            lease, now = rec.lease, self._clock()
+            if not os.path.exists(rec.netns_path):
+                log.info("dhcp: netns of %s is gone, lease task ends", rec.endpoint_id[:12])
+                return
+            if now < lease.renew_at():
+                await asyncio.sleep(lease.renew_at() - now)
+                continue
+            client = Client(rec.mac, lease=lease)
+            out = None
+            if now < lease.expires_at():
+                rebinding = now >= lease.rebind_at()
+                until = lease.expires_at() if rebinding else lease.rebind_at()
+                sock = await dhcpsock.open_client_socket(rec.netns_path, rec.ifname)
+                try:
+                    out = await exchange(sock, client, client.renew(rebinding),
+                                         BROADCAST if rebinding else lease.server,
+                                         max(until - now, 1.0), self._clock)
+                finally:
+                    sock.close()
+            if isinstance(out, Lease):
+                if out.address != lease.address:
+                    await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname,
+                                               out.address, old=lease.address)
+                rec.lease = out
+                self._store.put(KIND, rec.endpoint_id, rec)
+                log.info("dhcp: %s renewed %s (renewal %d), next at T1 %ss", rec.ifname,
+                         out.address, out.renewals, out.t1)
+                continue
+            if out is None and self._clock() < lease.expires_at():
+                continue   # not answered in this phase: the next one (rebinding) follows
+            # NAK or expired: the address goes, and a new lease is discovered
+            await dhcpsock.remove_address(self._nl, rec.netns_path, rec.ifname, lease.address)
+            new = await self._discover(Client(rec.mac, lease=lease), rec.netns_path,
+                                       rec.ifname, 60.0)
+            await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address)
+            if new.address != lease.address:
+                log.warning("dhcp: %s got a new address %s (was %s)", rec.ifname,
+                            new.address, lease.address)
+            rec.lease = new
+            self._store.put(KIND, rec.endpoint_id, rec)
+
+    def lease(self, endpoint_id: str) -> Lease | None:
+        """The current lease of an endpoint, if it has one."""
+        rec = self._records.get(endpoint_id)
+        return rec.lease if rec else None
+
+    def leases_of(self, network_id: str) -> dict[str, Lease]:
+        """Endpoint id -> lease, for one network."""
+        return {k: r.lease for k, r in self._records.items() if r.network_id == network_id}
+
+    async def release(self, endpoint_id: str) -> None:
+        """Stop renewing, send DHCPRELEASE (when the interface still exists) and forget
+        the lease; no error if there is none. A failed send is logged: the server
+        frees the address at expiry anyway."""
+        task = self._tasks.pop(endpoint_id, None)
+        if task is not None:
+            task.cancel()
+        rec = self._records.pop(endpoint_id, None)
+        self._store.delete(KIND, endpoint_id)
+        if rec is None or not os.path.exists(rec.netns_path):
+            return
+        client = Client(rec.mac, lease=rec.lease)
+        try:
+            sock = await dhcpsock.open_client_socket(rec.netns_path, rec.ifname)
+        except BoxnetError as e:
+            log.warning("dhcp: no DHCPRELEASE of %s: %s", rec.lease.address, e.message)
+            return
+        try:
+            await asyncio.get_running_loop().sock_sendto(
+                sock, wire.encode(client.release()), (rec.lease.server, dhcpsock.SERVER_PORT))
+        except OSError as e:
+            log.warning("dhcp: DHCPRELEASE of %s to %s failed: %s", rec.lease.address,
+                        rec.lease.server, e)
+        finally:
+            sock.close()
+
+    def restore(self) -> int:
+        """At daemon start: restart the task of every stored lease whose netns still
+        exists (renewal at its T1, or discovery if it ran out); drop the others.
+        Returns how many were restored."""
+        n = 0
+        for rec in list(self._store.load(KIND, LeaseRecord)):
+            if not os.path.exists(rec.netns_path):
+                self._store.delete(KIND, rec.endpoint_id)
+                continue
+            self._keep(rec)
+            n += 1
+        return n
+
+    async def close(self) -> None:
+        """Cancel every task (shutdown); the leases stay in the store, not released."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,168 @@
+"""The "dhcp" IPAM driver on a macvlan network (issue 18 item 8): each container's
+address, gateway and DNS servers are leased from Debian's dnsmasq running as the
+DHCP (and DNS) server of a simulated LAN (tests/integration/lan.py), renewed at
+T1 by the daemon (dnsmasq's minimum lease, 2 min: T1 = 60 s), kept across a
+daemon restart, released at rm; bad combinations are refused naming them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from integration.lan import Lan
+
+pytestmark = pytest.mark.kernel
+
+SLEEP = ["busybox", "sleep", "3600"]
+ROUTER = "198.19.100.1"
+PRINTER = "198.19.100.77"
+
+
+def _poll(what: str, fn, timeout: float):
+    """fn() until truthy, or fail naming `what` after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        out = fn()
+        if out:
+            return out
+        if time.monotonic() > end:
+            pytest.fail(f"timed out ({timeout:.0f} s) waiting for {what}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def lan(host):
+    """eth1 on a LAN whose host runs dnsmasq: DHCP .50-.99 for 2 min, DNS with one name."""
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("dnsmasq is not installed (scripts/install.sh --dev installs it)")
+    # The host has an address on the LAN, as a macvlan parent usually does: the
+    # embedded DNS forwards from the daemon's netns (dns/forwarder.py), so the
+    # lease's DNS server must be reachable from the host.
+    world = Lan(host.name, router_addrs=(f"{ROUTER}/24",), host_addrs=("198.19.100.10/24",))
+    tmp = tempfile.mkdtemp(prefix="bxt-dnsmasq-")
+    world.leasefile = os.path.join(tmp, "leases")
+    world.logfile = os.path.join(tmp, "log")
+    proc = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{world.lanhost}", "dnsmasq", "--no-daemon",
+         "--conf-file=/dev/null", "--user=root", "--interface=eth0", "--bind-interfaces",
+         "--no-resolv", "--no-hosts", f"--host-record=printer.lan.test,{PRINTER}",
+         "--dhcp-range=198.19.100.50,198.19.100.99,2m", f"--dhcp-leasefile={world.leasefile}",
+         "--log-dhcp", f"--log-facility={world.logfile}", f"--pid-file={tmp}/pid"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _poll("dnsmasq to start", lambda: os.path.exists(world.logfile) and "DHCP, IP range"
+              in open(world.logfile).read(), 20)
+        host.cli("network", "create", "-d", "macvlan", "--ipam-driver", "dhcp",
+                 "-o", "parent=eth1", "dlan")
+        yield world
+    finally:
+        host.cli("rm", "-f", "d1", "d2", check=False)
+        host.cli("network", "rm", "dlan", check=False)
+        proc.terminate()
+        proc.wait(10)
+        world.teardown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dnsmasq_log(lan) -> str:
+    """What dnsmasq logged so far."""
+    with open(lan.logfile) as f:
+        return f.read()
+
+
+def leases_file(lan) -> str:
+    """dnsmasq's lease file: "expiry mac ip hostname client-id" lines."""
+    try:
+        with open(lan.leasefile) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def addr_inside(host, name: str) -> list[str]:
+    """The IPv4 addresses (ip/prefix) on eth0 inside the container."""
+    out = host.exec(name, "ip", "-o", "-4", "addr", "show", "dev", "eth0", check=True).stdout
+    return [w for line in out.splitlines() for i, w in enumerate(line.split())
+            if i > 0 and line.split()[i - 1] == "inet"]
+
+
+def lease_entry(host, name: str) -> dict:
+    """The network inspect's boxnet lease entry of a container's endpoint."""
+    ep = host.inspect(name)["NetworkSettings"]["Networks"]["dlan"]["EndpointID"]
+    return host.network("dlan")["BoxnetDhcpLeases"][ep]
+
+
+def test_bad_input_names_the_conflict(host, lan):
+    """dhcp with a bridge network, with --subnet, and --ip on a dhcp network: 400s."""
+    r = host.cli("network", "create", "--ipam-driver", "dhcp", "nope", check=False)
+    assert r.returncode != 0 and "dhcp IPAM driver needs a macvlan or ipvlan" in r.stderr
+    r = host.cli("network", "create", "-d", "macvlan", "--ipam-driver", "dhcp", "--subnet",
+                 "198.19.100.0/24", "-o", "parent=eth1", "nope", check=False)
+    assert r.returncode != 0 and "--subnet cannot be given" in r.stderr, r.stderr
+    r = host.cli("run", "-d", "--name", "nope", "--network", "dlan", "--ip", "198.19.100.60",
+                 *SLEEP, check=False)
+    assert r.returncode != 0 and "dhcp IPAM driver" in r.stderr and "--ip" in r.stderr
+    host.cli("rm", "-f", "nope", check=False)
+    names = host.cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "nope" not in names
+
+
+def test_lease_used_renewed_kept_across_restart_and_released(host, lan):
+    """The container holds the dnsmasq lease (ip addr inside, inspect, lease file), its
+    default route and DNS come from it, the LAN host reaches it; the daemon restarts
+    and keeps it; dnsmasq sees the renewal at T1; rm releases it."""
+    t0 = time.monotonic()
+    host.cli("run", "-d", "--name", "d1", "--network", "dlan", *SLEEP)
+    mac = host.inspect("d1")["NetworkSettings"]["Networks"]["dlan"]["MacAddress"]
+    cidr = host.inspect("d1")["NetworkSettings"]["Networks"]["dlan"]["IPAddress"]
+    ip = cidr.partition("/")[0] if "/" in cidr else cidr
+    assert ip.startswith("198.19.100.") and 50 <= int(ip.rsplit(".", 1)[1]) <= 99, ip
+    assert f"{ip}/24" in addr_inside(host, "d1")
+    assert f"{mac} {ip}" in leases_file(lan), leases_file(lan)
+    assert f"DHCPACK(eth0) {ip} {mac}" in dnsmasq_log(lan)
+    assert f"default via {ROUTER} dev eth0" in host.exec("d1", "ip", "route", check=True).stdout
+    assert lan.ping(ip), "the LAN host cannot reach the leased address"
+    assert host.exec("d1", "ping", "-c1", "-W2", ROUTER).returncode == 0
+    # the lease's DNS server (dnsmasq itself) is the embedded DNS's upstream
+    r = host.exec("d1", "nslookup", "printer.lan.test", "127.0.0.11")
+    assert PRINTER in r.stdout, r.stdout + r.stderr
+    entry = lease_entry(host, "d1")
+    assert entry["Address"] == f"{ip}/24" and entry["Server"] == ROUTER, entry
+    assert entry["LeaseTime"] == 120 and entry["T1"] == 60 and entry["Renewals"] == 0, entry
+
+    host.restart()
+    assert f"{ip}/24" in addr_inside(host, "d1")
+    assert lease_entry(host, "d1")["Address"] == f"{ip}/24"
+
+    # T1 = 60 s after the ACK: the restored task renews by a unicast REQUEST
+    requests_before = dnsmasq_log(lan).count(f"DHCPREQUEST(eth0) {ip} {mac}")
+    _poll("the renewal at T1 in dnsmasq's log",
+          lambda: dnsmasq_log(lan).count(f"DHCPREQUEST(eth0) {ip} {mac}") > requests_before
+          and lease_entry(host, "d1")["Renewals"] >= 1, max(10.0, 80 - (time.monotonic() - t0)))
+    assert dnsmasq_log(lan).count(f"DHCPACK(eth0) {ip} {mac}") >= 2
+    assert f"{ip}/24" in addr_inside(host, "d1")
+
+    host.cli("rm", "-f", "d1")
+    _poll("DHCPRELEASE in dnsmasq's log", lambda: f"DHCPRELEASE(eth0) {ip} {mac}"
+          in dnsmasq_log(lan), 15)
+    _poll("the lease gone from dnsmasq's lease file", lambda: mac not in leases_file(lan), 15)
+
+
+def test_disconnect_releases_and_connect_leases_again(host, lan):
+    """network disconnect sends DHCPRELEASE; a connect leases an address again."""
+    host.cli("run", "-d", "--name", "d2", "--network", "dlan", *SLEEP)
+    mac = host.inspect("d2")["NetworkSettings"]["Networks"]["dlan"]["MacAddress"]
+    ip = lease_entry(host, "d2")["Address"].partition("/")[0]
+    host.cli("network", "disconnect", "dlan", "d2")
+    _poll("DHCPRELEASE of d2", lambda: f"DHCPRELEASE(eth0) {ip} {mac}" in dnsmasq_log(lan), 15)
+    assert mac not in leases_file(lan)
+    host.cli("network", "connect", "dlan", "d2")
+    new = lease_entry(host, "d2")["Address"]
+    assert new in addr_inside(host, "d2"), (new, addr_inside(host, "d2"))
+    host.cli("rm", "-f", "d2")
