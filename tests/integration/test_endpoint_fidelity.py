@@ -131,7 +131,17 @@ def test_endpoint_settings_inside_and_in_inspect(host, docker):
     # the docker CLI lowercases driver options (so dockerd takes `ifname` too)
     assert ep["DriverOpts"] == {IFNAME: "wan0",
                                 SYSCTLS: "net.ipv4.conf.ifname.forwarding=1"}
-    docker("rm", "-f", "fid1")
+    # without --mac-address a MAC is random (Docker 28), not 02:42 + the IPv4 address
+    docker("run", "-d", "--name", "fid2", "--network", "fid", "busybox", "sleep", "600")
+    docker("run", "-d", "--name", "fid3", "--network", "fid", "busybox", "sleep", "600")
+    macs = [endpoint(host, n, "fid")["MacAddress"] for n in ("fid2", "fid3")]
+    for n, mac in zip(("fid2", "fid3"), macs):
+        assert mac in sh(host, n, "ip -o link show eth0")
+        ip = endpoint(host, n, "fid")["IPAddress"]
+        assert mac != "02:42:" + ":".join(f"{int(x):02x}" for x in ip.split("."))
+        assert int(mac[:2], 16) & 3 == 2     # unicast, locally administered
+    assert macs[0] != macs[1]
+    docker("rm", "-f", "fid1", "fid2", "fid3")
     docker("network", "rm", "fid")
 
 
@@ -141,7 +151,7 @@ def test_inspect_round_trip_dockerpy(host, client):
     api.create_network("rt", ipam=dockerpy.types.IPAMConfig(
         pool_configs=[dockerpy.types.IPAMPool(subnet="10.234.0.0/24")]))
     sent = {"IPAMConfig": {"IPv4Address": "10.234.0.40", "LinkLocalIPs": ["169.254.9.9"]},
-            "Aliases": ["a1", "a2"], "Links": None, "MacAddress": "02:42:0a:ea:00:28",
+            "Aliases": ["a1", "a2"], "Links": ["rt-other:db"], "MacAddress": "02:42:0a:ea:00:28",
             "DriverOpts": {IFNAME: "data0", SYSCTLS: "net.ipv4.conf.IFNAME.arp_announce=2"},
             "GwPriority": 7}
     ctr = api.create_container("busybox", "sleep 600", name="rt1",
