@@ -337,3 +337,25 @@ def test_compose_interface_name(host, tmp_path):
         assert endpoint(host, ctr, "ifn_front")["DriverOpts"] == {IFNAME: "front0"}
     finally:
         host.cli("compose", "-f", str(f), "down", timeout=120)
+
+
+def test_replumbed_endpoint_keeps_its_options(make_host):
+    """An interface lost while boxnetd was down is plumbed again at its start with
+    its name, link-local address and sysctl (core/reconcile.py)."""
+    h = make_host()
+    h.api_ok("POST", "/networks/create", json={
+        "Name": "rp", "IPAM": {"Config": [{"Subnet": "10.243.0.0/24"}]}})
+    h.api_ok("POST", "/containers/create?name=rp1", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": "rp"},
+        "NetworkingConfig": {"EndpointsConfig": {"rp": {
+            "IPAMConfig": {"LinkLocalIPs": ["169.254.30.1"]},
+            "DriverOpts": {IFNAME: "lan0", SYSCTLS: "net.ipv4.conf.IFNAME.arp_ignore=1"}}}}})
+    h.api_ok("POST", "/containers/rp1/start")
+    netns = h.inspect("rp1")["State"]["Pid"]
+    h.stop()
+    subprocess.run(["nsenter", f"--net=/proc/{netns}/ns/net", "ip", "link", "del", "lan0"],
+                   check=True, timeout=30)
+    h.start(*h.daemon_args)
+    assert "169.254.30.1/16" in sh(h, "rp1", "ip -o -4 addr show dev lan0")
+    assert sh(h, "rp1", "cat /proc/sys/net/ipv4/conf/lan0/arp_ignore") == "1"
+    h.api_ok("DELETE", "/containers/rp1?force=1")
