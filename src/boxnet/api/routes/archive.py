@@ -17,16 +17,17 @@ The filesystem work runs in a worker thread (runtime/cp.py).
 from __future__ import annotations
 
 import asyncio
-import errno
+import json
 
 from aiohttp import web
 
-from ...errors import Forbidden, InvalidParameter
+from ...errors import Conflict, Forbidden, InvalidParameter, KernelError, NotFound
+from ...kernel import cpproc
 from ...runtime import cp
 from ...runtime.cppath import ContainerFs, Mount, stat_header
 from ...runtime.users import resolve_in_rootfs
 from .common import ctl, qbool
-from .tarstream import BodyReader, stream_from_thread
+from .tarstream import stream_from_thread
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 RUNNING_SKIP = ("/proc", "/sys", "/dev")
@@ -99,22 +100,29 @@ def _owner(cont, fs: ContainerFs, copy_uid_gid: bool) -> tuple[int, int] | None:
     return u.uid, u.gid
 
 
+_BY_STATUS = {400: InvalidParameter, 403: Forbidden, 404: NotFound, 409: Conflict}
+
+
 async def put(request: web.Request) -> web.Response:
-    """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=."""
+    """PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=.
+    The extraction runs in a child process (kernel/cpproc.py says why) fed
+    with the body as it arrives."""
     cont = ctl(request).container(request.match_info["id"])
     path = _path(request)
-    no_overwrite = qbool(request, "noOverwriteDirNonDir")
     fs = await container_fs(request, cont)
     owner = _owner(cont, fs, qbool(request, "copyUIDGID"))
-    body = BodyReader(request, asyncio.get_running_loop())
+    spec = json.dumps({"root": fs.root, "readonly": fs.readonly, "path": path,
+                       "mounts": [[m.destination, m.source, m.rw] for m in fs.mounts],
+                       "no_overwrite": qbool(request, "noOverwriteDirNonDir"),
+                       "owner": list(owner) if owner else None})
+    code, out, err = await cpproc.run_worker(spec, request.content.iter_chunked(1 << 20))
     try:
-        await asyncio.to_thread(cp.put, fs, path, body, no_overwrite, owner)
-    except OSError as e:
-        if e.errno == errno.EROFS:
-            raise Forbidden("container rootfs is marked read-only") from None
-        raise
-    finally:
-        await body.close()
+        answer = json.loads(out.decode(errors="replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise KernelError(f"docker cp: the extraction worker failed (exit {code}): "
+                          f"{err.decode(errors='replace').strip()[-2000:]}") from None
+    if "members" not in answer:
+        raise _BY_STATUS.get(answer.get("status"), KernelError)(answer.get("message", "?"))
     return web.Response(status=200)
 
 

@@ -38,22 +38,35 @@ async def stream_from_thread(request: web.Request, resp: web.StreamResponse,
 
 class BodyReader:
     """A blocking, read-only file object over `request.content` (use it from a
-    worker thread only).  A task on the event loop reads the body as it comes
-    and hands the chunks over through a bounded queue, so the thread's reads
-    are not each a round trip to the loop (that was half the time of a
-    `docker cp` of 100 MiB into a container); at most QUEUED chunks wait."""
+    worker thread only).  A task on the event loop reads the body and hands it
+    over in batches of HANDOVER bytes through a queue of at most QUEUED
+    batches, so the thread's reads are not each a round trip to the loop.
 
-    QUEUED = 64
+    Why so few queued: while the loop has room to fill it keeps reading the
+    client's bytes, holding the GIL the extracting thread needs again after
+    each of its system calls (up to 5 ms each time: a convoy); a short queue
+    leaves the loop idle, and the client waits in the socket's backpressure."""
+
+    QUEUED = 2
 
     def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop):
         """Start reading the body on `loop` (the request's event loop)."""
         self.content = request.content
         self.loop = loop
         self.total = 0
-        self._q: queue.Queue = queue.Queue(self.QUEUED)
+        self._q: queue.Queue = queue.Queue()
+        self._room = asyncio.Event()
+        self._room.set()
         self._buf = b""
         self._eof = False
         self._task = loop.create_task(self._pump())
+
+    async def _put(self, data: bytes) -> None:
+        while self._q.qsize() >= self.QUEUED:
+            self._room.clear()
+            if self._q.qsize() >= self.QUEUED:
+                await self._room.wait()
+        self._q.put(data)
 
     async def _pump(self) -> None:
         try:
@@ -64,31 +77,20 @@ class BodyReader:
                 if chunk:
                     pending.append(chunk)
                     size += len(chunk)
-                # Why batch: every hand-over is a switch of the GIL between the
-                # loop and the thread (up to 5 ms each); 1 MiB per hand-over.
                 if pending and (size >= HANDOVER or not chunk or self.content.is_eof()):
                     data = b"".join(pending)
                     pending, size = [], 0
-                    while True:   # bounded: wait for the thread, off the loop
-                        try:
-                            self._q.put_nowait(data)
-                            break
-                        except queue.Full:
-                            await asyncio.sleep(0.002)
+                    await self._put(data)
                 if not chunk:
                     break
         finally:
-            while True:
-                try:
-                    self._q.put_nowait(b"")
-                    break
-                except queue.Full:
-                    await asyncio.sleep(0.002)
+            self._q.put(b"")   # unbounded: the end always gets through
 
     def read(self, n: int = -1) -> bytes:
         """Up to `n` bytes (all when n < 0); b"" at the end of the body."""
         while not self._eof and (n is None or n < 0 or len(self._buf) < n):
             chunk = self._q.get(timeout=WRITE_TIMEOUT)
+            self.loop.call_soon_threadsafe(self._room.set)
             if not chunk:
                 self._eof = True
                 break

@@ -1,0 +1,43 @@
+"""The `docker cp` extraction worker: `python -m boxnet.runtime.cpworker SPEC`
+extracts the tar on its stdin into a container (runtime/cp.py `put`) and
+answers one JSON line on stdout: {"members": n} or {"status", "message"}.
+
+SPEC is JSON: root, mounts ([destination, source, rw]...), readonly, path,
+no_overwrite, owner ([uid, gid] or null).  Started by kernel/cpproc.py so the
+extraction does not share the daemon's interpreter (see there why).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+
+from boxnet.errors import BoxnetError
+from boxnet.runtime import cp
+from boxnet.runtime.cppath import ContainerFs, Mount
+
+
+def main(argv: list[str]) -> int:
+    """Run one extraction; the exit code is 0 on success, 1 on a refusal."""
+    spec = json.loads(argv[1])
+    fs = ContainerFs(spec["root"], [Mount(*m) for m in spec["mounts"]],
+                     readonly=bool(spec["readonly"]))
+    owner = tuple(spec["owner"]) if spec.get("owner") else None
+    try:
+        n = cp.put(fs, spec["path"], sys.stdin.buffer.raw, bool(spec["no_overwrite"]), owner)
+    except BoxnetError as e:
+        answer = {"status": e.status, "message": e.message}
+    except OSError as e:
+        status = 403 if e.errno == errno.EROFS else 500
+        answer = {"status": status, "message": "container rootfs is marked read-only"
+                  if status == 403 else f"extraction failed: {e}"}
+    else:
+        answer = {"members": n}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0 if "members" in answer else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
