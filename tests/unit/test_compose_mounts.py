@@ -165,6 +165,12 @@ def test_secret_sources_refused(tmp_path):
         secrets: {s: {file: ./missing.txt}}
         """)
     assert "secrets.s.file" in str(e) and "missing.txt" in str(e)
+    (tmp_path / "ok.txt").write_text("x")
+    e = refused(tmp_path, """
+        services: {a: {image: busybox, secrets: [s]}}
+        secrets: {s: {file: ./ok.txt, labels: {a: b}}}
+        """)
+    assert "secrets.s.labels" in str(e)
     e = refused(tmp_path, """
         services: {a: {image: busybox, volumes: ['v:/x']}}
         volumes: {v: {external: true, driver: local}}

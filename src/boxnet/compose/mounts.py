@@ -218,10 +218,10 @@ def _files(project: Project, svc: Service, kind: str, out: dict) -> None:
                            "put the value in a file and use `file:`")
         if not decl.get("file"):
             raise _err(project, dpath, f"{kind[:-1]} {name!r} has no `file:`")
-        for k in ("driver", "driver_opts", "template_driver"):
+        for k in ("driver", "driver_opts", "template_driver", "labels"):
             if decl.get(k):
-                raise _err(project, dpath + (k,), f"{kind[:-1]} {k} is a swarm feature, "
-                           "not supported")
+                raise _err(project, dpath + (k,), f"{kind[:-1]} {k} is a swarm feature "
+                           "(a file is bind-mounted: nothing carries them), not supported")
         src = _host_path(project, str(decl["file"]))
         try:
             st = os.stat(src)
