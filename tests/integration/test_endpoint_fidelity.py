@@ -194,8 +194,16 @@ def test_bad_endpoint_options_refused_nothing_changed(host, docker):
     ]:
         status, body = _connect(host, "bad2", "bad-c", cfg)
         assert status == 400 and words in body["message"], (cfg, status, body)
+    # well-formed, but a key the kernel does not have: found at the join, rolled back
+    status, body = _connect(host, "bad2", "bad-c",
+                            {"DriverOpts": {SYSCTLS: "net.ipv4.conf.IFNAME.no_such_key=1"}})
+    assert status == 400 and "no_such_key" in body["message"], body
     assert list(host.inspect("bad-c")["NetworkSettings"]["Networks"]) == ["bad1"]
     assert sh(host, "bad-c", "ip -o link | cut -d: -f2 | sort") == links_before
+    assert host.network("bad2")["Containers"] == {}
+    # its address went back: only network, broadcast and gateway in use
+    assert host.network("bad2")["Status"]["IPAM"]["Subnets"]["10.236.0.0/24"] == {
+        "IPsInUse": 3, "DynamicIPsAvailable": 253}
     # at create too: two endpoints asking for one name
     status, body = host.api("POST", "/containers/create?name=bad-d", json={
         "Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "bad1"},

@@ -9,9 +9,11 @@ everything set here.
 
 from __future__ import annotations
 
+import errno
+
 from pyroute2.netlink.exceptions import NetlinkError
 
-from boxnet.errors import KernelError
+from boxnet.errors import InvalidParameter, KernelError
 from boxnet.kernel import netns as _netns
 from boxnet.kernel import sysctl
 from boxnet.kernel.nlerror import nl_error as _err
@@ -41,8 +43,10 @@ def _write_all(pairs: list[tuple[str, str]]) -> None:
             with open(sysctl.sysctl_path(key), "w") as f:
                 f.write(value)
         except OSError as e:
-            raise KernelError(f"cannot set sysctl {key.replace('/', '.')}={value}: "
-                              f"{e.strerror or e}") from e
+            what = f"cannot set sysctl {key.replace('/', '.')}={value}: {e.strerror or e}"
+            if e.errno in (errno.ENOENT, errno.EINVAL):   # no such key, or a value it refuses
+                raise InvalidParameter(what + " (com.docker.network.endpoint.sysctls)") from e
+            raise KernelError(what) from e
 
 
 async def write_sysctls(netns_path: str, pairs: list[tuple[str, str]]) -> None:
