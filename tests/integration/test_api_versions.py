@@ -161,6 +161,57 @@ def test_event_shapes_by_version(host):
     host.api_ok("DELETE", "/containers/ev1")
 
 
+SPECS = os.path.join(os.path.dirname(__file__), "..", "specs")
+
+
+def _schema_errors(version: str, name: str, instance, array: bool = False) -> list[str]:
+    """jsonschema errors of `instance` against the spec of `version`'s definition
+    `name` (Swagger's x-nullable, and Go's null slices and maps, allowed)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    yaml = pytest.importorskip("yaml")
+
+    def nullable(node):
+        if isinstance(node, dict):
+            node = {k: nullable(v) for k, v in node.items()}
+            if (node.get("x-nullable") or node.get("type") in ("array", "object")) \
+                    and "type" in node and not isinstance(node["type"], list):
+                node["type"] = [node["type"], "null"]
+            return node
+        return [nullable(x) for x in node] if isinstance(node, list) else node
+    with open(os.path.join(SPECS, f"docker-engine-api-v{version}.yaml")) as f:
+        defs = nullable(yaml.safe_load(f)["definitions"])
+    ref = {"$ref": f"#/definitions/{name}"}
+    schema = {"definitions": defs, **({"type": "array", "items": ref} if array else ref)}
+    return [f"{'/'.join(map(str, e.path))}: {e.message[:160]}"
+            for e in jsonschema.Draft7Validator(schema).iter_errors(instance)]
+
+
+@pytest.mark.parametrize("version", ["1.50", "1.52"])
+def test_shapes_match_each_versions_spec(host, version):
+    """Inspect, list and network inspect at 1.50 and 1.52 against that version's spec."""
+    tag = version.replace(".", "")
+    host.api_ok("POST", "/networks/create", json={
+        "Name": f"sch{tag}", "IPAM": {"Config": [{"Subnet": f"10.184.{tag[-1]}.0/24"}]}})
+    host.api_ok("POST", f"/v{version}/containers/create?name=sch{tag}", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": f"sch{tag}"},
+        "NetworkingConfig": {"EndpointsConfig": {f"sch{tag}": {"Aliases": ["s"]}}}})
+    host.api_ok("POST", f"/v{version}/containers/sch{tag}/start")
+    checks = [("ContainerInspectResponse", f"/v{version}/containers/sch{tag}/json", False),
+              ("ContainerSummary", f"/v{version}/containers/json", True),
+              ("Network", f"/v{version}/networks/sch{tag}", False)]
+    for name, path, array in checks:
+        doc = host.api_ok("GET", path)
+        assert not _schema_errors(version, name, doc, array), (path, _schema_errors(
+            version, name, doc, array)[:5])
+    summary = [c for c in host.api_ok("GET", f"/v{version}/containers/json")
+               if c["Names"] == [f"/sch{tag}"]][0]
+    assert ("Health" in summary) == (version == "1.52")
+    if version == "1.52":
+        assert summary["Health"] == {"Status": "none", "FailingStreak": 0}
+    host.api_ok("DELETE", f"/containers/sch{tag}?force=1")
+    host.api_ok("DELETE", f"/networks/sch{tag}")
+
+
 def _sub(version: str) -> int:
     return VERSIONS.index(version)
 
