@@ -245,6 +245,10 @@ def test_docker_cli_core_flow(host, cfgdir, version):
     assert set(info["NetworkSettings"]["Networks"]) == {front, back}
     assert info["NetworkSettings"]["Networks"][front]["IPAddress"].startswith(f"10.181.{n}.")
     assert ("IPAddress" in info["NetworkSettings"]) == (version != "1.52"), version
+    # before 1.45 a user-defined network's Aliases carry the short id (and hostname)
+    aliases = info["NetworkSettings"]["Networks"][front]["Aliases"]
+    short = info["Id"][:12]
+    assert aliases == (["api", short] if version < "1.45" else ["api"]), aliases
     listed = d("ps", "--format", "{{.Names}}").stdout.split()
     assert {f"cli{tag}", f"web{tag}"} <= set(listed)
     d("network", "disconnect", front, f"cli{tag}")
