@@ -51,3 +51,30 @@ async def run_worker(spec: str, body: AsyncIterator[bytes]) -> tuple[int, bytes,
             await proc.wait()
         readers.cancel()
         raise
+
+
+async def stream_worker(spec: str, write) -> tuple[int, bytes]:
+    """Run the worker with `spec` and hand its stdout to `await write(chunk)` as
+    it comes; return (exit code, its stderr, bounded)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "boxnet.runtime.cpworker", spec,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, limit=1 << 20)
+
+    async def drain_err() -> bytes:
+        kept = b""
+        while chunk := await proc.stderr.read(65536):
+            kept += chunk[:OUT_KEEP - len(kept)]
+        return kept
+    err_task = asyncio.ensure_future(drain_err())
+    try:
+        while chunk := await proc.stdout.read(1 << 20):
+            await write(chunk)
+        err = await err_task
+        return await proc.wait(), err
+    except BaseException:   # the client left: no orphan worker
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        err_task.cancel()
+        raise

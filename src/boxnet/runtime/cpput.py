@@ -213,7 +213,7 @@ def extract(res: Resolver, dest: str, body: BinaryIO, no_overwrite_dir_non_dir: 
     n = 0
     try:
         # bufsize: tarfile's stream reader asks the body for 10 KiB at a time by
-        # default, each read a round trip to the event loop (BodyReader).
+        # default: each read a system call on the worker's stdin pipe.
         with tarfile.open(fileobj=body, mode="r|*",  # type: ignore[call-overload]
                           tarinfo=BoundedTarInfo, bufsize=CHUNK) as tar:
             for m in tar:

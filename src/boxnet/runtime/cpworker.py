@@ -1,6 +1,8 @@
-"""The `docker cp` extraction worker: `python -m boxnet.runtime.cpworker SPEC`
-extracts the tar on its stdin into a container (runtime/cp.py `put`) and
-answers one JSON line on stdout: {"members": n} or {"status", "message"}.
+"""The `docker cp` worker: `python -m boxnet.runtime.cpworker SPEC` extracts
+the tar on its stdin into a container (runtime/cp.py `put`) and answers one
+JSON line on stdout: {"members": n} or {"status", "message"}; with
+"mode": "get" it writes the tar of `path` to stdout instead (runtime/cp.py
+`prepare_get`; a failure half-way is a line on stderr and exit 1).
 
 SPEC is JSON: root, mounts ([destination, source, rw]...), readonly, path,
 no_overwrite, owner ([uid, gid] or null).  Started by kernel/cpproc.py so the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 
 from boxnet.errors import BoxnetError
@@ -18,11 +21,31 @@ from boxnet.runtime import cp
 from boxnet.runtime.cppath import ContainerFs, Mount
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def get(fs: ContainerFs, path: str) -> int:
+    """Write the tar of `path` to stdout; 0, or 1 with the reason on stderr."""
+    try:
+        _, write = cp.prepare_get(fs, path)
+        write(lambda chunk: _write_all(1, chunk))
+    except (BoxnetError, OSError) as e:
+        sys.stderr.write(f"{getattr(e, 'message', e)}\n")
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """Run one extraction; the exit code is 0 on success, 1 on a refusal."""
+    """Run one extraction (or, with "mode": "get", one archive); the exit code
+    is 0 on success, 1 on a refusal."""
     spec = json.loads(argv[1])
     fs = ContainerFs(spec["root"], [Mount(*m) for m in spec["mounts"]],
-                     readonly=bool(spec["readonly"]))
+                     readonly=bool(spec["readonly"]), skip=tuple(spec.get("skip", ())))
+    if spec.get("mode") == "get":
+        return get(fs, spec["path"])
     owner = tuple(spec["owner"]) if spec.get("owner") else None
     try:
         n = cp.put(fs, spec["path"], sys.stdin.buffer.raw, bool(spec["no_overwrite"]), owner)

@@ -11,13 +11,15 @@ directories), a stopped or created one's root (the overlay of its image and
 writable layer, mounted if needed) with its volumes and binds looked up in
 their sources.  Every path is resolved inside that root (runtime/cppath.py),
 so neither the archive nor the container's own symlinks can reach the host.
-The filesystem work runs in a worker thread (runtime/cp.py).
+The stat runs in a worker thread (runtime/cp.py); the tar of GET and the
+extraction of PUT in a child process (runtime/cpworker.py, kernel/cpproc.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from aiohttp import web
 
@@ -27,8 +29,8 @@ from ...runtime import cp
 from ...runtime.cppath import ContainerFs, Mount, stat_header
 from ...runtime.users import resolve_in_rootfs
 from .common import ctl, qbool
-from .tarstream import stream_from_thread
 
+log = logging.getLogger(__name__)
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 RUNNING_SKIP = ("/proc", "/sys", "/dev")
 
@@ -80,13 +82,27 @@ async def head(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.StreamResponse:
-    """GET /containers/{id}/archive?path=: the tar of the path, its stat in the header."""
+    """GET /containers/{id}/archive?path=: the tar of the path, its stat in the
+    header.  The stat is taken here (a missing path is a 404 before any byte);
+    the tar is written by a child process (kernel/cpproc.py says why)."""
     cont = ctl(request).container(request.match_info["id"])
     fs = await container_fs(request, cont)
-    doc, write = await asyncio.to_thread(cp.prepare_get, fs, _path(request))
+    path = _path(request)
+    doc = await asyncio.to_thread(cp.stat_path, fs, path)
     resp = web.StreamResponse(headers={STAT_HEADER: stat_header(doc),
                                        "Content-Type": "application/x-tar"})
-    await stream_from_thread(request, resp, write)
+    await resp.prepare(request)
+    spec = json.dumps({"mode": "get", "root": fs.root, "readonly": fs.readonly, "path": path,
+                       "mounts": [[m.destination, m.source, m.rw] for m in fs.mounts],
+                       "skip": list(fs.skip)})
+    code, err = await cpproc.stream_worker(spec, resp.write)
+    if code != 0:   # too late for a status: the client sees a cut tar
+        log.warning("docker cp from %s:%s failed half-way: %s", cont.name, path,
+                    err.decode(errors="replace").strip()[-500:])
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
     return resp
 
 
