@@ -87,12 +87,13 @@ def main() -> None:
                 except Exception:
                     pass
 
-    tsrv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET   # --addr fd00::2 serves IPv6
+    tsrv = socket.socket(fam, socket.SOCK_STREAM)
     tsrv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tsrv.bind((a.addr, a.port))
     tsrv.listen(16)
     threading.Thread(target=tcp_loop, args=(tsrv,), daemon=True).start()
-    usrv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    usrv = socket.socket(fam, socket.SOCK_DGRAM)
     usrv.bind((a.addr, a.port))
     log.write("ready\n")
     while True:

@@ -61,9 +61,9 @@ def world(host):
 
 
 def dq(host, container: str, *args: str) -> dict:
-    """dns_query.py run in the container's netns."""
-    key = host.inspect(container)["NetworkSettings"]["SandboxKey"]
-    r = harness.run(["nsenter", f"--net={key}", sys.executable, str(HERE / "dns_query.py"),
+    """dns_query.py run in the container's netns (through its pid: the pin may
+    be in the daemon's private mount namespace)."""
+    r = harness.run(["nsenter", f"--net={netns_of(host, container)}", sys.executable, str(HERE / "dns_query.py"),
                      *args], timeout=60)
     return json.loads(r.stdout)
 
@@ -135,6 +135,20 @@ def test_published_port_over_ipv6_from_outside(world):
     assert {"HostIp": "::", "HostPort": "8097"} in ports
 
 
+def test_ipv4_address_or_subnet_on_ipv6_only_network_is_400(world):
+    host, _ = world
+    before = sorted(host.link_names())
+    r = docker(host, "run", "-d", "--name", "bad4", "--network", "v6only", "--ip", "10.9.9.9",
+               *SLEEP, check=False)
+    assert r.returncode != 0 and "IPv4" in r.stderr, r.stderr
+    assert "bad4" not in docker(host, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    r = docker(host, "network", "create", "--ipv4=false", "--ipv6", "--subnet", "10.9.9.0/24",
+               "bad6", check=False)
+    assert r.returncode != 0 and "IPv4" in r.stderr, r.stderr
+    assert "bad6" not in docker(host, "network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert sorted(host.link_names()) == before
+
+
 def _hosts_lines(host, name: str, entry: str) -> list[str]:
     """The addresses /etc/hosts inside the container gives `entry`."""
     text = docker(host, "exec", name, "cat", "/etc/hosts").stdout
@@ -174,3 +188,35 @@ def test_bad_daemon_flags_refuse_to_start(make_host):
     with pytest.raises(Exception):
         h.start("--fixed-cidr-v6", "fd00:b1::/64", timeout=15)
     assert "needs --ipv6" in h.log_tail(20)
+
+
+def test_hosts_ipv6_nameserver_is_the_upstream(make_host, tmp_path):
+    """The host's resolv.conf names only an IPv6 server (the outside's stub):
+    the embedded DNS forwards to it over IPv6 from the host netns.  The daemon
+    runs in a private mount namespace where that file is bind-mounted over
+    /etc/resolv.conf (the machine's own file is never touched)."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"nameserver {OUT6}\n")
+    h = make_host(start=False)
+    h.launcher = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv)]
+    out = dual_outside(h)
+    log = tmp_path / "stub.log"
+    out.popen([sys.executable, str(HERE / "dns_stub.py"), "--log", str(log), "--addr", OUT6])
+    h.start()
+    docker(h, "network", "create", "--ipv6", "up6")
+    docker(h, "run", "-d", "--name", "r1", "--network", "up6", *SLEEP)
+    got = dq(h, "r1", "query", "www.outside.test", "A")
+    assert got["rcode"] == "NOERROR" and got["answers"] == ["203.0.113.7"], got
+    assert "udp www.outside.test. 1" in log.read_text()
+
+
+def test_default_address_pool_v6_replaces_the_ula(make_host):
+    h = make_host("--default-address-pool", "base=10.80.0.0/16,size=24",
+                  "--default-address-pool", "base=fd42:1::/48,size=64")
+    docker(h, "network", "create", "--ipv6", "p6")
+    subnets = sorted(c["Subnet"] for c in h.network("p6")["IPAM"]["Config"])
+    # the default bridge took 10.80.0.0/24; no ULA pool was added
+    assert subnets == ["10.80.1.0/24", "fd42:1::/64"], subnets
+    docker(h, "run", "-d", "--name", "q1", "--network", "p6", *SLEEP)
+    assert h.ip_of("q1", "p6", v6=True).startswith("fd42:1::")
