@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from boxnet.kernel import features
 from integration.lan import Lan
 
 pytestmark = pytest.mark.kernel
@@ -166,3 +167,26 @@ def test_disconnect_releases_and_connect_leases_again(host, lan):
     new = lease_entry(host, "d2")["Address"]
     assert new in addr_inside(host, "d2"), (new, addr_inside(host, "d2"))
     host.cli("rm", "-f", "d2")
+
+
+@pytest.mark.skipif(not features.probe("ipvlan"), reason=features.missing_reason("ipvlan"))
+def test_ipvlan_endpoints_share_a_mac_but_hold_leases_of_their_own(host, lan):
+    """ipvlan L2 links all carry the parent's MAC: the client id (made from the endpoint
+    id) gives each container its own lease and address."""
+    lan.add_parent("eth2", "u-host2")
+    host.cli("network", "create", "-d", "ipvlan", "--ipam-driver", "dhcp",
+             "-o", "parent=eth2", "dlan6")
+    try:
+        for n in ("i1", "i2"):
+            host.cli("run", "-d", "--name", n, "--network", "dlan6", *SLEEP)
+        ips = [host.inspect(n)["NetworkSettings"]["Networks"]["dlan6"]["IPAddress"]
+               for n in ("i1", "i2")]
+        assert ips[0] != ips[1] and all(ip.startswith("198.19.100.") for ip in ips), ips
+        for n, ip in zip(("i1", "i2"), ips):
+            assert f"{ip.partition('/')[0]}/24" in addr_inside(host, n)
+            assert lan.ping(ip.partition("/")[0])
+        # dnsmasq writes the client id in hex: 00 then "boxnet-"
+        assert leases_file(lan).count("00:62:6f:78:6e:65:74:2d") >= 2, leases_file(lan)
+    finally:
+        host.cli("rm", "-f", "i1", "i2", check=False)
+        host.cli("network", "rm", "dlan6", check=False)

@@ -75,9 +75,11 @@ def lease_from_ack(ack: wire.Message, now: float, renewals: int = 0) -> Lease:
 class Client:
     """One endpoint's DHCP conversation; `mac` is its interface's, `hostname` optional."""
 
-    def __init__(self, mac: str, hostname: str = "", lease: Lease | None = None):
+    def __init__(self, mac: str, hostname: str = "", lease: Lease | None = None,
+                 client_id: bytes | None = None):
         self.mac = mac
         self.chaddr = wire.mac_bytes(mac)
+        self.client_id = client_id or wire.client_id(mac)   # option 61, stable per endpoint
         self.hostname = hostname
         self.lease = lease
         self.state = BOUND if lease else INIT
@@ -90,7 +92,7 @@ class Client:
 
     def _options(self, kind: int, extra: dict[int, bytes]) -> dict[int, bytes]:
         opts = {wire.OPT_MSG_TYPE: bytes([kind]),
-                wire.OPT_CLIENT_ID: wire.client_id(self.mac)}
+                wire.OPT_CLIENT_ID: self.client_id}
         opts.update(extra)
         if kind in (wire.DISCOVER, wire.REQUEST):
             opts[wire.OPT_PARAM_REQ] = wire.PARAMS

@@ -41,6 +41,7 @@ class LeaseRecord(msgspec.Struct, kw_only=True):
     ifname: str
     mac: str
     lease: Lease
+    client_id: bytes = b""   # option 61 when not made from the MAC (ipvlan)
 
 
 async def exchange(sock, client: Client, first: wire.Message, dest: str, timeout: float,
@@ -85,15 +86,16 @@ class LeaseKeeper:
         self._tasks: dict[str, asyncio.Task] = {}
 
     async def acquire(self, network_id: str, endpoint_id: str, netns_path: str, ifname: str,
-                      mac: str, timeout: float = 30.0) -> Lease:
+                      mac: str, timeout: float = 30.0, client_id: bytes | None = None) -> Lease:
         """Lease an address for the endpoint's interface, put it on the interface and
         keep it (renewed by a task); KernelError naming the interface if no server
         answers within `timeout` seconds."""
-        client = Client(mac)
+        client = Client(mac, client_id=client_id)
         lease = await self._discover(client, netns_path, ifname, timeout)
         await dhcpsock.set_address(self._nl, netns_path, ifname, lease.address)
         rec = LeaseRecord(endpoint_id=endpoint_id, network_id=network_id,
-                          netns_path=netns_path, ifname=ifname, mac=mac, lease=lease)
+                          netns_path=netns_path, ifname=ifname, mac=mac, lease=lease,
+                          client_id=client_id or b"")
         self._keep(rec)
         log.info("dhcp: %s leased %s from %s for %ss", ifname, lease.address, lease.server,
                  lease.lease_time)
@@ -128,57 +130,60 @@ class LeaseKeeper:
         self._tasks[rec.endpoint_id] = task
 
     async def _run(self, rec: LeaseRecord) -> None:
-        try:
-            await self._maintain(rec)
-        except asyncio.CancelledError:
-            raise
-        except Exception:   # noqa: BLE001 - a lease task must not die silently
-            log.exception("dhcp: the lease task of %s (%s) failed", rec.ifname,
-                          rec.endpoint_id[:12])
+        """The lease's task: each step of _step, forever until cancelled; a step that
+        fails (no server, the interface or the route gone for a while) is logged and
+        tried again 10 s later."""
+        while os.path.exists(rec.netns_path):
+            try:
+                await self._step(rec)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, BoxnetError) as e:
+                log.warning("dhcp: lease of %s (%s): %s; again in 10 s", rec.ifname,
+                            rec.endpoint_id[:12], getattr(e, "message", None) or e)
+                await asyncio.sleep(10)
+        log.info("dhcp: netns of %s is gone, lease task ends", rec.endpoint_id[:12])
 
-    async def _maintain(self, rec: LeaseRecord) -> None:
-        """Renew at T1, rebind at T2, rediscover after expiry; forever, until cancelled."""
-        while True:
-            lease, now = rec.lease, self._clock()
-            if not os.path.exists(rec.netns_path):
-                log.info("dhcp: netns of %s is gone, lease task ends", rec.endpoint_id[:12])
-                return
-            if now < lease.renew_at():
-                await asyncio.sleep(lease.renew_at() - now)
-                continue
-            client = Client(rec.mac, lease=lease)
-            out = None
-            if now < lease.expires_at():
-                rebinding = now >= lease.rebind_at()
-                until = lease.expires_at() if rebinding else lease.rebind_at()
-                sock = await dhcpsock.open_client_socket(rec.netns_path, rec.ifname)
-                try:
-                    out = await exchange(sock, client, client.renew(rebinding),
-                                         BROADCAST if rebinding else lease.server,
-                                         max(until - now, 1.0), self._clock)
-                finally:
-                    sock.close()
-            if isinstance(out, Lease):
-                if out.address != lease.address:
-                    await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname,
-                                               out.address, old=lease.address)
-                rec.lease = out
-                self._store.put(KIND, rec.endpoint_id, rec)
-                log.info("dhcp: %s renewed %s (renewal %d), next at T1 %ss", rec.ifname,
-                         out.address, out.renewals, out.t1)
-                continue
-            if out is None and self._clock() < lease.expires_at():
-                continue   # not answered in this phase: the next one (rebinding) follows
-            # NAK or expired: the address goes, and a new lease is discovered
-            await dhcpsock.remove_address(self._nl, rec.netns_path, rec.ifname, lease.address)
-            new = await self._discover(Client(rec.mac, lease=lease), rec.netns_path,
-                                       rec.ifname, 60.0)
-            await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address)
-            if new.address != lease.address:
-                log.warning("dhcp: %s got a new address %s (was %s)", rec.ifname,
-                            new.address, lease.address)
-            rec.lease = new
+    async def _step(self, rec: LeaseRecord) -> None:
+        """One step: wait for T1; renew (unicast) until T2; rebind (broadcast) until
+        expiry; past it, take the address off and discover again."""
+        lease, now = rec.lease, self._clock()
+        if now < lease.renew_at():
+            await asyncio.sleep(lease.renew_at() - now)
+            return
+        client = Client(rec.mac, lease=lease, client_id=rec.client_id or None)
+        out = None
+        if now < lease.expires_at():
+            rebinding = now >= lease.rebind_at()
+            until = lease.expires_at() if rebinding else lease.rebind_at()
+            sock = await dhcpsock.open_client_socket(rec.netns_path, rec.ifname)
+            try:
+                out = await exchange(sock, client, client.renew(rebinding),
+                                     BROADCAST if rebinding else lease.server,
+                                     max(until - now, 1.0), self._clock)
+            finally:
+                sock.close()
+        if isinstance(out, Lease):
+            if out.address != lease.address:
+                await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname,
+                                           out.address, old=lease.address)
+            rec.lease = out
             self._store.put(KIND, rec.endpoint_id, rec)
+            log.info("dhcp: %s renewed %s (renewal %d), next at T1 %ss", rec.ifname,
+                     out.address, out.renewals, out.t1)
+            return
+        if out is None and self._clock() < lease.expires_at():
+            return   # not answered in this phase: the next one (rebinding) follows
+        # NAK or expired: the address goes, and a new lease is discovered
+        await dhcpsock.remove_address(self._nl, rec.netns_path, rec.ifname, lease.address)
+        again = Client(rec.mac, lease=lease, client_id=rec.client_id or None)
+        new = await self._discover(again, rec.netns_path, rec.ifname, 60.0)
+        await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address)
+        if new.address != lease.address:
+            log.warning("dhcp: %s got a new address %s (was %s)", rec.ifname,
+                        new.address, lease.address)
+        rec.lease = new
+        self._store.put(KIND, rec.endpoint_id, rec)
 
     def lease(self, endpoint_id: str) -> Lease | None:
         """The current lease of an endpoint, if it has one."""
@@ -200,7 +205,7 @@ class LeaseKeeper:
         self._store.delete(KIND, endpoint_id)
         if rec is None or not os.path.exists(rec.netns_path):
             return
-        client = Client(rec.mac, lease=rec.lease)
+        client = Client(rec.mac, lease=rec.lease, client_id=rec.client_id or None)
         try:
             sock = await dhcpsock.open_client_socket(rec.netns_path, rec.ifname)
         except BoxnetError as e:

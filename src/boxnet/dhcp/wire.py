@@ -138,3 +138,9 @@ def decode(data: bytes) -> Message:
 def client_id(mac: str) -> bytes:
     """Option 61 as most clients send it: hardware type 1 and the MAC (RFC 2132 9.14)."""
     return b"\x01" + mac_bytes(mac)
+
+
+def endpoint_client_id(endpoint_id: str) -> bytes:
+    """Option 61 for links that share their parent's MAC (ipvlan): type 0 and a
+    name stable per endpoint, so each endpoint holds a lease of its own."""
+    return b"\x00boxnet-" + endpoint_id[:24].encode()

@@ -18,6 +18,7 @@ import abc
 from ...errors import BoxnetError, InvalidParameter, NotImplementedFeature
 from ...kernel import features
 from ...model import Endpoint, Network
+from ...dhcp import wire
 from ...ipam import dhcp as dhcp_ipam
 from ..api import DhcpLeases, Driver, InspectExtras
 from .parents import Claim, LanParents, ParentSpec, parent_spec
@@ -30,6 +31,9 @@ class LanDriver(Driver, DhcpLeases, InspectExtras):
     kind = ""
     #: driver options this driver understands (besides parent)
     option_keys: tuple[str, ...] = ()
+    #: whether the links all carry the parent's MAC (ipvlan): the DHCP client id is
+    #: then made from the endpoint id instead of the MAC
+    shares_parent_mac = False
 
     def __init__(self, parents: LanParents, leases=None):
         self._parents = parents
@@ -149,7 +153,9 @@ class LanDriver(Driver, DhcpLeases, InspectExtras):
         """The endpoint's address and gateway from the LAN's DHCP server."""
         if self._leases is None:
             raise NotImplementedFeature("this daemon was built without DHCP leases")
-        lease = await self._leases.acquire(nw.id, ep.id, netns_path, ep.ifname, ep.mac)
+        cid = wire.endpoint_client_id(ep.id) if self.shares_parent_mac else None
+        lease = await self._leases.acquire(nw.id, ep.id, netns_path, ep.ifname, ep.mac,
+                                           client_id=cid)
         ep.ipv4, ep.gateway4, ep.dns_servers = lease.address, lease.router, list(lease.dns)
 
     def inspect_extras(self, nw: Network, local_endpoints: int) -> dict:

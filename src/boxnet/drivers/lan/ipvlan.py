@@ -35,6 +35,7 @@ class IpvlanDriver(LanDriver):
 
     name = "ipvlan"
     kind = "ipvlan"
+    shares_parent_mac = True   # every link has the parent's MAC: DHCP needs another client id
     option_keys = (OPT_HOST_ACCESS,)  # known, so that validate_extra explains the refusal
 
     def modes(self, nw: Network) -> tuple[str, str]:
