@@ -143,6 +143,31 @@ def test_enable_ipv4_ignored_before_1_48(host):
     host.api_ok("DELETE", "/networks/v4off")
 
 
+def test_eth0_sysctl_migrated_before_1_48(host):
+    """At 1.47 a top-level net.ipv4.conf.eth0.* sysctl becomes the endpoint's
+    com.docker.network.endpoint.sysctls (dockerd's handleSysctlBC): it is set on the
+    container's interface, and inspect shows where it went."""
+    host.api_ok("POST", "/networks/create", json={"Name": "sysnet"})
+    host.api_ok("POST", "/v1.47/containers/create?name=sys47", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"],
+        "HostConfig": {"NetworkMode": "sysnet",
+                       "Sysctls": {"net.ipv4.conf.eth0.log_martians": "1"}}})
+    host.api_ok("POST", "/containers/sys47/start")
+    r = host.exec("sys47", "cat", "/proc/sys/net/ipv4/conf/eth0/log_martians")
+    assert r.stdout.strip() == "1", r.stdout + r.stderr
+    info = host.inspect("sys47")
+    assert "net.ipv4.conf.eth0.log_martians" not in (info["HostConfig"].get("Sysctls") or {})
+    assert info["NetworkSettings"]["Networks"]["sysnet"]["DriverOpts"] == {
+        "com.docker.network.endpoint.sysctls": "net.ipv4.conf.IFNAME.log_martians=1"}
+    status, body = host.api("POST", "/v1.47/containers/create?name=sys47b", json={
+        "Image": "busybox", "HostConfig": {"NetworkMode": "sysnet",
+                                           "Sysctls": {"net.ipv4.conf.eth1.log_martians": "1"}}})
+    assert status == 400 and "unable to determine network endpoint" in body["message"]
+    assert host.api("GET", "/containers/sys47b/json")[0] == 404
+    host.api_ok("DELETE", "/containers/sys47?force=1")
+    host.api_ok("DELETE", "/networks/sysnet")
+
+
 def test_event_shapes_by_version(host):
     """Before 1.52 container events carry status/id/from, at 1.52 not (dockerd)."""
     cid = host.api_ok("POST", "/containers/create?name=ev1",

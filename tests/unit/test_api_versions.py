@@ -313,3 +313,24 @@ def test_docs_table_lists_every_rule():
         assert f"| before {version} |" in doc and what in doc, (version, kind, what)
     for method, path, version, q in QUERY_SINCE:
         assert f"`{method} {path}` (query) | `{q}`" in doc
+
+
+def test_eth0_sysctls_move_to_the_endpoint_before_1_48():
+    doc = {"Image": "b", "HostConfig": {"NetworkMode": "front", "Sysctls": {
+        "net.ipv4.conf.eth0.log_martians": "1", "net.ipv4.ip_unprivileged_port_start": "900"}},
+        "NetworkingConfig": {"EndpointsConfig": {"front": {"DriverOpts": {
+            "com.docker.network.endpoint.sysctls": "net.ipv6.conf.IFNAME.mtu=1400"}}}}}
+    old = _create("1.47", doc)
+    assert old["HostConfig"]["Sysctls"] == {"net.ipv4.ip_unprivileged_port_start": "900"}
+    assert old["NetworkingConfig"]["EndpointsConfig"]["front"]["DriverOpts"] == {
+        "com.docker.network.endpoint.sysctls":
+            "net.ipv4.conf.IFNAME.log_martians=1,net.ipv6.conf.IFNAME.mtu=1400"}
+    assert _create("1.48", doc) == doc
+    bridge = _create("1.46", {"Image": "b", "HostConfig": {"Sysctls": {
+        "net.ipv4.conf.eth0.forwarding": "0"}}})
+    assert bridge["NetworkingConfig"]["EndpointsConfig"]["bridge"]["DriverOpts"] == {
+        "com.docker.network.endpoint.sysctls": "net.ipv4.conf.IFNAME.forwarding=0"}
+    with pytest.raises(InvalidParameter, match="unable to determine network endpoint for "
+                                               "sysctl net.ipv4.conf.eth1.forwarding"):
+        _create("1.47", {"Image": "b", "HostConfig": {"Sysctls": {
+            "net.ipv4.conf.eth1.forwarding": "0"}}})

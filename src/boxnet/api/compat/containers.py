@@ -109,6 +109,45 @@ def _no_non_recursive(doc: dict, facts: dict) -> None:
     _hc(doc).pop("KernelMemoryTCP", None)
 
 
+ENDPOINT_SYSCTLS = "com.docker.network.endpoint.sysctls"
+
+
+def _migrate_eth_sysctls(doc: dict, facts: dict) -> None:
+    # dockerd's handleSysctlBC: up to 1.47 a top-level net.*.*.eth0.* sysctl moves to
+    # the main network's endpoint (eth0 was the only name that was reliable there).
+    hc = _hc(doc)
+    sysctls = hc.get("Sysctls")
+    mode = hc.get("NetworkMode") or "default"
+    if not isinstance(sysctls, dict) or mode in ("host", "none") or mode.startswith("container:"):
+        return
+    moved = []
+    for k, v in sysctls.items():
+        spl = k.split(".", 4)
+        if len(spl) == 5 and spl[0] == "net" and spl[3].startswith("eth"):
+            if spl[3] != "eth0":
+                refuse(f"unable to determine network endpoint for sysctl {k}, use driver "
+                       f"option '{ENDPOINT_SYSCTLS}' to set per-interface sysctls")
+            moved.append((k, f"net.{spl[1]}.{spl[2]}.IFNAME.{spl[4]}={v}"))
+    if not moved:
+        return
+    nc = doc.get("NetworkingConfig") if isinstance(doc.get("NetworkingConfig"), dict) else {}
+    doc["NetworkingConfig"] = nc
+    eps = nc.get("EndpointsConfig") if isinstance(nc.get("EndpointsConfig"), dict) else {}
+    nc["EndpointsConfig"] = eps
+    main = "bridge" if mode == "default" else mode
+    ep = eps.get(main) if isinstance(eps.get(main), dict) else None
+    if ep is None:
+        ep = eps[main] = {}
+    opts = ep.get("DriverOpts") if isinstance(ep.get("DriverOpts"), dict) else {}
+    ep["DriverOpts"] = opts
+    value = ",".join(x for _, x in moved)
+    if opts.get(ENDPOINT_SYSCTLS):   # the endpoint's own settings win (they come last)
+        value += "," + opts[ENDPOINT_SYSCTLS]
+    opts[ENDPOINT_SYSCTLS] = value
+    for k, _ in moved:
+        del sysctls[k]
+
+
 # ---- POST /containers/{id}/update -----------------------------------------------
 
 def _no_pids_limit(doc: dict, facts: dict) -> None:
@@ -199,6 +238,9 @@ RULES: tuple[Rule, ...] = (
     Rule("container.create", "1.48", "EndpointsConfig.*.GwPriority ignored (all 0)",
          _no_gw_priority),
     Rule("container.create", "1.48", "Mounts of type image refused", _no_image_mounts),
+    Rule("container.create", "1.48", "HostConfig.Sysctls net.*.*.eth0.* moved to the main "
+         "network's endpoint DriverOpts com.docker.network.endpoint.sysctls (IFNAME)",
+         _migrate_eth_sysctls),
     Rule("container.update", "1.40", "PidsLimit ignored", _no_pids_limit),
     Rule("container.inspect", "1.52", "NetworkSettings' deprecated top-level fields "
          "(Bridge, the default bridge's IPAddress, Gateway, MacAddress...) shown",
