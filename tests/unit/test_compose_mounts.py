@@ -399,3 +399,11 @@ def test_real_project_is_lint_clean():
     from boxnet.compose import lint
     f = Path(__file__).resolve().parents[2] / "examples" / "real-project" / "compose.yaml"
     assert lint.lint(loader.load([str(f)], environ={})) == []
+
+
+def test_bad_healthcheck_duration_names_the_key(tmp_path):
+    e = refused(tmp_path, """
+        services:
+          a: {image: busybox, healthcheck: {test: "true", interval: 10x}}
+        """)
+    assert "services.a.healthcheck" in str(e) and "10x" in str(e) and e.line

@@ -85,8 +85,11 @@ def apply(project: Project, svc: Service, b: dict) -> None:
     path = ("services", svc.name)
     try:
         hc = healthcheck(g("healthcheck"))
-        if hc is not None:
-            b["Healthcheck"] = hc
+    except ValueError as e:
+        raise _err(project, path + ("healthcheck",), f"service {svc.name!r}: {e}") from None
+    if hc is not None:
+        b["Healthcheck"] = hc
+    try:
         if g("stop_grace_period") not in (None, ""):
             b["StopTimeout"] = int(seconds(g("stop_grace_period")))
         sizes = {"ShmSize": "shm_size", "Memory": "mem_limit", "MemoryReservation":
@@ -184,3 +187,9 @@ def apply(project: Project, svc: Service, b: dict) -> None:
     if vf:
         hc_body["VolumesFrom"] = vf
 
+
+def check(project: Project) -> None:
+    """Translate every service's fields once at load (raises the first ComposeError),
+    so a bad value is reported before anything is created."""
+    for svc in project.services.values():
+        apply(project, svc, {"HostConfig": {}})

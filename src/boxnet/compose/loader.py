@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import merge, mounts, schema, semantics, support, yaml12
+from . import hostopts, merge, mounts, schema, semantics, support, yaml12
 from .errors import ComposeError
 from .interpolate import interpolate, read_env_file
 from .model import Project, Service, as_list, network_spec, normalize_project_name, \
@@ -168,4 +168,5 @@ def load(files: list[str] | None = None, project_name: str | None = None,
     for s in project.services.values():
         support.refuse_unhandled(project, s)
     mounts.check(project)
+    hostopts.check(project)
     return project
