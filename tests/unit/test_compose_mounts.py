@@ -407,3 +407,11 @@ def test_bad_healthcheck_duration_names_the_key(tmp_path):
           a: {image: busybox, healthcheck: {test: "true", interval: 10x}}
         """)
     assert "services.a.healthcheck" in str(e) and "10x" in str(e) and e.line
+
+
+def test_bad_numbers_are_compose_errors(tmp_path):
+    e = refused(tmp_path, """
+        services:
+          a: {image: busybox, ulimits: {nofile: lots}}
+        """)
+    assert "services.a" in str(e) and "lots" in str(e)

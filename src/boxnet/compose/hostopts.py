@@ -79,7 +79,16 @@ def _restart_from_deploy(rp: dict) -> dict:
 
 
 def apply(project: Project, svc: Service, b: dict) -> None:
-    """Add the service's process, security and resource fields to a create body."""
+    """Add the service's process, security and resource fields to a create body
+    (ComposeError naming the service for a value that is not a number, a size...)."""
+    try:
+        _apply(project, svc, b)
+    except (ValueError, TypeError, KeyError) as e:
+        raise _err(project, ("services", svc.name), f"service {svc.name!r}: invalid value: "
+                   f"{e}") from None
+
+
+def _apply(project: Project, svc: Service, b: dict) -> None:
     hc_body = b["HostConfig"]
     g = svc.get
     path = ("services", svc.name)
