@@ -84,6 +84,10 @@ def test_network_named_with_a_space_docker_cli(host, docker):
     docker("rm", "-f", "sp1", "sp2")
     docker("network", "rm", "test 01")
     assert docker("network", "inspect", "test 01", check=False).returncode != 0
+    # the announcement options are checked as dockerd does
+    status, body = host.api("POST", "/networks/create", json={
+        "Name": "adv", "Options": {"com.docker.network.advertise_addr_ms": "99"}})
+    assert status == 400 and "must be in the range 100 to 2000" in body["message"]
     # blank names stay refused, as dockerd's "invalid name"
     status, body = host.api("POST", "/networks/create", json={"Name": "  "})
     assert status == 400 and "invalid name" in body["message"]
@@ -224,11 +228,14 @@ def _neigh_mac(host, ctr: str, ip: str) -> str:
     return out[out.index("lladdr") + 1] if "lladdr" in out else ""
 
 
-def test_reused_address_announced_to_neighbours(host, docker):
+@pytest.mark.parametrize("nmsgs", ["", "0"])
+def test_reused_address_announced_to_neighbours(host, docker, nmsgs):
     """Docker 28: the container announces its address when its endpoint comes up
     (gratuitous ARP), so a neighbour that knew the address under the previous
-    holder's MAC learns the new one at once, without sending it anything."""
-    docker("network", "create", "--subnet", "10.237.0.0/24", "garp")
+    holder's MAC learns the new one at once, without sending it anything; the
+    network option com.docker.network.advertise_addr_nmsgs=0 turns it off."""
+    opt = ["-o", f"com.docker.network.advertise_addr_nmsgs={nmsgs}"] if nmsgs else []
+    docker("network", "create", "--subnet", "10.237.0.0/24", *opt, "garp")
     docker("run", "-d", "--name", "nb", "--network", "garp", "busybox", "sleep", "600")
     docker("run", "-d", "--name", "old", "--network", "garp", "--ip", "10.237.0.50",
            "--mac-address", "02:42:0a:ed:00:01", "busybox", "sleep", "600")
@@ -238,8 +245,12 @@ def test_reused_address_announced_to_neighbours(host, docker):
     time.sleep(1.1)   # past the neighbour's ARP locktime (1 s), so an update may override
     docker("run", "-d", "--name", "new", "--network", "garp", "--ip", "10.237.0.50",
            "--mac-address", "02:42:0a:ed:00:02", "busybox", "sleep", "600")
-    poll(lambda: _neigh_mac(host, "nb", "10.237.0.50") == "02:42:0a:ed:00:02",
-         "the neighbour to learn the new MAC of 10.237.0.50", deadline=10)
+    if nmsgs == "0":
+        time.sleep(3)   # no announcement: the stale entry stays (a negative check waits)
+        assert _neigh_mac(host, "nb", "10.237.0.50") == "02:42:0a:ed:00:01"
+    else:
+        poll(lambda: _neigh_mac(host, "nb", "10.237.0.50") == "02:42:0a:ed:00:02",
+             "the neighbour to learn the new MAC of 10.237.0.50", deadline=10)
     docker("rm", "-f", "nb", "new")
     docker("network", "rm", "garp")
 

@@ -84,3 +84,19 @@ def test_na_frame_checksum():
     assert icmp[0] == 136 and icmp[8:24] == src and icmp[-6:] == bytes.fromhex("020000aabbcc")
     pseudo = src + dst + struct.pack("!I3xB", len(icmp), 58)
     assert announce._checksum(pseudo + icmp) == 0     # a valid checksum sums to 0
+
+
+def test_advertise_settings_as_dockerd():
+    assert epopts.advertise_settings({}) == (3, 1.0)
+    assert epopts.advertise_settings({epopts.NMSGS_OPT: "0", epopts.INTERVAL_OPT: "100"}) == \
+        (0, 0.1)
+    for opts, words in [
+        ({epopts.NMSGS_OPT: "4"}, "advertise_addr_nmsgs must be in the range 0 to 3"),
+        ({epopts.NMSGS_OPT: "-1"}, "advertise_addr_nmsgs must be in the range 0 to 3"),
+        ({epopts.NMSGS_OPT: "nonsense"}, '"nonsense" must be an integer'),
+        ({epopts.INTERVAL_OPT: "99"}, "advertise_addr_ms must be in the range 100 to 2000"),
+        ({epopts.INTERVAL_OPT: "2001"}, "advertise_addr_ms must be in the range 100 to 2000"),
+        ({epopts.INTERVAL_OPT: "x"}, '"x" must be integer milliseconds'),
+    ]:
+        with pytest.raises(InvalidParameter, match=words):
+            epopts.advertise_settings(opts)

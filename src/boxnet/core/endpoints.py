@@ -107,6 +107,7 @@ class EndpointOps:
                            netns_path: str) -> Endpoint:
         """Create one endpoint: allocate, commit, plumb; all undone on failure."""
         drv = self.drivers.get(nw.driver)
+        count, interval = epopts.advertise_settings(nw.options)   # announcements, checked first
         ep = Endpoint(id=names.new_id(), network_id=nw.id, container_id=c.id,
                       ifname=epopts.requested_ifname(st) or self._next_ifname(c, nw),
                       mac=st.mac, aliases=list(st.aliases),
@@ -133,11 +134,11 @@ class EndpointOps:
                 undo.push("leave", drv.leave, nw, ep, netns_path)
                 await self._endpoint_options(ep, netns_path)
             self.store.put("endpoints", ep.id, ep)
-        if drv.needs_sandbox and netns_path and ep.mac:
+        if drv.needs_sandbox and netns_path and ep.mac and count:
             # Docker 28: a gratuitous ARP / unsolicited NA, so a neighbour that
             # knew a reused address under another MAC learns this one at once
             self.spawn(announce.announce(netns_path, ep.ifname, ep.mac,
-                                         [a for a in (ep.ipv4, ep.ipv6) if a]),
+                                         [a for a in (ep.ipv4, ep.ipv6) if a], count, interval),
                        f"address announcement of {c.name} on {nw.name}")
         return ep
 

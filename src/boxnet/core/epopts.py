@@ -26,6 +26,8 @@ from ..model import EndpointSettings
 
 IFNAME_OPT = "com.docker.network.endpoint.ifname"
 SYSCTLS_OPT = "com.docker.network.endpoint.sysctls"
+NMSGS_OPT = "com.docker.network.advertise_addr_nmsgs"
+INTERVAL_OPT = "com.docker.network.advertise_addr_ms"
 _V4_LL = ipaddress.ip_network("169.254.0.0/16")
 _V6_LL = ipaddress.ip_network("fe80::/10")
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -90,6 +92,32 @@ def link_local_cidrs(ips: list[str]) -> list[str]:
                                    "(IPAMConfig.LinkLocalIPs)")
         out.append(f"{ip}/{16 if ip.version == 4 else 64}")
     return out
+
+
+def advertise_settings(options: dict[str, str]) -> tuple[int, float]:
+    """(messages, seconds between them) of the address announcements on a
+    network (kernel/announce.py): the network options
+    com.docker.network.advertise_addr_nmsgs (0 to 3, default 3; 0: none) and
+    com.docker.network.advertise_addr_ms (100 to 2000, default 1000), with
+    dockerd's refusals."""
+    count, ms = 3, 1000
+    if NMSGS_OPT in options:
+        try:
+            count = int(options[NMSGS_OPT])
+        except ValueError:
+            raise InvalidParameter(f'value for option {NMSGS_OPT} "{options[NMSGS_OPT]}" '
+                                   "must be an integer") from None
+        if not 0 <= count <= 3:
+            raise InvalidParameter(f"{NMSGS_OPT} must be in the range 0 to 3")
+    if INTERVAL_OPT in options:
+        try:
+            ms = int(options[INTERVAL_OPT])
+        except ValueError:
+            raise InvalidParameter(f'value for option {INTERVAL_OPT} "{options[INTERVAL_OPT]}" '
+                                   "must be integer milliseconds") from None
+        if not 100 <= ms <= 2000:
+            raise InvalidParameter(f"{INTERVAL_OPT} must be in the range 100 to 2000")
+    return count, ms / 1000
 
 
 def check_settings(st: EndpointSettings) -> None:

@@ -9,7 +9,8 @@ it; kernel/netns.py). The kernel's own `arp_notify`/`ndisc_notify` would send
 one announcement at link-up, but at that moment the bridge port of a new
 veth is often not forwarding yet (its carrier change is processed by the
 kernel's linkwatch later), so that single frame is lost; like dockerd
-(advertise_addr_nmsgs, advertise_addr_ms) a few are sent, spaced apart.
+(advertise_addr_nmsgs, advertise_addr_ms: 3, 1 s apart by default) a few are
+sent, spaced apart.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _open(ifname: str) -> socket.socket:
 
 
 async def announce(netns_path: str, ifname: str, mac: str, addrs: list[str],
-                   count: int = 3, interval: float = 0.5) -> None:
+                   count: int = 3, interval: float = 1.0) -> None:
     """Send `count` rounds of announcements of `addrs` on `ifname` in the
     netns, `interval` seconds apart. Best effort: a link gone meanwhile
     (the container stopped) ends it quietly; other errors are logged."""

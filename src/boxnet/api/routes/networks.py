@@ -60,7 +60,11 @@ async def list_networks(request: web.Request) -> web.Response:
                 continue
         out.append(_view(c, nw, False))
     out.sort(key=lambda n: n["Created"])
-    return reply(out)
+
+    def containers_of(nid: str) -> dict:   # for API versions before 1.28
+        eps = list(c.eps_by_network.get(nid, {}).values())
+        return network_json(c.networks[nid], eps, c.containers)["Containers"]
+    return reply(compat.response(request, "network.list", out, containers_of=containers_of))
 
 
 async def inspect_network(request: web.Request) -> web.Response:
@@ -78,6 +82,7 @@ async def create_network(request: web.Request) -> web.Response:
     check_network_create(decode_raw(body))
     if not req.name:
         raise InvalidParameter("a network name is required")
+    epopts.advertise_settings(req.options or {})   # dockerd's range checks (400)
     ipam_cfg = []
     for e in (req.ipam.config or []) if req.ipam else []:
         ipam_cfg.append(PoolRequest(subnet=e.subnet or None, ip_range=e.ip_range or None,
