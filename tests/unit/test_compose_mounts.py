@@ -129,6 +129,7 @@ def test_secrets_and_configs(tmp_path):
     ("secrets: [{source: pw, uid: '100'}]", "services.a.secrets[0].uid", "uid"),
     ("secrets: [{source: pw, mode: '0400'}]", "services.a.secrets[0].mode", "mode"),
     ("secrets: [nope]", "services.a.secrets[0]", "undefined secret 'nope'"),
+    ("secrets: [{source: pw, mode: rwx}]", "services.a.secrets[0].mode", "invalid mode"),
     ("volumes: ['undeclared:/x']", "services.a.volumes[0]", "undefined volume"),
     ("volumes: ['data:/x:bogus']", "services.a.volumes[0]", "'bogus' is not supported"),
     ("volumes: [{type: npipe, source: x, target: /x}]", "services.a.volumes[0].type",

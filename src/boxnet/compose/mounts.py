@@ -234,7 +234,11 @@ def _files(project: Project, svc: Service, kind: str, out: dict) -> None:
                            f"{kind[:-1]} (it is the host file, bind-mounted)",
                            "chown the file on the host instead")
         if e.get("mode") not in (None, ""):
-            want = octal_mode(e["mode"])
+            try:
+                want = octal_mode(e["mode"])
+            except ValueError:
+                raise _err(project, path + ("mode",), f"invalid mode {e['mode']!r}",
+                           "an octal mode, e.g. \"0440\"") from None
             if want != stat.S_IMODE(st.st_mode):
                 raise _err(project, path + ("mode",), f"mode {oct(want)} differs from the "
                            f"file's ({oct(stat.S_IMODE(st.st_mode))}): a file "
