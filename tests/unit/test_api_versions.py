@@ -334,3 +334,12 @@ def test_eth0_sysctls_move_to_the_endpoint_before_1_48():
                                                "sysctl net.ipv4.conf.eth1.forwarding"):
         _create("1.47", {"Image": "b", "HostConfig": {"Sysctls": {
             "net.ipv4.conf.eth1.forwarding": "0"}}})
+
+
+def test_network_list_containers_before_1_28():
+    items = [{"Id": "n1", "Containers": {}}]
+    got = compat.response(_Req("1.27"), "network.list", [dict(i) for i in items],
+                          containers_of=lambda nid: {"c1": {"Name": "a"}})
+    assert got[0]["Containers"] == {"c1": {"Name": "a"}}
+    assert compat.response(_Req("1.28"), "network.list", [dict(i) for i in items],
+                           containers_of=lambda nid: 1 / 0)[0]["Containers"] == {}
