@@ -203,12 +203,18 @@ def test_hosts_ipv6_nameserver_is_the_upstream(make_host, tmp_path):
     out = dual_outside(h)
     log = tmp_path / "stub.log"
     out.popen([sys.executable, str(HERE / "dns_stub.py"), "--log", str(log), "--addr", OUT6])
-    h.start()
+    h.start("--ipv6")
     docker(h, "network", "create", "--ipv6", "up6")
     docker(h, "run", "-d", "--name", "r1", "--network", "up6", *SLEEP)
     got = dq(h, "r1", "query", "www.outside.test", "A")
     assert got["rcode"] == "NOERROR" and got["answers"] == ["203.0.113.7"], got
     assert "udp www.outside.test. 1" in log.read_text()
+    # the default bridge (no embedded DNS) has IPv6 here: the container is given the
+    # host's IPv6 nameserver itself and reaches it (busybox nslookup inside)
+    docker(h, "run", "-d", "--name", "r0", *SLEEP)
+    assert f"nameserver {OUT6}" in docker(h, "exec", "r0", "cat", "/etc/resolv.conf").stdout
+    r = docker(h, "exec", "r0", "busybox", "nslookup", "other.outside.test", check=False)
+    assert "203.0.113.7" in r.stdout, r.stdout + r.stderr
 
 
 def test_default_address_pool_v6_replaces_the_ula(make_host):

@@ -75,3 +75,17 @@ def test_hosts_file_has_one_line_per_family():
     assert "172.17.0.1\thg\n" in text and "fd00:b1::1" not in text
     v6only = [Endpoint(id="e", network_id="n", container_id="c", ipv6="fd00:b1::2/64")]
     assert "fd00:b1::1\thg\n" in _hosts(v6only, "172.17.0.1,fd00:b1::1")
+
+
+def test_host_ipv6_nameservers_only_for_containers_with_ipv6(tmp_path, monkeypatch):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 192.0.2.53\nnameserver fd00:53::1\n")
+    real = sandbox.host_nameservers
+    monkeypatch.setattr(sandbox, "host_nameservers", lambda: real(str(resolv)))
+    c = Container(id="c" * 64, name="c", created="", config=ContainerConfig(image="busybox"))
+    assert "nameserver fd00:53::1" in sandbox.resolv_text(c, ipv6=True)
+    text = sandbox.resolv_text(c, ipv6=False)
+    assert "nameserver 192.0.2.53" in text and "fd00:53::1" not in text
+    c6 = Container(id="c" * 64, name="c", created="",
+                   config=ContainerConfig(image="busybox", dns=["fd00:99::1"]))
+    assert "nameserver fd00:99::1" in sandbox.resolv_text(c6, ipv6=False)   # --dns kept

@@ -120,8 +120,10 @@ def host_nameservers(path: str = "/etc/resolv.conf") -> tuple[list[str], list[st
 EMBEDDED_DNS = "127.0.0.11"
 
 
-def resolv_text(c: Container, embedded: bool = False, default_dns=()) -> str:
-    """resolv.conf from --dns/--dns-search/--dns-option, else the host's.
+def resolv_text(c: Container, embedded: bool = False, default_dns=(), ipv6: bool = True) -> str:
+    """resolv.conf from --dns/--dns-search/--dns-option, else the host's
+    (its IPv6 nameservers only for a container with IPv6, as Docker's
+    TransformForLegacyNw: it could not reach them).
 
     embedded (the container is on a user-defined network): Docker's form,
     `nameserver 127.0.0.11` (boxnet's resolver, which forwards to the
@@ -139,6 +141,8 @@ def resolv_text(c: Container, embedded: bool = False, default_dns=()) -> str:
         out.append("options " + " ".join(opts) + "\n")
         out.append(f"\n# boxnet embedded DNS; upstream: {' '.join(ext)}\n")
         return "".join(out)
+    if not ipv6:
+        ns = [n for n in ns if ":" not in n]
     if c.config.dns or default_dns:
         ns = list(c.config.dns or default_dns)
     if c.config.dns_search:
@@ -162,7 +166,8 @@ def write_files(cdir: str, c: Container, endpoints: list[Endpoint], host_gateway
     paths = etc_paths(cdir)
     embedded = any(ep.dns_names for ep in endpoints)
     _write_in_place(paths["/etc/hosts"], hosts_text(c, endpoints, host_gateway, links))
-    _write_in_place(paths["/etc/resolv.conf"], resolv_text(c, embedded, default_dns))
+    ipv6 = any(ep.ipv6 for ep in endpoints) or not any(ep.ipv4 for ep in endpoints)  # host mode
+    _write_in_place(paths["/etc/resolv.conf"], resolv_text(c, embedded, default_dns, ipv6))
     _write_in_place(paths["/etc/hostname"], (c.config.hostname or c.id[:12]) + "\n")
     return paths
 
