@@ -19,6 +19,7 @@ the spec), for the container and network endpoints.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -40,9 +41,11 @@ class Rule:
     apply: Callable[[Any, dict], None]
 
 
+@functools.lru_cache(maxsize=512)
 def rules_for(kind: str, version: Version) -> tuple[Rule, ...]:
     """The rules of `kind` that apply to a request at `version`, oldest change last
-    (so a doc is walked back version by version from the newest)."""
+    (so a doc is walked back version by version from the newest); cached, as
+    every inspect, list and event asks."""
     if kind not in NEWEST or compare(version, NEWEST[kind]) >= 0:
         return ()
     todo = [r for r in TABLE[kind] if compare(version, r.version) < 0]
