@@ -142,5 +142,7 @@ def test_ipam_refusals_name_the_conflict():
         dhcp_ipam.check_network("macvlan", True, [], True, True)
     with pytest.raises(InvalidParameter, match="network lan uses the dhcp IPAM driver.*--ip "):
         dhcp_ipam.check_static("lan", "10.0.0.5", "")
-    dhcp_ipam.check_network("macvlan", True, [], True, False)
+    with pytest.raises(InvalidParameter, match="--ipam-opt x cannot be given"):
+        dhcp_ipam.check_network("macvlan", True, [], True, False, {"x": "1"})
+    dhcp_ipam.check_network("macvlan", True, [], True, False, {})
     dhcp_ipam.check_static("lan", "", "")

@@ -45,7 +45,7 @@ class NetworkOps:
             raise NotFound(f'plugin "{ipam_driver}" not found')
         if dhcp:
             dhcp_ipam.check_network(drv.name, isinstance(drv, DhcpLeases), list(ipam_config),
-                                    enable_ipv4, enable_ipv6)
+                                    enable_ipv4, enable_ipv6, ipam_options)
         if not enable_ipv4 and not enable_ipv6 and drv.uses_ipam:
             raise InvalidParameter("a network must have IPv4 or IPv6 (or both) enabled")
         async with self.netlock:

@@ -18,10 +18,14 @@ def uses_dhcp(ipam_driver: str | None) -> bool:
 
 
 def check_network(driver: str, capable: bool, configs: list, enable_ipv4: bool,
-                  enable_ipv6: bool) -> None:
+                  enable_ipv6: bool, options: dict | None = None) -> None:
     """Refuse what a dhcp network cannot honour, naming the conflict: a driver
     without a LAN (bridge, overlay...), a subnet/range/gateway/aux address of
-    boxnet's (the server decides them), IPv6 (DHCPv6 is not implemented), no IPv4."""
+    boxnet's (the server decides them), IPv6 (DHCPv6 is not implemented), no IPv4,
+    IPAM options (the driver has none)."""
+    if options:
+        raise InvalidParameter(f"the dhcp IPAM driver has no options: --ipam-opt "
+                               f"{', '.join(sorted(options))} cannot be given")
     if not capable:
         raise InvalidParameter(f'the dhcp IPAM driver needs a macvlan or ipvlan network: '
                                f'the {driver} driver has no LAN with a DHCP server')
