@@ -132,6 +132,19 @@ def test_several_networks_at_create_refused_before_1_44(host):
         host.api_ok("DELETE", f"/networks/{n}")
 
 
+def test_network_list_shows_containers_before_1_28(host):
+    host.api_ok("POST", "/networks/create", json={"Name": "lst"})
+    cid = host.api_ok("POST", "/containers/create?name=lst1", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": "lst"}})["Id"]
+    host.api_ok("POST", "/containers/lst1/start")
+    old = [n for n in host.api_ok("GET", "/v1.27/networks") if n["Name"] == "lst"][0]
+    new = [n for n in host.api_ok("GET", "/v1.28/networks") if n["Name"] == "lst"][0]
+    assert old["Containers"][cid]["Name"] == "lst1" and old["Containers"][cid]["IPv4Address"]
+    assert new["Containers"] == {}
+    host.api_ok("DELETE", "/containers/lst1?force=1")
+    host.api_ok("DELETE", "/networks/lst")
+
+
 def test_enable_ipv4_ignored_before_1_48(host):
     """dockerd drops EnableIPv4 before 1.48: such a network still has IPv4."""
     body = {"Name": "v4off", "EnableIPv6": True, "EnableIPv4": False,
