@@ -166,3 +166,36 @@ def test_mounts_of_a_stopped_container(world, tmp_path):
     ro = ContainerFs(str(root), [Mount("/data", str(vol), rw=False)])
     with pytest.raises(Exception, match="read-only"):
         cp.put(ro, "/data", _tar(("g", "file", b"v")), True, None)
+
+
+def test_extraction_from_a_pipe_moves_data_with_splice(world):
+    """The worker's path: a plain tar on a pipe (FdBody, splice), with padding,
+    an empty file, a hard link and a symlink; a gzip one through the stream reader."""
+    import gzip
+    import threading
+    root, outside = world
+    data = os.urandom(70_001)
+    raw = _tar(("d", "dir", b""), ("d/big", "file", data), ("d/empty", "file", b""),
+               ("d/hl", "link", "d/big"), ("d/sl", "sym", "big"),
+               ("../x", "file", b"no")).getvalue()
+    for body, name in ((raw, "plain"), (gzip.compress(raw), "gzip")):
+        r, w = os.pipe()
+        t = threading.Thread(target=lambda b=body: (os.write(w, b) if len(b) < 65536 else
+                                                    _feed(w, b), os.close(w)))
+        t.start()
+        (root / "tmp" / name).mkdir()
+        with pytest.raises(InvalidParameter, match="outside"):
+            cp.put(ContainerFs(str(root)), f"/tmp/{name}", os.fdopen(r, "rb", buffering=0),
+                   True, None)
+        t.join()
+        d = root / "tmp" / name / "d"
+        assert (d / "big").read_bytes() == data and (d / "empty").read_bytes() == b""
+        assert os.stat(d / "hl").st_ino == os.stat(d / "big").st_ino
+        assert os.readlink(d / "sl") == "big"
+    assert not (root / "tmp" / "x").exists()
+
+
+def _feed(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view[:65536]):]

@@ -147,14 +147,20 @@ class Extractor:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
                          os.O_CLOEXEC, 0o600, dir_fd=pfd)
             try:
-                src = tar.extractfile(m)
-                left = m.size
-                while left > 0:
-                    data = src.read(min(CHUNK, left))
-                    if not data:
+                body = tar.fileobj
+                if isinstance(body, FdBody) and not m.issparse():
+                    body.seek(m.offset_data)
+                    if body.move_to(fd, m.size) < m.size:
                         raise InvalidParameter(f"tar member {m.name!r} is truncated")
-                    _write_all(fd, data)
-                    left -= len(data)
+                else:
+                    src = tar.extractfile(m)
+                    left = m.size
+                    while left > 0:
+                        data = src.read(min(CHUNK, left))
+                        if not data:
+                            raise InvalidParameter(f"tar member {m.name!r} is truncated")
+                        _write_all(fd, data)
+                        left -= len(data)
                 os.fchown(fd, uid, gid)
                 os.fchmod(fd, m.mode & 0o7777)   # after chown: it clears setuid
                 os.utime(fd, ns=(int(m.mtime * 1e9),) * 2)
@@ -205,17 +211,106 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+class FdBody:
+    """A plain tar on a file descriptor (the worker's stdin pipe) for tarfile's
+    mode "r:": it only seeks forward (reading what it skips), and a member's
+    data is moved to its file with splice(2), never through Python (what made
+    extraction cost ~2x GNU tar's time)."""
+
+    def __init__(self, fd: int, head: bytes):
+        """`head`: bytes already read from `fd` (the compression sniff)."""
+        self.fd, self.buf, self.pos = fd, head, 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (all with n < 0); fewer only at the end."""
+        out = [self.buf]
+        have = len(self.buf)
+        while n < 0 or have < n:
+            chunk = os.read(self.fd, CHUNK if n < 0 else max(n - have, 65536))
+            if not chunk:
+                break
+            out.append(chunk)
+            have += len(chunk)
+        data = b"".join(out)
+        if n >= 0:
+            data, self.buf = data[:n], data[n:]
+        else:
+            self.buf = b""
+        self.pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        """The position in the stream."""
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Forward only: skip to `offset` (tarfile skips padding this way)."""
+        if whence != 0 or offset < self.pos:
+            raise OSError(errno.ESPIPE, "a tar on a pipe is only read forward")
+        while self.pos < offset:
+            if not self.read(min(CHUNK, offset - self.pos)):
+                break
+        return self.pos
+
+    def move_to(self, out_fd: int, size: int) -> int:
+        """Move the next `size` bytes to `out_fd`; returns how many there were."""
+        moved = 0
+        if self.buf:
+            piece, self.buf = self.buf[:size], self.buf[size:]
+            _write_all(out_fd, piece)
+            moved = len(piece)
+        while moved < size:
+            try:
+                n = os.splice(self.fd, out_fd, min(size - moved, CHUNK))
+            except OSError as e:
+                if e.errno != errno.EINVAL:   # not a pipe: copy through memory
+                    raise
+                data = os.read(self.fd, min(size - moved, CHUNK))
+                _write_all(out_fd, data)
+                n = len(data)
+            if n == 0:
+                break
+            moved += n
+        self.pos += moved
+        return moved
+
+
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+def _open(body) -> tarfile.TarFile:
+    """A tar reader for `body`: on a file descriptor, plain tars go through
+    FdBody (splice); compressed ones and file objects through tarfile's stream
+    mode (bufsize: by default it reads 10 KiB at a time)."""
+    try:
+        fd = body.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd >= 0:
+        head = b""
+        while len(head) < 512:
+            chunk = os.read(fd, 512 - len(head))
+            if not chunk:
+                break
+            head += chunk
+        fb = FdBody(fd, head)
+        if head and not head.startswith(_COMPRESSED):
+            return tarfile.open(fileobj=fb, mode="r:",  # type: ignore[call-overload]
+                                tarinfo=BoundedTarInfo)
+        body = fb
+    return tarfile.open(fileobj=body, mode="r|*",  # type: ignore[call-overload]
+                        tarinfo=BoundedTarInfo, bufsize=CHUNK)
+
+
 def extract(res: Resolver, dest: str, body: BinaryIO, no_overwrite_dir_non_dir: bool,
             owner: tuple[int, int] | None) -> int:
     """Extract the (plain, gzip, bzip2 or xz) tar `body` under container dir
-    `dest`; returns the number of members.  Blocking: run it in a thread."""
+    `dest`; returns the number of members.  Blocking: run it in a thread or
+    the worker process."""
     ex = Extractor(res, dest, no_overwrite_dir_non_dir, owner)
     n = 0
     try:
-        # bufsize: tarfile's stream reader asks the body for 10 KiB at a time by
-        # default: each read a system call on the worker's stdin pipe.
-        with tarfile.open(fileobj=body, mode="r|*",  # type: ignore[call-overload]
-                          tarinfo=BoundedTarInfo, bufsize=CHUNK) as tar:
+        with _open(body) as tar:
             for m in tar:
                 ex.member(tar, m)
                 n += 1
