@@ -144,7 +144,7 @@ def test_client_gone_mid_load_leaves_nothing(host):
 @pytest.mark.parametrize("hc,field", [
     ({"UsernsMode": "private"}, "HostConfig.UsernsMode"),
     ({"CgroupParent": "mine"}, "HostConfig.CgroupParent"),
-    ({"Memory": 64 << 20}, "HostConfig.Memory"),
+    ({"KernelMemoryTCP": 64 << 20}, "HostConfig.KernelMemoryTCP"),
     ({"Sysctls": {"kernel.panic": "1"}}, "HostConfig.Sysctls"),
     ({"StorageOpt": {"size": "1G"}}, "HostConfig.StorageOpt"),
     ({"Runtime": "kata"}, "HostConfig.Runtime"),

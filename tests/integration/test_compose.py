@@ -373,7 +373,7 @@ BAD = {
     "lol.yml": ("x-a: &a [l, l, l, l, l, l, l, l, l, l]\n" + LOL +
                 "services:\n  s: {image: busybox}\n", "billion laughs"),
     "missing_image.yml": ("services:\n  s:\n    image: no-such-image\n    networks: [n]\n"
-                          "networks: {n: {}}\n", "not found locally"),
+                          "networks: {n: {}}\n", "pulling 'no-such-image'"),
     "build_only.yml": ("services:\n  s:\n    build: .\n    image: not-built\n", "build"),
 }
 
