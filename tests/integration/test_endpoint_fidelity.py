@@ -208,6 +208,9 @@ def test_bad_endpoint_options_refused_nothing_changed(host, docker):
     # its address went back: only network, broadcast and gateway in use
     assert host.network("bad2")["Status"]["IPAM"]["Subnets"]["10.236.0.0/24"] == {
         "IPsInUse": 3, "DynamicIPsAvailable": 253}
+    # the Status block is API 1.52's: an older client does not see it
+    assert "Status" in host.api_ok("GET", "/v1.52/networks/bad2")
+    assert "Status" not in host.api_ok("GET", "/v1.50/networks/bad2")
     # at create too: two endpoints asking for one name
     status, body = host.api("POST", "/containers/create?name=bad-d", json={
         "Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "bad1"},

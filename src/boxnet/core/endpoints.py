@@ -17,6 +17,7 @@ from .undo import rollback
 
 log = logging.getLogger(__name__)
 IFACE_PREFIX = "com.docker.network.container_iface_prefix"
+GWBRIDGE_LABEL = "com.boxnet.network.gwbridge"   # the overlay's gateway bridge network
 
 
 def _prefix(subnet: str) -> int:
@@ -183,14 +184,16 @@ class EndpointOps:
         """The endpoint that should carry the default route for a family, chosen
         per family as Docker 29.4: the highest GwPriority among the endpoints
         that have a gateway of that family (internal networks have none), ties
-        to the network name that sorts first."""
+        to the network name that sorts first; the overlay's gateway bridge
+        (docker_gwbridge) after the others at its priority, as libnetwork's
+        Endpoint.Less."""
         best, best_key = None, None
         for ep in self.container_endpoints(c.id):
             nw = self.networks.get(ep.network_id)
             gw = ep.gateway6 if v6 else ep.gateway4
             if nw is None or nw.internal or not gw:
                 continue
-            key = (-ep.gw_priority, nw.name)
+            key = (-ep.gw_priority, nw.labels.get(GWBRIDGE_LABEL) == "true", nw.name)
             if best_key is None or key < best_key:
                 best, best_key = ep, key
         return best
