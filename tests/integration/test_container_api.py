@@ -229,3 +229,20 @@ def test_mac_address_by_api_version(host, tmp_path):
         net.remove()
         for cl in (old, new, hl):
             cl.close()
+
+
+def test_commit_of_a_paused_container_keeps_it_paused(host, client, tmp_path):
+    c = client.containers.run("busybox", ["sh", "-c", "echo p > /paused-file; sleep 600"],
+                              name="commit-paused", detach=True)
+    try:
+        for _ in range(100):
+            if c.exec_run(["test", "-e", "/paused-file"])[0] == 0:
+                break
+        c.pause()
+        img = c.commit(repository="committed/paused")
+        assert client.containers.get(c.id).attrs["State"]["Paused"] is True
+        c.unpause()
+        assert client.containers.run(img.id, ["cat", "/paused-file"], remove=True) == b"p\n"
+        client.images.remove(img.id, force=True)
+    finally:
+        c.remove(force=True)

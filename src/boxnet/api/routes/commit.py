@@ -122,7 +122,9 @@ async def commit(request: web.Request) -> web.Response:
     wanted = [line for v in request.query.getall("changes", []) for line in v.splitlines()
               if line.strip()]
     body = _body_config(await request.read())
-    pause = qbool(request, "pause", True) and cont.status == "running"
+    # Already paused (docker pause): it stays so, and is not paused twice.
+    pause = qbool(request, "pause", True) and cont.status == "running" and \
+        not getattr(cont, "paused", False)
     image, root = await _root(request, cont)
     if root.mode == "bind":
         raise InvalidParameter("a container of the boxnet/host image cannot be committed: its "
