@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -190,3 +191,56 @@ def test_ipvlan_endpoints_share_a_mac_but_hold_leases_of_their_own(host, lan):
     finally:
         host.cli("rm", "-f", "i1", "i2", check=False)
         host.cli("network", "rm", "dlan6", check=False)
+
+
+def _discovers(lan, mac: str) -> int:
+    """How many DISCOVERs from `mac` dnsmasq logged (with or without a requested IP)."""
+    return sum(1 for line in dnsmasq_log(lan).splitlines()
+               if "DHCPDISCOVER(eth0)" in line and mac in line)
+
+
+def _age_lease(host, endpoint_id: str, seconds: float) -> None:
+    """Make the stored lease `seconds` older (the daemon is stopped): what a daemon
+    that stayed down that long finds at its start."""
+    db = sqlite3.connect(str(host.data_root / "boxnet.db"))
+    try:
+        (data,) = db.execute("SELECT data FROM dhcp_leases WHERE id = ?",
+                             (endpoint_id,)).fetchone()
+        rec = json.loads(data)
+        rec["lease"]["acquired"] -= seconds
+        db.execute("UPDATE dhcp_leases SET data = ? WHERE id = ?",
+                   (json.dumps(rec), endpoint_id))
+        db.commit()
+    finally:
+        db.close()
+
+
+def test_a_daemon_down_past_t1_renews_at_once_and_past_expiry_discovers_again(host, lan):
+    """Killed (-9) and down past T1: the restored task renews at its start; down past
+    the lease's end: the address is leased again by a new DISCOVER (the same address,
+    asked for by the same client id)."""
+    host.cli("run", "-d", "--name", "d3", "--network", "dlan", *SLEEP)
+    ep = host.inspect("d3")["NetworkSettings"]["Networks"]["dlan"]["EndpointID"]
+    mac = host.inspect("d3")["NetworkSettings"]["Networks"]["dlan"]["MacAddress"]
+    ip = lease_entry(host, "d3")["Address"].partition("/")[0]
+    try:
+        host.kill9()
+        _age_lease(host, ep, 70)           # past T1 (60 s), before T2 (105 s)
+        requests = dnsmasq_log(lan).count(f"DHCPREQUEST(eth0) {ip} {mac}")
+        host.start(*host.daemon_args)
+        _poll("the overdue renewal", lambda: dnsmasq_log(lan).count(
+            f"DHCPREQUEST(eth0) {ip} {mac}") > requests, 20)
+        _poll("the renewal in inspect", lambda: lease_entry(host, "d3")["Renewals"] == 1, 10)
+
+        host.stop()
+        _age_lease(host, ep, 200)          # past the end of the 120 s lease
+        discovers = _discovers(lan, mac)
+        host.start(*host.daemon_args)
+        _poll("a new DISCOVER after the expiry", lambda: _discovers(lan, mac) > discovers, 20)
+        _poll("the address leased again", lambda: lease_entry(host, "d3")["Renewals"] == 0
+              and f"{ip}/24" in addr_inside(host, "d3"), 20)
+        assert host.exec("d3", "ping", "-c1", "-W2", ROUTER).returncode == 0
+    finally:
+        if not host.running():
+            host.start(*host.daemon_args)
+        host.cli("rm", "-f", "d3", check=False)

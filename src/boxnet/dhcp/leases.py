@@ -4,8 +4,8 @@
 interface inside the container's netns (kernel/dhcpsock.py), puts the address
 on it and keeps the lease in the store (kind "dhcp_leases", one record per
 endpoint); a task then renews it at T1 (REQUEST unicast to the server),
-rebinds at T2 (broadcast), and when it runs out takes the address off and
-discovers again. `release` sends DHCPRELEASE and forgets it. At daemon start
+rebinds at T2 (broadcast), and when it runs out (or a NAK comes) discovers
+again, asking for the same address, and puts the new one in its place. `release` sends DHCPRELEASE and forgets it. At daemon start
 `restore` starts the task of every stored lease whose netns still exists: a
 valid lease waits for its T1 (or renews at once past it), an expired one is
 discovered again. The tasks are the keeper's own (the driver that uses it has
@@ -174,11 +174,19 @@ class LeaseKeeper:
             return
         if out is None and self._clock() < lease.expires_at():
             return   # not answered in this phase: the next one (rebinding) follows
-        # NAK or expired: the address goes, and a new lease is discovered
-        await dhcpsock.remove_address(self._nl, rec.netns_path, rec.ifname, lease.address)
+        # NAK or expired: a new lease is discovered (asking for the same address),
+        # then put in place of the old one. The old address stays until a server
+        # answers (RFC 2131 would drop it at expiry): without it the endpoint's
+        # default route, which the core keeps, could not be set (at a daemon start
+        # that reconciles the sandbox, a fatal error).
         again = Client(rec.mac, lease=lease, client_id=rec.client_id or None)
-        new = await self._discover(again, rec.netns_path, rec.ifname, 60.0)
-        await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address)
+        try:
+            new = await self._discover(again, rec.netns_path, rec.ifname, 60.0)
+        except KernelError as e:
+            raise KernelError(f"lease of {lease.address} ran out and {e.message}; the "
+                              f"address is kept until a server answers") from e
+        await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address,
+                                   old=lease.address)
         if new.address != lease.address:
             log.warning("dhcp: %s got a new address %s (was %s)", rec.ifname,
                         new.address, lease.address)

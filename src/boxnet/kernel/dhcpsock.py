@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import socket
 
 from pyroute2.netlink.exceptions import NetlinkError
@@ -78,16 +77,3 @@ async def _del(ipr, index: int, cidr: str) -> None:
     except NetlinkError as e:
         if e.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
-
-
-async def remove_address(nl, netns_path: str, ifname: str, cidr: str) -> None:
-    """Take an expired lease's address off `ifname`; no error if it or the netns is gone."""
-    if not os.path.exists(netns_path):
-        return
-    ipr = await nl.handle(netns_path)
-    try:
-        await _del(ipr, await _index(ipr, ifname), cidr)
-    except (NetlinkError, KernelError) as e:
-        if os.path.exists(netns_path) and not (isinstance(e, NetlinkError)
-                                               and e.code == errno.ENODEV):
-            raise KernelError(f"cannot remove {cidr} from {ifname}: {e}") from e
