@@ -381,3 +381,17 @@ def test_replumbed_endpoint_keeps_its_options(make_host):
     assert "169.254.30.1/16" in sh(h, "rp1", "ip -o -4 addr show dev lan0")
     assert sh(h, "rp1", "cat /proc/sys/net/ipv4/conf/lan0/arp_ignore") == "1"
     h.api_ok("DELETE", "/containers/rp1?force=1")
+
+
+def test_announcements_do_not_keep_a_removed_container_s_veth(host, docker):
+    """The announcements (here 3, 2 s apart) hold no socket between rounds: a
+    container removed at once leaves no veth behind in the host for their
+    duration (a socket would pin its netns and the pair in it)."""
+    docker("network", "create", "--subnet", "10.244.0.0/24",
+           "-o", "com.docker.network.advertise_addr_ms=2000", "annrm")
+    docker("run", "-d", "--name", "annrm1", "--network", "annrm", "busybox", "sleep", "600")
+    veth = "veth" + endpoint(host, "annrm1", "annrm")["EndpointID"][:11]
+    assert veth in host.link_names()
+    docker("rm", "-f", "annrm1")
+    poll(lambda: veth not in host.link_names(), f"{veth} to go", deadline=2.5)
+    docker("network", "rm", "annrm")

@@ -21,6 +21,7 @@ import logging
 import socket
 import struct
 
+from boxnet.errors import BoxnetError
 from boxnet.kernel import netns as _netns
 
 log = logging.getLogger(__name__)
@@ -90,23 +91,27 @@ def _open(ifname: str) -> socket.socket:
 async def announce(netns_path: str, ifname: str, mac: str, addrs: list[str],
                    count: int = 3, interval: float = 1.0) -> None:
     """Send `count` rounds of announcements of `addrs` on `ifname` in the
-    netns, `interval` seconds apart. Best effort: a link gone meanwhile
-    (the container stopped) ends it quietly; other errors are logged."""
-    if not mac or not addrs:
+    netns, `interval` seconds apart. Each round opens its own socket and
+    closes it at once: a socket pins its netns, and a container removed
+    between rounds must not have its netns (and the veth in it) kept alive.
+    Best effort: a netns or link gone meanwhile ends it quietly; other
+    errors are logged."""
+    if not mac or not addrs or count <= 0:
         return
     packets = frames(mac, addrs)
-    try:
-        sock = await _netns.arun_in_netns(netns_path, _open, ifname)
-    except OSError as e:
-        log.info("no address announcement on %s in %s: %s", ifname, netns_path, e)
-        return
-    try:
-        for i in range(count):
+    for i in range(count):
+        if i:
+            await asyncio.sleep(interval)
+        try:
+            sock = await _netns.arun_in_netns(netns_path, _open, ifname)
+        except (OSError, BoxnetError) as e:   # the container went, or its link did
+            log.debug("address announcement on %s in %s ends: %s", ifname, netns_path, e)
+            return
+        try:
             for p in packets:
                 sock.send(p)
-            if i + 1 < count:
-                await asyncio.sleep(interval)
-    except OSError as e:
-        log.info("address announcement on %s in %s stopped: %s", ifname, netns_path, e)
-    finally:
-        sock.close()
+        except OSError as e:
+            log.info("address announcement on %s in %s stopped: %s", ifname, netns_path, e)
+            return
+        finally:
+            sock.close()
