@@ -395,3 +395,16 @@ def test_announcements_do_not_keep_a_removed_container_s_veth(host, docker):
     docker("rm", "-f", "annrm1")
     poll(lambda: veth not in host.link_names(), f"{veth} to go", deadline=2.5)
     docker("network", "rm", "annrm")
+
+
+def test_network_named_with_a_space_boxnet_cli(host):
+    """boxnet's own CLI quotes the name in its URLs too."""
+    host.cli("network", "create", "test 03")
+    assert json.loads(host.cli("network", "inspect", "test 03").stdout)[0]["Name"] == "test 03"
+    host.cli("run", "-d", "--name", "sp4", "busybox", "sleep", "600")
+    host.cli("network", "connect", "test 03", "sp4")
+    assert "test 03" in host.inspect("sp4")["NetworkSettings"]["Networks"]
+    host.cli("network", "disconnect", "test 03", "sp4")
+    host.cli("rm", "-f", "sp4")
+    host.cli("network", "rm", "test 03")
+    assert host.cli("network", "inspect", "test 03", check=False).returncode != 0

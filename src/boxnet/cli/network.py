@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import urllib.parse
 
 import click
 
@@ -11,6 +12,12 @@ from ..client.errors import APIError
 from .formatting import natural_key, trunc_id, write_inspect, write_list
 from .options import (DockerGroup, Failure, confirm, filters_query, parse_map, print_err,
                       split_strings)
+
+
+def _q(name: str) -> str:
+    """A network name or id as one URL path segment: network names may hold
+    spaces and other characters (Docker's rule), which http.client refuses raw."""
+    return urllib.parse.quote(name, safe="")
 
 
 def _matches(subnet: str, data: str) -> bool:
@@ -191,7 +198,7 @@ def inspect(obj, fmt, verbose, names) -> None:
     items, errors = [], []
     for n in names:
         try:
-            items.append(obj.client.get(f"/networks/{n}", verbose=verbose or None))
+            items.append(obj.client.get(f"/networks/{_q(n)}", verbose=verbose or None))
         except APIError as e:
             errors.append(f"Error response from daemon: {e.message}")
     inspect_output(items, errors, fmt)
@@ -214,7 +221,7 @@ def rm(obj, force, names) -> None:
     failed = False
     for n in names:
         try:
-            obj.client.delete(f"/networks/{n}")
+            obj.client.delete(f"/networks/{_q(n)}")
         except APIError as e:
             if force and e.status == 404:
                 continue
@@ -251,7 +258,7 @@ def connect(obj, alias, driver_opt, gw_priority, ip, ip6, link, link_local_ip, n
            "Aliases": split_strings(alias) or None,
            "DriverOpts": parse_map(split_strings(driver_opt), "--driver-opt") or None,
            "GwPriority": gw_priority}
-    obj.client.post(f"/networks/{net}/connect", {"Container": container, "EndpointConfig": epc})
+    obj.client.post(f"/networks/{_q(net)}/connect", {"Container": container, "EndpointConfig": epc})
 
 
 @network.command("disconnect")
@@ -261,7 +268,7 @@ def connect(obj, alias, driver_opt, gw_priority, ip, ip6, link, link_local_ip, n
 @click.pass_obj
 def disconnect(obj, force, net, container) -> None:
     """Disconnect a container from a network"""
-    obj.client.post(f"/networks/{net}/disconnect", {"Container": container, "Force": force})
+    obj.client.post(f"/networks/{_q(net)}/disconnect", {"Container": container, "Force": force})
 
 
 @network.command("prune")
