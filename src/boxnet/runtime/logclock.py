@@ -12,7 +12,9 @@ container writes in bursts slower than COOLDOWN, and at most COOLDOWN (plus
 the daemon's event-loop delay) late otherwise: records are taken at most once
 per COOLDOWN per file, the last one of a burst when the burst ends.  Output
 written while no daemon watched (a daemon restart) gets the time of the next
-record, at the latest the file's mtime.  Records are 16 bytes, fixed size and
+record, at the latest the file's mtime.  The inotify fd is read at most once
+per COOLDOWN, so a container writing 200 MB as fast as it can costs the daemon
+~0.1 s of CPU (0.6 s when every event was read).  Records are 16 bytes, fixed size and
 sorted, so a time is found by binary search with a few preads: a long-lived
 chatty container's index is never read whole.
 """
@@ -98,6 +100,11 @@ class LogClock:
         if self._ino is None:
             return
         loop = asyncio.get_running_loop()
+        # Why pause: a container writing in a tight loop makes an event per
+        # write(2) when they are read at once (~0.6 s of daemon CPU for 200 MB);
+        # left unread for COOLDOWN they merge in the kernel's queue.
+        loop.remove_reader(self._ino.fd)
+        loop.call_later(COOLDOWN, self._resume, self._ino)
         for wd in self._ino.read_wds():
             f = self._by_wd.get(wd)
             if f is None:
@@ -108,6 +115,10 @@ class LogClock:
             elif not f.pending:
                 f.pending = True
                 loop.call_later(wait, self._flush, f)
+
+    def _resume(self, ino: Inotify) -> None:
+        if ino is self._ino and ino.fd >= 0:
+            asyncio.get_running_loop().add_reader(ino.fd, self._readable)
 
     def _flush(self, f: _File) -> None:
         f.pending = False
