@@ -244,3 +244,30 @@ def test_a_daemon_down_past_t1_renews_at_once_and_past_expiry_discovers_again(ho
         if not host.running():
             host.start(*host.daemon_args)
         host.cli("rm", "-f", "d3", check=False)
+
+
+def test_docker_py_creates_a_dhcp_network_and_its_container_holds_the_lease(host, lan):
+    """docker-py: IPAMConfig(driver="dhcp"); the container's IPAddress is on its eth0 and
+    in dnsmasq's lease file; a connect with ipv4_address is a 400 naming --ip."""
+    import docker
+    cl = docker.DockerClient(base_url=host.host_uri, version="auto", timeout=120)
+    net = cl.networks.create("dpy", driver="macvlan", options={"parent": "eth1"},
+                             ipam=docker.types.IPAMConfig(driver="dhcp"))
+    try:
+        assert net.attrs["IPAM"]["Driver"] == "dhcp" and not net.attrs["IPAM"]["Config"]
+        ctr = cl.containers.run("busybox", ["sleep", "3600"], detach=True, name="p1",
+                                network="dpy")
+        ctr.reload()
+        ip = ctr.attrs["NetworkSettings"]["Networks"]["dpy"]["IPAddress"]
+        mac = ctr.attrs["NetworkSettings"]["Networks"]["dpy"]["MacAddress"]
+        code, out = ctr.exec_run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
+        assert code == 0 and f"inet {ip}/24" in out.decode(), out
+        assert f"{mac} {ip}" in leases_file(lan)
+        cl.containers.create("busybox", ["sleep", "3600"], name="p2")
+        with pytest.raises(docker.errors.APIError) as err:
+            cl.api.connect_container_to_network("p2", "dpy", ipv4_address="198.19.100.60")
+        assert err.value.status_code == 400 and "dhcp IPAM driver" in str(err.value)
+    finally:
+        host.cli("rm", "-f", "p1", "p2", check=False)
+        net.remove()
+        cl.close()

@@ -91,14 +91,15 @@ class LeaseKeeper:
         keep it (renewed by a task); KernelError naming the interface if no server
         answers within `timeout` seconds."""
         client = Client(mac, client_id=client_id)
+        began = time.monotonic()
         lease = await self._discover(client, netns_path, ifname, timeout)
         await dhcpsock.set_address(self._nl, netns_path, ifname, lease.address)
         rec = LeaseRecord(endpoint_id=endpoint_id, network_id=network_id,
                           netns_path=netns_path, ifname=ifname, mac=mac, lease=lease,
                           client_id=client_id or b"")
         self._keep(rec)
-        log.info("dhcp: %s leased %s from %s for %ss", ifname, lease.address, lease.server,
-                 lease.lease_time)
+        log.info("dhcp: %s leased %s from %s for %ss in %.3f s", ifname, lease.address,
+                 lease.server, lease.lease_time, time.monotonic() - began)
         return lease
 
     async def _discover(self, client: Client, netns_path: str, ifname: str,
