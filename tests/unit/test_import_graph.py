@@ -21,7 +21,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "boxnet"
 DAEMON_LAYERS = ("core", "api", "drivers", "ipam", "firewall", "dns", "store", "runtime",
-                 "kernel", "daemon", "volumes")
+                 "kernel", "daemon", "volumes", "plugin")
 # Ways to start a program besides the subprocess module.
 SPAWNS = {"os.system", "os.popen", "os.posix_spawn", "os.posix_spawnp", "os.fork", "os.forkpty",
           "os.execv", "os.execve", "os.execvp", "os.execvpe", "os.execl", "os.execle",

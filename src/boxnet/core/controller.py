@@ -25,6 +25,7 @@ from .containers import ContainerOps
 from .events import EventBus
 from .endpoints import EndpointOps
 from .execs import ExecOps
+from .external import ExternalOps
 from .mounts import VolumeOps
 from .healthmon import HealthMonitor
 from .networks import NetworkOps
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps, VolumeOps,
-                 ResourceOps):
+                 ResourceOps, ExternalOps):
     """Owns networks, endpoints, sandboxes and containers of one daemon."""
 
     def __init__(self, config: DaemonConfig, store: Store, ipam: Ipam,

@@ -34,7 +34,8 @@ class NetworkOps:
                              attachable=False, enable_ipv4=True, enable_ipv6=False,
                              ipam_driver="default", ipam_config=(), ipam_options=None,
                              options=None, labels=None, predefined=False,
-                             network_id: str | None = None) -> Network:
+                             network_id: str | None = None,
+                             reserved_pools: list[IpamPool] | None = None) -> Network:
         """Validate everything, reserve pools, commit, then build kernel objects."""
         name = names.validate_network_name(name)
         drv = self.drivers.get(driver or "bridge")
@@ -61,6 +62,8 @@ class NetworkOps:
             if drv.uses_ipam and isinstance(drv, ClusterIpam):  # pools in the cluster store
                 nw.pools = await drv.request_pools(nw, list(ipam_config), self.ipam,
                                                    await self.nl.host_routes())
+            elif reserved_pools is not None:   # granted already (the Docker plugin's IPAM)
+                nw.pools = list(reserved_pools)
             elif drv.uses_ipam and not dhcp:   # dhcp: the driver's join leases the address
                 nw.pools = await self._request_pools(nw, list(ipam_config))
             async with rollback(f"network {name}") as undo:

@@ -26,6 +26,7 @@ from ..model import Container, Endpoint, Network
 from . import recovery
 from .clock import now_rfc3339
 from .orphans import remove_orphans
+from .external import external
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class ReconcileOps:
                 to_restart.append(c)
         for ep in list(self.endpoints.values()):
             c = self.containers.get(ep.container_id)
+            if not ep.container_id and external(ep):
+                continue   # Docker's (core/external.py): Docker removes it, or re-joins it
             if c is None or c.status != "running":
                 await self.leave_network(c or _Gone(), self.networks.get(ep.network_id), ep)
         return to_restart

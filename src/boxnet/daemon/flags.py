@@ -61,6 +61,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--init", action="store_true",
                    help="run an init (tini) as PID 1 in containers that do not say "
                         "(HostConfig.Init unset), as dockerd --init")
+    p.add_argument("--docker-plugin", nargs="?", const="/run/docker/plugins/boxnet.sock",
+                   default="", metavar="SOCKET",
+                   help="also serve Docker's remote network driver and IPAM plugin protocols "
+                        "(driver and IPAM driver `boxnet`) on SOCKET "
+                        "(default /run/docker/plugins/boxnet.sock): docs/plugins.md")
     add_cluster_flags(p)
     add_firewall_flags(p)
     add_registry_flags(p)

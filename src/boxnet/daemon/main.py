@@ -149,7 +149,7 @@ def _unlink(path: str) -> None:
         log.warning("cannot remove %s: %s", path, exc)
 
 
-async def _run(config, pidfile: str, group: str = "") -> None:
+async def _run(config, pidfile: str, group: str = "", docker_plugin: str = "") -> None:
     """Start every layer, serve until SIGTERM/SIGINT, then release everything
     in the reverse order of its start (also when the start fails half-way)."""
     from ..api.server import make_app, serve_unix
@@ -169,6 +169,13 @@ async def _run(config, pidfile: str, group: str = "") -> None:
         stack.callback(_unlink, sock)
         runner = await serve_unix(make_app(ctl), sock, group)
         stack.push_async_callback(runner.cleanup)
+        if docker_plugin:   # Docker's remote network driver and IPAM (plugin/app.py)
+            from ..plugin.app import make_plugin_app, serve_plugin
+            await ctl.restore_external_endpoints()
+            stack.callback(_unlink, docker_plugin)
+            plugin_runner = await serve_plugin(make_plugin_app(ctl), docker_plugin)
+            stack.push_async_callback(plugin_runner.cleanup)
+            log.info("Docker plugin boxnet listening on %s", docker_plugin)
         if pidfile:
             with open(pidfile, "w") as f:
                 f.write(str(os.getpid()))
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..kernel.malloc import tune_for_daemon
     tune_for_daemon()   # before any worker thread: RSS flat under churn (kernel/malloc.py)
     try:
-        asyncio.run(_run(config, args.pidfile, args.group))
+        asyncio.run(_run(config, args.pidfile, args.group, args.docker_plugin))
     except BoxnetError as exc:
         log.error("fatal: %s", exc.message)
         return 1

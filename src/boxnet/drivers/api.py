@@ -17,7 +17,9 @@ has them: a driver declares one by inheriting it, and the core asks
   carry the firewall's anti-spoofing elements (bridge);
 - ``DhcpLeases``: endpoint addresses are leased from the LAN's DHCP server (macvlan, ipvlan);
 - ``HostStack``: the container shares the host's network stack (host);
-- ``NoNetwork``: the container has loopback only, alone (null, the `none` network).
+- ``NoNetwork``: the container has loopback only, alone (null, the `none` network);
+- ``HandsOffLinks``: an endpoint's interface can be handed to another engine by name
+  (the Docker plugin's Join: the peer stays in boxnetd's netns, Docker moves it).
 """
 
 from __future__ import annotations
@@ -151,3 +153,17 @@ class HostStack:
 class NoNetwork:
     """Marker: a container on this driver's network has a netns with loopback only,
     and may be on no other network."""
+
+
+class HandsOffLinks(abc.ABC):
+    """The driver can plumb an endpoint whose sandbox another engine owns: the
+    container end is left in the daemon's own netns under a given name, for that
+    engine to move into its sandbox (libnetwork's remote Join, plugin/)."""
+
+    @abc.abstractmethod
+    async def join_handoff(self, nw: Network, ep: Endpoint, peer_name: str) -> None:
+        """Create the pair, host end on the network, peer ``peer_name`` here; undoes itself."""
+
+    @abc.abstractmethod
+    async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
+        """Remove what join_handoff made, wherever the peer went (no error if gone)."""

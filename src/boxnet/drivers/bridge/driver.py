@@ -8,7 +8,7 @@ from ...errors import BoxnetError, Conflict
 from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
-from ..api import Driver, FastLeave, PublishesPorts
+from ..api import Driver, FastLeave, HandsOffLinks, PublishesPorts
 from . import adopt, egress, options
 
 
@@ -43,7 +43,7 @@ def firewall_entry(nw: Network) -> FirewallNetwork:
                            strict=egress.strict(nw))
 
 
-class BridgeDriver(Driver, FastLeave, PublishesPorts):
+class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
     """Docker's default driver: its endpoints take published ports (DNAT) and are
     guarded against spoofing; a leave before the netns goes is cheap."""
 
@@ -129,6 +129,29 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts):
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
             await self._nl.release_veth(ep.host_ifname)
+
+    async def join_handoff(self, nw: Network, ep: Endpoint, peer_name: str) -> None:
+        """The Docker plugin's Join: the same veth and anti-spoofing elements as
+        join, but the peer stays in this netns (no address: Docker moves it into
+        its sandbox, renames it and sets its addresses and MAC)."""
+        ep.host_ifname = "veth" + ep.id[:11]
+        addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
+        ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw),
+                                            "/proc/self/ns/net", peer_name, ep.mac or None, [],
+                                            options.mtu(nw), port_setup=brport.port_setup(addrs))
+        entry = endpoint_entry(ep)
+        if entry is not None:
+            try:
+                await self._fw.add_endpoint(entry)
+            except BoxnetError:
+                await self._nl.detach_veth(ep.host_ifname)
+                raise
+
+    async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
+        """Firewall elements, then the pair (its peer in Docker's sandbox goes with it)."""
+        await self._fw.remove_endpoint(ep.id)
+        if ep.host_ifname:
+            await self._nl.detach_veth(ep.host_ifname)
 
     def gateway_mode(self, nw: Network, family: int) -> str:
         """The network's gateway mode for ``family`` (options.py)."""

@@ -1,0 +1,1 @@
+"""boxnet as a Docker network and IPAM plugin (libnetwork's remote protocols): docs/plugins.md."""

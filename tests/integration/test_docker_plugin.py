@@ -1,0 +1,135 @@
+"""boxnet as a Docker network and IPAM plugin (issue 19 part 1), with a real dockerd.
+
+boxnetd runs with --docker-plugin in a TestHost's netns; a stock dockerd runs in the
+same netns (tests/integration/dockerd.py) and finds the plugin's socket in its
+/run/docker/plugins.  Everything is proven from inside Docker's containers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import dockerd as dk
+from .procdocker import poll
+
+
+@pytest.fixture(scope="module")
+def plug(host):
+    """(host, dockerd): boxnetd restarted with the plugin, dockerd beside it, busybox loaded."""
+    why = dk.available()
+    if why:
+        pytest.skip(why)
+    plugins = host.dir / "plugins"
+    plugins.mkdir()
+    host.stop()
+    host.start("--docker-plugin", str(plugins / "boxnet.sock"))
+    d = dk.Dockerd(host, plugins)
+    try:
+        d.start()
+        d.load_busybox()
+        yield host, d
+    finally:
+        d.stop()
+
+
+def _run(d: dk.Dockerd, name: str, net: str, *extra: str) -> str:
+    d.cli("run", "-d", "--name", name, "--network", net, *extra, "busybox",
+          "busybox", "sleep", "3600")
+    return d.cli("inspect", name).stdout
+
+
+def _ip(d: dk.Dockerd, name: str, net: str) -> str:
+    info = json.loads(d.cli("inspect", name).stdout)[0]
+    return info["NetworkSettings"]["Networks"][net]["IPAddress"]
+
+
+def _ping(d: dk.Dockerd, name: str, target: str) -> bool:
+    r = d.cli("exec", name, "busybox", "ping", "-c", "1", "-W", "2", target, check=False)
+    return r.returncode == 0
+
+
+def test_network_create_run_ping_by_ip_and_name(plug):
+    """`docker network create -d boxnet --ipam-driver boxnet`: boxnet made the bridge
+    and the pool (boxnetd shows the network); containers reach each other by IP and
+    by name (Docker's embedded DNS), their veth host ends on boxnet's bridge."""
+    h, d = plug
+    nid = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+                "--subnet", "10.91.0.0/24", "pa").stdout.strip()
+    try:
+        nets = {n["Id"]: n for n in h.api_ok("GET", "/networks")}
+        assert nid in nets, "boxnetd does not know Docker's network"
+        bx = nets[nid]
+        assert bx["Driver"] == "bridge" and bx["IPAM"]["Config"][0]["Subnet"] == "10.91.0.0/24"
+        _run(d, "a1", "pa")
+        _run(d, "a2", "pa")
+        ip2 = _ip(d, "a2", "pa")
+        assert ip2.startswith("10.91.0.")
+        gw = json.loads(d.cli("network", "inspect", "pa").stdout)[0]["IPAM"]["Config"][0]
+        assert gw["Subnet"] == "10.91.0.0/24"
+        # inside a1: eth0 carries Docker's address, the default route is boxnet's gateway
+        addr = d.cli("exec", "a1", "busybox", "ip", "-4", "addr", "show", "eth0").stdout
+        assert _ip(d, "a1", "pa") + "/24" in addr
+        route = d.cli("exec", "a1", "busybox", "ip", "route").stdout
+        assert "default via 10.91.0.1 dev eth0" in route, route
+        assert _ping(d, "a1", ip2)
+        assert _ping(d, "a1", "a2"), "no answer by name (embedded DNS)"
+        assert _ping(d, "a1", "10.91.0.1"), "the gateway (boxnet's bridge) does not answer"
+        br = "br-" + nid[:12]
+        ports = h.sh(f"ip -o link show master {br}").stdout
+        assert len([ln for ln in ports.splitlines() if ": veth" in ln]) == 2, ports
+    finally:
+        d.cli("rm", "-f", "a1", "a2", check=False)
+        d.cli("network", "rm", "pa", check=False)
+    assert nid not in {n["Id"] for n in h.api_ok("GET", "/networks")}
+    assert "br-" + nid[:12] not in h.link_names()
+    assert not [n for n in h.link_names() if n.startswith(("veth", "vbx"))]
+
+
+def test_isolation_from_a_second_plugin_network(plug):
+    """Two boxnet plugin networks: boxnet's firewall keeps them apart (ping fails),
+    each still reaches its own neighbour."""
+    h, d = plug
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "ia")
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "ib")
+    try:
+        _run(d, "i1", "ia")
+        _run(d, "i2", "ia")
+        _run(d, "j1", "ib")
+        sub_a = json.loads(d.cli("network", "inspect", "ia").stdout)[0]["IPAM"]["Config"][0]
+        sub_b = json.loads(d.cli("network", "inspect", "ib").stdout)[0]["IPAM"]["Config"][0]
+        assert sub_a["Subnet"] != sub_b["Subnet"]
+        assert _ping(d, "i1", _ip(d, "i2", "ia"))
+        assert not _ping(d, "i1", _ip(d, "j1", "ib")), "networks are not isolated"
+        assert not _ping(d, "j1", _ip(d, "i1", "ia")), "networks are not isolated"
+    finally:
+        d.cli("rm", "-f", "i1", "i2", "j1", check=False)
+        d.cli("network", "rm", "ia", "ib", check=False)
+
+
+def test_bad_input_is_refused_and_leaves_nothing(plug):
+    """An unknown driver option, an overlapping pool, an address outside the pool:
+    dockerd shows the plugin's error and neither daemon keeps anything."""
+    h, d = plug
+    before = set(h.link_names())
+    r = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+              "-o", "com.example.bogus=1", "bad1", check=False)
+    assert r.returncode != 0 and "com.example.bogus" in r.stderr, r.stderr
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+          "--subnet", "10.92.0.0/24", "ok1")
+    try:
+        r = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+                  "--subnet", "10.92.0.0/25", "bad2", check=False)
+        assert r.returncode != 0 and "overlap" in r.stderr.lower(), r.stderr
+        r = d.cli("run", "-d", "--name", "bad3", "--network", "ok1", "--ip", "10.93.0.5",
+                  "busybox", "busybox", "sleep", "60", check=False)
+        assert r.returncode != 0, r.stdout
+        d.cli("rm", "-f", "bad3", check=False)
+        names = d.cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert "bad1" not in names and "bad2" not in names
+        bx = [n["Name"] for n in h.api_ok("GET", "/networks")]
+        assert len([n for n in bx if n.startswith("docker-")]) == 1, bx
+    finally:
+        d.cli("network", "rm", "ok1", check=False)
+    poll(lambda: set(h.link_names()) <= before, "the kernel to be as before")
