@@ -408,3 +408,17 @@ def test_network_named_with_a_space_boxnet_cli(host):
     host.cli("rm", "-f", "sp4")
     host.cli("network", "rm", "test 03")
     assert host.cli("network", "inspect", "test 03", check=False).returncode != 0
+
+
+def test_compose_network_named_with_a_space(host, tmp_path):
+    """`boxnet compose` with a network whose engine name holds a space."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("name: sp\nservices:\n  a:\n    image: busybox\n    command: sleep 600\n"
+                 "    networks: [n]\nnetworks:\n  n: {name: \"test 04\"}\n")
+    host.cli("compose", "-f", str(f), "up", "-d", timeout=120)
+    try:
+        assert "test 04" in host.inspect("sp-a-1")["NetworkSettings"]["Networks"]
+        host.cli("compose", "-f", str(f), "up", "-d", timeout=120)   # found again, unchanged
+    finally:
+        host.cli("compose", "-f", str(f), "down", timeout=120)
+    assert host.api("GET", "/networks/" + urllib.parse.quote("test 04"))[0] == 404

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 
 from ..client.engine import Client
 from ..client.errors import APIError
@@ -37,7 +38,7 @@ def networks(client: Client, project: str) -> list[dict]:
 def network(client: Client, name: str) -> dict | None:
     """Inspect a network by exact name; None when there is none."""
     try:
-        nw = client.get(f"/networks/{name}")
+        nw = client.get("/networks/" + urllib.parse.quote(name, safe=""))   # names may hold spaces
     except APIError as e:
         if e.status == 404:
             return None
