@@ -80,6 +80,9 @@ def test_network_named_with_a_space_docker_cli(host, docker):
     ip2 = endpoint(host, "sp2", "test 01")["IPAddress"]
     assert ip2.startswith("10.231.0.")
     assert host.exec("sp1", "ping", "-c1", "-W3", ip2).returncode == 0
+    # the embedded DNS answers on it (the name and the network-qualified name)
+    poll(lambda: ip2 in host.exec("sp1", "nslookup", "sp2", "127.0.0.11").stdout,
+         "sp2's name on 'test 01'")
     docker("network", "disconnect", "test 01", "sp2")
     docker("rm", "-f", "sp1", "sp2")
     docker("network", "rm", "test 01")
