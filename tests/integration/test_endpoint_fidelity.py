@@ -425,3 +425,24 @@ def test_compose_network_named_with_a_space(host, tmp_path):
     finally:
         host.cli("compose", "-f", str(f), "down", timeout=120)
     assert host.api("GET", "/networks/" + urllib.parse.quote("test 04"))[0] == 404
+
+
+def test_per_endpoint_mac_and_ifname_at_create(host):
+    """Two endpoints at create (API 1.44+), each with its own MAC and name."""
+    for n, sub in (("pe1", "10.245.0.0/24"), ("pe2", "10.246.0.0/24")):
+        host.api_ok("POST", "/networks/create", json={"Name": n, "IPAM": {"Config": [
+            {"Subnet": sub}]}})
+    host.api_ok("POST", "/v1.44/containers/create?name=pe", json={
+        "Image": "busybox", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": "pe1"},
+        "NetworkingConfig": {"EndpointsConfig": {
+            "pe1": {"MacAddress": "02:42:0a:f5:00:01", "DriverOpts": {IFNAME: "one"}},
+            "pe2": {"MacAddress": "02:42:0a:f6:00:01", "DriverOpts": {IFNAME: "two"}}}}})
+    host.api_ok("POST", "/containers/pe/start")
+    assert "02:42:0a:f5:00:01" in sh(host, "pe", "ip -o link show one")
+    assert "02:42:0a:f6:00:01" in sh(host, "pe", "ip -o link show two")
+    nets = host.inspect("pe")["NetworkSettings"]["Networks"]
+    assert (nets["pe1"]["MacAddress"], nets["pe2"]["MacAddress"]) == (
+        "02:42:0a:f5:00:01", "02:42:0a:f6:00:01")
+    host.api_ok("DELETE", "/containers/pe?force=1")
+    for n in ("pe1", "pe2"):
+        host.api_ok("DELETE", f"/networks/{n}")
