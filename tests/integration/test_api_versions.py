@@ -145,6 +145,27 @@ def test_network_list_shows_containers_before_1_28(host):
     host.api_ok("DELETE", "/networks/lst")
 
 
+def test_logs_content_type_by_version(host):
+    """Without a TTY: raw-stream before 1.42, multiplexed-stream from 1.42 (dockerd);
+    the frames are the same."""
+    from integration.harness import UnixHTTPConnection
+    host.api_ok("POST", "/containers/create?name=lg1",
+                json={"Image": "busybox", "Cmd": ["echo", "hello"]})
+    host.api_ok("POST", "/containers/lg1/start")
+    host.api_ok("POST", "/containers/lg1/wait", ok=(200,))
+    for v, ctype in (("1.41", "application/vnd.docker.raw-stream"),
+                     ("1.42", "application/vnd.docker.multiplexed-stream"),
+                     ("1.52", "application/vnd.docker.multiplexed-stream")):
+        conn = UnixHTTPConnection(str(host.sock), timeout=30)
+        conn.request("GET", f"/v{v}/containers/lg1/logs?stdout=1")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        assert resp.status == 200 and resp.getheader("Content-Type") == ctype, (v, resp.getheaders())
+        assert body == b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n", body
+    host.api_ok("DELETE", "/containers/lg1")
+
+
 def test_enable_ipv4_ignored_before_1_48(host):
     """dockerd drops EnableIPv4 before 1.48: such a network still has IPv4."""
     body = {"Name": "v4off", "EnableIPv6": True, "EnableIPv4": False,

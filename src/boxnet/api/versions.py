@@ -105,7 +105,7 @@ RESPONSE_HEADERS = {"Api-Version": API_VERSION, "Ostype": "linux",
 
 
 def _headers(resp: web.StreamResponse) -> None:
-    if resp.prepared:
+    if getattr(resp, "prepared", False):
         return
     for k, v in RESPONSE_HEADERS.items():
         resp.headers.setdefault(k, v)

@@ -20,6 +20,7 @@ fields, and only for a container on `bridge`.
 
 from __future__ import annotations
 
+from ..versions import older
 from . import Rule, refuse
 
 NOT_USER_DEFINED = ("bridge", "host", "none", "default")
@@ -213,6 +214,17 @@ def _aliases_with_short_id(doc: dict, facts: dict) -> None:
             if a and a not in seen:
                 seen.append(a)
         ep["Aliases"] = seen
+
+
+# ---- GET /containers/{id}/logs ---------------------------------------------------
+
+def logs_content_type(request, tty: bool) -> str:
+    """The logs stream's Content-Type: the multiplexed type (frames with 8-byte
+    headers) for a container without a TTY from 1.42 on; before 1.42 dockerd named
+    every logs stream raw-stream (the frames are the same)."""
+    if tty or older(request, "1.42"):
+        return "application/vnd.docker.raw-stream"
+    return "application/vnd.docker.multiplexed-stream"
 
 
 # ---- GET /containers/json -------------------------------------------------------

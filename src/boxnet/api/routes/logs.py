@@ -18,6 +18,7 @@ import struct
 from aiohttp import web
 
 from ...errors import InvalidParameter
+from ..compat.containers import logs_content_type
 from ..params import parse_int
 from .common import ctl, qbool
 from .logtimed import parse_time, stream_timed
@@ -90,8 +91,7 @@ async def stream_logs(request: web.Request) -> web.StreamResponse:
                     fds[stream] = os.open(paths[stream], os.O_RDONLY | os.O_CLOEXEC)
                 except OSError:
                     pass
-        resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"
-                                           if tty else "application/vnd.docker.multiplexed-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": logs_content_type(request, tty)})
         await resp.prepare(request)
 
         async def send(stream: int, data: bytes) -> None:
