@@ -101,7 +101,8 @@ def lease_entry(host, name: str) -> dict:
 
 
 def test_bad_input_names_the_conflict(host, lan):
-    """dhcp with a bridge network, with --subnet, and --ip on a dhcp network: 400s."""
+    """dhcp with a bridge network, --subnet, --internal, --ipam-opt, and --ip on a dhcp
+    network: 400s naming the conflict, and no network made."""
     r = host.cli("network", "create", "--ipam-driver", "dhcp", "nope", check=False)
     assert r.returncode != 0 and "dhcp IPAM driver needs a macvlan or ipvlan" in r.stderr
     r = host.cli("network", "create", "-d", "macvlan", "--ipam-driver", "dhcp", "--subnet",
@@ -111,6 +112,12 @@ def test_bad_input_names_the_conflict(host, lan):
                  *SLEEP, check=False)
     assert r.returncode != 0 and "dhcp IPAM driver" in r.stderr and "--ip" in r.stderr
     host.cli("rm", "-f", "nope", check=False)
+    r = host.cli("network", "create", "-d", "macvlan", "--ipam-driver", "dhcp", "--internal",
+                 "nope", check=False)
+    assert r.returncode != 0 and "internal network has no DHCP server" in r.stderr, r.stderr
+    r = host.cli("network", "create", "-d", "macvlan", "--ipam-driver", "dhcp", "--ipam-opt",
+                 "x=1", "-o", "parent=eth1", "nope", check=False)
+    assert r.returncode != 0 and "--ipam-opt x cannot be given" in r.stderr, r.stderr
     names = host.cli("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert "nope" not in names
 
@@ -248,7 +255,8 @@ def test_a_daemon_down_past_t1_renews_at_once_and_past_expiry_discovers_again(ho
 
 def test_docker_py_creates_a_dhcp_network_and_its_container_holds_the_lease(host, lan):
     """docker-py: IPAMConfig(driver="dhcp"); the container's IPAddress is on its eth0 and
-    in dnsmasq's lease file; a connect with ipv4_address is a 400 naming --ip."""
+    in dnsmasq's lease file; a restart releases and leases again; a connect with
+    ipv4_address is a 400 naming --ip."""
     import docker
     cl = docker.DockerClient(base_url=host.host_uri, version="auto", timeout=120)
     net = cl.networks.create("dpy", driver="macvlan", options={"parent": "eth1"},
@@ -263,6 +271,13 @@ def test_docker_py_creates_a_dhcp_network_and_its_container_holds_the_lease(host
         code, out = ctr.exec_run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
         assert code == 0 and f"inet {ip}/24" in out.decode(), out
         assert f"{mac} {ip}" in leases_file(lan)
+        ctr.restart(timeout=1)      # stop releases the lease, start leases again
+        _poll("DHCPRELEASE at stop", lambda: f"DHCPRELEASE(eth0) {ip} {mac}"
+              in dnsmasq_log(lan), 15)
+        ctr.reload()
+        ip2 = ctr.attrs["NetworkSettings"]["Networks"]["dpy"]["IPAddress"]
+        code, out = ctr.exec_run(["ip", "-o", "-4", "addr", "show", "dev", "eth0"])
+        assert ip2 and code == 0 and f"inet {ip2}/24" in out.decode(), (ip2, out)
         cl.containers.create("busybox", ["sleep", "3600"], name="p2")
         with pytest.raises(docker.errors.APIError) as err:
             cl.api.connect_container_to_network("p2", "dpy", ipv4_address="198.19.100.60")

@@ -22,7 +22,7 @@ import time
 
 import msgspec
 
-from ..errors import BoxnetError, KernelError
+from ..errors import BoxnetError, Unavailable
 from ..kernel import dhcpsock
 from . import wire
 from .client import Client, Lease
@@ -88,8 +88,8 @@ class LeaseKeeper:
     async def acquire(self, network_id: str, endpoint_id: str, netns_path: str, ifname: str,
                       mac: str, timeout: float = 30.0, client_id: bytes | None = None) -> Lease:
         """Lease an address for the endpoint's interface, put it on the interface and
-        keep it (renewed by a task); KernelError naming the interface if no server
-        answers within `timeout` seconds."""
+        keep it (renewed by a task); Unavailable (503) naming the interface if no
+        server answers within `timeout` seconds."""
         client = Client(mac, client_id=client_id)
         began = time.monotonic()
         lease = await self._discover(client, netns_path, ifname, timeout)
@@ -116,7 +116,7 @@ class LeaseKeeper:
                 # "nak" (the offer was taken meanwhile) or nothing yet: start over
         finally:
             sock.close()
-        raise KernelError(f"no DHCP server answered on {ifname} within {timeout:.0f} s "
+        raise Unavailable(f"no DHCP server answered on {ifname} within {timeout:.0f} s "
                           f"(DISCOVER from MAC {client.mac})")
 
     def _keep(self, rec: LeaseRecord) -> None:
@@ -183,8 +183,8 @@ class LeaseKeeper:
         again = Client(rec.mac, lease=lease, client_id=rec.client_id or None)
         try:
             new = await self._discover(again, rec.netns_path, rec.ifname, 60.0)
-        except KernelError as e:
-            raise KernelError(f"lease of {lease.address} ran out and {e.message}; the "
+        except Unavailable as e:
+            raise Unavailable(f"lease of {lease.address} ran out and {e.message}; the "
                               f"address is kept until a server answers") from e
         await dhcpsock.set_address(self._nl, rec.netns_path, rec.ifname, new.address,
                                    old=lease.address)

@@ -91,6 +91,9 @@ class LanDriver(Driver, DhcpLeases, InspectExtras):
         spec = parent_spec(nw)
         claim = self._claim(nw)
         self.validate_extra(nw, spec, claim.mode)
+        if spec.dummy and dhcp_ipam.uses_dhcp(nw.ipam_driver):
+            raise InvalidParameter("the dhcp IPAM driver needs a parent interface on a LAN "
+                                   "(-o parent=...): an internal network has no DHCP server")
         if not features.probe(self.kind):
             raise NotImplementedFeature(f"cannot create a {self.name} network: "
                                         f"{features.missing_reason(self.kind)}")
