@@ -386,13 +386,24 @@ def test_depends_on_restart_and_external_links(tmp_path):
     assert "legacy-db:olddb" in b["NetworkingConfig"]["EndpointsConfig"]["rs_default"]["Links"]
 
 
-def test_network_keys_nothing_translates_are_refused(tmp_path):
-    e = refused(tmp_path, """
+def test_enable_ipv4_false_is_sent_as_enable_ipv4(tmp_path):
+    from boxnet.compose import netops
+    p = load(tmp_path, """
         services:
           a: {image: busybox, networks: [n]}
-        networks: {n: {enable_ipv4: false, enable_ipv6: true}}
+        networks: {n: {enable_ipv4: false, enable_ipv6: true}, m: {}}
         """)
-    assert "networks.n.enable_ipv4" in str(e)
+    got = netops.create_body(p, p.networks["n"])
+    assert got["EnableIPv4"] is False and got["EnableIPv6"] is True
+    assert "EnableIPv4" not in netops.create_body(p, p.networks["m"])
+    e = refused(tmp_path, """
+        services:
+          a: {image: busybox, networks: {n: {ipv4_address: 172.28.0.10}}}
+        networks:
+          n: {enable_ipv4: false, enable_ipv6: true,
+              ipam: {config: [{subnet: 172.28.0.0/24}, {subnet: "fd00:28::/64"}]}}
+        """)
+    assert "IPv6-only" in str(e)
 
 
 def test_real_project_is_lint_clean():

@@ -27,6 +27,7 @@ class NetworkSpec:
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool | None = None
+    enable_ipv4: bool | None = None    # false: an IPv6-only network (EnableIPv4, API 1.48)
     labels: dict = field(default_factory=dict)
     external: bool = False
     raw: dict = field(default_factory=dict)
@@ -140,6 +141,7 @@ def network_spec(key: str, data: dict | None, project: str) -> NetworkSpec:
         ipam_driver=ipam.get("driver") or "", ipam_config=list(ipam.get("config") or []),
         ipam_options=dict(ipam.get("options") or {}), internal=bool(data.get("internal")),
         attachable=bool(data.get("attachable")), enable_ipv6=data.get("enable_ipv6"),
+        enable_ipv4=data.get("enable_ipv4"),
         labels={k: str(v) for k, v in labels.items()}, external=external, raw=data)
 
 

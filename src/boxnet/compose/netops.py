@@ -79,6 +79,8 @@ def create_body(project: Project, nw: NetworkSpec) -> dict:
             "Labels": L.network_labels(project, nw), "Options": nw.driver_opts}
     if nw.enable_ipv6 is not None:
         body["EnableIPv6"] = bool(nw.enable_ipv6)
+    if nw.enable_ipv4 is not None:   # as compose v2: sent only when the file says
+        body["EnableIPv4"] = bool(nw.enable_ipv4)
     if nw.ipam_config or nw.ipam_driver or nw.ipam_options:
         body["IPAM"] = {"Driver": nw.ipam_driver or "default",
                         "Config": _ipam_config(project, nw), "Options": nw.ipam_options}

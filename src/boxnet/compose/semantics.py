@@ -85,6 +85,9 @@ def _check_address(project, sname, sn, subnets, taken, version: int) -> None:
     if version == 6 and not nw.enable_ipv6:
         raise _err(project, path, f"IPv6 address on network {sn.key!r} without IPv6",
                    f"set networks.{sn.key}.enable_ipv6: true")
+    if version == 4 and nw.enable_ipv4 is False:
+        raise _err(project, path, f"IPv4 address on network {sn.key!r}, which is "
+                   f"IPv6-only (enable_ipv4: false)", "drop ipv4_address")
     if not any(addr in s for s in fam):
         raise _err(project, path, f"address {value} is outside every subnet of network "
                    f"{sn.key!r} ({', '.join(map(str, fam))})",

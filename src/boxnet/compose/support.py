@@ -140,8 +140,6 @@ def refuse_unhandled(project: Project, svc: Service) -> None:
 
 
 def refuse_network_keys(project: Project) -> None:
-    """Raise for a top-level network setting nothing translates."""
-    for key, nw in project.networks.items():
-        if nw.raw.get("enable_ipv4") is False:
-            raise _err(project, ("networks", key, "enable_ipv4"), "enable_ipv4: false "
-                       "(an IPv6-only network) is not supported", "drop the key")
+    """Raise for a top-level network setting nothing translates: none left
+    (enable_ipv4: false, an IPv6-only network, is sent as EnableIPv4 since issue 18)."""
+    return None
