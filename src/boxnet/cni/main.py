@@ -1,0 +1,146 @@
+"""The `boxnet` CNI plugin executable (entry point boxnet-cni).
+
+`boxnet-cni install DIR` writes the launcher DIR/boxnet (DIR is a CNI bin dir such as
+/opt/cni/bin): a script run by this Python with -IS and the package's directory on
+sys.path, so a plugin run loads no site-packages (start-up is the plugin's cost).
+
+One invocation: the command from CNI_COMMAND, the configuration on stdin, one POST to
+boxnetd's /boxnet/v1/cni/<command> over its unix socket (the conf's ``socket``, else
+$BOXNET_HOST, else /run/boxnet/boxnet.sock), the result or the CNI error on stdout.
+Imports only the stdlib (http.client, json): start-up is the plugin's cost.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import sys
+
+from .config import (INVALID_ENV, IO_FAILURE, NOT_AVAILABLE, SPEC_VERSION,
+                     SUPPORTED, TRY_AGAIN, CniError, env_args, parse_conf, port_mappings,
+                     shape_result, valid_attachments, wanted)
+
+DEFAULT_SOCKET = "/run/boxnet/boxnet.sock"
+TIMEOUT = 60.0
+
+
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=TIMEOUT)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(self._path)
+        self.sock = s
+
+
+def socket_path(conf: dict, env: dict) -> str:
+    """Where boxnetd listens: conf ``socket``, $BOXNET_HOST (unix://...), the default."""
+    path = conf.get("socket") or env.get("BOXNET_HOST") or DEFAULT_SOCKET
+    return path[len("unix://"):] if path.startswith("unix://") else path
+
+
+def call(path: str, command: str, body: dict) -> dict:
+    """POST the request to boxnetd; its CNI error comes back as CniError."""
+    conn = _Unix(path)
+    try:
+        conn.request("POST", f"/boxnet/v1/cni/{command.lower()}", body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        raise CniError(NOT_AVAILABLE if command == "STATUS" else TRY_AGAIN,
+                       f"boxnetd is not running at {path}", str(e)) from None
+    except OSError as e:
+        raise CniError(IO_FAILURE, f"cannot talk to boxnetd at {path}", str(e)) from None
+    finally:
+        conn.close()
+    try:
+        out = json.loads(data or b"{}")
+    except ValueError:
+        raise CniError(IO_FAILURE, f"boxnetd answered {resp.status} with no JSON",
+                       data[:200].decode("utf-8", "replace")) from None
+    if resp.status >= 300:
+        if "code" in out:
+            raise CniError(int(out["code"]), out.get("msg", ""), out.get("details", ""))
+        raise CniError(IO_FAILURE, out.get("message") or f"boxnetd answered {resp.status}")
+    return out
+
+
+def run(command: str, raw: bytes, env: dict) -> dict | None:
+    """One CNI command; returns what to print (None: nothing)."""
+    if command == "VERSION":
+        return {"cniVersion": SPEC_VERSION, "supportedVersions": SUPPORTED}
+    conf = parse_conf(raw, command)
+    args = env_args(env, command)
+    body = {**args, "network": conf.get("network") or conf["name"], "name": conf["name"]}
+    if command == "ADD":
+        body["ips"], body["mac"] = wanted(conf, env)
+        body["port_mappings"] = port_mappings(conf)
+    elif command == "CHECK":
+        body["prev_result"] = conf.get("prevResult") or {}
+    elif command == "GC":
+        body["valid"] = valid_attachments(conf)
+    out = call(socket_path(conf, env), command, body)
+    if command != "ADD":
+        return None
+    if conf.get("dns"):
+        out["dns"] = conf["dns"]
+    return shape_result(out, conf["cniVersion"], conf.get("prevResult"))
+
+
+LAUNCHER = """#!{python} -IS
+# boxnet's CNI plugin launcher, written by `boxnet-cni install`
+import sys
+sys.path.insert(0, {root!r})
+from boxnet.cni.main import main
+main()
+"""
+
+
+def install_launcher(bindir: str, name: str = "boxnet") -> str:
+    """Write the launcher ``bindir/name``; returns its path."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(bindir, name)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(LAUNCHER.format(python=sys.executable, root=root))
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return path
+
+
+def main() -> None:
+    """Entry point: exit 0 with the result, or 1 with the CNI error on stdout;
+    `install DIR` writes the launcher instead."""
+    env = os.environ
+    if len(sys.argv) == 3 and sys.argv[1] == "install" and "CNI_COMMAND" not in env:
+        print(install_launcher(sys.argv[2]))
+        return
+    command = env.get("CNI_COMMAND", "")
+    version = SPEC_VERSION
+    try:
+        raw = sys.stdin.buffer.read() if command != "VERSION" else b""
+        try:
+            version = json.loads(raw).get("cniVersion") or SPEC_VERSION
+        except (ValueError, AttributeError):
+            pass
+        if command not in ("ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"):
+            raise CniError(INVALID_ENV, f"CNI_COMMAND {command!r} is not a CNI command",
+                           "ADD, DEL, CHECK, STATUS, GC or VERSION")
+        out = run(command, raw, env)
+    except CniError as e:
+        sys.stdout.write(json.dumps(e.to_json(version if isinstance(version, str) else SPEC_VERSION)))
+        sys.stdout.flush()
+        sys.exit(1)
+    if out is not None:
+        sys.stdout.write(json.dumps(out))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
