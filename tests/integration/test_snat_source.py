@@ -79,3 +79,26 @@ def test_an_address_not_on_the_host_is_400_and_nothing_made(world):
     assert status == 400 and "not an address of this host" in body["message"]
     assert sorted(host.link_names()) == before
     assert "203.0.113.5" not in host.nft_ruleset()
+
+
+def test_source_survives_a_daemon_restart(world):
+    host, _ = world
+    host.restart()
+    assert _nc(host, "c1", OUT4) == SRC4
+    assert _nc(host, "c1", OUT6) == SRC6
+
+
+def test_docker_py_creates_and_refuses(world):
+    docker_py = pytest.importorskip("docker")
+    host, _ = world
+    client = docker_py.DockerClient(base_url=host.host_uri, version="1.44")
+    try:
+        nw = client.networks.create("pysn", driver="bridge", options={H4: SRC4})
+        assert client.networks.get(nw.id).attrs["Options"][H4] == SRC4
+        nw.remove()
+        with pytest.raises(docker_py.errors.APIError) as e:
+            client.networks.create("pybad", driver="bridge", options={H4: "203.0.113.5"})
+        assert e.value.status_code == 400 and H4 in str(e.value)
+        assert not client.networks.list(names=["pybad"])
+    finally:
+        client.close()

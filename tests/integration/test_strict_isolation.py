@@ -96,3 +96,10 @@ def test_bad_isolate_value_is_400_and_nothing_made(world):
         assert r.returncode != 0 and ISO in r.stderr, r.stderr
     assert "bad" not in docker(host, "network", "ls", "--format", "{{.Name}}").stdout.split()
     assert sorted(host.link_names()) == before
+
+
+def test_strict_survives_a_daemon_restart(world):
+    host, _ = world
+    host.restart()
+    assert probe(netns_of(host, "sa"), "tcp", HOST4, 8095, timeout=4) is None
+    assert seen_from(netns_of(host, "sb"), HOST4, 8095)
