@@ -106,7 +106,7 @@ class CniOps:
                         await self.nl.set_default_route(netns, gw, ep.ifname)
                 self.store.put("endpoints", ep.id, ep)
         except BoxnetError as e:
-            raise CniError(INVALID_CONFIG if e.status == 400 else 5, e.message) from None
+            raise CniError(INVALID_CONFIG if 400 <= e.status < 500 else 5, e.message) from None
         return self.cni_result(nw, ep)
 
     def cni_result(self, nw: Network, ep: Endpoint) -> dict:
