@@ -181,7 +181,7 @@ def test_collaborators_are_built_with_the_controller_and_listen_in_order(tmp_pat
     ctl = _controller(tmp_path)
     assert ctl.dns.ctl is ctl and ctl.ports.ctl is ctl
     assert isinstance(ctl.dns, NameService) and isinstance(ctl.ports, PortService)
-    assert ctl.events.listeners == [ctl.dns, ctl.ports, ctl.event_feed, ctl.health]
+    assert ctl.events.listeners == [ctl.dns, ctl.ports, ctl.event_feed, ctl.health, ctl.policy]
     assert ctl.remote_endpoints() == ([], {})   # no cluster
     assert ctl.host_id == "h" * 8
 

@@ -268,6 +268,7 @@ BELOW_CORE = {
     "firewall": ("kernel", "errors", "model"),
     "runtime": ("kernel", "errors", "model"),
     "volumes": ("kernel", "errors", "model"),
+    "policy": (),   # sans-I/O, also used by compose: imports nothing of ours
 }
 
 

@@ -19,6 +19,7 @@ from ..kernel import cgroups
 from ..runtime.secopts import parse_security_opts
 from . import epopts, health, names, netmode, recovery, sandbox
 from . import procstart
+from .policykeeper import validate_labels as validate_policy
 from .clock import now_rfc3339
 from .naming import random_name
 from .teardown import Teardown
@@ -65,6 +66,7 @@ class ContainerOps:
                 cfg.entrypoint = list(image.config.Entrypoint)
         if not cfg.cmd and not cfg.entrypoint:
             raise InvalidParameter("no command specified")
+        validate_policy(cfg.labels)   # com.boxnet.policy (core/policykeeper.py)
         if not cfg.raw_config.get("User") and image.config.User:
             cfg.raw_config["User"] = image.config.User   # dockerd's merge: inspect shows it
         hc = health.merge(health.validate(cfg.raw_config.get("Healthcheck")),
@@ -72,6 +74,10 @@ class ContainerOps:
         if hc is not None:   # dockerd's merge: inspect shows the image's fields too
             cfg.raw_config["Healthcheck"] = hc
         cfg.network_mode = self.resolve_mode_network(cfg.network_mode)
+        if cfg.labels.get("com.boxnet.policy") is not None and (
+                cfg.network_mode in ("host", "none") or netmode.is_container_mode(cfg.network_mode)):
+            raise InvalidParameter(f"invalid policy: com.boxnet.policy needs a network of its own "
+                                   f"(not network mode {cfg.network_mode})")
         if netmode.is_container_mode(cfg.network_mode):
             netmode.validate_create(cfg, endpoints)
             netmode.resolve_at_create(self, cfg)

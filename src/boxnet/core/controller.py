@@ -21,6 +21,7 @@ from . import names
 from .collaborators import ClusterAgent, NameServiceFactory, PortServiceFactory
 from .config import DaemonConfig
 from .eventfeed import EventFeed
+from .cniops import CniOps
 from .containers import ContainerOps
 from .events import EventBus
 from .endpoints import EndpointOps
@@ -29,6 +30,7 @@ from .external import ExternalOps
 from .mounts import VolumeOps
 from .healthmon import HealthMonitor
 from .networks import NetworkOps
+from .policykeeper import PolicyKeeper
 from .reconcile import ReconcileOps
 from .resources import ResourceOps
 
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps, VolumeOps,
-                 ResourceOps, ExternalOps):
+                 ResourceOps, ExternalOps, CniOps):
     """Owns networks, endpoints, sandboxes and containers of one daemon."""
 
     def __init__(self, config: DaemonConfig, store: Store, ipam: Ipam,
@@ -95,7 +97,8 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps, V
         self.ports = ports(self)
         self.event_feed = event_feed
         self.health = HealthMonitor(self)   # the daemon's healthchecks (core/healthmon.py)
-        for listener in (self.dns, self.ports, self.event_feed, self.health):
+        self.policy = PolicyKeeper(self)    # least-privilege policy sets (core/policykeeper.py)
+        for listener in (self.dns, self.ports, self.event_feed, self.health, self.policy):
             self.events.add(listener)
 
     # ---- background work -----------------------------------------------

@@ -115,6 +115,10 @@ class Firewall(abc.ABC):
     async def remove_ports(self, ports: list[PublishedPort]) -> None:
         """Unpublish ports (no error if absent)."""
 
+    async def set_policy(self, sets: dict) -> None:
+        """Make the least-privilege policy sets hold exactly ``sets`` (set kind of
+        policy/compile.py -> frozenset of element tuples), atomically."""
+
     async def begin_restore(self) -> None:
         """Daemon start: keep the kernel's current tables in force and only
         collect state until `end_restore` (so protections never lapse)."""

@@ -51,6 +51,7 @@ class NftFirewall(Firewall):
         self._warned: list[str] = []
         self._allow_direct = allow_direct_routing
         self._held = False        # between begin_restore and end_restore
+        self._policy: dict = {}   # policy set kind -> elements (firewall/nft/policyset.py)
 
     # ---- plumbing -------------------------------------------------------
     def _run(self, lines: list[str]) -> None:
@@ -90,7 +91,8 @@ class NftFirewall(Firewall):
             return
         admin = self._read_admin()
         text = ruleset.full_ruleset(list(self._networks.values()), list(self._endpoints.values()),
-                                    list(self._ports.values()), admin, self._allow_direct)
+                                    list(self._ports.values()), admin, self._allow_direct,
+                                    self._policy)
         try:
             self._nft.run(text)
         except KernelError as exc:
@@ -244,6 +246,37 @@ class NftFirewall(Firewall):
     def published(self) -> list[PublishedPort]:
         """Every port currently programmed."""
         return list(self._ports.values())
+
+    # ---- policy ---------------------------------------------------------
+    async def set_policy(self, sets: dict) -> None:
+        """Make the policy sets hold exactly ``sets`` (kind -> frozenset of
+        elements): the removed and the added elements in one transaction."""
+        old = self._policy
+        gone = {k: v - sets.get(k, frozenset()) for k, v in old.items()}
+        came = {k: v - old.get(k, frozenset()) for k, v in sets.items()}
+        gone = {k: sorted(v) for k, v in gone.items() if v}
+        came = {k: sorted(v) for k, v in came.items() if v}
+        if not gone and not came:
+            return
+        if any(sets.get(k) for k in ("gate_in", "gate_eg")):
+            self._bridge_nf()
+        self._policy = {k: frozenset(v) for k, v in sets.items() if v}
+        try:
+            self._run(ruleset.policy_elements(gone, "delete")
+                      + ruleset.policy_elements(came, "add"))
+        except KernelError as exc:
+            await self._resync_after(exc)
+
+    def _bridge_nf(self) -> None:
+        # Switched traffic between two ports of one bridge is judged by the policy
+        # chain only through br_netfilter (the bridge family has no conntrack here);
+        # dockerd turns these on for its bridges too.
+        for fam in ("iptables", "ip6tables"):
+            try:
+                sysctl.write_sysctl(f"net/bridge/bridge-nf-call-{fam}", "1", self._netns)
+            except KernelError as exc:
+                log.warning("bridge-nf-call-%s: %s (policies not enforced inside one "
+                            "bridge)", fam, exc.message)
 
     # ---- robustness -----------------------------------------------------
     def _drifted(self) -> str:

@@ -29,6 +29,7 @@ import ipaddress
 
 from ..api import FirewallEndpoint, FirewallNetwork, PublishedPort
 from .bridgeset import BRIDGE_CHAINS, BRIDGE_SETS, DNAT_MARK, endpoint_elements  # noqa: F401
+from .policyset import POLICY_CHAINS, POLICY_SETS, policy_elements
 
 TABLE = "boxnet"
 FAMILY = "inet"
@@ -59,6 +60,7 @@ SETS = [
     (T, "anyiif", "type ifname;"),           # bridges open to direct routing (--allow-direct-routing)
     (T, "strict", "type ifname;"),           # bridges of isolate=strict networks (netavark 2)
     (T, "selfbr", "type ifname . ifname;"),  # "br . br" of strict bridges: their own ports
+    *POLICY_SETS,                        # least-privilege policy: firewall/nft/policyset.py
     *BRIDGE_SETS,                        # bridge table: firewall/nft/bridgeset.py
 ]
 MAPS = [
@@ -84,6 +86,7 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
     "forward": ("type filter hook forward priority filter; policy accept;", [
         f"jump {ADMIN_CHAIN}",
         "ct state established,related accept",
+        "jump allowlist",
         "iifname . oifname @samebr accept",
         "iifname @bridges jump egress",
         "oifname @bridges jump ingress",
@@ -117,6 +120,7 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "ip daddr . meta l4proto . th dport @direct4 accept",
         "ip6 daddr . meta l4proto . th dport @direct6 accept",
     ]),
+    **POLICY_CHAINS,
     "input": ("type filter hook input priority filter; policy accept;", [
         # route_localnet is on for bridges (host loopback DNAT); never let a
         # container open a connection to the host's 127.0.0.0/8 through it.
@@ -272,8 +276,9 @@ def direct_elements(keys, verb: str = "add") -> list[str]:
 
 def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoint] = (),
                  ports: list[PublishedPort] = (), admin_rules: str = "",
-                 allow_direct: bool = False) -> str:
-    """Both tables, replacing whatever is there, as one transaction."""
+                 allow_direct: bool = False, policy: dict | None = None) -> str:
+    """Both tables, replacing whatever is there, as one transaction
+    (``policy``: set kind -> elements, policyset.py)."""
     lines = skeleton(admin_rules)
     for net in networks:
         lines += network_elements(net, allow_direct=allow_direct)
@@ -282,6 +287,7 @@ def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoi
         lines += endpoint_elements(ep, icc=icc.get(ep.network_id, True))
     lines += port_elements(list(ports))
     lines += direct_elements(sorted(set(map(direct_key, ports))))
+    lines += policy_elements(policy or {}, "add")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,131 @@
+"""The lifecycle listener that keeps the policy sets equal to the containers now running.
+
+Every event that changes who has which address (a sandbox ready, an endpoint
+joined or left, a container stopped, removed or renamed, a network created
+or removed) recompiles the policies of all running containers against the
+current endpoints (policy/compile.py) and hands the result to the firewall,
+which applies the difference in one nftables transaction.  So a name in a
+rule means the endpoints of that moment: a new replica of ``app`` is allowed
+before its process starts (``sandbox_ready`` fails the start if the sets
+cannot be written), and a removed one is revoked while its endpoint goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidParameter
+from ..policy import compile as pcompile
+from ..policy.model import PolicyError, from_labels
+from .events import LifecycleListener
+
+if TYPE_CHECKING:
+    from ..model import Container, Endpoint, Network
+
+log = logging.getLogger(__name__)
+
+
+def validate_labels(labels: dict[str, str]) -> None:
+    """Refuse a container whose com.boxnet.policy label is not a valid policy (400)."""
+    try:
+        from_labels(labels)
+    except PolicyError as exc:
+        raise InvalidParameter(f"invalid policy: {exc}") from None
+
+
+class PolicyKeeper(LifecycleListener):
+    """Recompiles and applies the policy sets on every endpoint change."""
+
+    def __init__(self, ctl):
+        """``ctl``: the Controller (its containers, endpoints, networks, firewall)."""
+        self.ctl = ctl
+        self._lock = asyncio.Lock()
+        self.elements = pcompile.Elements()   # what the firewall holds now
+
+    def _inventory(self, skip_ep: str = "", skip_cid: str = ""):
+        ctl = self.ctl
+        members, policies = [], {}
+        nets = {}
+        for nw in ctl.networks.values():
+            subnets = tuple(p.subnet for p in nw.pools)
+            nets[nw.name] = subnets
+            nets[nw.id] = subnets
+        for cid, eps in ctl.eps_by_container.items():
+            c = ctl.containers.get(cid)
+            if c is None or cid == skip_cid:
+                continue
+            labels = c.config.labels
+            for ep in eps.values():
+                if ep.id == skip_ep:
+                    continue
+                nw = ctl.networks.get(ep.network_id)
+                for addr in (ep.ipv4, ep.ipv6):
+                    if addr:
+                        members.append(pcompile.Member(
+                            container_id=cid, name=c.name.lstrip("/"),
+                            service=labels.get(pcompile.COMPOSE_SERVICE, ""),
+                            project=labels.get(pcompile.COMPOSE_PROJECT, ""),
+                            network=nw.name if nw else "",
+                            ip=str(ipaddress.ip_interface(addr).ip)))
+            try:
+                pol = from_labels(labels)
+            except PolicyError as exc:   # validated at create; a stored one may predate that
+                log.error("container %s: policy ignored: %s", c.name, exc)
+                continue
+            if pol is not None:
+                policies[cid] = pol
+        return policies, members, nets
+
+    async def refresh(self, skip_ep: str = "", skip_cid: str = "") -> None:
+        """Recompile from the current state and apply the difference."""
+        async with self._lock:
+            policies, members, nets = self._inventory(skip_ep, skip_cid)
+            new = pcompile.compile_policies(policies, members, nets)
+            if new == self.elements:
+                return
+            await self.ctl.firewall.set_policy({k: getattr(new, k) for k in pcompile.KINDS})
+            self.elements = new
+
+    def explain(self, src: str, dst: str, port: int = 0, proto: str = "tcp"):
+        """The policy's verdict on a new connection src -> dst:port/proto now."""
+        from ..policy.verdict import explain
+        return explain(self.elements, src, dst, port, proto)
+
+    async def sandbox_ready(self, c: Container) -> None:
+        """Before the process starts: its addresses are gated (or allowed) already."""
+        await self.refresh()
+
+    async def endpoint_joined(self, c: Container, nw: Network, ep: Endpoint) -> None:
+        """A connect: the new address is in the sets."""
+        await self.refresh()
+
+    async def endpoint_left(self, c: Container, nw: Network, ep: Endpoint) -> None:
+        """A disconnect or stop: the address leaves the sets (still indexed now)."""
+        await self.refresh(skip_ep=ep.id)
+
+    async def sandbox_removed(self, c: Container) -> None:
+        """Stopped: nothing of it stays allowed."""
+        await self.refresh(skip_cid=c.id)
+
+    async def sandbox_restored(self, c: Container) -> None:
+        """Daemon start: re-adopted containers are enforced again."""
+        await self.refresh()
+
+    async def container_removed(self, c: Container) -> None:
+        """Deleted."""
+        await self.refresh(skip_cid=c.id)
+
+    async def container_renamed(self, c: Container, old_name: str) -> None:
+        """Container rules resolve by name."""
+        await self.refresh()
+
+    async def network_created(self, nw: Network) -> None:
+        """Network rules resolve to subnets."""
+        await self.refresh()
+
+    async def network_removed(self, nw: Network) -> None:
+        """Network rules resolve to subnets."""
+        await self.refresh()
