@@ -446,3 +446,57 @@ def test_per_endpoint_mac_and_ifname_at_create(host):
     host.api_ok("DELETE", "/containers/pe?force=1")
     for n in ("pe1", "pe2"):
         host.api_ok("DELETE", f"/networks/{n}")
+
+
+CAPTURE = r"""
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+s.settimeout(0.2)
+mac = bytes.fromhex(sys.argv[2].replace(":", ""))
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        continue
+    kind = struct.unpack("!H", f[12:14])[0]
+    if f[6:12] != mac:
+        continue
+    if kind == 0x0806 and f[20:22] == b"\0\1" and f[28:32] == f[38:42]:
+        print("arp", socket.inet_ntoa(f[28:32]), round(time.monotonic(), 3), flush=True)
+    elif kind == 0x86DD and f[20] == 58 and f[54] == 136:
+        print("na", socket.inet_ntop(socket.AF_INET6, f[62:78]), round(time.monotonic(), 3),
+              flush=True)
+"""
+
+
+def test_announcements_on_the_wire(host, docker):
+    """What a neighbour's capture on the bridge sees: 3 gratuitous ARPs and 3
+    unsolicited NAs for the new endpoint's addresses, about 1 s apart (dockerd's
+    defaults)."""
+    docker("network", "create", "--ipv6", "--subnet", "10.247.0.0/24",
+           "--subnet", "fd00:18a:2::/64", "wire")
+    br = "br-" + host.network("wire")["Id"][:12]
+    mac = "02:42:0a:f7:00:09"
+    cap = subprocess.Popen(["nsenter", f"--net={host.netns}", "python3", "-c", CAPTURE, br, mac,
+                            "6"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert cap.stdout.readline().strip() == "ready"
+        docker("run", "-d", "--name", "wire1", "--network", "wire", "--ip", "10.247.0.9",
+               "--ip6", "fd00:18a:2::9", "--mac-address", mac, "busybox", "sleep", "600")
+        out, _ = cap.communicate(timeout=30)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    seen = [line.split() for line in out.splitlines()]
+    arps = [float(t) for kind, ip, t in seen if kind == "arp" and ip == "10.247.0.9"]
+    nas = [float(t) for kind, ip, t in seen if kind == "na" and ip == "fd00:18a:2::9"]
+    assert len(arps) == 3 and len(nas) == 3, out
+    for times in (arps, nas):
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(0.8 < g < 1.6 for g in gaps), (gaps, out)
+    docker("rm", "-f", "wire1")
+    docker("network", "rm", "wire")
