@@ -172,12 +172,16 @@ def test_ctr_run_cni_two_containers_reach_each_other_isolated_from_other_network
     r = host.cli("run", "--rm", "--network", "cnia", "busybox", "ping", "-c1", "-W3", ip1,
                  check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    # ctr's own ADD and DEL (with no netns, the task is gone) of a `run --rm` container
-    ctrd.set_conflist(conflist("cnia", {"type": "tuning"}))
+    # ctr's own ADD and DEL (with no netns, the task is gone) of a `run --rm` container,
+    # through the chain boxnet -> tuning -> portmap (each given the previous result)
+    ctrd.set_conflist(conflist("cnia", {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}},
+                               {"type": "portmap", "capabilities": {"portMappings": True}}))
     before = host.link_names()
-    once = ctrd.run_cni("--rm", IMAGE, "once", "/bin/busybox", "ping", "-c1", "-W3", ip1,
-                        check=False)
+    once = ctrd.run_cni("--rm", IMAGE, "once", "/bin/busybox", "sh", "-c",
+                        f"/bin/busybox ping -c1 -W3 {ip1} && /bin/busybox cat "
+                        "/proc/sys/net/ipv4/conf/eth0/rp_filter", check=False)
     assert once.returncode == 0, once.stdout + once.stderr
+    assert once.stdout.strip().endswith("2"), once.stdout   # tuning ran after boxnet
     assert host.link_names() == before, "the --rm container's veth outlived its DEL"
 
 
@@ -297,3 +301,39 @@ def test_podman_cni_backend_skipped():
     """Podman 4's CNI backend needs podman containers, which this machine cannot run."""
     pytest.skip("podman containers cannot run on this machine (no podman runtime set-up "
                 "possible here); the CNI plugin is exercised through containerd instead")
+
+
+def _ref_plugin(ctrd: Containerd, name: str, command: str, conf: dict, **env):
+    """A reference plugin run as a runtime would, inside the test host's netns
+    (portmap's iptables rules go there)."""
+    e = {"CNI_COMMAND": command, "CNI_PATH": str(ctrd.dir / "bin"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+         **env}
+    p = subprocess.run(["nsenter", f"--net={ctrd.host.netns}", str(ctrd.dir / "bin" / name)],
+                       input=json.dumps(conf).encode(), capture_output=True, env=e, timeout=60)
+    return p.returncode, json.loads(p.stdout or b"{}")
+
+
+def test_portmap_after_boxnet_publishes_a_port_to_the_outside(ctrd, host, outside):
+    """The chain boxnet -> portmap with runtimeConfig portMappings: the outside
+    namespace reaches the container's httpd through the host's port, and not after DEL."""
+    ns = _bare(ctrd, "w1", "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/")
+    out = outside(host)
+    env = _env("w1", ns)
+    rc, res = plugin(ctrd, "ADD", _conf(host, "cnia", version="1.0.0"), **env)
+    assert rc == 0, res
+    pm = {"cniVersion": "1.0.0", "name": "cnia", "type": "portmap",
+          "capabilities": {"portMappings": True},
+          "runtimeConfig": {"portMappings": [{"hostPort": 18080, "containerPort": 80,
+                                              "protocol": "tcp"}]}, "prevResult": res}
+    rc, chained = _ref_plugin(ctrd, "portmap", "ADD", pm, **env)
+    assert rc == 0, chained
+    assert chained["ips"] == res["ips"]    # portmap passes boxnet's result on
+    got = out.sh(f"timeout 10 wget -qO- http://{out.host_ip}:18080/hello.txt", check=False)
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert _ref_plugin(ctrd, "portmap", "DEL", pm, **env)[0] == 0
+    assert plugin(ctrd, "DEL", _conf(host, "cnia", version="1.0.0"), **env)[0] == 0
+    gone = out.sh(f"timeout 5 wget -qO- http://{out.host_ip}:18080/hello.txt", check=False)
+    assert gone.returncode != 0
+    ctrd.ctr("task", "kill", "-s", "KILL", "w1", check=False)
+    ctrd.ctr("task", "rm", "-f", "w1", check=False)
+    ctrd.ctr("container", "rm", "w1", check=False)
