@@ -129,3 +129,21 @@ def test_strict_elements_and_rule_order():
         post.index("oifname != @bridges ip saddr @masq4 masquerade")
     plain = ruleset.network_elements(FirewallNetwork(network_id="b", bridge="br-b"))
     assert not any("strict" in x or "selfbr" in x for x in plain)
+
+
+def test_overlay_refuses_the_bridge_only_options():
+    from boxnet.drivers.overlay.driver import OverlayDriver
+    for key, val in ((H4, "198.18.0.1"), (H6, "fd99::1"), (ISO, "strict")):
+        nw = Network(id="o" * 64, name="o", driver="overlay", options={key: val})
+        with pytest.raises(InvalidParameter, match=f"{key} is not supported by the overlay"):
+            OverlayDriver.validate_options(object.__new__(OverlayDriver), nw)
+
+
+def test_macvlan_refuses_the_bridge_only_options():
+    from boxnet.drivers.lan.macvlan import MacvlanDriver
+    drv = object.__new__(MacvlanDriver)
+    for key, val in ((H4, "198.18.0.1"), (ISO, "strict")):
+        nw = Network(id="m" * 64, name="m", driver="macvlan",
+                     options={"parent": "eth9", key: val})
+        with pytest.raises(InvalidParameter, match=f"{key} is not supported by the macvlan"):
+            drv.validate_options(nw)

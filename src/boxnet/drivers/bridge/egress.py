@@ -26,6 +26,15 @@ from . import options
 
 OPT_HOST_SNAT = {4: "com.docker.network.host_ipv4", 6: "com.docker.network.host_ipv6"}
 ISOLATE_VALUES = ("strict",)
+# refused by the other drivers (overlay, macvlan, ipvlan): a 400 naming the key, not ignored
+BRIDGE_ONLY = (OPT_HOST_SNAT[4], OPT_HOST_SNAT[6], options.OPT_ISOLATE)
+
+
+def refuse_bridge_only(nw: Network, driver: str) -> None:
+    """InvalidParameter when a non-bridge network carries a bridge-only option."""
+    for key in BRIDGE_ONLY:
+        if key in nw.options:
+            raise InvalidParameter(f"option {key} is not supported by the {driver} driver")
 
 
 def strict(nw: Network) -> bool:

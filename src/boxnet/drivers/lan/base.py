@@ -21,6 +21,7 @@ from ...model import Endpoint, Network
 from ...dhcp import wire
 from ...ipam import dhcp as dhcp_ipam
 from ..api import DhcpLeases, Driver, InspectExtras
+from ..bridge.egress import refuse_bridge_only
 from .parents import Claim, LanParents, ParentSpec, parent_spec
 
 
@@ -88,6 +89,7 @@ class LanDriver(Driver, DhcpLeases, InspectExtras):
             if key.startswith("boxnet.") and key not in self.option_keys:
                 raise InvalidParameter(f"unknown option {key} for the {self.name} driver "
                                        f"(known: parent, {', '.join(self.option_keys)})")
+        refuse_bridge_only(nw, self.name)
         spec = parent_spec(nw)
         claim = self._claim(nw)
         self.validate_extra(nw, spec, claim.mode)

@@ -32,6 +32,7 @@ from ...firewall.api import Firewall, FirewallNetwork
 from ...ipam.api import PoolRequest
 from ...model import Endpoint, EndpointSettings, Network
 from ..api import ClusterIpam, Driver, InspectExtras
+from ..bridge import egress
 from ..bridge import options as bropts
 from . import records as R
 from . import removal
@@ -75,6 +76,7 @@ class OverlayDriver(Driver, ClusterIpam, InspectExtras):
         """Options an overlay can honour."""
         if "encrypted" in nw.options:
             raise InvalidParameter("encrypted overlay networks are not supported")
+        egress.refuse_bridge_only(nw, "overlay")
         bropts.mtu(nw)
         requested_vni(nw)
 
