@@ -1,1 +1,1 @@
-"""The Docker Engine API (v1.50) served over a unix socket with aiohttp."""
+"""The Docker Engine API (versions 1.24 to 1.52, api/versions.py) served over a unix socket with aiohttp."""

@@ -1,1 +1,1 @@
-"""The `boxnet` command line client (Docker Engine API v1.50 over a unix socket)."""
+"""The `boxnet` command line client (Docker Engine API 1.24 to 1.52 over a unix socket)."""

@@ -1,4 +1,4 @@
-"""`boxnet` command line (and `boxnet-compose`): a Docker Engine API v1.50 client.
+"""`boxnet` command line (and `boxnet-compose`): a Docker Engine API client (1.24-1.52).
 
 It mirrors docker 28's commands, flags, output and exit codes. It never imports
 daemon code: everything goes over HTTP on the daemon's unix socket.

@@ -22,7 +22,7 @@ _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
     p = argparse.ArgumentParser(prog="boxnetd", description="boxnet container networking daemon "
-                                "(Docker Engine API v1.50 on a unix socket)")
+                                "(Docker Engine API 1.24 to 1.52 on a unix socket)")
     p.add_argument("--data-root", default="/var/lib/boxnet", help="state directory")
     p.add_argument("--exec-root", default="/run/boxnet", help="run directory (netns pins)")
     p.add_argument("-H", "--host", default="unix:///run/boxnet/boxnet.sock",
