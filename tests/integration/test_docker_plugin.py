@@ -133,3 +133,31 @@ def test_bad_input_is_refused_and_leaves_nothing(plug):
     finally:
         d.cli("network", "rm", "ok1", check=False)
     poll(lambda: set(h.link_names()) <= before, "the kernel to be as before")
+
+
+def test_published_port_from_the_outside(plug, outside):
+    """`docker run -p 8089:80` on a plugin network: boxnet's NAT takes a client in an
+    outside namespace to the container's httpd; a second -p of the same host port is
+    refused with Docker's words; the port is gone with the container."""
+    h, d = plug
+    out = outside(h)
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "pp")
+    try:
+        d.cli("run", "-d", "--name", "web", "--network", "pp", "-p", "8089:80", "busybox",
+              "busybox", "httpd", "-f", "-p", "80", "-h", "/")
+        url = f"http://{out.host_ip}:8089/hello.txt"
+
+        def fetch():
+            r = out.sh(f"curl -sf -m 2 {url}", check=False)
+            return r.stdout if r.returncode == 0 else ""
+        assert poll(fetch, "the published port", timeout=30) == "hello from layer 2\n"
+        r = d.cli("run", "-d", "--name", "web2", "--network", "pp", "-p", "8089:80", "busybox",
+                  "busybox", "sleep", "60", check=False)
+        assert r.returncode != 0 and "already allocated" in r.stderr, r.stderr
+        d.cli("rm", "-f", "web2", check=False)
+        assert fetch() == "hello from layer 2\n", "the refused run broke the first binding"
+        d.cli("rm", "-f", "web")
+        assert "8089" not in h.nft_ruleset()
+    finally:
+        d.cli("rm", "-f", "web", "web2", check=False)
+        d.cli("network", "rm", "pp", check=False)

@@ -15,11 +15,12 @@ so boxnet's own networks and Docker's never overlap.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 
-from ..drivers.api import HandsOffLinks
+from ..drivers.api import HandsOffLinks, PublishesPorts
 from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound
-from ..firewall.api import endpoint_entry
+from ..firewall.api import PublishedPort, endpoint_entry
 from ..ipam.api import Pool, PoolRequest
 from ..model import Endpoint, IpamPool, Network
 from .teardown import Teardown
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 OWNER_OPT = "com.boxnet.plugin.owner"
 OWNER_LABEL = "com.boxnet.plugin.owner"
+PORTS_OPT = "com.boxnet.plugin.ports"   # the endpoint's published ports (JSON), for restarts
+PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
 
 
 def external(ep: Endpoint) -> bool:
@@ -187,10 +190,74 @@ class ExternalOps:
         if ep is None:
             return
         steps = Teardown(f"endpoint {endpoint_id[:12]}")
+        await steps.run("its published ports", self.revoke_external_ports, endpoint_id)
         await steps.run("leave", self.leave_external, endpoint_id)
         self._unindex_endpoint(ep)
         await steps.run("removal from the store", self.store.delete, "endpoints", ep.id)
         steps.done()
+
+    # ---- published ports ---------------------------------------------------
+    def _external_ports(self, ep: Endpoint) -> list[PublishedPort]:
+        return [PublishedPort(**x) for x in json.loads(ep.driver_opts.get(PORTS_OPT) or "[]")]
+
+    def _ports_in_use(self, skip: str) -> set[tuple]:
+        keys = {p.key() for ep in self.endpoints.values()
+                if external(ep) and ep.id != skip for p in self._external_ports(ep)}
+        for c in self.containers.values():
+            for b in self.ports.bindings(c.id):
+                for fam in b.families:
+                    keys.add((fam, b.proto, b.host_ip, b.host_port))
+                    keys.add((fam, b.proto, "", b.host_port))
+        return keys
+
+    async def program_external_ports(self, endpoint_id: str, bindings: list) -> None:
+        """Publish Docker's port bindings (libnetwork PortBinding: Proto number, Port,
+        HostIP, HostPort, HostPortEnd) to the endpoint through boxnet's NAT; a host
+        port taken already (by Docker's or boxnet's containers), a port range or a
+        random host port (HostPort 0) is refused, nothing published."""
+        ep = self.external_endpoint(endpoint_id)
+        nw = self._external_network(ep.network_id)
+        pub = self.drivers.ability(nw.driver, PublishesPorts)
+        if not bindings:
+            return
+        if pub is None or nw.internal or not ep.ipv4:
+            raise InvalidParameter("ports cannot be published on this network "
+                                   "(internal, or no IPv4 address)")
+        used = self._ports_in_use(ep.id)
+        out = []
+        for b in bindings:
+            proto = PROTOS.get(b.Proto)
+            if proto is None:
+                raise InvalidParameter(f"unknown protocol number {b.Proto}")
+            if not b.HostPort or (b.HostPortEnd and b.HostPortEnd != b.HostPort):
+                raise InvalidParameter(f"{b.Port}/{proto}: the boxnet plugin needs one host "
+                                       f"port per binding (-p HOSTPORT:{b.Port}), not a random "
+                                       f"one or a range")
+            host_ip = "" if b.HostIP in ("", "0.0.0.0") else b.HostIP
+            if ":" in host_ip:
+                raise InvalidParameter(f"{host_ip}: IPv6 host addresses are not supported by "
+                                       f"the boxnet plugin")
+            p = PublishedPort(container_id=ep.id, family=4, proto=proto, host_ip=host_ip,
+                              host_port=b.HostPort, container_ip=ep.ipv4.partition("/")[0],
+                              container_port=b.Port, mode=pub.gateway_mode(nw, 4))
+            if p.key() in used or (4, proto, "", b.HostPort) in used:
+                raise InvalidParameter(f"Bind for {b.HostIP or '0.0.0.0'}:{b.HostPort} failed: "
+                                       f"port is already allocated")
+            used.add(p.key())
+            out.append(p)
+        await self.firewall.add_ports(out)
+        ep.driver_opts[PORTS_OPT] = json.dumps([
+            {f: getattr(p, f) for f in p.__struct_fields__} for p in out])
+        self.store.put("endpoints", ep.id, ep)
+
+    async def revoke_external_ports(self, endpoint_id: str) -> None:
+        """Unpublish the endpoint's ports (no error if none)."""
+        ep = self.endpoints.get(endpoint_id)
+        if ep is None or not external(ep) or PORTS_OPT not in ep.driver_opts:
+            return
+        await self.firewall.remove_ports(self._external_ports(ep))
+        del ep.driver_opts[PORTS_OPT]
+        self.store.put("endpoints", ep.id, ep)
 
     async def restore_external_endpoints(self) -> int:
         """At daemon start: the firewall elements of Docker's plumbed endpoints
@@ -202,4 +269,6 @@ class ExternalOps:
                 if entry is not None:
                     await self.firewall.add_endpoint(entry)
                     n += 1
+                if PORTS_OPT in ep.driver_opts:
+                    await self.firewall.add_ports(self._external_ports(ep))
         return n

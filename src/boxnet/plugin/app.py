@@ -148,13 +148,11 @@ class Handlers:
     async def program_external(self, body: bytes) -> dict:
         req = p.decode(body, p.ConnectivityRequest)
         ports = p.convert((req.Options or {}).get(p.PORTMAP) or [], list[p.PortBinding])
-        if ports:
-            raise InvalidParameter("published ports (-p) on a boxnet plugin network are not "
-                                   "supported yet")
+        await self.ctl.program_external_ports(req.EndpointID, ports)
         return {}
 
     async def revoke_external(self, body: bytes) -> dict:
-        p.decode(body, p.EndpointRequest)
+        await self.ctl.revoke_external_ports(p.decode(body, p.EndpointRequest).EndpointID)
         return {}
 
     # ---- IPAM ----------------------------------------------------------------
