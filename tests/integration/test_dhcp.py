@@ -11,8 +11,10 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -286,3 +288,44 @@ def test_docker_py_creates_a_dhcp_network_and_its_container_holds_the_lease(host
         host.cli("rm", "-f", "p1", "p2", check=False)
         net.remove()
         cl.close()
+
+
+COMPOSE_PROJECT = """
+name: bxdhcp
+services:
+  web:
+    image: busybox
+    command: ["sleep", "600"]
+    networks: [lan]
+networks:
+  lan:
+    driver: macvlan
+    driver_opts: {parent: eth1}
+    ipam: {driver: dhcp}
+"""
+
+
+def test_docker_compose_v2_network_with_ipam_driver_dhcp(host, lan, tmp_path):
+    """docker compose v2: a project network with `ipam: {driver: dhcp}`; the service's
+    container holds a dnsmasq lease on its eth0."""
+    compose = str(Path(sys.executable).parent / "docker-compose")
+    if not os.access(compose, os.X_OK):
+        pytest.skip(f"docker compose v2 binary missing ({compose})")
+    (tmp_path / "compose.yaml").write_text(COMPOSE_PROJECT)
+    env = dict(os.environ, DOCKER_HOST=host.host_uri, DOCKER_CONFIG=str(tmp_path))
+
+    def dc(*args):
+        return subprocess.run([compose, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+    try:
+        r = dc("up", "-d")
+        assert r.returncode == 0, r.stderr
+        assert host.network("bxdhcp_lan")["IPAM"]["Driver"] == "dhcp"
+        name = "bxdhcp-web-1"
+        ip = host.inspect(name)["NetworkSettings"]["Networks"]["bxdhcp_lan"]["IPAddress"]
+        out = host.exec(name, "ip", "-o", "-4", "addr", "show", "dev", "eth0", check=True)
+        assert ip and f"inet {ip}/24" in out.stdout, (ip, out.stdout)
+        assert f" {ip} " in leases_file(lan)
+    finally:
+        r = dc("down")
+        assert r.returncode == 0, r.stderr
