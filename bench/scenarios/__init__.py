@@ -12,6 +12,8 @@ from bench.scenarios import realrun
 from bench.scenarios import stats
 from bench.scenarios import pull
 from bench.scenarios import cp
+from bench.scenarios import cni_plugin
+from bench.scenarios import plugin_docker
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -31,4 +33,6 @@ SCENARIOS = {
     stats.NAME: stats,
     pull.NAME: pull,
     cp.NAME: cp,
+    cni_plugin.NAME: cni_plugin,
+    plugin_docker.NAME: plugin_docker,
 }

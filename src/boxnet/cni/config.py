@@ -9,7 +9,6 @@ refused (error 2); ``ips``/``mac`` come from runtimeConfig, args.cni or CNI_ARGS
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 
@@ -132,6 +131,7 @@ def _cni_args(env: dict) -> dict:
 def wanted(conf: dict, env: dict) -> tuple[list[str], str]:
     """The addresses (plain, at most one per family) and MAC asked for, from
     runtimeConfig, then args.cni, then CNI_ARGS IP=/MAC=; bad ones are error 7."""
+    import ipaddress   # ADD only: kept off the other commands' start-up
     rc = conf.get("runtimeConfig", {})
     cni = (conf.get("args") or {}).get("cni") or {}
     cargs = _cni_args(env)

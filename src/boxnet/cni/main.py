@@ -7,16 +7,17 @@ sys.path, so a plugin run loads no site-packages (start-up is the plugin's cost)
 One invocation: the command from CNI_COMMAND, the configuration on stdin, one POST to
 boxnetd's /boxnet/v1/cni/<command> over its unix socket (the conf's ``socket``, else
 $BOXNET_HOST, else /run/boxnet/boxnet.sock), the result or the CNI error on stdout.
-Imports only the stdlib (http.client, json): start-up is the plugin's cost.
+Imports only json, os, sys and a plain socket (client/rawhttp.py): start-up is the
+plugin's cost.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import sys
+
+from ..client.rawhttp import post_json
 
 from .config import (INVALID_ENV, IO_FAILURE, NOT_AVAILABLE, SPEC_VERSION,
                      SUPPORTED, TRY_AGAIN, CniError, env_args, parse_conf, port_mappings,
@@ -24,18 +25,6 @@ from .config import (INVALID_ENV, IO_FAILURE, NOT_AVAILABLE, SPEC_VERSION,
 
 DEFAULT_SOCKET = "/run/boxnet/boxnet.sock"
 TIMEOUT = 60.0
-
-
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=TIMEOUT)
-        self._path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(TIMEOUT)
-        s.connect(self._path)
-        self.sock = s
 
 
 def socket_path(conf: dict, env: dict) -> str:
@@ -46,28 +35,23 @@ def socket_path(conf: dict, env: dict) -> str:
 
 def call(path: str, command: str, body: dict) -> dict:
     """POST the request to boxnetd; its CNI error comes back as CniError."""
-    conn = _Unix(path)
     try:
-        conn.request("POST", f"/boxnet/v1/cni/{command.lower()}", body=json.dumps(body),
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
+        status, data = post_json(path, f"/boxnet/v1/cni/{command.lower()}",
+                                 json.dumps(body).encode(), TIMEOUT)
     except (FileNotFoundError, ConnectionRefusedError) as e:
         raise CniError(NOT_AVAILABLE if command == "STATUS" else TRY_AGAIN,
                        f"boxnetd is not running at {path}", str(e)) from None
     except OSError as e:
         raise CniError(IO_FAILURE, f"cannot talk to boxnetd at {path}", str(e)) from None
-    finally:
-        conn.close()
     try:
         out = json.loads(data or b"{}")
     except ValueError:
-        raise CniError(IO_FAILURE, f"boxnetd answered {resp.status} with no JSON",
+        raise CniError(IO_FAILURE, f"boxnetd answered {status} with no JSON",
                        data[:200].decode("utf-8", "replace")) from None
-    if resp.status >= 300:
+    if status >= 300:
         if "code" in out:
             raise CniError(int(out["code"]), out.get("msg", ""), out.get("details", ""))
-        raise CniError(IO_FAILURE, out.get("message") or f"boxnetd answered {resp.status}")
+        raise CniError(IO_FAILURE, out.get("message") or f"boxnetd answered {status}")
     return out
 
 
