@@ -337,3 +337,23 @@ def test_portmap_after_boxnet_publishes_a_port_to_the_outside(ctrd, host, outsid
     ctrd.ctr("task", "kill", "-s", "KILL", "w1", check=False)
     ctrd.ctr("task", "rm", "-f", "w1", check=False)
     ctrd.ctr("container", "rm", "w1", check=False)
+
+
+def test_attachment_survives_a_boxnetd_restart(ctrd, host):
+    """boxnetd restarts: the CNI attachment is kept (CHECK passes, the container still
+    reaches its gateway) and DEL afterwards removes it."""
+    ns = _bare(ctrd, "r1")
+    conf = _conf(host, "cnia")
+    rc, res = plugin(ctrd, "ADD", conf, **_env("r1", ns))
+    assert rc == 0, res
+    host.restart()
+    assert plugin(ctrd, "CHECK", {**conf, "prevResult": res}, **_env("r1", ns))[0] == 0
+    ping = ctrd.ctr("task", "exec", "--exec-id", "rp", "r1", "/bin/busybox", "ping", "-c1", "-W3",
+                    "10.77.1.1", check=False)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert plugin(ctrd, "DEL", conf, **_env("r1", ns))[0] == 0
+    assert "eth0" not in ctrd.ctr("task", "exec", "--exec-id", "rl", "r1", "/bin/busybox", "ip",
+                                   "link").stdout
+    ctrd.ctr("task", "kill", "-s", "KILL", "r1", check=False)
+    ctrd.ctr("task", "rm", "-f", "r1", check=False)
+    ctrd.ctr("container", "rm", "r1", check=False)
