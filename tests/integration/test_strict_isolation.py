@@ -103,3 +103,12 @@ def test_strict_survives_a_daemon_restart(world):
     host.restart()
     assert probe(netns_of(host, "sa"), "tcp", HOST4, 8095, timeout=4) is None
     assert seen_from(netns_of(host, "sb"), HOST4, 8095)
+
+
+def test_removing_a_strict_network_removes_its_elements(world):
+    host, _ = world
+    docker(host, "network", "create", "-o", f"{ISO}=strict", "gone")
+    br = "br-" + host.network("gone")["Id"][:12]
+    assert f'"{br}"' in host.nft_ruleset()
+    docker(host, "network", "rm", "gone")
+    assert f'"{br}"' not in host.nft_ruleset()
