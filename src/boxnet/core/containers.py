@@ -322,12 +322,22 @@ class ContainerOps:
 
     # ---- stop, kill, wait, remove -------------------------------------
     async def kill_container(self, ref: str, sig: int = signals.SIGKILL) -> None:
-        """Send a signal; Conflict if the container is not running."""
+        """Send a signal; Conflict if the container is not running.  SIGKILL waits
+        (up to 10 s) until the exit is recorded, as dockerd's Kill does, so the
+        container is no longer running when the API answers."""
         c = self.container(ref)
         if c.status != "running":
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+        fut = self.wait_future(c) if sig == signals.SIGKILL else None
         await self.runtime.kill(c.id, sig)
         await self.thaw_after_signal(c)   # a paused container gets it once thawed
+        if fut is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 10)
+            except asyncio.TimeoutError:
+                log.warning("%s: no exit recorded 10 s after SIGKILL", c.name)
+            finally:
+                fut.cancel()
 
     async def stop_container(self, ref: str, timeout: float | None = None,
                              sig: int | None = None) -> None:
