@@ -161,3 +161,34 @@ def test_published_port_from_the_outside(plug, outside):
     finally:
         d.cli("rm", "-f", "web", "web2", check=False)
         d.cli("network", "rm", "pp", check=False)
+
+
+def test_boxnetd_restart_keeps_dockers_endpoints(plug, outside):
+    """boxnetd restarted under running Docker containers: their endpoints stay (not
+    reaped as orphans), their anti-spoofing elements and published port come back,
+    and Docker's later removals go through the plugin cleanly."""
+    h, d = plug
+    out = outside(h, host_addr="198.18.0.5/30", addr="198.18.0.6/30", host_ifname="bxo1")
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "rs")
+    try:
+        d.cli("run", "-d", "--name", "r1", "--network", "rs", "-p", "8090:80", "busybox",
+              "busybox", "httpd", "-f", "-p", "80", "-h", "/")
+        _run(d, "r2", "rs")
+        veths = sorted(n for n in h.link_names() if n.startswith("veth"))
+        assert len(veths) == 2
+        h.restart()
+        assert sorted(n for n in h.link_names() if n.startswith("veth")) == veths
+        rules = h.nft_ruleset()
+        for v in veths:
+            assert f'"{v}" . ' in rules, f"anti-spoofing elements of {v} not restored"
+        assert _ping(d, "r2", "r1")
+        url = f"http://{out.host_ip}:8090/hello.txt"
+        r = poll(lambda: out.sh(f"curl -sf -m 2 {url}", check=False).stdout, "the port")
+        assert r == "hello from layer 2\n"
+        d.cli("rm", "-f", "r1", "r2")
+        assert not [n for n in h.link_names() if n.startswith("veth")]
+        assert "8090" not in h.nft_ruleset()
+    finally:
+        d.cli("rm", "-f", "r1", "r2", check=False)
+        d.cli("network", "rm", "rs", check=False)
+    assert not [n for n in h.api_ok("GET", "/networks") if n["Name"].startswith("docker-")]

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import secrets
+import time
 
 import msgspec
 from aiohttp import web
@@ -225,6 +226,7 @@ def make_plugin_app(ctl, driver: str = "bridge") -> web.Application:
 
         async def handle(request: web.Request) -> web.Response:
             body = await request.read()
+            t0 = time.perf_counter()
             async with lock:
                 try:
                     out = await fn(body)
@@ -233,7 +235,7 @@ def make_plugin_app(ctl, driver: str = "bridge") -> web.Application:
                     return _err(exc.message)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     return _err(f"{call}: bad request: {exc}")
-            log.debug("plugin %s done", call)
+            log.debug("plugin %s done in %.1f ms", call, (time.perf_counter() - t0) * 1000)
             return _answer(out)
         return handle
 

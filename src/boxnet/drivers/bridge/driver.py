@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
-from ...errors import BoxnetError, Conflict
+from ...errors import BoxnetError, Conflict, InvalidParameter
 from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
 from ...model import Endpoint, Network
 from ..api import Driver, FastLeave, HandsOffLinks, PublishesPorts
 from . import adopt, egress, options
+
+log = logging.getLogger(__name__)
 
 
 def gateway_cidrs(nw: Network) -> list[str]:
@@ -64,8 +67,14 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
         existed = await self._nl.link_exists(br)
         if existed and not restoring and not nw.predefined and not nw.options.get(options.OPT_NAME):
             raise Conflict(f"bridge device {br} already exists")
-        if not restoring:
+        try:
             await egress.check_on_host(self._nl, nw)
+        except InvalidParameter as exc:
+            if not restoring:
+                raise
+            # the network exists: keep its rules, the address may come back (DHCP, admin)
+            log.warning("network %s: %s; its outbound traffic still leaves with it",
+                        nw.name, exc.message)
         await adopt.bring_up(self._nl, nw, br, options.mtu(nw), gateway_cidrs(nw), restoring)
         try:
             if _no_host_ipv6(nw):
@@ -148,10 +157,12 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
                 raise
 
     async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
-        """Firewall elements, then the pair (its peer in Docker's sandbox goes with it)."""
+        """Firewall elements, then the pair (its peer in Docker's sandbox goes with it),
+        the kernel's slow end of the deletion off the request path (kernel/linkops.py;
+        it needs no netns: the host end is what it deletes)."""
         await self._fw.remove_endpoint(ep.id)
         if ep.host_ifname:
-            await self._nl.detach_veth(ep.host_ifname)
+            await self._nl.retire_veth(ep.host_ifname, "", "")
 
     def gateway_mode(self, nw: Network, family: int) -> str:
         """The network's gateway mode for ``family`` (options.py)."""
