@@ -12,6 +12,12 @@ replica of B (reachable if any answers); by name, a TCP connect to B's service n
 port is B's first `expose`/`ports` target; with none, ICMP ping is used instead. A
 connect that succeeds and then idles is killed by `timeout` (exit 143) and counts as
 reached; a blocked one fails at nc's own 2 s connect timeout first.
+
+Policies (x-boxnet, compose/policy.py) narrow the expected matrix: a pair that shares
+a network is expected reachable on the probed port only when A's egress and B's
+ingress policies allow it, and every other TCP port the pair's policies name is probed
+by address too, port by port (the cell's ``ports``: {port: bool}).  A port allowed by
+the policy is expected to answer, so the service must listen on it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from . import engine
+from . import policy as cpolicy
 from .model import Project, Service
 
 CONNECT_S = 2
@@ -54,7 +61,15 @@ def expected(project: Project) -> dict:
                 out[a][b] = None
             else:
                 shared = bool(na & nb)
-                out[a][b] = {"ip": shared, "name": shared}
+                port = target_port(sb)
+                ok = shared and cpolicy.allows(project, a, b, "tcp" if port else "icmp",
+                                               int(port or 0))
+                out[a][b] = {"ip": ok, "name": ok}
+                extra = [p for p in cpolicy.policy_ports(project, a, b) if str(p) != port]
+                if extra:
+                    out[a][b]["ports"] = {str(p): shared and cpolicy.allows(project, a, b,
+                                                                           "tcp", p)
+                                          for p in extra}
     return out
 
 
@@ -117,6 +132,9 @@ def observe(runner, exp: dict) -> tuple[dict, list[str]]:
             for i, ip in enumerate(tg[b]["ips"]):
                 probes[f"{b}|ip|{i}"] = _probe_cmd(ip, port)
             probes[f"{b}|name|0"] = _probe_cmd(b, port)
+            for extra in e.get("ports", {}):
+                for i, ip in enumerate(tg[b]["ips"]):
+                    probes[f"{b}|port {extra}|{i}"] = _probe_cmd(ip, extra)
         if not probes:
             return
         code, out, err = engine.exec_run(client, src["cid"], ["sh", "-c", _script(probes)],
@@ -130,7 +148,11 @@ def observe(runner, exp: dict) -> tuple[dict, list[str]]:
             b, kind, _ = key.split("|")
             ok = rc in ("0", "143")
             cell = obs[a].setdefault(b, {"ip": False, "name": False})
-            cell[kind] = cell[kind] or ok
+            if kind.startswith("port "):
+                ports = cell.setdefault("ports", {})
+                ports[kind[5:]] = ports.get(kind[5:], False) or ok
+            else:
+                cell[kind] = cell[kind] or ok
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(run_source, list(project.services)))
@@ -152,6 +174,11 @@ def differences(exp: dict, obs: dict) -> list[dict]:
                 if e[kind] != o[kind]:
                     diffs.append({"from": a, "to": b, "probe": kind, "expected": e[kind],
                                   "observed": o[kind]})
+            for port, want in e.get("ports", {}).items():
+                got = o.get("ports", {}).get(port, False)
+                if want != got:
+                    diffs.append({"from": a, "to": b, "probe": f"port {port}",
+                                  "expected": want, "observed": got})
     return diffs
 
 

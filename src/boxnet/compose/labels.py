@@ -52,7 +52,8 @@ def container_labels(project: Project, svc: Service, number: int) -> dict:
     """The labels of replica `number` of a service (user labels first, ours win)."""
     deps = ",".join(f"{k}:{v['condition']}:{str(bool(v.get('restart'))).lower()}"
                     for k, v in svc.depends_on.items())
-    return {**svc.labels,
+    from .policy import labels as policy_labels   # x-boxnet policy (compose/policy.py)
+    return {**svc.labels, **policy_labels(project, svc),
             PROJECT: project.name, SERVICE: svc.name, NUMBER: str(number), ONEOFF: "False",
             HASH: service_hash(project, svc), DEPENDS: deps, IMAGE: svc.image,
             WORKDIR: project.working_dir, FILES: ",".join(project.files),

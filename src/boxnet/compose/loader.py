@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from . import hostopts, merge, mounts, schema, semantics, support, yaml12
+from . import policy
 from .errors import ComposeError
 from .interpolate import interpolate, read_env_file
 from .model import Project, Service, as_list, network_spec, normalize_project_name, \
@@ -164,6 +165,7 @@ def load(files: list[str] | None = None, project_name: str | None = None,
                                file, (key,), line, "merge the files with -f instead"
                                if key == "include" else "remove it")
     semantics.check(project)
+    policy.check(project)   # x-boxnet policies (compose/policy.py)
     support.refuse_network_keys(project)
     for s in project.services.values():
         support.refuse_unhandled(project, s)
