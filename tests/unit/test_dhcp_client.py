@@ -146,3 +146,65 @@ def test_ipam_refusals_name_the_conflict():
         dhcp_ipam.check_network("macvlan", True, [], True, False, {"x": "1"})
     dhcp_ipam.check_network("macvlan", True, [], True, False, {})
     dhcp_ipam.check_static("lan", "", "")
+
+
+def test_a_hostile_lease_cannot_aim_dns_at_the_host_nor_route_off_subnet():
+    c = Client(MAC)
+    d = wire.decode(wire.encode(c.discover()))
+    req = c.receive(reply(d, wire.OFFER), 0)
+    lease = c.receive(reply(req, wire.ACK, extra={
+        wire.OPT_DNS: _a("127.0.0.1") + _a("0.0.0.0") + _a("198.19.100.53") + _a("224.0.0.1"),
+        wire.OPT_ROUTER: _a("10.9.9.9")}), 0)
+    assert lease.dns == ["198.19.100.53"] and lease.router == ""
+
+
+def _udp(port=0):
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    s.setblocking(False)
+    return s
+
+
+def test_exchange_retransmits_a_lost_request_and_times_out_without_a_server():
+    """dhcp/leases.py's exchange over loopback UDP: the server drops the first REQUEST,
+    the retransmission gets the ACK; with nobody answering it ends with None."""
+    import asyncio
+
+    from boxnet.dhcp.leases import exchange
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        srv, cli = _udp(), _udp()
+        port = srv.getsockname()[1]
+        seen = []
+
+        async def server():
+            while True:
+                data, addr = await loop.sock_recvfrom(srv, 4096)
+                m = wire.decode(data)
+                seen.append(m.msg_type)
+                if m.msg_type == wire.DISCOVER:
+                    out = reply(m, wire.OFFER)
+                elif seen.count(wire.REQUEST) == 1:
+                    continue   # lost
+                else:
+                    out = reply(m, wire.ACK)
+                out.op = wire.BOOTREPLY
+                await loop.sock_sendto(srv, wire.encode(out), addr)
+
+        task = loop.create_task(server())
+        c = Client(MAC)
+        lease = await exchange(cli, c, c.discover(), "127.0.0.1", 5.0, port=port,
+                               first_wait=0.1)
+        task.cancel()
+        assert lease.address == "198.19.100.57/24"
+        assert seen == [wire.DISCOVER, wire.REQUEST, wire.REQUEST]
+        srv.close()
+        start = loop.time()
+        assert await exchange(cli, c, c.discover(), "127.0.0.1", 0.5, port=port,
+                              first_wait=0.1) is None
+        assert 0.4 < loop.time() - start < 2.0
+        cli.close()
+
+    asyncio.run(main())

@@ -54,6 +54,19 @@ class Lease(msgspec.Struct, kw_only=True):
         return self.acquired + self.lease_time
 
 
+def usable_dns(servers: list[str]) -> list[str]:
+    """The lease's DNS servers the embedded DNS may forward to. It forwards from the
+    daemon's netns, so a loopback (or unspecified, multicast, broadcast) address from
+    the LAN would aim the containers' queries at the host's own services: dropped."""
+    out = []
+    for s in servers:
+        a = ipaddress.IPv4Address(s)
+        if not (a.is_loopback or a.is_unspecified or a.is_multicast or a.is_link_local
+                or s == "255.255.255.255"):
+            out.append(s)
+    return out
+
+
 def lease_from_ack(ack: wire.Message, now: float, renewals: int = 0) -> Lease:
     """The lease an ACK grants; wire.WireError if it lacks what a lease needs."""
     server = ack.addr(wire.OPT_SERVER_ID)
@@ -65,9 +78,11 @@ def lease_from_ack(ack: wire.Message, now: float, renewals: int = 0) -> Lease:
     lt = min(lt, 0x7FFFFFFF)   # 0xffffffff is "infinite"
     t1 = ack.u32(wire.OPT_T1) or lt // 2
     t2 = ack.u32(wire.OPT_T2) or lt * 7 // 8
-    routers = ack.addrs(wire.OPT_ROUTER)
+    net = ipaddress.IPv4Interface(f"{ack.yiaddr}/{prefix}").network
+    # a router off the leased subnet cannot be a default route's next hop here
+    routers = [r for r in ack.addrs(wire.OPT_ROUTER) if ipaddress.IPv4Address(r) in net]
     return Lease(address=f"{ack.yiaddr}/{prefix}", server=server,
-                 router=routers[0] if routers else "", dns=ack.addrs(wire.OPT_DNS),
+                 router=routers[0] if routers else "", dns=usable_dns(ack.addrs(wire.OPT_DNS)),
                  lease_time=lt, t1=min(t1, lt), t2=min(max(t2, t1), lt), acquired=now,
                  renewals=renewals)
 

@@ -45,15 +45,16 @@ class LeaseRecord(msgspec.Struct, kw_only=True):
 
 
 async def exchange(sock, client: Client, first: wire.Message, dest: str, timeout: float,
-                   clock=time.time) -> Lease | str | None:
-    """Send `first` and retransmit (4 s, then doubling up to 16 s) until the client
-    has a Lease or a "nak", or `timeout` seconds pass (None). An OFFER's REQUEST is
-    sent at once, broadcast."""
+                   clock=time.time, port: int = dhcpsock.SERVER_PORT,
+                   first_wait: float = 4.0) -> Lease | str | None:
+    """Send `first` and retransmit (after `first_wait` s, then doubling up to 16 s, as
+    RFC 2131 4.1) until the client has a Lease or a "nak", or `timeout` seconds pass
+    (None). An OFFER's REQUEST is sent at once, broadcast."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    pending, wait = first, 4.0
+    pending, wait = first, first_wait
     while loop.time() < end:
-        await loop.sock_sendto(sock, wire.encode(pending), (dest, dhcpsock.SERVER_PORT))
+        await loop.sock_sendto(sock, wire.encode(pending), (dest, port))
         round_end = min(loop.time() + wait, end)
         wait = min(wait * 2, 16.0)
         while (left := round_end - loop.time()) > 0:
@@ -67,8 +68,8 @@ async def exchange(sock, client: Client, first: wire.Message, dest: str, timeout
                 log.debug("dhcp: ignored a malformed packet: %s", e)
                 continue
             out = client.receive(msg, clock())
-            if isinstance(out, wire.Message):     # an OFFER taken: REQUEST it now
-                pending, dest, wait = out, BROADCAST, 4.0
+            if isinstance(out, wire.Message):     # an OFFER taken: REQUEST it now,
+                pending, wait = out, first_wait      # to where the DISCOVER went
                 break
             if out is not None:
                 return out
