@@ -102,3 +102,18 @@ def test_docker_py_creates_and_refuses(world):
         assert not client.networks.list(names=["pybad"])
     finally:
         client.close()
+
+
+def test_a_source_gone_while_the_daemon_was_down_is_logged_not_fatal(world):
+    """The network exists: a restart keeps it (and its rule), warns, and the
+    source works again once the address is back."""
+    host, _ = world
+    host.stop()
+    host.sh(f"ip addr del {SRC4}/32 dev bxo0")
+    try:
+        host.start(*host.daemon_args)
+        assert "sn" in docker(host, "network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert f"{H4} {SRC4}: not an address of this host" in host.log_tail(100)
+    finally:
+        host.sh(f"ip addr add {SRC4}/32 dev bxo0")
+    assert _nc(host, "c1", OUT4) == SRC4
