@@ -156,6 +156,11 @@ def test_a_hostile_lease_cannot_aim_dns_at_the_host_nor_route_off_subnet():
         wire.OPT_DNS: _a("127.0.0.1") + _a("0.0.0.0") + _a("198.19.100.53") + _a("224.0.0.1"),
         wire.OPT_ROUTER: _a("10.9.9.9")}), 0)
     assert lease.dns == ["198.19.100.53"] and lease.router == ""
+    # a 1 s lease would have the task renew in a loop: stretched to 20 s, T1 10 s
+    c.renew()
+    short = c.receive(reply(c.renew(), wire.ACK, extra={
+        wire.OPT_LEASE_TIME: (1).to_bytes(4, "big"), wire.OPT_T1: (0).to_bytes(4, "big")}), 0)
+    assert (short.lease_time, short.t1) == (20, 10) and short.t2 >= short.t1
 
 
 def _udp(port=0):

@@ -19,6 +19,8 @@ import msgspec
 
 from . import wire
 
+MIN_LEASE, MIN_T1 = 20, 10   # seconds
+
 INIT, SELECTING, REQUESTING, BOUND, RENEWING, REBINDING = (
     "init", "selecting", "requesting", "bound", "renewing", "rebinding")
 
@@ -75,8 +77,10 @@ def lease_from_ack(ack: wire.Message, now: float, renewals: int = 0) -> Lease:
         raise wire.WireError("ACK without an address, a server id or a lease time")
     mask = ack.addr(wire.OPT_SUBNET_MASK)
     prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen if mask else 24
-    lt = min(lt, 0x7FFFFFFF)   # 0xffffffff is "infinite"
-    t1 = ack.u32(wire.OPT_T1) or lt // 2
+    # 0xffffffff is "infinite"; a lease shorter than MIN_LEASE s (or a T1 under
+    # MIN_T1) is stretched: a server saying 1 s would make the task renew in a loop
+    lt = max(min(lt, 0x7FFFFFFF), MIN_LEASE)
+    t1 = max(ack.u32(wire.OPT_T1) or lt // 2, MIN_T1)
     t2 = ack.u32(wire.OPT_T2) or lt * 7 // 8
     net = ipaddress.IPv4Interface(f"{ack.yiaddr}/{prefix}").network
     # a router off the leased subnet cannot be a default route's next hop here
