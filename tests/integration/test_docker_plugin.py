@@ -192,3 +192,32 @@ def test_boxnetd_restart_keeps_dockers_endpoints(plug, outside):
         d.cli("rm", "-f", "r1", "r2", check=False)
         d.cli("network", "rm", "rs", check=False)
     assert not [n for n in h.api_ok("GET", "/networks") if n["Name"].startswith("docker-")]
+
+
+def test_dockerd_restart_with_boxnetd_down_then_up(plug):
+    """dockerd restarted while boxnetd is down: a `docker run` on the plugin network
+    fails with the plugin's error and leaves no container endpoint in either daemon;
+    once boxnetd is back, the same network works (Docker's state and boxnet's agree)."""
+    h, d = plug
+    nid = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+                "--subnet", "10.94.0.0/24", "dr").stdout.strip()
+    try:
+        h.stop()
+        d.stop()
+        d.start()
+        r = d.cli("run", "-d", "--name", "dr1", "--network", "dr", "busybox", "busybox",
+                  "sleep", "3600", check=False, timeout=180)
+        assert r.returncode != 0, r.stdout
+        assert 'plugin "boxnet" not found' in r.stderr, r.stderr
+        d.cli("rm", "-f", "dr1", check=False)
+        h.start(*h.daemon_args)
+        assert not [ep for ep in h.api_ok("GET", f"/networks/{nid}")["Containers"] or {}]
+        _run(d, "dr1", "dr")
+        _run(d, "dr2", "dr")
+        assert _ip(d, "dr1", "dr").startswith("10.94.0.")
+        assert _ping(d, "dr1", "dr2")
+    finally:
+        if not h.running():
+            h.start(*h.daemon_args)
+        d.cli("rm", "-f", "dr1", "dr2", check=False)
+        d.cli("network", "rm", "dr", check=False)
