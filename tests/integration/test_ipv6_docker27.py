@@ -63,8 +63,8 @@ def world(host):
 def dq(host, container: str, *args: str) -> dict:
     """dns_query.py run in the container's netns (through its pid: the pin may
     be in the daemon's private mount namespace)."""
-    r = harness.run(["nsenter", f"--net={netns_of(host, container)}", sys.executable, str(HERE / "dns_query.py"),
-                     *args], timeout=60)
+    r = harness.run(["nsenter", f"--net={netns_of(host, container)}", sys.executable,
+                     str(HERE / "dns_query.py"), *args], timeout=60)
     return json.loads(r.stdout)
 
 
@@ -265,7 +265,8 @@ def test_compose_ipv6_only_network(world, tmp_path, client):
         nw = host.network("v6p_n6")
         assert nw["EnableIPv4"] is False and all(":" in c["Subnet"]
                                                  for c in nw["IPAM"]["Config"])
-        a = docker(host, "ps", "-q", "--filter", "label=com.docker.compose.service=a").stdout.split()
+        a = docker(host, "ps", "-q", "--filter",
+                   "label=com.docker.compose.service=a").stdout.split()
         assert len(a) == 1
         r = docker(host, "exec", a[0], "busybox", "ping", "-c1", "-W2", "b", check=False)
         assert r.returncode == 0 and "fd" in r.stdout, r.stdout + r.stderr
