@@ -92,3 +92,22 @@ def test_rendering():
     assert lines == ["add element inet boxnet pgatein4 { 10.0.0.2 }",
                      "add element inet boxnet pgatein6 { fd00::2 }",
                      "add element inet boxnet pallowin4 { 10.0.0.3 . 10.0.0.2 . tcp . 1-9 }"]
+
+
+def test_keeper_refuses_a_policy_it_cannot_enforce():
+    """A policied endpoint on a network the firewall does not filter fails the start."""
+    import asyncio
+    from types import SimpleNamespace as NS
+
+    from boxnet.core.policykeeper import PolicyKeeper
+    from boxnet.errors import InvalidParameter
+
+    fw = NS(filters=lambda nid: nid == "br")
+    ep = NS(id="e1", network_id="mv", ipv4="10.0.0.2/24", ipv6="")
+    ctl = NS(firewall=fw, networks={"mv": NS(name="lan", id="mv", pools=[])},
+             eps_by_container={"c1": {"e1": ep}}, containers={})
+    c = NS(id="c1", name="/db", config=NS(labels={"com.boxnet.policy": '{"ingress": []}'}))
+    with pytest.raises(InvalidParameter, match="network lan is not filtered"):
+        asyncio.run(PolicyKeeper(ctl).sandbox_ready(c))
+    c.config.labels = {}
+    PolicyKeeper(ctl)._enforceable(c, [ep])     # no policy: nothing to hold

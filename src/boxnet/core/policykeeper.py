@@ -94,12 +94,29 @@ class PolicyKeeper(LifecycleListener):
         from ..policy.verdict import explain
         return explain(self.elements, src, dst, port, proto)
 
+    def _enforceable(self, c: Container, eps) -> None:
+        """A policy is never accepted and ignored: every endpoint of a policied
+        container must be on a network boxnet's firewall filters (a bridge
+        network with the nftables firewall; not macvlan/ipvlan/overlay, not
+        --iptables=false)."""
+        if from_labels(c.config.labels) is None:
+            return
+        for ep in eps:
+            if not self.ctl.firewall.filters(ep.network_id):
+                nw = self.ctl.networks.get(ep.network_id)
+                raise InvalidParameter(
+                    f"invalid policy: container {c.name.lstrip('/')} has a com.boxnet.policy "
+                    f"but network {nw.name if nw else ep.network_id} is not filtered by "
+                    f"boxnet's firewall (policies hold on bridge networks only)")
+
     async def sandbox_ready(self, c: Container) -> None:
         """Before the process starts: its addresses are gated (or allowed) already."""
+        self._enforceable(c, self.ctl.eps_by_container.get(c.id, {}).values())
         await self.refresh()
 
     async def endpoint_joined(self, c: Container, nw: Network, ep: Endpoint) -> None:
         """A connect: the new address is in the sets."""
+        self._enforceable(c, [ep])
         await self.refresh()
 
     async def endpoint_left(self, c: Container, nw: Network, ep: Endpoint) -> None:

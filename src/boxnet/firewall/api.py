@@ -119,6 +119,11 @@ class Firewall(abc.ABC):
         """Make the least-privilege policy sets hold exactly ``sets`` (set kind of
         policy/compile.py -> frozenset of element tuples), atomically."""
 
+    def filters(self, network_id: str) -> bool:
+        """True when this network's forwarded traffic passes boxnet's tables (a policy
+        on an endpoint of another network could not be enforced)."""
+        return False
+
     async def begin_restore(self) -> None:
         """Daemon start: keep the kernel's current tables in force and only
         collect state until `end_restore` (so protections never lapse)."""

@@ -267,6 +267,10 @@ class NftFirewall(Firewall):
         except KernelError as exc:
             await self._resync_after(exc)
 
+    def filters(self, network_id: str) -> bool:
+        """True for the bridge networks these tables know."""
+        return network_id in self._networks
+
     def _bridge_nf(self) -> None:
         # Switched traffic between two ports of one bridge is judged by the policy
         # chain only through br_netfilter (the bridge family has no conntrack here);
