@@ -4,7 +4,8 @@ Issue 19's performance goal: a connect of a running container to a network of th
 `boxnet` driver (boxnet's IPAM too) takes at most what Docker's own bridge driver takes.
 Both run on the same stock dockerd build in a bench netns; the plugin peer's dockerd
 asks boxnetd over its plugin socket (RequestAddress, CreateEndpoint, Join, ...).
-Each repetition: connect (timed), disconnect (timed), on a container of the default bridge.
+Each repetition: connect (timed), disconnect (timed), on a container of the default bridge,
+one peer after the other.
 """
 
 from __future__ import annotations
@@ -18,30 +19,40 @@ TITLE = "19. Docker plugin: docker network connect, boxnet driver vs Docker's br
 MS = 1000.0
 
 
+def _setup(peer, driver: str) -> tuple[str, str]:
+    peer.ensure_busybox()
+    body = {"Name": "bench-plug", "Driver": driver}
+    if driver == "boxnet":
+        body["IPAM"] = {"Driver": "boxnet"}
+    net = peer.api.request("POST", "/networks/create", body=body)["Id"]
+    return net, peer.run_container("bench-plug-c", "bridge")
+
+
 def run(ctx: Context) -> dict:
-    """Time connect/disconnect on Docker's bridge driver and on the boxnet plugin."""
+    """Time connect/disconnect on Docker's bridge driver and on the boxnet plugin,
+    both daemons up at once and the repetitions interleaved (a drift of the shared
+    machine hits both)."""
     res = ctx.begin(NAME, TITLE)
     reps = ctx.repetitions(10, 40)
-    for label, driver, factory in (("docker", "bridge", None),
-                                   ("docker-plugin", "boxnet", DockerPluginPeer)):
-        with ctx.peer(label, factory) as peer:
-            if peer is None:
-                continue
-            peer.ensure_busybox()
-            body = {"Name": "bench-plug", "Driver": driver}
-            if driver == "boxnet":
-                body["IPAM"] = {"Driver": "boxnet"}
-            net = peer.api.request("POST", "/networks/create", body=body)["Id"]
-            cid = peer.run_container("bench-plug-c", "bridge")
-            conn, disc = [], []
-            try:
-                for _ in range(reps):
+    with ctx.peer("docker") as docker, ctx.peer("docker-plugin", DockerPluginPeer) as plug:
+        peers = [(label, peer, driver) for label, peer, driver in
+                 (("docker", docker, "bridge"), ("docker-plugin", plug, "boxnet"))
+                 if peer is not None]
+        made = {label: _setup(peer, driver) for label, peer, driver in peers}
+        times = {label: ([], []) for label, _, _ in peers}
+        try:
+            for _ in range(reps):
+                for label, peer, _ in peers:
+                    net, cid = made[label]
                     t, token = peer.attach(net, cid)
-                    conn.append(t * MS)
-                    disc.append(peer.detach(net, token) * MS)
-            finally:
+                    times[label][0].append(t * MS)
+                    times[label][1].append(peer.detach(net, token) * MS)
+        finally:
+            for label, peer, _ in peers:
+                net, cid = made[label]
                 peer.remove_container(cid)
                 peer.remove_network(net)
+        for label, (conn, disc) in times.items():
             ctx.metric("connect", "docker network connect", "ms", label, conn)
             ctx.metric("disconnect", "docker network disconnect", "ms", label, disc)
     m = ctx.median_of

@@ -145,9 +145,9 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
         its sandbox, renames it and sets its addresses and MAC)."""
         ep.host_ifname = "veth" + ep.id[:11]
         addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
-        ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw),
-                                            "/proc/self/ns/net", peer_name, ep.mac or None, [],
-                                            options.mtu(nw), port_setup=brport.port_setup(addrs))
+        ep.mac = await self._nl.make_handoff_veth(ep.host_ifname, options.bridge_name(nw),
+                                                  peer_name, ep.mac or None, options.mtu(nw),
+                                                  port_setup=brport.port_setup(addrs))
         entry = endpoint_entry(ep)
         if entry is not None:
             try:
