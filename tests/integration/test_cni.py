@@ -61,6 +61,8 @@ class Containerd:
             time.sleep(0.1)
         subprocess.run([str(VENV_BIN / "boxnet-cni"), "install", str(self.dir / "bin")],
                        check=True, capture_output=True)
+        subprocess.run([str(VENV_BIN / "boxnet-cni"), "install", "--shell", str(self.dir / "bin"),
+                        "boxnet-sh"], check=True, capture_output=True)
         for p in ("loopback", "portmap", "tuning", "bridge", "host-local"):
             shutil.copy2(f"{REF}/{p}", self.dir / "bin" / p)
         tar = self.dir / "image.tar"
@@ -76,7 +78,7 @@ class Containerd:
     def set_conflist(self, conf: dict) -> None:
         """The only conflist of the conf dir (boxnet's entries get this host's socket)."""
         for p in conf["plugins"]:
-            if p["type"] == "boxnet":
+            if p["type"] in ("boxnet", "boxnet-sh"):
                 p.setdefault("socket", str(self.host.sock))
         for f in (self.dir / "conf").iterdir():
             f.unlink()
@@ -130,11 +132,14 @@ def ctrd(host):
     c.stop()
 
 
-def plugin(ctrd: Containerd, command: str, conf: dict, **env) -> tuple[int, dict]:
-    """Run the installed launcher as a runtime would; (exit status, JSON printed)."""
+def plugin(ctrd: Containerd, command: str, conf: dict, launcher: str = "boxnet",
+           **env) -> tuple[int, dict]:
+    """Run an installed launcher as a runtime would; (exit status, JSON printed)."""
     e = {"CNI_COMMAND": command, "CNI_PATH": str(ctrd.dir / "bin"), "PATH": "/usr/bin:/bin",
          **env}
-    p = subprocess.run([str(ctrd.dir / "bin" / "boxnet")], input=json.dumps(conf).encode(),
+    # compact JSON, as Go's encoder (libcni) writes it
+    p = subprocess.run([str(ctrd.dir / "bin" / launcher)],
+                       input=json.dumps(conf, separators=(",", ":")).encode(),
                        capture_output=True, env=e, timeout=60)
     return p.returncode, json.loads(p.stdout or b"{}")
 
@@ -277,14 +282,15 @@ def test_add_check_del_gc_status_and_version_as_a_runtime_calls_them(ctrd, host)
     ({}, {"CNI_IFNAME": ""}, 4, "CNI_IFNAME"),
     ({}, {"CNI_ARGS": "FOO=1"}, 4, "FOO"),
 ])
+@pytest.mark.parametrize("launcher", ["boxnet", "boxnet-sh"])
 def test_bad_input_is_a_cni_error_and_leaves_nothing(ctrd, host, conf_patch, env_patch, code,
-                                                     words):
+                                                     words, launcher):
     """Each bad configuration or environment: CNI's error code, msg naming the
     culprit, exit status 1, no new link on the host and no address taken."""
     ns = env_patch.get("CNI_NETNS") or host.netns   # the test host's netns, never the root one
     before = host.link_names()
     usage = host.network("cnia")["Containers"]
-    rc, err = plugin(ctrd, "ADD", {**_conf(host, "cnia"), **conf_patch},
+    rc, err = plugin(ctrd, "ADD", {**_conf(host, "cnia"), **conf_patch}, launcher,
                      **{**_env("bad", ns), **env_patch})
     assert rc == 1 and err["code"] == code and words in err["msg"] + err.get("details", ""), err
     assert host.link_names() == before
@@ -357,3 +363,26 @@ def test_attachment_survives_a_boxnetd_restart(ctrd, host):
     ctrd.ctr("task", "kill", "-s", "KILL", "r1", check=False)
     ctrd.ctr("task", "rm", "-f", "r1", check=False)
     ctrd.ctr("container", "rm", "r1", check=False)
+
+
+def test_shell_launcher_with_ctr_run_cni(ctrd, host):
+    """The sh + curl launcher (`boxnet-cni install --shell`): ctr run --cni through it,
+    the container pings one of boxnet's own; DEL by ctr leaves no veth; STATUS and
+    VERSION; boxnetd down is error 11 (50 for STATUS)."""
+    c = host.cli("run", "-d", "--network", "cnia", "busybox", "sleep", "600").stdout.strip()
+    ip = host.ip_of(c, "cnia")
+    # containerd 1.6 (libcni 1.1.2) and Debian's reference plugins stop at 1.0.0
+    ctrd.set_conflist({"cniVersion": "1.0.0", "name": "cnia",
+                       "plugins": [{"type": "boxnet-sh", "network": "cnia"}, {"type": "tuning"}]})
+    before = host.link_names()
+    r = ctrd.run_cni("--rm", IMAGE, "sh1", "/bin/busybox", "ping", "-c1", "-W3", ip, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert host.link_names() == before
+    assert plugin(ctrd, "STATUS", _conf(host, "cnia"), "boxnet-sh")[0] == 0
+    rc, v = plugin(ctrd, "VERSION", {}, "boxnet-sh")
+    assert rc == 0 and "1.1.0" in v["supportedVersions"], v
+    gone = _conf(host, "cnia", socket=str(host.dir / "nosock"))
+    assert plugin(ctrd, "STATUS", gone, "boxnet-sh")[1]["code"] == 50
+    rc, err = plugin(ctrd, "ADD", gone, "boxnet-sh", **_env("x", host.netns))
+    assert rc == 1 and err["code"] == 11, err
+    host.cli("rm", "-f", c)

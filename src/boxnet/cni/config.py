@@ -213,3 +213,32 @@ def shape_result(result: dict, version: str, prev: dict | None) -> dict:
     out = {"cniVersion": version, "interfaces": interfaces, "ips": ips, "routes": routes}
     out["dns"] = dns
     return out
+
+
+def prepare(command: str, raw: bytes, env: dict) -> tuple[dict, dict]:
+    """Check an invocation (not VERSION); returns (conf, the daemon's request body)."""
+    conf = parse_conf(raw, command)
+    args = env_args(env, command)
+    body = {**args, "network": conf.get("network") or conf["name"], "name": conf["name"]}
+    if command == "ADD":
+        body["ips"], body["mac"] = wanted(conf, env)
+        body["port_mappings"] = port_mappings(conf)
+    elif command == "CHECK":
+        body["prev_result"] = conf.get("prevResult") or {}
+    elif command == "GC":
+        body["valid"] = valid_attachments(conf)
+    return conf, body
+
+
+def finish(command: str, conf: dict, out: dict) -> dict | None:
+    """What the plugin prints for the daemon's answer ``out`` (ADD: the chained result)."""
+    if command != "ADD":
+        return None
+    if conf.get("dns"):
+        out = {**out, "dns": conf["dns"]}
+    return shape_result(out, conf["cniVersion"], conf.get("prevResult"))
+
+
+def version_answer() -> dict:
+    """VERSION's answer."""
+    return {"cniVersion": SPEC_VERSION, "supportedVersions": SUPPORTED}
