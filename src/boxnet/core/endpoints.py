@@ -11,7 +11,7 @@ from ..drivers.api import ClusterIpam, FastLeave
 from ..errors import BoxnetError, InvalidParameter
 from ..kernel import announce, epconf
 from ..model import Container, Endpoint, EndpointSettings, Network
-from . import epopts, names, sandbox
+from . import bandwidth, epopts, names, sandbox
 from .teardown import Teardown
 from .undo import rollback
 
@@ -151,6 +151,7 @@ class EndpointOps:
         opt = ep.driver_opts.get(epopts.SYSCTLS_OPT)
         if opt:
             await epconf.write_sysctls(netns_path, epopts.sysctl_paths(opt, ep.ifname))
+        await bandwidth.apply(self.nl, ep)   # tc on the veth's host end (core/bandwidth.py)
 
     async def leave_network(self, c: Container, nw: Network | None, ep: Endpoint,
                             released: bool = False) -> None:
@@ -173,6 +174,7 @@ class EndpointOps:
                     await steps.run("driver leave", drv.leave_released, nw, ep)
                 else:
                     await steps.run("driver leave", drv.leave, nw, ep, c.sandbox_key)
+            await steps.run("rate limits", bandwidth.remove, self.nl, ep)
         self.forget_route_via(c, ep.ifname)
         self._unindex_endpoint(ep)
         await steps.run("removal from the store", self.store.delete, "endpoints", ep.id)

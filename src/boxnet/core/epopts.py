@@ -23,6 +23,7 @@ import re
 
 from ..errors import InvalidParameter
 from ..model import EndpointSettings
+from . import bandwidth
 
 IFNAME_OPT = "com.docker.network.endpoint.ifname"
 SYSCTLS_OPT = "com.docker.network.endpoint.sysctls"
@@ -127,6 +128,7 @@ def check_settings(st: EndpointSettings) -> None:
     if SYSCTLS_OPT in st.driver_opts:
         parse_sysctls(st.driver_opts[SYSCTLS_OPT])
     link_local_cidrs(st.link_local_ips)
+    bandwidth.check(st.driver_opts)   # com.boxnet.endpoint.egress_rate / ingress_rate
 
 
 def check_ifname_clash(st: EndpointSettings, used: set[str], network: str) -> None:
