@@ -221,3 +221,26 @@ def test_dockerd_restart_with_boxnetd_down_then_up(plug):
             h.start(*h.daemon_args)
         d.cli("rm", "-f", "dr1", "dr2", check=False)
         d.cli("network", "rm", "dr", check=False)
+
+
+def test_internal_and_icc_are_boxnets(plug):
+    """`--internal`: boxnet's network is internal (no gateway handed to Docker: no
+    default route in the container); `-o com.docker.network.bridge.enable_icc=false`:
+    two containers of the network cannot reach each other, the gateway still answers."""
+    h, d = plug
+    nid = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "--internal",
+                "ni").stdout.strip()
+    kid = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
+                "-o", "com.docker.network.bridge.enable_icc=false", "nk").stdout.strip()
+    try:
+        assert h.api_ok("GET", f"/networks/{nid}")["Internal"] is True
+        _run(d, "n1", "ni")
+        assert "default" not in d.cli("exec", "n1", "busybox", "ip", "route").stdout
+        _run(d, "k1", "nk")
+        _run(d, "k2", "nk")
+        gw = h.api_ok("GET", f"/networks/{kid}")["IPAM"]["Config"][0]["Gateway"]
+        assert _ping(d, "k1", gw)
+        assert not _ping(d, "k1", _ip(d, "k2", "nk")), "ICC off, yet k1 reaches k2"
+    finally:
+        d.cli("rm", "-f", "n1", "k1", "k2", check=False)
+        d.cli("network", "rm", "ni", "nk", check=False)

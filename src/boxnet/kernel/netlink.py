@@ -355,9 +355,9 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps):
         """A veth pair whose both ends stay in the daemon's netns: the host end up on
         ``bridge`` (with this daemon's mark and ``port_setup`` as attach_veth), the
         peer ``peer_name`` left down and bare for another engine to move into its
-        sandbox (the Docker plugin's Join).  Why down: moving an up link to another
-        netns first tears down its IPv6 autoconf state (addresses, routes, RCU
-        waits), ~40 ms a move here; a down one moves as Docker's own bridge's does.
+        sandbox (the Docker plugin's Join).  Why down: a down, bare peer is what
+        Docker's own bridge driver hands over; an up one would first get IPv6
+        link-local state in this netns that the move then tears down again.
         Returns the peer's MAC; on failure the pair is deleted and KernelError raised."""
         mac = mac or _random_mac()
         host = self._host
