@@ -64,9 +64,10 @@ def _register(argv: list[str] | None = None) -> None:
         from . import compose
         compose.register(cli)
         return
-    from . import compose, container, image, network, ports, system, volume
+    from . import compose, container, diagnose, image, network, ports, system, volume
     for mod in (network, container, image, system, compose, ports, volume):
         mod.register(cli)
+    diagnose.register(cli)
 
 
 def _err(msg: str) -> None:

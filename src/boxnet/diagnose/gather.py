@@ -1,0 +1,174 @@
+"""`network diagnose`'s I/O: the facts about A -> B from the daemon, then the proof.
+
+The controller gives the networks, endpoints, names and policy sets; B's
+netns says whether anything listens on the port (kernel/probe.py); the
+firewall lists foreign forward chains that drop.  reason.py turns that into
+causes; then a real probe from a socket made in A's netns (TCP connect, a
+UDP exchange, or ICMP echo without a port) decides the verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+
+from ..errors import InvalidParameter, NotFound
+from ..kernel import probe
+from .reason import Facts, Net, findings, verdict
+
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+PROTOS = ("tcp", "udp", "icmp")
+
+
+def parse_target(spec: str) -> tuple[str, int, str]:
+    """B[:port][/proto] -> (B, port, proto); an IPv6 address takes brackets with a port."""
+    proto = ""
+    if "/" in spec:
+        spec, proto = spec.rsplit("/", 1)
+        proto = proto.lower()
+        if proto not in PROTOS:
+            raise InvalidParameter(f"invalid protocol {proto!r}: tcp, udp or icmp")
+    port = 0
+    host = spec
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    elif spec.count(":") == 1:
+        host, port_s = spec.split(":")
+    else:
+        port_s = ""
+    if port_s:
+        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+            raise InvalidParameter(f"invalid port {port_s!r}: 1 to 65535")
+        port = int(port_s)
+    if not host:
+        raise InvalidParameter("diagnose needs a destination: B[:port][/proto]")
+    if proto == "icmp":
+        port = 0
+    return host, port, proto or ("tcp" if port else "icmp")
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _plain(addr: str) -> str:
+    return str(ipaddress.ip_interface(addr).ip) if addr else ""
+
+
+def _net(nw) -> Net:
+    return Net(name=nw.name, driver=nw.driver, internal=nw.internal,
+               icc=nw.options.get(OPT_ICC, "true").lower() not in ("false", "0"),
+               dns=not nw.predefined)
+
+
+def _eps(ctl, cid: str) -> list:
+    return list(ctl.eps_by_container.get(cid, {}).values())
+
+
+def _by_ip(ctl, ip: str):
+    for cid, eps in ctl.eps_by_container.items():
+        for ep in eps.values():
+            if ip in (_plain(ep.ipv4), _plain(ep.ipv6)):
+                return ctl.containers.get(cid)
+    return None
+
+
+def _resolve_a(ctl, ref: str):
+    c = _by_ip(ctl, ref) if _is_ip(ref) else None
+    c = c or ctl.container(ref)
+    if c.status != "running" or not c.sandbox_key:
+        raise InvalidParameter(f"container {c.name.lstrip('/')} is not running: "
+                               "nothing to probe from")
+    return c
+
+
+def _name_in_scope(ctl, a, b, name: str, shared_ids: set) -> bool:
+    name = name.lower()
+    for ep in _eps(ctl, b.id):
+        if ep.network_id in shared_ids and name in (n.lower() for n in ep.dns_names):
+            return True
+    for link in a.config.links:      # legacy --link name[:alias]
+        target, _, alias = link.partition(":")
+        if name not in (target.lstrip("/").lower(), alias.lower()):
+            continue
+        try:
+            if ctl.container(target.lstrip("/")).id == b.id:
+                return True
+        except NotFound:
+            continue
+    return False
+
+
+async def facts_for(ctl, a_ref: str, b_spec: str) -> Facts:
+    """The Facts of A -> B (NotFound naming an unknown container or address)."""
+    b_ref, port, proto = parse_target(b_spec)
+    a = _resolve_a(ctl, a_ref)
+    a_eps = _eps(ctl, a.id)
+    a_nets = {ep.network_id: ctl.networks[ep.network_id] for ep in a_eps
+              if ep.network_id in ctl.networks}
+    b = _by_ip(ctl, b_ref) if _is_ip(b_ref) else ctl.container(b_ref)
+    f = Facts(a=a.name.lstrip("/"), b=b_ref, target_ip=b_ref if _is_ip(b_ref) else "",
+              port=port, proto=proto, a_nets=[_net(n) for n in a_nets.values()])
+    if b is None:            # a bare address that is no container's
+        f.foreign = await asyncio.to_thread(ctl.firewall.warnings)
+        return f
+    f.b_container = b.name.lstrip("/")
+    f.b_running = b.status == "running" and bool(b.sandbox_key)
+    f.by_name = not _is_ip(b_ref)
+    b_eps = _eps(ctl, b.id)
+    f.b_nets = [ctl.networks[ep.network_id].name for ep in b_eps if ep.network_id in ctl.networks]
+    shared = [ep for ep in b_eps if ep.network_id in a_nets]
+    f.shared = [_net(a_nets[ep.network_id]) for ep in shared]
+    if not f.target_ip:
+        for ep in shared or b_eps:
+            if ep.ipv4 or ep.ipv6:
+                f.target_ip = _plain(ep.ipv4 or ep.ipv6)
+                break
+    if f.by_name:
+        f.name_resolves = _name_in_scope(ctl, a, b, b_ref, {ep.network_id for ep in shared})
+    src = next((_plain(ep.ipv4) for ep in a_eps
+                if ep.network_id in {s.network_id for s in shared} and ep.ipv4), "")
+    if src and f.target_ip and ":" not in f.target_ip:
+        v = ctl.policy.explain(src, f.target_ip, port, proto)
+        f.policy_allowed, f.policy_reason = v.allowed, v.reason
+    if f.b_running and port and proto in ("tcp", "udp"):
+        f.bound = await probe.bound_addresses(b.sandbox_key, port, proto)
+    if not shared:
+        f.foreign = await asyncio.to_thread(ctl.firewall.warnings)
+    return f
+
+
+async def prove(netns: str, f: Facts, timeout: float = 1.0) -> tuple[bool, str]:
+    """The real probe from A's netns to the target."""
+    if not f.target_ip:
+        return False, f"{f.b} has no address to probe"
+    if f.proto == "tcp" and f.port:
+        return await probe.tcp_connect(netns, f.target_ip, f.port, timeout)
+    if f.proto == "udp":
+        return await probe.udp_exchange(netns, f.target_ip, f.port, timeout)
+    return await probe.ping(netns, f.target_ip, timeout)
+
+
+async def diagnose(ctl, a_ref: str, b_spec: str, timeout: float = 1.0) -> dict:
+    """The whole answer: verdict, causes with fixes, the probe and its time."""
+    t0 = time.monotonic()
+    f = await facts_for(ctl, a_ref, b_spec)
+    found = findings(f)
+    a = _resolve_a(ctl, a_ref)
+    reached, how = await prove(a.sandbox_key, f, timeout)
+    ok, line = verdict(reached, f, found)
+    return {"Reachable": ok, "Verdict": line, "From": f.a, "To": f.b,
+            "Address": f.target_ip, "Port": f.port, "Proto": f.proto,
+            "Causes": [{"Cause": x.cause, "Detail": x.detail, "Fix": x.fix} for x in found],
+            "Fix": found[0].fix if found and not ok else "",
+            "Probe": {"Reached": reached, "Result": how},
+            "Seconds": round(time.monotonic() - t0, 4)}
+
+
+__all__ = ["diagnose", "facts_for", "parse_target", "prove"]
