@@ -33,7 +33,7 @@ def _split(spec: str) -> tuple[str, str, str]:
 
 @click.command("diagnose")
 @click.option("--format", "fmt", default="", help="'json' for the daemon's answer as is")
-@click.option("--timeout", default="1", help="Seconds the probe waits for an answer")
+@click.option("--timeout", default="0.5", help="Seconds the probe waits for an answer")
 @click.argument("a")
 @click.argument("b")
 @click.pass_obj
