@@ -132,3 +132,43 @@ def test_bad_rate_on_connect_changes_nothing(world):
     finally:
         docker("rm", "-f", "bwconn")
         docker("network", "rm", "bwother")
+
+
+COMPOSE = """
+name: bwp
+services:
+  srv:
+    image: boxnet/host
+    command: ["iperf3", "-s", "-p", "5201"]
+  cli:
+    image: boxnet/host
+    command: ["sleep", "600"]
+    x-boxnet:
+      bandwidth: {egress: 20mbit, ingress: 10mbit}
+"""
+
+
+def test_compose_x_boxnet_bandwidth(world, tmp_path):
+    """`x-boxnet: {bandwidth: ...}` in boxnet compose: the replica's endpoint
+    carries both options and iperf3 from inside it meets both limits; a
+    malformed block is refused at load with nothing made."""
+    host, docker, _ = world
+    f = tmp_path / "compose.yaml"
+    f.write_text(COMPOSE)
+    host.cli("compose", "-f", str(f), "up", "-d", timeout=120)
+    try:
+        ep = host.inspect("bwp-cli-1")["NetworkSettings"]["Networks"]["bwp_default"]
+        assert ep["DriverOpts"] == {EG: "20mbit", ING: "10mbit"}, ep
+        ip = host.ip_of("bwp-srv-1", "bwp_default")
+        for reverse, limit in ((False, 20), (True, 10)):
+            runs = [_iperf(host, "bwp-cli-1", ip, reverse)]
+            if runs[0] < limit * 0.90:
+                runs.append(_iperf(host, "bwp-cli-1", ip, reverse))
+            _within(runs, limit)
+    finally:
+        host.cli("compose", "-f", str(f), "down", "-t", "1", timeout=120)
+    f.write_text(COMPOSE.replace("ingress: 10mbit", "ingres: 10mbit"))
+    r = host.cli("compose", "-f", str(f), "up", "-d", check=False, timeout=120)
+    assert r.returncode != 0 and "unknown bandwidth key 'ingres'" in r.stderr, r.stderr
+    assert not [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+                if n.startswith("bwp-")]

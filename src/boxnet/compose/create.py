@@ -14,7 +14,7 @@ import os
 import shlex
 
 from ..client.specs import parse_publish, parse_restart, security_opts
-from . import hostopts, mounts
+from . import bandwidth, hostopts, mounts
 from . import labels as L
 from .model import Project, Service
 
@@ -56,7 +56,8 @@ def _endpoint(project: Project, svc: Service, key: str, number: int) -> dict:
         ipam["IPv6Address"] = sn.ipv6_address
     if sn.link_local_ips:
         ipam["LinkLocalIPs"] = sn.link_local_ips
-    ep = {"Aliases": aliases, "IPAMConfig": ipam or None, "DriverOpts": sn.driver_opts or None,
+    opts = {**(sn.driver_opts or {}), **bandwidth.driver_opts(project, svc)}   # x-boxnet
+    ep = {"Aliases": aliases, "IPAMConfig": ipam or None, "DriverOpts": opts or None,
           "GwPriority": sn.gw_priority, "MacAddress": sn.mac_address or None}
     links = [f"{project.container_name(project.services[t], 1)}:{a or t}"
              for t, _, a in (x.partition(":") for x in svc.links)]

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from . import hostopts, merge, mounts, schema, semantics, support, yaml12
-from . import policy
+from . import bandwidth, policy
 from .errors import ComposeError
 from .interpolate import interpolate, read_env_file
 from .model import Project, Service, as_list, network_spec, normalize_project_name, \
@@ -166,6 +166,7 @@ def load(files: list[str] | None = None, project_name: str | None = None,
                                if key == "include" else "remove it")
     semantics.check(project)
     policy.check(project)   # x-boxnet policies (compose/policy.py)
+    bandwidth.check(project)   # x-boxnet bandwidth (compose/bandwidth.py)
     support.refuse_network_keys(project)
     for s in project.services.values():
         support.refuse_unhandled(project, s)
