@@ -12,6 +12,7 @@ import json
 import pytest
 
 from . import dockerd as dk
+from .harness import UnixHTTPConnection
 from .procdocker import poll
 
 
@@ -43,6 +44,18 @@ def _run(d: dk.Dockerd, name: str, net: str, *extra: str) -> str:
 def _ip(d: dk.Dockerd, name: str, net: str) -> str:
     info = json.loads(d.cli("inspect", name).stdout)[0]
     return info["NetworkSettings"]["Networks"][net]["IPAddress"]
+
+
+def _plugin_call(h, call: str, body: dict) -> tuple[int, dict]:
+    """One call on the plugin socket, as dockerd makes it."""
+    conn = UnixHTTPConnection(str(h.dir / "plugins" / "boxnet.sock"))
+    try:
+        conn.request("POST", "/" + call, body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
 
 
 def _ping(d: dk.Dockerd, name: str, target: str) -> bool:
@@ -109,8 +122,9 @@ def test_isolation_from_a_second_plugin_network(plug):
 
 
 def test_bad_input_is_refused_and_leaves_nothing(plug):
-    """An unknown driver option, an overlapping pool, an address outside the pool:
-    dockerd shows the plugin's error and neither daemon keeps anything."""
+    """An unknown driver option, an overlapping pool: dockerd shows the plugin's error
+    and neither daemon keeps anything; an address outside the pool (which dockerd
+    refuses before asking) and an overlapping pool asked of the socket directly: {Err}."""
     h, d = plug
     before = set(h.link_names())
     r = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet",
@@ -126,6 +140,12 @@ def test_bad_input_is_refused_and_leaves_nothing(plug):
                   "busybox", "busybox", "sleep", "60", check=False)
         assert r.returncode != 0, r.stdout
         d.cli("rm", "-f", "bad3", check=False)
+        # dockerd refuses an --ip outside every pool itself; the plugin's own check:
+        st, body = _plugin_call(h, "IpamDriver.RequestAddress",
+                                {"PoolID": "10.92.0.0/24", "Address": "10.93.0.5"})
+        assert st == 500 and "outside the pool" in body["Err"], body
+        st, body = _plugin_call(h, "IpamDriver.RequestPool", {"Pool": "10.92.0.128/25"})
+        assert st == 500 and "overlap" in body["Err"].lower(), body
         names = d.cli("network", "ls", "--format", "{{.Name}}").stdout.split()
         assert "bad1" not in names and "bad2" not in names
         bx = [n["Name"] for n in h.api_ok("GET", "/networks")]
@@ -244,3 +264,29 @@ def test_internal_and_icc_are_boxnets(plug):
     finally:
         d.cli("rm", "-f", "n1", "k1", "k2", check=False)
         d.cli("network", "rm", "ni", "nk", check=False)
+
+
+def test_dockerd_restart_under_running_containers(plug):
+    """dockerd stopped with containers running on a plugin network (it leaves and
+    deletes their endpoints through the plugin) and started again: boxnet keeps no
+    endpoint, veth or address of them, and the network takes new containers."""
+    h, d = plug
+    nid = d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "--subnet",
+                "10.95.0.0/24", "dq").stdout.strip()
+    try:
+        _run(d, "q1", "dq")
+        _run(d, "q2", "dq")
+        assert h.api_ok("GET", f"/networks/{nid}")["IPAM"]
+        d.proc.terminate()
+        d.proc.wait(60)
+        poll(lambda: not [n for n in h.link_names() if n.startswith("veth")],
+             "the endpoints' veths to go", timeout=60)
+        d.start()
+        d.cli("rm", "-f", "q1", "q2")
+        _run(d, "q3", "dq")
+        _run(d, "q4", "dq")
+        assert _ip(d, "q3", "dq") == "10.95.0.2", "an address of a gone endpoint is still held"
+        assert _ping(d, "q3", "q4")
+    finally:
+        d.cli("rm", "-f", "q1", "q2", "q3", "q4", check=False)
+        d.cli("network", "rm", "dq", check=False)
