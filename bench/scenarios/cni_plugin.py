@@ -1,8 +1,8 @@
 """Scenario: CNI ADD/DEL through boxnet's CNI plugin vs the reference bridge plugin.
 
-Both are timed around the plugin process, as a container runtime calls it (CNI_*
+All are timed around the plugin process, as a container runtime calls it (CNI_*
 variables, the configuration on stdin), on a pinned empty netns, one untimed warm-up
-then `reps` repetitions of ADD then DEL:
+then `reps` repetitions of ADD then DEL, the peers interleaved within each repetition:
 - boxnet: the Python launcher (`boxnet-cni install`) and the sh + curl one
   (`boxnet-cni install --shell`, label boxnet-sh) asking the peer's boxnetd for an
   endpoint on a bridge network made through the Engine API (boxnetd's IPAM, nftables);
@@ -53,57 +53,84 @@ def _boxnet_call(peer, exe: str, cmd: str, conf: str, cid: str, pin: Path) -> fl
     return t
 
 
-def _measure_boxnet(ctx: Context, peer, reps: int, shell: bool) -> None:
-    exe = _launcher(peer, shell)
-    label = "boxnet-sh" if shell else "boxnet"
-    conf = json.dumps({"cniVersion": "1.1.0", "name": "cnibench", "type": "boxnet",
-                       "socket": str(peer.sock)})
-    pin = peer.host.tmp / f"sb-{label}"
-    pin_netns(pin)
-    add, dele, ver = [], [], []
-    try:
-        for i in range(reps + 1):
-            cid = f"{label}{i}"
-            t_a = _boxnet_call(peer, exe, "ADD", conf, cid, pin)
-            t_d = _boxnet_call(peer, exe, "DEL", conf, cid, pin)
-            t_v = _boxnet_call(peer, exe, "VERSION", "", cid, pin)
-            if i:
-                add.append(t_a * MS)
-                dele.append(t_d * MS)
-                ver.append(t_v * MS)
-    finally:
-        unpin_netns(pin)
-    ctx.metric("cni_add", "CNI ADD", "ms", label, add)
-    ctx.metric("cni_del", "CNI DEL", "ms", label, dele)
-    ctx.metric("cni_version", "CNI VERSION (plugin start-up only)", "ms", label, ver)
+class _BoxnetRunner:
+    """One boxnet launcher: ADD, DEL and VERSION of one repetition per ``once``."""
+
+    def __init__(self, peer, shell: bool):
+        self.peer, self.exe = peer, _launcher(peer, shell)
+        self.label = "boxnet-sh" if shell else "boxnet"
+        # compact JSON, as a runtime's libcni (Go's encoder) passes it
+        self.conf = json.dumps({"cniVersion": "1.1.0", "name": "cnibench", "type": "boxnet",
+                                "socket": str(peer.sock)}, separators=(",", ":"))
+        self.pin = peer.host.tmp / f"sb-{self.label}"
+        pin_netns(self.pin)
+        self.add, self.dele, self.ver, self.i = [], [], [], 0
+
+    def once(self, keep: bool) -> None:
+        self.i += 1
+        cid = f"{self.label}{self.i}"
+        t_a = _boxnet_call(self.peer, self.exe, "ADD", self.conf, cid, self.pin)
+        t_d = _boxnet_call(self.peer, self.exe, "DEL", self.conf, cid, self.pin)
+        t_v = _boxnet_call(self.peer, self.exe, "VERSION", "", cid, self.pin)
+        if keep:
+            self.add.append(t_a * MS)
+            self.dele.append(t_d * MS)
+            self.ver.append(t_v * MS)
+
+    def close(self) -> None:
+        unpin_netns(self.pin)
+
+    def report(self, ctx: Context) -> None:
+        ctx.metric("cni_add", "CNI ADD", "ms", self.label, self.add)
+        ctx.metric("cni_del", "CNI DEL", "ms", self.label, self.dele)
+        ctx.metric("cni_version", "CNI VERSION (plugin start-up only)", "ms", self.label, self.ver)
 
 
-def _measure_ref(ctx: Context, peer, reps: int) -> None:
-    net = peer.net_define("cnibench", 1)
-    pin = peer.sandbox_new()
-    add, dele = [], []
-    for i in range(reps + 1):
-        t_a, tok = peer.attach(net, pin)
-        t_d = peer.detach(net, tok)
-        if i:
-            add.append(t_a * MS)
-            dele.append(t_d * MS)
-    ctx.metric("cni_add", "CNI ADD", "ms", peer.name, add)
-    ctx.metric("cni_del", "CNI DEL", "ms", peer.name, dele)
+class _RefRunner:
+    """The reference bridge plugin (bench/peers/cni.py): ADD and DEL per ``once``."""
+
+    def __init__(self, peer):
+        self.peer = peer
+        self.net = peer.net_define("cnibench", 1)
+        self.pin = peer.sandbox_new()
+        self.add, self.dele = [], []
+
+    def once(self, keep: bool) -> None:
+        t_a, tok = self.peer.attach(self.net, self.pin)
+        t_d = self.peer.detach(self.net, tok)
+        if keep:
+            self.add.append(t_a * MS)
+            self.dele.append(t_d * MS)
+
+    def close(self) -> None:
+        """The peer unpins its netns at stop."""
+
+    def report(self, ctx: Context) -> None:
+        ctx.metric("cni_add", "CNI ADD", "ms", self.peer.name, self.add)
+        ctx.metric("cni_del", "CNI DEL", "ms", self.peer.name, self.dele)
 
 
 def run(ctx: Context) -> dict:
-    """Run the CNI plugin scenario: boxnet's plugin and the reference bridge plugin."""
+    """Run the CNI plugin scenario: boxnet's two launchers and the reference bridge
+    plugin, interleaved repetition by repetition (the machine's load hits all alike)."""
     res = ctx.begin(NAME, TITLE)
     reps = ctx.repetitions(10, 30)
-    with ctx.peer("boxnet", None) as peer:
-        if peer is not None:
-            peer.create_network("cnibench", SUBNET)
-            _measure_boxnet(ctx, peer, reps, shell=False)
-            _measure_boxnet(ctx, peer, reps, shell=True)
-    with ctx.peer("cni", CniPeer) as peer:
-        if peer is not None:
-            _measure_ref(ctx, peer, reps)
+    with ctx.peer("boxnet", None) as bx, ctx.peer("cni", CniPeer) as ref:
+        runners = []
+        try:
+            if bx is not None:
+                bx.create_network("cnibench", SUBNET)
+                runners += [_BoxnetRunner(bx, False), _BoxnetRunner(bx, True)]
+            if ref is not None:
+                runners.append(_RefRunner(ref))
+            for i in range(reps + 1):
+                for r in runners:
+                    r.once(keep=i > 0)
+        finally:
+            for r in runners:
+                r.close()
+        for r in runners:
+            r.report(ctx)
     m = ctx.median_of
     ctx.goal("CNI ADD through boxnet: below the reference bridge plugin's ADD",
              ratio(m("cni_add", "boxnet-sh"), m("cni_add", "cni")), 1.0,
@@ -112,7 +139,7 @@ def run(ctx: Context) -> dict:
              ratio(m("cni_add", "boxnet"), m("cni_add", "cni")), 1.0,
              detail="ratio boxnet/bridge must be < 1")
     ctx.note("boxnet-sh is /bin/sh + curl handing the raw invocation to boxnetd (checks run "
-             "in the daemon); boxnet's Python plugin is a Python process (python -IS, stdlib only: http.client, json) "
+             "in the daemon); boxnet's Python plugin is a Python process (python -IS, stdlib only: json and _socket) "
              "that asks boxnetd, which plumbs the veth into the netns under its final name in one "
              "netlink message; the bridge plugin is one Go binary doing the netlink work itself, "
              "plus host-local's own process and file lock for the address.")
