@@ -87,7 +87,7 @@ def test_replica_allowed_at_once_and_removed_one_revoked(world):
     assert reach(host, "web-2", db2, 5432)      # no wait: in the sets before it started
     old = host.ip_of("web-2", NET)
     host.cli("rm", "-f", "web-2")
-    assert old not in host.sh("nft list set inet boxnet pallowin4").stdout
+    assert old not in host.sh("nft list set inet boxnet pportin4").stdout
     _run(host, "rogue", "--ip", old)
     assert not reach(host, "rogue", db2, 5432)
     assert reach(host, "web-1", db2, 5432)

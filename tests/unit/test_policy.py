@@ -55,8 +55,8 @@ def test_compile_db_app_and_replicas():
                _m("app2", "10.0.0.4", "app"), _m("x", "10.0.0.9", "app", project="other")]
     el = compile_policies(pols, members, {})
     assert el.gate_in == {(4, "10.0.0.2")} and el.gate_eg == {(4, "10.0.0.3")}
-    assert el.allow_in == {(4, "10.0.0.3", "10.0.0.2", "tcp", 5432, 5432),
-                           (4, "10.0.0.4", "10.0.0.2", "tcp", 5432, 5432)}  # not x: other project
+    assert el.port_in == {(4, "10.0.0.3", "10.0.0.2", "tcp", 5432, 5432),
+                          (4, "10.0.0.4", "10.0.0.2", "tcp", 5432, 5432)}  # not x: other project
     assert el.cidr_eg == {(4, "10.0.0.3", "192.0.2.0/24", "tcp", 443, 443)}
     assert explain(el, "10.0.0.4", "10.0.0.2", 5432).allowed
     v = explain(el, "10.0.0.9", "10.0.0.2", 5432)
@@ -73,25 +73,31 @@ def test_names_resolving_to_one_address_merge_their_ports():
     pols = {"db": parse({"ingress": [{"service": "app", "ports": ["5000-5500"]},
                                      {"container": "app1", "ports": ["5400-6000"]}]})}
     el = compile_policies(pols, [_m("db", "10.0.0.2"), _m("app1", "10.0.0.3", "app")], {})
-    assert el.allow_in == {(4, "10.0.0.3", "10.0.0.2", "tcp", 5000, 6000)}
+    assert el.range_in == {(4, "10.0.0.3", "10.0.0.2", "tcp", 5000, 6000)}
+    assert not el.port_in and not el.any_in
 
 
 def test_network_peers_and_families():
-    pols = {"a": parse({"egress": [{"network": "back"}]})}
+    pols = {"a": parse({"egress": [{"network": "back"}, {"container": "b"}]})}
     el = compile_policies(pols, [_m("a", "10.0.0.2"), _m("a", "fd00::2")],
                           {"back": ("10.5.0.0/24", "fd00:5::/64")})
     assert (4, "10.0.0.2", "10.5.0.0/24", "icmp", 0, 65535) in el.cidr_eg
     assert (6, "fd00::2", "fd00:5::/64", "ipv6-icmp", 0, 65535) in el.cidr_eg
     assert not any(e[0] == 4 and ":" in e[2] for e in el.cidr_eg)
+    el = compile_policies(pols, [_m("a", "10.0.0.2"), _m("b", "10.0.0.3")], {})
+    assert (4, "10.0.0.2", "10.0.0.3", "sctp", 0, 65535) in el.any_eg
+    assert explain(el, "10.0.0.2", "10.0.0.3", 9, "udp").allowed
 
 
 def test_rendering():
     assert "jump allowlist" in ruleset.CHAINS["forward"][1]
     lines = policy_elements({"gate_in": [(4, "10.0.0.2"), (6, "fd00::2")],
-                             "allow_in": [(4, "10.0.0.3", "10.0.0.2", "tcp", 1, 9)]}, "add")
+                             "range_in": [(4, "10.0.0.3", "10.0.0.2", "tcp", 1, 9)],
+                             "any_eg": [(4, "10.0.0.2", "10.0.0.3", "udp", 0, 65535)]}, "add")
     assert lines == ["add element inet boxnet pgatein4 { 10.0.0.2 }",
                      "add element inet boxnet pgatein6 { fd00::2 }",
-                     "add element inet boxnet pallowin4 { 10.0.0.3 . 10.0.0.2 . tcp . 1-9 }"]
+                     "add element inet boxnet prangein4 { 10.0.0.3 . 10.0.0.2 . tcp . 1-9 }",
+                     "add element inet boxnet panyeg4 { 10.0.0.2 . 10.0.0.3 . udp }"]
 
 
 def test_keeper_refuses_a_policy_it_cannot_enforce():

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
 from ..policy import compile as pcompile
-from ..policy.model import PolicyError, from_labels
+from ..policy.model import LABEL, PolicyError, from_labels
 from .events import LifecycleListener
 
 if TYPE_CHECKING:
@@ -44,6 +44,18 @@ class PolicyKeeper(LifecycleListener):
         self.ctl = ctl
         self._lock = asyncio.Lock()
         self.elements = pcompile.Elements()   # what the firewall holds now
+        self._parsed: dict[str, tuple[str, object]] = {}   # container id -> (label, Policy)
+
+    def _policy_of(self, c):
+        """The container's Policy (None without one), parsed once per label value."""
+        value = c.config.labels.get(LABEL)
+        if value is None:
+            return None
+        hit = self._parsed.get(c.id)
+        if hit is None or hit[0] != value:
+            hit = (value, from_labels(c.config.labels))
+            self._parsed[c.id] = hit
+        return hit[1]
 
     def _inventory(self, skip_ep: str = "", skip_cid: str = ""):
         ctl = self.ctl
@@ -71,7 +83,7 @@ class PolicyKeeper(LifecycleListener):
                             network=nw.name if nw else "",
                             ip=str(ipaddress.ip_interface(addr).ip)))
             try:
-                pol = from_labels(labels)
+                pol = self._policy_of(c)
             except PolicyError as exc:   # validated at create; a stored one may predate that
                 log.error("container %s: policy ignored: %s", c.name, exc)
                 continue
@@ -133,6 +145,7 @@ class PolicyKeeper(LifecycleListener):
 
     async def container_removed(self, c: Container) -> None:
         """Deleted."""
+        self._parsed.pop(c.id, None)
         await self.refresh(skip_cid=c.id)
 
     async def container_renamed(self, c: Container, old_name: str) -> None:

@@ -8,13 +8,17 @@ endpoints that exist at this moment: a new replica of a service is in the
 next compile, a removed one is not, and the firewall applies the difference
 in one transaction.
 
-Per family there are three kinds of sets: the *gates* (the addresses of
-containers whose policy restricts ingress, or egress), the *exact* allow
-sets (``saddr . daddr . l4proto . dport-range``, peers that are endpoints)
-and the *cidr* allow sets (peers that are networks or CIDRs).  Exact and
-CIDR peers are kept apart, and port ranges of one address pair merged,
-because the kernel's concatenated interval sets (pipapo) refuse some
-partially overlapping elements ("File exists").
+Per direction and family: the *gates* (the addresses of containers whose
+policy restricts ingress, or egress), and four allow sets.  Peers that are
+endpoints go to hash sets when they can: ``port_*`` (one port:
+``saddr . daddr . l4proto . dport``) and ``any_*`` (every port:
+``saddr . daddr . l4proto``); only their port ranges go to the interval set
+``range_*``; peers that are networks or CIDRs go to the interval set
+``cidr_*``.  Deleting elements from a big interval set costs the nft tool
+a search per element (0.4-5 s for 400 of 20,000 here, against 2 ms for a
+hash set), and the kernel's concatenated interval sets (pipapo) refuse
+some partially overlapping elements ("File exists"): so exact and CIDR
+peers are kept apart and port ranges of one address pair merged.
 """
 
 from __future__ import annotations
@@ -44,28 +48,40 @@ class Member:
 class Elements:
     """Set contents, each a frozenset of tuples (family is 4 or 6).
 
-    gate_in / gate_eg: (family, ip); allow_* and cidr_*:
+    gate_in / gate_eg: (family, ip); the others:
     (family, saddr, daddr, l4proto, lo, hi) where a cidr_* address may be a
-    prefix.  Ingress keys have the gated address as daddr, egress as saddr.
+    prefix (port_*: lo == hi; any_*: 0-65535).  Ingress keys have the gated
+    address as daddr, egress as saddr.
     """
 
     gate_in: frozenset = field(default_factory=frozenset)
     gate_eg: frozenset = field(default_factory=frozenset)
-    allow_in: frozenset = field(default_factory=frozenset)
-    allow_eg: frozenset = field(default_factory=frozenset)
+    port_in: frozenset = field(default_factory=frozenset)
+    port_eg: frozenset = field(default_factory=frozenset)
+    any_in: frozenset = field(default_factory=frozenset)
+    any_eg: frozenset = field(default_factory=frozenset)
+    range_in: frozenset = field(default_factory=frozenset)
+    range_eg: frozenset = field(default_factory=frozenset)
     cidr_in: frozenset = field(default_factory=frozenset)
     cidr_eg: frozenset = field(default_factory=frozenset)
+
+    def allowed(self, direction: str):
+        """Every allow element of ``direction`` ("in" or "eg")."""
+        return (getattr(self, f"{k}_{direction}") for k in ("port", "any", "range", "cidr"))
 
     def size(self) -> int:
         """Number of elements in all sets."""
         return sum(len(getattr(self, k)) for k in KINDS)
 
 
-KINDS = ("gate_in", "gate_eg", "allow_in", "allow_eg", "cidr_in", "cidr_eg")
+KINDS = ("gate_in", "gate_eg", "port_in", "port_eg", "any_in", "any_eg", "range_in", "range_eg",
+         "cidr_in", "cidr_eg")
 
 
 def _fam(addr: str) -> int:
-    return ipaddress.ip_network(addr, strict=False).version
+    # addresses and prefixes here are already normalised: a colon means IPv6
+    # (ipaddress parsing in the inner loop cost ~1 s for 100 policies)
+    return 6 if ":" in addr else 4
 
 
 def l4proto(proto: str, family: int) -> str:
@@ -98,7 +114,26 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _collapse(raw: dict) -> frozenset:
     """(fam, s, d, proto) -> [(lo, hi)] into disjoint elements."""
-    return frozenset((*k, lo, hi) for k, rs in raw.items() for lo, hi in _merge(rs))
+    out = []
+    for k, rs in raw.items():
+        if len(rs) == 1:
+            out.append(k + rs[0])
+        else:
+            out.extend(k + r for r in _merge(rs))
+    return frozenset(out)
+
+
+def _split(exact: frozenset) -> tuple[frozenset, frozenset, frozenset]:
+    """Endpoint elements into (one port, every port, port range)."""
+    port, anyp, rng = [], [], []
+    for e in exact:
+        if e[4] == e[5]:
+            port.append(e)
+        elif (e[4], e[5]) == (0, 65535):
+            anyp.append(e)
+        else:
+            rng.append(e)
+    return frozenset(port), frozenset(anyp), frozenset(rng)
 
 
 def compile_policies(policies: dict[str, Policy], members: list[Member],
@@ -131,17 +166,28 @@ def compile_policies(policies: dict[str, Policy], members: list[Member],
                 else:
                     peers = [rule.peer]
                     target = cidrs[direction]
+                fams = [(peer, _fam(peer)) for peer in peers]
                 for m in own:
                     fam = _fam(m.ip)
-                    for peer in peers:
-                        if _fam(peer) != fam:
+                    protos = [(l4proto(pr.proto, fam), (pr.lo, pr.hi)) for pr in rule.ports]
+                    for peer, pfam in fams:
+                        if pfam != fam:
                             continue
-                        key = (m.ip, peer) if direction == "egress" else (peer, m.ip)
-                        for pr in rule.ports:
-                            target.setdefault((fam, *key, l4proto(pr.proto, fam)), []).append(
-                                (pr.lo, pr.hi))
+                        if direction == "egress":
+                            s, d = m.ip, peer
+                        else:
+                            s, d = peer, m.ip
+                        for proto, rng in protos:
+                            k = (fam, s, d, proto)
+                            got = target.get(k)
+                            if got is None:
+                                target[k] = [rng]
+                            else:
+                                got.append(rng)
+    pi, ai, ri = _split(_collapse(exact["ingress"]))
+    pe, ae, re_ = _split(_collapse(exact["egress"]))
     return Elements(gate_in=frozenset(gates["ingress"]), gate_eg=frozenset(gates["egress"]),
-                    allow_in=_collapse(exact["ingress"]), allow_eg=_collapse(exact["egress"]),
+                    port_in=pi, port_eg=pe, any_in=ai, any_eg=ae, range_in=ri, range_eg=re_,
                     cidr_in=_collapse(cidrs["ingress"]), cidr_eg=_collapse(cidrs["egress"]))
 
 

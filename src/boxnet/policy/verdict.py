@@ -38,12 +38,12 @@ def explain(el: Elements, src: str, dst: str, port: int = 0, proto: str = "tcp")
     fam = ipaddress.ip_address(src).version
     p = l4proto(proto, fam)
     port = 0 if proto == "icmp" else port
-    if (fam, src) in el.gate_eg and not (_covers(el.allow_eg, fam, src, dst, p, port)
-                                         or _covers(el.cidr_eg, fam, src, dst, p, port)):
+    if (fam, src) in el.gate_eg and not any(_covers(a, fam, src, dst, p, port)
+                                            for a in el.allowed("eg")):
         return Verdict(False, f"denied by {src}'s egress policy: no rule allows "
                               f"{dst} {port}/{proto}")
-    if (fam, dst) in el.gate_in and not (_covers(el.allow_in, fam, src, dst, p, port)
-                                         or _covers(el.cidr_in, fam, src, dst, p, port)):
+    if (fam, dst) in el.gate_in and not any(_covers(a, fam, src, dst, p, port)
+                                            for a in el.allowed("in")):
         return Verdict(False, f"denied by {dst}'s ingress policy: no rule allows "
                               f"{src} on {port}/{proto}")
     gated = [w for w, ok in (("egress", (fam, src) in el.gate_eg),

@@ -4,8 +4,9 @@ Four fixed rules in the ``allowlist`` chain, jumped to from ``forward`` right
 after ``ct state established,related accept`` (so only a connection's first
 packet is judged, and replies of an allowed connection always pass): a
 packet whose destination is in a *gate* set of ingress (or whose source is
-in one of egress) is dropped unless ``saddr . daddr . l4proto . dport`` is
-in the exact or the CIDR allow set of that direction.  Every container,
+in one of egress) is dropped unless its ``saddr . daddr . l4proto . dport``
+is in one of the four allow sets of that direction (one port, every port,
+a port range, a CIDR peer: policy/compile.py says why four).  Every container,
 replica and rule is an element, never a rule, so a packet costs the same
 few hash/pipapo lookups whatever the number of policies.
 
@@ -22,27 +23,40 @@ layer does not import it, it gets plain tuples.
 from __future__ import annotations
 
 T = "inet boxnet"
-_KEY = {4: "ipv4_addr . ipv4_addr . inet_proto . inet_service",
-        6: "ipv6_addr . ipv6_addr . inet_proto . inet_service"}
-# kind -> set name per family
-NAMES = {"gate_in": "pgatein", "gate_eg": "pgateeg", "allow_in": "pallowin",
-         "allow_eg": "palloweg", "cidr_in": "pcidrin", "cidr_eg": "pcidreg"}
+_A = {4: "ipv4_addr", 6: "ipv6_addr"}
+# kind -> set name per family (firewall sets of policy/compile.py's Elements)
+NAMES = {"gate_in": "pgatein", "gate_eg": "pgateeg", "port_in": "pportin",
+         "port_eg": "pporteg", "any_in": "panyin", "any_eg": "panyeg",
+         "range_in": "prangein", "range_eg": "prangeeg", "cidr_in": "pcidrin",
+         "cidr_eg": "pcidreg"}
 
 POLICY_SETS = []
-for _f, _a in ((4, "ipv4_addr"), (6, "ipv6_addr")):
-    POLICY_SETS += [(T, f"pgatein{_f}", f"type {_a};"), (T, f"pgateeg{_f}", f"type {_a};")]
-    POLICY_SETS += [(T, f"{n}{_f}", f"type {_KEY[_f]}; flags interval;")
-                    for n in ("pallowin", "palloweg", "pcidrin", "pcidreg")]
+for _f, _a in _A.items():
+    _pair = f"{_a} . {_a} . inet_proto"
+    for _d in ("in", "eg"):
+        POLICY_SETS += [
+            (T, f"pgate{_d}{_f}", f"type {_a};"),
+            # hash sets: deleting from them is cheap (see policy/compile.py)
+            (T, f"pport{_d}{_f}", f"type {_pair} . inet_service;"),
+            (T, f"pany{_d}{_f}", f"type {_pair};"),
+            (T, f"prange{_d}{_f}", f"type {_pair} . inet_service; flags interval;"),
+            (T, f"pcidr{_d}{_f}", f"type {_pair} . inet_service; flags interval;"),
+        ]
 
-_TUPLE = {4: "ip saddr . ip daddr . meta l4proto . th dport",
-          6: "ip6 saddr . ip6 daddr . meta l4proto . th dport"}
+_IP = {4: "ip", 6: "ip6"}
+
+
+def _rule(f: int, d: str) -> str:
+    ip = _IP[f]
+    pair = f"{ip} saddr . {ip} daddr . meta l4proto"
+    full = f"{pair} . th dport"
+    side = "daddr" if d == "in" else "saddr"
+    return (f"{ip} {side} @pgate{d}{f} {full} != @pport{d}{f} {pair} != @pany{d}{f} "
+            f"{full} != @prange{d}{f} {full} != @pcidr{d}{f} drop")
+
+
 POLICY_CHAINS: dict[str, tuple[str | None, list[str]]] = {
-    "allowlist": (None, [   # ("policy" is an nft keyword)
-        f"{ip} {side} @{gate}{f} {_TUPLE[f]} != @{allow}{f} {_TUPLE[f]} != @{cidr}{f} drop"
-        for f, ip in ((4, "ip"), (6, "ip6"))
-        for side, gate, allow, cidr in (("daddr", "pgatein", "pallowin", "pcidrin"),
-                                        ("saddr", "pgateeg", "palloweg", "pcidreg"))
-    ]),
+    "allowlist": (None, [_rule(f, d) for f in (4, 6) for d in ("in", "eg")]),  # "policy": an nft keyword
 }
 
 
@@ -50,6 +64,8 @@ def _item(kind: str, el: tuple) -> str:
     if kind.startswith("gate"):
         return el[1]
     _, s, d, proto, lo, hi = el
+    if kind.startswith("any"):
+        return f"{s} . {d} . {proto}"
     port = str(lo) if lo == hi else f"{lo}-{hi}"
     return f"{s} . {d} . {proto} . {port}"
 
