@@ -290,3 +290,25 @@ def test_dockerd_restart_under_running_containers(plug):
     finally:
         d.cli("rm", "-f", "q1", "q2", "q3", "q4", check=False)
         d.cli("network", "rm", "dq", check=False)
+
+
+def test_boxnet_driver_with_dockers_own_ipam(plug):
+    """`-d boxnet` with Docker's default IPAM: the pool Docker chose is reserved in
+    boxnet's IPAM (a boxnet network asking for it is refused as overlapping), and the
+    containers reach each other."""
+    h, d = plug
+    nid = d.cli("network", "create", "-d", "boxnet", "--subnet", "10.96.0.0/24",
+                "dd").stdout.strip()
+    try:
+        assert h.api_ok("GET", f"/networks/{nid}")["IPAM"]["Config"][0]["Subnet"] == \
+            "10.96.0.0/24"
+        st, body = h.api("POST", "/networks/create",
+                         json={"Name": "clash", "IPAM": {"Config": [{"Subnet": "10.96.0.0/25"}]}})
+        assert st >= 400, body
+        _run(d, "o1", "dd")
+        _run(d, "o2", "dd")
+        assert _ping(d, "o1", "o2")
+    finally:
+        d.cli("rm", "-f", "o1", "o2", check=False)
+        d.cli("network", "rm", "dd", check=False)
+    assert nid not in {n["Id"] for n in h.api_ok("GET", "/networks")}
