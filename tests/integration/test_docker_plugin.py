@@ -312,3 +312,25 @@ def test_boxnet_driver_with_dockers_own_ipam(plug):
         d.cli("rm", "-f", "o1", "o2", check=False)
         d.cli("network", "rm", "dd", check=False)
     assert nid not in {n["Id"] for n in h.api_ok("GET", "/networks")}
+
+
+def test_ipv6_dual_stack(plug):
+    """`--ipv6` with a v4 and a v6 subnet from boxnet's IPAM: each container gets both
+    families on eth0 and reaches its neighbour over IPv6."""
+    h, d = plug
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "--ipv6",
+          "--subnet", "10.97.0.0/24", "--subnet", "fd97:1::/64", "v6")
+    try:
+        _run(d, "s1", "v6")
+        _run(d, "s2", "v6")
+        info = json.loads(d.cli("inspect", "s2").stdout)[0]["NetworkSettings"]["Networks"]["v6"]
+        ip6 = info["GlobalIPv6Address"]
+        assert ip6.startswith("fd97:1::"), info
+        addr = d.cli("exec", "s2", "busybox", "ip", "-6", "addr", "show", "eth0").stdout
+        assert ip6 in addr, addr
+        r = poll(lambda: d.cli("exec", "s1", "busybox", "ping", "-6", "-c", "1", "-W", "2",
+                               ip6, check=False).returncode == 0, "ping over IPv6", timeout=20)
+        assert r
+    finally:
+        d.cli("rm", "-f", "s1", "s2", check=False)
+        d.cli("network", "rm", "v6", check=False)
