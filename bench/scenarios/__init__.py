@@ -14,6 +14,7 @@ from bench.scenarios import pull
 from bench.scenarios import cp
 from bench.scenarios import cni_plugin
 from bench.scenarios import plugin_docker
+from bench.scenarios import policy
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -35,4 +36,5 @@ SCENARIOS = {
     cp.NAME: cp,
     cni_plugin.NAME: cni_plugin,
     plugin_docker.NAME: plugin_docker,
+    policy.NAME: policy,
 }

@@ -1,0 +1,102 @@
+"""Least-privilege policy (issue 20): the data plane with 100 policies, and the cost of
+a policy change for one container.
+
+boxnet only (no peer has policies).  Data plane: iperf3 between two containers of one
+bridge network with no policy anywhere, then between two containers of the same network
+whose own policies allow exactly that flow (server: ingress from the client on 5201/tcp;
+client: egress to the server on 5201/tcp) with 98 more policied containers present, so
+100 policies are in the sets.  Policy change: `run -d` (create + start) of a container
+whose policy names the service of the 100, against `run -d` of the same container with
+one published port and no policy; each run removed before the next.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bench.context import Context
+from bench.scenarios.dataplane import PORT, iperf
+from bench.stats import ratio
+
+NAME = "policy"
+TITLE = "20. Least-privilege policy (nftables sets keyed by endpoint)"
+NET = "pol-net"
+SVC = {"com.docker.compose.project": "benchp", "com.docker.compose.service": "fleet"}
+
+
+def _label(**d) -> dict:
+    return {"com.boxnet.policy": json.dumps(d)}
+
+
+def _run(peer, name: str, labels: dict | None = None, ports: dict | None = None) -> str:
+    hc = {"NetworkMode": NET}
+    if ports:
+        hc["PortBindings"] = ports
+    cid = peer.api.request("POST", "/containers/create", query={"name": name}, body={
+        "Image": "busybox:latest", "Cmd": ["sleep", "3600"], "Labels": labels or {},
+        "HostConfig": hc})["Id"]
+    peer.api.request("POST", f"/containers/{cid}/start")
+    return cid
+
+
+def _rm(peer, cid: str) -> None:
+    peer.api.request("DELETE", f"/containers/{cid}", query={"force": "1"})
+
+
+def _timed_runs(peer, prefix: str, count: int, **kw) -> list[float]:
+    out = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        cid = _run(peer, f"{prefix}-{i}", **kw)
+        out.append((time.perf_counter() - t0) * 1000)
+        _rm(peer, cid)
+    return out
+
+
+def run(ctx: Context) -> dict:
+    """Run the policy scenario against boxnet; return its results."""
+    res = ctx.begin(NAME, TITLE)
+    secs = ctx.pick(3, 10)
+    reps = ctx.repetitions(1, 3)
+    n_ops = ctx.pick(8, 20)
+    with ctx.peer("boxnet") as peer:
+        if peer is None:
+            return res
+        peer.net_create(NET, 0)
+        a = _run(peer, "pa-srv")
+        b = _run(peer, "pa-cli")
+        ctx.metric("c2c_none", "container to container, no policy", "Gbit/s", "boxnet",
+                   sum((iperf(peer.container_netns(a), peer.container_netns(b),
+                              peer.container_ip(a, NET), secs) for _ in range(reps)), []),
+                   higher_is_better=True)
+        for i in range(98):   # 98 policied containers: ingress from their own service
+            _run(peer, f"pf-{i}", {**SVC, **_label(
+                ingress=[{"service": "fleet", "ports": ["8000/tcp", "9000/tcp"]}],
+                egress=[{"service": "fleet", "ports": ["8000/tcp"]},
+                        {"cidr": f"10.{i % 250}.0.0/16", "ports": ["443"]}])})
+        srv = _run(peer, "pp-srv", _label(
+            ingress=[{"container": "pp-cli", "ports": [f"{PORT}/tcp"]}]))
+        cli = _run(peer, "pp-cli", _label(
+            egress=[{"container": "pp-srv", "ports": [f"{PORT}/tcp"]}]))
+        ctx.metric("c2c_policy100", "container to container, 100 policies (its own included)",
+                   "Gbit/s", "boxnet",
+                   sum((iperf(peer.container_netns(srv), peer.container_netns(cli),
+                              peer.container_ip(srv, NET), secs) for _ in range(reps)), []),
+                   higher_is_better=True)
+        ctx.metric("run_port", "run -d with one published port (no policy)", "ms", "boxnet",
+                   _timed_runs(peer, "tp", n_ops, ports={"80/tcp": [{"HostPort": ""}]}))
+        ctx.metric("run_policy", "run -d with a policy (100 present)", "ms", "boxnet",
+                   _timed_runs(peer, "tq", n_ops, labels={**SVC, **_label(
+                       ingress=[{"service": "fleet", "ports": ["8000/tcp"]}])}))
+    m = ctx.median_of
+    ctx.goal("data plane with 100 policies: at least 95% of none",
+             ratio(m("c2c_policy100", "boxnet"), m("c2c_none", "boxnet")), 0.95,
+             higher_is_better=True)
+    ctx.goal("policy change for one container: at most 2x adding one published port",
+             ratio(m("run_policy", "boxnet"), m("run_port", "boxnet")), 2.0)
+    ctx.note(f"iperf3 TCP, one stream, -t {secs}, {reps} run(s) per point. The policy is "
+             "judged on a connection's first packet (after ct established), and every "
+             "policy is set elements, so the per-packet cost does not depend on how many "
+             f"there are. run -d timings: {n_ops} runs each, create + start, removed after.")
+    return res
