@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS="runc busybox-static tini nftables libnftables1 iproute2 iputils-ping util-linux python3-venv graphviz"
-[ "${1:-}" = "--dev" ] && PKGS="$PKGS iperf3 etcd-server etcd-client docker-registry skopeo dnsmasq containerd containernetworking-plugins"
+[ "${1:-}" = "--dev" ] && PKGS="$PKGS iperf3 etcd-server etcd-client docker-registry skopeo dnsmasq containerd docker.io containernetworking-plugins chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
