@@ -23,11 +23,11 @@ from .routes import archive, commit, df
 from .routes import volumes
 from .routes import stats
 from .routes import cni
-from .routes import diagnose
+from .routes import diagnose, ui
 
 log = logging.getLogger(__name__)
 ROUTE_MODULES = (system, networks, containers, execs, images, firewall, attach, events, swarm,
-                 volumes, stats, registry, archive, commit, df, cni, diagnose)
+                 volumes, stats, registry, archive, commit, df, cni, diagnose, ui)
 # Bodies read whole (request.read(): every JSON body) stop here with a 413.
 # Docker's JSON bodies are a few KiB; image tarballs (POST /images/load,
 # /images/create?fromSrc=-) are streamed from request.content, which this

@@ -68,6 +68,10 @@ def _register(argv: list[str] | None = None) -> None:
     for mod in (network, container, image, system, compose, ports, volume):
         mod.register(cli)
     diagnose.register(cli)
+    from . import flows   # boxnet flows (issue 20)
+    flows.register(cli)
+    from . import ui
+    ui.register(cli)
 
 
 def _err(msg: str) -> None:
