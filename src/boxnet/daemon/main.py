@@ -167,7 +167,14 @@ async def _run(config, pidfile: str, group: str = "", docker_plugin: str = "") -
             stack.push_async_callback(ctl.cluster.stop)
         sock = config.host[len("unix://"):]
         stack.callback(_unlink, sock)
-        runner = await serve_unix(make_app(ctl), sock, group)
+        app = make_app(ctl)
+        from ..api.routes import flows as flows_route
+        from ..flows.service import FlowService, controller_namer
+        flowsvc = FlowService(controller_namer(ctl))   # conntrack events (issue 20)
+        await flowsvc.start()
+        stack.push_async_callback(flowsvc.close)
+        flows_route.install(app, flowsvc)
+        runner = await serve_unix(app, sock, group)
         stack.push_async_callback(runner.cleanup)
         if docker_plugin:   # Docker's remote network driver and IPAM (plugin/app.py)
             from ..plugin.app import make_plugin_app, serve_plugin

@@ -1,0 +1,89 @@
+"""The flow service of the daemon: the conntrack subscription, the flow
+table, and its subscribers (`GET /boxnet/v1/flows?follow=1`, the live UI).
+
+Naming reads the controller's state duck-typed (`endpoints`, `networks`,
+`containers`): an address is named by the endpoint holding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from ..kernel import conntrack
+from .table import Flow, FlowTable, Peer
+
+log = logging.getLogger(__name__)
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+def controller_namer(ctl):
+    """A Namer over the controller's endpoints (address without prefix)."""
+    def name(ip: str) -> Peer | None:
+        for ep in list(ctl.endpoints.values()):
+            if ip in (ep.ipv4.split("/")[0], ep.ipv6.split("/")[0]):
+                c = ctl.containers.get(ep.container_id)
+                nw = ctl.networks.get(ep.network_id)
+                labels = c.config.labels if c is not None else {}
+                return Peer(ip=ip, container=c.name if c else ep.container_id[:12],
+                            service=labels.get(SERVICE_LABEL, ""),
+                            network=nw.name if nw else "")
+        return None
+    return name
+
+
+class FlowService:
+    """Runs the subscription; `snapshot()` and `follow()` for readers."""
+
+    def __init__(self, namer):
+        self.table = FlowTable(namer)
+        self._events: conntrack.ConntrackEvents | None = None
+        self._task: asyncio.Task | None = None
+        self._subscribers: set[asyncio.Queue] = set()
+
+    async def start(self) -> None:
+        """Subscribe to conntrack events (accounting turned on)."""
+        self._events = conntrack.open_events()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        async for ev in self._events:
+            try:
+                f = self.table.apply(ev)
+            except Exception:   # one bad event must not end the flows
+                log.exception("flow table: event %s", ev)
+                continue
+            if f is not None:
+                self.publish(f)
+
+    def publish(self, f: Flow) -> None:
+        """Give a flow record to every follower (a full queue drops it)."""
+        for q in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                q.put_nowait(f)
+
+    async def snapshot(self) -> list[Flow]:
+        """Every flow known now, the open ones' counters read from the kernel."""
+        self.table.refresh(await conntrack.dump())
+        return self.table.snapshot()
+
+    async def follow(self) -> AsyncIterator[Flow]:
+        """Flow records as they open and close, until the caller stops."""
+        q: asyncio.Queue = asyncio.Queue(maxsize=10000)
+        self._subscribers.add(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._subscribers.discard(q)
+
+    async def close(self) -> None:
+        """Stop the subscription."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._events is not None:
+            self._events.close()
