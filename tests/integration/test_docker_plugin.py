@@ -334,3 +334,30 @@ def test_ipv6_dual_stack(plug):
     finally:
         d.cli("rm", "-f", "s1", "s2", check=False)
         d.cli("network", "rm", "v6", check=False)
+
+
+def test_network_connect_and_disconnect(plug):
+    """`docker network connect --alias` of a running container to a plugin network:
+    a second interface with the network's address, reachable by the alias; after
+    `disconnect` the interface and its veth are gone and the address is free again."""
+    h, d = plug
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "--subnet",
+          "10.98.0.0/24", "c1n")
+    d.cli("network", "create", "-d", "boxnet", "--ipam-driver", "boxnet", "c2n")
+    try:
+        _run(d, "t1", "c1n")
+        _run(d, "t2", "c2n")
+        d.cli("network", "connect", "--alias", "tee", "c1n", "t2")
+        ip = _ip(d, "t2", "c1n")
+        assert ip.startswith("10.98.0.")
+        assert ip in d.cli("exec", "t2", "busybox", "ip", "-4", "addr").stdout
+        assert _ping(d, "t1", "tee")
+        d.cli("network", "disconnect", "c1n", "t2")
+        assert ip not in d.cli("exec", "t2", "busybox", "ip", "-4", "addr").stdout
+        assert len([n for n in h.link_names() if n.startswith("veth")]) == 2
+        assert not _ping(d, "t1", ip)
+        _run(d, "t3", "c1n")
+        assert _ip(d, "t3", "c1n") == ip, "the disconnected endpoint's address is still held"
+    finally:
+        d.cli("rm", "-f", "t1", "t2", "t3", check=False)
+        d.cli("network", "rm", "c1n", "c2n", check=False)
