@@ -155,7 +155,7 @@ def test_lease_used_renewed_kept_across_restart_and_released(host, lan):
     requests_before = dnsmasq_log(lan).count(f"DHCPREQUEST(eth0) {ip} {mac}")
     _poll("the renewal at T1 in dnsmasq's log",
           lambda: dnsmasq_log(lan).count(f"DHCPREQUEST(eth0) {ip} {mac}") > requests_before
-          and lease_entry(host, "d1")["Renewals"] >= 1, max(10.0, 80 - (time.monotonic() - t0)))
+          and lease_entry(host, "d1")["Renewals"] >= 1, max(10.0, 90 - (time.monotonic() - t0)))
     assert dnsmasq_log(lan).count(f"DHCPACK(eth0) {ip} {mac}") >= 2
     assert f"{ip}/24" in addr_inside(host, "d1")
 
