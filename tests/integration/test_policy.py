@@ -129,3 +129,28 @@ def test_policy_on_host_network_refused(world):
         "Image": "busybox", "Cmd": ["true"], "Labels": {"com.boxnet.policy": "{}"},
         "HostConfig": {"NetworkMode": "host"}})
     assert status == 400 and "network of its own" in body["message"], body
+
+
+def test_docker_cli_runs_a_policied_container_and_shows_the_refusal(world):
+    """The real docker CLI: --label carries the policy; a bad one is its error, exit 125."""
+    import os
+    import shutil
+    import subprocess
+    docker = shutil.which("docker") or "/usr/local/bin/docker"
+    if not os.access(docker, os.X_OK):
+        pytest.skip("the docker CLI is not installed")
+    host, ip = world
+    env = {**os.environ, "DOCKER_HOST": host.host_uri}
+    r = subprocess.run([docker, "run", "-d", "--name", "dk", "--network", NET, "--label",
+                        _pol(egress=[{"container": "other", "ports": ["5432/tcp"]}]),
+                        "boxnet/host", *server_cmd(5432)], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert reach(host, "dk", ip["other"], 5432)                # its egress allows other
+    assert not reach(host, "dk", ip["app"], 5432)              # ... and nothing else
+    r = subprocess.run([docker, "run", "--name", "dkbad", "--network", NET, "--label",
+                        "com.boxnet.policy={\"ingress\": [{\"cidr\": \"10.0.0.0/33\"}]}",
+                        "busybox", "true"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 125 and "invalid cidr" in r.stderr, r.stderr
+    host.cli("rm", "-f", "dk")
