@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from boxnet.core.cniops import attachment_id
+
 from . import harness, imagetars
 
 CONTAINERD = shutil.which("containerd")
@@ -236,6 +238,12 @@ def test_add_check_del_gc_status_and_version_as_a_runtime_calls_them(ctrd, host)
     assert rc == 1 and err["code"] == 3, err
     # GC: m2's attachment is not in the valid list, m1's is
     assert plugin(ctrd, "ADD", _conf(host, "cnia"), **_env("m2", ns2))[0] == 0
+    # both attachments in network inspect, each under "ep-<endpoint id>" as Docker keys
+    # an endpoint without a container
+    listed = host.network("cnia")["Containers"]
+    m1, m2 = (listed.get("ep-" + attachment_id(cid, "eth0")) for cid in ("m1", "m2"))
+    assert m1 and m2, listed
+    assert m1["IPv4Address"] == "10.77.1.50/24" and m2["IPv4Address"].startswith("10.77.1.")
     gc = {**_conf(host, "cnia"), "cni.dev/valid-attachments": [{"containerID": "m1", "ifname": "eth0"}]}
     assert plugin(ctrd, "GC", gc)[0] == 0
     inside = ctrd.ctr("task", "exec", "--exec-id", "i3", "m2", "/bin/busybox", "ip", "link").stdout

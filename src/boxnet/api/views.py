@@ -47,7 +47,9 @@ def network_json(nw: Network, endpoints: list[Endpoint] | None, containers: dict
     }
     for ep in endpoints or ():
         c = containers.get(ep.container_id)
-        out["Containers"][ep.container_id] = {
+        # an endpoint with no container of ours (Docker plugin, CNI) under "ep-<id>",
+        # as moby's buildDetailedNetworkResources keys an endpoint without a sandbox
+        out["Containers"][ep.container_id or "ep-" + ep.id] = {
             "Name": c.name if c else "", "EndpointID": ep.id, "MacAddress": ep.mac,
             "IPv4Address": ep.ipv4, "IPv6Address": ep.ipv6}
     if ipam_usage is not None:
