@@ -94,6 +94,9 @@ class PolicyKeeper(LifecycleListener):
     async def refresh(self, skip_ep: str = "", skip_cid: str = "") -> None:
         """Recompile from the current state and apply the difference."""
         async with self._lock:
+            if not self.elements.size() and not any(
+                    LABEL in c.config.labels for c in self.ctl.containers.values()):
+                return   # no policy anywhere: nothing to compile (the common case)
             policies, members, nets = self._inventory(skip_ep, skip_cid)
             new = pcompile.compile_policies(policies, members, nets)
             if new == self.elements:
