@@ -109,8 +109,6 @@ def test_name_not_in_scope_on_the_default_bridge(world):
     assert rc == 1 and causes(ans) == ["name-not-in-scope"], ans
     assert ans["Probe"]["Reached"], ans          # by address it works
     assert "network create" in ans["Fix"]
-    r = host.exec("xd", "python3", "-c", "import socket; socket.gethostbyname('xe')")
-    assert r.returncode != 0                      # the name really does not resolve in xd
     rc, ans = diag(host, "xd", f"{host.ip_of('xe', 'bridge')}:{PORT}")
     assert rc == 0, ans
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import os
 import socket
 import struct
@@ -103,9 +104,12 @@ async def ping(netns: str, ip: str, timeout: float = 1.0) -> tuple[bool, str]:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise asyncio.TimeoutError
-            data = await asyncio.wait_for(loop.sock_recv(s, 2048), left)
+            data, peer = await asyncio.wait_for(loop.sock_recvfrom(s, 2048), left)
             icmp = data if v6 else data[(data[0] & 0x0F) * 4:]
-            if len(icmp) >= 8 and icmp[0] == reply and struct.unpack("!H", icmp[4:6])[0] == ident:
+            # a raw socket sees every ICMP message of the netns: only the target's echo
+            # reply carrying our identifier counts
+            if _same(peer[0], ip) and len(icmp) >= 8 and icmp[0] == reply and \
+                    struct.unpack("!H", icmp[4:6])[0] == ident:
                 return True, f"ping {ip} answered in {_ms(t0)}"
     except asyncio.TimeoutError:
         return False, f"ping {ip} got no answer in {timeout:g} s (dropped)"
@@ -115,6 +119,10 @@ async def ping(netns: str, ip: str, timeout: float = 1.0) -> tuple[bool, str]:
         return False, f"ping {ip} failed: {os.strerror(exc.errno or 0)}"
     finally:
         s.close()
+
+
+def _same(a: str, b: str) -> bool:
+    return ipaddress.ip_address(a.split("%")[0]) == ipaddress.ip_address(b)
 
 
 def _ms(t0: float) -> str:
