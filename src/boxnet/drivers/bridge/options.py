@@ -29,8 +29,20 @@ OPT_IFACE_PREFIX = "com.docker.network.container_iface_prefix"
 BRIDGE_PREFIX = "com.docker.network.bridge."
 KNOWN = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_HOST_IPV4, OPT_MTU, OPT_DEFAULT, OPT_INHIBIT4,
          OPT_GW_MODE[4], OPT_GW_MODE[6], OPT_TRUSTED, OPT_ISOLATE}
-# Docker options boxnet does not implement: a 400 naming them, never ignored.
-NOT_IMPLEMENTED: dict[str, str] = {}
+# Options boxnet does not implement: a 400 naming them, never ignored.  netavark's bare
+# option names (podman network create -o NAME=...) are here so that a Podman user's
+# `-o metric=100` is not silently dropped; other keys without Docker's prefixes are kept
+# and shown, as Docker's bridge driver does with generic options.
+NOT_IMPLEMENTED: dict[str, str] = {
+    "mtu": "netavark's name; use com.docker.network.driver.mtu",
+    "isolate": "netavark's name; use com.docker.network.bridge.isolate=strict",
+    "metric": "netavark's default-route metric; the default route follows GwPriority",
+    "routes": "netavark's static routes are not supported",
+    "no_default_route": "netavark's option; not supported",
+    "vrf": "VRF devices are not supported",
+    "vlan": "bridge VLAN filtering is not supported",
+    "mode": "netavark's unmanaged bridges are not supported",
+}
 GATEWAY_MODES = ("nat", "nat-unprotected", "routed", "isolated")
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
