@@ -48,3 +48,11 @@ def test_network_rule_uses_the_engine_name(tmp_path):
     p = loader.load([str(f)], environ={})
     lab = json.loads(container_labels(p, p.services["app"], 1)["com.boxnet.policy"])
     assert lab["egress"][0]["network"] == "pj_back"
+
+
+def test_graph_draws_policies():
+    pytest.importorskip("graphviz")
+    from boxnet.compose import graph
+    src = graph.build(loader.load([str(EXAMPLE)], environ={})).source
+    assert "egress of app: 5432/tcp" in src and "ingress of db: 5432/tcp,5433/tcp" in src
+    assert "policy of db: ingress default-deny" in src

@@ -3,7 +3,8 @@
 Services are boxes, networks are ellipses (dashed: internal, double: external), an edge
 joins a service to each network it is on (labelled with its static address and aliases);
 a dashed edge joins a service to each service it `links:` to (labelled with the alias).
-Published ports hang off a "host" node. A side table lists who can reach whom, derived
+Published ports hang off a "host" node; x-boxnet policies are green arrows between services
+(and a note per policied service). A side table lists who can reach whom, derived
 like `compose check`'s expected matrix, so a reviewer sees the segmentation at a glance.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import html
 import os
 
+from . import policy as cpolicy
 from .check import expected
 from .create import port_specs
 from .model import Project
@@ -33,6 +35,36 @@ def _reach_table(project: Project) -> str:
     return ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
             '<TR><TD COLSPAN="3"><B>who reaches whom</B></TD></TR>' + "".join(rows)
             + "</TABLE>>")
+
+
+def _policy_edges(project: Project, g) -> None:
+    """x-boxnet policies (compose/policy.py): a green arrow per service rule, from the
+    side that opens the connection, labelled with the ports and whose rule it is; a
+    rule for a container, network or CIDR is written under its service's node."""
+    for name, svc in project.services.items():
+        pol = cpolicy.service_policy(project, svc)
+        if pol is None:
+            continue
+        notes = []
+        for direction in ("ingress", "egress"):
+            rules = pol.rules(direction)
+            if rules is None:
+                continue
+            if not rules:
+                notes.append(f"{direction}: deny all")
+            for r in rules:
+                ports = ",".join(p.text() for p in r.ports)
+                if r.kind != "service":
+                    notes.append(f"{direction}: {r.kind} {r.peer} {ports}")
+                    continue
+                a, b = (r.peer, name) if direction == "ingress" else (name, r.peer)
+                g.edge(f"svc_{a}", f"svc_{b}", label=f"{direction} of {name}: {ports}",
+                       dir="forward", color="#1b7f3b", fontcolor="#1b7f3b", penwidth="1.5")
+        label = f"policy of {name}: " + ", ".join(
+            f"{d} default-deny" for d in ("ingress", "egress") if pol.rules(d) is not None)
+        g.node(f"pol_{name}", "\n".join([label] + notes), shape="note", fontsize="9",
+               style="filled", fillcolor="#e6f4ea")
+        g.edge(f"pol_{name}", f"svc_{name}", style="dotted", arrowhead="none")
 
 
 def build(project: Project):
@@ -79,6 +111,7 @@ def build(project: Project):
                 host_needed = True
                 g.edge("host", f"svc_{name}", label=f"publish {spec}", color="#b00020",
                        fontcolor="#b00020")
+    _policy_edges(project, g)
     if host_needed:
         g.node("host", "host\n(published ports)", shape="house", style="filled",
                fillcolor="#eeeeee")
