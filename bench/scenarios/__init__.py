@@ -15,6 +15,7 @@ from bench.scenarios import cp
 from bench.scenarios import cni_plugin
 from bench.scenarios import plugin_docker
 from bench.scenarios import policy
+from bench.scenarios import diagnose
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -37,4 +38,5 @@ SCENARIOS = {
     cni_plugin.NAME: cni_plugin,
     plugin_docker.NAME: plugin_docker,
     policy.NAME: policy,
+    diagnose.NAME: diagnose,
 }
