@@ -107,3 +107,33 @@ def test_bad_query_refused(world):
     assert status == 400 and "follow" in str(body)
     status, body = host.api("GET", "/boxnet/v1/flows?colour=red")
     assert status == 400 and "colour" in str(body)
+
+
+def _attempt(host, proto: str, ip: str) -> None:
+    r = host.exec("fcli", "python3", "-c", CLIENT, proto, ip, str(PORT), timeout=30)
+    assert r.returncode != 0 or "FAIL" in r.stdout, f"{ip} answered: {r.stdout}"
+
+
+def test_dropped_by_isolation_and_by_policy(world):
+    """A connection to a container on another network is dropped by
+    isolation; one to a container whose policy admits only fsrv is dropped
+    by policy: each seen as a flow with that verdict, from its rule's log."""
+    host, _, cip = world
+    host.cli("network", "create", "--subnet", "10.94.0.0/24", "flowiso")
+    host.cli("run", "-d", "--name", "fiso", "--network", "flowiso", "boxnet/host",
+             *server_cmd(PORT))
+    pol = json.dumps({"ingress": [{"container": "fsrv", "ports": [f"{PORT}/tcp"]}]})
+    host.cli("run", "-d", "--name", "fpol", "--network", NET, "--label",
+             f"com.boxnet.policy={pol}", "boxnet/host", *server_cmd(PORT))
+    wait_ready(host, "fiso", PORT)
+    wait_ready(host, "fpol", PORT)
+    for name, verdict in (("fiso", "dropped by isolation"), ("fpol", "dropped by policy")):
+        ip = host.ip_of(name, "flowiso" if name == "fiso" else NET)
+        _attempt(host, "tcp", ip)
+        got = _poll(lambda: [f for f in _find(_flows(host), "tcp", cip, ip)
+                             if f["state"] == "dropped"],
+                    f"no dropped flow to {name}: {_flows(host)}")
+        f = got[-1]
+        assert f["verdict"] == verdict, f
+        assert f["src"]["container"] == "fcli" and f["dst"]["container"] == name, f
+        assert not [x for x in _find(_flows(host), "tcp", cip, ip) if x["state"] != "dropped"]

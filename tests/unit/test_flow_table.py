@@ -47,3 +47,16 @@ def test_no_container_no_flow_and_filters():
     f = t.apply(ev("new", "10.0.0.2", "1.2.3.4", 443))
     assert matches(f, network="front") and matches(f, container="app")
     assert not matches(f, container="db") and not matches(f, network="back")
+
+
+def test_drop_verdict_and_retransmission():
+    from boxnet.kernel.nflog import Drop, parse_packet
+    pkt = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 3]) + \
+        (40000).to_bytes(2, "big") + (5432).to_bytes(2, "big")
+    assert parse_packet(pkt) == ("tcp", "10.0.0.2", "10.0.0.3", 40000, 5432)
+    t = FlowTable(namer)
+    d = Drop("boxnet-policy", *parse_packet(pkt))
+    f = t.apply(ev("new", "10.0.0.2", "10.0.0.3", 80)) and t.drop(d)
+    assert f.verdict == "dropped by policy" and f.state == "dropped" and f.packets_out == 1
+    assert t.drop(d) is f and f.packets_out == 2
+    assert t.drop(Drop("boxnet-isolation", "udp", "9.9.9.9", "8.8.8.8", 1, 2)) is None

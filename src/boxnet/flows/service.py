@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from ..kernel import conntrack
+from ..kernel import conntrack, nflog
 from .table import Flow, FlowTable, Peer
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,28 @@ class FlowService:
         self.table = FlowTable(namer)
         self._events: conntrack.ConntrackEvents | None = None
         self._task: asyncio.Task | None = None
+        self._drops: nflog.DropLog | None = None
+        self._drop_task: asyncio.Task | None = None
         self._subscribers: set[asyncio.Queue] = set()
 
     async def start(self) -> None:
-        """Subscribe to conntrack events (accounting turned on)."""
+        """Subscribe to conntrack events (accounting turned on) and to the
+        ruleset's dropped-packet log."""
         self._events = conntrack.open_events()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._drops = nflog.open_group()
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run())
+        self._drop_task = loop.create_task(self._run_drops())
+
+    async def _run_drops(self) -> None:
+        async for d in self._drops:
+            try:
+                f = self.table.drop(d)
+            except Exception:   # one bad record must not end the flows
+                log.exception("flow table: drop %s", d)
+                continue
+            if f is not None:
+                self.publish(f)
 
     async def _run(self) -> None:
         async for ev in self._events:
@@ -81,9 +97,11 @@ class FlowService:
 
     async def close(self) -> None:
         """Stop the subscription."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._events is not None:
-            self._events.close()
+        for task in (self._task, self._drop_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for sub in (self._events, self._drops):
+            if sub is not None:
+                sub.close()

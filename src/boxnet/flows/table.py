@@ -4,9 +4,9 @@ A record is one connection seen from its initiator: `src` opened it to
 `dst` (for a published port `dst` is the container that answered, the
 address the client used is `dst_addr`), with bytes and packets each way
 (`*_out`: src to dst, `*_in`: back), its start and end (seconds since the
-epoch, end None while open), `state` "open" or "closed", and `verdict`
-("accepted" for a connection the kernel confirmed; drops come from the
-ruleset's log, `Verdict` names the causes). A connection with no container
+epoch, end None while open), `state` "open", "closed" or "dropped", and `verdict`
+("accepted" for a connection the kernel confirmed; a drop comes from the
+ruleset's rate-limited log, its rule's prefix naming the cause: `Verdict`). A connection with no container
 at either end is not a flow of boxnet's and is left out.
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Callable
 import msgspec
 
 from ..kernel.conntrack import CtEvent
+from ..kernel.nflog import Drop
 
 
 class Verdict:
@@ -56,6 +57,8 @@ class Flow(msgspec.Struct):
     dst_addr: str = ""
 
 
+DROP_VERDICTS = {"boxnet-isolation": Verdict.ISOLATION, "boxnet-policy": Verdict.POLICY,
+                 "boxnet-direct-routing": Verdict.DIRECT_ROUTING}   # the ruleset's log prefixes
 Namer = Callable[[str], Peer | None]   # an address -> its container's Peer, or None
 
 
@@ -71,6 +74,7 @@ class FlowTable:
         self._clock = clock
         self.open: dict[int, Flow] = {}
         self.closed: collections.deque[Flow] = collections.deque(maxlen=keep)
+        self._dropped: dict[tuple, Flow] = {}
 
     def _flow(self, ev: CtEvent) -> Flow | None:
         src = self._namer(ev.src)
@@ -107,6 +111,30 @@ class FlowTable:
                 _count(old, ev)
                 return old
             self.open[ev.id] = f
+        return f
+
+    def drop(self, d: Drop) -> Flow | None:
+        """Take one logged drop (kernel/nflog.py): a flow in state "dropped"
+        with the verdict of its rule's prefix; the same attempt again (a
+        retransmission) counts a packet more on the same record."""
+        src, dst = self._namer(d.src), self._namer(d.dst)
+        if src is None and dst is None:
+            return None
+        key = (d.proto, d.src, d.sport, d.dst, d.dport)
+        f = self._dropped.get(key)
+        if f is not None:
+            f.packets_out += 1
+            f.end = self._clock()
+            return f
+        now = self._clock()
+        f = Flow(id=0, proto=d.proto, src=Peer(ip=d.src, port=d.sport, **_names(src)),
+                 dst=Peer(ip=d.dst, port=d.dport, **_names(dst)),
+                 verdict=DROP_VERDICTS.get(d.prefix, d.prefix), state="dropped",
+                 start=now, end=now, packets_out=1)
+        if len(self._dropped) >= self.closed.maxlen:
+            self._dropped.pop(next(iter(self._dropped)))
+        self._dropped[key] = f
+        self.closed.append(f)
         return f
 
     def refresh(self, dumped: list[CtEvent]) -> None:

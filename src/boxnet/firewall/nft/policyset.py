@@ -52,7 +52,7 @@ def _rule(f: int, d: str) -> str:
     full = f"{pair} . th dport"
     side = "daddr" if d == "in" else "saddr"
     return (f"{ip} {side} @pgate{d}{f} {full} != @pport{d}{f} {pair} != @pany{d}{f} "
-            f"{full} != @prange{d}{f} {full} != @pcidr{d}{f} drop")
+            f"{full} != @prange{d}{f} {full} != @pcidr{d}{f} jump poldrop")   # log, drop
 
 
 POLICY_CHAINS: dict[str, tuple[str | None, list[str]]] = {

@@ -73,6 +73,15 @@ MAPS = [
     ("snat6", "type ipv6_addr : ipv6_addr; flags interval;"),
 ]
 
+LOG_GROUP = 2001   # kernel/nflog.py's GROUP: the flows' dropped-packet log
+
+
+def drop_log(cause: str) -> str:
+    """A rule statement logging a dropped packet's first bytes to the flows'
+    NFLOG group, at most 20 a second (the only per-packet work in Python)."""
+    return f'limit rate 20/second burst 20 packets log prefix "boxnet-{cause} " group {LOG_GROUP}'
+
+
 # chain -> (hook declaration or None, rules).  Order of rules matters.
 CHAINS: dict[str, tuple[str | None, list[str]]] = {
     # Before conntrack and DNAT (Docker's raw PREROUTING rule): a packet for the
@@ -100,6 +109,7 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "oifname @bridges ct status dnat accept",
         "oifname @bridges ip daddr . meta l4proto . th dport @open4 accept",
         "oifname @bridges ip6 daddr . meta l4proto . th dport @open6 accept",
+        f"oifname @bridges {drop_log('isolation')}",   # flows' verdict (kernel/nflog.py)
         "oifname @bridges drop",
     ]),
     # into a bridge from a host interface: only published ports through the
@@ -114,6 +124,7 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "meta nfproto ipv6 oifname @unprot6 accept",
         "iifname . oifname @trusted jump direct",
         "oifname @anyiif jump direct",
+        drop_log("direct-routing"),
         "drop",
     ]),
     "direct": (None, [
@@ -121,6 +132,7 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         "ip6 daddr . meta l4proto . th dport @direct6 accept",
     ]),
     **POLICY_CHAINS,
+    "poldrop": (None, [drop_log("policy"), "drop"]),   # a policy's drop, logged for flows
     "input": ("type filter hook input priority filter; policy accept;", [
         # route_localnet is on for bridges (host loopback DNAT); never let a
         # container open a connection to the host's 127.0.0.0/8 through it.
