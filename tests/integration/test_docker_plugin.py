@@ -75,6 +75,10 @@ def test_network_create_run_ping_by_ip_and_name(plug):
         assert nid in nets, "boxnetd does not know Docker's network"
         bx = nets[nid]
         assert bx["Driver"] == "bridge" and bx["IPAM"]["Config"][0]["Subnet"] == "10.91.0.0/24"
+        st, body = h.api("DELETE", f"/networks/{nid}")   # Docker's: boxnet's users keep off
+        assert st == 403 and "docker network rm" in str(body), body
+        h.api_ok("POST", "/networks/prune")
+        assert nid in {n["Id"] for n in h.api_ok("GET", "/networks")}, "pruned Docker's network"
         _run(d, "a1", "pa")
         _run(d, "a2", "pa")
         ip2 = _ip(d, "a2", "pa")

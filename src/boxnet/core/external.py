@@ -131,7 +131,7 @@ class ExternalOps:
     async def remove_external_network(self, network_id: str) -> None:
         """Remove a Docker network (no error if it is already gone)."""
         if network_id in self.networks:
-            await self.remove_network(network_id)
+            await self.remove_network(network_id, by_plugin=True)
 
     # ---- endpoints ---------------------------------------------------------
     def _external_network(self, network_id: str) -> Network:

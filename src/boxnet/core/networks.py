@@ -18,6 +18,7 @@ from .undo import rollback
 log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none")
+DOCKER_OWNED = "com.boxnet.plugin.owner"   # label of a network Docker made (core/external.py)
 
 
 def _family_is_v6(cidr: str) -> bool:
@@ -108,11 +109,15 @@ class NetworkOps:
                                         user_subnet=pool.user_subnet))
         return granted
 
-    async def remove_network(self, ref: str) -> None:
-        """Remove a network that no container uses."""
+    async def remove_network(self, ref: str, *, by_plugin: bool = False) -> None:
+        """Remove a network that no container uses (one Docker made through the
+        plugin only when Docker asks: core/external.py)."""
         nw = self.network(ref)
         if nw.predefined:
             raise Forbidden(f"{nw.name} is a pre-defined network and cannot be removed")
+        if nw.labels.get(DOCKER_OWNED) == "docker" and not by_plugin:
+            raise Forbidden(f"network {nw.name} is Docker's (made through the boxnet plugin): "
+                            f"remove it with docker network rm")
         async with self.netlock:
             active = self.eps_by_network.get(nw.id, {})
             if active:
@@ -169,7 +174,7 @@ class NetworkOps:
         used = self.used_network_ids()
         removed = []
         for nw in list(self.networks.values()):
-            if nw.predefined or nw.id in used or keep(nw):
+            if nw.predefined or nw.id in used or keep(nw) or nw.labels.get(DOCKER_OWNED):
                 continue
             try:
                 await self.remove_network(nw.id)
