@@ -26,7 +26,7 @@ def _run(host, name, net, pol=None):
 
 @pytest.fixture(scope="module")
 def world(host):
-    """Dual-stack network: s6 accepts only c6 (5432/tcp, both families); e1 may egress
+    """Dual-stack network: s6 accepts only c6 (5432/tcp and udp, ICMP; both families); e1 may egress
     only to the outside's 198.18.0.0/30 on 5432 and to network polside; n1 on polside."""
     out = Outside(host)
     out.sh("ip route add 10.96.0.0/16 via 198.18.0.1")
@@ -34,7 +34,8 @@ def world(host):
     host.cli("network", "create", "--ipv6", "--subnet", "10.96.0.0/24", "--subnet",
              "fd00:96::/64", NET)
     host.cli("network", "create", "--subnet", "10.96.1.0/24", NET2)
-    _run(host, "s6", NET, {"ingress": [{"container": "c6", "ports": ["5432/tcp"]}]})
+    _run(host, "s6", NET, {"ingress": [{"container": "c6",
+                                        "ports": ["5432/tcp", "5432/udp", "icmp"]}]})
     _run(host, "c6", NET)
     _run(host, "x6", NET)
     _run(host, "e1", NET, {"egress": [{"cidr": "198.18.0.0/30", "ports": ["5432/tcp"]},
@@ -52,6 +53,20 @@ def test_ipv6_ingress(world):
     assert reach(host, "c6", s6, 5432)
     assert not reach(host, "x6", s6, 5432)
     assert reach(host, "x6", host.ip_of("c6", NET, v6=True), 5432)   # c6 has no policy
+
+
+def _ping(host, src: str, ip: str) -> bool:
+    r = host.exec(src, "busybox", "ping", "-c1", "-W2", ip, timeout=30)
+    return r.returncode == 0
+
+
+def test_udp_and_icmp_rules(world):
+    host, _ = world
+    for ip in (host.ip_of("s6", NET), host.ip_of("s6", NET, v6=True)):
+        assert reach(host, "c6", ip, 5432, "udp")
+        assert not reach(host, "x6", ip, 5432, "udp")
+        assert _ping(host, "c6", ip)
+        assert not _ping(host, "x6", ip)
 
 
 def test_egress_to_the_outside_by_cidr_and_port(world):
