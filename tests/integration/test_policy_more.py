@@ -84,3 +84,22 @@ def test_policy_holds_across_a_daemon_restart(world):
     assert not reach(host, "x6", s6, 5432)
     assert reach(host, "c6", s6, 5432)
     assert s6 in host.sh("nft list set inet boxnet pgatein4").stdout
+
+
+def test_published_port_obeys_ingress(world):
+    """A published port is ingress too: the outside reaches it only when a CIDR rule
+    lets it in (the DNATed packet is judged with the container as destination)."""
+    from integration.netprobe import probe
+    host, out = world
+    host.cli("run", "-d", "--name", "pubok", "--network", NET, "-p", "18432:5432",
+             "--label", "com.boxnet.policy=" + json.dumps(
+                 {"ingress": [{"cidr": "198.18.0.0/30", "ports": ["5432/tcp"]}]}),
+             "boxnet/host", *server_cmd(5432))
+    host.cli("run", "-d", "--name", "pubno", "--network", NET, "-p", "18433:5432",
+             "--label", "com.boxnet.policy=" + json.dumps({"ingress": []}),
+             "boxnet/host", *server_cmd(5432))
+    wait_ready(host, "pubok", 5432)
+    wait_ready(host, "pubno", 5432)
+    assert probe(out.netns, "tcp", "198.18.0.1", 18432)
+    assert probe(out.netns, "tcp", "198.18.0.1", 18433) is None
+    host.cli("rm", "-f", "pubok", "pubno")
