@@ -103,3 +103,14 @@ def test_published_port_obeys_ingress(world):
     assert probe(out.netns, "tcp", "198.18.0.1", 18432)
     assert probe(out.netns, "tcp", "198.18.0.1", 18433) is None
     host.cli("rm", "-f", "pubok", "pubno")
+
+
+def test_bridge_netfilter_turned_back_on_for_policies(world):
+    """Inside one bridge the policy is judged through br_netfilter: with it off, the
+    next policy change turns it on again (as dockerd does for its bridges)."""
+    host, _ = world
+    host.sh("sysctl -qw net.bridge.bridge-nf-call-iptables=0")
+    _run(host, "bnf", NET, {"ingress": []})
+    assert host.sysctl("net.bridge.bridge-nf-call-iptables") == "1"
+    assert not reach(host, "x6", host.ip_of("bnf", NET), 5432)
+    host.cli("rm", "-f", "bnf")
