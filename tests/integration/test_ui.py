@@ -4,7 +4,8 @@ The proxy (`boxnet ui`) and Chromium both run in a netns of the test's own
 with only loopback: the page is at http://127.0.0.1:PORT/boxnet/ui/ there and
 nowhere else.  Checked: the page loads and draws the networks, containers and
 addresses; a container started afterwards appears without a reload (the page
-follows GET /events; it never polls); two clicks diagnose; the proxy refuses
+follows GET /events; it never polls); two clicks diagnose; flows (GET
+/boxnet/v1/flows) are drawn with their verdict; the proxy refuses
 anything but the page's GETs, and a foreign Host or Origin.  Any JavaScript
 exception or console error fails the test.  The screenshot is kept in the
 test's tmp dir (BOXNET_UI_PICTURE=path also writes it there: docs/img/ui.png).
@@ -20,7 +21,7 @@ import pytest
 
 from integration.browser import CHROMIUM, Browser
 from integration.harness import BOXNET, STARTED_PIDS, delete_netns, new_netns, run
-from integration.netprobe import server_cmd, wait_ready
+from integration.netprobe import CLIENT, server_cmd, wait_ready
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
@@ -122,6 +123,21 @@ def test_two_clicks_diagnose(page):
     assert "no-shared-network" in text and "Fix: boxnet network connect uother ub" in text, text
     b.screenshot(tmp / "ui.png")
     assert (tmp / "ui.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b.errors == []
+
+
+def test_flows_are_drawn(page):
+    """A TCP exchange ua -> ub and an attempt ub -> uc (no shared network) from
+    processes inside the containers: each drawn with its verdict."""
+    host, b, _, _, tmp = page
+    r = host.exec("ua", "python3", "-c", CLIENT, "tcp", host.ip_of("ub", "uinet"), "80")
+    assert r.returncode == 0, r.stdout + r.stderr
+    b.wait_js("!!document.querySelector('[data-flow=\"ua->ub\"][data-verdict=\"accepted\"]')")
+    r = host.exec("ub", "python3", "-c", CLIENT, "tcp", host.ip_of("uc", "uother"), "80")
+    assert r.returncode != 0
+    b.wait_js("!!document.querySelector('[data-flow=\"ub->uc\"]"
+              "[data-verdict=\"dropped by isolation\"]')")
+    b.screenshot(tmp / "ui-flows.png")
     if os.environ.get("BOXNET_UI_PICTURE"):
         b.screenshot(os.environ["BOXNET_UI_PICTURE"])
     assert b.errors == []

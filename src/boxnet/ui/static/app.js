@@ -5,7 +5,7 @@
 // loopback proxy) and must work with no internet.
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
-const state = { nets: [], ctrs: [], sel: [], flows: [] };
+const state = { nets: [], ctrs: [], sel: [], flows: new Map() };
 
 function el(tag, attrs, parent, text) {
   const e = document.createElementNS(SVG, tag);
@@ -77,9 +77,17 @@ function draw() {
   }
   const byIp = {};
   for (const c of state.ctrs) for (const ip of ipsOf(c)) byIp[ip] = c.Id;
-  for (const f of state.flows) {
-    const a = pos[byIp[f.src]], b = pos[byIp[f.dst]];
-    if (a && b) el("line", { class: "flow", x1: a.x, y1: a.y, x2: b.x, y2: b.y }, flows);
+  const nameOf = {};
+  for (const c of state.ctrs) nameOf[c.Id] = c.Names[0].replace(/^\//, "");
+  for (const f of state.flows.values()) {
+    const s = byIp[f.src.ip], d = byIp[f.dst.ip], a = pos[s], b = pos[d];
+    if (!a || !b) continue;
+    const ok = f.verdict === "accepted";
+    const line = el("line", { class: "flow" + (ok ? "" : " dropped"), x1: a.x, y1: a.y,
+                              x2: b.x, y2: b.y, "data-flow": `${nameOf[s]}->${nameOf[d]}`,
+                              "data-verdict": f.verdict }, flows);
+    el("title", {}, line, `${f.proto} ${f.src.ip} -> ${f.dst.ip}:${f.dst.port} ${f.verdict}` +
+       ` (${f.bytes_out} B out, ${f.bytes_in} B in, ${f.state})`);
   }
   for (const n of state.nets) {
     const g = el("g", { class: "net" + (n.Internal ? " internal" : ""), "data-network": n.Name }, nodes);
@@ -155,15 +163,23 @@ async function events() {
   }
 }
 
-// Flows (issue 20 section 3) are drawn when the daemon serves them.
+// Flows (issue 20 section 3, GET /boxnet/v1/flows?follow=1: one record per line,
+// again as it changes): the latest 200 are drawn, a dropped one dashed red.
 async function flows() {
-  try {
-    const r = await fetch("/boxnet/v1/flows", { method: "HEAD" });
-    if (!r.ok) return;
-  } catch (e) { return; }
-  follow("/boxnet/v1/flows?follow=1", f => {
-    if (f.src && f.dst) { state.flows = state.flows.slice(-200).concat([f]); draw(); }
-  }).catch(() => {});
+  for (;;) {
+    try {
+      const ok = await follow("/boxnet/v1/flows?follow=1", f => {
+        state.flows.delete(f.id);
+        state.flows.set(f.id, f);
+        while (state.flows.size > 200) state.flows.delete(state.flows.keys().next().value);
+        draw();
+      });
+      if (!ok) return;      // this daemon has no flows
+    } catch (e) {
+      document.getElementById("status").textContent = "flow stream lost: " + e.message;
+    }
+    await new Promise(res => setTimeout(res, 1000));
+  }
 }
 
 window.addEventListener("resize", draw);
