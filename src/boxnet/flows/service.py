@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
+from ..errors import KernelError
 from ..kernel import conntrack, nflog
 from .table import Flow, FlowTable, Peer
 
@@ -44,12 +44,21 @@ class FlowService:
         self._drops: nflog.DropLog | None = None
         self._drop_task: asyncio.Task | None = None
         self._subscribers: set[asyncio.Queue] = set()
+        self.error = ""   # why flows are unavailable ("" when they run)
 
     async def start(self) -> None:
         """Subscribe to conntrack events (accounting turned on) and to the
         ruleset's dropped-packet log."""
-        self._events = conntrack.open_events()
-        self._drops = nflog.open_group()
+        try:
+            self._events = conntrack.open_events()
+            self._drops = nflog.open_group()
+        except KernelError as e:   # the daemon still serves; flows answer with the reason
+            self.error = str(e)
+            log.error("flows unavailable: %s", e)
+            if self._events is not None:
+                self._events.close()
+            self._events = None
+            return
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run())
         self._drop_task = loop.create_task(self._run_drops())
@@ -82,18 +91,16 @@ class FlowService:
 
     async def snapshot(self) -> list[Flow]:
         """Every flow known now, the open ones' counters read from the kernel."""
+        if self.error:
+            raise KernelError(f"flows are unavailable: {self.error}")
         self.table.refresh(await conntrack.dump())
         return self.table.snapshot()
 
-    async def follow(self) -> AsyncIterator[Flow]:
-        """Flow records as they open and close, until the caller stops."""
-        q: asyncio.Queue = asyncio.Queue(maxsize=10000)
-        self._subscribers.add(q)
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._subscribers.discard(q)
+    def follow(self) -> "Follower":
+        """Flow records as they open and close, until the caller stops (the
+        subscription starts at this call, so nothing between a snapshot and
+        the first read is lost); `aclose()` it when done."""
+        return Follower(self._subscribers)
 
     async def close(self) -> None:
         """Stop the subscription."""
@@ -105,3 +112,22 @@ class FlowService:
         for sub in (self._events, self._drops):
             if sub is not None:
                 sub.close()
+
+
+class Follower:
+    """One subscriber's flow records: an async iterator; `aclose()` ends it."""
+
+    def __init__(self, subscribers: set):
+        self._subs = subscribers
+        self._q: asyncio.Queue = asyncio.Queue(maxsize=10000)
+        subscribers.add(self._q)
+
+    def __aiter__(self) -> "Follower":
+        return self
+
+    async def __anext__(self) -> Flow:
+        return await self._q.get()
+
+    async def aclose(self) -> None:
+        """Stop receiving records."""
+        self._subs.discard(self._q)

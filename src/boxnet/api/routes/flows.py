@@ -38,11 +38,12 @@ async def flows(request: web.Request) -> web.StreamResponse:
             raise InvalidParameter(f"unknown query parameter {key!r} of /boxnet/v1/flows")
     network = request.query.get("network", "")
     container = request.query.get("container", "").lstrip("/")
+    snapshot = await svc.snapshot()   # before the stream: an unavailable kernel is a 500
     h = Hijack(request, "application/json")
     live = svc.follow() if _BOOL[follow_text] else None
     try:
         await h.start()
-        for f in await svc.snapshot():
+        for f in snapshot:
             if matches(f, network, container) and not await h.write(_enc.encode(f) + b"\n"):
                 return h.resp
         if live is None:
