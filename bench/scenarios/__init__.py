@@ -16,6 +16,7 @@ from bench.scenarios import cni_plugin
 from bench.scenarios import plugin_docker
 from bench.scenarios import policy
 from bench.scenarios import diagnose
+from bench.scenarios import flows
 
 SCENARIOS = {
     control_plane.NAME: control_plane,
@@ -39,4 +40,5 @@ SCENARIOS = {
     plugin_docker.NAME: plugin_docker,
     policy.NAME: policy,
     diagnose.NAME: diagnose,
+    flows.NAME: flows,
 }
