@@ -137,3 +137,20 @@ def test_dropped_by_isolation_and_by_policy(world):
         assert f["verdict"] == verdict, f
         assert f["src"]["container"] == "fcli" and f["dst"]["container"] == name, f
         assert not [x for x in _find(_flows(host), "tcp", cip, ip) if x["state"] != "dropped"]
+
+
+def test_dropped_by_direct_routing_protection(world, outside):
+    """A neighbour routing straight to a container's address (no published
+    port) is dropped by the direct-routing protection: a flow with that
+    verdict, its source the outside (no container), its destination fsrv."""
+    from integration.netprobe import probe
+    host, sip, _ = world
+    out = outside(host)
+    out.sh(f"ip route add {SUBNET} via {out.host_ip}")
+    assert probe(out.netns, "tcp", sip, PORT, timeout=3) is None   # no answer
+    got = _poll(lambda: [f for f in _find(_flows(host), "tcp", out.ip, sip)
+                         if f["state"] == "dropped"],
+                f"no dropped flow from {out.ip}: {_flows(host)}")
+    f = got[-1]
+    assert f["verdict"] == "dropped by direct-routing protection", f
+    assert f["src"].get("container", "") == "" and f["dst"]["container"] == "fsrv", f
