@@ -2,7 +2,8 @@
 
 Every case builds the cause on purpose (a network not shared, the default
 bridge's missing DNS, an internal network, ICC off, a port nobody listens on,
-a foreign nftables table dropping forwarded traffic, a policy), then checks
+a foreign nftables table dropping forwarded traffic, a policy, an interface
+MTU lowered on one side of a bridge network), then checks
 the verdict, the cause, the one-line fix and the daemon's probe from A's netns;
 where it matters a process inside the container confirms what the probe saw.
 Exit status 0 exactly when A reaches B.  The daemon's probe waits 3 s for an
@@ -15,7 +16,8 @@ import json
 
 import pytest
 
-from integration.netprobe import CLIENT, server_cmd, wait_ready
+from integration.harness import run
+from integration.netprobe import CLIENT, netns_of, server_cmd, wait_ready
 
 pytestmark = pytest.mark.kernel
 NET, NET2, INT, NOICC = "dgnet", "dgnet2", "dgint", "dgnoicc"
@@ -157,6 +159,26 @@ def test_policy(world):
     assert not ans["Probe"]["Reached"]
     rc, ans = diag(host, "xa", f"xp:{PORT}")
     assert rc == 0, ans
+
+
+def test_mtu_mismatch(world):
+    """xb's eth0 set to MTU 1300 while xa's stays 1500: a small ping passes, xa's
+    1500-byte echo with DF is lost on xb's side (the veth drops what exceeds its MTU)."""
+    host = world
+    ns = netns_of(host, "xb")
+    host_run = ["nsenter", f"--net={ns}", "ip", "link", "set", "eth0", "mtu"]
+    run(host_run + ["1300"])
+    try:
+        rc, ans = diag(host, "xa", "xb")
+        assert rc == 1 and causes(ans) == ["mtu-mismatch"], ans
+        assert "1500" in ans["Causes"][0]["Detail"] and "mtu=1300" in ans["Fix"], ans
+        assert "up to 1300 bytes" in ans["Verdict"], ans
+        result = ans["Probe"]["Result"]
+        assert "answered" in result and "of 1500 bytes (DF)" in result and "no answer" in result
+    finally:
+        run(host_run + ["1500"])
+    rc, ans = diag(host, "xa", "xb")
+    assert rc == 0 and ans["Causes"] == [], ans
 
 
 def test_unknown_container_and_bad_input(world):

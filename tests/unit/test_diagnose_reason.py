@@ -70,3 +70,13 @@ def test_parse_target(spec, want):
 def test_parse_target_refuses(spec):
     with pytest.raises(InvalidParameter):
         parse_target(spec)
+
+
+def test_mtu_mismatch():
+    f = _facts(a_mtu=1500, b_mtu=1300)
+    found = findings(f)
+    assert [x.cause for x in found] == ["mtu-mismatch"]
+    assert "mtu=1300" in found[0].fix and "app's interface has 1500" in found[0].detail
+    ok, line = verdict(True, f, found)
+    assert not ok and "up to 1300 bytes" in line
+    assert findings(_facts(a_mtu=1500, b_mtu=1500)) == []

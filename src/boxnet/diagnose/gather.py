@@ -141,6 +141,10 @@ async def facts_for(ctl, a_ref: str, b_spec: str) -> Facts:
         f.bound = await probe.bound_addresses(b.sandbox_key, port, proto)
     if not shared:
         f.foreign = await asyncio.to_thread(ctl.firewall.warnings)
+    elif f.b_running:
+        a_ep = next(ep for ep in a_eps if ep.network_id == shared[0].network_id)
+        f.a_mtu = await probe.interface_mtu(a.sandbox_key, a_ep.ifname)
+        f.b_mtu = await probe.interface_mtu(b.sandbox_key, shared[0].ifname)
     return f
 
 
@@ -162,6 +166,15 @@ async def diagnose(ctl, a_ref: str, b_spec: str, timeout: float = 1.0) -> dict:
     found = findings(f)
     a = _resolve_a(ctl, a_ref)
     reached, how = await prove(a.sandbox_key, f, timeout)
+    mtu = next((x for x in found if x.cause == "mtu-mismatch"), None)
+    if reached and mtu and f.a_mtu > f.b_mtu and ":" not in f.target_ip:
+        # the proof of a mismatch: A's largest packet, with DF, is lost on B's side
+        big, big_how = await probe.ping(a.sandbox_key, f.target_ip, timeout, f.a_mtu)
+        how += "; " + big_how
+        if big:
+            found.remove(mtu)
+    elif mtu:
+        how += f"; {f.a}'s packets are the smaller: the loss is on {f.b}'s large ones"
     ok, line = verdict(reached, f, found)
     return {"Reachable": ok, "Verdict": line, "From": f.a, "To": f.b,
             "Address": f.target_ip, "Port": f.port, "Proto": f.proto,

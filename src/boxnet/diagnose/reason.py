@@ -54,6 +54,8 @@ class Facts:
     bound: list[str] | None = None  # where B listens on port/proto (None: not checked)
     foreign: list[str] = field(default_factory=list)   # foreign forward drop chains
     b_nets: list[str] = field(default_factory=list)
+    a_mtu: int = 0                  # MTU of A's and B's interfaces on the shared network
+    b_mtu: int = 0
 
 
 def findings(f: Facts) -> list[Finding]:
@@ -114,6 +116,16 @@ def findings(f: Facts) -> list[Finding]:
                 "bound-elsewhere",
                 f"{target} listens on {', '.join(local)}:{f.port} only, not on {f.target_ip}",
                 f"make the service in {target} listen on 0.0.0.0:{f.port}"))
+    if f.a_mtu and f.b_mtu and f.a_mtu != f.b_mtu:
+        big, small = (f.a, f.b_container) if f.a_mtu > f.b_mtu else (f.b_container, f.a)
+        out.append(Finding(
+            "mtu-mismatch",
+            f"MTU mismatch on {f.shared[0].name}: {f.a}'s interface has {f.a_mtu}, "
+            f"{f.b_container}'s {f.b_mtu}: packets {big} sends above "
+            f"{min(f.a_mtu, f.b_mtu)} bytes never reach {small}",
+            f"give both the network's MTU (boxnet network create -o "
+            f"com.docker.network.driver.mtu={min(f.a_mtu, f.b_mtu)} ...), or set "
+            f"{small}'s interface back to {max(f.a_mtu, f.b_mtu)}"))
     routed = not f.shared
     if routed and f.foreign and not any(x.cause == "internal" for x in out):
         out.append(Finding("foreign-table", f.foreign[0],
@@ -125,8 +137,11 @@ def verdict(reached: bool, f: Facts, found: list[Finding]) -> tuple[bool, str]:
     """(A reaches B, one-line verdict) from the probe and the findings.
 
     A name A cannot resolve fails the verdict even when the address answers."""
-    named = [x for x in found if x.cause == "name-not-in-scope"]
+    named = [x for x in found if x.cause in ("name-not-in-scope", "mtu-mismatch")]
     if reached and named:
+        if named[0].cause == "mtu-mismatch":
+            return False, (f"{f.a} reaches {f.b} only with packets up to "
+                           f"{min(f.a_mtu, f.b_mtu)} bytes: mtu-mismatch")
         return False, f"{f.target_ip} answers, but {f.a} cannot reach it by the name {f.b}"
     if reached:
         return True, f"{f.a} reaches {f.b}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import ipaddress
 import os
 import socket
@@ -82,8 +83,28 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-async def ping(netns: str, ip: str, timeout: float = 1.0) -> tuple[bool, str]:
-    """ICMP echo from ``netns`` to ip (a raw socket: the daemon is root): (answered, what)."""
+SIOCGIFMTU = 0x8921
+IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2     # <linux/in.h>: set DF, never fragment
+
+
+def _mtu(ifname: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16si12x", ifname.encode(), 0)
+        return struct.unpack("16si12x", fcntl.ioctl(s.fileno(), SIOCGIFMTU, req))[1]
+
+
+async def interface_mtu(netns: str, ifname: str) -> int:
+    """The MTU of interface ``ifname`` inside ``netns`` (0 when it is not there)."""
+    try:
+        return await arun_in_netns(netns, _mtu, ifname)
+    except OSError:
+        return 0
+
+
+async def ping(netns: str, ip: str, timeout: float = 1.0, size: int = 0) -> tuple[bool, str]:
+    """ICMP echo from ``netns`` to ip (a raw socket: the daemon is root): (answered, what).
+
+    ``size``: the IPv4 packet's total length, sent with DF (0: a small echo)."""
     v6 = ":" in ip
     fam, proto = (socket.AF_INET6, socket.IPPROTO_ICMPV6) if v6 else \
         (socket.AF_INET, socket.IPPROTO_ICMP)
@@ -92,6 +113,9 @@ async def ping(netns: str, ip: str, timeout: float = 1.0) -> tuple[bool, str]:
     ident = os.getpid() & 0xFFFF
     typ, reply = (128, 129) if v6 else (8, 0)
     payload = b"boxnet-diagnose"
+    if size and not v6:
+        payload = payload.ljust(size - 28, b".")
+        s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
     hdr = struct.pack("!BBHHH", typ, 0, 0, ident, 1)
     pkt = hdr + payload
     if not v6:   # the kernel computes ICMPv6 checksums itself
@@ -110,9 +134,11 @@ async def ping(netns: str, ip: str, timeout: float = 1.0) -> tuple[bool, str]:
             # reply carrying our identifier counts
             if _same(peer[0], ip) and len(icmp) >= 8 and icmp[0] == reply and \
                     struct.unpack("!H", icmp[4:6])[0] == ident:
-                return True, f"ping {ip} answered in {_ms(t0)}"
+                what = f" of {size} bytes (DF)" if size else ""
+                return True, f"ping{what} {ip} answered in {_ms(t0)}"
     except asyncio.TimeoutError:
-        return False, f"ping {ip} got no answer in {timeout:g} s (dropped)"
+        what = f" of {size} bytes (DF)" if size else ""
+        return False, f"ping{what} {ip} got no answer in {timeout:g} s (dropped)"
     except OSError as exc:
         if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return False, f"ping {ip}: {os.strerror(exc.errno)} (no route in the container)"
