@@ -41,11 +41,10 @@ def run(ctx: Context) -> dict:
                 secs)
         on, off = [], []
         try:
-            for _ in range(reps):   # alternated, so drift of the machine hits both alike
-                _flows(peer, False)
-                off += iperf(*args)
-                _flows(peer, True)
-                on += iperf(*args)
+            for i in range(reps):   # alternated, in both orders: drift hits both alike
+                for state in ((False, True) if i % 2 == 0 else (True, False)):
+                    _flows(peer, state)
+                    (on if state else off).extend(iperf(*args))
         finally:
             _flows(peer, True)
         ctx.metric("c2c_flows_off", "container to container, flows off", "Gbit/s", "boxnet",
