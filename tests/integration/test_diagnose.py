@@ -187,6 +187,12 @@ def test_unknown_container_and_bad_input(world):
     assert r.returncode == 1 and "nosuch" in r.stderr, r.stdout + r.stderr
     r = host.cli("network", "diagnose", "xa", "nosuch", check=False)
     assert r.returncode == 1 and "nosuch" in r.stderr
+    host.cli("run", "-d", "--name", "xs", "--network", NET, "boxnet/host", "sleep", "600")
+    host.cli("stop", "-t", "0", "xs")
+    r = host.cli("network", "diagnose", "xs", "xb", check=False)
+    assert r.returncode == 1 and "xs is not running" in r.stderr, r.stdout + r.stderr
+    rc, ans = diag(host, "xa", "xs")
+    assert rc == 1 and causes(ans) == ["not-running"] and ans["Fix"] == "boxnet start xs", ans
     status, body = host.api("GET", "/boxnet/v1/diagnose?from=xa&to=nosuch")
     assert status == 404 and "nosuch" in body["message"], body
     status, body = host.api("GET", "/boxnet/v1/diagnose?from=xa&to=xb&port=70000")

@@ -82,9 +82,12 @@ def _by_ip(ctl, ip: str):
 def _resolve_a(ctl, ref: str):
     c = _by_ip(ctl, ref) if _is_ip(ref) else None
     c = c or ctl.container(ref)
-    if c.status != "running" or not c.sandbox_key:
+    if c.status != "running":
         raise InvalidParameter(f"container {c.name.lstrip('/')} is not running: "
                                "nothing to probe from")
+    if not c.sandbox_key:
+        raise InvalidParameter(f"container {c.name.lstrip('/')} has no network namespace of "
+                               "its own (host network): diagnose probes from a container's")
     return c
 
 
