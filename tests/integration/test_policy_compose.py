@@ -66,17 +66,19 @@ def test_check_passes_with_policies(pol):
 
 
 def test_check_fails_when_the_kernel_differs(pol):
-    """db's ingress gate emptied behind boxnet's back: tool reaches db, and check
-    reports exactly that difference and exits non-zero."""
-    pol.sh("nft flush set inet boxnet pgatein4")
+    """db's allow sets emptied behind boxnet's back (the watch repairs only the gates,
+    whose loss would fail open): app no longer reaches db, and check reports exactly
+    that difference and exits non-zero."""
+    pol.sh("nft flush set inet boxnet pportin4; nft flush set inet boxnet prangein4")
     try:
         r = compose(pol, "-f", str(EXAMPLE), "check", "--format", "json", check=False)
         res = json.loads(r.stdout)
         assert r.returncode != 0 and not res["ok"]
-        assert {"from": "tool", "to": "db", "probe": "ip", "expected": False,
-                "observed": True} in res["differences"], res["differences"]
+        assert {"from": "app", "to": "db", "probe": "ip", "expected": True,
+                "observed": False} in res["differences"], res["differences"]
     finally:
-        pol.cli("restart", "-t", "1", "pol-db-1")   # its sandbox_ready re-applies the sets
+        pol.cli("restart", "-t", "1", "pol-db-1")   # its elements leave and come back
+    assert nc(pol, "pol-app-1", "db", 5432) == "db-ok"
 
 
 def test_unknown_service_and_bad_rule_refused(host, tmp_path):

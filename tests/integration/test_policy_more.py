@@ -114,3 +114,17 @@ def test_bridge_netfilter_turned_back_on_for_policies(world):
     assert host.sysctl("net.bridge.bridge-nf-call-iptables") == "1"
     assert not reach(host, "x6", host.ip_of("bnf", NET), 5432)
     host.cli("rm", "-f", "bnf")
+
+
+def test_flushed_gate_is_repaired(world):
+    """Someone flushes the ingress gate (every connection would pass): the firewall
+    watch puts it back, and the policy holds again."""
+    import time
+    host, _ = world
+    s6 = host.ip_of("s6", NET)
+    host.sh("nft flush set inet boxnet pgatein4")
+    deadline = time.monotonic() + 60
+    while s6 not in host.sh("nft list set inet boxnet pgatein4").stdout:
+        assert time.monotonic() < deadline, host.log_tail(40)
+        time.sleep(0.5)
+    assert not reach(host, "x6", s6, 5432)

@@ -271,6 +271,25 @@ class NftFirewall(Firewall):
         """True for the bridge networks these tables know."""
         return network_id in self._networks
 
+    def _gates_drifted(self) -> str:
+        """A policy gate set with fewer or more addresses than boxnet put there (a
+        flushed gate would let every connection in: fail open, so it is repaired)."""
+        from .policyset import NAMES
+        for kind in ("gate_in", "gate_eg"):
+            have_all = self._policy.get(kind, frozenset())
+            for fam in (4, 6):
+                want = sum(1 for e in have_all if e[0] == fam)
+                name = f"{NAMES[kind]}{fam}"
+                try:
+                    doc = self._nft.run_json(f"list set {ruleset.T} {name}")
+                except KernelError:
+                    return f"set {name} is missing"
+                got = sum(len(item["set"].get("elem", [])) for item in doc.get("nftables", [])
+                          if "set" in item)
+                if got != want:
+                    return f"set {name} holds {got} addresses instead of {want}"
+        return ""
+
     def _bridge_nf(self) -> None:
         # Switched traffic between two ports of one bridge is judged by the policy
         # chain only through br_netfilter (the bridge family has no conntrack here);
@@ -312,6 +331,9 @@ class NftFirewall(Firewall):
         for key, n in want.items():
             if have.get(key, 0) != n:
                 return f"chain {key[0]} {key[1]} has {have.get(key, 0)} rules instead of {n}"
+        gates = self._gates_drifted()
+        if gates:
+            return gates
         if admin:
             self._admin = (f"table {ruleset.T} {{\n\tchain {ruleset.ADMIN_CHAIN} {{\n"
                            + "\n".join(admin) + "\n\t}\n}")
