@@ -172,3 +172,21 @@ def test_compose_x_boxnet_bandwidth(world, tmp_path):
     assert r.returncode != 0 and "unknown bandwidth key 'ingres'" in r.stderr, r.stderr
     assert not [n for n in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
                 if n.startswith("bwp-")]
+
+
+def test_limits_survive_restart_and_leave_nothing(world):
+    """docker restart re-plumbs the endpoint: the limit holds again (a fresh
+    IFB, the old one gone); disconnect removes it."""
+    host, docker, ip = world
+    _client(docker, "bwrs", "20mbit", None)
+    try:
+        docker("restart", "-t", "1", "bwrs")
+        assert len([n for n in host.link_names() if n.startswith("bxifb")]) == 1
+        runs = [_iperf(host, "bwrs", ip, False)]
+        if runs[0] < 20 * 0.90:
+            runs.append(_iperf(host, "bwrs", ip, False))
+        _within(runs, 20)
+        docker("network", "disconnect", NET, "bwrs")
+        assert not [n for n in host.link_names() if n.startswith("bxifb")], host.link_names()
+    finally:
+        docker("rm", "-f", "bwrs")
