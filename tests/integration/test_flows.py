@@ -97,6 +97,7 @@ def test_cli_json_and_follow(world):
     r = host.cli("flows", "--format", "json", "--network", NET)
     assert any(json.loads(x)["dst"]["container"] == "fsrv" for x in r.stdout.splitlines())
     r = host.cli("flows", "--container", "fcli")
+    print(r.stdout)
     assert r.stdout.splitlines()[0].split()[:3] == ["PROTO", "SOURCE", "DESTINATION"], r.stdout
     assert "fcli" in r.stdout and "fsrv" in r.stdout
 
