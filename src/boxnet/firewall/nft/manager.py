@@ -271,21 +271,23 @@ class NftFirewall(Firewall):
         """True for the bridge networks these tables know."""
         return network_id in self._networks
 
-    def _gates_drifted(self) -> str:
+    def _gates_drifted(self, listed: dict[str, str]) -> str:
         """A policy gate set with fewer or more addresses than boxnet put there (a
-        flushed gate would let every connection in: fail open, so it is repaired)."""
+        flushed gate would let every connection in: fail open, so it is repaired).
+        ``listed``: set name -> the body of its listing (from the table's listing
+        `_drifted` makes anyway: another listing would fetch every set again)."""
         from .policyset import NAMES
         for kind in ("gate_in", "gate_eg"):
             have_all = self._policy.get(kind, frozenset())
             for fam in (4, 6):
                 want = sum(1 for e in have_all if e[0] == fam)
                 name = f"{NAMES[kind]}{fam}"
-                try:
-                    doc = self._nft.run_json(f"list set {ruleset.T} {name}")
-                except KernelError:
+                if name not in listed:
                     return f"set {name} is missing"
-                got = sum(len(item["set"].get("elem", [])) for item in doc.get("nftables", [])
-                          if "set" in item)
+                body = listed[name]
+                elems = body.split("elements = {", 1)[1].rsplit("}", 1)[0] \
+                    if "elements = {" in body else ""
+                got = len([x for x in elems.split(",") if x.strip()])
                 if got != want:
                     return f"set {name} holds {got} addresses instead of {want}"
         return ""
@@ -312,18 +314,25 @@ class NftFirewall(Firewall):
         want = ruleset.expected_rule_counts()
         have: dict[tuple[str, str], int] = {}
         admin: list[str] = []
+        gates: dict[str, str] = {}   # policy gate set -> its listing's body
         for table in (ruleset.T, ruleset.B):
             try:
                 out = self._nft.run(f"list table {table}")
             except KernelError:
                 return f"table {table} is missing"
             chain = None
+            gate = None
             for line in out.splitlines():
                 if line.startswith("\tchain "):
                     chain = line.split()[1]
                     have.setdefault((table, chain), 0)
+                elif table == ruleset.T and line.startswith("\tset pgate"):
+                    gate = line.split()[1]
+                    gates[gate] = ""
                 elif line.startswith("\t}"):
-                    chain = None
+                    chain = gate = None
+                elif gate:
+                    gates[gate] += line
                 elif chain and _RULE_LINE.match(line):
                     have[(table, chain)] += 1
                     if (table, chain) == (ruleset.T, ruleset.ADMIN_CHAIN):
@@ -331,9 +340,9 @@ class NftFirewall(Firewall):
         for key, n in want.items():
             if have.get(key, 0) != n:
                 return f"chain {key[0]} {key[1]} has {have.get(key, 0)} rules instead of {n}"
-        gates = self._gates_drifted()
-        if gates:
-            return gates
+        why = self._gates_drifted(gates)
+        if why:
+            return why
         if admin:
             self._admin = (f"table {ruleset.T} {{\n\tchain {ruleset.ADMIN_CHAIN} {{\n"
                            + "\n".join(admin) + "\n\t}\n}")
