@@ -196,6 +196,7 @@ def test_bad_endpoint_options_refused_nothing_changed(host, docker):
         ({"DriverOpts": {SYSCTLS: "net.ipv4.ip_forward=1"}}, "unrecognised network interface"),
         ({"DriverOpts": {SYSCTLS: "net.ipv4.conf.eth0.forwarding=1"}}, "IFNAME"),
         ({"DriverOpts": {SYSCTLS: "kernel.domainname=x"}}, "unrecognised"),
+        ({"DriverOpts": {"com.example.colour": "red"}}, "'com.example.colour' is not supported"),
         ({"IPAMConfig": {"LinkLocalIPs": ["10.1.1.1"]}}, "link-local"),
         ({"IPAMConfig": {"LinkLocalIPs": ["fd00::1"]}}, "link-local"),
     ]:

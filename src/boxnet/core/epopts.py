@@ -121,6 +121,17 @@ def advertise_settings(options: dict[str, str]) -> tuple[int, float]:
     return count, ms / 1000
 
 
+def check_known_keys(driver_opts: dict[str, str]) -> None:
+    """Every endpoint driver option a client sends is one boxnet honours: Docker's
+    bridge driver ignores the others, boxnet refuses them naming the key (an option
+    silently dropped is how a user ends up without the limit or name they asked for)."""
+    known = (IFNAME_OPT, SYSCTLS_OPT, bandwidth.EGRESS_OPT, bandwidth.INGRESS_OPT)
+    for key in driver_opts:
+        if key not in known:
+            raise InvalidParameter(f"endpoint driver option {key!r} is not supported by "
+                                   f"boxnet (supported: {', '.join(known)})")
+
+
 def check_settings(st: EndpointSettings) -> None:
     """The endpoint options of one EndpointSettings, each well-formed."""
     if IFNAME_OPT in st.driver_opts:

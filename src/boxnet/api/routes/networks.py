@@ -119,6 +119,7 @@ def settings_from(cfg) -> EndpointSettings:
     st.mac = cfg.mac_address or ""
     st.driver_opts = dict(cfg.driver_opts or {})
     st.gw_priority = cfg.gw_priority or 0
+    epopts.check_known_keys(st.driver_opts)   # from a client: unknown keys are a 400
     epopts.check_settings(st)   # ifname, sysctls, link-local addresses: 400 if malformed
     return st
 
