@@ -17,35 +17,31 @@ import collections
 import datetime as dt
 import heapq
 import os
+import re
 import time
 from typing import Iterator
 
 from aiohttp import web
 
-from ...errors import InvalidParameter
 from ...runtime.logclock import LogTimes
+from ..params import parse_timestamp
 
 CHUNK = 65536
+_UNIX_NS = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,9}))?")   # ASCII digits only
 FOLLOW_POLL = 0.1
 
 
 def parse_time(raw: str | None, key: str) -> int | None:
     """Docker's since/until: seconds since the epoch with an optional fraction
-    ("1700000000.123456789", what the CLI sends) or RFC 3339; "" or 0: unset.
-    Returns nanoseconds."""
+    ("1700000000.123456789", what the CLI sends, kept to the nanosecond), an RFC
+    3339 time or a Go duration (params.parse_timestamp, strict: ASCII digits only,
+    so '³' is a 400, not int()'s 500); "" or 0: unset.  Returns nanoseconds."""
     if raw is None or raw in ("", "0"):
         return None
-    secs, dot, frac = raw.partition(".")
-    if secs.lstrip("-").isdigit() and (not dot or frac.isdigit()):
-        return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
-    try:
-        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidParameter(f"invalid value for {key}: {raw!r} (a UNIX timestamp or an "
-                               f"RFC 3339 time)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return int(when.timestamp() * 1_000_000_000)
+    if m := _UNIX_NS.fullmatch(raw):
+        parse_timestamp(m.group(1), key)   # the range check
+        return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "").ljust(9, "0"))
+    return int(parse_timestamp(raw, key) * 1_000_000_000)
 
 
 def stamp(ns: int) -> bytes:
