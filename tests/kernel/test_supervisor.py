@@ -37,9 +37,22 @@ def root():
     shutil.rmtree(d, ignore_errors=True)
 
 
+# What `runc run -d` does: fork the init, write its pid, exit without waiting for
+# it (so the init's exit goes to the supervisor, the subreaper).  Not a shell's
+# `(script) & echo $!`: dash reaps a background job that ended before the shell
+# exits, and the supervisor would never see that init's status.
+_FORK_INIT = ("import os, sys\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    os.execv('/bin/sh', ['sh', '-c', sys.argv[2]])\n"
+              "with open(sys.argv[1], 'w') as f:\n"
+              "    f.write(str(pid))\n"
+              "os._exit(0)\n")
+
+
 def _fake_runc(d: str, script: str) -> tuple[list[str], str]:
     pid_file = os.path.join(d, "init.pid")
-    return ["/bin/sh", "-c", f"({script}) & echo $! > {pid_file}"], pid_file
+    return [sys.executable, "-S", "-c", _FORK_INIT, pid_file, script], pid_file
 
 
 def _alive(pid: int) -> bool:
@@ -172,5 +185,26 @@ def test_a_bad_request_is_refused_and_changes_nothing(root):
         if pidfd is not None:
             os.close(pidfd)
         assert (await c.wait_exit("c9", os.path.join(root, "c9.exit.json")))["code"] == 3
+        c.close()
+    asyncio.run(main())
+
+
+def test_an_init_reaped_by_its_launcher_does_not_hang_the_wait(root):
+    """A launcher that waits for its own child (unlike runc) takes the init's status:
+    the supervisor records the exit as unknown (255) instead of waiting for ever."""
+    async def main():
+        c = SupervisorClient(root)
+        pid_file = os.path.join(root, "init.pid")
+        argv = ["/bin/sh", "-c", f"(exit 3) & echo $! > {pid_file}; wait"]
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            pid, pidfd = await c.run("c8", argv, (null, null, null), pid_file,
+                                     os.path.join(root, "c8.exit.json"))
+        finally:
+            os.close(null)
+        if pidfd is not None:
+            os.close(pidfd)
+        rec = await asyncio.wait_for(c.wait_exit("c8", os.path.join(root, "c8.exit.json")), 10)
+        assert rec["code"] == 255 and rec["pid"] == pid, rec
         c.close()
     asyncio.run(main())

@@ -52,6 +52,7 @@ MAX_MSG = 1 << 16
 MAX_FDS = 8
 PR_SET_CHILD_SUBREAPER = 36
 ORPHAN_TTL = 60.0   # s an unclaimed reaped status is kept (an init reaped before its runc)
+LOST_STATUS = 255 << 8   # wait status of an init whose real status went to another reaper
 
 
 def rfc3339(t: float) -> str:
@@ -64,6 +65,16 @@ def exit_code(status: int) -> int:
     """Docker's exit code from a wait status: the code, or 128+signal."""
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def is_child(pid: int) -> bool:
+    """Whether `pid` is (still) this process's child, alive or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return int(stat[stat.rfind(")") + 2:].split()[1]) == os.getpid()
 
 
 def write_record(path: str, record: dict) -> None:
@@ -264,6 +275,14 @@ class Supervisor:
         pidfd = None
         if pid in self.orphans:
             self._record(pid, self.orphans.pop(pid)[0])
+        elif not is_child(pid):
+            # Its status went to another reaper: the program named as runc waited for
+            # its own child before exiting (runc never does; a wrapper script may).
+            # Waiting for it would wait for ever (and keep this supervisor alive), so
+            # its exit is recorded now with the code of an unknown status.
+            print(f"init {pid} of {str(req['id'])[:12]} was reaped by its launcher: "
+                  f"exit code unknown (255)", file=sys.stderr, flush=True)
+            self._record(pid, LOST_STATUS)
         else:
             # The init is our unreaped child (alive or a zombie): its pid
             # cannot be recycled yet, so this pidfd names it for sure.
