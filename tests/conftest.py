@@ -26,7 +26,10 @@ def _require_root() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _leftover_check():
-    """After the whole run, nothing the run created may remain."""
+    """After the whole run, nothing the run created may remain.  Before it, the
+    hosts of an earlier run that died before its teardown are destroyed."""
+    if os.geteuid() == 0:
+        harness.reap_orphans()
     yield
     for h in list(harness.LIVE_HOSTS):
         h.teardown()

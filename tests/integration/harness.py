@@ -8,11 +8,19 @@ cgroup mounts runc needs).  Teardown kills only the PIDs this module started
 daemon left under the temp dir, deletes the netns and the dir.
 `leftovers()` lists anything a run created that is still there.
 
+Each host's dir holds `owner.lock`, and every netns made here a `<name>.owner`
+beside the dirs, flocked by the test process for the object's life: the kernel releases it however that process ends (a `timeout` or a
+SIGKILL skips every teardown), so `reap_orphans()` (called when a test session
+starts) can tell a dead run's hosts from a live concurrent run's and destroy
+only those: their daemon and supervisor live in the host netns (killed with it),
+containers are found by their runc state under the dir.
+
 Plain module (no pytest import) so bench/ can reuse it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import json as jsonlib
 import os
@@ -36,6 +44,7 @@ CREATED_NETNS: set[str] = set()     # every netns this process made
 CREATED_DIRS: set[Path] = set()     # every temp dir this process made
 STARTED_PIDS: set[int] = set()      # every daemon / helper PID this process started
 LIVE_HOSTS: list["TestHost"] = []   # hosts not torn down yet (for failure logs)
+_NETNS_LOCKS: dict[str, int] = {}    # netns name -> fd holding its <name>.owner lock
 
 
 def run(argv: list[str], check: bool = True, timeout: float = 60,
@@ -58,6 +67,7 @@ def new_netns(prefix: str = "bxt-") -> str:
         name = f"{prefix}{secrets.token_hex(4)}"
         if not os.path.exists(f"/run/netns/{name}"):
             break
+    _NETNS_LOCKS[name] = hold_lock(TMP_BASE / f"{name}.owner")
     run(["ip", "netns", "add", name])
     CREATED_NETNS.add(name)
     run(["ip", "-n", name, "link", "set", "lo", "up"])
@@ -70,6 +80,10 @@ def delete_netns(name: str) -> None:
     if os.path.exists(path):
         cleanup.kill_netns_processes([path])
         run(["ip", "netns", "del", name], check=False)
+    fd = _NETNS_LOCKS.pop(name, None)
+    if fd is not None and not os.path.exists(path):
+        (TMP_BASE / f"{name}.owner").unlink(missing_ok=True)
+        os.close(fd)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -99,6 +113,7 @@ class TestHost:
         self.dir = TMP_BASE / self.name
         self.dir.mkdir(mode=0o700)
         CREATED_DIRS.add(self.dir)
+        self._owner = hold_lock(self.dir / OWNER_LOCK)
         self.data_root = self.dir / "data"
         self.exec_root = self.dir / "exec"
         self.data_root.mkdir()
@@ -276,18 +291,87 @@ class TestHost:
             self.stop()
         except AssertionError as e:
             problems.append(str(e).splitlines()[0])
-        problems += cleanup.delete_runc_containers(self.dir)
-        pins = cleanup.nsfs_mounts_under(self.dir)
-        cleanup.kill_netns_processes([self.netns, *pins])
-        problems += cleanup.umount_under(self.dir)
-        delete_netns(self.name)
-        if not cleanup.mounts_under(self.dir):
-            shutil.rmtree(self.dir, ignore_errors=True)
-        else:
-            problems.append(f"mounts left under {self.dir}; not removing it")
+        problems += destroy_world(self.name, self.dir)
+        if self._owner >= 0:   # teardown may run twice (a test's own, then the session's)
+            os.close(self._owner)
+            self._owner = -1
         if self in LIVE_HOSTS:
             LIVE_HOSTS.remove(self)
         return problems
+
+
+OWNER_LOCK = "owner.lock"
+
+
+def hold_lock(path: Path) -> int:
+    """Create `path` already flocked (made under a temp name, locked, then renamed,
+    so no sweeper ever sees it unlocked); the fd stays open, and the lock held,
+    until closed or this process ends (children do not inherit it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(tmp, path)
+    return fd
+
+
+def _lock_is_free(path: Path) -> int | None:
+    """An fd holding `path`'s lock when its owner is gone; None when it is held
+    (its run is alive) or the file is missing."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def destroy_world(name: str, directory: Path) -> list[str]:
+    """Delete a host's runc containers, kill what lives in its netns (and in the
+    netns pinned under its dir), unmount what is left, delete the netns and the
+    dir; return the problems found."""
+    problems = cleanup.delete_runc_containers(directory)
+    pins = cleanup.nsfs_mounts_under(directory)
+    cleanup.kill_netns_processes([f"/run/netns/{name}", *pins])
+    problems += cleanup.umount_under(directory)
+    delete_netns(name)
+    if not cleanup.mounts_under(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        problems.append(f"mounts left under {directory}; not removing it")
+    return problems
+
+
+def reap_orphans() -> list[str]:
+    """Destroy what test runs that died before their teardown left: hosts whose
+    owner.lock is free (containers, mounts, netns, dir), then every other netns
+    whose `<name>.owner` lock is free (outside worlds, LANs, underlays); a live
+    run's (lock held) are left alone.  Returns the names reaped."""
+    reaped = []
+    for d in sorted(TMP_BASE.glob("bxt-*")):
+        fd = _lock_is_free(d / OWNER_LOCK) if d.is_dir() else None
+        if fd is None:
+            continue
+        try:
+            destroy_world(d.name, d)
+        finally:
+            os.close(fd)
+        reaped.append(d.name)
+    for lock in sorted(TMP_BASE.glob("bxt-*.owner")):
+        fd = _lock_is_free(lock)
+        if fd is None:
+            continue
+        name = lock.name[:-len(".owner")]
+        try:
+            delete_netns(name)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        reaped.append(name)
+    return reaped
 
 
 def leftovers() -> list[str]:
