@@ -9,23 +9,12 @@ import click
 from ..client.errors import APIError
 from ..client.streams import copy_output, response_chunks, run_exec
 from .formatting import write_list
-from .network import inspect_output
+from .each import echo_each, inspect_each, quote_segment
 from .options import DockerCommand, Failure, filters_query
 from .pscontext import ContainerRow
 
 
-def _each(names, action) -> None:
-    """Run action(name) for each; print the name on success, all errors at the end."""
-    errors = []
-    for n in names:
-        try:
-            out = action(n)
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-            continue
-        click.echo(n if out is None else out)
-    if errors:
-        raise Failure("\n".join(errors))
+_each = echo_each
 
 
 def register(cli: click.Group) -> None:
@@ -83,15 +72,7 @@ def _inspect_any(client, name: str, kind: str | None):
 @click.pass_obj
 def inspect(obj, fmt, size, kind, names) -> None:
     """Return low-level information on Docker objects"""
-    items, errors = [], []
-    for n in names:
-        try:
-            items.append(_inspect_any(obj.client, n, kind))
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-        except Failure as e:
-            errors.append(e.message)
-    inspect_output(items, errors, fmt)
+    inspect_each(names, lambda n: _inspect_any(obj.client, n, kind), fmt)
 
 
 @click.command("inspect", cls=DockerCommand)
@@ -101,13 +82,7 @@ def inspect(obj, fmt, size, kind, names) -> None:
 @click.pass_obj
 def inspect_container(obj, fmt, size, names) -> None:
     """Display detailed information on one or more containers"""
-    items, errors = [], []
-    for n in names:
-        try:
-            items.append(obj.client.get(f"/containers/{n}/json"))
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-    inspect_output(items, errors, fmt)
+    inspect_each(names, lambda n: obj.client.get(f"/containers/{quote_segment(n)}/json"), fmt)
 
 
 @click.command("logs", cls=DockerCommand)

@@ -8,9 +8,8 @@ import sys
 
 import click
 
-from ..client.errors import APIError
+from .each import inspect_each
 from .formatting import human_size, since, trunc_id, write_list
-from .network import inspect_output
 from .options import DockerCommand, DockerGroup, Failure, filters_query
 
 
@@ -151,13 +150,7 @@ def import_(obj, change, message, platform, source, reference) -> None:
 @click.pass_obj
 def inspect(obj, fmt, names) -> None:
     """Display detailed information on one or more images"""
-    items, errors = [], []
-    for n in names:
-        try:
-            items.append(obj.client.get(f"/images/{n}/json"))
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-    inspect_output(items, errors, fmt)
+    inspect_each(names, lambda n: obj.client.get(f"/images/{n}/json"), fmt)
 
 
 @click.group("image", cls=DockerGroup)

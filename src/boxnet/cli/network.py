@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
-import urllib.parse
 
 import click
 
-from ..client.errors import APIError
-from .formatting import natural_key, trunc_id, write_inspect, write_list
+from .each import echo_each, inspect_each, quote_segment
+from .formatting import natural_key, trunc_id, write_list
 from .options import (DockerGroup, Failure, confirm, filters_query, parse_map, print_err,
                       split_strings)
 
 
-def _q(name: str) -> str:
-    """A network name or id as one URL path segment: network names may hold
-    spaces and other characters (Docker's rule), which http.client refuses raw."""
-    return urllib.parse.quote(name, safe="")
+_q = quote_segment
 
 
 def _matches(subnet: str, data: str) -> bool:
@@ -195,21 +190,8 @@ def ls(obj, filters, fmt, no_trunc, quiet) -> None:
 @click.pass_obj
 def inspect(obj, fmt, verbose, names) -> None:
     """Display detailed information on one or more networks"""
-    items, errors = [], []
-    for n in names:
-        try:
-            items.append(obj.client.get(f"/networks/{_q(n)}", verbose=verbose or None))
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-    inspect_output(items, errors, fmt)
-
-
-def inspect_output(items: list, errors: list[str], fmt: str | None) -> None:
-    """Print inspect results then the errors, like docker (exit 1 on any error)."""
-    if items or not fmt:
-        write_inspect(items, fmt)
-    if errors:
-        raise Failure("\n".join(errors))
+    inspect_each(names, lambda n: obj.client.get(f"/networks/{_q(n)}",
+                                                 verbose=verbose or None), fmt)
 
 
 @network.command("rm")
@@ -218,19 +200,8 @@ def inspect_output(items: list, errors: list[str], fmt: str | None) -> None:
 @click.pass_obj
 def rm(obj, force, names) -> None:
     """Remove one or more networks"""
-    failed = False
-    for n in names:
-        try:
-            obj.client.delete(f"/networks/{_q(n)}")
-        except APIError as e:
-            if force and e.status == 404:
-                continue
-            print_err(f"Error response from daemon: {e.message}")
-            failed = True
-            continue
-        click.echo(n)
-    if failed:
-        sys.exit(1)
+    echo_each(names, lambda n: obj.client.delete(f"/networks/{_q(n)}"), missing_ok=force,
+              inline=True)
 
 
 @network.command("connect")
@@ -239,7 +210,7 @@ def rm(obj, force, names) -> None:
 @click.option("--gw-priority", type=int, default=0, help="Highest gw-priority is the gateway")
 @click.option("--ip", default="", help="IPv4 address")
 @click.option("--ip6", default="", help="IPv6 address")
-@click.option("--link", multiple=True, help="Add link to another container (ignored)")
+@click.option("--link", multiple=True, help="Add link to another container")
 @click.option("--link-local-ip", multiple=True, help="Add a link-local address")
 @click.argument("net")
 @click.argument("container")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ..client.errors import APIError
-from .formatting import human_size, write_inspect, write_list
-from .options import DockerGroup, Failure, confirm, filters_query, parse_map, print_err
+from .each import echo_each, inspect_each, quote_segment
+from .formatting import human_size, write_list
+from .options import DockerGroup, Failure, confirm, filters_query, parse_map
 
 
 @click.group("volume", cls=DockerGroup)
@@ -79,16 +77,7 @@ def ls(obj, filters, fmt, quiet) -> None:
 @click.pass_obj
 def inspect(obj, fmt, names) -> None:
     """Display detailed information on one or more volumes"""
-    items, errors = [], []
-    for n in names:
-        try:
-            items.append(obj.client.get(f"/volumes/{n}"))
-        except APIError as e:
-            errors.append(f"Error response from daemon: {e.message}")
-    if items or not fmt:
-        write_inspect(items, fmt)
-    if errors:
-        raise Failure("\n".join(errors))
+    inspect_each(names, lambda n: obj.client.get(f"/volumes/{quote_segment(n)}"), fmt)
 
 
 @volume.command("rm")
@@ -97,17 +86,8 @@ def inspect(obj, fmt, names) -> None:
 @click.pass_obj
 def rm(obj, force, names) -> None:
     """Remove one or more volumes"""
-    failed = False
-    for n in names:
-        try:
-            obj.client.delete(f"/volumes/{n}", force=force or None)
-        except APIError as e:
-            print_err(f"Error response from daemon: {e.message}")
-            failed = True
-            continue
-        click.echo(n)
-    if failed:
-        sys.exit(1)
+    echo_each(names, lambda n: obj.client.delete(f"/volumes/{quote_segment(n)}",
+                                                 force=force or None), inline=True)
 
 
 @volume.command("prune")
