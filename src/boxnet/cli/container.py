@@ -12,6 +12,7 @@ from .formatting import write_list
 from .each import echo_each, inspect_each, quote_segment
 from .options import DockerCommand, Failure, filters_query
 from .pscontext import ContainerRow
+from .run import attach_and_start
 
 
 _each = echo_each
@@ -134,13 +135,20 @@ exec_.name = "exec"
 
 
 @click.command("start", cls=DockerCommand)
-@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR (not supported)")
-@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN (ignored)")
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def start(obj, attach, interactive, containers) -> None:
     """Start one or more stopped containers"""
-    _each(containers, lambda c: obj.client.post(f"/containers/{c}/start"))
+    if not (attach or interactive):
+        _each(containers, lambda c: obj.client.post(f"/containers/{c}/start"))
+        return
+    if len(containers) > 1:
+        raise Failure("you cannot start and attach multiple containers at once")
+    info = obj.client.get(f"/containers/{quote_segment(containers[0])}/json")
+    tty = bool((info.get("Config") or {}).get("Tty"))
+    sys.exit(attach_and_start(obj.client, info["Id"], interactive, tty, "next-exit"))
 
 
 @click.command("stop", cls=DockerCommand)

@@ -17,6 +17,8 @@ class ImageRow:
     """Template fields of one `images` row (docker's imageContext)."""
 
     DEFAULT_TABLE = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    DIGESTS_TABLE = ("{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}"
+                     "\t{{.Size}}")
     HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
                "Digest": "DIGEST", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
@@ -34,7 +36,8 @@ class ImageRow:
         self.CreatedSince = since(created)
         self.CreatedAt = time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(created))
         self.Size = human_size(img.get("Size", 0))
-        self.Digest = "<none>"
+        self.Digest = next((d.partition("@")[2] for d in img.get("RepoDigests") or []
+                            if d.partition("@")[0] == repo), "<none>")
         n = img.get("Containers", -1)
         self.Containers = "N/A" if n is None or n < 0 else str(n)
         size, shared = img.get("Size", 0), img.get("SharedSize", 0)
@@ -63,7 +66,7 @@ def image_rows(images: list[dict], trunc: bool) -> list[ImageRow]:
 
 @click.command("images", cls=DockerCommand)
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all images")
-@click.option("--digests", is_flag=True, help="Show digests (ignored)")
+@click.option("--digests", is_flag=True, help="Show digests")
 @click.option("-f", "--filter", "filters", multiple=True, help="Filter output")
 @click.option("--format", "fmt", default=None, help="Format output using a custom template")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
@@ -83,6 +86,8 @@ def images(obj, all_, digests, filters, fmt, no_trunc, quiet, reference) -> None
                 seen.add(r.ID)
                 uniq.append(r)
         rows = uniq
+    if digests and not fmt and not quiet:
+        fmt = "table " + ImageRow.DIGESTS_TABLE
     write_list(rows, fmt, ImageRow, quiet)
 
 

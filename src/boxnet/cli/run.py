@@ -86,15 +86,22 @@ def run_container(client, o: dict) -> int:
             raise _start_error(e) from None
         click.echo(cid)
         return 0
+    return attach_and_start(client, cid, o["interactive"], o["tty"],
+                            "removed" if o["rm"] else "next-exit")
+
+
+def attach_and_start(client, cid: str, interactive: bool, tty: bool, condition: str) -> int:
+    """Attach to cid's output (and stdin), start it, copy its output until it ends and
+    return its exit status: `run` without -d and `start -a`, as docker's."""
     stream = None
     try:
         stream = client.hijack("POST", f"/containers/{cid}/attach",
-                               {"stream": 1, "stdin": 1 if o["interactive"] else None,
+                               {"stream": 1, "stdin": 1 if interactive else None,
                                 "stdout": 1, "stderr": 1})
     except APIError as e:
         if e.status not in (404, 405, 501):
             raise
-    waiter = _Waiter(client, cid, "removed" if o["rm"] else "next-exit")
+    waiter = _Waiter(client, cid, condition)
     waiter.start()
     try:
         client.post(f"/containers/{cid}/start")
@@ -103,12 +110,12 @@ def run_container(client, o: dict) -> int:
             stream.close()
         raise _start_error(e) from None
     if stream is not None:
-        if o["interactive"]:
+        if interactive:
             pump_stdin(stream)
-        copy_output(stream, o["tty"])
+        copy_output(stream, tty)
         stream.close()
     else:
-        _follow_logs(client, cid, o["tty"])
+        _follow_logs(client, cid, tty)
     waiter.join()
     if waiter.status is None:
         if waiter.error:
