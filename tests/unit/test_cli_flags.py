@@ -51,3 +51,53 @@ def test_images_digest_column(api, capfd, args):
         assert lines[2].split()[:3] == ["other", "2", "<none>"]
     else:
         assert lines == [f"reg:5000/app {dg}", "other <none>"]
+
+
+@pytest.mark.parametrize("args", [["inspect", "-s", "web"], ["container", "inspect", "-s", "web"]])
+def test_inspect_size_asks_the_daemon_for_sizes(api, capfd, args):
+    api.routes[("GET", V + "/containers/web/json")] = (200, {"Id": CID, "SizeRw": 7})
+    code, out, _ = cli(capfd, *args)
+    assert code == 0 and '"SizeRw": 7' in out
+    assert api.find("GET", V + "/containers/web/json")[0][2] == {"size": "1"}
+
+
+def test_no_cli_flag_is_accepted_and_ignored():
+    """Every parameter a click option or argument declares is read by its command: a flag
+    the command never looks at would be accepted and ignored (the project's worst bug)."""
+    import ast
+    from pathlib import Path
+    import boxnet.cli
+    unread = []
+    for path in sorted(Path(boxnet.cli.__file__).parent.glob("*.py")):
+        for f in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(f, ast.FunctionDef) or f.args.kwarg:
+                continue
+            if not any(isinstance(d, ast.Call) and getattr(d.func, "attr", "") in
+                       ("option", "argument") for d in f.decorator_list):
+                continue
+            read = {n.id for n in ast.walk(f) if isinstance(n, ast.Name)}
+            unread += [f"{path.name}:{f.name}:{a.arg}" for a in f.args.args
+                       if a.arg not in read and a.arg not in ("obj", "ctx")]
+    assert unread == []
+
+
+@pytest.mark.parametrize("flags", [["-D"], ["-l", "debug"], ["--log-level", "DEBUG"]])
+def test_debug_traces_each_request(api, capfd, flags, monkeypatch):
+    from boxnet.client import engine
+    monkeypatch.setattr(engine, "TRACE", None)
+    api.routes[("GET", V + "/networks")] = (200, [])
+    code, _, err = cli(capfd, *flags, "network", "ls")
+    assert code == 0
+    assert any(line.startswith("DEBU[0000] GET /v1.52/networks") and line.endswith("-> 200")
+               for line in err.splitlines()), err
+
+
+def test_info_level_is_quiet_and_a_bad_level_is_refused(api, capfd, monkeypatch):
+    from boxnet.client import engine
+    monkeypatch.setattr(engine, "TRACE", None)
+    api.routes[("GET", V + "/networks")] = (200, [])
+    code, _, err = cli(capfd, "-l", "warn", "network", "ls")
+    assert (code, err) == (0, "")
+    code, _, err = cli(capfd, "-l", "loud", "network", "ls")
+    assert code == 1 and "Unable to parse logging level: loud" in err
+    assert len(api.find("GET", V + "/networks")) == 1

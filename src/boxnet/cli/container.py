@@ -51,13 +51,15 @@ def ps(obj, all_, filters, fmt, last, latest, no_trunc, quiet, size) -> None:
     write_list([ContainerRow(c, not no_trunc) for c in items], fmt, ContainerRow, quiet)
 
 
-def _inspect_any(client, name: str, kind: str | None):
+def _inspect_any(client, name: str, kind: str | None, size: bool = False):
+    """docker inspect's lookup: a container, then an image, then a network (or `kind`)."""
     kinds = [kind] if kind else ["container", "image", "network"]
-    paths = {"container": f"/containers/{name}/json", "image": f"/images/{name}/json",
-             "network": f"/networks/{name}"}
+    q = quote_segment(name)
+    paths = {"container": f"/containers/{q}/json", "image": f"/images/{name}/json",
+             "network": f"/networks/{q}"}
     for k in kinds:
         try:
-            return client.get(paths[k])
+            return client.get(paths[k], size=1 if size and k == "container" else None)
         except APIError as e:
             if e.status != 404 or kind:
                 raise
@@ -73,7 +75,7 @@ def _inspect_any(client, name: str, kind: str | None):
 @click.pass_obj
 def inspect(obj, fmt, size, kind, names) -> None:
     """Return low-level information on Docker objects"""
-    inspect_each(names, lambda n: _inspect_any(obj.client, n, kind), fmt)
+    inspect_each(names, lambda n: _inspect_any(obj.client, n, kind, size), fmt)
 
 
 @click.command("inspect", cls=DockerCommand)
@@ -83,7 +85,8 @@ def inspect(obj, fmt, size, kind, names) -> None:
 @click.pass_obj
 def inspect_container(obj, fmt, size, names) -> None:
     """Display detailed information on one or more containers"""
-    inspect_each(names, lambda n: obj.client.get(f"/containers/{quote_segment(n)}/json"), fmt)
+    inspect_each(names, lambda n: obj.client.get(f"/containers/{quote_segment(n)}/json",
+                                                 size=1 if size else None), fmt)
 
 
 @click.command("logs", cls=DockerCommand)

@@ -33,12 +33,31 @@ class CLIState:
 
 @click.group(cls=DockerGroup, context_settings={"help_option_names": ["--help"]})
 @click.option("-H", "--host", envvar=None, help="Daemon socket to connect to")
-@click.option("-l", "--log-level", default="info", help="Set the logging level (ignored)")
-@click.option("-D", "--debug", is_flag=True, help="Enable debug mode (ignored)")
+@click.option("-l", "--log-level", default="info",
+              help='Set the logging level ("debug", "info", "warn", "error", "fatal")')
+@click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 @click.pass_context
 def cli(ctx: click.Context, host: str | None, log_level: str, debug: bool) -> None:
     """A self-sufficient runtime for container networks."""
+    level = log_level.lower()
+    if level not in _LEVELS:   # logrus.ParseLevel's names, as the docker CLI
+        raise Failure(f"Unable to parse logging level: {log_level}")
+    if debug or level in ("debug", "trace"):
+        _trace_requests()
     ctx.obj = CLIState(host)
+
+
+_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
+
+
+def _trace_requests() -> None:
+    """-D: one `DEBU[0000] METHOD /path -> status` line on stderr per API request, with
+    the seconds since start, as the docker CLI's logrus lines."""
+    import time
+
+    from ..client import engine
+    t0 = time.monotonic()
+    engine.TRACE = lambda msg: _err(f"DEBU[{int(time.monotonic() - t0):04d}] {msg}")
 
 
 _VALUED = {"-H", "--host", "-l", "--log-level"}

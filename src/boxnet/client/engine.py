@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import urllib.parse
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import APIError, ConnectError
 
@@ -25,6 +25,9 @@ API_VERSION = "1.52"        # the highest version this client speaks
 FALLBACK_API_VERSION = "1.24"   # a server whose ping names no version (docker's fallback)
 API_PREFIX = "/v" + API_VERSION
 DEFAULT_HOST = "unix:///run/boxnet/boxnet.sock"
+# Set by the CLI's -D / --log-level debug: called with one line per request (else None, so
+# a request costs nothing for it).
+TRACE: "Callable[[str], None] | None" = None
 
 
 def resolve_host(host: str | None) -> str:
@@ -145,12 +148,14 @@ class Client:
         if chunked:
             hdrs["Transfer-Encoding"] = "chunked"
         conn = _UnixConnection(self.path)
+        url = self._url(path, query)
         try:
-            conn.request(method, self._url(path, query), body=body, headers=hdrs,
-                         encode_chunked=chunked)
+            conn.request(method, url, body=body, headers=hdrs, encode_chunked=chunked)
             resp = conn.getresponse()
         except (FileNotFoundError, ConnectionRefusedError, PermissionError) as e:
             raise self._cannot_connect() from e
+        if TRACE is not None:
+            TRACE(f"{method} {url} -> {resp.status}")
         if resp.status >= 400:
             data = resp.read()
             conn.close()
