@@ -26,6 +26,7 @@ class DaemonConfig(msgspec.Struct, kw_only=True):
     allow_host_image: bool = False  # --allow-host-image: offer boxnet/host (the host's "/")
     init: bool = False           # --init: an init (tini) for containers whose HostConfig.Init is unset
     allow_direct_routing: bool = False  # --allow-direct-routing: published container ports routable
+    flows: bool = True           # --flows=on|off: conntrack events and drop logs (flows/)
     dns: list[str] = []          # default upstreams (--dns); [] means the host's
     dns_ttl: int = 5             # TTL of local DNS answers, seconds (--dns-ttl)
     dns_timeout: float = 4.0     # per forwarded query, seconds (--dns-timeout)

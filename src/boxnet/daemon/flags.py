@@ -66,6 +66,10 @@ def parser() -> argparse.ArgumentParser:
                    help="also serve Docker's remote network driver and IPAM plugin protocols "
                         "(driver and IPAM driver `boxnet`) on SOCKET "
                         "(default /run/docker/plugins/boxnet.sock): docs/plugins.md")
+    p.add_argument("--flows", default="on", choices=["on", "off"],
+                   help="live flows (GET /boxnet/v1/flows, boxnet flows, the UI's flows): "
+                        "conntrack events and accounting, the firewall's drop log rules "
+                        "(off: none of them; default on)")
     add_cluster_flags(p)
     add_firewall_flags(p)
     add_registry_flags(p)
@@ -137,7 +141,7 @@ def to_config(args: argparse.Namespace) -> DaemonConfig:
     return DaemonConfig(data_root=args.data_root, exec_root=args.exec_root, host=args.host,
                         default_pools=pools, bip=args.bip, bridge=args.bridge, **v6,
                         host_gateway_ips=_host_gateway_ips(args.host_gateway_ip),
-                        firewall=args.firewall,
+                        firewall=args.firewall, flows=args.flows == "on",
                         allow_host_image=args.allow_host_image, init=_init(args.init),
                         **dns_flags(args), **cluster_flags(args), **firewall_flags(args),
                         **registry_flags(args))

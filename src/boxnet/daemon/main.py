@@ -95,7 +95,8 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
         from ..firewall.nft import NftFirewall
         from ..firewall.nft.owner import claim_tables
         claim_tables(owner, config.data_root)   # refused if another live boxnetd owns them
-        firewall = NftFirewall(allow_direct_routing=config.allow_direct_routing)
+        firewall = NftFirewall(allow_direct_routing=config.allow_direct_routing,
+                               flow_log=config.flows)
     else:
         firewall = NoFirewall()
     # Routing between bridges (and later NAT) needs forwarding in this netns.
@@ -170,7 +171,7 @@ async def _run(config, pidfile: str, group: str = "", docker_plugin: str = "") -
         app = make_app(ctl)
         from ..api.routes import flows as flows_route
         from ..flows.service import FlowService, controller_namer
-        flowsvc = FlowService(controller_namer(ctl))   # conntrack events (issue 20)
+        flowsvc = FlowService(controller_namer(ctl), enabled=config.flows)   # issue 20
         await flowsvc.start()
         stack.push_async_callback(flowsvc.close)
         flows_route.install(app, flowsvc)

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import logging
 
-from ..errors import KernelError
+from ..errors import KernelError, Unavailable
 from ..kernel import conntrack, nflog
 from .table import Flow, FlowTable, Peer
 
 log = logging.getLogger(__name__)
 SERVICE_LABEL = "com.docker.compose.service"
+OFF = "flows are off on this daemon (boxnetd --flows=off): start it with --flows=on"
 
 
 def controller_namer(ctl):
@@ -37,7 +38,10 @@ def controller_namer(ctl):
 class FlowService:
     """Runs the subscription; `snapshot()` and `follow()` for readers."""
 
-    def __init__(self, namer):
+    def __init__(self, namer, enabled: bool = True):
+        """`namer`: an address -> its container's Peer; `enabled`: boxnetd's
+        --flows (off: `start` subscribes to nothing, readers get an error)."""
+        self.enabled = enabled
         self.table = FlowTable(namer)
         self._events: conntrack.ConntrackEvents | None = None
         self._task: asyncio.Task | None = None
@@ -48,7 +52,9 @@ class FlowService:
 
     async def start(self) -> None:
         """Subscribe to conntrack events (accounting turned on) and to the
-        ruleset's dropped-packet log."""
+        ruleset's dropped-packet log (nothing when off)."""
+        if not self.enabled:
+            return
         try:
             self._events = conntrack.open_events()
             self._drops = nflog.open_group()
@@ -89,10 +95,22 @@ class FlowService:
             with contextlib.suppress(asyncio.QueueFull):
                 q.put_nowait(f)
 
-    async def snapshot(self) -> list[Flow]:
-        """Every flow known now, the open ones' counters read from the kernel."""
+    def lost(self) -> dict[str, int]:
+        """Records lost so far (kernel/nlsub.py): conntrack events and
+        logged drops, each by a full socket buffer or a full queue."""
+        return {"conntrack": self._events.lost if self._events is not None else 0,
+                "drops": self._drops.lost if self._drops is not None else 0}
+
+    def check(self) -> None:
+        """Raise the error a reader gets when flows are off or unavailable."""
+        if not self.enabled:
+            raise Unavailable(OFF)
         if self.error:
             raise KernelError(f"flows are unavailable: {self.error}")
+
+    async def snapshot(self) -> list[Flow]:
+        """Every flow known now, the open ones' counters read from the kernel."""
+        self.check()
         self.table.refresh(await conntrack.dump())
         return self.table.snapshot()
 

@@ -28,6 +28,7 @@ class Verdict:
     ISOLATION = "dropped by isolation"
     POLICY = "dropped by policy"
     DIRECT_ROUTING = "dropped by direct-routing protection"
+    ICC = "dropped by ICC off"
 
 
 class Peer(msgspec.Struct, omit_defaults=True):
@@ -58,7 +59,8 @@ class Flow(msgspec.Struct):
 
 
 DROP_VERDICTS = {"boxnet-isolation": Verdict.ISOLATION, "boxnet-policy": Verdict.POLICY,
-                 "boxnet-direct-routing": Verdict.DIRECT_ROUTING}   # the ruleset's log prefixes
+                 "boxnet-direct-routing": Verdict.DIRECT_ROUTING,
+                 "boxnet-icc": Verdict.ICC}   # the ruleset's log prefixes
 Namer = Callable[[str], Peer | None]   # an address -> its container's Peer, or None
 
 

@@ -7,24 +7,22 @@ and one when it ends, with the byte and packet counters of both directions
 (net.netfilter.nf_conntrack_acct=1) and its start and stop times
 (nf_conntrack_timestamp=1): both sysctls are per netns and set by `open_events`.
 No per-packet work: two messages per connection, decoded by pyroute2's
-nfct_msg. A burst beyond the socket's buffer is lost (ENOBUFS): counted in
-`ConntrackEvents.lost`, never fatal.
+nfct_msg. A burst beyond the socket's buffer (ENOBUFS) or the daemon's queue
+is lost: counted in the subscription's `lost` (kernel/nlsub.py), never fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator
-
 import msgspec
 from pyroute2.netlink.nfnetlink.nfctsocket import nfct_msg
 
 from boxnet.errors import KernelError
 from boxnet.kernel import sysctl
+from boxnet.kernel.nlsub import Subscription
 
 log = logging.getLogger(__name__)
 NETLINK_NETFILTER = 12
@@ -108,45 +106,8 @@ def decode(buf: bytes, dumped: bool = False) -> list[CtEvent]:
     return out
 
 
-class ConntrackEvents:
-    """An open subscription; iterate with `async for ev in events`."""
-
-    def __init__(self, sock: socket.socket):
-        self._sock = sock
-        self._queue: asyncio.Queue[list[CtEvent]] = asyncio.Queue()
-        self.lost = 0
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        while True:
-            try:
-                buf = self._sock.recv(1 << 16)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:   # the kernel dropped events: go on
-                    self.lost += 1
-                    continue
-                log.warning("conntrack events: %s", e)
-                return
-            try:
-                evs = decode(buf)
-            except Exception as e:   # a message pyroute2 cannot decode: skip it, say so
-                log.warning("conntrack events: undecodable message: %s", e)
-                continue
-            if evs:
-                self._queue.put_nowait(evs)
-
-    async def __aiter__(self) -> AsyncIterator[CtEvent]:
-        while True:
-            for ev in await self._queue.get():
-                yield ev
-
-    def close(self) -> None:
-        """Stop the subscription (idempotent)."""
-        if self._sock.fileno() >= 0:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
+# An open subscription (kernel/nlsub.py: bounded queue, lost events counted).
+ConntrackEvents = Subscription
 
 
 def _dump_blocking() -> list[CtEvent]:
@@ -194,4 +155,4 @@ def open_events() -> ConntrackEvents:
             sock.setsockopt(270, 1, grp)   # SOL_NETLINK, NETLINK_ADD_MEMBERSHIP
     except OSError as e:
         raise KernelError(f"cannot subscribe to conntrack events: {e}") from e
-    return ConntrackEvents(sock)
+    return Subscription(sock, decode, "conntrack events")

@@ -11,17 +11,15 @@ tests has its own.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator
-
 import msgspec
 
 from boxnet.errors import KernelError
+from boxnet.kernel.nlsub import Subscription
 
 log = logging.getLogger(__name__)
 GROUP = 2001
@@ -32,7 +30,8 @@ _CFG_CMD, _CFG_MODE = 1, 2
 _CMD_BIND = 1
 _COPY_PACKET = 2
 _COPY_RANGE = 64
-_ATTR_PAYLOAD, _ATTR_PREFIX = 9, 10
+_ATTR_PACKET_HDR, _ATTR_PAYLOAD, _ATTR_PREFIX = 1, 9, 10
+_ETH_P_ARP = 0x0806
 _PROTOS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 
 
@@ -58,10 +57,26 @@ def _config(group: int, *attrs: bytes) -> bytes:
                        0x1 | 0x4, 1, 0) + body
 
 
-def parse_packet(payload: bytes) -> tuple[str, str, str, int, int] | None:
-    """(proto, src, dst, sport, dport) of the first bytes of an IP packet."""
+def parse_arp(payload: bytes) -> tuple[str, str, str, int, int] | None:
+    """("arp", sender IP, target IP, 0, 0) of an Ethernet/IPv4 ARP packet.
+
+    Why: the bridge table's ICC-off drop takes the ARP request that would
+    precede any IP packet between two ports, so a blocked attempt is logged
+    as the ARP for its destination (firewall/nft/bridgeset.py)."""
+    if len(payload) < 28 or payload[0:6] != b"\x00\x01\x08\x00\x06\x04":
+        return None
+    return ("arp", str(ipaddress.IPv4Address(payload[14:18])),
+            str(ipaddress.IPv4Address(payload[24:28])), 0, 0)
+
+
+def parse_packet(payload: bytes, hw_protocol: int = 0) -> tuple[str, str, str, int, int] | None:
+    """(proto, src, dst, sport, dport) of the first bytes of an IP packet
+    (or of an ARP packet: `hw_protocol` 0x0806, its EtherType, from a
+    bridge-family log)."""
     if not payload:
         return None
+    if hw_protocol == _ETH_P_ARP:
+        return parse_arp(payload)
     ver = payload[0] >> 4
     if ver == 4 and len(payload) >= 20:
         ihl, num = (payload[0] & 0xF) * 4, payload[9]
@@ -91,7 +106,7 @@ def decode(buf: bytes) -> list[Drop]:
         msg, off = buf[off:off + length], off + ((length + 3) & ~3)
         if mtype != (_SUBSYS_ULOG << 8) | _MSG_PACKET:
             continue
-        prefix, payload, a = "", b"", 20
+        prefix, payload, hwproto, a = "", b"", 0, 20
         while a + 4 <= len(msg):
             alen, atype = struct.unpack_from("=HH", msg, a)
             if alen < 4:
@@ -101,51 +116,23 @@ def decode(buf: bytes) -> list[Drop]:
                 prefix = data.rstrip(b"\0").decode(errors="replace").strip()
             elif atype & 0x7FFF == _ATTR_PAYLOAD:
                 payload = data
+            elif atype & 0x7FFF == _ATTR_PACKET_HDR and len(data) >= 2:
+                hwproto = struct.unpack_from("!H", data)[0]
             a += (alen + 3) & ~3
-        pkt = parse_packet(payload)
+        pkt = parse_packet(payload, hwproto)
         if pkt is not None:
             out.append(Drop(prefix, *pkt))
     return out
 
 
-class DropLog:
-    """An open NFLOG group; iterate with `async for drop in droplog`."""
-
-    def __init__(self, sock: socket.socket):
-        self._sock = sock
-        self._queue: asyncio.Queue[list[Drop]] = asyncio.Queue(maxsize=1000)
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        while True:
-            try:
-                buf = self._sock.recv(1 << 16)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:
-                    continue
-                log.warning("nflog: %s", e)
-                return
-            drops = decode(buf)
-            if drops and not self._queue.full():
-                self._queue.put_nowait(drops)
-
-    async def __aiter__(self) -> AsyncIterator[Drop]:
-        while True:
-            for d in await self._queue.get():
-                yield d
-
-    def close(self) -> None:
-        """Leave the group (idempotent)."""
-        if self._sock.fileno() >= 0:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
+# An open NFLOG group (kernel/nlsub.py: bounded queue, lost drops counted).
+DropLog = Subscription
 
 
 def open_group(group: int = GROUP) -> DropLog:
     """Bind NFLOG `group` in the daemon's netns, copying the first bytes of
     each packet (in a running event loop)."""
+    sock = None
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         sock.bind((0, 0))
@@ -158,7 +145,8 @@ def open_group(group: int = GROUP) -> DropLog:
             code = struct.unpack_from("=i", ack, 16)[0]
             if code:
                 raise OSError(-code, f"NFLOG bind of group {group}: {errno.errorcode.get(-code)}")
-        sock.setblocking(False)
     except OSError as e:
+        if sock is not None:
+            sock.close()
         raise KernelError(f"cannot listen to nftables log group {group}: {e}") from e
-    return DropLog(sock)
+    return Subscription(sock, decode, "nflog")

@@ -5,6 +5,10 @@ and closes, until the client goes), `network` and `container` (a name:
 flows with it at either end). Each line is one flow record
 (flows/table.py: ids, protocol, both ends with their container, service
 and network names, bytes and packets each way, start, end, state, verdict).
+The records lost before they were read (a full socket buffer or queue,
+kernel/nlsub.py) are counted in the `X-Boxnet-Flows-Lost` header and by
+GET /boxnet/v1/flows/status. With boxnetd --flows=off both answer 503
+naming the flag.
 
 The flow service is the daemon's (daemon/main.py `install`s it with the
 route), not the controller's: it follows the kernel, not the model.
@@ -23,6 +27,7 @@ from ...flows.table import matches
 from .hijack import Hijack
 
 FLOWS = web.AppKey("flows", FlowService)
+LOST_HEADER = "X-Boxnet-Flows-Lost"
 _enc = msgspec.json.Encoder()
 _BOOL = {"": False, "0": False, "false": False, "1": True, "true": True}
 
@@ -40,6 +45,8 @@ async def flows(request: web.Request) -> web.StreamResponse:
     container = request.query.get("container", "").lstrip("/")
     snapshot = await svc.snapshot()   # before the stream: an unavailable kernel is a 500
     h = Hijack(request, "application/json")
+    lost = svc.lost()   # what the kernel or a full queue took before it was read
+    h.resp.headers[LOST_HEADER] = f"conntrack={lost['conntrack']}, drops={lost['drops']}"
     live = svc.follow() if _BOOL[follow_text] else None
     try:
         await h.start()
@@ -68,8 +75,22 @@ async def flows(request: web.Request) -> web.StreamResponse:
             await live.aclose()
 
 
+async def status(request: web.Request) -> web.Response:
+    """GET /boxnet/v1/flows/status: {"Enabled": bool, "Lost": {"conntrack": n,
+    "drops": n}} (records lost since the start; an error when flows are
+    off or unavailable, as for the flows themselves)."""
+    if request.query:
+        raise InvalidParameter(f"unknown query parameter {next(iter(request.query))!r} of "
+                               "/boxnet/v1/flows/status")
+    svc = request.app[FLOWS]
+    svc.check()
+    return web.json_response({"Enabled": True, "Lost": svc.lost()})
+
+
 def install(app: web.Application, svc: FlowService) -> None:
-    """Serve `svc` at /boxnet/v1/flows (and /vX.Y/boxnet/v1/flows) on `app`."""
+    """Serve `svc` at /boxnet/v1/flows and /boxnet/v1/flows/status (and
+    under /vX.Y/) on `app`."""
     app[FLOWS] = svc
-    app.router.add_route("GET", "/boxnet/v1/flows", flows)
-    app.router.add_route("GET", r"/v{version:[0-9.]+}/boxnet/v1/flows", flows)
+    for path, handler in (("/boxnet/v1/flows", flows), ("/boxnet/v1/flows/status", status)):
+        app.router.add_route("GET", path, handler)
+        app.router.add_route("GET", r"/v{version:[0-9.]+}" + path, handler)

@@ -18,7 +18,9 @@ Every container port of a boxnet bridge is held to its own identity:
   has no ``icmpv6 taddr``; so the set is typed by ``typeof`` and its
   elements are the 128-bit targets as integers);
 * ICC off: frames between ports of an ICC-off bridge are dropped, except
-  DNATed ones (published ports between containers, marked in the inet table).
+  DNATed ones (published ports between containers, marked in the inet table);
+  the ARP requests and IPv4 packets for the out port's own address are
+  logged first, rate-limited, for the flows' "dropped by ICC off".
 
 The needed kernel has no NFT_BRIDGE_META (no `meta ibrname`), so every set
 is keyed by bridge port (``iifname``).
@@ -37,6 +39,13 @@ DNAT_MARK = "0x01000000"
 # The target address of a neighbour advertisement: ICMPv6 type, code, checksum
 # (32 bits) and flags/reserved (32 bits), then 128 bits of target.
 NA_TARGET = "@th,64,128"
+LOG_GROUP = 2001   # kernel/nflog.py's GROUP: the flows' dropped-packet log
+
+
+def drop_log(cause: str) -> str:
+    """A rule statement logging a dropped packet's first bytes to the flows'
+    NFLOG group, at most 20 a second (the only per-packet work in Python)."""
+    return f'limit rate 20/second burst 20 packets log prefix "boxnet-{cause} " group {LOG_GROUP}'
 
 BRIDGE_SETS = [
     (B, "ports", "type ifname;"),
@@ -60,6 +69,11 @@ BRIDGE_CHAINS: dict[str, tuple[str | None, list[str]]] = {
     ]),
     "forward": ("type filter hook forward priority filter; policy accept;", [
         f"meta mark & {DNAT_MARK} == {DNAT_MARK} accept",
+        # ICC off, logged for flows ("dropped by ICC off"): the ARP request
+        # for the port's own address (the flood to the other ports is not an
+        # attempt on them), and IPv4 to it (a neighbour entry already made)
+        f"iifname @iccports oifname . arp daddr ip @ep4 {drop_log('icc')}",
+        f"iifname @iccports oifname . ip daddr @ep4 {drop_log('icc')}",
         "iifname @iccports drop",
     ]),
 }

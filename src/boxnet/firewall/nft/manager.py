@@ -34,10 +34,12 @@ _RULE_LINE = re.compile(r"^\t\t(?!type |policy )\S")
 class NftFirewall(Firewall):
     """Firewall backed by the `inet boxnet` and `bridge boxnet` tables."""
 
-    def __init__(self, nft=None, netns: str | None = None, allow_direct_routing: bool = False):
+    def __init__(self, nft=None, netns: str | None = None, allow_direct_routing: bool = False,
+                 flow_log: bool = True):
         """Use ``nft`` (a kernel.nft.Nft-like object), or a context in ``netns``
         (a pinned path; default: this thread's netns, where sysctls are set too).
-        ``allow_direct_routing``: the daemon's --allow-direct-routing."""
+        ``allow_direct_routing``: the daemon's --allow-direct-routing;
+        ``flow_log``: the flows' drop log rules (False: boxnetd --flows=off)."""
         if nft is None:
             from ...kernel.nft import Nft
             nft = Nft(netns=netns)
@@ -50,6 +52,7 @@ class NftFirewall(Firewall):
         self._admin = ""          # last admin chain seen in the kernel
         self._warned: list[str] = []
         self._allow_direct = allow_direct_routing
+        self._flow_log = flow_log
         self._held = False        # between begin_restore and end_restore
         self._policy: dict = {}   # policy set kind -> elements (firewall/nft/policyset.py)
 
@@ -92,7 +95,7 @@ class NftFirewall(Firewall):
         admin = self._read_admin()
         text = ruleset.full_ruleset(list(self._networks.values()), list(self._endpoints.values()),
                                     list(self._ports.values()), admin, self._allow_direct,
-                                    self._policy)
+                                    self._policy, self._flow_log)
         try:
             self._nft.run(text)
         except KernelError as exc:
@@ -311,7 +314,7 @@ class NftFirewall(Firewall):
         elements for any listing, so per-chain listings would cost that many
         times more); it also refreshes the remembered admin chain.
         """
-        want = ruleset.expected_rule_counts()
+        want = ruleset.expected_rule_counts(self._flow_log)
         have: dict[tuple[str, str], int] = {}
         admin: list[str] = []
         gates: dict[str, str] = {}   # policy gate set -> its listing's body

@@ -28,8 +28,9 @@ from __future__ import annotations
 import ipaddress
 
 from ..api import FirewallEndpoint, FirewallNetwork, PublishedPort
-from .bridgeset import BRIDGE_CHAINS, BRIDGE_SETS, DNAT_MARK, endpoint_elements  # noqa: F401
-from .policyset import POLICY_CHAINS, POLICY_SETS, policy_elements
+from .bridgeset import BRIDGE_CHAINS, BRIDGE_SETS, DNAT_MARK, LOG_GROUP, drop_log, \
+    endpoint_elements  # noqa: F401
+from .policyset import HOST_IN_JUMP, HOST_OUT_JUMP, POLICY_CHAINS, POLICY_SETS, policy_elements
 
 TABLE = "boxnet"
 FAMILY = "inet"
@@ -73,13 +74,14 @@ MAPS = [
     ("snat6", "type ipv6_addr : ipv6_addr; flags interval;"),
 ]
 
-LOG_GROUP = 2001   # kernel/nflog.py's GROUP: the flows' dropped-packet log
+def _logs(rule: str) -> bool:
+    return rule.endswith(f" group {LOG_GROUP}")
 
 
-def drop_log(cause: str) -> str:
-    """A rule statement logging a dropped packet's first bytes to the flows'
-    NFLOG group, at most 20 a second (the only per-packet work in Python)."""
-    return f'limit rate 20/second burst 20 packets log prefix "boxnet-{cause} " group {LOG_GROUP}'
+def chain_rules(rules: list[str], flow_log: bool = True) -> list[str]:
+    """A chain's rules; without the flows' log rules (a `drop_log` rule ends
+    with its group) when ``flow_log`` is False (boxnetd --flows=off)."""
+    return rules if flow_log else [r for r in rules if not _logs(r)]
 
 
 # chain -> (hook declaration or None, rules).  Order of rules matters.
@@ -137,10 +139,13 @@ CHAINS: dict[str, tuple[str | None, list[str]]] = {
         # route_localnet is on for bridges (host loopback DNAT); never let a
         # container open a connection to the host's 127.0.0.0/8 through it.
         "iifname @bridges ip daddr 127.0.0.0/8 ct state != { established, related } drop",
+        HOST_IN_JUMP,   # a policied container's egress to the host (policyset.py)
         "iifname @internal ct state established,related accept",
         "iifname @internal icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
         "iifname @internal drop",
     ]),
+    # the host's own connections to containers, after the output DNAT: their ingress policy
+    "outfilter": ("type filter hook output priority filter; policy accept;", [HOST_OUT_JUMP]),
     "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", [
         "fib daddr type local jump publish",
     ]),
@@ -174,15 +179,17 @@ def _q(name: str) -> str:
     return '"' + name + '"'
 
 
-def expected_rule_counts() -> dict[tuple[str, str], int]:
+def expected_rule_counts(flow_log: bool = True) -> dict[tuple[str, str], int]:
     """(table, chain) -> number of rules boxnet installs (for drift checks)."""
-    out = {(T, name): len(rules) for name, (_, rules) in CHAINS.items()}
-    out.update({(B, name): len(rules) for name, (_, rules) in BRIDGE_CHAINS.items()})
+    out = {(T, name): len(chain_rules(rules, flow_log)) for name, (_, rules) in CHAINS.items()}
+    out.update({(B, name): len(chain_rules(rules, flow_log))
+                for name, (_, rules) in BRIDGE_CHAINS.items()})
     return out
 
 
-def skeleton(admin_rules: str = "") -> list[str]:
-    """Both tables from scratch: sets, maps, chains, fixed rules, admin chain."""
+def skeleton(admin_rules: str = "", flow_log: bool = True) -> list[str]:
+    """Both tables from scratch: sets, maps, chains, fixed rules, admin chain
+    (the flows' log rules only with ``flow_log``)."""
     lines = [f"add table {T}", f"delete table {T}", f"add table {B}", f"delete table {B}",
              f"add table {T}", f"add table {B}"]
     lines += [f"add set {t} {name} {{ {decl} }}" for t, name, decl in SETS]
@@ -192,7 +199,7 @@ def skeleton(admin_rules: str = "") -> list[str]:
         for name, (hook, _) in chains.items():
             lines.append(f"add chain {table} {name}" + (f" {{ {hook} }}" if hook else ""))
         for name, (_, rules) in chains.items():
-            lines += [f"add rule {table} {name} {r}" for r in rules]
+            lines += [f"add rule {table} {name} {r}" for r in chain_rules(rules, flow_log)]
     if admin_rules.strip():
         lines.append(admin_rules.strip())
     return lines
@@ -288,10 +295,12 @@ def direct_elements(keys, verb: str = "add") -> list[str]:
 
 def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoint] = (),
                  ports: list[PublishedPort] = (), admin_rules: str = "",
-                 allow_direct: bool = False, policy: dict | None = None) -> str:
+                 allow_direct: bool = False, policy: dict | None = None,
+                 flow_log: bool = True) -> str:
     """Both tables, replacing whatever is there, as one transaction
-    (``policy``: set kind -> elements, policyset.py)."""
-    lines = skeleton(admin_rules)
+    (``policy``: set kind -> elements, policyset.py; ``flow_log``: the
+    flows' drop log rules, off with boxnetd --flows=off)."""
+    lines = skeleton(admin_rules, flow_log)
     for net in networks:
         lines += network_elements(net, allow_direct=allow_direct)
     icc = {n.network_id: n.icc for n in networks}
