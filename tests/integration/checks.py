@@ -157,7 +157,10 @@ def clean_state_check(host: TestHost, networks: list[dict], containers: list[dic
 
 def veth_consistency(host: TestHost, containers: list[str]) -> None:
     """Every host veth is the peer of an interface of one of `containers`, and every
-    container interface is an endpoint inspect reports, with the address it reports."""
+    container interface is an endpoint inspect reports, with the address it reports.
+    Links a removal left to die in the background (kernel/linkgc.py) are waited for
+    first: right after an `rm` or a disconnect they are on their way out, not orphans."""
+    cleanup.wait_dying_gone(host.links, timeout=15.0)
     host_veths = {link["ifindex"]: link["ifname"] for link in host.links()
                   if (link.get("linkinfo") or {}).get("info_kind") == "veth"
                   and not any(link["ifname"] == o.host_ifname for o in host.outsides)}
