@@ -87,8 +87,9 @@ def test_policy_holds_across_a_daemon_restart(world):
 
 
 def test_published_port_obeys_ingress(world):
-    """A published port is ingress too: the outside reaches it only when a CIDR rule
-    lets it in (the DNATed packet is judged with the container as destination)."""
+    """A published port is ingress too: the outside reaches it only from the addresses
+    a CIDR rule lets in (the DNATed packet is judged with the container as
+    destination); pubno's rule grants its port to another prefix only."""
     from integration.netprobe import probe
     host, out = world
     host.cli("run", "-d", "--name", "pubok", "--network", NET, "-p", "18432:5432",
@@ -96,7 +97,8 @@ def test_published_port_obeys_ingress(world):
                  {"ingress": [{"cidr": "198.18.0.0/30", "ports": ["5432/tcp"]}]}),
              "boxnet/host", *server_cmd(5432))
     host.cli("run", "-d", "--name", "pubno", "--network", NET, "-p", "18433:5432",
-             "--label", "com.boxnet.policy=" + json.dumps({"ingress": []}),
+             "--label", "com.boxnet.policy=" + json.dumps(
+                 {"ingress": [{"cidr": "203.0.113.0/24", "ports": ["5432/tcp"]}]}),
              "boxnet/host", *server_cmd(5432))
     wait_ready(host, "pubok", 5432)
     wait_ready(host, "pubno", 5432)

@@ -78,13 +78,13 @@ def test_names_resolving_to_one_address_merge_their_ports():
 
 
 def test_network_peers_and_families():
-    pols = {"a": parse({"egress": [{"network": "back"}, {"container": "b"}]})}
+    pols = {"a": parse({"egress": [{"network": "back"}, {"container": "b1"}]})}
     el = compile_policies(pols, [_m("a", "10.0.0.2"), _m("a", "fd00::2")],
                           {"back": ("10.5.0.0/24", "fd00:5::/64")})
     assert (4, "10.0.0.2", "10.5.0.0/24", "icmp", 0, 65535) in el.cidr_eg
     assert (6, "fd00::2", "fd00:5::/64", "ipv6-icmp", 0, 65535) in el.cidr_eg
     assert not any(e[0] == 4 and ":" in e[2] for e in el.cidr_eg)
-    el = compile_policies(pols, [_m("a", "10.0.0.2"), _m("b", "10.0.0.3")], {})
+    el = compile_policies(pols, [_m("a", "10.0.0.2"), _m("b1", "10.0.0.3")], {})
     assert (4, "10.0.0.2", "10.0.0.3", "sctp", 0, 65535) in el.any_eg
     assert explain(el, "10.0.0.2", "10.0.0.3", 9, "udp").allowed
 

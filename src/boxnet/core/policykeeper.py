@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidParameter
 from ..policy import compile as pcompile
 from ..policy.model import LABEL, PolicyError, from_labels
+from . import policycheck
 from .events import LifecycleListener
 
 if TYPE_CHECKING:
@@ -104,10 +105,44 @@ class PolicyKeeper(LifecycleListener):
             await self.ctl.firewall.set_policy({k: getattr(new, k) for k in pcompile.KINDS})
             self.elements = new
 
+    def check_create(self, name: str | None, cfg) -> list[str]:
+        """Before a create records anything: a 400 for a policy that contradicts
+        itself or the engine (an unknown network, a published port its ingress
+        closes to every outside address); the create response's Warnings for
+        names that match no container yet (core/policycheck.py)."""
+        ctl = self.ctl
+        return policycheck.check_create(cfg, name or "",
+                                        lambda n: ctl.network_or_none(n) is not None,
+                                        list(ctl.containers.values()))
+
     def explain(self, src: str, dst: str, port: int = 0, proto: str = "tcp"):
-        """The policy's verdict on a new connection src -> dst:port/proto now."""
-        from ..policy.verdict import explain
-        return explain(self.elements, src, dst, port, proto)
+        """The policy's verdict on a new connection src -> dst:port/proto now
+        (a denial also names the deciding policy's rules that match nothing)."""
+        from ..policy.verdict import Verdict, explain
+        v = explain(self.elements, src, dst, port, proto)
+        if v.allowed:
+            return v
+        owner = src if "'s egress policy" in v.reason else dst
+        names = self._unmatched_at(owner)
+        if names:
+            v = Verdict(False, v.reason + " (its rule naming " + ", ".join(names)
+                        + " matches no running container)")
+        return v
+
+    def _unmatched_at(self, ip: str) -> list[str]:
+        """The service/container names of the policy of ``ip``'s container that
+        match no running container now (for diagnose: why a name allows nothing)."""
+        policies, members, _ = self._inventory()
+        owner = next((m for m in members if m.ip == ip), None)
+        if owner is None or owner.container_id not in policies:
+            return []
+        out = []
+        for d in ("ingress", "egress"):
+            for r in policies[owner.container_id].rules(d) or ():
+                if r.kind in ("service", "container") and not pcompile.peer_members(
+                        r.kind, r.peer, owner, members):
+                    out.append(f"{r.kind} {r.peer!r}")
+        return out
 
     def _enforceable(self, c: Container, eps) -> None:
         """A policy is never accepted and ignored: every endpoint of a policied

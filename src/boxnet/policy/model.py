@@ -11,7 +11,8 @@ Each rule names exactly one peer (``service``, ``container``, ``network`` or
 every protocol and port.  A direction that is present (even ``[]``) is
 default-deny; an absent one keeps Docker's behaviour.  Bad input raises
 PolicyError naming the rule: an unknown key, two peers in one rule, a bad
-port or CIDR, ports for icmp, and overlapping rules (the same peer allowed
+port or CIDR, a name that no container, service or network can have, ports
+for icmp, and overlapping rules (the same peer allowed
 twice for intersecting ports) are all refused.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 
 LABEL = "com.boxnet.policy"
@@ -26,6 +28,14 @@ DIRECTIONS = ("ingress", "egress")
 PEER_KINDS = ("service", "container", "network", "cidr")
 PROTOS = ("tcp", "udp", "sctp", "icmp")
 ALL_PORTS = (0, 65535)
+# names that can exist at all (a rule naming anything else would match nothing, ever):
+# Docker's container and network names, compose's service names
+NAME_SYNTAX = {"container": re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"),
+               "network": re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+"),
+               "service": re.compile(r"[a-zA-Z0-9._-]+")}
+NAME_RULE = {"container": "a container name is [a-zA-Z0-9][a-zA-Z0-9_.-]+",
+             "network": "a network name is [a-zA-Z0-9][a-zA-Z0-9_.-]+",
+             "service": "a compose service name is [a-zA-Z0-9._-]+"}
 
 
 class PolicyError(ValueError):
@@ -142,8 +152,11 @@ def _rule(raw, where: str) -> Rule:
             peer = str(ipaddress.ip_network(peer, strict=False))
         except ValueError:
             raise PolicyError(f"{where}: invalid cidr {raw[kind]!r}") from None
-    elif kind == "container":
-        peer = peer.lstrip("/")
+    else:
+        if kind == "container":
+            peer = peer.lstrip("/")
+        if not NAME_SYNTAX[kind].fullmatch(peer):
+            raise PolicyError(f"{where}: {kind} {peer!r} can never match: {NAME_RULE[kind]}")
     items = raw.get("ports")
     if items is None:
         ports = tuple(PortRange(p) for p in PROTOS)

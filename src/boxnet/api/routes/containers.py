@@ -74,8 +74,9 @@ async def create(request: web.Request) -> web.Response:
     body = compat.request_body(request, "container.create", await request.read())
     name, cfg, endpoints = build_create(body, request.query.get("name"),
                                         vtext(request_version(request)))
+    warnings = c.policy.check_create(name, cfg)   # com.boxnet.policy: 400s, unmatched names
     cont = await c.create_container(name, cfg, endpoints)
-    return reply({"Id": cont.id, "Warnings": []}, status=201)
+    return reply({"Id": cont.id, "Warnings": warnings}, status=201)
 
 
 async def start(request: web.Request) -> web.Response:

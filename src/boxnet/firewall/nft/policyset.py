@@ -10,6 +10,11 @@ a port range, a CIDR peer: policy/compile.py says why four).  Every container,
 replica and rule is an element, never a rule, so a packet costs the same
 few hash/pipapo lookups whatever the number of policies.
 
+Traffic between a container and the host itself never reaches ``forward``:
+``polhostin`` (from the input hook) judges a container's connection to the
+host's own addresses by its egress sets, ``polhostout`` (from a filter chain
+on the output hook) the host's connection to a container by its ingress sets.
+
 Switched traffic inside one bridge reaches this chain through br_netfilter
 (``bridge-nf-call-iptables``, which the manager turns on in its namespace
 while a policy exists, as dockerd does for its bridges): the bridge family
@@ -55,9 +60,27 @@ def _rule(f: int, d: str) -> str:
             f"{full} != @prange{d}{f} {full} != @pcidr{d}{f} jump poldrop")   # log, drop
 
 
+# IPv6 neighbour discovery (between containers of one bridge through br_netfilter,
+# or with the gateway) is not tracked by conntrack (its ct state is never
+# "established"): it is what an address needs to work at all, never a connection
+# a policy judges (an egress-gated container's solicitation goes to a multicast
+# address no rule allows)
+_ND = ("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
+       "nd-router-advert } return")
+
 POLICY_CHAINS: dict[str, tuple[str | None, list[str]]] = {
-    "allowlist": (None, [_rule(f, d) for f in (4, 6) for d in ("in", "eg")]),  # "policy": an nft keyword
+    "allowlist": (None, [_ND] + [_rule(f, d) for f in (4, 6) for d in ("in", "eg")]),  # "policy": an nft keyword
+    # a container's new connection to one of the host's own addresses (input hook,
+    # from a bridge): judged by its egress policy with the same sets
+    "polhostin": (None, [_ND] + [_rule(f, "eg") for f in (4, 6)]),
+    # the host's own new connection to a container (output hook, into a bridge; a
+    # port published on the host's loopback is DNATed before, its source still
+    # 127.0.0.1): judged by the container's ingress policy
+    "polhostout": (None, [_ND] + [_rule(f, "in") for f in (4, 6)]),
 }
+# the jumps into them from the input and output hooks (ruleset.py)
+HOST_IN_JUMP = "iifname @bridges ct state != { established, related } jump polhostin"
+HOST_OUT_JUMP = "oifname @bridges ct state != { established, related } jump polhostout"
 
 
 def _item(kind: str, el: tuple) -> str:
