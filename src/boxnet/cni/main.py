@@ -1,81 +1,47 @@
 """The `boxnet` CNI plugin executable (entry point boxnet-cni).
 
-`boxnet-cni install [--shell] DIR [NAME]` writes the launcher DIR/boxnet (DIR is a CNI bin dir such as
-/opt/cni/bin): a script run by this Python with -IS and the package's directory on
-sys.path, so a plugin run loads no site-packages (start-up is the plugin's cost); with
---shell a /bin/sh + curl script that hands the raw invocation to boxnetd instead.
+`boxnet-cni install [--python | --shell] DIR [NAME]` writes the launcher DIR/NAME (NAME
+defaults to boxnet; DIR is a CNI bin dir such as /opt/cni/bin), the program a runtime
+starts for each CNI command:
+- ``--python`` (the default): a script run by this Python with -IS (no
+  site-packages) that imports cni/launcher.py alone, as a top-level module (stdlib
+  only, nothing else of boxnet: start-up is the plugin's cost);
+- ``--shell``: a /bin/sh script that hands the invocation to boxnetd with curl.
+Both send the raw invocation (the configuration as the body, CNI_* variables as
+X-CNI-* headers) to boxnetd's POST /boxnet/v1/cni/exec in one round trip; boxnetd runs
+the checks (cni/config.py) and the command, and answers what the launcher prints.
 
-One invocation: the command from CNI_COMMAND, the configuration on stdin, one POST to
-boxnetd's /boxnet/v1/cni/<command> over its unix socket (the conf's ``socket``, else
-$BOXNET_HOST, else /run/boxnet/boxnet.sock), the result or the CNI error on stdout.
-Imports only json, os, sys and a plain socket (client/rawhttp.py): start-up is the
-plugin's cost.
+Run with CNI_COMMAND set, `boxnet-cni` itself behaves as the Python launcher.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
-from ..client.rawhttp import post_json
+from . import launcher
+from .config import version_answer
 
-from .config import (INVALID_ENV, IO_FAILURE, NOT_AVAILABLE, SPEC_VERSION, TRY_AGAIN,
-                     CniError, finish, prepare, version_answer)
-
-DEFAULT_SOCKET = "/run/boxnet/boxnet.sock"
-TIMEOUT = 60.0
-
-
-def socket_path(conf: dict, env: dict) -> str:
-    """Where boxnetd listens: conf ``socket``, $BOXNET_HOST (unix://...), the default."""
-    path = conf.get("socket") or env.get("BOXNET_HOST") or DEFAULT_SOCKET
-    return path[len("unix://"):] if path.startswith("unix://") else path
-
-
-def call(path: str, command: str, body: dict) -> dict:
-    """POST the request to boxnetd; its CNI error comes back as CniError."""
-    try:
-        status, data = post_json(path, f"/boxnet/v1/cni/{command.lower()}",
-                                 json.dumps(body).encode(), TIMEOUT)
-    except (FileNotFoundError, ConnectionRefusedError) as e:
-        raise CniError(NOT_AVAILABLE if command == "STATUS" else TRY_AGAIN,
-                       f"boxnetd is not running at {path}", str(e)) from None
-    except OSError as e:
-        raise CniError(IO_FAILURE, f"cannot talk to boxnetd at {path}", str(e)) from None
-    try:
-        out = json.loads(data or b"{}")
-    except ValueError:
-        raise CniError(IO_FAILURE, f"boxnetd answered {status} with no JSON",
-                       data[:200].decode("utf-8", "replace")) from None
-    if status >= 300:
-        if "code" in out:
-            raise CniError(int(out["code"]), out.get("msg", ""), out.get("details", ""))
-        raise CniError(IO_FAILURE, out.get("message") or f"boxnetd answered {status}")
-    return out
-
-
-def run(command: str, raw: bytes, env: dict) -> dict | None:
-    """One CNI command; returns what to print (None: nothing)."""
-    if command == "VERSION":
-        return version_answer()
-    conf, body = prepare(command, raw, env)
-    return finish(command, conf, call(socket_path(conf, env), command, body))
-
-
+# Why an import and not the code inline: a script is compiled at every start (~1 ms
+# for launcher.py), a module is loaded from its cached byte code.  -I keeps the
+# script's own directory (the CNI bin dir) off sys.path, so nothing there shadows it.
 LAUNCHER = """#!{python} -IS
-# boxnet's CNI plugin launcher, written by `boxnet-cni install`
+# boxnet's CNI plugin launcher, written by `boxnet-cni install` (code: {source})
 import sys
-sys.path.insert(0, {root!r})
-from boxnet.cni.main import main
+sys.path.insert(0, {where!r})
+from launcher import main
 main()
 """
+DEFAULT_KIND = "python"
 
 
-# The shell launcher: no Python start-up at all (~10 ms instead of ~90 ms here).  It
-# forwards stdin and the CNI_* variables to /boxnet/v1/cni/exec, where the daemon runs
-# the same checks (cni/config.py).  The conf's "socket" is found by pattern (runtimes
-# pass the compact JSON Go's encoder writes: "socket":"..."), else $BOXNET_HOST.
+# The shell launcher: /bin/sh starts in ~1 ms, curl in ~7 ms (its libraries).  It
+# forwards stdin and the CNI_* variables to /boxnet/v1/cni/exec, as the Python one.
+# The conf's "socket" is found by pattern (runtimes pass the compact JSON Go's encoder
+# writes: "socket":"..."; unlike the Python launcher it cannot tell a nested "socket"
+# key from the top-level one), else $BOXNET_HOST.  curl's path is fixed at install.
 SHELL_LAUNCHER = r"""#!/bin/sh
 # boxnet's CNI plugin launcher (sh + curl), written by `boxnet-cni install --shell`
 if [ "$CNI_COMMAND" = VERSION ]; then printf '%s' '@VERSION@'; exit 0; fi
@@ -86,7 +52,7 @@ case $conf in
   *'"socket": "'*) sock=${conf#*\"socket\": \"}; sock=${sock%%\"*};;
 esac
 sock=${sock#unix://}
-out=$(curl -sS --fail-with-body --max-time 60 --unix-socket "$sock" \
+out=$(@CURL@ -sS --fail-with-body --max-time 60 --unix-socket "$sock" \
   -H "X-CNI-Command: $CNI_COMMAND" -H "X-CNI-ContainerID: $CNI_CONTAINERID" \
   -H "X-CNI-Netns: $CNI_NETNS" -H "X-CNI-Ifname: $CNI_IFNAME" -H "X-CNI-Args: $CNI_ARGS" \
   -H "Content-Type: application/json" --data-raw "$conf" http://boxnetd/boxnet/v1/cni/exec 2>/dev/null)
@@ -103,50 +69,51 @@ esac
 """
 
 
-def install_launcher(bindir: str, name: str = "boxnet", shell: bool = False) -> str:
-    """Write the launcher ``bindir/name`` (Python, or sh + curl); returns its path."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+def install_launcher(bindir: str, name: str = "boxnet", kind: str = DEFAULT_KIND) -> str:
+    """Write the launcher ``bindir/name`` (``kind`` "python" or "shell"); returns its
+    path.  The shell one needs curl (>= 7.76, for --fail-with-body): ValueError if
+    none is on PATH, so no launcher that cannot work is left behind."""
+    if kind == "shell":
+        curl = shutil.which("curl")
+        if curl is None:
+            raise ValueError("the sh launcher needs curl (>= 7.76), and none is on PATH: "
+                             "install curl or use the Python launcher (--python)")
+        text = (SHELL_LAUNCHER.replace("@VERSION@", json.dumps(version_answer()))
+                .replace("@CURL@", curl))
+    elif kind == "python":
+        source = os.path.abspath(launcher.__file__)
+        text = LAUNCHER.format(python=sys.executable, source=source,
+                               where=os.path.dirname(source))
+    else:
+        raise ValueError(f"unknown launcher kind {kind!r} (python or shell)")
     path = os.path.join(bindir, name)
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(SHELL_LAUNCHER.replace("@VERSION@", json.dumps(version_answer())) if shell
-                else LAUNCHER.format(python=sys.executable, root=root))
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
     return path
 
 
+USAGE = "usage: boxnet-cni install [--python | --shell] DIR [NAME]"
+
+
 def main() -> None:
-    """Entry point: exit 0 with the result, or 1 with the CNI error on stdout;
-    `install DIR` writes the launcher instead."""
-    env = os.environ
+    """Entry point: `install [--python | --shell] DIR [NAME]` writes a launcher; with
+    CNI_COMMAND set, one CNI command as the Python launcher runs it."""
     argv = sys.argv[1:]
-    if argv[:1] == ["install"] and "CNI_COMMAND" not in env:
-        shell = "--shell" in argv
-        rest = [a for a in argv[1:] if a != "--shell"]
-        if len(rest) not in (1, 2):
-            sys.exit("usage: boxnet-cni install [--shell] DIR [NAME]")
-        print(install_launcher(rest[0], *rest[1:], shell=shell))
-        return
-    command = env.get("CNI_COMMAND", "")
-    version = SPEC_VERSION
-    try:
-        raw = sys.stdin.buffer.read() if command != "VERSION" else b""
+    if argv[:1] == ["install"] and "CNI_COMMAND" not in os.environ:
+        flags = [a for a in argv[1:] if a.startswith("-")]
+        rest = [a for a in argv[1:] if not a.startswith("-")]
+        if len(rest) not in (1, 2) or len(flags) > 1 or not set(flags) <= {"--python", "--shell"}:
+            sys.exit(USAGE)
+        kind = flags[0][2:] if flags else DEFAULT_KIND
         try:
-            version = json.loads(raw).get("cniVersion") or SPEC_VERSION
-        except (ValueError, AttributeError):
-            pass
-        if command not in ("ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"):
-            raise CniError(INVALID_ENV, f"CNI_COMMAND {command!r} is not a CNI command",
-                           "ADD, DEL, CHECK, STATUS, GC or VERSION")
-        out = run(command, raw, env)
-    except CniError as e:
-        sys.stdout.write(json.dumps(e.to_json(version if isinstance(version, str) else SPEC_VERSION)))
-        sys.stdout.flush()
-        sys.exit(1)
-    if out is not None:
-        sys.stdout.write(json.dumps(out))
-    sys.stdout.flush()
+            print(install_launcher(rest[0], *rest[1:], kind=kind))
+        except (ValueError, OSError) as e:
+            sys.exit(f"boxnet-cni install: {e}")
+        return
+    launcher.main()
 
 
 if __name__ == "__main__":

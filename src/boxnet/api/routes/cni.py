@@ -1,11 +1,11 @@
-"""/boxnet/v1/cni/{add,del,check,status,gc}: what the CNI plugin (cni/main.py) asks.
+"""/boxnet/v1/cni/exec: what boxnet's CNI launchers (cni/launcher.py, the sh one in
+cni/main.py) send, one request per CNI command.
 
-Not part of the Docker Engine API: boxnet's own paths, served on the same socket.  The
-plugin has checked the configuration and environment already (cni/config.py); the
-body is its distilled request.  /boxnet/v1/cni/exec takes the shell launcher's raw
-invocation instead (configuration as the body, CNI_* variables as X-CNI-* headers) and
-runs the same checks here; its answer is what the launcher prints.  A CNI error is answered as CNI's error object
-({"code", "msg", "details"}, status 400 or 500), which the plugin prints as is.
+Not part of the Docker Engine API: boxnet's own path, served on the same socket.  The
+body is the raw network configuration the runtime passed, the CNI_* variables come as
+X-CNI-* headers; the checks (cni/config.py) run here, so a launcher needs no JSON
+parser, and the answer is exactly what the launcher prints: the result (2xx), or
+CNI's error object ({"cniVersion", "code", "msg", "details"}, status 400 or 500).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import msgspec
 from aiohttp import web
 
 from ...errors import BoxnetError
-from ...cni.config import (COMMANDS, DECODE_FAILURE, INVALID_CONFIG, INVALID_ENV, SPEC_VERSION,
-                           CniError, finish, prepare, version_answer)
+from ...cni.config import (COMMANDS, INVALID_ENV, SPEC_VERSION, CniError, finish, prepare,
+                           version_answer)
 from .common import ctl, reply
 
-# the shell launcher's headers (cni/main.py SHELL_LAUNCHER) -> CNI_* variables
+# the launchers' headers (cni/launcher.py, cni/main.py SHELL_LAUNCHER) -> CNI_* variables
 ENV_HEADERS = {"X-CNI-ContainerID": "CNI_CONTAINERID", "X-CNI-Netns": "CNI_NETNS",
                "X-CNI-Ifname": "CNI_IFNAME", "X-CNI-Args": "CNI_ARGS"}
 
 
 class CniRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """One plugin invocation, as cni/main.py sends it."""
+    """One checked invocation (cni/config.py prepare's body and the command)."""
 
     command: str
     network: str
@@ -37,30 +37,6 @@ class CniRequest(msgspec.Struct, forbid_unknown_fields=True):
     port_mappings: list[dict] = []
     prev_result: dict = {}
     valid: list[tuple[str, str]] = []
-
-
-def _cni_error(e: CniError) -> web.Response:
-    status = 400 if e.code < 100 and e.code != 5 else 500
-    return reply({"code": e.code, "msg": e.msg, "details": e.details}, status)
-
-
-async def _handle(request: web.Request) -> web.Response:
-    c = ctl(request)
-    try:
-        try:
-            req = msgspec.json.decode(await request.read(), type=CniRequest)
-        except msgspec.ValidationError as e:
-            raise CniError(DECODE_FAILURE, f"bad request from the plugin: {e}") from None
-        except msgspec.DecodeError as e:
-            raise CniError(DECODE_FAILURE, f"bad JSON from the plugin: {e}") from None
-        cmd = request.match_info["command"]
-        if cmd != req.command.lower():
-            raise CniError(INVALID_CONFIG, f"command {req.command} sent to /cni/{cmd}")
-        return reply(await _dispatch(c, req))
-    except CniError as e:
-        return _cni_error(e)
-    except BoxnetError as e:   # not one the core words as CNI's: an I/O failure
-        return _cni_error(CniError(5, e.message))
 
 
 async def _dispatch(c, req: CniRequest) -> dict:
@@ -80,8 +56,8 @@ async def _dispatch(c, req: CniRequest) -> dict:
 
 
 async def _exec(request: web.Request) -> web.Response:
-    """The shell launcher's raw invocation: the configuration as the body, the
-    CNI_* variables as headers; checked here as the Python plugin checks them."""
+    """A launcher's raw invocation: the configuration as the body, the CNI_*
+    variables as headers; checked here (cni/config.py), then run."""
     raw = await request.read()
     command = request.headers.get("X-CNI-Command", "")
     env = {var: request.headers[h] for h, var in ENV_HEADERS.items() if request.headers.get(h)}
@@ -114,4 +90,3 @@ async def _exec(request: web.Request) -> web.Response:
 def add_routes(add) -> None:
     """Register this module's routes."""
     add("POST", "/boxnet/v1/cni/exec", _exec)
-    add("POST", "/boxnet/v1/cni/{command:add|del|check|status|gc}", _handle)
