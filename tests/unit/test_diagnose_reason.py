@@ -80,3 +80,18 @@ def test_mtu_mismatch():
     ok, line = verdict(True, f, found)
     assert not ok and "up to 1300 bytes" in line
     assert findings(_facts(a_mtu=1500, b_mtu=1500)) == []
+
+
+def test_mtu_mismatch_across_hosts():
+    """B on another host: b_mtu is what the DF probes found the path carries."""
+    f = _facts(a_mtu=1450, b_mtu=1350, remote=True, shared=[Net("ov", driver="overlay")],
+               bound=None)
+    found = findings(f)
+    assert [x.cause for x in found] == ["mtu-mismatch"]
+    assert "across hosts" in found[0].detail and "at most 1350" in found[0].detail
+    assert found[0].fix.startswith(
+        "boxnet network create -d overlay -o com.docker.network.driver.mtu=1350 ")
+    assert not verdict(True, f, found)[0]
+    # the path carries all of A's packets (or was not probed): no cause
+    assert findings(_facts(a_mtu=1450, b_mtu=1450, remote=True, bound=None)) == []
+    assert findings(_facts(a_mtu=1450, b_mtu=0, remote=True, bound=None)) == []

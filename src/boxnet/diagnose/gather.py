@@ -4,7 +4,10 @@ The controller gives the networks, endpoints, names and policy sets; B's
 netns says whether anything listens on the port (kernel/probe.py); the
 firewall lists foreign forward chains that drop.  reason.py turns that into
 causes; then a real probe from a socket made in A's netns (TCP connect, a
-UDP exchange, or ICMP echo without a port) decides the verdict.
+UDP exchange, or ICMP echo without a port) decides the verdict.  B may
+run on another host of the cluster (an overlay's remote endpoint): its netns
+is then out of reach, and an MTU mismatch across hosts is found by DF echo
+probes of every size up to A's MTU (kernel/pathmtu.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import ipaddress
 import time
 
 from ..errors import InvalidParameter, NotFound
-from ..kernel import probe
+from ..kernel import pathmtu, probe
 from .reason import Facts, Net, findings, verdict
 
 OPT_ICC = "com.docker.network.bridge.enable_icc"
@@ -79,6 +82,38 @@ def _by_ip(ctl, ip: str):
     return None
 
 
+def _remote(ctl, ref: str, net_ids) -> tuple | None:
+    """(endpoint, name) of a container on another host of the cluster on one
+    of ``net_ids`` (an overlay), by address or DNS name; None if none."""
+    eps, conts = ctl.remote_endpoints()
+    low = ref.lower()
+    for ep in eps:
+        if ep.network_id not in net_ids:
+            continue
+        c = conts.get(ep.container_id)
+        name = c.name.lstrip("/") if c is not None else ep.container_id[:12]
+        if ref in (_plain(ep.ipv4), _plain(ep.ipv6)) or low == name.lower() or \
+                low in (n.lower() for n in ep.dns_names) or ep.container_id.startswith(ref):
+            return ep, name
+    return None
+
+
+async def _facts_remote(ctl, f: Facts, a, a_eps, a_nets, ep, name: str) -> Facts:
+    """B runs on another host: what this host knows of it (its overlay
+    endpoint from the cluster); its netns is out of reach, so nothing is
+    read there and the MTU check is the path probe of `diagnose`."""
+    f.b_container, f.b_running, f.remote = name, True, True
+    f.by_name = not _is_ip(f.b)
+    nw = a_nets[ep.network_id]
+    f.b_nets, f.shared = [nw.name], [_net(nw)]
+    f.target_ip = f.target_ip or _plain(ep.ipv4 or ep.ipv6)
+    if f.by_name:
+        f.name_resolves = True   # the cluster's records feed A's embedded DNS
+    a_ep = next(x for x in a_eps if x.network_id == ep.network_id)
+    f.a_mtu = await probe.interface_mtu(a.sandbox_key, a_ep.ifname)
+    return f
+
+
 def _resolve_a(ctl, ref: str):
     c = _by_ip(ctl, ref) if _is_ip(ref) else None
     c = c or ctl.container(ref)
@@ -115,9 +150,18 @@ async def facts_for(ctl, a_ref: str, b_spec: str) -> Facts:
     a_eps = _eps(ctl, a.id)
     a_nets = {ep.network_id: ctl.networks[ep.network_id] for ep in a_eps
               if ep.network_id in ctl.networks}
-    b = _by_ip(ctl, b_ref) if _is_ip(b_ref) else ctl.container(b_ref)
     f = Facts(a=a.name.lstrip("/"), b=b_ref, target_ip=b_ref if _is_ip(b_ref) else "",
               port=port, proto=proto, a_nets=[_net(n) for n in a_nets.values()])
+    try:
+        b = _by_ip(ctl, b_ref) if _is_ip(b_ref) else ctl.container(b_ref)
+    except NotFound:
+        b = None
+        if not (remote := _remote(ctl, b_ref, a_nets)):
+            raise
+    else:
+        remote = _remote(ctl, b_ref, a_nets) if b is None else None
+    if remote:               # a container of another host on a shared overlay
+        return await _facts_remote(ctl, f, a, a_eps, a_nets, *remote)
     if b is None:            # a bare address that is no container's
         f.foreign = await asyncio.to_thread(ctl.firewall.warnings)
         return f
@@ -169,14 +213,22 @@ async def diagnose(ctl, a_ref: str, b_spec: str, timeout: float = 1.0) -> dict:
     found = findings(f)
     a = _resolve_a(ctl, a_ref)
     reached, how = await prove(a.sandbox_key, f, timeout)
+    if reached and f.remote and f.a_mtu and ":" not in f.target_ip:
+        # across hosts B's side cannot be read: the DF probes find what the path carries
+        f.b_mtu = await pathmtu.largest_echo(a.sandbox_key, f.target_ip, f.a_mtu,
+                                             min(timeout, 0.5))
+        how += (f"; ping of {f.a_mtu} bytes (DF) answered" if f.b_mtu == f.a_mtu else
+                f"; pings with DF: {f.b_mtu or 'no'} bytes answered, "
+                f"{f.b_mtu + 1 if f.b_mtu else 576} to {f.a_mtu} lost")
+        found = findings(f)
     mtu = next((x for x in found if x.cause == "mtu-mismatch"), None)
-    if reached and mtu and f.a_mtu > f.b_mtu and ":" not in f.target_ip:
+    if reached and mtu and not f.remote and f.a_mtu > f.b_mtu and ":" not in f.target_ip:
         # the proof of a mismatch: A's largest packet, with DF, is lost on B's side
         big, big_how = await probe.ping(a.sandbox_key, f.target_ip, timeout, f.a_mtu)
         how += "; " + big_how
         if big:
             found.remove(mtu)
-    elif mtu:
+    elif mtu and not f.remote:
         how += f"; {f.a}'s packets are the smaller: the loss is on {f.b}'s large ones"
     ok, line = verdict(reached, f, found)
     return {"Reachable": ok, "Verdict": line, "From": f.a, "To": f.b,

@@ -55,7 +55,8 @@ class Facts:
     foreign: list[str] = field(default_factory=list)   # foreign forward drop chains
     b_nets: list[str] = field(default_factory=list)
     a_mtu: int = 0                  # MTU of A's and B's interfaces on the shared network
-    b_mtu: int = 0
+    b_mtu: int = 0                  # (B on another host: the largest packet the path carries)
+    remote: bool = False            # B runs on another host of the cluster (an overlay)
 
 
 def findings(f: Facts) -> list[Finding]:
@@ -116,7 +117,17 @@ def findings(f: Facts) -> list[Finding]:
                 "bound-elsewhere",
                 f"{target} listens on {', '.join(local)}:{f.port} only, not on {f.target_ip}",
                 f"make the service in {target} listen on 0.0.0.0:{f.port}"))
-    if f.a_mtu and f.b_mtu and f.a_mtu != f.b_mtu:
+    if f.remote and f.a_mtu and f.b_mtu and f.a_mtu > f.b_mtu:
+        nw = f.shared[0]
+        out.append(Finding(
+            "mtu-mismatch",
+            f"MTU mismatch on {nw.name} across hosts: {f.a}'s interface has {f.a_mtu}, "
+            f"but the path to {f.b_container} on its host carries at most {f.b_mtu} bytes "
+            f"(DF probes): {f.a}'s packets above {f.b_mtu} bytes are lost",
+            f"boxnet network create -d {nw.driver} -o com.docker.network.driver.mtu="
+            f"{f.b_mtu} NET (the network's MTU on every host; or raise the narrow underlay "
+            f"link to {f.a_mtu + 50})"))
+    elif f.a_mtu and f.b_mtu and f.a_mtu != f.b_mtu:
         big, small = (f.a, f.b_container) if f.a_mtu > f.b_mtu else (f.b_container, f.a)
         out.append(Finding(
             "mtu-mismatch",
