@@ -6,6 +6,10 @@
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
 const state = { nets: [], ctrs: [], sel: [], flows: new Map() };
+// The page's own clock of the live update (read by the browser test): each
+// event's daemon time (timeNano) and arrival, and when each container (by Id)
+// was first drawn, both in ms since the epoch on the one host clock.
+const times = window.boxnetTimes = { events: [], shown: {} };
 
 function el(tag, attrs, parent, text) {
   const e = document.createElementNS(SVG, tag);
@@ -102,6 +106,7 @@ function draw() {
     const g = el("g", { class: "ctr" + (state.sel.includes(name) ? " sel" : ""),
                         "data-container": name }, nodes);
     const p = pos[c.Id], wd = Math.max(60, name.length * 7 + 16);
+    if (!(c.Id in times.shown)) times.shown[c.Id] = Date.now();
     el("rect", { x: p.x - wd / 2, y: p.y - 11, width: wd, height: 22 }, g);
     el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle" }, g, name);
     g.addEventListener("click", () => pick(name));
@@ -156,7 +161,14 @@ async function follow(path, onLine) {
 async function events() {
   const filters = encodeURIComponent(JSON.stringify({ type: ["container", "network"] }));
   for (;;) {
-    try { await follow(`/events?filters=${filters}`, () => kick()); }
+    try {
+      await follow(`/events?filters=${filters}`, ev => {
+        times.events.push({ id: (ev.Actor || {}).ID, action: ev.Action,
+                            time: ev.timeNano / 1e6, seen: Date.now() });
+        if (times.events.length > 500) times.events.shift();
+        kick();
+      });
+    }
     catch (e) { document.getElementById("status").textContent = "event stream lost: " + e.message; }
     await new Promise(res => setTimeout(res, 1000));
     kick();
