@@ -107,9 +107,10 @@ def test_stopped_container_leaves_no_elements(world):
 
 @pytest.mark.parametrize("policy,words", [
     ("{not json", "not valid JSON"),
-    (json.dumps({"ingress": [{"container": "a", "ports": ["80/tcp"]},
-                             {"container": "a", "ports": ["70-90/tcp"]}]}), "overlap"),
-    (json.dumps({"ingress": [{"container": "a", "cidr": "10.0.0.0/8"}]}), "exactly one peer"),
+    (json.dumps({"ingress": [{"container": "aa", "ports": ["80/tcp"]},
+                             {"container": "aa", "ports": ["70-90/tcp"]}]}), "overlap"),
+    (json.dumps({"ingress": [{"container": "aa", "cidr": "10.0.0.0/8"}]}), "exactly one peer"),
+    (json.dumps({"ingress": [{"container": "a"}]}), "container 'a' can never match"),
     (json.dumps({"egress": [{"cidr": "10.0.0.0/8", "ports": ["90-80/tcp"]}]}), "contradictory"),
     (json.dumps({"egress": [{"cidr": "10.0.0.0/8", "ports": ["icmp/8"]}]}), "icmp has no ports"),
     (json.dumps({"egres": []}), "unknown key 'egres'"),

@@ -18,7 +18,10 @@ recorded:
   accepted (the peer may come later: db's ingress names app before app is
   created) but never silently: each such name is a ``Warnings`` entry of the
   create response (the docker CLI prints it as ``WARNING: ...``), and
-  ``network diagnose`` says it again when the policy is what denies.
+  ``network diagnose`` says it again when the policy is what denies;
+* a compose service whose file declares an ``x-boxnet`` policy that its
+  client did not pass (docker compose v2 drops ``x-`` extensions) is refused
+  rather than run without it.
 """
 
 from __future__ import annotations
@@ -102,10 +105,44 @@ def warning(direction: str, kind: str, name: str) -> str:
             f"container yet; it allows nothing until a {what} exists")
 
 
+CONFIG_FILES = "com.docker.compose.project.config_files"
+
+
+def dropped_extension(labels: dict) -> str:
+    """The compose file that gives this service an ``x-boxnet`` policy its client
+    did not pass ("" when none): docker compose v2 keeps ``x-`` extensions to
+    itself, so a policy declared there would otherwise be silently not enforced.
+    Read from the files the container's own compose labels name (unreadable
+    ones are skipped: a remote client's files are not here)."""
+    svc = labels.get(COMPOSE_SERVICE, "")
+    files = [f for f in labels.get(CONFIG_FILES, "").split(",") if f]
+    if not svc or not files:
+        return ""
+    import yaml
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError):
+            continue
+        ext = ((doc or {}).get("services") or {}).get(svc) if isinstance(doc, dict) else None
+        ext = ext.get("x-boxnet") if isinstance(ext, dict) else None
+        if isinstance(ext, dict) and "policy" in ext:
+            return path
+    return ""
+
+
 def check_create(cfg, name: str, network_exists, containers) -> list[str]:
     """Every create-time check of ``cfg``'s policy; the warnings to return."""
     pol = parse_labels(cfg.labels)
     if pol is None:
+        path = dropped_extension(cfg.labels)
+        if path:
+            raise InvalidParameter(
+                f"invalid policy: service {cfg.labels[COMPOSE_SERVICE]!r} declares an "
+                f"x-boxnet policy in {path}, but its client did not pass it (docker compose "
+                f"v2 drops x- extensions): run it with `boxnet compose`, or give the service "
+                f"the label com.boxnet.policy with the policy as JSON")
         return []
     check_networks(pol, network_exists)
     check_published(pol, cfg)

@@ -1,0 +1,93 @@
+"""The firewall step of a policy change, against the firewall step of one published port.
+
+Part of the policy scenario (bench/scenarios/policy.py): the goal "policy change for
+one container: at most 2x adding one published port" compares the firewall's own
+work, not a whole `run -d` (whose create, netns, veth and runc dominate both).
+boxnet's NftFirewall, in a bench netns, holds the policy scenario's 100 policies
+(98 replicas of service `fleet`, the iperf pair); then, `reps` times each:
+
+* policy step: what PolicyKeeper.refresh does when one more `fleet` replica with
+  a policy starts: compile every policy against the endpoints (policy/compile.py)
+  and apply the difference in one nft transaction (NftFirewall.set_policy), timed;
+  then the old elements put back (untimed);
+* port step: NftFirewall.add_ports of one published port (DNAT map elements and
+  the direct-access set element, one transaction), timed; then removed (untimed).
+
+Interfaces need not exist for nftables' sets, so no container runs (as fwscale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+NET = "pol-net"
+SUBNET = "10.200.0.0/16"
+
+
+def _ip(i: int) -> str:
+    return f"10.200.{i // 250}.{2 + i % 250}"
+
+
+def world():
+    """(policies, members, networks) of the policy scenario's 100 policies."""
+    from boxnet.policy.compile import Member
+    from boxnet.policy.model import parse
+    members, policies = [], {}
+    for i in range(98):
+        cid = f"f{i}"
+        members.append(Member(cid, f"pf-{i}", "fleet", "benchp", NET, _ip(i)))
+        policies[cid] = parse({
+            "ingress": [{"service": "fleet", "ports": ["8000/tcp", "9000/tcp"]}],
+            "egress": [{"service": "fleet", "ports": ["8000/tcp"]},
+                       {"cidr": f"10.{i % 250}.0.0/16", "ports": ["443"]}]})
+    members += [Member("srv", "pp-srv", "", "", NET, _ip(98)),
+                Member("cli", "pp-cli", "", "", NET, _ip(99))]
+    policies["srv"] = parse({"ingress": [{"container": "pp-cli", "ports": ["5201/tcp"]}]})
+    policies["cli"] = parse({"egress": [{"container": "pp-srv", "ports": ["5201/tcp"]}]})
+    return policies, members, {NET: (SUBNET,)}
+
+
+def _sets(el) -> dict:
+    from boxnet.policy.compile import KINDS
+    return {k: getattr(el, k) for k in KINDS}
+
+
+def measure(reps: int):
+    """(policy step ms list, port step ms list, elements before, elements after)."""
+    from bench.peers.host import BenchHost
+    from boxnet.firewall.api import FirewallNetwork, PublishedPort
+    from boxnet.firewall.nft.manager import NftFirewall
+    from boxnet.policy.compile import Member, compile_policies
+    from boxnet.policy.model import parse
+
+    logging.getLogger("boxnet.firewall").setLevel(logging.ERROR)
+    policies, members, nets = world()
+    newcomer = Member("q", "tq-0", "fleet", "benchp", NET, _ip(100))
+    pol = parse({"ingress": [{"service": "fleet", "ports": ["8000/tcp"]}]})
+    port = PublishedPort(container_id="p", family=4, proto="tcp", host_ip="", host_port=18080,
+                         container_ip=_ip(101), container_port=80)
+    host = BenchHost("polfw")
+    host.create()
+    try:
+        fw = NftFirewall(netns=host.netns_path)
+        asyncio.run(fw.sync([FirewallNetwork(network_id="b" * 64, bridge="br-polfw",
+                                             subnets=(SUBNET,))]))
+        base = compile_policies(policies, members, nets)
+        asyncio.run(fw.set_policy(_sets(base)))
+        pol_ms, port_ms, after = [], [], base
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            after = compile_policies({**policies, "q": pol}, members + [newcomer], nets)
+            asyncio.run(fw.set_policy(_sets(after)))
+            pol_ms.append((time.perf_counter() - t0) * 1000)
+            asyncio.run(fw.set_policy(_sets(base)))
+            t0 = time.perf_counter()
+            asyncio.run(fw.add_ports([port]))
+            port_ms.append((time.perf_counter() - t0) * 1000)
+            asyncio.run(fw.remove_ports([port]))
+        asyncio.run(fw.teardown())
+        return pol_ms, port_ms, base.size(), after.size()
+    finally:
+        host.teardown()
