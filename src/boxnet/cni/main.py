@@ -52,15 +52,16 @@ case $conf in
   *'"socket": "'*) sock=${conf#*\"socket\": \"}; sock=${sock%%\"*};;
 esac
 sock=${sock#unix://}
-out=$(@CURL@ -sS --fail-with-body --max-time 60 --unix-socket "$sock" \
+out=$(@CURL@ -sS --max-time 60 --unix-socket "$sock" -w '%{http_code}' \
   -H "X-CNI-Command: $CNI_COMMAND" -H "X-CNI-ContainerID: $CNI_CONTAINERID" \
   -H "X-CNI-Netns: $CNI_NETNS" -H "X-CNI-Ifname: $CNI_IFNAME" -H "X-CNI-Args: $CNI_ARGS" \
   -H "Content-Type: application/json" --data-raw "$conf" http://boxnetd/boxnet/v1/cni/exec 2>/dev/null)
 rc=$?
-case $rc in
-  0) printf '%s' "$out"; exit 0;;
-  22) printf '%s' "$out"; exit 1;;
-  7) code=11; [ "$CNI_COMMAND" = STATUS ] && code=50
+body=${out%???}; status=${out#"$body"}
+case $rc/$status in
+  0/2??) printf '%s' "$body"; exit 0;;
+  0/*) printf '%s' "$body"; exit 1;;
+  7/*) code=11; [ "$CNI_COMMAND" = STATUS ] && code=50
      printf '{"cniVersion":"1.1.0","code":%s,"msg":"boxnetd is not running at %s"}' "$code" "$sock"
      exit 1;;
   *) printf '{"cniVersion":"1.1.0","code":5,"msg":"cannot talk to boxnetd at %s (curl exit %s)"}' "$sock" "$rc"
@@ -71,12 +72,13 @@ esac
 
 def install_launcher(bindir: str, name: str = "boxnet", kind: str = DEFAULT_KIND) -> str:
     """Write the launcher ``bindir/name`` (``kind`` "python" or "shell"); returns its
-    path.  The shell one needs curl (>= 7.76, for --fail-with-body): ValueError if
-    none is on PATH, so no launcher that cannot work is left behind."""
+    path.  The shell one needs curl (any version: the status comes from -w
+    %{http_code}): ValueError if none is on PATH, so no launcher that cannot work is
+    left behind."""
     if kind == "shell":
         curl = shutil.which("curl")
         if curl is None:
-            raise ValueError("the sh launcher needs curl (>= 7.76), and none is on PATH: "
+            raise ValueError("the sh launcher needs curl, and none is on PATH: "
                              "install curl or use the Python launcher (--python)")
         text = (SHELL_LAUNCHER.replace("@VERSION@", json.dumps(version_answer()))
                 .replace("@CURL@", curl))
