@@ -23,6 +23,7 @@ from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound
 from ..firewall.api import PublishedPort, endpoint_entry
 from ..ipam.api import Pool, PoolRequest
 from ..model import Endpoint, IpamPool, Network
+from .external_overlay import ExternalOverlayOps
 from .teardown import Teardown
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ def external(ep: Endpoint) -> bool:
     return bool(ep.driver_opts.get(OWNER_OPT))
 
 
-class ExternalOps:
-    """Mixin of the Controller: the operations of the Docker plugin."""
+class ExternalOps(ExternalOverlayOps):
+    """Mixin of the Controller: the operations of the Docker plugin (``boxnet``; the
+    ``boxnet-overlay`` ones in external_overlay.py)."""
 
     # ---- IPAM ------------------------------------------------------------
     async def plugin_request_pool(self, pool: str, sub_pool: str, v6: bool) -> Pool:
@@ -264,6 +266,9 @@ class ExternalOps:
         (their links outlived the daemon); returns how many."""
         n = 0
         for ep in list(self.endpoints.values()):
+            nw = self.networks.get(ep.network_id)
+            if nw is None or not self.drivers.ability(nw.driver, PublishesPorts):
+                continue   # an overlay's: no anti-spoofing elements, its record is the cluster's
             if external(ep) and ep.host_ifname and await self.nl.link_exists(ep.host_ifname):
                 entry = endpoint_entry(ep)
                 if entry is not None:

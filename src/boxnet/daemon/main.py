@@ -184,6 +184,11 @@ async def _run(config, pidfile: str, group: str = "", docker_plugin: str = "") -
             plugin_runner = await serve_plugin(make_plugin_app(ctl), docker_plugin)
             stack.push_async_callback(plugin_runner.cleanup)
             log.info("Docker plugin boxnet listening on %s", docker_plugin)
+            if ctl.cluster is not None:   # boxnet-overlay beside it (plugin/overlay.py)
+                from ..plugin.overlay import serve_overlay
+                ov_close, ov_path = await serve_overlay(ctl, docker_plugin)
+                stack.callback(_unlink, ov_path)
+                stack.push_async_callback(ov_close)
         if pidfile:
             with open(pidfile, "w") as f:
                 f.write(str(os.getpid()))

@@ -19,7 +19,9 @@ has them: a driver declares one by inheriting it, and the core asks
 - ``HostStack``: the container shares the host's network stack (host);
 - ``NoNetwork``: the container has loopback only, alone (null, the `none` network);
 - ``HandsOffLinks``: an endpoint's interface can be handed to another engine by name
-  (the Docker plugin's Join: the peer stays in boxnetd's netns, Docker moves it).
+  (the Docker plugin's Join: the peer stays in boxnetd's netns, Docker moves it);
+- ``DockerIpam``: the Docker plugin's IPAM calls are served from the cluster store
+  (the overlay behind ``boxnet-overlay``: drivers/overlay/handoff.py).
 """
 
 from __future__ import annotations
@@ -167,3 +169,28 @@ class HandsOffLinks(abc.ABC):
     @abc.abstractmethod
     async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
         """Remove what join_handoff made, wherever the peer went (no error if gone)."""
+
+
+class DockerIpam(abc.ABC):
+    """Docker's remote IPAM for the driver's networks is the cluster's: pools and
+    addresses are claimed where the driver claims its own (plugin/overlay.py)."""
+
+    @abc.abstractmethod
+    async def docker_pool(self, subnet: str, local_nets) -> str:
+        """The subnet RequestPool grants (``subnet`` checked, or a free one)."""
+
+    @abc.abstractmethod
+    async def docker_claim(self, nw: Network, address: str) -> str:
+        """Claim one address ("ip/prefix") before Docker's endpoint exists."""
+
+    @abc.abstractmethod
+    async def bind_claims(self, nw: Network, ep: Endpoint) -> None:
+        """Bind the claims of ``ep``'s addresses to ``ep`` (CreateEndpoint)."""
+
+    @abc.abstractmethod
+    async def docker_release(self, nw: Network, address: str) -> None:
+        """Give an address back (no error if gone)."""
+
+    @abc.abstractmethod
+    async def docker_users(self, nw: Network, docker_id: str, add: bool) -> int:
+        """Count this host's Docker network on or off ``nw``; how many remain."""

@@ -3,7 +3,7 @@
 
 dockerd discovers the plugin by its socket in /run/docker/plugins (docs/plugins.md).
 Drivers offered: ``boxnet`` (boxnet's bridge: its firewall, isolation, ICC, internal,
-anti-spoofing).  Every failure is answered ``{"Err": message}`` with status 500 (as
+anti-spoofing) and, on its own socket, ``boxnet-overlay`` (plugin/overlay.py).  Every failure is answered ``{"Err": message}`` with status 500 (as
 moby's go-plugins-helpers do), and has changed nothing.
 """
 
@@ -215,10 +215,12 @@ ROUTES = {
 }
 
 
-def make_plugin_app(ctl, driver: str = "bridge") -> web.Application:
-    """The plugin's app: POST /<Call> for every call of ROUTES, one at a time."""
+def make_plugin_app(ctl, driver: str = "bridge", handlers: Handlers | None = None,
+                    ) -> web.Application:
+    """The plugin's app: POST /<Call> for every call of ROUTES, one at a time
+    (``handlers``: another driver's, e.g. plugin/overlay.py's)."""
     app = web.Application()
-    handlers = Handlers(ctl, driver)
+    handlers = handlers or Handlers(ctl, driver)
     lock = asyncio.Lock()
 
     def route(call: str, method: str):

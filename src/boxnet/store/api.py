@@ -9,7 +9,8 @@ import msgspec
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-KINDS = ("networks", "endpoints", "containers", "dhcp_leases")
+KINDS = ("networks", "endpoints", "containers", "dhcp_leases",
+         "plugin_overlays")   # Docker network id -> boxnet overlay (core/external_overlay.py)
 
 
 class Store(abc.ABC):

@@ -31,12 +31,13 @@ from ...errors import BoxnetError, Forbidden, InvalidParameter, Unavailable
 from ...firewall.api import Firewall, FirewallNetwork
 from ...ipam.api import PoolRequest
 from ...model import Endpoint, EndpointSettings, Network
-from ..api import ClusterIpam, Driver, InspectExtras
+from ..api import ClusterIpam, DockerIpam, Driver, HandsOffLinks, InspectExtras
 from ..bridge import egress
 from ..bridge import options as bropts
 from . import records as R
 from . import removal
 from .allocator import OPT_MTU, OPT_VNI, GlobalIpam, requested_vni
+from .handoff import OverlayHandoff
 from .peers import PeerTable, vxlan_name
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,10 @@ def bridge_name(nw: Network) -> str:
     return "ov-" + nw.id[:12]
 
 
-class OverlayDriver(Driver, ClusterIpam, InspectExtras):
+class OverlayDriver(OverlayHandoff, Driver, ClusterIpam, InspectExtras, HandsOffLinks, DockerIpam):
     """Docker's overlay driver, with etcd (the cluster store) as its control plane:
-    global IPAM, and the peers (and a pending removal) in network inspect."""
+    global IPAM, and the peers (and a pending removal) in network inspect; Docker's
+    ``boxnet-overlay`` plugin driver hands its links to dockerd (handoff.py)."""
 
     name = "overlay"
     scope = "global"
