@@ -93,7 +93,8 @@ def _remote(ctl, ref: str, net_ids) -> tuple | None:
         c = conts.get(ep.container_id)
         name = c.name.lstrip("/") if c is not None else ep.container_id[:12]
         if ref in (_plain(ep.ipv4), _plain(ep.ipv6)) or low == name.lower() or \
-                low in (n.lower() for n in ep.dns_names) or ep.container_id.startswith(ref):
+                low in (n.lower() for n in ep.dns_names) or \
+                (len(ref) >= 12 and ep.container_id.startswith(low)):
             return ep, name
     return None
 
