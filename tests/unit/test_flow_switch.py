@@ -95,3 +95,13 @@ def test_flows_off_service_refuses_readers_naming_the_flag():
             await svc.snapshot()
         await svc.close()
     asyncio.run(main())
+
+
+def test_cli_warns_of_lost_records(capsys):
+    from boxnet.cli.flows import _warn_lost
+    _warn_lost("conntrack=0, drops=0")
+    _warn_lost("")
+    assert capsys.readouterr().err == ""
+    _warn_lost("conntrack=3, drops=1")
+    err = capsys.readouterr().err
+    assert "3 conntrack events and 1 logged drop" in err and err.startswith("WARNING")

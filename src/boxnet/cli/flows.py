@@ -7,7 +7,8 @@ spaces): PROTO, SOURCE and DESTINATION (`name@ip:port`, the bare address
 for the outside), STATE, VERDICT, BYTES and PACKETS (out/in, from the
 source's side), STARTED. `--format json` prints each record as the daemon
 sent it, one a line; `--follow` goes on printing flows as they open and
-close until interrupted.
+close until interrupted. Records the daemon lost before reading them (a
+full socket buffer or queue) are announced with a warning on stderr.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 
 from .formatting import human_size
 
+LOST_HEADER = "X-Boxnet-Flows-Lost"   # api/routes/flows.py
 HEADERS = ("PROTO", "SOURCE", "DESTINATION", "STATE", "VERDICT", "BYTES", "PACKETS", "STARTED")
 
 
@@ -35,6 +37,21 @@ def _row(f: dict) -> list[str]:
             f"{human_size(f['bytes_out'])}/{human_size(f['bytes_in'])}",
             f"{f['packets_out']}/{f['packets_in']}",
             time.strftime("%H:%M:%S", time.localtime(f["start"]))]
+
+
+def _warn_lost(header: str) -> None:
+    """A warning on stderr when the daemon lost records before reading them
+    (the X-Boxnet-Flows-Lost header: "conntrack=N, drops=M")."""
+    counts = {}
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if value.isdigit() and int(value):
+            counts[key] = int(value)
+    if counts:
+        what = " and ".join(f"{n} {'conntrack event' if k == 'conntrack' else 'logged drop'}"
+                            f"{'s' if n > 1 else ''}" for k, n in counts.items())
+        sys.stderr.write(f"WARNING: the daemon lost {what} under load: some flows are "
+                         "missing or incomplete\n")
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -55,6 +72,7 @@ def flows(obj, follow, network, container, fmt) -> None:
     if follow:
         query["follow"] = "1"
     resp = obj.client.request("GET", "/boxnet/v1/flows", query)
+    _warn_lost(resp.getheader(LOST_HEADER) or "")
     rows = [list(HEADERS)]
     try:
         for line in resp:
