@@ -7,9 +7,11 @@ boxnet's NftFirewall, in a bench netns, holds the policy scenario's 100 policies
 (98 replicas of service `fleet`, the iperf pair); then, `reps` times each:
 
 * policy step: what PolicyKeeper.refresh does when one more `fleet` replica with
-  a policy starts: compile every policy against the endpoints (policy/compile.py)
-  and apply the difference in one nft transaction (NftFirewall.set_policy), timed;
-  then the old elements put back (untimed);
+  a policy starts: bring the sets up to date (policy/incremental.py: every policy's
+  fingerprint checked, the changed pairs rebuilt) and apply the difference in one
+  nft transaction (NftFirewall.update_policy), timed; then the replica removed the
+  same way (untimed); and the same for a container with that policy which is no
+  replica (its own pairs only, no other policy names it);
 * port step: NftFirewall.add_ports of one published port (DNAT map elements and
   the direct-access set element, one transaction), timed; then removed (untimed).
 
@@ -49,17 +51,14 @@ def world():
     return policies, members, {NET: (SUBNET,)}
 
 
-def _sets(el) -> dict:
-    from boxnet.policy.compile import KINDS
-    return {k: getattr(el, k) for k in KINDS}
-
-
 def measure(reps: int):
-    """(policy step ms list, port step ms list, elements before, elements after)."""
+    """(policy step ms list, port step ms list, elements before, elements after,
+    policy step ms list for a container that is no replica of the meshed service)."""
     from bench.peers.host import BenchHost
     from boxnet.firewall.api import FirewallNetwork, PublishedPort
     from boxnet.firewall.nft.manager import NftFirewall
-    from boxnet.policy.compile import Member, compile_policies
+    from boxnet.policy.compile import Member
+    from boxnet.policy.incremental import Incremental
     from boxnet.policy.model import parse
 
     logging.getLogger("boxnet.firewall").setLevel(logging.ERROR)
@@ -74,20 +73,28 @@ def measure(reps: int):
         fw = NftFirewall(netns=host.netns_path)
         asyncio.run(fw.sync([FirewallNetwork(network_id="b" * 64, bridge="br-polfw",
                                              subnets=(SUBNET,))]))
-        base = compile_policies(policies, members, nets)
-        asyncio.run(fw.set_policy(_sets(base)))
-        pol_ms, port_ms, after = [], [], base
+        inc = Incremental()
+        asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
+        before = inc.elements().size()
+        pol_ms, port_ms, one_ms, after = [], [], [], before
+        loner = Member("q", "tq-0", "", "", NET, _ip(100))   # not a replica: its own pairs only
         for _ in range(reps):
             t0 = time.perf_counter()
-            after = compile_policies({**policies, "q": pol}, members + [newcomer], nets)
-            asyncio.run(fw.set_policy(_sets(after)))
+            asyncio.run(fw.update_policy(*inc.update({**policies, "q": pol},
+                                                     members + [loner], nets)))
+            one_ms.append((time.perf_counter() - t0) * 1000)
+            asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
+            t0 = time.perf_counter()
+            asyncio.run(fw.update_policy(*inc.update({**policies, "q": pol},
+                                                     members + [newcomer], nets)))
             pol_ms.append((time.perf_counter() - t0) * 1000)
-            asyncio.run(fw.set_policy(_sets(base)))
+            after = inc.elements().size()
+            asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
             t0 = time.perf_counter()
             asyncio.run(fw.add_ports([port]))
             port_ms.append((time.perf_counter() - t0) * 1000)
             asyncio.run(fw.remove_ports([port]))
         asyncio.run(fw.teardown())
-        return pol_ms, port_ms, base.size(), after.size()
+        return pol_ms, port_ms, before, after, one_ms
     finally:
         host.teardown()

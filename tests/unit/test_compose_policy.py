@@ -56,3 +56,22 @@ def test_graph_draws_policies():
     src = graph.build(loader.load([str(EXAMPLE)], environ={})).source
     assert "egress of app: 5432/tcp" in src and "ingress of db: 5432/tcp,5433/tcp" in src
     assert "policy of db: ingress default-deny" in src
+
+
+@pytest.mark.parametrize("ports,rule,ok", [
+    ("['15432:5432']", "{service: app, ports: ['5432/tcp']}", False),
+    ("['15432:5432']", "{cidr: 0.0.0.0/0, ports: ['5432/tcp']}", True),
+    ("[{target: 53, published: 1053, protocol: udp}]", "{cidr: 10.0.0.0/8, ports: ['53']}",
+     False),
+])
+def test_published_port_needs_a_cidr_grant(tmp_path, ports, rule, ok):
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  app:\n    image: busybox\n  db:\n    image: busybox\n"
+                 f"    ports: {ports}\n"
+                 f"    x-boxnet:\n      policy:\n        ingress:\n          - {rule}\n")
+    if ok:
+        loader.load([str(f)], environ={})
+        return
+    with pytest.raises(ComposeError, match="is published, but its ingress") as ei:
+        loader.load([str(f)], environ={})
+    assert "x-boxnet" in str(ei.value) and "cidr" in str(ei.value)

@@ -4,7 +4,8 @@ At load, every service's policy is parsed with policy/model.py and checked
 against the project: a ``service`` rule must name a service of this file, a
 ``network`` rule a network key of it (rewritten to the engine's name), and a
 service in ``network_mode: host``/``none``/``container:``/``service:`` cannot
-have one (it has no endpoint of its own to hold to it).  Any problem is a
+have one (it has no endpoint of its own to hold to it), and a published port
+needs a ``cidr`` ingress rule covering it (docs/policy.md).  Any problem is a
 ComposeError at the key's line, before anything is created.  Each replica then
 carries the policy as its ``com.boxnet.policy`` label (``labels()``).
 
@@ -69,7 +70,28 @@ def service_policy(project: Project, svc: Service) -> Policy | None:
                 r = Rule("network", project.network_name(r.peer), r.ports)
             new.append(r)
         out[direction] = tuple(new)
+    if out.get("ingress") is not None:
+        _published_granted(svc, out["ingress"], err)
     return Policy(**out)
+
+
+def _published_granted(svc: Service, rules, err) -> None:
+    """A published port needs a cidr rule of the ingress policy covering it (the
+    engine refuses it otherwise: core/policycheck.py); said here at the file's line."""
+    for p in svc.ports:   # short "[ip:][host:]container[-end][/proto]" or long syntax
+        if isinstance(p, dict):
+            port, proto = str(p.get("target", "")), str(p.get("protocol") or "tcp")
+        else:
+            text, _, proto = str(p).partition("/")
+            port = text.rsplit(":", 1)[-1].split("-")[0]
+        if not port.isdigit():
+            continue
+        n, proto = int(port), proto or "tcp"
+        if not any(r.kind == "cidr" and any(p.proto == proto and p.lo <= n <= p.hi
+                                            for p in r.ports) for r in rules):
+            raise err(f"service {svc.name!r}: port {n}/{proto} is published, but its ingress "
+                      f"policy lets no address outside reach it",
+                      f"add {{cidr: 0.0.0.0/0, ports: [\"{n}/{proto}\"]}} or drop the port")
 
 
 def check(project: Project) -> None:

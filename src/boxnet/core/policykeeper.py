@@ -2,9 +2,10 @@
 
 Every event that changes who has which address (a sandbox ready, an endpoint
 joined or left, a container stopped, removed or renamed, a network created
-or removed) recompiles the policies of all running containers against the
-current endpoints (policy/compile.py) and hands the result to the firewall,
-which applies the difference in one nftables transaction.  So a name in a
+or removed) brings the policy sets up to date with all running containers'
+policies and the current endpoints, rebuilding only what changed
+(policy/incremental.py, equal to policy/compile.py's full compile), and hands
+the difference to the firewall, one nftables transaction.  So a name in a
 rule means the endpoints of that moment: a new replica of ``app`` is allowed
 before its process starts (``sandbox_ready`` fails the start if the sets
 cannot be written), and a removed one is revoked while its endpoint goes.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
 from ..policy import compile as pcompile
+from ..policy.incremental import Incremental
 from ..policy.model import LABEL, PolicyError, from_labels
 from . import policycheck
 from .events import LifecycleListener
@@ -44,7 +46,7 @@ class PolicyKeeper(LifecycleListener):
         """``ctl``: the Controller (its containers, endpoints, networks, firewall)."""
         self.ctl = ctl
         self._lock = asyncio.Lock()
-        self.elements = pcompile.Elements()   # what the firewall holds now
+        self._sets = Incremental()   # what the firewall holds now, kept by differences
         self._parsed: dict[str, tuple[str, object]] = {}   # container id -> (label, Policy)
 
     def _policy_of(self, c):
@@ -92,18 +94,23 @@ class PolicyKeeper(LifecycleListener):
                 policies[cid] = pol
         return policies, members, nets
 
+    @property
+    def elements(self) -> pcompile.Elements:
+        """What the firewall holds now (built on demand: diagnose, the UI)."""
+        return self._sets.elements()
+
     async def refresh(self, skip_ep: str = "", skip_cid: str = "") -> None:
-        """Recompile from the current state and apply the difference."""
+        """Bring the sets up to date with the current state: only the pairs that
+        changed are rebuilt (policy/incremental.py), their difference is one
+        transaction."""
         async with self._lock:
-            if not self.elements.size() and not any(
+            if self._sets.empty() and not any(
                     LABEL in c.config.labels for c in self.ctl.containers.values()):
                 return   # no policy anywhere: nothing to compile (the common case)
             policies, members, nets = self._inventory(skip_ep, skip_cid)
-            new = pcompile.compile_policies(policies, members, nets)
-            if new == self.elements:
-                return
-            await self.ctl.firewall.set_policy({k: getattr(new, k) for k in pcompile.KINDS})
-            self.elements = new
+            gone, came = self._sets.update(policies, members, nets)
+            if gone or came:
+                await self.ctl.firewall.update_policy(gone, came)
 
     def check_create(self, name: str | None, cfg) -> list[str]:
         """Before a create records anything: a 400 for a policy that contradicts

@@ -119,6 +119,10 @@ class Firewall(abc.ABC):
         """Make the least-privilege policy sets hold exactly ``sets`` (set kind of
         policy/compile.py -> frozenset of element tuples), atomically."""
 
+    async def update_policy(self, gone: dict, came: dict) -> None:
+        """Remove the ``gone`` and add the ``came`` policy set elements (set kind ->
+        element tuples), atomically: the change alone, whatever the sets hold."""
+
     def filters(self, network_id: str) -> bool:
         """True when this network's forwarded traffic passes boxnet's tables (a policy
         on an endpoint of another network could not be enforced)."""

@@ -263,7 +263,27 @@ class NftFirewall(Firewall):
             return
         if any(sets.get(k) for k in ("gate_in", "gate_eg")):
             self._bridge_nf()
-        self._policy = {k: frozenset(v) for k, v in sets.items() if v}
+        self._policy = {k: set(v) for k, v in sets.items() if v}
+        try:
+            self._run(ruleset.policy_elements(gone, "delete")
+                      + ruleset.policy_elements(came, "add"))
+        except KernelError as exc:
+            await self._resync_after(exc)
+
+    async def update_policy(self, gone: dict, came: dict) -> None:
+        """Apply one difference of the policy sets (policy/incremental.py): its
+        elements only, one transaction; the state kept in place (no copy of the
+        sets, which hold tens of thousands of elements at 100 meshed policies)."""
+        gone = {k: v for k, v in gone.items() if v}
+        came = {k: v for k, v in came.items() if v}
+        if not gone and not came:
+            return
+        if came.get("gate_in") or came.get("gate_eg"):
+            self._bridge_nf()
+        for k, v in gone.items():
+            self._policy.get(k, set()).difference_update(v)
+        for k, v in came.items():
+            self._policy.setdefault(k, set()).update(v)
         try:
             self._run(ruleset.policy_elements(gone, "delete")
                       + ruleset.policy_elements(came, "add"))
