@@ -80,10 +80,19 @@ def run(ctx: Context) -> dict:
             ingress=[{"container": "pp-cli", "ports": [f"{PORT}/tcp"]}]))
         cli = _run(peer, "pp-cli", _label(
             egress=[{"container": "pp-srv", "ports": [f"{PORT}/tcp"]}]))
+        # the policied pair and the first pair (no policy of its own, the 100 now
+        # present) alternate: a drift of the machine shows in both, a policy's cost
+        # in the first only
+        pol_runs, after_runs = [], []
+        for _ in range(max(reps, 2)):
+            pol_runs += iperf(peer.container_netns(srv), peer.container_netns(cli),
+                              peer.container_ip(srv, NET), secs)
+            after_runs += iperf(peer.container_netns(a), peer.container_netns(b),
+                                peer.container_ip(a, NET), secs)
         ctx.metric("c2c_policy100", "container to container, 100 policies (its own included)",
-                   "Gbit/s", "boxnet",
-                   sum((iperf(peer.container_netns(srv), peer.container_netns(cli),
-                              peer.container_ip(srv, NET), secs) for _ in range(reps)), []),
+                   "Gbit/s", "boxnet", pol_runs, higher_is_better=True)
+        ctx.metric("c2c_none_after", "container to container, no policy of its own, the 100 "
+                   "present (alternated with the line above)", "Gbit/s", "boxnet", after_runs,
                    higher_is_better=True)
         ctx.metric("run_port", "run -d with one published port (no policy)", "ms", "boxnet",
                    _timed_runs(peer, "tp", n_ops, ports={"80/tcp": [{"HostPort": ""}]}))
@@ -110,6 +119,9 @@ def run(ctx: Context) -> dict:
              "veth and runc dominate both); the goal compares the firewall steps themselves "
              "(bench/scenarios/policy_fwstep.py: the keeper's update + nft transaction for "
              "a policy, add_ports for a port, in a bench netns holding the same 100 policies).")
+    ctx.note("c2c_none_after: the first (unpolicied) pair again once the 100 policies exist, "
+             "alternated with the policied pair: compare c2c_policy100 with it too (a drift "
+             "of the shared machine shows in both).")
     ctx.note(f"iperf3 TCP, one stream, -t {secs}, {reps} run(s) per point. The policy is "
              "judged on a connection's first packet (after ct established), and every "
              "policy is set elements, so the per-packet cost does not depend on how many "
