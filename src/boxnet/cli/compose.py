@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from . import compose_extra
+from . import compose_cmds, compose_extra
 from .compose_state import ComposeState, handled
 from .options import Failure, print_err
 
@@ -40,24 +40,9 @@ def compose(ctx, files, project_name, env_file, project_directory, host) -> None
               "(implies detached mode)")
 @click.argument("services", nargs=-1)
 @click.pass_obj
-@handled
 def up(st, detach, remove_orphans, wait, services) -> None:
     """Create and start containers"""
-    r = st.runner()
-    r.up(list(services) or None)
-    if remove_orphans:
-        r.remove_orphans()
-    if wait:
-        r.wait(list(services) or None)
-        return
-    if not detach:
-        from ..compose.logs import follow
-        try:
-            follow(st.client, r.containers(list(services)[0] if len(services) == 1 else None),
-                   follow_=True)
-        except KeyboardInterrupt:
-            print_err("Gracefully stopping... (press Ctrl+C again to force)")
-            r.each("stop", list(services) or None)
+    compose_cmds.up(st, detach, remove_orphans, wait, list(services))
 
 
 @compose.command("pull")
@@ -77,14 +62,9 @@ def pull(st, services) -> None:
               "in the file")
 @click.option("-t", "--timeout", type=int, default=None, help="Shutdown timeout in seconds")
 @click.pass_obj
-@handled
 def down(st, volumes, remove_orphans, timeout) -> None:
     """Stop and remove containers and networks"""
-    r = st.runner()
-    r.stop_timeout = timeout
-    errors = r.down(remove_orphans, remove_volumes=volumes)
-    if errors:
-        raise Failure("\n".join(errors))
+    compose_cmds.down(st, volumes, remove_orphans, timeout)
 
 
 @compose.command("ps")

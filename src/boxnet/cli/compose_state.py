@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from ..client.engine import Client
-from .options import Failure, print_err
+from .failure import Failure, print_err
 
 
 class ComposeState:

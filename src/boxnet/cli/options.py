@@ -7,15 +7,7 @@ import sys
 import click
 
 from ..client.engine import encode_filters
-
-
-class Failure(Exception):
-    """A client-side error printed as-is to stderr, with an exit code."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+from .failure import Failure, print_err  # noqa: F401  (click-free: cli/failure.py)
 
 
 def parse_map(values: tuple[str, ...] | list[str], flag: str,
@@ -48,12 +40,6 @@ def filters_query(filters: tuple[str, ...]) -> str | None:
         return encode_filters(list(filters))
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="'--filter'") from None
-
-
-def print_err(msg: str) -> None:
-    """Write one line to stderr."""
-    sys.stderr.write(msg.rstrip("\n") + "\n")
-    sys.stderr.flush()
 
 
 def confirm(message: str) -> bool:

@@ -13,7 +13,6 @@ import urllib.parse
 
 from ..client.engine import Client
 from ..client.errors import APIError
-from ..client.streams import STDERR, SYSTEMERR, demux
 from . import labels as L
 
 
@@ -89,6 +88,7 @@ def image_exists(client: Client, image: str) -> bool:
 def exec_run(client: Client, ref: str, cmd: list[str], timeout: float = 30
              ) -> tuple[int | None, str, str]:
     """Run cmd in a running container; (exit code or None, stdout, stderr)."""
+    from ..client.streams import STDERR, SYSTEMERR, demux   # not on up/down's path
     body = {"AttachStdout": True, "AttachStderr": True, "AttachStdin": False, "Tty": False,
             "Cmd": list(cmd)}
     exec_id = client.post(f"/containers/{ref}/exec", body)["Id"]

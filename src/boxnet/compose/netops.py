@@ -16,11 +16,10 @@ with static addresses first (see project.py).
 from __future__ import annotations
 
 import ipaddress
-from concurrent.futures import ThreadPoolExecutor
 
 from ..client.engine import Client
 from ..client.errors import APIError
-from . import engine
+from . import engine, parallel
 from . import labels as L
 from .errors import ProjectError
 from .model import NetworkSpec, Project
@@ -135,6 +134,5 @@ def remove(client: Client, project: Project, log) -> list[str]:
             if e.status != 404:
                 errors.append(f"network {name}: {e.message}")
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, engine.networks(client, project.name)))
+    parallel.each(one, engine.networks(client, project.name))
     return errors

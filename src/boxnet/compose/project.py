@@ -11,11 +11,9 @@ containers, then the networks compose created: never external ones.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ..client.engine import Client
 from ..client.errors import APIError, OptionError
-from . import create, engine, health, mounts, netops, support, volumes
+from . import create, engine, health, mounts, netops, parallel, support, volumes
 from . import labels as L
 from .errors import ComposeError, ProjectError, dotted
 from .model import Project, Service
@@ -284,9 +282,8 @@ class Runner:
 
         anonymous = {n for c in cs for n in self._anonymous_volumes(c).values()} \
             if remove_volumes else set()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for lvl in sorted(levels):
-                list(pool.map(remove, levels[lvl]))
+        for lvl in sorted(levels):
+            parallel.each(remove, levels[lvl])
         if not orphans or remove_orphans:
             errors += netops.remove(self.client, self.project, self.log)
         else:

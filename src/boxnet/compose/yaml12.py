@@ -10,15 +10,20 @@ nodes (with a resolver holding the YAML 1.2 core schema: null, true/false, decim
   aliases) would blow up; the constructor stops after MAX_NODES nodes or MAX_DEPTH levels
   and rejects an alias that contains itself.
 Compose's `<<` merge keys and its `!reset` / `!override` tags are supported.
+
+PyYAML is imported on the first parse (~10 ms of start-up): a file parsed before is
+answered from compose/doccache.py without it.
 """
 
 from __future__ import annotations
 
 import re
 
-import yaml
-
+from . import doccache
 from .errors import ComposeError
+
+yaml = None   # the PyYAML module, set by _pyyaml() at the first parse
+_LOADER = None
 
 MAX_NODES = 100_000
 MAX_DEPTH = 100
@@ -45,22 +50,29 @@ class Tagged:
         return f"Tagged({self.tag!r}, {self.value!r})"
 
 
-class Loader12(yaml.SafeLoader):
-    """PyYAML's parser and composer with YAML 1.2 core-schema implicit resolvers."""
+def _pyyaml():
+    """PyYAML's parser and composer with YAML 1.2 core-schema implicit resolvers (the
+    loader class, made once; the module is kept in the global `yaml`)."""
+    global yaml, _LOADER
+    if _LOADER is None:
+        import yaml as pyyaml
 
-    yaml_implicit_resolvers: dict = {}
+        class Loader12(pyyaml.SafeLoader):
+            """PyYAML's parser and composer with YAML 1.2 core-schema resolvers."""
 
+            yaml_implicit_resolvers: dict = {}
 
-def _resolver(tag: str, pattern: str, first: str) -> None:
-    Loader12.add_implicit_resolver(tag, re.compile(pattern, re.X), list(first))
+        def resolver(tag: str, pattern: str, first) -> None:
+            Loader12.add_implicit_resolver(tag, re.compile(pattern, re.X), list(first))
 
-
-_resolver(NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])
-_resolver(BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
-_resolver(INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789")
-_resolver(FLOAT, r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        resolver(NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])
+        resolver(BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
+        resolver(INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789")
+        resolver(FLOAT, r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                  r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789")
-_resolver(MERGE, r"^(?:<<)$", "<")
+        resolver(MERGE, r"^(?:<<)$", "<")
+        yaml, _LOADER = pyyaml, Loader12
+    return _LOADER
 
 
 def _scalar(node: yaml.ScalarNode):
@@ -166,7 +178,11 @@ class _Builder:
 
 
 def load(text: str | bytes, file: str) -> tuple[dict, dict[tuple, int]]:
-    """Parse one compose file; return (data, lines) or raise ComposeError naming file:line."""
+    """Parse one compose file; return (data, lines) or raise ComposeError naming file:line.
+
+    A text parsed before (same bytes, same parser) is answered from the cache
+    (compose/doccache.py); only successful parses are stored.
+    """
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise ComposeError(f"file larger than {MAX_BYTES // 2**20} MiB", file)
@@ -174,8 +190,20 @@ def load(text: str | bytes, file: str) -> tuple[dict, dict[tuple, int]]:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ComposeError(f"not UTF-8 text (byte {e.start})", file) from None
+    key = doccache.key(text)
+    hit = doccache.get(key)
+    if hit is not None:
+        return hit
+    data, lines = _parse(text, file)
+    doccache.put(key, data, lines)
+    return data, lines
+
+
+def _parse(text: str, file: str) -> tuple[dict, dict[tuple, int]]:
+    """PyYAML's nodes turned into plain data and lines (the uncached path of `load`)."""
+    loader = _pyyaml()
     try:
-        nodes = list(yaml.compose_all(text, Loader=Loader12))
+        nodes = list(yaml.compose_all(text, Loader=loader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         msg = " ".join(x for x in (e.context, e.problem) if x)
