@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="runc busybox-static tini nftables libnftables1 iproute2 iputils-ping util-linux python3-venv graphviz"
+PKGS="runc busybox-static tini nftables libnftables1 iproute2 iputils-ping util-linux python3-venv graphviz curl"
 [ "${1:-}" = "--dev" ] && PKGS="$PKGS iperf3 etcd-server etcd-client docker-registry skopeo dnsmasq containerd docker.io containernetworking-plugins chromium"
 missing=""
 for p in $PKGS; do

@@ -61,10 +61,13 @@ class Containerd:
             assert self.proc.poll() is None, (self.dir / "containerd.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "containerd not ready"
             time.sleep(0.1)
+        # the default launcher (sh + curl where curl is installed, as here) and the
+        # Python one
         subprocess.run([str(VENV_BIN / "boxnet-cni"), "install", str(self.dir / "bin")],
                        check=True, capture_output=True)
-        subprocess.run([str(VENV_BIN / "boxnet-cni"), "install", "--shell", str(self.dir / "bin"),
-                        "boxnet-sh"], check=True, capture_output=True)
+        assert (self.dir / "bin" / "boxnet").read_text().startswith("#!/bin/sh\n")
+        subprocess.run([str(VENV_BIN / "boxnet-cni"), "install", "--python", str(self.dir / "bin"),
+                        "boxnet-py"], check=True, capture_output=True)
         for p in ("loopback", "portmap", "tuning", "bridge", "host-local"):
             shutil.copy2(f"{REF}/{p}", self.dir / "bin" / p)
         tar = self.dir / "image.tar"
@@ -80,7 +83,7 @@ class Containerd:
     def set_conflist(self, conf: dict) -> None:
         """The only conflist of the conf dir (boxnet's entries get this host's socket)."""
         for p in conf["plugins"]:
-            if p["type"] in ("boxnet", "boxnet-sh"):
+            if p["type"] in ("boxnet", "boxnet-py"):
                 p.setdefault("socket", str(self.host.sock))
         for f in (self.dir / "conf").iterdir():
             f.unlink()
@@ -290,7 +293,7 @@ def test_add_check_del_gc_status_and_version_as_a_runtime_calls_them(ctrd, host)
     ({}, {"CNI_IFNAME": ""}, 4, "CNI_IFNAME"),
     ({}, {"CNI_ARGS": "FOO=1"}, 4, "FOO"),
 ])
-@pytest.mark.parametrize("launcher", ["boxnet", "boxnet-sh"])
+@pytest.mark.parametrize("launcher", ["boxnet", "boxnet-py"])
 def test_bad_input_is_a_cni_error_and_leaves_nothing(ctrd, host, conf_patch, env_patch, code,
                                                      words, launcher):
     """Each bad configuration or environment: CNI's error code, msg naming the
@@ -305,10 +308,12 @@ def test_bad_input_is_a_cni_error_and_leaves_nothing(ctrd, host, conf_patch, env
     assert host.network("cnia")["Containers"] == usage
 
 
-def test_undecodable_config_is_error_6(ctrd):
-    p = subprocess.run([str(ctrd.dir / "bin" / "boxnet")], input=b"{not json",
-                       capture_output=True, env={"CNI_COMMAND": "ADD"}, timeout=30)
-    assert p.returncode == 1 and json.loads(p.stdout)["code"] == 6
+@pytest.mark.parametrize("launcher", ["boxnet", "boxnet-py"])
+def test_undecodable_config_is_error_6(ctrd, host, launcher):
+    p = subprocess.run([str(ctrd.dir / "bin" / launcher)], input=b"{not json",
+                       capture_output=True, timeout=30,
+                       env={"CNI_COMMAND": "ADD", "BOXNET_HOST": f"unix://{host.sock}"})
+    assert p.returncode == 1 and json.loads(p.stdout)["code"] == 6, p.stdout
 
 
 def test_podman_cni_backend_skipped():
@@ -373,24 +378,26 @@ def test_attachment_survives_a_boxnetd_restart(ctrd, host):
     ctrd.ctr("container", "rm", "r1", check=False)
 
 
-def test_shell_launcher_with_ctr_run_cni(ctrd, host):
-    """The sh + curl launcher (`boxnet-cni install --shell`): ctr run --cni through it,
-    the container pings one of boxnet's own; DEL by ctr leaves no veth; STATUS and
-    VERSION; boxnetd down is error 11 (50 for STATUS)."""
+@pytest.mark.parametrize("launcher", ["boxnet", "boxnet-py"])
+def test_launcher_with_ctr_run_cni(ctrd, host, launcher):
+    """Each launcher (the default sh + curl one, and `boxnet-cni install --python`):
+    ctr run --cni through it, the container pings one of boxnet's own; DEL by ctr
+    leaves no veth; STATUS and VERSION; boxnetd down is error 11 (50 for STATUS)."""
     c = host.cli("run", "-d", "--network", "cnia", "busybox", "sleep", "600").stdout.strip()
     ip = host.ip_of(c, "cnia")
     # containerd 1.6 (libcni 1.1.2) and Debian's reference plugins stop at 1.0.0
     ctrd.set_conflist({"cniVersion": "1.0.0", "name": "cnia",
-                       "plugins": [{"type": "boxnet-sh", "network": "cnia"}, {"type": "tuning"}]})
+                       "plugins": [{"type": launcher, "network": "cnia"}, {"type": "tuning"}]})
     before = host.link_names()
-    r = ctrd.run_cni("--rm", IMAGE, "sh1", "/bin/busybox", "ping", "-c1", "-W3", ip, check=False)
+    r = ctrd.run_cni("--rm", IMAGE, f"l-{launcher}", "/bin/busybox", "ping", "-c1", "-W3", ip,
+                     check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert host.link_names() == before
-    assert plugin(ctrd, "STATUS", _conf(host, "cnia"), "boxnet-sh")[0] == 0
-    rc, v = plugin(ctrd, "VERSION", {}, "boxnet-sh")
+    assert plugin(ctrd, "STATUS", _conf(host, "cnia"), launcher)[0] == 0
+    rc, v = plugin(ctrd, "VERSION", {}, launcher)
     assert rc == 0 and "1.1.0" in v["supportedVersions"], v
     gone = _conf(host, "cnia", socket=str(host.dir / "nosock"))
-    assert plugin(ctrd, "STATUS", gone, "boxnet-sh")[1]["code"] == 50
-    rc, err = plugin(ctrd, "ADD", gone, "boxnet-sh", **_env("x", host.netns))
+    assert plugin(ctrd, "STATUS", gone, launcher)[1]["code"] == 50
+    rc, err = plugin(ctrd, "ADD", gone, launcher, **_env("x", host.netns))
     assert rc == 1 and err["code"] == 11, err
     host.cli("rm", "-f", c)

@@ -153,3 +153,32 @@ def test_undecodable_config_with_daemon_down_is_6(tmp_path):
     env = {b"BOXNET_HOST": str(tmp_path / "none").encode()}
     assert json.loads(L.run(b"ADD", b"{not json", env)[1])["code"] == 6
     assert json.loads(L.run(b"ADD", b"[]", env)[1])["code"] == 6
+
+
+def test_default_is_sh_with_curl_else_python(tmp_path, monkeypatch, capsys):
+    """`install DIR`: the sh + curl launcher (curl's absolute path in it) where curl
+    is on PATH, else the Python one with a note; `--shell` without curl is refused
+    and leaves no file."""
+    from boxnet.cni import main as M
+    monkeypatch.setattr(sys, "argv", ["boxnet-cni", "install", str(tmp_path)])
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    curl = bindir / "curl"
+    curl.write_text("#!/bin/sh\n")
+    curl.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    M.main()
+    text = (tmp_path / "boxnet").read_text()
+    assert text.startswith("#!/bin/sh\n") and f"out=$({curl} " in text
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    M.main()
+    assert (tmp_path / "boxnet").read_text().startswith(f"#!{sys.executable} -IS\n")
+    assert "no curl on PATH" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["boxnet-cni", "install", "--shell", str(tmp_path), "sh"])
+    with pytest.raises(SystemExit) as e:
+        M.main()
+    assert "needs curl" in str(e.value) and not (tmp_path / "sh").exists()
+    monkeypatch.setattr(sys, "argv", ["boxnet-cni", "install", "--perl", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        M.main()
+    assert "usage" in str(e.value)
