@@ -89,7 +89,8 @@ def test_mtu_mismatch_across_hosts(cl):
     a, b = cl.hosts
     ip = b.ip_of("mb", NET)
     # the other host's endpoint reaches this host's records (the etcd watch)
-    wait_for(lambda: diag(a, "ma", "mb")[0] == 0, timeout=30, what="mb known on host 1")
+    wait_for(lambda: a.api("GET", "/boxnet/v1/diagnose?from=ma&to=mb")[1].get("Reachable")
+             is True, timeout=30, what="mb known on host 1 and reachable")
     rc, ans = diag(a, "ma", "mb")
     assert ans["Causes"] == [] and ans["Address"] == ip, ans
     assert "1450 bytes (DF) answered" in ans["Probe"]["Result"], ans
@@ -124,8 +125,18 @@ def test_mtu_mismatch_across_hosts(cl):
 
 def test_remote_by_address_and_unknown(cl):
     """B given by its overlay address on the other host is diagnosed as that
-    container; a name no host has is still a clear 404."""
+    container; one on another overlay shares no network with A (the fix
+    connects A to it); a name no host has is still a clear 404."""
     a, b = cl.hosts
+    a.cli("network", "create", "-d", "overlay", "--attachable", "ovother")
+    wait_for(lambda: b.api("GET", "/networks/ovother")[0] == 200, what="ovother on host 2")
+    b.cli("run", "-d", "--name", "mc", "--network", "ovother", "boxnet/host", "sleep", "3600")
+    wait_for(lambda: a.api("GET", "/boxnet/v1/diagnose?from=ma&to=mc")[0] == 200, timeout=30,
+             what="mc known on host 1")
+    rc, ans = diag(a, "ma", "mc")
+    assert rc == 1 and "no-shared-network" in [c["Cause"] for c in ans["Causes"]], ans
+    assert ans["Fix"] == "boxnet network connect ovother ma", ans
+    assert not ans["Probe"]["Reached"], ans
     ip = b.ip_of("mb", NET)
     rc, ans = diag(a, "ma", ip)
     assert rc == 0 and ans["Address"] == ip and ans["Causes"] == [], ans

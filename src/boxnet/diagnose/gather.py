@@ -83,13 +83,11 @@ def _by_ip(ctl, ip: str):
 
 
 def _remote(ctl, ref: str, net_ids) -> tuple | None:
-    """(endpoint, name) of a container on another host of the cluster on one
-    of ``net_ids`` (an overlay), by address or DNS name; None if none."""
+    """(endpoint, name) of a container on another host of the cluster (an
+    overlay endpoint), by address, name or id; one on ``net_ids`` first."""
     eps, conts = ctl.remote_endpoints()
     low = ref.lower()
-    for ep in eps:
-        if ep.network_id not in net_ids:
-            continue
+    for ep in sorted(eps, key=lambda e: e.network_id not in net_ids):
         c = conts.get(ep.container_id)
         name = c.name.lstrip("/") if c is not None else ep.container_id[:12]
         if ref in (_plain(ep.ipv4), _plain(ep.ipv6)) or low == name.lower() or \
@@ -105,9 +103,13 @@ async def _facts_remote(ctl, f: Facts, a, a_eps, a_nets, ep, name: str) -> Facts
     read there and the MTU check is the path probe of `diagnose`."""
     f.b_container, f.b_running, f.remote = name, True, True
     f.by_name = not _is_ip(f.b)
-    nw = a_nets[ep.network_id]
-    f.b_nets, f.shared = [nw.name], [_net(nw)]
     f.target_ip = f.target_ip or _plain(ep.ipv4 or ep.ipv6)
+    nw = ctl.networks.get(ep.network_id)
+    f.b_nets = [nw.name] if nw is not None else []
+    if ep.network_id not in a_nets:   # B's overlay is not one of A's
+        f.name_resolves = False
+        return f
+    f.shared = [_net(nw)]
     if f.by_name:
         f.name_resolves = True   # the cluster's records feed A's embedded DNS
     a_ep = next(x for x in a_eps if x.network_id == ep.network_id)
