@@ -62,7 +62,10 @@ def test_a_dropped_x_boxnet_policy_is_refused(tmp_path):
     f = tmp_path / "compose.yaml"
     f.write_text("services:\n  db:\n    image: busybox\n    x-boxnet:\n      policy:\n"
                  "        ingress: []\n  app:\n    image: busybox\n")
-    lab = {"com.docker.compose.project.config_files": f"{tmp_path}/missing.yaml,{f}"}
+    import os
+    os.mkfifo(tmp_path / "fifo")           # a label naming a FIFO never blocks the daemon
+    lab = {"com.docker.compose.project.config_files":
+           f"{tmp_path}/missing.yaml,{tmp_path}/fifo,/dev/zero,{f}"}
     with pytest.raises(InvalidParameter, match="x-boxnet policy in .*compose.yaml"):
         _check(_cfg(None, labels={**lab, "com.docker.compose.service": "db"}))
     assert _check(_cfg(None, labels={**lab, "com.docker.compose.service": "app"})) == []

@@ -121,15 +121,33 @@ def dropped_extension(labels: dict) -> str:
     import yaml
     for path in files:
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = yaml.safe_load(fh)
-        except (OSError, yaml.YAMLError):
+            doc = yaml.safe_load(_read_small(path))
+        except (OSError, ValueError, yaml.YAMLError):
             continue
         ext = ((doc or {}).get("services") or {}).get(svc) if isinstance(doc, dict) else None
         ext = ext.get("x-boxnet") if isinstance(ext, dict) else None
         if isinstance(ext, dict) and "policy" in ext:
             return path
     return ""
+
+
+MAX_FILE = 4 << 20
+
+
+def _read_small(path: str) -> str:
+    """A regular file of at most MAX_FILE bytes (a label names it: never block the
+    daemon on a FIFO or read a device without end)."""
+    import os
+    import stat
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE:
+            raise ValueError(f"{path}: not a regular file of at most {MAX_FILE} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE + 1).decode("utf-8")
+    finally:
+        os.close(fd)
 
 
 def check_create(cfg, name: str, network_exists, containers) -> list[str]:
