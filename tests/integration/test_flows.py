@@ -187,6 +187,30 @@ def test_dropped_by_icc_off(world):
     assert "dropped-by-ICC-off" in r.stdout, r.stdout
 
 
+def test_dropped_by_icc_off_ipv6(world):
+    """The same over IPv6: the attempt stops at the neighbour solicitation for
+    the server's address, seen as a flow "dropped by ICC off" (proto "ndp")
+    from the client's address to the server's."""
+    host, _, _ = world
+    host.cli("network", "create", "--ipv6", "--subnet", "10.91.0.0/24", "--subnet",
+             "fd00:95:1::/64", "-o", "com.docker.network.bridge.enable_icc=false", "flowicc6")
+    host.cli("run", "-d", "--name", "ficc6s", "--network", "flowicc6", "boxnet/host",
+             *server_cmd(PORT))
+    host.cli("run", "-d", "--name", "ficc6c", "--network", "flowicc6", "boxnet/host",
+             "sleep", "600")
+    wait_ready(host, "ficc6s", PORT)
+    ip, src = host.ip_of("ficc6s", "flowicc6", v6=True), host.ip_of("ficc6c", "flowicc6", v6=True)
+    r = host.exec("ficc6c", "python3", "-c", CLIENT, "tcp", ip, str(PORT), timeout=30)
+    assert r.returncode != 0 or "FAIL" in r.stdout, f"{ip} answered with ICC off: {r.stdout}"
+    got = _poll(lambda: [f for f in _flows(host) if f["state"] == "dropped"
+                         and f["dst"]["ip"] == ip],
+                f"no dropped flow to {ip}: {_flows(host)}")
+    f = got[-1]
+    assert f["verdict"] == "dropped by ICC off" and f["proto"] == "ndp", f
+    assert f["src"]["ip"] == src and f["src"]["container"] == "ficc6c", f
+    assert f["dst"]["container"] == "ficc6s", f
+
+
 def test_flows_off(make_host):
     """boxnetd --flows=off: no log rule in the ruleset, no conntrack
     accounting turned on, and both the API and `boxnet flows` answer an

@@ -70,12 +70,12 @@ def test_arp_of_icc_off_is_a_drop_with_its_verdict():
 def test_icc_log_rules_precede_the_icc_drop_and_go_with_flows_off():
     fwd = bridgeset.BRIDGE_CHAINS["forward"][1]
     logs = [i for i, r in enumerate(fwd) if '"boxnet-icc "' in r]
-    assert len(logs) == 2 and max(logs) < fwd.index("iifname @iccports drop")
+    assert len(logs) == 4 and max(logs) < fwd.index("iifname @iccports drop")
     on, off = "\n".join(ruleset.skeleton()), "\n".join(ruleset.skeleton(flow_log=False))
-    assert on.count(" log prefix ") == 5 and " log " not in off and "group 2001" not in off
+    assert on.count(" log prefix ") == 7 and " log " not in off and "group 2001" not in off
     assert "add rule inet boxnet poldrop drop" in off   # the drops stay, unlogged
     want_on, want_off = ruleset.expected_rule_counts(), ruleset.expected_rule_counts(False)
-    assert sum(want_on.values()) - sum(want_off.values()) == 5
+    assert sum(want_on.values()) - sum(want_off.values()) == 7
     assert " log " not in ruleset.full_ruleset([], flow_log=False)
 
 
@@ -105,3 +105,13 @@ def test_cli_warns_of_lost_records(capsys):
     _warn_lost("conntrack=3, drops=1")
     err = capsys.readouterr().err
     assert "3 conntrack events and 1 logged drop" in err and err.startswith("WARNING")
+
+
+def test_neighbour_solicitation_names_its_target():
+    import ipaddress
+    src, grp, tgt = (ipaddress.IPv6Address(a).packed
+                     for a in ("fd00::2", "ff02::1:ff00:3", "fd00::3"))
+    ns = bytes([0x60, 0, 0, 0, 0, 32, 58, 255]) + src + grp + bytes([135] + [0] * 7) + tgt
+    assert nflog.parse_packet(ns) == ("ndp", "fd00::2", "fd00::3", 0, 0)
+    echo = ns[:40] + bytes([128] + [0] * 23)   # another ICMPv6 message: its own addresses
+    assert nflog.parse_packet(echo) == ("icmpv6", "fd00::2", "ff02::1:ff00:3", 0, 0)

@@ -32,6 +32,7 @@ _COPY_PACKET = 2
 _COPY_RANGE = 64
 _ATTR_PACKET_HDR, _ATTR_PAYLOAD, _ATTR_PREFIX = 1, 9, 10
 _ETH_P_ARP = 0x0806
+_ND_SOLICIT = 135   # ICMPv6 neighbour solicitation
 _PROTOS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 
 
@@ -93,6 +94,10 @@ def parse_packet(payload: bytes, hw_protocol: int = 0) -> tuple[str, str, str, i
     sport = dport = 0
     if num in (6, 17, 132) and len(l4) >= 4:
         sport, dport = struct.unpack_from("!HH", l4)
+    if ver == 6 and num == 58 and len(l4) >= 24 and l4[0] == _ND_SOLICIT:
+        # the ICC-off log of a neighbour solicitation: the attempt is on its
+        # target (the packet itself goes to a solicited-node multicast group)
+        return "ndp", src, str(ipaddress.IPv6Address(l4[8:24])), 0, 0
     return _PROTOS.get(num, str(num)), src, dst, sport, dport
 
 

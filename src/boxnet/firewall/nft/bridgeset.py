@@ -19,8 +19,9 @@ Every container port of a boxnet bridge is held to its own identity:
   elements are the 128-bit targets as integers);
 * ICC off: frames between ports of an ICC-off bridge are dropped, except
   DNATed ones (published ports between containers, marked in the inet table);
-  the ARP requests and IPv4 packets for the out port's own address are
-  logged first, rate-limited, for the flows' "dropped by ICC off".
+  the ARP requests, IPv6 neighbour solicitations and IP packets for the out
+  port's own address are logged first, rate-limited, for the flows'
+  "dropped by ICC off".
 
 The needed kernel has no NFT_BRIDGE_META (no `meta ibrname`), so every set
 is keyed by bridge port (``iifname``).
@@ -74,6 +75,11 @@ BRIDGE_CHAINS: dict[str, tuple[str | None, list[str]]] = {
         # attempt on them), and IPv4 to it (a neighbour entry already made)
         f"iifname @iccports oifname . arp daddr ip @ep4 {drop_log('icc')}",
         f"iifname @iccports oifname . ip daddr @ep4 {drop_log('icc')}",
+        # the same for IPv6: the neighbour solicitation for the port's own address (its
+        # target, raw as in na6), and IPv6 to it
+        f"iifname @iccports icmpv6 type nd-neighbor-solicit oifname . {NA_TARGET} @na6 "
+        f"{drop_log('icc')}",
+        f"iifname @iccports oifname . ip6 daddr @ep6 {drop_log('icc')}",
         "iifname @iccports drop",
     ]),
 }
