@@ -125,6 +125,8 @@ class Rig:
             "netns": sorted(self.kernel.netns),
             "routes": {p: dict(ns["routes"]) for p, ns in self.kernel.netns.items()},
             "runtime.running": sorted(k for k, v in self.runtime.state.items() if v == "running"),
+            "runtime.prepared": sorted(k for k, v in self.runtime.state.items()
+                                       if v == "prepared"),
             "dns.records": sorted(self.dns.records),
         }
 

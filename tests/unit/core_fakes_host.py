@@ -185,9 +185,27 @@ class FakeRuntime(Runtime):
         self.faults.hit("runtime.create")
         self.state[spec.container_id], self.specs[spec.container_id] = "created", spec
 
+    async def prepare(self, container_id: str) -> bool:
+        """Set the process up (runc create): it yields to the loop, as the real
+        one waits for runc while the core plumbs the netns."""
+        await asyncio.sleep(0)
+        self.faults.hit("runtime.prepare")
+        if self.state.get(container_id) != "created":
+            raise KernelError(f"no bundle for {container_id}")
+        self.state[container_id] = "prepared"
+        return True
+
+    async def abort(self, container_id: str) -> None:
+        """Undo a prepare: the waiting process is killed."""
+        self.faults.hit("runtime.abort")
+        if self.state.get(container_id) == "prepared":
+            self.state[container_id] = "created"
+
     async def start(self, container_id: str, on_exit) -> int:
-        """Start the process of a created bundle."""
+        """Start the process of a created (or prepared) bundle."""
         self.faults.hit("runtime.start")
+        if self.state.get(container_id) == "prepared":
+            self.state[container_id] = "created"
         if self.state.get(container_id) != "created":
             raise KernelError(f"no bundle for {container_id}")
         self.state[container_id], self._on_exit[container_id] = "running", on_exit

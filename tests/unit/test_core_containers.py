@@ -71,6 +71,7 @@ START_STEPS = [
     ("store.put:endpoints", 3),
     ("listener.sandbox_ready", 1),      # DNS or ports refuse the sandbox
     ("runtime.create", 1),
+    ("runtime.prepare", 1),             # runc create, while the netns is plumbed
     ("netlink.set_default_route", 1),
     ("runtime.start", 1),
 ]

@@ -22,6 +22,7 @@ from . import procstart
 from .policykeeper import validate_labels as validate_policy
 from .clock import now_rfc3339
 from .naming import random_name
+from .spans import Spans
 from .teardown import Teardown
 from .undo import rollback
 
@@ -55,6 +56,7 @@ class ContainerOps:
     async def create_container(self, name: str | None, cfg: ContainerConfig,
                                endpoints: dict[str, EndpointSettings]) -> Container:
         """Validate and record a container; nothing runs yet."""
+        spans = Spans(f"create of {name or 'a container'}")
         if name:
             name = names.validate_name(name, "container")
         else:
@@ -88,15 +90,20 @@ class ContainerOps:
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                            f'"{other.id}". You have to remove (or rename) that container to be '
                            f'able to reuse that name.')
+        spans.mark("checks")
         async with rollback(f"create of container {name}") as undo:
             # volumes it names are made now, as dockerd does (removed if the create fails)
             mounts = await self.resolve_mounts(cfg.raw_config, cfg.raw_host_config,
                                                image.config.Volumes, undo)
+            spans.mark("volumes")
             c = Container(id=names.new_id(), name=name, created=now_rfc3339(), config=cfg,
                           image_id=image.id, networks=wanted, mounts=mounts)
             self.save_container(c)
+            spans.mark("store")
         self._index_container(c)
         await self.events.container_created(c)
+        spans.mark("events")
+        spans.log()
         return c
 
     def _wanted_networks(self, cfg: ContainerConfig,
@@ -173,67 +180,135 @@ class ContainerOps:
                 raise NotModified("container already started")
             await self._start_locked(c)
 
-    async def _build_sandbox(self, c: Container) -> tuple[str | None, dict[str, str]]:
-        """Own netns, endpoints and /etc files; (netns path or None for host mode, etc map)."""
-        host_mode = self.uses_host_stack(c)
-        if not host_mode:
-            c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
-            await asyncio.to_thread(kns.create_netns, c.sandbox_key)
-            recovery.record_netns(c)   # its inode: a re-pin must find this very netns
-            # accept_ra off, EUI-64 link-local: before any interface exists in it
-            await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
-            await self.nl.link_lo_up(c.sandbox_key)
-        else:
+    async def _make_netns(self, c: Container, spans: Spans) -> str | None:
+        """The container's own netns, pinned, with its defaults and `lo` up (None
+        for host mode: c.sandbox_key is then "")."""
+        if self.uses_host_stack(c):
             c.sandbox_key = ""
+            return None
+        c.sandbox_key = sandbox.netns_path(self.config.netns_dir, c.id)
+        await asyncio.to_thread(kns.create_netns, c.sandbox_key)
+        recovery.record_netns(c)   # its inode: a re-pin must find this very netns
+        spans.mark("netns")
+        # accept_ra off, EUI-64 link-local: before any interface exists in it
+        await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
+        await self.nl.link_lo_up(c.sandbox_key)
+        spans.mark("netns defaults")
+        return c.sandbox_key
+
+    def _etc_paths(self, c: Container) -> dict[str, str]:
+        """The /etc files' bind-mount map (host mode: no /etc/hosts of its own);
+        their content is written by _join_networks, in place."""
+        etc = sandbox.etc_paths(sandbox.container_dir(self.config.containers_dir, c.id))
+        if not c.sandbox_key:
+            etc.pop("/etc/hosts", None)
+        return etc
+
+    async def _join_networks(self, c: Container, spans: Spans) -> None:
+        """Join every network of `c` in its netns and write its /etc files."""
         for nid, st in list(c.networks.items()):
             nw = self.networks.get(nid)
             if nw is None:
                 raise NotFound(f"failed to set up container networking: network {nid} "
                                f"not found")
             await self.join_network(c, nw, st, c.sandbox_key)
-        etc = sandbox.write_files(sandbox.container_dir(self.config.containers_dir, c.id), c,
-                                  self.container_endpoints(c.id),
-                                  host_gateway=sandbox.host_gateway_ip(
-                                      self.networks, self.config.host_gateway_ips),
-                                  default_dns=self.config.dns,
-                                  links=self.link_lines(c, strict=True))
-        if host_mode:
-            etc.pop("/etc/hosts", None)
-        return c.sandbox_key or None, etc
+            spans.mark(f"join {nw.name}")
+        sandbox.write_files(sandbox.container_dir(self.config.containers_dir, c.id), c,
+                            self.container_endpoints(c.id),
+                            host_gateway=sandbox.host_gateway_ip(
+                                self.networks, self.config.host_gateway_ips),
+                            default_dns=self.config.dns,
+                            links=self.link_lines(c, strict=True))
+        spans.mark("etc files")
+
+    async def _plumb(self, c: Container, spans: Spans) -> None:
+        """The network side of a start: joins, /etc files, sandbox_ready (DNS,
+        ports, policy), default routes; c is "running" from here on."""
+        if not netmode.is_container_mode(c.config.network_mode):
+            await self._join_networks(c, spans)
+        await self.events.sandbox_ready(c)
+        spans.mark("sandbox_ready")
+        c.status = "running"
+        await self.after_endpoints_changed(c)
+        spans.mark("routes")
+
+    async def _process_spec(self, c: Container, image, netns: str | None,
+                            etc: dict[str, str]) -> ProcessSpec:
+        """The runtime's ProcessSpec of a start of `c` (its volumes mounted)."""
+        return ProcessSpec(container_id=c.id, rootfs=image.rootfs,
+                           args=list(c.config.entrypoint) + list(c.config.cmd),
+                           env=list(image.config.Env) + list(c.config.env),
+                           cwd=c.config.working_dir or image.config.WorkingDir or "/",
+                           hostname=c.config.hostname or c.id[:12],
+                           domainname=c.config.domainname,
+                           netns_path=netns, etc_files=etc,
+                           binds=[] if c.mounts else list(c.config.binds),  # older records
+                           mounts=await self.mount_specs(c, image.rootfs),
+                           tty=c.config.tty,
+                           open_stdin=c.config.open_stdin,
+                           readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
+                           sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
+                           resources=oci_resources(c.config.raw_host_config,
+                                                   devnums=cgroups.block_device),
+                           **security_fields(c.config, image.config.User),
+                           **(await procstart.process_fields(self, c)))
+
+    @staticmethod
+    def _overlaps(c: Container) -> bool:
+        """Whether runc's set-up may run while the netns is plumbed: not when a
+        --sysctl of net.* is set (runc writes it at create, and one naming an
+        interface needs the interface there: eth0 is made by the join), nor for
+        --network container:X (no plumbing to overlap)."""
+        return not netmode.is_container_mode(c.config.network_mode) and not any(
+            k.startswith("net.") for k in c.config.raw_host_config.get("Sysctls") or {})
+
+    async def _prepared_alongside(self, c: Container, spans: Spans) -> None:
+        """runc's set-up of the process (Runtime.prepare) while the netns is
+        plumbed (_plumb): both must succeed.  On any failure, the cancel of
+        the start included, the preparation is waited for and undone
+        (Runtime.abort) before the error goes on to the start's rollback."""
+        prep = asyncio.ensure_future(self.runtime.prepare(c.id))
+        try:
+            await self._plumb(c, spans)
+            await asyncio.shield(prep)
+            spans.mark("runc create (rest)")
+        except BaseException:
+            await asyncio.wait([prep])   # never left running behind the rollback
+            if not prep.cancelled() and prep.exception() is not None:
+                log.debug("prepare of %s: %s", c.name, prep.exception())
+            await self.runtime.abort(c.id)
+            raise
 
     async def _start_locked(self, c: Container) -> None:
+        spans = Spans(f"start of {c.name}")
         image = self.images.get(c.image_id)
         try:
             if netmode.is_container_mode(c.config.network_mode):
                 netns, etc = netmode.join_target(self, c)  # no sandbox of its own
             else:
-                netns, etc = await self._build_sandbox(c)
-            spec = ProcessSpec(container_id=c.id, rootfs=image.rootfs,
-                               args=list(c.config.entrypoint) + list(c.config.cmd),
-                               env=list(image.config.Env) + list(c.config.env),
-                               cwd=c.config.working_dir or image.config.WorkingDir or "/",
-                               hostname=c.config.hostname or c.id[:12],
-                               domainname=c.config.domainname,
-                               netns_path=netns, etc_files=etc,
-                               binds=[] if c.mounts else list(c.config.binds),  # older records
-                               mounts=await self.mount_specs(c, image.rootfs),
-                               tty=c.config.tty,
-                               open_stdin=c.config.open_stdin,
-                               readonly_rootfs=image.readonly, tmpfs=list(image.tmpfs),
-                               sysctls=dict(c.config.raw_host_config.get("Sysctls") or {}),
-                               resources=oci_resources(c.config.raw_host_config,
-                                                       devnums=cgroups.block_device),
-                               **security_fields(c.config, image.config.User),
-                               **(await procstart.process_fields(self, c)))
-            await self.events.sandbox_ready(c)
+                netns = await self._make_netns(c, spans)
+                etc = self._etc_paths(c)
+                # the files exist (empty) for the runtime's bind mounts; their
+                # content is written in place once the endpoints are known
+                sandbox.touch_files(etc)
+            spec = await self._process_spec(c, image, netns, etc)
+            spans.mark("spec")
             await self.runtime.create(spec)
-            c.status = "running"
-            await self.after_endpoints_changed(c)
+            spans.mark("bundle")
+            if self._overlaps(c):
+                await self._prepared_alongside(c, spans)
+            else:
+                await self._plumb(c, spans)
             c.pid = await self.runtime.start(c.id, self.exit_handler(c.id))
+            spans.mark("runc start")
             recovery.record_process(c)   # start time + boot id: a recycled pid is not it
         except BaseException as exc:
             c.status = "created" if c.started_at.startswith("0001") else "exited"
             c.error = exc.message if isinstance(exc, BoxnetError) else str(exc)
+            try:   # a process set up and not started (none: nothing)
+                await self.runtime.abort(c.id)
+            except BoxnetError as e:   # the next start deletes runc's stale state
+                log.warning("abort of %s's prepared process failed: %s", c.name, e.message)
             await self._teardown_sandbox(c)
             self.release_mounts(c)   # a tmpfs or bind volume mounted for it
             self.save_container(c)
@@ -248,6 +323,8 @@ class ContainerOps:
         c.manually_stopped = False
         await self.events.container_started(c)   # the healthcheck begins (core/healthmon.py)
         self.save_container(c)
+        spans.mark("started")
+        spans.log()
 
     async def _teardown_sandbox(self, c: Container) -> list[str]:
         """Leave every network and drop the netns pin; carries on past errors,

@@ -172,6 +172,15 @@ def write_files(cdir: str, c: Container, endpoints: list[Endpoint], host_gateway
     return paths
 
 
+def touch_files(etc: dict[str, str]) -> None:
+    """Make the files of a bind-mount map exist (empty when new), so the
+    runtime can bind them before write_files gives them their content: it
+    rewrites them in place, and the container sees it through its mounts."""
+    for path in etc.values():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
 def update_hosts(cdir: str, c: Container, endpoints: list[Endpoint],
                  host_gateway: str = "", links: list[str] = ()) -> None:
     """Refresh /etc/hosts after a connect or disconnect on a running container."""

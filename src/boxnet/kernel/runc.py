@@ -133,6 +133,23 @@ class Runc:
                           *(["--console-socket", console_socket] if console_socket else []),
                           "--bundle", bundle, container_id)
 
+    def create_argv(self, container_id: str, bundle: str, pid_file: str,
+                    log_file: str) -> list[str]:
+        """The argv of `runc create`: the init set up (namespaces, mounts,
+        cgroups, the netns named in config.json joined) and left waiting on
+        runc's exec fifo until `start`; its pid written to `pid_file`.  Run by
+        boxnet-supervisor as `run_argv` is (the init becomes its child when
+        runc exits); stdio passes through as for `run -d`."""
+        return self._argv("--log", log_file, "create", "--pid-file", pid_file,
+                          "--bundle", bundle, container_id)
+
+    async def start(self, container_id: str) -> None:
+        """`runc start`: the created init execs the container's process."""
+        rc, _, err = await self._run("start", container_id)
+        if rc != 0:
+            raise KernelError(f"OCI runtime start failed: "
+                              f"{err.decode(errors='replace').strip() or f'exit {rc}'}")
+
     async def exec_detached(self, container_id: str, args: list[str], env: list[str], cwd: str,
                             stdio: tuple[int, int, int], pid_file: str, log_file: str,
                             process_file: str | None = None) -> int:

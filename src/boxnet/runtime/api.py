@@ -96,6 +96,17 @@ class Runtime(abc.ABC):
         `on_exit(exit_code)` is called once when the process ends (exit code
         128+signal when killed by a signal)."""
 
+    async def prepare(self, container_id: str) -> bool:
+        """Set the created container's process up without running it (its
+        namespaces, mounts, cgroups; the netns it names must exist), so that
+        `start` only lets it run; True when done.  A runtime that cannot split
+        its start returns False and `start` does it all (the default)."""
+        return False
+
+    async def abort(self, container_id: str) -> None:
+        """Undo `prepare` of a container that will not start (nothing when
+        it was not prepared); the bundle stays."""
+
     @abc.abstractmethod
     async def adopt(self, container_id: str, pid: int,
                     on_exit: Callable[[int], Awaitable[None] | None]) -> bool:

@@ -52,12 +52,13 @@ from boxnet.runtime.console import ShimConsole, shim_socket_path, start_shim
 from boxnet.runtime.logclock import LogClock
 from boxnet.runtime.ociexec import ExecOps, OnExit
 from boxnet.runtime.ociexit import ExitOps
+from boxnet.runtime.ociprep import PrepareOps
 from boxnet.runtime.users import resolve_in_rootfs
 
 log = logging.getLogger(__name__)
 
 
-class OciRuntime(ExitOps, ExecOps, Runtime):
+class OciRuntime(PrepareOps, ExitOps, ExecOps, Runtime):
     """The Runtime interface on top of runc."""
 
     def __init__(self, root: str, runc_binary: str | None = None,
@@ -83,6 +84,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         self.log_clock = LogClock()   # when the logs grew (runtime/logclock.py)
         self._meta: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._prepared: dict = {}   # id -> Prepared: created, not started (runtime/ociprep.py)
 
     async def close(self) -> None:
         """Daemon shutdown: stop the exit watches (containers keep running; the
@@ -90,6 +92,8 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         for w in self._watchers.values():
             w.close()
         self._watchers.clear()
+        for cid in list(self._prepared):   # created, never started: the next start deletes it
+            self.drop_prepared(cid)
         self.log_clock.close()
         tasks = list(self._tasks)
         for t in tasks:
@@ -217,21 +221,30 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
                         upper=os.path.join(b, "upper") if mode == "overlay" else "")
 
     # -- start / adopt -----------------------------------------------------------
-    async def start(self, container_id: str, on_exit: OnExit) -> int:
-        """Run the container detached; return the host pid of its init."""
+    async def _ready_bundle(self, container_id: str) -> tuple[str, dict]:
+        """Before a run: the root mounted, no stale runc state, the logs
+        watched; (bundle dir, meta).  Conflict if it runs already."""
         b = self._bundle(container_id)
         meta = self._load_meta(container_id)
         if meta["mode"] == "overlay" and not os.path.ismount(os.path.join(b, "rootfs")):
             await self._prepare_rootfs(b, meta["lower"])  # e.g. after a reboot
         elif meta["mode"] == "bind":
             self._bind_root(b, meta["lower"])
-        if container_id in self._watchers:
+        if container_id in self._watchers or container_id in self._prepared:
             raise Conflict(f"container {container_id} is already running")
         if self.runc.init_process(container_id) is not None:
             await self.runc.delete(container_id)  # stale state of a previous run
-        out_path, err_path = self.log_paths(container_id)
-        for p in (out_path, err_path):   # before the first byte: every line gets its time
+        for p in self.log_paths(container_id):   # before the first byte: every line gets its time
             self.log_clock.watch(p)
+        return b, meta
+
+    async def start(self, container_id: str, on_exit: OnExit) -> int:
+        """Run the container detached (`runc start` of one `prepare`d, else
+        `runc run -d`); return the host pid of its init."""
+        if container_id in self._prepared:
+            return await self._start_prepared(container_id, on_exit)
+        b, meta = await self._ready_bundle(container_id)
+        out_path, err_path = self.log_paths(container_id)
         if meta.get("tty"):
             return await self._start_tty(container_id, b, on_exit)
         fds: list[int] = []
@@ -334,6 +347,7 @@ class OciRuntime(ExitOps, ExecOps, Runtime):
         Idempotent.  A watched init that is killed here still gets on_exit."""
         b = self._bundle(container_id)
         errors: list[str] = []
+        self.drop_prepared(container_id)   # created, never started: killed below
         init = self.runc.init_process(container_id)
         if init is not None:
             await kill_and_wait(*init)
