@@ -12,6 +12,7 @@ with nothing left in the kernel or in etcd.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -116,6 +117,18 @@ def test_one_overlay_across_two_dockerds_ping_by_ip(two):
     assert ip_a != ip_b, "one address handed out on two hosts"
     claims = _etcd_keys(cl, f"/boxnet/ipam/{ov_a['Id']}/")
     assert {k.rsplit("/", 1)[1] for k in claims} == {ip_a, ip_b}, claims
+    # a static address held on the other host is refused (claims are cluster-wide)...
+    r = db.cli("run", "-d", "--name", "bx", "--network", "web", "--ip", ip_a, "busybox",
+               "busybox", "sleep", "3600", check=False)
+    assert r.returncode != 0 and "Address already in use" in r.stderr, r.stderr
+    db.cli("rm", "-f", "bx")
+    assert {k.rsplit("/", 1)[1] for k in _etcd_keys(cl, f"/boxnet/ipam/{ov_a['Id']}/")} \
+        == {ip_a, ip_b}, "the refused start left a claim"
+    # ...a free one is honoured, and pings across
+    _run(db, "bs", "web", "--ip", "10.201.0.77")
+    assert _ip(db, "bs") == "10.201.0.77"
+    assert _ping(da, "a1", "10.201.0.77")
+    db.cli("rm", "-f", "bs")
     assert _ping(da, "a1", ip_b), "host a's container cannot reach host b's by IP"
     assert _ping(db, "b1", ip_a), "host b's container cannot reach host a's by IP"
     # the container end is Docker's eth0 with the overlay's MTU; host end on boxnet's bridge
@@ -209,6 +222,31 @@ def test_removal_on_one_host_leaves_the_other_working(two):
     for h in (a, b):
         wait_for(lambda h=h: f"ov-{nid[:12]}" not in h.link_names(), what="bridge gone")
         assert not [n for n in h.link_names() if n.startswith(("vbx", "veth"))], h.link_names()
+
+
+def test_both_hosts_create_at_once_and_meet(two):
+    """Both dockerds create the same overlay at the same instant: one claim wins in etcd,
+    the other host joins it (no error, one overlay, containers on both reach each other)."""
+    cl, (da, db) = two
+    a, b = cl.hosts
+    args = (*NET, "--subnet", "10.206.0.0/24", "race")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda d: d.cli(*args, check=False), (da, db)))
+    ids: set[str] = set()
+    try:
+        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+        ids = {_overlay(h, "dov-10.206.0.0-24")["Id"] for h in (a, b)}   # the default name
+        assert len(ids) == 1, ids
+        _run(da, "ra", "race")
+        _run(db, "rb", "race")
+        assert _ping(da, "ra", _ip(db, "rb")) and _ping(db, "rb", _ip(da, "ra"))
+    finally:
+        for d in (da, db):
+            d.cli("rm", "-f", "ra", "rb", check=False)
+            d.cli("network", "rm", "race", check=False)
+    for nid in ids:
+        wait_for(lambda nid=nid: not _etcd_keys(cl, f"/boxnet/networks/{nid}"),
+                 what="race removed")
 
 
 def test_bad_input_is_refused_and_leaves_nothing(two):
