@@ -129,3 +129,20 @@ def test_fast_path_imports_no_click_http_client_or_yaml(tmp_path):
                            text=True, env=env, timeout=60).stdout.strip() for _ in range(2)]
     assert outs[0].startswith("1 ") and "click" not in outs[0]   # cannot connect: exit 1
     assert outs[1] == "1 []", outs
+
+
+def test_the_console_script_ends_with_the_code_and_all_output(tmp_path):
+    """As a console script the fast path skips the interpreter's teardown: the exit code
+    and every line written (stderr here) still get out."""
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  a:\n    image: busybox\n")
+    for entry in ("main", "compose_main"):
+        args = (["-H", f"unix://{tmp_path}/none.sock", "compose", "-f", str(f), "down"]
+                if entry == "main" else ["-H", f"unix://{tmp_path}/none.sock", "-f", str(f),
+                                         "down"])
+        code = f"import sys\nfrom boxnet.cli.entry import {entry}\n{entry}()\n"
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                           text=True, timeout=60,
+                           env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "c")))
+        assert r.returncode == 1 and r.stderr.startswith("Cannot connect to the boxnet daemon")
+        assert r.stderr.endswith("running?\n") and r.stdout == ""

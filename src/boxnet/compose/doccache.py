@@ -19,6 +19,8 @@ import marshal
 import os
 import sys
 
+from .digest import sha256
+
 CACHE_VERSION = b"boxnet-compose-yaml-1"  # bump when the stored shape changes
 CACHE_MAX = 256
 _STAMP: list = []   # the parser's fingerprint, computed once per process
@@ -31,22 +33,13 @@ def _folder() -> str | None:
     return os.path.join(base, "boxnet", "compose-yaml")
 
 
-def _sha256():
-    """A new SHA-256 object: the builtin _sha256 when present (no OpenSSL load)."""
-    try:
-        from _sha256 import sha256
-    except ImportError:   # a Python built without it
-        from hashlib import sha256
-    return sha256()
-
-
 def _stamp() -> bytes | None:
     """What the parse depends on besides the text: yaml12.py's source and PyYAML's
     installed files (found without importing PyYAML)."""
     if not _STAMP:
         try:
             import importlib.util
-            h = _sha256()
+            h = sha256()
             h.update(CACHE_VERSION)
             h.update(sys.version.encode())
             here = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +68,7 @@ def key(text: str) -> str | None:
     stamp = _stamp()
     if stamp is None:
         return None
-    h = _sha256()
+    h = sha256()
     h.update(stamp)
     try:
         h.update(text.encode("utf-8", "surrogatepass"))

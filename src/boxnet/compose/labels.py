@@ -9,9 +9,9 @@ engine names), so `up` recreates exactly the containers whose configuration chan
 
 from __future__ import annotations
 
-import hashlib
 import json
 
+from .digest import sha256
 from .model import NetworkSpec, Project, Service
 
 PREFIX = "com.docker.compose."
@@ -31,7 +31,7 @@ COMPOSE_VERSION = "2.29.0"   # the Docker Compose behaviour these labels follow
 
 def _digest(obj) -> str:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256(text.encode()).hexdigest()
 
 
 def service_hash(project: Project, svc: Service) -> str:

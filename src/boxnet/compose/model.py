@@ -8,47 +8,47 @@ neither `networks` nor `network_mode` joins the `default` network.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from .records import factory, record
 
 IFNAME_OPT = "com.docker.network.endpoint.ifname"   # the engine's endpoint option
 
 
-@dataclass
+@record
 class NetworkSpec:
     """A top-level `networks:` entry."""
 
     key: str
     name: str
     driver: str = ""
-    driver_opts: dict = field(default_factory=dict)
+    driver_opts: dict = factory(dict)
     ipam_driver: str = ""
-    ipam_config: list = field(default_factory=list)   # [{subnet, ip_range, gateway, aux_addresses}]
-    ipam_options: dict = field(default_factory=dict)
+    ipam_config: list = factory(list)   # [{subnet, ip_range, gateway, aux_addresses}]
+    ipam_options: dict = factory(dict)
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool | None = None
     enable_ipv4: bool | None = None    # false: an IPv6-only network (EnableIPv4, API 1.48)
-    labels: dict = field(default_factory=dict)
+    labels: dict = factory(dict)
     external: bool = False
-    raw: dict = field(default_factory=dict)
+    raw: dict = factory(dict)
 
 
-@dataclass
+@record
 class ServiceNetwork:
     """One network a service joins, with its per-network settings."""
 
     key: str
-    aliases: list = field(default_factory=list)
+    aliases: list = factory(list)
     ipv4_address: str = ""
     ipv6_address: str = ""
     priority: int = 0
     gw_priority: int = 0
     mac_address: str = ""
-    driver_opts: dict = field(default_factory=dict)
-    link_local_ips: list = field(default_factory=list)
+    driver_opts: dict = factory(dict)
+    link_local_ips: list = factory(list)
 
 
-@dataclass
+@record
 class Service:
     """A `services:` entry, with its list-or-map fields normalised."""
 
@@ -56,16 +56,16 @@ class Service:
     raw: dict
     image: str = ""
     build: object = None
-    networks: dict = field(default_factory=dict)     # key -> ServiceNetwork, priority order
+    networks: dict = factory(dict)     # key -> ServiceNetwork, priority order
     network_mode: str = ""
     replicas: int = 1
-    depends_on: dict = field(default_factory=dict)   # name -> {condition, required, restart}
-    environment: dict = field(default_factory=dict)
-    labels: dict = field(default_factory=dict)
-    ports: list = field(default_factory=list)
-    expose: list = field(default_factory=list)
-    extra_hosts: list = field(default_factory=list)
-    links: list = field(default_factory=list)
+    depends_on: dict = factory(dict)   # name -> {condition, required, restart}
+    environment: dict = factory(dict)
+    labels: dict = factory(dict)
+    ports: list = factory(list)
+    expose: list = factory(list)
+    extra_hosts: list = factory(list)
+    links: list = factory(list)
     container_name: str = ""
 
     def get(self, key: str, default=None):
@@ -73,7 +73,7 @@ class Service:
         return self.raw.get(key, default)
 
 
-@dataclass
+@record
 class Project:
     """A loaded compose project."""
 
@@ -84,8 +84,8 @@ class Project:
     networks: dict          # key -> NetworkSpec (only the ones used or declared)
     data: dict              # the merged document (for `config` and the hash)
     lines: list             # [(file, {path: line})] for locating later errors
-    warnings: list = field(default_factory=list)
-    volumes: dict = field(default_factory=dict)   # key -> VolumeSpec (compose/volumes.py)
+    warnings: list = factory(list)
+    volumes: dict = factory(dict)   # key -> VolumeSpec (compose/volumes.py)
 
     def container_name(self, svc: Service, number: int) -> str:
         """`<project>-<service>-<n>`, or the service's container_name."""

@@ -15,9 +15,12 @@ open a connection to service B on port/proto, by the policies alone.
 
 from __future__ import annotations
 
-from ..policy.model import LABEL, Policy, PolicyError, Rule, parse
 from .errors import ComposeError
 from .model import Project, Service
+
+TYPE_CHECKING = False   # without importing typing
+if TYPE_CHECKING:
+    from ..policy.model import Policy, Rule
 
 KEY = "x-boxnet"
 
@@ -45,6 +48,8 @@ def service_policy(project: Project, svc: Service) -> Policy | None:
         raise err(str(exc)) from None
     if raw is None:
         return None
+    # policy/ only when a service has a policy (its import costs start-up otherwise)
+    from ..policy.model import Policy, PolicyError, Rule, parse
     try:
         pol = parse(raw)
     except PolicyError as exc:
@@ -103,7 +108,10 @@ def check(project: Project) -> None:
 def labels(project: Project, svc: Service) -> dict:
     """The policy label of the service's containers ({} without a policy)."""
     pol = service_policy(project, svc)
-    return {} if pol is None else {LABEL: pol.to_json()}
+    if pol is None:
+        return {}
+    from ..policy.model import LABEL
+    return {LABEL: pol.to_json()}
 
 
 def _names(project: Project, sname: str) -> set[str]:

@@ -89,15 +89,19 @@ class Runner:
         return out
 
     def _check_images(self, names: list[str]) -> None:
+        present: set[str] = set()   # asked once per image, not once per service
         for n in names:
             svc = self.project.services[n]
             policy = str(svc.get("pull_policy") or "missing")
             if svc.image and policy == "always":
                 self.pull([n])
-            if svc.image and engine.image_exists(self.client, svc.image):
+            if svc.image and (svc.image in present
+                              or engine.image_exists(self.client, svc.image)):
+                present.add(svc.image)
                 continue
             if svc.image and svc.build is None and policy in ("missing", "if_not_present"):
                 self.pull([n])          # pull_policy missing (the default): pulled first
+                present.add(svc.image)
                 continue
             where = self.where(("services", n, "build" if svc.build is not None else "image"))
             if svc.build is not None:
@@ -127,20 +131,28 @@ class Runner:
             if self.project.networks[k].external and k not in keys:
                 keys.append(k)
         keys.sort(key=lambda k: not self.project.networks[k].external)  # fail before creating
-        for k in keys:
+
+        def ensure(k: str) -> None:
             try:
                 netops.ensure(self.client, self.project, self.project.networks[k], self.log)
             except ProjectError as e:
                 raise ProjectError(self.where(("networks", k)) + str(e)) from None
+        for k in keys:
+            if self.project.networks[k].external:
+                ensure(k)   # one by one, before anything is created
+        parallel.each(ensure, [k for k in keys if not self.project.networks[k].external])
         vols = sorted(self.project.volumes.items(), key=lambda kv: not kv[1].external)
         for key, vol in vols:  # external ones first: fail before creating anything
             if self._uses_volume(order, key):
                 volumes.ensure(self.client, self.project.name, vol, self.log)
+        observed: dict[str, list] = {}   # one listing, as compose v2's observed state
+        for c in self.containers():
+            observed.setdefault(c["Labels"].get(L.SERVICE, ""), []).append(c)
         for n in order:
             svc = self.project.services[n]
             for dep, cfg in svc.depends_on.items():
                 health.wait_condition(self, dep, cfg["condition"])
-            self.converge(svc)
+            self.converge(svc, observed.get(n, []))
 
     def wait(self, services: list[str] | None = None, timeout: float = 120) -> None:
         """`up --wait`: every service running, and healthy when it has a healthcheck."""
@@ -167,10 +179,13 @@ class Runner:
                     return True
         return False
 
-    def converge(self, svc: Service) -> None:
-        """Make a service's containers match the file."""
+    def converge(self, svc: Service, found: list[dict] | None = None) -> None:
+        """Make a service's containers match the file (`found`: its containers as listed
+        at the start of `up`; listed now when not given)."""
         want = L.service_hash(self.project, svc)
-        existing = {int(c["Labels"].get(L.NUMBER) or 0): c for c in self.containers(svc.name)}
+        if found is None:
+            found = self.containers(svc.name)
+        existing = {int(c["Labels"].get(L.NUMBER) or 0): c for c in found}
         for number in range(1, svc.replicas + 1):
             name = self.project.container_name(svc, number)
             c = existing.pop(number, None)

@@ -17,12 +17,12 @@ the cache off.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
 
+from .digest import sha256
 from .errors import ComposeError
 from .interpolate import line_of
 
@@ -86,8 +86,8 @@ def _cache_dir() -> str | None:
 def _fingerprint(doc) -> str | None:
     """SHA-256 of (cache version, schema, jsonschema install, the document's exact value)."""
     try:
-        h = hashlib.sha256(CACHE_VERSION)
-        h.update(hashlib.sha256(SCHEMA_PATH.read_bytes()).digest())
+        h = sha256(CACHE_VERSION)
+        h.update(sha256(SCHEMA_PATH.read_bytes()).digest())
         spec = importlib.util.find_spec("jsonschema")
         if spec is None or not spec.origin:
             return None

@@ -14,7 +14,7 @@ engine's anonymous label.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .records import factory, record
 
 from ..client.engine import Client
 from ..client.errors import APIError
@@ -22,17 +22,17 @@ from . import labels as L
 from .errors import ProjectError
 
 
-@dataclass
+@record
 class VolumeSpec:
     """A top-level `volumes:` entry."""
 
     key: str
     name: str
     driver: str = ""
-    driver_opts: dict = field(default_factory=dict)
-    labels: dict = field(default_factory=dict)
+    driver_opts: dict = factory(dict)
+    labels: dict = factory(dict)
     external: bool = False
-    raw: dict = field(default_factory=dict)
+    raw: dict = factory(dict)
 
 
 def volume_spec(key: str, data: dict | None, project: str) -> VolumeSpec:
