@@ -146,3 +146,32 @@ async def test_a_tty_container_is_not_prepared(images, netns, rt):
     await rt.create(s)
     assert await rt.prepare(s.container_id) is False
     assert rt.runc.init_process(s.container_id) is None
+
+
+async def test_runc_sees_it_running_after_start(images, netns, rt):
+    # the start without runc (kernel/runc.py) leaves runc's own view right
+    s = spec(images, netns, ["sleep", "100"])
+    await rt.create(s)
+    await rt.prepare(s.container_id)
+    assert (await rt.runc.state(s.container_id))["status"] == "created"
+    fut = asyncio.get_running_loop().create_future()
+    await rt.start(s.container_id, lambda code: fut.done() or fut.set_result(code))
+    assert (await rt.runc.state(s.container_id))["status"] == "running"
+    r = await rt.exec(s.container_id, ["cat", "/proc/1/cmdline"], [], "/", False)
+    assert r.stdout == b"sleep\x00100\x00"
+    await rt.delete(s.container_id)
+    assert await asyncio.wait_for(fut, 10) == 137
+
+
+async def test_start_of_a_prepared_init_that_died_is_an_error(images, netns, rt):
+    s = spec(images, netns, ["sh", "-c", "echo never"])
+    await rt.create(s)
+    await rt.prepare(s.container_id)
+    pid = rt._prepared[s.container_id].pid
+    os.kill(pid, 9)
+    with pytest.raises(KernelError) as err:
+        await asyncio.wait_for(rt.start(s.container_id, lambda code: None), 10)
+    assert "already dead" in err.value.message
+    assert s.container_id not in rt._prepared            # aborted: nothing held
+    assert rt.runc.init_process(s.container_id) is None
+    assert open(rt.log_paths(s.container_id)[0]).read() == ""

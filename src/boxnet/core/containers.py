@@ -190,11 +190,15 @@ class ContainerOps:
         await asyncio.to_thread(kns.create_netns, c.sandbox_key)
         recovery.record_netns(c)   # its inode: a re-pin must find this very netns
         spans.mark("netns")
-        # accept_ra off, EUI-64 link-local: before any interface exists in it
-        await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
-        await self.nl.link_lo_up(c.sandbox_key)
-        spans.mark("netns defaults")
         return c.sandbox_key
+
+    async def _netns_defaults(self, c: Container, spans: Spans) -> None:
+        """accept_ra off, EUI-64 link-local (before any interface exists in
+        it), `lo` up.  runc needs none of it: done while runc sets up."""
+        if c.sandbox_key:
+            await asyncio.to_thread(sysctl.sandbox_defaults, c.sandbox_key)
+            await self.nl.link_lo_up(c.sandbox_key)
+            spans.mark("netns defaults")
 
     def _etc_paths(self, c: Container) -> dict[str, str]:
         """The /etc files' bind-mount map (host mode: no /etc/hosts of its own);
@@ -205,7 +209,9 @@ class ContainerOps:
         return etc
 
     async def _join_networks(self, c: Container, spans: Spans) -> None:
-        """Join every network of `c` in its netns and write its /etc files."""
+        """Its netns's defaults, then join every network of `c` in it and write
+        its /etc files."""
+        await self._netns_defaults(c, spans)
         for nid, st in list(c.networks.items()):
             nw = self.networks.get(nid)
             if nw is None:

@@ -4,8 +4,8 @@ Why: `runc run -d` is most of a container start (~30-40 ms here: runc's own
 start-up, namespaces, mounts, cgroups, seccomp), and the core's network work
 (veth, addresses, DNS resolver, routes: ~15-20 ms) only needs the netns to
 exist, not the process.  Split in two, runc's set-up runs while the core
-plumbs the netns (core/containers.py), and only `runc start` (the init's exec
-of the user's program, a few ms) waits for both.  Docker does the same in
+plumbs the netns (core/containers.py), and only the start (the init's exec
+of the user's program: its exec fifo read, well under 1 ms) waits for both.  Docker does the same in
 its way: libnetwork plumbs the sandbox from runc's prestart hook, between
 runc's create and start.
 
@@ -13,8 +13,9 @@ runc's create and start.
   child as with `run -d`, so its exit is recorded whatever happens to the
   daemon), with the same pass-through stdio; the init's pid and pidfd (and
   the write end of a stdin pipe, for the shim) are kept until start.
-- `start(id)` of a prepared container: `runc start`, then the shim and the exit
-  watch, as after `run -d`.
+- `start(id)` of a prepared container: what `runc start` does, without its
+  process (Runc.start: the exec fifo read, the init's pidfd watched), then
+  the shim and the exit watch, as after `run -d`.
 - `abort(id)`: a prepared container that will not start (a failed network
   set-up): `runc delete --force` kills its waiting init (the supervisor reaps
   it) and drops runc's state; the bundle stays, as after a failed `run -d`.
@@ -96,11 +97,11 @@ class PrepareOps:
         return True
 
     async def _start_prepared(self, container_id: str, on_exit: OnExit) -> int:
-        """`runc start` of a prepared container; the shim (stdin) and the exit
+        """Runc.start of a prepared container; the shim (stdin) and the exit
         watch follow, as after `run -d`.  On failure the init is killed."""
         prep = self._prepared[container_id]
         try:
-            await self.runc.start(container_id)
+            await self.runc.start(container_id, prep.pidfd)
         except BaseException:
             await self.abort(container_id)
             raise
