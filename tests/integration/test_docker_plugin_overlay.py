@@ -16,6 +16,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -187,6 +188,44 @@ def test_names_across_hosts_through_the_cluster_resolver(two):
     assert ip_b2 not in _lookup(da, "a1", "b2"), "resolved without the cluster resolver?"
     # ...and Docker's own embedded DNS still answers its host's containers
     assert ip_a2 in _lookup(da, "a1", "a2")
+
+
+def test_boxnetd_restart_keeps_docker_endpoints(two):
+    """boxnetd restarted on host a under running Docker containers: their veths, claims
+    and records stay (reconcile keeps Docker's endpoints, the resync re-publishes
+    them), traffic across hosts goes on, and a new container joins afterwards."""
+    cl, (da, db) = two
+    a, b = cl.hosts
+    nid = _overlay(a, "web")["Id"]
+    before = set(_etcd_keys(cl, f"/boxnet/endpoints/{nid}/"))
+    a.restart()
+    assert (a.dir / "plugins" / "boxnet-overlay.sock").exists()
+    wait_for(lambda: set(_etcd_keys(cl, f"/boxnet/endpoints/{nid}/")) == before,
+             what="records as before the restart")
+    assert _ping(db, "b1", _ip(da, "a1")) and _ping(da, "a2", "b2")
+    _run(da, "a3", "web")
+    assert _ping(db, "b1", _ip(da, "a3")), "no new endpoint after the restart"
+    da.cli("rm", "-f", "a3")
+
+
+def test_dockerd_restart_releases_and_rejoins(two):
+    """dockerd restarted on host b: the containers it stopped leave through the plugin
+    (their records and claims withdrawn from etcd), its network still maps onto the
+    overlay afterwards, and a restarted container rejoins and pings across."""
+    cl, (da, db) = two
+    a, b = cl.hosts
+    nid = _overlay(a, "web")["Id"]
+    ip_b1 = _ip(db, "b1")
+    db.proc.send_signal(signal.SIGTERM)
+    db.proc.wait(60)
+    wait_for(lambda: ip_b1 not in {k.rsplit("/", 1)[1] for k in
+                                   _etcd_keys(cl, f"/boxnet/ipam/{nid}/")},
+             what="b1's claim withdrawn when dockerd stopped it")
+    db.start()
+    db.cli("start", "b1", "b2")
+    assert _ping(da, "a1", _ip(db, "b1")), "b1 did not rejoin the overlay"
+    assert _ping(db, "b2", "a2"), "names lost after dockerd's restart"
+    assert len(_etcd_keys(cl, f"/boxnet/dockerusers/{nid}/")) == 2
 
 
 def test_removal_on_one_host_leaves_the_other_working(two):
