@@ -290,7 +290,8 @@ def test_both_hosts_create_at_once_and_meet(two):
 
 def test_bad_input_is_refused_and_leaves_nothing(two):
     """An unknown -o option, Docker's default IPAM, a second host's subnet that is not
-    the overlay's, an overlapping subnet: dockerd shows boxnet's error, and neither
+    the overlay's, an overlapping subnet, an unknown endpoint option (its address
+    released again): dockerd shows boxnet's error, and neither
     the kernels nor etcd keep anything.  Straight on the socket: an address outside
     the pool, an unknown pool, IPv6, an endpoint of an unknown network: {"Err": ...}."""
     cl, (da, db) = two
@@ -311,6 +312,15 @@ def test_bad_input_is_refused_and_leaves_nothing(two):
         r = db.cli(*NET, "--subnet", "10.204.0.0/16", "w3", check=False)
         assert r.returncode != 0 and "overlaps" in r.stderr, r.stderr
         assert "w2" not in db.cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+        # a refused CreateEndpoint: Docker releases the address claimed before it
+        r = da.cli("run", "-d", "--name", "bad-ep", "--network",
+                   "name=w2,driver-opt=com.example.z=1", "busybox", "busybox", "sleep", "60",
+                   check=False)
+        assert r.returncode != 0 and "com.example.z" in r.stderr, r.stderr
+        da.cli("rm", "-f", "bad-ep")
+        w2 = _overlay(a, "w2")["Id"]
+        assert not _etcd_keys(cl, f"/boxnet/ipam/{w2}/"), "the refused endpoint kept its claim"
+        assert not [n for n in a.link_names() if n.startswith(("vbx", "veth"))]
         st, body = _call(b, "IpamDriver.RequestAddress",
                          {"PoolID": "10.204.0.0/24", "Address": "10.209.0.5"})
         assert st == 500 and "outside the pool" in body["Err"], body

@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import secrets
 
-from ...errors import InvalidParameter
+from ...errors import InvalidParameter, Unavailable
 from ...model import Endpoint, Network
 from . import records as R
 from .addresses import pool_of
@@ -61,8 +61,14 @@ class OverlayHandoff:
 
     async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
         """The record first (other hosts stop sending here), then the pair
-        (no error if gone).  The address claims are Docker's to release."""
-        await self.gipam.etcd.delete(R.endpoint_key(nw.id, ep.id))
+        (no error if gone).  The address claims are Docker's to release.  With the
+        store down the record stays until the next resync (the endpoint is gone
+        here by then, so the resync deletes it) or the lease's end, as for
+        boxnet's own overlay endpoints: Docker's Leave still succeeds."""
+        try:
+            await self.gipam.etcd.delete(R.endpoint_key(nw.id, ep.id))
+        except Unavailable as exc:
+            log.warning("endpoint %s left while the store is down: %s", ep.id[:12], exc.message)
         if ep.host_ifname:
             await self._nl.detach_veth(ep.host_ifname)
 
