@@ -69,8 +69,9 @@ class OverlayHandoff:
             await self.gipam.etcd.delete(R.endpoint_key(nw.id, ep.id))
         except Unavailable as exc:
             log.warning("endpoint %s left while the store is down: %s", ep.id[:12], exc.message)
-        if ep.host_ifname:
-            await self._nl.detach_veth(ep.host_ifname)
+        if ep.host_ifname:   # gone when this returns, the kernel's slow end of the
+            # deletion off the request path (kernel/linkops.py), as the bridge's leave_handoff
+            await self._nl.retire_veth(ep.host_ifname, "", "")
 
     # ---- DockerIpam ----------------------------------------------------------
     async def docker_pool(self, subnet: str, local_nets) -> str:
