@@ -1,6 +1,8 @@
 """client/http11.py under the Engine API client: kept-alive connections, chunked and
-length-less bodies, HEAD, a kept-alive connection the server closed (sent again once, on
-a new connection), a fresh one that fails (not sent again), error bodies, threads."""
+length-less bodies, HEAD; a kept-alive connection the server closed while idle (dropped
+before use: the request goes once, on a new one), or that fails once a request is on it
+(an idempotent one is sent again, a POST is not), a fresh one that fails (not sent
+again); error bodies, threads."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class Server:
     def __init__(self, path: str, answer):
         self.answer = answer
         self.connections = 0
+        self.closed = 0   # connections this side has closed
         self.requests: list[tuple[int, str, str, bytes]] = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -39,31 +42,37 @@ class Server:
                              daemon=True).start()
 
     def _serve(self, c: socket.socket, n: int) -> None:
+        try:
+            self._loop(c, n)
+        finally:
+            c.close()
+            self.closed += 1
+
+    def _loop(self, c: socket.socket, n: int) -> None:
         buf = b""
-        with c:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = c.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                method, target, _ = lines[0].split(" ")
-                hdrs = dict(x.lower().split(": ", 1) for x in lines[1:])
-                size = int(hdrs.get("content-length", 0))
-                while len(buf) < size:
-                    buf += c.recv(65536)
-                body, buf = buf[:size], buf[size:]
-                self.requests.append((n, method, target, body))
-                out = self.answer(n, method, target, body)
-                if out is None:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = c.recv(65536)
+                if not data:
                     return
-                if method == "HEAD":   # an answer to HEAD has headers only
-                    out = out.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
-                c.sendall(out)
-                if out.startswith(b"HTTP/1.0"):   # the body ran to EOF: close
-                    return
+                buf += data
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            method, target, _ = lines[0].split(" ")
+            hdrs = dict(x.lower().split(": ", 1) for x in lines[1:])
+            size = int(hdrs.get("content-length", 0))
+            while len(buf) < size:
+                buf += c.recv(65536)
+            body, buf = buf[:size], buf[size:]
+            self.requests.append((n, method, target, body))
+            out = self.answer(n, method, target, body)
+            if out is None:
+                return
+            if method == "HEAD":   # an answer to HEAD has headers only
+                out = out.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+            c.sendall(out)
+            if out.startswith(b"HTTP/1.0") or b"\r\nX-Then-Close: 1\r\n" in out:
+                return   # the body ran to EOF, or the test closes it while idle
 
     def close(self) -> None:
         self.sock.close()
@@ -137,16 +146,29 @@ def test_an_idle_connection_the_server_closed_is_sent_again_once(serve):
     assert s.connections == 2
 
 
-def test_a_fresh_connection_that_fails_is_not_sent_again(serve):
+def test_a_post_the_server_may_have_seen_is_not_sent_again(serve):
+    # every connection answers the ping, then reads a POST and closes without answering
     s, c = serve(lambda n, m, t, b: ok(b"") if m == "HEAD" else None)
     c.api_version
     with pytest.raises(OSError):
-        c.post("/containers/create", {"Image": "x"})
+        c.post("/containers/create", {"Image": "x"})   # on the kept-alive connection
     with pytest.raises(OSError):
-        c.post("/containers/create", {"Image": "x"})
+        c.post("/containers/create", {"Image": "x"})   # on a fresh one
     creates = [r for r in s.requests if r[2].endswith("/containers/create")]
-    assert len(creates) == 3   # once on the kept-alive one, once on a fresh one; then once
-    assert s.connections == 3
+    assert len(creates) == 2 and s.connections == 2
+
+
+def test_a_connection_closed_while_idle_is_dropped_before_use(serve):
+    import time
+    s, c = serve(lambda n, m, t, b: ok(b'{"n": %d}' % n, "X-Then-Close: 1\r\n"
+                                       if t.endswith("/a") else ""))
+    assert c.get("/a") == {"n": 1}   # the server closes connection 1 after this answer
+    deadline = time.monotonic() + 10
+    while not s.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert s.closed == 1
+    assert c.post("/containers/create", {"Image": "x"}) == {"n": 2}
+    assert [r[2] for r in s.requests] == ["/_ping", "/v1.50/a", "/v1.50/containers/create"]
 
 
 def test_errors_keep_the_daemons_message(serve):
@@ -190,3 +212,25 @@ def test_threads_each_get_a_connection(serve):
         t.join(10)
     assert out == [{"ok": True}] * 2 and s.connections == 2
     assert c.get("/again") == {"ok": True} and s.connections == 2   # reused afterwards
+
+
+def test_the_idle_check_sees_closed_and_out_of_step_connections(tmp_path):
+    path = str(tmp_path / "raw.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    try:
+        conns = []
+        for _ in range(3):
+            conns.append(http11._Conn(path, None))
+            conns[-1].peer = srv.accept()[0]
+        quiet, closed, chatty = conns
+        closed.peer.close()
+        chatty.peer.sendall(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+        assert quiet.idle_and_open() and quiet.sock.gettimeout() is None
+        assert not closed.idle_and_open() and not chatty.idle_and_open()
+        for c in conns:
+            c.close()
+            c.peer.close()
+    finally:
+        srv.close()

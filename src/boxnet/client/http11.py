@@ -8,9 +8,13 @@ of a loaded `compose down`, and connect + response objects another ~0.3 ms a cal
 Streaming requests (logs, pulls, uploads) keep using http.client (engine.Client.request).
 
 Only the C `_socket` module is imported (as client/rawhttp.py does) and `_thread` for
-the lock of the idle list. A kept-alive connection the daemon closed meanwhile fails at
-the first read with no byte of answer: the request is then sent once more on a new
-connection (as urllib3 does); a fresh connection is never retried.
+the lock of the idle list. A kept-alive connection is looked at before it is used: one
+the daemon closed while it sat idle (aiohttp closes them after 75 s) is dropped and a
+new one made, so the request is sent once. If a reused connection still fails before
+any byte of answer, the request is sent again on a new connection when it never left
+(the send failed) or is idempotent (GET, HEAD, PUT, DELETE, OPTIONS): Go's net/http
+rule; a POST the daemon may have acted upon is not repeated, its failure is raised.
+A fresh connection is never retried.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import _socket
 import _thread
 
 NO_BODY_STATUS = (204, 304)
+IDEMPOTENT = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
 MAX_HEAD = 64 * 1024   # status line + headers
 
 
@@ -27,7 +32,12 @@ class HTTPParseError(OSError):
 
 
 class _Stale(Exception):
-    """A reused connection was closed by the server before any byte of the answer."""
+    """A reused connection was closed by the server before any byte of the answer
+    (`written`: after the request was sent, so the server may have acted on it)."""
+
+    def __init__(self, written: bool = True):
+        super().__init__()
+        self.written = written
 
 
 class Response:
@@ -58,6 +68,26 @@ class _Conn:
             raise
         self.sock = s
         self.buf = b""
+
+    def idle_and_open(self) -> bool:
+        """Whether the idle connection is still open with nothing unread (a closed one
+        reads EOF at once; one with bytes waiting is out of step): a peek that does
+        not wait."""
+        timeout = self.sock.gettimeout()
+        try:
+            self.sock.settimeout(0.0)
+            try:
+                self.sock.recv(1, _socket.MSG_PEEK)
+            except BlockingIOError:   # nothing to read: open, and in step
+                return not self.buf
+            return False   # EOF (closed) or bytes nobody asked for
+        except OSError:
+            return False
+        finally:
+            try:
+                self.sock.settimeout(timeout)
+            except OSError:
+                pass
 
     def _more(self) -> bytes:
         data = self.sock.recv(65536)
@@ -159,8 +189,13 @@ class Pool:
         self._lock = _thread.allocate_lock()
 
     def _take(self) -> _Conn | None:
-        with self._lock:
-            return self._idle.pop() if self._idle else None
+        """An idle connection still open, or None (closed ones are dropped)."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.idle_and_open():
+                return conn
+            conn.close()
 
     def _give(self, conn: _Conn) -> None:
         with self._lock:
@@ -188,8 +223,11 @@ class Pool:
             try:
                 conn.sock.settimeout(t)
                 return self._send(conn, method, data, reused=True)
-            except _Stale:
+            except _Stale as e:
                 conn.close()
+                if e.written and method not in IDEMPOTENT:
+                    raise HTTPParseError("the daemon closed the connection before "
+                                         "answering") from None
         conn = _Conn(self.path, t)
         try:
             return self._send(conn, method, data, reused=False)
@@ -204,7 +242,7 @@ class Pool:
                 conn.sock.sendall(data)
             except (BrokenPipeError, ConnectionResetError):
                 if reused:
-                    raise _Stale() from None
+                    raise _Stale(written=False) from None   # it never left
                 raise
             while True:
                 status, version, headers = conn.read_head(reused)
