@@ -26,6 +26,7 @@ from .multihost import Cluster, wait_for
 
 pytestmark = pytest.mark.kernel
 NET = ("network", "create", "-d", "boxnet-overlay", "--ipam-driver", "boxnet-overlay")
+_no_dns_ip = "192.168.250.2"   # multihost's first etcd node (checked in the fixture)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +42,15 @@ def two():
     cl = Cluster(hosts=2, etcd_nodes=1, ttl=6)
     ds: list[dk.Dockerd] = []
     try:
+        assert _no_dns(cl) == _no_dns_ip
         for h in cl.hosts:
             plugins = h.dir / "plugins"
             plugins.mkdir()
             h.stop()
-            h.start(*cl.flags(h), "--docker-plugin", str(plugins / "boxnet.sock"))
+            # upstream DNS inside the test world (the etcd node: nothing on port 53), never
+            # the machine's resolver: boxnetd's (its cluster resolver forwards there)...
+            h.start(*cl.flags(h), "--docker-plugin", str(plugins / "boxnet.sock"),
+                    "--dns", _no_dns(cl))
             assert (plugins / "boxnet-overlay.sock").exists(), h.log_tail(30)
             d = dk.Dockerd(h, plugins)
             ds.append(d)
@@ -59,8 +64,15 @@ def two():
         assert not problems, problems
 
 
+def _no_dns(cl) -> str:
+    """An upstream DNS address inside the test world that answers nothing."""
+    return cl.etcd[0].ip
+
+
 def _run(d: dk.Dockerd, name: str, net: str, *extra: str) -> None:
-    d.cli("run", "-d", "--name", name, "--network", net, *extra, "busybox",
+    # ...and the containers' (Docker's embedded DNS forwards to its --dns servers)
+    dns = () if "--dns" in extra else ("--dns", _no_dns_ip)
+    d.cli("run", "-d", "--name", name, "--network", net, *dns, *extra, "busybox",
           "busybox", "sleep", "3600")
 
 
