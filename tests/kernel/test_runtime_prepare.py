@@ -175,3 +175,20 @@ async def test_start_of_a_prepared_init_that_died_is_an_error(images, netns, rt)
     assert s.container_id not in rt._prepared            # aborted: nothing held
     assert rt.runc.init_process(s.container_id) is None
     assert open(rt.log_paths(s.container_id)[0]).read() == ""
+
+
+async def test_discard_kills_what_a_crashed_start_left(images, netns, root, rt):
+    # a daemon died with this init waiting; the next one (a new OciRuntime,
+    # nothing prepared in its memory) kills it and drops runc's state
+    s = spec(images, netns, ["sleep", "100"])
+    await rt.create(s)
+    await rt.prepare(s.container_id)
+    pid = rt._prepared[s.container_id].pid
+    rt.drop_prepared(s.container_id)   # what the crash forgot
+    after = OciRuntime(root)
+    await after.discard(s.container_id)
+    assert await _until(lambda: not _alive(pid))
+    assert after.runc.init_process(s.container_id) is None
+    assert os.path.exists(os.path.join(after.bundles, s.container_id, "config.json"))
+    await after.discard(s.container_id)   # nothing left: nothing done
+    await after.close()

@@ -201,6 +201,12 @@ class FakeRuntime(Runtime):
         if self.state.get(container_id) == "prepared":
             self.state[container_id] = "created"
 
+    async def discard(self, container_id: str) -> None:
+        """A process left by a start a crash cut short is killed."""
+        self.faults.hit("runtime.discard")
+        if self.state.get(container_id) == "prepared":
+            self.state[container_id] = "created"
+
     async def start(self, container_id: str, on_exit) -> int:
         """Start the process of a created (or prepared) bundle."""
         self.faults.hit("runtime.start")

@@ -121,3 +121,15 @@ async def test_a_net_sysctl_is_set_with_the_interfaces_there(tmp_path, monkeypat
     assert r.faults.count("runtime.prepare") == 0
     assert r.faults.calls.index("driver.join") < r.faults.calls.index("runtime.start")
     assert r.state()["runtime.running"] == [c.id]
+
+
+async def test_a_restart_kills_the_process_a_crashed_start_left(rig):
+    # the daemon died while c1's init waited (created, netns held, nothing
+    # recorded): the next daemon kills it before it lets the sandbox go
+    await rig.ctl.start_container("c1")
+    await rig.exit(rig.c1, 0)
+    rig.runtime.state[rig.c1.id] = "prepared"   # as a crash mid-start leaves it
+    await rig.restart()
+    assert rig.faults.count("runtime.discard") >= 1
+    assert rig.state()["runtime.prepared"] == []
+    assert rig.ctl.container("c1").status == "exited"

@@ -107,6 +107,11 @@ class Runtime(abc.ABC):
         """Undo `prepare` of a container that will not start (nothing when
         it was not prepared); the bundle stays."""
 
+    async def discard(self, container_id: str) -> None:
+        """At daemon start, for a container not running (not adopted): kill a
+        process of it the runtime still has (a start cut short by a crash);
+        the bundle stays.  Nothing by default."""
+
     @abc.abstractmethod
     async def adopt(self, container_id: str, pid: int,
                     on_exit: Callable[[int], Awaitable[None] | None]) -> bool:

@@ -13,7 +13,10 @@ stdout.log, stderr.log, stdin.fifo, init.pid, runc.log}; runc state in <root>/ru
   -i busybox cat` ends).  stdout/stderr are the log files opened O_APPEND
   and handed to the container directly (runc's pass-through mode), so output
   survives daemon restarts.
-- Exit codes: `runc run -d` is run by boxnet-supervisor (kernel/supervisor.py),
+- Start in two steps (runtime/ociprep.py): `prepare` is `runc create`, run
+  while the core plumbs the netns, and `start` lets the waiting init exec;
+  a TTY container (or one not prepared) starts with one `runc run -d`.
+- Exit codes: `runc run -d` (or `runc create`) is run by boxnet-supervisor (kernel/supervisor.py),
   one child subreaper per host that outlives the daemon: the init becomes its
   child, and it writes the init's exit code and time to <bundle>/exit.json
   (atomically) when it ends.  A pidfd per container tells the daemon when the

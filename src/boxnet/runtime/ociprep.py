@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass
 
 from boxnet.errors import KernelError
+from boxnet.kernel.process import kill_and_wait, proc_start_time
 from boxnet.runtime.console import start_shim
 from boxnet.runtime.ociexec import OnExit
 
@@ -131,3 +132,24 @@ class PrepareOps:
         prep = self._prepared.pop(container_id, None)
         if prep is not None:
             prep.close()
+
+    async def discard(self, container_id: str) -> None:
+        """Kill a live init runc still has for a container nobody watches (a
+        start cut short by a daemon crash: a created init waiting on its fifo,
+        or one started and never recorded) and drop runc's state; the bundle
+        is kept.  Why: that init holds the container's netns, so the veth
+        pairs a released netns takes with it would outlive the teardown.
+        Nothing when runc's init is dead already (a stopped container)."""
+        if container_id in self._watchers:
+            return
+        self.drop_prepared(container_id)
+        init = self.runc.init_process(container_id)
+        if init is None or proc_start_time(init[0]) != init[1]:
+            return
+        await kill_and_wait(*init)
+        exit_path = os.path.join(os.path.dirname(self.log_paths(container_id)[0]), "exit.json")
+        try:   # the supervisor's record written before the state goes (as in delete)
+            await asyncio.wait_for(self.supervisor.wait_exit(container_id, exit_path), 5)
+        except (asyncio.TimeoutError, OSError, ValueError) as e:
+            log.warning("exit record of %s not confirmed: %s", container_id[:12], e)
+        await self.runc.delete(container_id)
