@@ -271,3 +271,38 @@ class EndpointOps:
                     out.append(ep.ipv4.split("/")[0] + "\t" + " ".join(names))
                     break
         return out
+
+    async def readdress_endpoint(self, endpoint_id: str, ipv4: str, gateway4: str,
+                                 dns_servers: list[str]) -> None:
+        """An endpoint's address changed outside the core (a DHCP lease that could not
+        be renewed was discovered again with another address, dhcp/leases.py): the
+        store, inspect, the DNS records, the policy sets, /etc/hosts and the default
+        route follow it at once, and a network "update" event says so (attributes
+        container, ipv4, previousIPv4). An endpoint the controller has not loaded yet
+        (the keeper's tasks start before `start`) is changed in the store only: the
+        start loads it from there."""
+        ep = self.endpoints.get(endpoint_id)
+        if ep is None:
+            for stored in self.store.load("endpoints", Endpoint):
+                if stored.id == endpoint_id:
+                    stored.ipv4, stored.gateway4 = ipv4, gateway4
+                    stored.dns_servers = list(dns_servers)
+                    self.store.put("endpoints", stored.id, stored)
+            return
+        old = ep.ipv4
+        ep.ipv4, ep.gateway4, ep.dns_servers = ipv4, gateway4, list(dns_servers)
+        self.store.put("endpoints", ep.id, ep)
+        self.dns.changed()
+        c, nw = self.containers.get(ep.container_id), self.networks.get(ep.network_id)
+        if c is not None:
+            # the old address's removal may have taken the routes of the interface
+            # with it (kernel/dhcpsock.py): the default route is set again
+            self.forget_route_via(c, ep.ifname)
+            await self.after_endpoints_changed(c)
+        await self.policy.refresh()
+        if nw is not None:
+            self.event_feed.publish("network", "update", nw.id, {
+                "name": nw.name, "type": nw.driver, "container": ep.container_id,
+                "ipv4": ipv4, "previousIPv4": old})
+        log.info("endpoint %s of %s: address %s (was %s)", ep.id[:12], ep.container_id[:12],
+                 ipv4, old)

@@ -118,7 +118,15 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     else:
         ovl = overlay.DisabledOverlay()
     from ..dhcp.leases import LeaseKeeper
-    leases = LeaseKeeper(store, nl)   # macvlan/ipvlan endpoints of "dhcp" IPAM networks
+    built: asyncio.Future = asyncio.get_running_loop().create_future()   # the controller
+
+    async def readdressed(endpoint_id: str, lease) -> None:
+        # a lease discovered again with another address: the core follows it (a lease
+        # task may get there before the controller below is made)
+        ctl = await built
+        await ctl.readdress_endpoint(endpoint_id, lease.address, lease.router, list(lease.dns))
+    # macvlan/ipvlan endpoints of "dhcp" IPAM networks
+    leases = LeaseKeeper(store, nl, on_readdress=readdressed)
     stack.push_async_callback(leases.close)
     leases.restore()                  # renewal tasks of the leases kept across a restart
     drivers = DriverRegistry([BridgeDriver(nl, firewall), HostDriver(), NullDriver(),
@@ -138,6 +146,7 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
                      registry=registry,
                      volumes=VolumeStore(os.path.join(config.data_root, "volumes")))
     stack.push_async_callback(ctl.close)
+    built.set_result(ctl)
     return ctl
 
 

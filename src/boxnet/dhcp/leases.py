@@ -5,7 +5,10 @@ interface inside the container's netns (kernel/dhcpsock.py), puts the address
 on it and keeps the lease in the store (kind "dhcp_leases", one record per
 endpoint); a task then renews it at T1 (REQUEST unicast to the server),
 rebinds at T2 (broadcast), and when it runs out (or a NAK comes) discovers
-again, asking for the same address, and puts the new one in its place. `release` sends DHCPRELEASE and forgets it. At daemon start
+again, asking for the same address, and puts the new one in its place; when the
+server gives a DIFFERENT address, `on_readdress(endpoint_id, lease)` (the daemon
+wires it to `Controller.readdress_endpoint`) makes inspect, DNS, the policy sets
+and the store follow it. `release` sends DHCPRELEASE and forgets it. At daemon start
 `restore` starts the task of every stored lease whose netns still exists: a
 valid lease waits for its T1 (or renews at once past it), an expired one is
 discovered again. The tasks are the keeper's own (the driver that uses it has
@@ -19,6 +22,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Awaitable, Callable
 
 import msgspec
 
@@ -79,10 +83,12 @@ async def exchange(sock, client: Client, first: wire.Message, dest: str, timeout
 class LeaseKeeper:
     """Every DHCP lease of this daemon's endpoints; `nl` is the daemon's Netlink."""
 
-    def __init__(self, store, nl, clock=time.time):
+    def __init__(self, store, nl, clock=time.time,
+                 on_readdress: Callable[[str, Lease], Awaitable[None]] | None = None):
         self._store = store
         self._nl = nl
         self._clock = clock
+        self._on_readdress = on_readdress
         self._records: dict[str, LeaseRecord] = {}
         self._tasks: dict[str, asyncio.Task] = {}
 
@@ -171,6 +177,8 @@ class LeaseKeeper:
                                            out.address, old=lease.address)
             rec.lease = out
             self._store.put(KIND, rec.endpoint_id, rec)
+            if out.address != lease.address:
+                await self._readdressed(rec)
             log.info("dhcp: %s renewed %s (renewal %d), next at T1 %ss", rec.ifname,
                      out.address, out.renewals, out.t1)
             return
@@ -194,6 +202,19 @@ class LeaseKeeper:
                         new.address, lease.address)
         rec.lease = new
         self._store.put(KIND, rec.endpoint_id, rec)
+        if new.address != lease.address:
+            await self._readdressed(rec)
+
+    async def _readdressed(self, rec: LeaseRecord) -> None:
+        """Tell the core the endpoint's address changed; a failure is logged (the
+        lease and the interface hold the new address whatever the core did)."""
+        if self._on_readdress is None:
+            return
+        try:
+            await self._on_readdress(rec.endpoint_id, rec.lease)
+        except (OSError, BoxnetError) as e:
+            log.error("dhcp: the new address %s of %s is not everywhere yet: %s",
+                      rec.lease.address, rec.endpoint_id[:12], getattr(e, "message", None) or e)
 
     def lease(self, endpoint_id: str) -> Lease | None:
         """The current lease of an endpoint, if it has one."""

@@ -65,6 +65,11 @@ async def set_address(nl, netns_path: str, ifname: str, cidr: str, old: str = ""
         await add_addr(ipr, index, cidr)
         if old and old != cidr:
             await _del(ipr, index, old)
+            # The new address of the same subnet was a secondary of the old one; without
+            # promote_secondaries (a new netns's default) the kernel deletes secondaries
+            # with their primary: put it back (the interface's routes went too; the core
+            # sets its default route again, Controller.readdress_endpoint).
+            await add_addr(ipr, index, cidr)
     except NetlinkError as e:
         raise _err(f"cannot set the leased address {cidr} on {ifname}", e) from e
 
