@@ -136,3 +136,13 @@ def test_cluster_names_answer_overlay_names_only():
     r = names.answer(dns.message.make_query("front", "AAAA"))
     assert r.rcode() == dns.rcode.NOERROR and not r.answer   # the name exists, no IPv6
     assert names.answer(dns.message.make_query("example.org", "A")) is None
+
+
+async def test_the_bridge_driver_refuses_the_overlay_ipams_pools():
+    """`docker network create -d boxnet --ipam-driver boxnet-overlay` is refused at create,
+    naming the fix (it was created and every `docker run` on it then failed)."""
+    ctl = FakeCtl()
+    async with TestClient(TestServer(make_plugin_app(ctl, driver="boxnet"))) as c:
+        st, out = await _post(c, "NetworkDriver.CreateNetwork", _net())
+    assert st == 500 and "--ipam-driver boxnet or Docker's default" in out["Err"], out
+    assert not ctl.calls

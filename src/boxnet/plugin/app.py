@@ -96,6 +96,12 @@ class Handlers:
     async def create_network(self, body: bytes) -> dict:
         req = p.decode(body, p.CreateNetworkRequest)
         opts, ipv6, internal = _driver_options(req.Options or {})
+        if any(d.AddressSpace == p.OVERLAY_ADDRESS_SPACE
+               for d in (req.IPv4Data or []) + (req.IPv6Data or [])):
+            raise InvalidParameter(f"the {self.driver} driver cannot use the addresses of the "
+                                   f"boxnet-overlay IPAM driver (they are claimed across hosts "
+                                   f"for boxnet-overlay networks): use --ipam-driver boxnet or "
+                                   f"Docker's default")
         pools = _pools(req.IPv4Data) + _pools(req.IPv6Data)
         if not pools:
             raise InvalidParameter("the network has no address pool")

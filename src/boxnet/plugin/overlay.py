@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DRIVER = "boxnet-overlay"
 SOCKET = "boxnet-overlay.sock"
-ADDRESS_SPACE = "boxnet-overlay"     # Docker's pools of this IPAM carry it: others are refused
+ADDRESS_SPACE = p.OVERLAY_ADDRESS_SPACE   # Docker's pools of this IPAM carry it: others are refused
 OPT_NAME = "com.boxnet.overlay.name"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_NAMES = "com.boxnet.dns.names"   # endpoint option: the names the cluster resolver answers

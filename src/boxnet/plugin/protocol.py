@@ -27,6 +27,11 @@ PORTMAP = "com.docker.network.portmap"
 EXPOSED = "com.docker.network.endpoint.exposedports"
 
 
+# The address space of the boxnet-overlay IPAM driver's pools (claimed across hosts in etcd):
+# only the boxnet-overlay network driver may use them.
+OVERLAY_ADDRESS_SPACE = "boxnet-overlay"
+
+
 class IPAMData(msgspec.Struct):
     """One pool of a network, as the IPAM gave it to Docker."""
 
