@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from boxnet.core.clock import now_rfc3339
+from boxnet.core.eventfeed import EventFeed
 from boxnet.core.healthmon import HealthMonitor
 from boxnet.errors import Conflict
 from boxnet.model import Container, ContainerConfig
@@ -66,6 +67,7 @@ class FakeEvents:
 class FakeCtl:
     def __init__(self, make):
         self.runtime, self.events, self.saved = FakeRuntime(make), FakeEvents(), 0
+        self.event_feed = EventFeed()
         self.tasks: set[asyncio.Task] = set()
 
     def spawn(self, coro, what):
@@ -101,6 +103,19 @@ async def test_success_makes_it_healthy_and_is_announced():
     assert ctl.events.changes == ["healthy"] and ctl.saved >= 1
     await mon.sandbox_removed(c)
     assert c.health.status == "unhealthy" and not mon.probing(c.id)
+
+
+async def test_each_probe_emits_dockers_exec_events():
+    ctl = FakeCtl(lambda: FakeProc(code=3))
+    mon, c = HealthMonitor(ctl), _container(Retries=1)
+    await mon.container_started(c)
+    await _until(lambda: c.health.status == "unhealthy")
+    await mon.container_removed(c)
+    evs = [(m["Action"], m["Actor"]["Attributes"]) for m in ctl.event_feed.ring]
+    assert [a for a, _ in evs[:3]] == ["exec_create: /bin/sh -c check",
+                                       "exec_start: /bin/sh -c check", "exec_die"]
+    assert {a["execID"] for _, a in evs[:3]} == {evs[0][1]["execID"]}
+    assert evs[2][1]["exitCode"] == "3" and evs[2][1]["name"] == "c1"
 
 
 async def test_a_probe_past_its_timeout_is_killed():

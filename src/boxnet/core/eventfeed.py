@@ -45,6 +45,12 @@ class EventFeed(LifecycleListener):
         attrs.update(image=c.config.image, name=c.name, **extra)
         self.publish("container", action, c.id, attrs, c.config.image)
 
+    def container_event(self, c, action: str, **extra) -> None:
+        """A container event of an action the lifecycle has no call for (a healthcheck
+        probe's exec_create/exec_start/exec_die): the container's labels, image and
+        name as attributes, then `extra`, as dockerd's LogContainerEventWithAttributes."""
+        self._container(c, action, **extra)
+
     def _network(self, nw, action: str, **extra) -> None:
         self.publish("network", action, nw.id, {"name": nw.name, "type": nw.driver, **extra})
 

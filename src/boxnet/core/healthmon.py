@@ -16,8 +16,12 @@ and stderr into one buffer that keeps 4096 bytes (core/health.py), killed when
 its Timeout passes (ExitCode -1, Docker's "Health check exceeded timeout"
 message).  The rules (when, what a result changes) are core/health.py's; a
 status change is announced on the event bus (`container_health_changed`:
-the event feed's `health_status: healthy`).  Probes are not exec instances:
-they emit no exec events and do not appear in ExecIDs.  `docker pause`
+the event feed's `health_status: healthy`).  Probes are not exec instances
+(not in ExecIDs, no GET /exec/{id}/json) but, as dockerd's, each emits the
+container events `exec_create: <cmd>` and `exec_start: <cmd>` (the command
+as dockerd spells it: entrypoint, a space, the arguments joined) with its
+`execID`, and `exec_die` with `execID` and `exitCode` when it ends (137 after
+a timeout's kill); a probe that never ran has no exec_die.  `docker pause`
 stops the probes (dropping the one in flight) and unpause resumes them
 (paused/unpaused, called by core/resources.py), as dockerd.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -137,6 +142,11 @@ class HealthMonitor(LifecycleListener):
     async def _probe(self, c: Container, probe: rules.Probe) -> HealthcheckResult:
         """Run the probe once in the container (killed at its timeout)."""
         start = now_rfc3339()
+        exec_id = secrets.token_hex(32)   # as dockerd's: a random id, for the events only
+        shown = f"{probe.argv[0]} {' '.join(probe.argv[1:])}"   # dockerd's spelling
+        feed = self.ctl.event_feed
+        feed.container_event(c, f"exec_create: {shown}", execID=exec_id)
+        feed.container_event(c, f"exec_start: {shown}", execID=exec_id)
         # "" user, env and cwd: the container's own (its process in config.json),
         # which is what dockerd gives a probe (Config.User, WorkingDir, Env)
         starting = asyncio.ensure_future(self.ctl.runtime.exec_start(
@@ -173,6 +183,7 @@ class HealthMonitor(LifecycleListener):
             except TimeoutError:
                 proc.kill()
                 code, timed_out = await proc.exited, True
+            feed.container_event(c, "exec_die", execID=exec_id, exitCode=str(code))
             await asyncio.wait(readers, timeout=DRAIN_AFTER_EXIT)
         finally:
             for r in readers:
