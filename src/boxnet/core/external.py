@@ -14,6 +14,7 @@ so boxnet's own networks and Docker's never overlap.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -167,17 +168,43 @@ class ExternalOps(ExternalOverlayOps):
             raise NotFound(f"endpoint {endpoint_id} not found")
         return ep
 
+    def prepare_external_join(self, endpoint_id: str, peer_name: str) -> None:
+        """Start plumbing the endpoint (veth, anti-spoofing elements) as soon as Docker has
+        created it, so the work overlaps what dockerd does between CreateEndpoint and Join
+        (its own store writes, the sandbox); join_external() waits for it and reports its
+        failure. A Docker endpoint deleted without a Join waits for it too, then unplumbs."""
+        ep = self.external_endpoint(endpoint_id)
+        self._prepared_joins[endpoint_id] = self.spawn(
+            self._plumb_external(ep, peer_name), f"plumbing of Docker endpoint {endpoint_id[:12]}")
+
+    async def _plumb_external(self, ep: Endpoint, peer_name: str) -> None:
+        nw = self._external_network(ep.network_id)
+        await self.drivers.ability(nw.driver, HandsOffLinks).join_handoff(nw, ep, peer_name)
+        self.store.put("endpoints", ep.id, ep)
+
+    async def _prepared(self, endpoint_id: str, report: bool = True) -> bool:
+        """Wait for a prepared plumbing of the endpoint; False if there was none. Its
+        failure is raised here when ``report`` (to the Join that needs it)."""
+        task = self._prepared_joins.pop(endpoint_id, None)
+        if task is None:
+            return False
+        await asyncio.wait([task])   # never cancels it, nor swallows our own cancellation
+        if report and task.cancelled():
+            raise BoxnetError("the daemon is shutting down")
+        if report and task.exception() is not None:
+            raise task.exception()
+        return True
+
     async def join_external(self, endpoint_id: str, peer_name: str) -> Endpoint:
         """Plumb the endpoint, leaving its container end ``peer_name`` for Docker."""
         ep = self.external_endpoint(endpoint_id)
-        nw = self._external_network(ep.network_id)
-        drv = self.drivers.ability(nw.driver, HandsOffLinks)
-        await drv.join_handoff(nw, ep, peer_name)
-        self.store.put("endpoints", ep.id, ep)
+        if not await self._prepared(endpoint_id):
+            await self._plumb_external(ep, peer_name)
         return ep
 
     async def leave_external(self, endpoint_id: str) -> None:
         """Unplumb the endpoint (no error if it or its links are gone)."""
+        await self._prepared(endpoint_id, report=False)   # a failure was logged by spawn()
         ep = self.endpoints.get(endpoint_id)
         nw = self.networks.get(ep.network_id) if ep is not None else None
         if ep is None or nw is None or not ep.host_ifname:

@@ -120,6 +120,7 @@ class Handlers:
         mac = iface.MacAddress or _mac()
         self.ctl.create_external_endpoint(req.NetworkID, req.EndpointID, iface.Address,
                                           iface.AddressIPv6, mac)
+        self.ctl.prepare_external_join(req.EndpointID, PEER_PREFIX + req.EndpointID[:11])
         # only what Docker did not give (it refuses a second MAC)
         return {"Interface": {"MacAddress": mac}} if not iface.MacAddress else {}
 
