@@ -11,7 +11,7 @@ import pytest
 
 from boxnet.errors import InvalidParameter, NotFound
 from boxnet.registry import manifest as mf
-from boxnet.registry.auth import decode_auth_header, parse_challenge
+from boxnet.registry.auth import check_push_body, decode_auth_header, parse_challenge
 from boxnet.registry.options import RegistryOptions
 from boxnet.registry.reference import parse
 
@@ -106,6 +106,15 @@ def test_auth_header():
     assert decode_auth_header("").empty and decode_auth_header("e30=").empty
     with pytest.raises(InvalidParameter, match="X-Registry-Auth"):
         decode_auth_header("!!!")
+
+
+def test_push_body_without_the_header():
+    for ok in (b"", b"  \n", b"{}", b'{"serveraddress": "r:5000"}'):
+        check_push_body(ok)   # anonymous, as moby master
+    for bad in (b'{"username": "u", "password": "p"}', b'{"identitytoken": "t"}',
+                b"nope", b"[]"):
+        with pytest.raises(InvalidParameter, match="X-Registry-Auth"):
+            check_push_body(bad)
 
 
 def test_challenge():

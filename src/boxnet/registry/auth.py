@@ -3,6 +3,8 @@
 - `decode_auth_header`: the `X-Registry-Auth` header (base64url JSON of
   Docker's AuthConfig: username, password, auth, identitytoken,
   registrytoken, serveraddress); a malformed one is a 400, never ignored.
+- `check_push_body`: a push without that header (anonymous, as moby master;
+  credentials in the body are refused, not ignored).
 - `parse_challenge`: a `WWW-Authenticate` header (RFC 7235: a scheme and
   key="value" parameters), as the registry answers a 401.
 - `token_scope`: the bearer-token scope for a repository and actions.
@@ -66,6 +68,35 @@ def decode_auth_header(value: str | None) -> Credentials:
         raise InvalidParameter("invalid X-Registry-Auth header: not base64-encoded "
                                "JSON") from None
     return credentials_from(doc)
+
+
+def check_push_body(body: bytes) -> None:
+    """The body of a `POST /images/{name}/push` sent WITHOUT X-Registry-Auth.
+
+    dockerd up to 28.3 decoded it as an AuthConfig (API v1.4's form; an empty
+    body was the 400 "bad parameters and missing X-Registry-Auth: ... EOF");
+    moby master and 28.x since moby#50371/#50480 (2025) read no body and push
+    anonymously, at every API version (the rule follows the daemon's version,
+    not the request's, so api/compat/ has nothing for it). boxnet does as moby
+    master: no header, an empty body or `{}` is anonymous (docker-py sends `{}`),
+    and credentials in the body, which master would drop unread, are refused
+    (400 naming X-Registry-Auth) rather than ignored, as is a body that is not
+    an AuthConfig object."""
+    text = body.strip()
+    if not text:
+        return
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise InvalidParameter("bad parameters and missing X-Registry-Auth: the body of a "
+                               "push is not a JSON AuthConfig object") from None
+    if not isinstance(doc, dict):
+        raise InvalidParameter("bad parameters and missing X-Registry-Auth: the body of a "
+                               "push is not a JSON AuthConfig object")
+    if not credentials_from(doc).empty:
+        raise InvalidParameter("registry credentials in the body of a push are not read "
+                               "(API v1.4's form, dropped by Docker): send them in the "
+                               "X-Registry-Auth header")
 
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')

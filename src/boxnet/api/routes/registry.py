@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from ...errors import BoxnetError, InvalidParameter, NotImplementedFeature
+from ...registry.auth import check_push_body
 from ...registry.progress import error
 from .common import ctl, reply
 
@@ -76,10 +77,13 @@ async def pull(request: web.Request) -> web.StreamResponse:
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    """POST /images/{name}/push?tag= (X-Registry-Auth)."""
+    """POST /images/{name}/push?tag= (X-Registry-Auth; without it anonymous, as moby
+    master, whatever the API version: registry/auth.py check_push_body)."""
     if request.query.get("platform"):
         raise InvalidParameter("platform= is not supported for push: boxnet images have "
                                "one platform")
+    if request.headers.get("X-Registry-Auth") is None:
+        check_push_body(await request.read())
     gen = _service(request).push(request.match_info["name"], request.query.get("tag", ""),
                                  request.headers.get("X-Registry-Auth"))
     return await _stream(request, gen, first_is_marker=False, action="push")
