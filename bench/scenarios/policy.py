@@ -21,7 +21,7 @@ from bench.scenarios.dataplane import PORT, iperf
 from bench.stats import ratio
 
 NAME = "policy"
-TITLE = "20. Least-privilege policy (nftables sets keyed by endpoint)"
+TITLE = "20. Least-privilege policy (group sets, verdict maps keyed by endpoint)"
 NET = "pol-net"
 SVC = {"com.docker.compose.project": "benchp", "com.docker.compose.service": "fleet"}
 
@@ -104,7 +104,7 @@ def run(ctx: Context) -> dict:
     ctx.metric("fw_port", "firewall step: add one published port (100 policies present)",
                "ms", "boxnet", port_ms)
     ctx.metric("fw_policy", "firewall step: one more policied replica of the meshed service "
-               "(incremental update of 101 policies + one nft transaction)", "ms", "boxnet",
+               "(plan update of 101 policies + one nft transaction)", "ms", "boxnet",
                pol_ms)
     ctx.metric("fw_policy_one", "firewall step: one more policied container naming the "
                "service, no replica of it", "ms", "boxnet", one_ms)
@@ -114,7 +114,7 @@ def run(ctx: Context) -> dict:
              higher_is_better=True)
     ctx.goal("policy change for one container: at most 2x adding one published port "
              "(the firewall step)", ratio(m("fw_policy", "boxnet"), m("fw_port", "boxnet")), 2.0,
-             detail=f"{before} policy elements before, {after} after the change")
+             detail=f"{before} policy objects before, {after} after the change")
     ctx.note("run_policy/run_port: the whole `run -d` of each, for context (create, netns, "
              "veth and runc dominate both); the goal compares the firewall steps themselves "
              "(bench/scenarios/policy_fwstep.py: the keeper's update + nft transaction for "
@@ -123,7 +123,7 @@ def run(ctx: Context) -> dict:
              "alternated with the policied pair: compare c2c_policy100 with it too (a drift "
              "of the shared machine shows in both).")
     ctx.note(f"iperf3 TCP, one stream, -t {secs}, {reps} run(s) per point. The policy is "
-             "judged on a connection's first packet (after ct established), and every "
-             "policy is set elements, so the per-packet cost does not depend on how many "
-             f"there are. run -d timings: {n_ops} runs each, create + start, removed after.")
+             "judged on a connection's first packet (after ct established) by one verdict "
+             "map lookup per direction and the rules of its own endpoint's chain, so the "
+             f"per-packet cost does not depend on how many policies there are. run -d timings: {n_ops} runs each, create + start, removed after.")
     return res

@@ -7,11 +7,12 @@ boxnet's NftFirewall, in a bench netns, holds the policy scenario's 100 policies
 (98 replicas of service `fleet`, the iperf pair); then, `reps` times each:
 
 * policy step: what PolicyKeeper.refresh does when one more `fleet` replica with
-  a policy starts: bring the sets up to date (policy/incremental.py: every policy's
-  fingerprint checked, the changed pairs rebuilt) and apply the difference in one
-  nft transaction (NftFirewall.update_policy), timed; then the replica removed the
-  same way (untimed); and the same for a container with that policy which is no
-  replica (its own pairs only, no other policy names it);
+  a policy starts: the plan brought up to date (policy/plan.py: every policy's
+  chain looked up, the groups' members and the verdict maps compared) and the
+  difference applied in one nft transaction (NftFirewall.update_policy), timed;
+  then the replica removed the same way (untimed); and the same for a container
+  with a policy of its own which is no replica (a new chain: no other container
+  shares its policy);
 * port step: NftFirewall.add_ports of one published port (DNAT map elements and
   the direct-access set element, one transaction), timed; then removed (untimed).
 
@@ -51,6 +52,12 @@ def world():
     return policies, members, {NET: (SUBNET,)}
 
 
+def _size(plan) -> int:
+    """Objects the firewall holds: group members, chain rules, map elements."""
+    return (sum(map(len, plan.groups.values())) + sum(len(r) + 1 for r in plan.chains.values())
+            + len(plan.vmap))
+
+
 def measure(reps: int):
     """(policy step ms list, port step ms list, elements before, elements after,
     policy step ms list for a container that is no replica of the meshed service)."""
@@ -58,7 +65,7 @@ def measure(reps: int):
     from boxnet.firewall.api import FirewallNetwork, PublishedPort
     from boxnet.firewall.nft.manager import NftFirewall
     from boxnet.policy.compile import Member
-    from boxnet.policy.incremental import Incremental
+    from boxnet.policy.plan import Planner
     from boxnet.policy.model import parse
 
     logging.getLogger("boxnet.firewall").setLevel(logging.ERROR)
@@ -73,23 +80,23 @@ def measure(reps: int):
         fw = NftFirewall(netns=host.netns_path)
         asyncio.run(fw.sync([FirewallNetwork(network_id="b" * 64, bridge="br-polfw",
                                              subnets=(SUBNET,))]))
-        inc = Incremental()
-        asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
-        before = inc.elements().size()
+        inc = Planner()
+        asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
+        before = _size(inc)
         pol_ms, port_ms, one_ms, after = [], [], [], before
         loner = Member("q", "tq-0", "", "", NET, _ip(100))   # not a replica: its own pairs only
         for _ in range(reps):
             t0 = time.perf_counter()
-            asyncio.run(fw.update_policy(*inc.update({**policies, "q": pol},
+            asyncio.run(fw.update_policy(inc.update({**policies, "q": pol},
                                                      members + [loner], nets)))
             one_ms.append((time.perf_counter() - t0) * 1000)
-            asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
+            asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
             t0 = time.perf_counter()
-            asyncio.run(fw.update_policy(*inc.update({**policies, "q": pol},
+            asyncio.run(fw.update_policy(inc.update({**policies, "q": pol},
                                                      members + [newcomer], nets)))
             pol_ms.append((time.perf_counter() - t0) * 1000)
-            after = inc.elements().size()
-            asyncio.run(fw.update_policy(*inc.update(policies, members, nets)))
+            after = _size(inc)
+            asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
             t0 = time.perf_counter()
             asyncio.run(fw.add_ports([port]))
             port_ms.append((time.perf_counter() - t0) * 1000)

@@ -83,7 +83,7 @@ def test_policy_holds_across_a_daemon_restart(world):
     host.restart()
     assert not reach(host, "x6", s6, 5432)
     assert reach(host, "c6", s6, 5432)
-    assert s6 in host.sh("nft list set inet boxnet pgatein4").stdout
+    assert s6 in host.sh("nft list map inet boxnet pvin4").stdout
 
 
 def test_published_port_obeys_ingress(world):
@@ -119,14 +119,14 @@ def test_bridge_netfilter_turned_back_on_for_policies(world):
 
 
 def test_flushed_gate_is_repaired(world):
-    """Someone flushes the ingress gate (every connection would pass): the firewall
+    """Someone flushes the ingress verdict map (every connection would pass): the firewall
     watch puts it back, and the policy holds again."""
     import time
     host, _ = world
     s6 = host.ip_of("s6", NET)
-    host.sh("nft flush set inet boxnet pgatein4")
+    host.sh("nft flush map inet boxnet pvin4")
     deadline = time.monotonic() + 60
-    while s6 not in host.sh("nft list set inet boxnet pgatein4").stdout:
+    while s6 not in host.sh("nft list map inet boxnet pvin4").stdout:
         assert time.monotonic() < deadline, host.log_tail(40)
         time.sleep(0.5)
     assert not reach(host, "x6", s6, 5432)

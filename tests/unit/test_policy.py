@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from boxnet.firewall.nft import ruleset
-from boxnet.firewall.nft.policyset import policy_elements
 from boxnet.policy.compile import Member, compile_policies
 from boxnet.policy.model import PolicyError, parse
 from boxnet.policy.verdict import explain
@@ -91,13 +90,10 @@ def test_network_peers_and_families():
 
 def test_rendering():
     assert "jump allowlist" in ruleset.CHAINS["forward"][1]
-    lines = policy_elements({"gate_in": [(4, "10.0.0.2"), (6, "fd00::2")],
-                             "range_in": [(4, "10.0.0.3", "10.0.0.2", "tcp", 1, 9)],
-                             "any_eg": [(4, "10.0.0.2", "10.0.0.3", "udp", 0, 65535)]}, "add")
-    assert lines == ["add element inet boxnet pgatein4 { 10.0.0.2 }",
-                     "add element inet boxnet pgatein6 { fd00::2 }",
-                     "add element inet boxnet prangein4 { 10.0.0.3 . 10.0.0.2 . tcp . 1-9 }",
-                     "add element inet boxnet panyeg4 { 10.0.0.2 . 10.0.0.3 . udp }"]
+    assert "ip daddr vmap @pvin4" in ruleset.CHAINS["allowlist"][1]
+    assert "ip6 saddr vmap @pveg6" in ruleset.CHAINS["polhostin"][1]
+    assert "ip daddr vmap @pvin4" in ruleset.CHAINS["polhostout"][1]
+    # the rest: tests/unit/test_policy_plan.py
 
 
 def test_keeper_refuses_a_policy_it_cannot_enforce():

@@ -3,8 +3,8 @@
 Every event that changes who has which address (a sandbox ready, an endpoint
 joined or left, a container stopped, removed or renamed, a network created
 or removed) brings the policy sets up to date with all running containers'
-policies and the current endpoints, rebuilding only what changed
-(policy/incremental.py, equal to policy/compile.py's full compile), and hands
+policies and the current endpoints (policy/plan.py: group sets by membership,
+one chain per distinct policy, the endpoints' verdict map elements), and hands
 the difference to the firewall, one nftables transaction.  So a name in a
 rule means the endpoints of that moment: a new replica of ``app`` is allowed
 before its process starts (``sandbox_ready`` fails the start if the sets
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
 from ..policy import compile as pcompile
-from ..policy.incremental import Incremental
+from ..policy.plan import Planner
 from ..policy.model import LABEL, PolicyError, from_labels
 from . import policycheck
 from .events import LifecycleListener
@@ -46,7 +46,7 @@ class PolicyKeeper(LifecycleListener):
         """``ctl``: the Controller (its containers, endpoints, networks, firewall)."""
         self.ctl = ctl
         self._lock = asyncio.Lock()
-        self._sets = Incremental()   # what the firewall holds now, kept by differences
+        self._sets = Planner()   # what the firewall holds now, kept by differences
         self._parsed: dict[str, tuple[str, object]] = {}   # container id -> (label, Policy)
 
     def _policy_of(self, c):
@@ -96,21 +96,24 @@ class PolicyKeeper(LifecycleListener):
 
     @property
     def elements(self) -> pcompile.Elements:
-        """What the firewall holds now (built on demand: diagnose, the UI)."""
-        return self._sets.elements()
+        """The pair elements of policy/compile.py that the firewall's groups,
+        chains and maps enforce now (built on demand: diagnose, the UI;
+        tests/unit/test_policy_plan.py checks both mean the same)."""
+        if self._sets.empty():
+            return pcompile.Elements()
+        return pcompile.compile_policies(*self._inventory())
 
     async def refresh(self, skip_ep: str = "", skip_cid: str = "") -> None:
-        """Bring the sets up to date with the current state: only the pairs that
-        changed are rebuilt (policy/incremental.py), their difference is one
-        transaction."""
+        """Bring the firewall up to date with the current state: the difference
+        (policy/plan.py) is one transaction."""
         async with self._lock:
             if self._sets.empty() and not any(
                     LABEL in c.config.labels for c in self.ctl.containers.values()):
                 return   # no policy anywhere: nothing to compile (the common case)
             policies, members, nets = self._inventory(skip_ep, skip_cid)
-            gone, came = self._sets.update(policies, members, nets)
-            if gone or came:
-                await self.ctl.firewall.update_policy(gone, came)
+            change = self._sets.update(policies, members, nets)
+            if change:
+                await self.ctl.firewall.update_policy(change)
 
     def check_create(self, name: str | None, cfg) -> list[str]:
         """Before a create records anything: a 400 for a policy that contradicts

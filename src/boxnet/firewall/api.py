@@ -115,13 +115,10 @@ class Firewall(abc.ABC):
     async def remove_ports(self, ports: list[PublishedPort]) -> None:
         """Unpublish ports (no error if absent)."""
 
-    async def set_policy(self, sets: dict) -> None:
-        """Make the least-privilege policy sets hold exactly ``sets`` (set kind of
-        policy/compile.py -> frozenset of element tuples), atomically."""
-
-    async def update_policy(self, gone: dict, came: dict) -> None:
-        """Remove the ``gone`` and add the ``came`` policy set elements (set kind ->
-        element tuples), atomically: the change alone, whatever the sets hold."""
+    async def update_policy(self, change: dict) -> None:
+        """Apply one least-privilege policy change atomically (policy/plan.py
+        ``Planner.update``: group set members, policy chains, the endpoints'
+        verdict map elements; plain tuples): the change alone."""
 
     def filters(self, network_id: str) -> bool:
         """True when this network's forwarded traffic passes boxnet's tables (a policy

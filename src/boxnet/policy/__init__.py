@@ -1,8 +1,10 @@
 """Least-privilege network policy (issue 20 section 1), sans-I/O.
 
 ``model.py`` parses and validates a container's policy (the ``com.boxnet.policy``
-label, or compose's ``x-boxnet: {policy: ...}``), ``compile.py`` turns the
-policies and the current endpoints into the nftables set elements the
-firewall installs, and ``verdict.py`` answers "does the policy allow A -> B
-port/proto, and why" from the same elements.  See docs/policy.md.
+label, or compose's ``x-boxnet: {policy: ...}``), ``plan.py`` turns the
+policies and the current endpoints into what the firewall installs (group
+sets, one chain per distinct policy, the endpoints' verdict map elements) and
+the difference to apply, ``compile.py`` into address pair elements (the
+reference of what a policy means), and ``verdict.py`` answers "does the
+policy allow A -> B port/proto, and why" from those.  See docs/policy.md.
 """

@@ -1,12 +1,14 @@
-"""Compile policies and the current endpoints into nftables set elements.
+"""Compile policies and the current endpoints into address pair elements: what a policy means.
 
 Sans-I/O: the input is what the daemon knows now (every running container's
 endpoint addresses, its name, compose service and project; every network's
-subnets), the output an ``Elements`` value the firewall renders into its
-sets (firewall/nft/ruleset.py ``policy_elements``).  Names resolve to the
-endpoints that exist at this moment: a new replica of a service is in the
-next compile, a removed one is not, and the firewall applies the difference
-in one transaction.
+subnets), the output an ``Elements`` value: every allowed (source,
+destination, protocol, ports) of the gated addresses.  verdict.explain
+reads it (diagnose, the UI).  The firewall no longer installs these pairs
+(a replica joining a service named by 98 policies was ~400 elements): it
+installs policy/plan.py's group sets, chains and verdict maps, which
+tests/unit/test_policy_plan.py proves mean the same.  The notes below are
+about the pair sets of before, kept for the layout of ``Elements``.
 
 Per direction and family: the *gates* (the addresses of containers whose
 policy restricts ingress, or egress), and four allow sets.  Peers that are

@@ -24,7 +24,7 @@ import re
 from ...errors import KernelError
 from ...kernel import sysctl
 from ..api import Firewall, FirewallEndpoint, FirewallNetwork, PublishedPort
-from . import ruleset
+from . import policyset, ruleset
 from .hostcheck import foreign_drop_warnings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class NftFirewall(Firewall):
         self._allow_direct = allow_direct_routing
         self._flow_log = flow_log
         self._held = False        # between begin_restore and end_restore
-        self._policy: dict = {}   # policy set kind -> elements (firewall/nft/policyset.py)
+        self._policy = policyset.empty_state()   # groups, chains, verdict maps (policyset.py)
 
     # ---- plumbing -------------------------------------------------------
     def _run(self, lines: list[str]) -> None:
@@ -251,42 +251,18 @@ class NftFirewall(Firewall):
         return list(self._ports.values())
 
     # ---- policy ---------------------------------------------------------
-    async def set_policy(self, sets: dict) -> None:
-        """Make the policy sets hold exactly ``sets`` (kind -> frozenset of
-        elements): the removed and the added elements in one transaction."""
-        old = self._policy
-        gone = {k: v - sets.get(k, frozenset()) for k, v in old.items()}
-        came = {k: v - old.get(k, frozenset()) for k, v in sets.items()}
-        gone = {k: sorted(v) for k, v in gone.items() if v}
-        came = {k: sorted(v) for k, v in came.items() if v}
-        if not gone and not came:
+    async def update_policy(self, change: dict) -> None:
+        """Apply one policy change (policy/plan.py ``Planner.update``: group
+        members, chains, verdict map elements) in one transaction; the state is
+        kept for a full render."""
+        change = {k: v for k, v in change.items() if v}
+        if not change:
             return
-        if any(sets.get(k) for k in ("gate_in", "gate_eg")):
+        if change.get("vmap_add"):
             self._bridge_nf()
-        self._policy = {k: set(v) for k, v in sets.items() if v}
+        policyset.apply(self._policy, change)
         try:
-            self._run(ruleset.policy_elements(gone, "delete")
-                      + ruleset.policy_elements(came, "add"))
-        except KernelError as exc:
-            await self._resync_after(exc)
-
-    async def update_policy(self, gone: dict, came: dict) -> None:
-        """Apply one difference of the policy sets (policy/incremental.py): its
-        elements only, one transaction; the state kept in place (no copy of the
-        sets, which hold tens of thousands of elements at 100 meshed policies)."""
-        gone = {k: v for k, v in gone.items() if v}
-        came = {k: v for k, v in came.items() if v}
-        if not gone and not came:
-            return
-        if came.get("gate_in") or came.get("gate_eg"):
-            self._bridge_nf()
-        for k, v in gone.items():
-            self._policy.get(k, set()).difference_update(v)
-        for k, v in came.items():
-            self._policy.setdefault(k, set()).update(v)
-        try:
-            self._run(ruleset.policy_elements(gone, "delete")
-                      + ruleset.policy_elements(came, "add"))
+            self._run(policyset.policy_script(change))
         except KernelError as exc:
             await self._resync_after(exc)
 
@@ -295,24 +271,19 @@ class NftFirewall(Firewall):
         return network_id in self._networks
 
     def _gates_drifted(self, listed: dict[str, str]) -> str:
-        """A policy gate set with fewer or more addresses than boxnet put there (a
-        flushed gate would let every connection in: fail open, so it is repaired).
-        ``listed``: set name -> the body of its listing (from the table's listing
+        """A policy verdict map with fewer or more addresses than boxnet put there
+        (a flushed map would let every connection in: fail open, so it is repaired).
+        ``listed``: map name -> the body of its listing (from the table's listing
         `_drifted` makes anyway: another listing would fetch every set again)."""
-        from .policyset import NAMES
-        for kind in ("gate_in", "gate_eg"):
-            have_all = self._policy.get(kind, frozenset())
-            for fam in (4, 6):
-                want = sum(1 for e in have_all if e[0] == fam)
-                name = f"{NAMES[kind]}{fam}"
-                if name not in listed:
-                    return f"set {name} is missing"
-                body = listed[name]
-                elems = body.split("elements = {", 1)[1].rsplit("}", 1)[0] \
-                    if "elements = {" in body else ""
-                got = len([x for x in elems.split(",") if x.strip()])
-                if got != want:
-                    return f"set {name} holds {got} addresses instead of {want}"
+        want = {name: 0 for name in policyset.VMAPS}
+        for d, fam, _ in self._policy["vmap"]:
+            want[f"pv{d}{fam}"] += 1
+        for name, n in want.items():
+            if name not in listed:
+                return f"map {name} is missing"
+            got = listed[name].count(": jump ")
+            if got != n:
+                return f"map {name} holds {got} addresses instead of {n}"
         return ""
 
     def _bridge_nf(self) -> None:
@@ -337,7 +308,7 @@ class NftFirewall(Firewall):
         want = ruleset.expected_rule_counts(self._flow_log)
         have: dict[tuple[str, str], int] = {}
         admin: list[str] = []
-        gates: dict[str, str] = {}   # policy gate set -> its listing's body
+        gates: dict[str, str] = {}   # policy verdict map -> its listing's body
         for table in (ruleset.T, ruleset.B):
             try:
                 out = self._nft.run(f"list table {table}")
@@ -349,7 +320,7 @@ class NftFirewall(Firewall):
                 if line.startswith("\tchain "):
                     chain = line.split()[1]
                     have.setdefault((table, chain), 0)
-                elif table == ruleset.T and line.startswith("\tset pgate"):
+                elif table == ruleset.T and line.startswith("\tmap pv"):
                     gate = line.split()[1]
                     gates[gate] = ""
                 elif line.startswith("\t}"):

@@ -1,64 +1,44 @@
 """Pure rendering of the least-privilege policy in the ``inet boxnet`` table.
 
-Four fixed rules in the ``allowlist`` chain, jumped to from ``forward`` right
-after ``ct state established,related accept`` (so only a connection's first
-packet is judged, and replies of an allowed connection always pass): a
-packet whose destination is in a *gate* set of ingress (or whose source is
-in one of egress) is dropped unless its ``saddr . daddr . l4proto . dport``
-is in one of the four allow sets of that direction (one port, every port,
-a port range, a CIDR peer: policy/compile.py says why four).  Every container,
-replica and rule is an element, never a rule, so a packet costs the same
-few hash/pipapo lookups whatever the number of policies.
+Dispatch by endpoint: the ``allowlist`` chain, jumped to from ``forward``
+right after ``ct state established,related accept`` (so only a connection's
+first packet is judged, and replies of an allowed connection always pass),
+looks the destination up in the ingress verdict map ``pvin4``/``pvin6`` and
+the source in the egress map ``pveg4``/``pveg6``.  A gated address maps to
+``jump`` its policy's chain: that chain's rules (``ip saddr @<group> meta
+l4proto tcp th dport 5432 return``, CIDR and subnet rules) ``return`` an
+allowed packet to the next lookup, and its last rule jumps to ``poldrop``
+(logged for flows, dropped).  A packet costs one map lookup per direction
+plus its own endpoint's rules: never the number of policies on the host.
+
+Peers named by service or container are *group* sets of member addresses
+(one per family), kept by membership: a replica joining a service adds one
+element to its group, whatever the number of policies naming it.  What a
+policy means, and how the groups, chains and map elements are computed, is
+policy/plan.py's; the firewall layer does not import it, it gets a *change*
+(a dict of plain tuples, policy/plan.py ``Planner.update``) and renders it.
 
 Traffic between a container and the host itself never reaches ``forward``:
 ``polhostin`` (from the input hook) judges a container's connection to the
-host's own addresses by its egress sets, ``polhostout`` (from a filter chain
-on the output hook) the host's connection to a container by its ingress sets.
+host's own addresses by its egress map, ``polhostout`` (from a filter chain
+on the output hook) the host's connection to a container by its ingress map.
 
 Switched traffic inside one bridge reaches this chain through br_netfilter
 (``bridge-nf-call-iptables``, which the manager turns on in its namespace
 while a policy exists, as dockerd does for its bridges): the bridge family
 of this kernel has no conntrack, and a stateless policy there could not
 tell a reply from a new connection.
-
-The set kinds are those of policy/compile.py (``Elements``); the firewall
-layer does not import it, it gets plain tuples.
 """
 
 from __future__ import annotations
 
 T = "inet boxnet"
 _A = {4: "ipv4_addr", 6: "ipv6_addr"}
-# kind -> set name per family (firewall sets of policy/compile.py's Elements)
-NAMES = {"gate_in": "pgatein", "gate_eg": "pgateeg", "port_in": "pportin",
-         "port_eg": "pporteg", "any_in": "panyin", "any_eg": "panyeg",
-         "range_in": "prangein", "range_eg": "prangeeg", "cidr_in": "pcidrin",
-         "cidr_eg": "pcidreg"}
-
-POLICY_SETS = []
-for _f, _a in _A.items():
-    _pair = f"{_a} . {_a} . inet_proto"
-    for _d in ("in", "eg"):
-        POLICY_SETS += [
-            (T, f"pgate{_d}{_f}", f"type {_a};"),
-            # hash sets: deleting from them is cheap (see policy/compile.py)
-            (T, f"pport{_d}{_f}", f"type {_pair} . inet_service;"),
-            (T, f"pany{_d}{_f}", f"type {_pair};"),
-            (T, f"prange{_d}{_f}", f"type {_pair} . inet_service; flags interval;"),
-            (T, f"pcidr{_d}{_f}", f"type {_pair} . inet_service; flags interval;"),
-        ]
-
 _IP = {4: "ip", 6: "ip6"}
 
-
-def _rule(f: int, d: str) -> str:
-    ip = _IP[f]
-    pair = f"{ip} saddr . {ip} daddr . meta l4proto"
-    full = f"{pair} . th dport"
-    side = "daddr" if d == "in" else "saddr"
-    return (f"{ip} {side} @pgate{d}{f} {full} != @pport{d}{f} {pair} != @pany{d}{f} "
-            f"{full} != @prange{d}{f} {full} != @pcidr{d}{f} jump poldrop")   # log, drop
-
+# the verdict maps: gated address -> jump its policy chain
+POLICY_MAPS = [(f"pv{d}{f}", f"type {a} : verdict;") for d in ("in", "eg") for f, a in _A.items()]
+VMAPS = [name for name, _ in POLICY_MAPS]
 
 # IPv6 neighbour discovery (between containers of one bridge through br_netfilter,
 # or with the gateway) is not tracked by conntrack (its ct state is never
@@ -68,37 +48,110 @@ def _rule(f: int, d: str) -> str:
 _ND = ("icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, "
        "nd-router-advert } return")
 
+
+def _lookups(d: str) -> list[str]:
+    side = "daddr" if d == "in" else "saddr"
+    return [f"{_IP[f]} {side} vmap @pv{d}{f}" for f in (4, 6)]
+
+
 POLICY_CHAINS: dict[str, tuple[str | None, list[str]]] = {
-    "allowlist": (None, [_ND] + [_rule(f, d) for f in (4, 6) for d in ("in", "eg")]),  # "policy": an nft keyword
+    "allowlist": (None, [_ND] + _lookups("in") + _lookups("eg")),  # "policy": an nft keyword
     # a container's new connection to one of the host's own addresses (input hook,
-    # from a bridge): judged by its egress policy with the same sets
-    "polhostin": (None, [_ND] + [_rule(f, "eg") for f in (4, 6)]),
+    # from a bridge): judged by its egress policy
+    "polhostin": (None, [_ND] + _lookups("eg")),
     # the host's own new connection to a container (output hook, into a bridge; a
     # port published on the host's loopback is DNATed before, its source still
     # 127.0.0.1): judged by the container's ingress policy
-    "polhostout": (None, [_ND] + [_rule(f, "in") for f in (4, 6)]),
+    "polhostout": (None, [_ND] + _lookups("in")),
 }
 # the jumps into them from the input and output hooks (ruleset.py)
 HOST_IN_JUMP = "iifname @bridges ct state != { established, related } jump polhostin"
 HOST_OUT_JUMP = "oifname @bridges ct state != { established, related } jump polhostout"
 
 
-def _item(kind: str, el: tuple) -> str:
-    if kind.startswith("gate"):
-        return el[1]
-    _, s, d, proto, lo, hi = el
-    if kind.startswith("any"):
-        return f"{s} . {d} . {proto}"
-    port = str(lo) if lo == hi else f"{lo}-{hi}"
-    return f"{s} . {d} . {proto} . {port}"
+def rule_text(chain: str, rule: tuple) -> str:
+    """One allow rule of a policy chain (``pi...`` ingress: the peer is the
+    source; ``pe...`` egress: the destination)."""
+    fam, kind, peer, proto, lo, hi = rule
+    side = "saddr" if chain.startswith("pi") else "daddr"
+    ip = _IP[fam]
+    match = f"{ip} {side} @{peer}{fam}" if kind == "group" else \
+        f"{ip} {side} {{ {', '.join(peer)} }}"
+    ports = "" if (lo, hi) == (0, 65535) else \
+        (f" th dport {lo}" if lo == hi else f" th dport {lo}-{hi}")
+    return f"{match} meta l4proto {proto}{ports} return"
 
 
-def policy_elements(sets: dict, verb: str) -> list[str]:
-    """``add``/``delete element`` commands for ``sets`` (kind -> elements)."""
-    out = []
-    for kind, elements in sets.items():
-        for fam in (4, 6):
-            items = [_item(kind, e) for e in elements if e[0] == fam]
-            if items:
-                out.append(f"{verb} element {T} {NAMES[kind]}{fam} {{ {', '.join(items)} }}")
+def _by_map(keys) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for k in keys:
+        d, fam, ip = k[:3]
+        out.setdefault(f"pv{d}{fam}", []).append(k)
     return out
+
+
+def policy_script(ch: dict) -> list[str]:
+    """The commands of one policy change (policy/plan.py's keys), in an order
+    the kernel accepts in one transaction: a map element before the chain it
+    jumps to goes, a chain before the group sets it names go, a set before
+    its elements and rules come, a chain before the map element that jumps
+    to it."""
+    out = []
+    for name, keys in sorted(_by_map(ch.get("vmap_del", ())).items()):
+        out.append(f"delete element {T} {name} {{ {', '.join(k[2] for k in keys)} }}")
+    for c in ch.get("chains_del", ()):
+        out += [f"flush chain {T} {c}", f"delete chain {T} {c}"]
+    for g in ch.get("groups_del", ()):
+        out += [f"delete set {T} {g}{f}" for f in (4, 6)]
+    dels: dict[str, list] = {}
+    for g, f, ip in ch.get("members_del", ()):
+        dels.setdefault(f"{g}{f}", []).append(ip)
+    out += [f"delete element {T} {s} {{ {', '.join(ips)} }}" for s, ips in dels.items()]
+    for g in ch.get("groups_add", ()):
+        out += [f"add set {T} {g}{f} {{ type {_A[f]}; }}" for f in (4, 6)]
+    adds: dict[str, list] = {}
+    for g, f, ip in ch.get("members_add", ()):
+        adds.setdefault(f"{g}{f}", []).append(ip)
+    out += [f"add element {T} {s} {{ {', '.join(ips)} }}" for s, ips in adds.items()]
+    for c, rules in ch.get("chains_add", {}).items():
+        out.append(f"add chain {T} {c}")
+        out += [f"add rule {T} {c} {rule_text(c, r)}" for r in rules]
+        out.append(f"add rule {T} {c} jump poldrop")   # default-deny, logged for flows
+    vadd = ch.get("vmap_add", {})
+    for name, keys in sorted(_by_map(vadd).items()):
+        items = ", ".join(f"{k[2]} : jump {vadd[k]}" for k in keys)
+        out.append(f"add element {T} {name} {{ {items} }}")
+    return out
+
+
+def apply(state: dict, ch: dict) -> None:
+    """Record a change in ``state`` (groups: gid -> {(fam, ip)}, chains: name ->
+    rules, vmap: key -> chain), which a full render re-creates (``as_change``)."""
+    groups, chains, vmap = state["groups"], state["chains"], state["vmap"]
+    for k in ch.get("vmap_del", ()):
+        vmap.pop(k, None)
+    for c in ch.get("chains_del", ()):
+        chains.pop(c, None)
+    for g in ch.get("groups_del", ()):
+        groups.pop(g, None)
+    for g, f, ip in ch.get("members_del", ()):
+        groups.get(g, set()).discard((f, ip))
+    for g in ch.get("groups_add", ()):
+        groups.setdefault(g, set())
+    for g, f, ip in ch.get("members_add", ()):
+        groups.setdefault(g, set()).add((f, ip))
+    chains.update(ch.get("chains_add", {}))
+    vmap.update(ch.get("vmap_add", {}))
+
+
+def empty_state() -> dict:
+    """No policy installed."""
+    return {"groups": {}, "chains": {}, "vmap": {}}
+
+
+def as_change(state: dict) -> dict:
+    """Everything in ``state`` as a change from nothing (a full render)."""
+    return {"groups_add": sorted(state["groups"]),
+            "members_add": sorted((g, f, ip) for g, s in state["groups"].items()
+                                  for f, ip in s),
+            "chains_add": dict(state["chains"]), "vmap_add": dict(state["vmap"])}

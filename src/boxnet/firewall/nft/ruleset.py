@@ -30,7 +30,8 @@ import ipaddress
 from ..api import FirewallEndpoint, FirewallNetwork, PublishedPort
 from .bridgeset import BRIDGE_CHAINS, BRIDGE_SETS, DNAT_MARK, LOG_GROUP, drop_log, \
     endpoint_elements  # noqa: F401
-from .policyset import HOST_IN_JUMP, HOST_OUT_JUMP, POLICY_CHAINS, POLICY_SETS, policy_elements
+from .policyset import HOST_IN_JUMP, HOST_OUT_JUMP, POLICY_CHAINS, POLICY_MAPS, as_change, \
+    policy_script
 
 TABLE = "boxnet"
 FAMILY = "inet"
@@ -61,7 +62,6 @@ SETS = [
     (T, "anyiif", "type ifname;"),           # bridges open to direct routing (--allow-direct-routing)
     (T, "strict", "type ifname;"),           # bridges of isolate=strict networks (netavark 2)
     (T, "selfbr", "type ifname . ifname;"),  # "br . br" of strict bridges: their own ports
-    *POLICY_SETS,                        # least-privilege policy: firewall/nft/policyset.py
     *BRIDGE_SETS,                        # bridge table: firewall/nft/bridgeset.py
 ]
 MAPS = [
@@ -72,6 +72,7 @@ MAPS = [
     # source subnet -> the host address it leaves with (host_ipv4 / host_ipv6)
     ("snat4", "type ipv4_addr : ipv4_addr; flags interval;"),
     ("snat6", "type ipv6_addr : ipv6_addr; flags interval;"),
+    *POLICY_MAPS,                        # least-privilege policy: firewall/nft/policyset.py
 ]
 
 def _logs(rule: str) -> bool:
@@ -298,7 +299,7 @@ def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoi
                  allow_direct: bool = False, policy: dict | None = None,
                  flow_log: bool = True) -> str:
     """Both tables, replacing whatever is there, as one transaction
-    (``policy``: set kind -> elements, policyset.py; ``flow_log``: the
+    (``policy``: the policy state, policyset.py ``apply``; ``flow_log``: the
     flows' drop log rules, off with boxnetd --flows=off)."""
     lines = skeleton(admin_rules, flow_log)
     for net in networks:
@@ -308,7 +309,8 @@ def full_ruleset(networks: list[FirewallNetwork], endpoints: list[FirewallEndpoi
         lines += endpoint_elements(ep, icc=icc.get(ep.network_id, True))
     lines += port_elements(list(ports))
     lines += direct_elements(sorted(set(map(direct_key, ports))))
-    lines += policy_elements(policy or {}, "add")
+    if policy:
+        lines += policy_script(as_change(policy))
     return "\n".join(lines) + "\n"
 
 
