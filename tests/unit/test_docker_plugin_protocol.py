@@ -37,6 +37,9 @@ class FakeCtl:
     def create_external_endpoint(self, *args):
         self.calls.append(("ep", args))
 
+    def prepare_external_join(self, endpoint_id, peer):
+        self.calls.append(("prepare", endpoint_id, peer))
+
     async def join_external(self, endpoint_id, peer):
         self.calls.append(("join", endpoint_id, peer))
         return Endpoint(id=endpoint_id, network_id="n", container_id="", gateway4="10.9.0.1")
@@ -116,6 +119,8 @@ async def test_create_network_endpoint_join(plug):
         "NetworkID": "n1", "EndpointID": "f" * 64,
         "Interface": {"Address": "10.9.0.3/24", "MacAddress": "02:00:00:00:00:01"}})
     assert body == {}   # Docker's own MAC: nothing to return (it refuses a second one)
+    # plumbing starts at CreateEndpoint, under the name Join hands over
+    assert ("prepare", "f" * 64, "vbx" + "f" * 11) in ctl.calls
     st, body = await _post(c, "NetworkDriver.Join", {"NetworkID": "n1", "EndpointID": "e" * 64,
                                                       "SandboxKey": "/x", "Options": {}})
     assert body == {"InterfaceName": {"SrcName": "vbx" + "e" * 11, "DstPrefix": "eth"},
