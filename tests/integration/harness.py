@@ -42,7 +42,37 @@ TMP_BASE = Path(os.environ.get("BOXNET_TEST_TMP", "/tmp"))
 
 CREATED_NETNS: set[str] = set()     # every netns this process made
 CREATED_DIRS: set[Path] = set()     # every temp dir this process made
-STARTED_PIDS: set[int] = set()      # every daemon / helper PID this process started
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class PidSet(set):
+    """PIDs this run started, each with its start time: PIDs wrap (pid_max is 32768 here
+    and a run forks tens of thousands of processes), so a PID alive at the end is ours
+    only if its process started when ours did."""
+
+    def __init__(self):
+        super().__init__()
+        self.started: dict[int, str | None] = {}
+
+    def add(self, pid: int) -> None:
+        """Record pid with its start time."""
+        super().add(pid)
+        self.started[pid] = _start_time(pid)
+
+    def still_ours(self, pid: int) -> bool:
+        """pid is alive (not a zombie) and is the process this run started."""
+        return cleanup.pid_alive(pid) and _start_time(pid) == self.started.get(pid)
+
+
+STARTED_PIDS = PidSet()             # every daemon / helper PID this process started
 LIVE_HOSTS: list["TestHost"] = []   # hosts not torn down yet (for failure logs)
 _NETNS_LOCKS: dict[str, int] = {}    # netns name -> fd holding its <name>.owner lock
 
@@ -381,5 +411,5 @@ def leftovers() -> list[str]:
         left += [f"mount {m}" for m in cleanup.mounts_under(d)]
         if d.exists():
             left.append(f"dir {d}")
-    left += [f"process {pid}" for pid in sorted(STARTED_PIDS) if cleanup.pid_alive(pid)]
+    left += [f"process {pid}" for pid in sorted(STARTED_PIDS) if STARTED_PIDS.still_ours(pid)]
     return left
