@@ -14,7 +14,7 @@ import stat
 from typing import BinaryIO, Callable
 
 from boxnet.errors import InvalidParameter, NotFound
-from boxnet.runtime import cppath, cpput
+from boxnet.runtime import cppath, cpput, cpsend
 from boxnet.runtime.cppath import ContainerFs, Resolver
 from boxnet.runtime.cptar import Sink, TreeWriter, new_tar
 
@@ -40,11 +40,13 @@ def prepare_get(fs: ContainerFs, requested: str) -> tuple[dict, Callable[[Callab
         raise
     base = doc["name"] if doc["name"] != "/" else "."
 
-    def write(push: Callable[[bytes], None]) -> int:
-        sink = Sink(push)
+    def write(push: Callable[[bytes], None] | None = None, out: cpsend.Out | None = None) -> int:
+        """The tar to `push` (through tarfile) or, given `out`, onto its fd
+        (runtime/cpsend.py: sendfile, no copy through Python)."""
+        sink = Sink(push) if out is None else out
         try:
-            with new_tar(sink) as tar:
-                tw = TreeWriter(tar, fs.skip)
+            with (new_tar(sink) if out is None else cpsend.DirectTar(out)) as tar:
+                tw = TreeWriter(tar, fs.skip)  # type: ignore[arg-type]
                 if resolved == "/":
                     fd = res.open("/", os.O_RDONLY | os.O_DIRECTORY)
                     try:
@@ -63,7 +65,7 @@ def prepare_get(fs: ContainerFs, requested: str) -> tuple[dict, Callable[[Callab
                                base, resolved)
                     finally:
                         os.close(pfd)
-            sink.close()
+            sink.flush()
             return sink.total
         finally:
             res.close()

@@ -12,7 +12,8 @@ writable layer, mounted if needed) with its volumes and binds looked up in
 their sources.  Every path is resolved inside that root (runtime/cppath.py),
 so neither the archive nor the container's own symlinks can reach the host.
 The stat runs in a worker thread (runtime/cp.py); the tar of GET and the
-extraction of PUT in a child process (runtime/cpworker.py, kernel/cpproc.py).
+extraction of PUT in a child process (runtime/cpworker.py, kernel/cpproc.py),
+which writes GET's body onto the client's socket itself (runtime/cpsend.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 
 from aiohttp import web
 
@@ -81,21 +83,53 @@ async def head(request: web.Request) -> web.Response:
     return web.Response(status=200, headers={STAT_HEADER: stat_header(doc)})
 
 
+def _plain_socket(request: web.Request):
+    """The client's socket when the worker may write the body onto it itself:
+    HTTP/1.1 (chunked) on a plain Unix or TCP socket (not TLS)."""
+    transport = request.transport
+    if transport is None or transport.is_closing() or request.version < (1, 1) \
+            or transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6):
+        return None
+    return sock
+
+
+async def _headers_sent(request: web.Request) -> bool:
+    """Wait until the transport has handed the response headers to the kernel
+    (the worker's bytes must come after them); False when the client left."""
+    transport = request.transport
+    while transport is not None and not transport.is_closing():
+        if transport.get_write_buffer_size() == 0:
+            return True
+        await asyncio.sleep(0.001)
+    return False
+
+
 async def get(request: web.Request) -> web.StreamResponse:
     """GET /containers/{id}/archive?path=: the tar of the path, its stat in the
     header.  The stat is taken here (a missing path is a 404 before any byte);
-    the tar is written by a child process (kernel/cpproc.py says why)."""
+    the tar is written by a child process (kernel/cpproc.py says why), on a
+    plain socket straight onto it as HTTP chunks (the last chunk is sent
+    here), else through its stdout and this loop."""
     cont = ctl(request).container(request.match_info["id"])
     fs = await container_fs(request, cont)
     path = _path(request)
     doc = await asyncio.to_thread(cp.stat_path, fs, path)
     resp = web.StreamResponse(headers={STAT_HEADER: stat_header(doc),
                                        "Content-Type": "application/x-tar"})
+    spec = {"mode": "get", "root": fs.root, "readonly": fs.readonly, "path": path,
+            "mounts": [[m.destination, m.source, m.rw] for m in fs.mounts],
+            "skip": list(fs.skip)}
+    sock = _plain_socket(request)
+    if sock is not None:
+        resp.enable_chunked_encoding()
     await resp.prepare(request)
-    spec = json.dumps({"mode": "get", "root": fs.root, "readonly": fs.readonly, "path": path,
-                       "mounts": [[m.destination, m.source, m.rw] for m in fs.mounts],
-                       "skip": list(fs.skip)})
-    code, err = await cpproc.stream_worker(spec, resp.write)
+    if sock is not None and await _headers_sent(request):
+        code, err = await cpproc.socket_worker(spec, sock.fileno())
+    else:
+        code, err = await cpproc.stream_worker(json.dumps(spec), resp.write)
     if code != 0:   # too late for a status: the client sees a cut tar
         log.warning("docker cp from %s:%s failed half-way: %s", cont.name, path,
                     err.decode(errors="replace").strip()[-500:])
