@@ -127,12 +127,15 @@ class ReconcileOps:
                 c.finished_at = rec.finished_at if rec and rec.finished_at else now_rfc3339()
                 self.note_exit_resources(c)   # OOMKilled: runc keeps the cgroup until delete
                 recovery.forget_process(c)
-            # a start cut short by the crash left a waiting (created) init: it holds
-            # the netns, and so the veths the teardown lets die with it
-            try:
-                await self.runtime.discard(c.id)
-            except BoxnetError as exc:
-                log.warning("stale process of %s not killed: %s", c.name, exc.message)
+            # a start cut short by the crash (never recorded running) left a waiting
+            # (created) init: it holds the netns, and so the veths the teardown lets
+            # die with it.  Not for one recorded running: its process was not
+            # adopted because its identity is not trusted (recovery.py).
+            if not was_running:
+                try:
+                    await self.runtime.discard(c.id)
+                except BoxnetError as exc:
+                    log.warning("stale process of %s not killed: %s", c.name, exc.message)
             await self._teardown_sandbox(c)
             self.save_container(c)
             if was_running and c.config.auto_remove:   # `run --rm`: gone, as if we had watched

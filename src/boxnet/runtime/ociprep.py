@@ -64,9 +64,9 @@ class PrepareOps:
         """`runc create` of a container whose bundle is written (Runtime.create):
         its init set up and waiting; True when prepared (a TTY container is
         not: its start does it all).  KernelError with runc's message."""
-        b, meta = await self._ready_bundle(container_id)
-        if meta.get("tty"):
+        if self._load_meta(container_id).get("tty"):
             return False
+        b, meta = await self._ready_bundle(container_id)
         out_path, err_path = self.log_paths(container_id)
         fds: list[int] = []
         stdin_w = None
