@@ -165,7 +165,7 @@ async def put(request: web.Request) -> web.Response:
                        "mounts": [[m.destination, m.source, m.rw] for m in fs.mounts],
                        "no_overwrite": qbool(request, "noOverwriteDirNonDir"),
                        "owner": list(owner) if owner else None})
-    code, out, err = await cpproc.run_worker(spec, request.content.iter_chunked(1 << 20))
+    code, out, err = await cpproc.run_worker(spec, request.content.iter_any())
     try:
         answer = json.loads(out.decode(errors="replace").strip().splitlines()[-1])
     except (ValueError, IndexError):
