@@ -92,7 +92,9 @@ class Planner:
         self.chains: dict[str, tuple] = {}   # chain name -> rules (chain_rules)
         self.vmap: dict[tuple, str] = {}     # ("in"|"eg", fam, ip) -> chain name
         self._memo: dict[tuple, tuple] = {}  # (id(policy), direction, project, fams) -> chain
-        self._ids: dict[tuple, str] = {}     # group key -> group id
+        self._ids: dict[tuple, tuple] = {}   # (name, service, project) -> its group ids
+        self._per_cid: dict[str, tuple] = {} # container id -> (policy, ips, project, entries)
+        self._nets: dict = {}
 
     def empty(self) -> bool:
         """True when nothing is installed."""
@@ -130,31 +132,47 @@ class Planner:
         by_cid: dict[str, list] = {}
         for m in members:
             by_cid.setdefault(m.container_id, []).append(m)
+        if networks != self._nets:                  # network rules resolve to subnets
+            self._per_cid = {}
+            self._nets = dict(networks)
+        cache, kept = self._per_cid, {}
         chains: dict[str, tuple] = {}
         vmap: dict[tuple, str] = {}
+        wanted: set = set()
         for cid, pol in policies.items():
             own = by_cid.get(cid)
             if not own:
                 continue
+            ips = tuple(m.ip for m in own)
             project = own[0].project
-            fams = tuple(sorted({_fam(m.ip) for m in own}))
-            for direction, d in (("ingress", "in"), ("egress", "eg")):
-                if pol.rules(direction) is None:
-                    continue
-                name, body = self._chain(pol, direction, project, networks, fams)
+            hit = cache.get(cid)
+            if hit is None or hit[0] is not pol or hit[1] != ips or hit[2] != project:
+                fams = tuple(sorted({_fam(ip) for ip in ips}))
+                entries = []
+                for direction, d in (("ingress", "in"), ("egress", "eg")):
+                    if pol.rules(direction) is None:
+                        continue
+                    name, body = self._chain(pol, direction, project, networks, fams)
+                    entries.append((name, body, {r[2] for r in body if r[1] == "group"},
+                                    [(d, _fam(ip), ip) for ip in ips]))
+                hit = (pol, ips, project, entries)
+            kept[cid] = hit
+            for name, body, gids, keys in hit[3]:
                 chains[name] = body
-                for m in own:
-                    vmap[(d, _fam(m.ip), m.ip)] = name
-        wanted = {r[2] for body in chains.values() for r in body if r[1] == "group"}
+                wanted |= gids
+                for k in keys:
+                    vmap[k] = name
+        self._per_cid = kept                        # unchanged containers: no work above
         groups: dict[str, set] = {g: set() for g in wanted}
         ids = self._ids
         if len(ids) > 16384:
             ids.clear()
         for m in members:
-            for k in _member_keys(m):
-                gid = ids.get(k)
-                if gid is None:
-                    gid = ids[k] = group_id(k)
+            k = (m.name, m.service, m.project)
+            gids = ids.get(k)
+            if gids is None:
+                gids = ids[k] = tuple(group_id(x) for x in _member_keys(m))
+            for gid in gids:
                 if gid in groups:
                     groups[gid].add((_fam(m.ip), m.ip))
         old_g = self.groups
