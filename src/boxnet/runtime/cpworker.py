@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import os
 import socket
 import sys
 
@@ -93,8 +94,16 @@ def wait_spec(ctl_fd: int) -> list[str] | None:
     return ["cpworker", json.dumps(spec)]
 
 
+def _exit(code: int) -> None:
+    """Leave without the interpreter's teardown (module and object freeing:
+    10-20 ms the daemon would wait for, as it answers once our pipes end)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--wait"]:
         args = wait_spec(int(sys.argv[2]))
-        sys.exit(0 if args is None else main(args))
-    sys.exit(main(sys.argv))
+        _exit(0 if args is None else main(args))
+    _exit(main(sys.argv))
