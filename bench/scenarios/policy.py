@@ -100,7 +100,8 @@ def run(ctx: Context) -> dict:
                    _timed_runs(peer, "tq", n_ops, labels={**SVC, **_label(
                        ingress=[{"service": "fleet", "ports": ["8000/tcp"]}])}))
     from bench.scenarios import policy_fwstep
-    pol_ms, port_ms, before, after, one_ms = policy_fwstep.measure(ctx.repetitions(20, 50))
+    pol_ms, port_ms, before, after, one_ms, twin_ms = policy_fwstep.measure(
+        ctx.repetitions(20, 50))
     ctx.metric("fw_port", "firewall step: add one published port (100 policies present)",
                "ms", "boxnet", port_ms)
     ctx.metric("fw_policy", "firewall step: one more policied replica of the meshed service "
@@ -108,6 +109,8 @@ def run(ctx: Context) -> dict:
                pol_ms)
     ctx.metric("fw_policy_one", "firewall step: one more policied container naming the "
                "service, no replica of it", "ms", "boxnet", one_ms)
+    ctx.metric("fw_policy_twin", "firewall step: one more replica with a present replica's "
+               "very policy (compose's case: its chains exist)", "ms", "boxnet", twin_ms)
     m = ctx.median_of
     ctx.goal("data plane with 100 policies: at least 95% of none",
              ratio(m("c2c_policy100", "boxnet"), m("c2c_none", "boxnet")), 0.95,

@@ -11,8 +11,10 @@ boxnet's NftFirewall, in a bench netns, holds the policy scenario's 100 policies
   chain looked up, the groups' members and the verdict maps compared) and the
   difference applied in one nft transaction (NftFirewall.update_policy), timed;
   then the replica removed the same way (untimed); and the same for a container
-  with a policy of its own which is no replica (a new chain: no other container
-  shares its policy);
+  with a policy of its own which is no replica (a new chain, and a new group:
+  outside compose, its `service` rule means the service of any project); and a
+  replica carrying replica f0's very policy, as compose's replicas do (its chains
+  exist: one group element and its map elements);
 * port step: NftFirewall.add_ports of one published port (DNAT map elements and
   the direct-access set element, one transaction), timed; then removed (untimed).
 
@@ -83,8 +85,9 @@ def measure(reps: int):
         inc = Planner()
         asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
         before = _size(inc)
-        pol_ms, port_ms, one_ms, after = [], [], [], before
-        loner = Member("q", "tq-0", "", "", NET, _ip(100))   # not a replica: its own pairs only
+        pol_ms, port_ms, one_ms, twin_ms, after = [], [], [], [], before
+        loner = Member("q", "tq-0", "", "", NET, _ip(100))   # not a replica: its own group
+        twin = Member("q", "pf-98", "fleet", "benchp", NET, _ip(100))   # f0's very policy
         for _ in range(reps):
             t0 = time.perf_counter()
             asyncio.run(fw.update_policy(inc.update({**policies, "q": pol},
@@ -98,10 +101,15 @@ def measure(reps: int):
             after = _size(inc)
             asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
             t0 = time.perf_counter()
+            asyncio.run(fw.update_policy(inc.update({**policies, "q": policies["f0"]},
+                                                     members + [twin], nets)))
+            twin_ms.append((time.perf_counter() - t0) * 1000)
+            asyncio.run(fw.update_policy(inc.update(policies, members, nets)))
+            t0 = time.perf_counter()
             asyncio.run(fw.add_ports([port]))
             port_ms.append((time.perf_counter() - t0) * 1000)
             asyncio.run(fw.remove_ports([port]))
         asyncio.run(fw.teardown())
-        return pol_ms, port_ms, before, after, one_ms
+        return pol_ms, port_ms, before, after, one_ms, twin_ms
     finally:
         host.teardown()
