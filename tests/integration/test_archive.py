@@ -6,6 +6,7 @@ crafted archives never write outside the container's root (issue 16 item 6,
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -220,5 +221,29 @@ def test_cp_into_a_bind_of_a_stopped_container(host, client, tmp_path):
         assert (vol / "f").read_text() == "via bind\n"
         c.start()
         assert c.wait(timeout=60)["StatusCode"] == 0 and c.logs() == b"via bind\n"
+    finally:
+        c.remove(force=True)
+
+
+def test_get_archive_of_large_files_is_exact_on_one_keepalive_connection(client):
+    """GET /archive writes large files with sendfile straight onto the client's
+    socket (runtime/cpsend.py): files made inside the container, checksummed
+    there, come out exact, three times over docker-py's kept-alive connection,
+    and the connection still serves ordinary requests after."""
+    c = client.containers.run("busybox", ["sleep", "600"], name="cp-big", detach=True)
+    try:
+        _exec(c, "sh", "-c", "mkdir /tmp/big && dd if=/dev/urandom of=/tmp/big/a bs=1024 "
+              "count=1500 2>/dev/null && dd if=/dev/urandom of=/tmp/big/b bs=1 count=70001 "
+              "2>/dev/null && echo small > /tmp/big/c")
+        want = {line.split()[1].rsplit("/", 1)[1]: line.split()[0] for line in
+                _exec(c, "md5sum", "/tmp/big/a", "/tmp/big/b", "/tmp/big/c").splitlines()}
+        for _ in range(3):
+            stream, st = c.get_archive("/tmp/big")
+            assert st["name"] == "big"
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:
+                got = {m.name.rsplit("/", 1)[1]: hashlib.md5(t.extractfile(m).read()).hexdigest()
+                       for m in t if m.isreg()}
+            assert got == want
+            assert c.reload() is None and c.status == "running"
     finally:
         c.remove(force=True)
