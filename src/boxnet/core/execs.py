@@ -3,6 +3,7 @@ resize, inspect."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Callable
 
 import msgspec
@@ -38,6 +39,29 @@ def _privileged(ex: ExecInstance) -> dict:
     """The runtime's `privileged` argument, only when set (runtimes without it run
     every other exec)."""
     return {"privileged": True} if ex.privileged else {}
+
+
+def _watch(ex: ExecInstance, proc) -> None:
+    """Record the exec's pid now and its exit code (Running false) when it ends."""
+    ex.pid = proc.pid
+
+    def exited(fut) -> None:
+        ex.running = False
+        ex.exit_code = fut.result() if not fut.cancelled() else -1
+    proc.exited.add_done_callback(exited)
+
+
+def _orphaned(ex: ExecInstance, starting: asyncio.Future) -> None:
+    """The start of an exec whose request was cancelled has finished: a process
+    it made is killed and watched to its end; a failed start ends the exec with
+    126, dockerd's code for an exec that could not start."""
+    if starting.cancelled() or starting.exception() is not None:
+        ex.running, ex.exit_code = False, 126
+        return
+    proc = starting.result()
+    _watch(ex, proc)
+    proc.kill()
+    proc.exited.add_done_callback(lambda _: proc.close())
 
 
 class ExecOps:
@@ -97,18 +121,21 @@ class ExecOps:
         ex = self.get_exec(exec_id)
         c = self.check_exec_startable(ex)
         ex.running = True
+        starting = asyncio.ensure_future(self.runtime.exec_start(
+            c.id, ex.cmd, ex.env, ex.working_dir or "", stdin, stdout, stderr, user=ex.user,
+            **_privileged(ex)))
         try:
-            proc = await self.runtime.exec_start(c.id, ex.cmd, ex.env, ex.working_dir or "",
-                                                 stdin, stdout, stderr, user=ex.user,
-                                                 **_privileged(ex))
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The request was cancelled while runc started the exec: runc goes on
+            # regardless, so its process is killed (the client is gone, as dockerd
+            # kills an exec whose caller left) and its end still recorded.
+            starting.add_done_callback(lambda f: _orphaned(ex, f))
+            raise
         except BaseException:
             ex.running = False
             raise
-        ex.pid = proc.pid
-
-        def exited(fut) -> None:
-            ex.running, ex.exit_code = False, fut.result()
-        proc.exited.add_done_callback(exited)
+        _watch(ex, proc)
         return proc
 
     async def start_exec_tty(self, exec_id: str, on_exit: Callable[[int], None] | None = None):

@@ -18,7 +18,10 @@ import termios
 
 
 def unread(sock: socket.socket) -> int:
-    """Bytes sent on `sock` not yet read by its peer (unix sockets); 0 when unknown."""
+    """Bytes sent on `sock` not yet read by its peer (unix sockets); 0 when unknown
+    or when the socket is closed already (the peer hung up: its fd is -1)."""
+    if sock.fileno() < 0:
+        return 0
     try:
         buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
     except OSError:

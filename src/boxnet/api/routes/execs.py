@@ -89,7 +89,13 @@ async def start(request: web.Request) -> web.StreamResponse:
     # the end (see hijack.py).
     h = Hijack(request, "application/vnd.docker.raw-stream" if tty
                else "application/vnd.docker.multiplexed-stream")
-    await h.start()
+    try:
+        await h.start()
+    except ConnectionError:
+        # The client hung up right after its request: the exec still starts and
+        # at once ends as for a client that leaves later (killed, its exit
+        # recorded), as dockerd runs a start it received to its end.
+        h.gone.set()
     if tty:
         try:
             await exec_tty(request, ex, h)
