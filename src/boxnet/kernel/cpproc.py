@@ -110,9 +110,10 @@ async def _take(spec: str, fd: int | None) -> asyncio.subprocess.Process:
     return proc
 
 
-def _next() -> None:
-    """After a copy: start the spare for the next one (not during the copy,
-    whose CPU it would take on a small machine)."""
+def warm() -> None:
+    """Start the spare for the next copy in the background.  The routes call
+    it once their answer is sent: not during a copy, whose CPU it would take
+    on a small machine, and not between the copy's end and its answer."""
     loop = asyncio.get_running_loop()
     task = loop.create_task(_refill(loop))
     _tasks.add(task)
@@ -159,8 +160,6 @@ async def run_worker(spec: str, body: AsyncIterator[bytes]) -> tuple[int, bytes,
         await _kill(proc)
         readers.cancel()
         raise
-    finally:
-        _next()
 
 
 async def stream_worker(spec: str, write) -> tuple[int, bytes]:
@@ -178,8 +177,6 @@ async def stream_worker(spec: str, write) -> tuple[int, bytes]:
         await _kill(proc)
         err_task.cancel()
         raise
-    finally:
-        _next()
 
 
 async def socket_worker(spec: dict, sock_fd: int) -> tuple[int, bytes]:
@@ -197,5 +194,3 @@ async def socket_worker(spec: dict, sock_fd: int) -> tuple[int, bytes]:
         await _kill(proc)
         readers.cancel()
         raise
-    finally:
-        _next()

@@ -137,6 +137,7 @@ async def get(request: web.Request) -> web.StreamResponse:
             request.transport.close()
         return resp
     await resp.write_eof()
+    cpproc.warm()
     return resp
 
 
@@ -173,7 +174,11 @@ async def put(request: web.Request) -> web.Response:
                           f"{err.decode(errors='replace').strip()[-2000:]}") from None
     if "members" not in answer:
         raise _BY_STATUS.get(answer.get("status"), KernelError)(answer.get("message", "?"))
-    return web.Response(status=200)
+    resp = web.Response(status=200)
+    await resp.prepare(request)
+    await resp.write_eof()
+    cpproc.warm()   # once the answer is out
+    return resp
 
 
 def add_routes(add) -> None:
