@@ -285,9 +285,13 @@ class EndpointOps:
         if ep is None:
             for stored in self.store.load("endpoints", Endpoint):
                 if stored.id == endpoint_id:
+                    old = stored.ipv4
                     stored.ipv4, stored.gateway4 = ipv4, gateway4
                     stored.dns_servers = list(dns_servers)
                     self.store.put("endpoints", stored.id, stored)
+                    nw = next((n for n in self.store.load("networks", Network)
+                               if n.id == stored.network_id), None)
+                    self._readdressed_event(nw, stored, old)
             return
         old = ep.ipv4
         ep.ipv4, ep.gateway4, ep.dns_servers = ipv4, gateway4, list(dns_servers)
@@ -300,9 +304,13 @@ class EndpointOps:
             self.forget_route_via(c, ep.ifname)
             await self.after_endpoints_changed(c)
         await self.policy.refresh()
+        self._readdressed_event(nw, ep, old)
+
+    def _readdressed_event(self, nw: Network | None, ep: Endpoint, old: str) -> None:
+        """The network "update" event of an endpoint's new address, and its log line."""
         if nw is not None:
             self.event_feed.publish("network", "update", nw.id, {
                 "name": nw.name, "type": nw.driver, "container": ep.container_id,
-                "ipv4": ipv4, "previousIPv4": old})
+                "ipv4": ep.ipv4, "previousIPv4": old})
         log.info("endpoint %s of %s: address %s (was %s)", ep.id[:12], ep.container_id[:12],
-                 ipv4, old)
+                 ep.ipv4, old)
