@@ -91,6 +91,8 @@ async def _build(config, stack: contextlib.AsyncExitStack, pidfile: str = ""):
     owner = owner_id(config.data_root)     # the mark on every link this daemon creates
     nl = await Netlink.open(owner)
     stack.push_async_callback(nl.close)
+    from ..kernel import cpproc
+    stack.push_async_callback(cpproc.close)   # the docker cp worker kept warm, if any
     if config.firewall == "nftables":
         from ..firewall.nft import NftFirewall
         from ..firewall.nft.owner import claim_tables

@@ -194,3 +194,16 @@ async def socket_worker(spec: dict, sock_fd: int) -> tuple[int, bytes]:
         await _kill(proc)
         readers.cancel()
         raise
+
+
+async def close() -> None:
+    """Daemon shutdown: a spare still being started is waited for (cancelling a process
+    creation as the loop closes can leave asyncio waiting for a child it never reaps),
+    then the spare is let go."""
+    if _tasks:
+        await asyncio.wait(set(_tasks), timeout=5)
+    got = _spare.pop(asyncio.get_running_loop(), None)
+    if got is not None:
+        _discard(*got)
+        with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+            await asyncio.wait_for(got[0].wait(), 5)
