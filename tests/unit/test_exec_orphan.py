@@ -42,8 +42,19 @@ class FakeRuntime:
         return self.proc
 
 
+class Feed:
+    """Records the container events the exec ops emit."""
+
+    def __init__(self):
+        self.events = []
+
+    def container_event(self, c, action, **extra):
+        self.events.append((action, extra))
+
+
 class Ctl(ExecOps):
     def __init__(self, runtime):
+        self.event_feed = Feed()
         c = Container(id="c" * 64, name="c1", created=now_rfc3339(),
                       config=ContainerConfig(image="busybox"), status="running",
                       started_at=now_rfc3339())
@@ -76,6 +87,10 @@ async def test_a_start_cancelled_midway_kills_and_records_the_exec():
     assert not ex.running and ex.exit_code == 137 and ex.pid == 4242
     await asyncio.sleep(0)
     assert ctl.runtime.proc.killed and ctl.runtime.proc.closed
+    # dockerd's events, the exec's end included although its client left
+    assert [a for a, _ in ctl.event_feed.events] == ["exec_create: sleep 9",
+                                                     "exec_start: sleep 9", "exec_die"]
+    assert ctl.event_feed.events[-1][1] == {"execID": ex.id, "exitCode": "137"}
 
 
 async def test_a_cancelled_start_that_fails_ends_with_126():

@@ -41,17 +41,27 @@ def _privileged(ex: ExecInstance) -> dict:
     return {"privileged": True} if ex.privileged else {}
 
 
-def _watch(ex: ExecInstance, proc) -> None:
+def _watch(ex: ExecInstance, proc, on_exit: Callable[[ExecInstance], None] | None = None,
+           ) -> None:
     """Record the exec's pid now and its exit code (Running false) when it ends."""
     ex.pid = proc.pid
 
     def exited(fut) -> None:
         ex.running = False
         ex.exit_code = fut.result() if not fut.cancelled() else -1
+        if on_exit is not None:
+            on_exit(ex)
     proc.exited.add_done_callback(exited)
 
 
-def _orphaned(ex: ExecInstance, starting: asyncio.Future) -> None:
+def shown(cmd: list[str]) -> str:
+    """An exec's command as dockerd spells it in its events: the entrypoint, a space,
+    the arguments joined by spaces ("exec_create: sh -c true")."""
+    return f"{cmd[0] if cmd else ''} {' '.join(cmd[1:])}"
+
+
+def _orphaned(ex: ExecInstance, starting: asyncio.Future,
+              on_exit: Callable[[ExecInstance], None] | None = None) -> None:
     """The start of an exec whose request was cancelled has finished: a process
     it made is killed and watched to its end; a failed start ends the exec with
     126, dockerd's code for an exec that could not start."""
@@ -59,13 +69,22 @@ def _orphaned(ex: ExecInstance, starting: asyncio.Future) -> None:
         ex.running, ex.exit_code = False, 126
         return
     proc = starting.result()
-    _watch(ex, proc)
+    _watch(ex, proc, on_exit)
     proc.kill()
     proc.exited.add_done_callback(lambda _: proc.close())
 
 
 class ExecOps:
-    """Mixin of the Controller: exec instances (kept in memory, like Docker)."""
+    """Mixin of the Controller: exec instances (kept in memory, like Docker), with
+    dockerd's exec_create, exec_start and exec_die container events."""
+
+    def _exec_event(self, ex: ExecInstance, action: str, **extra: str) -> None:
+        c = self.containers.get(ex.container_id)
+        if c is not None:
+            self.event_feed.container_event(c, action, execID=ex.id, **extra)
+
+    def _exec_died(self, ex: ExecInstance) -> None:
+        self._exec_event(ex, "exec_die", exitCode=str(ex.exit_code))
 
     def create_exec(self, ref: str, cmd: list[str], env: list[str], working_dir: str,
                     tty: bool, attach_stdin: bool, attach_stdout: bool,
@@ -85,6 +104,7 @@ class ExecOps:
                           attach_stdout=attach_stdout, attach_stderr=attach_stderr, user=user,
                           privileged=privileged)
         self.execs[ex.id] = ex
+        self._exec_event(ex, f"exec_create: {shown(ex.cmd)}")
         return ex
 
     def forget_execs(self, container_id: str) -> None:
@@ -121,6 +141,7 @@ class ExecOps:
         ex = self.get_exec(exec_id)
         c = self.check_exec_startable(ex)
         ex.running = True
+        self._exec_event(ex, f"exec_start: {shown(ex.cmd)}")
         starting = asyncio.ensure_future(self.runtime.exec_start(
             c.id, ex.cmd, ex.env, ex.working_dir or "", stdin, stdout, stderr, user=ex.user,
             **_privileged(ex)))
@@ -130,12 +151,12 @@ class ExecOps:
             # The request was cancelled while runc started the exec: runc goes on
             # regardless, so its process is killed (the client is gone, as dockerd
             # kills an exec whose caller left) and its end still recorded.
-            starting.add_done_callback(lambda f: _orphaned(ex, f))
+            starting.add_done_callback(lambda f: _orphaned(ex, f, self._exec_died))
             raise
         except BaseException:
             ex.running = False
             raise
-        _watch(ex, proc)
+        _watch(ex, proc, self._exec_died)
         return proc
 
     async def start_exec_tty(self, exec_id: str, on_exit: Callable[[int], None] | None = None):
@@ -146,10 +167,12 @@ class ExecOps:
         ex = self.get_exec(exec_id)
         self.check_exec_startable(ex)
         ex.running = True
+        self._exec_event(ex, f"exec_start: {shown(ex.cmd)}")
 
         def exited(code: int) -> None:
             ex.running, ex.exit_code = False, code
             self._exec_consoles.pop(ex.id, None)
+            self._exec_died(ex)
             if on_exit is not None:
                 on_exit(code)
         try:
