@@ -52,6 +52,7 @@ from boxnet.kernel.supervise import SupervisorClient
 from boxnet.runtime.api import ProcessSpec, RootDirs, Runtime
 from boxnet.runtime.bundle import build_config
 from boxnet.runtime.console import ShimConsole, shim_socket_path, start_shim
+from boxnet.runtime.initstdio import InitStdio
 from boxnet.runtime.logclock import LogClock
 from boxnet.runtime.ociexec import ExecOps, OnExit
 from boxnet.runtime.ociexit import ExitOps
@@ -250,30 +251,17 @@ class OciRuntime(PrepareOps, ExitOps, ExecOps, Runtime):
         out_path, err_path = self.log_paths(container_id)
         if meta.get("tty"):
             return await self._start_tty(container_id, b, on_exit)
-        fds: list[int] = []
-        stdin_w = None
+        stdio = InitStdio(meta["stdin"], out_path, err_path)
         try:
-            if meta["stdin"]:
-                # A pipe: its write end goes to the shim, which closes it on
-                # request (StdinOnce), never because the daemon restarts.
-                r, stdin_w = os.pipe2(os.O_CLOEXEC)
-                fds.append(r)
-            else:
-                fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-            fds.append(os.open(out_path, flags, 0o640))
-            fds.append(os.open(err_path, flags, 0o640))
-            err_offset = os.fstat(fds[2]).st_size
             try:
-                pid, pidfd = await self._run_runc(container_id, b, (fds[0], fds[1], fds[2]))
+                pid, pidfd = await self._run_runc(container_id, b, stdio.triple)
             except KernelError:
-                raise KernelError(self._runc_failure(err_path, err_offset)) from None
-            if stdin_w is not None:
-                w, stdin_w = stdin_w, None
-                start_shim(self.root, b, container_id, pid, w, False, out_path, pidfd)
+                raise KernelError(self._runc_failure(err_path, stdio.err_offset)) from None
+            if stdio.stdin_w is not None:
+                start_shim(self.root, b, container_id, pid, stdio.take_stdin_w(), False,
+                           out_path, pidfd)
         finally:
-            for fd in fds if stdin_w is None else [*fds, stdin_w]:
-                os.close(fd)
+            stdio.close()
         self._watch(container_id, pid, on_exit, pidfd=pidfd, started=True)
         return pid
 

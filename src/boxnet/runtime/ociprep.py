@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from boxnet.errors import KernelError
 from boxnet.kernel.process import kill_and_wait, proc_start_time
 from boxnet.runtime.console import start_shim
+from boxnet.runtime.initstdio import InitStdio
 from boxnet.runtime.ociexec import OnExit
 
 log = logging.getLogger(__name__)
@@ -68,33 +69,19 @@ class PrepareOps:
             return False
         b, meta = await self._ready_bundle(container_id)
         out_path, err_path = self.log_paths(container_id)
-        fds: list[int] = []
-        stdin_w = None
+        stdio = InitStdio(meta["stdin"], out_path, err_path)   # stdin's pipe: the shim's at start
         try:
-            if meta["stdin"]:
-                # A pipe: its write end goes to the shim at start, which closes
-                # it on request (StdinOnce), never because the daemon restarts.
-                r, stdin_w = os.pipe2(os.O_CLOEXEC)
-                fds.append(r)
-            else:
-                fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-            fds.append(os.open(out_path, flags, 0o640))
-            fds.append(os.open(err_path, flags, 0o640))
-            err_offset = os.fstat(fds[2]).st_size
             argv = self.runc.create_argv(container_id, b, os.path.join(b, "init.pid"),
                                          os.path.join(b, "runc.log"))
             try:
                 pid, pidfd = await self.supervisor.run(
-                    container_id, argv, (fds[0], fds[1], fds[2]),
+                    container_id, argv, stdio.triple,
                     os.path.join(b, "init.pid"), os.path.join(b, "exit.json"))
             except KernelError:
-                raise KernelError(self._runc_failure(err_path, err_offset)) from None
-            self._prepared[container_id] = Prepared(pid, pidfd, stdin_w)
-            stdin_w = None
+                raise KernelError(self._runc_failure(err_path, stdio.err_offset)) from None
+            self._prepared[container_id] = Prepared(pid, pidfd, stdio.take_stdin_w())
         finally:
-            for fd in fds if stdin_w is None else [*fds, stdin_w]:
-                os.close(fd)
+            stdio.close()
         return True
 
     async def _start_prepared(self, container_id: str, on_exit: OnExit) -> int:
