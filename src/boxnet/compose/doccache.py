@@ -19,6 +19,7 @@ import marshal
 import os
 import sys
 
+from . import cachedir
 from .digest import sha256
 
 CACHE_VERSION = b"boxnet-compose-yaml-1"  # bump when the stored shape changes
@@ -27,10 +28,7 @@ _STAMP: list = []   # the parser's fingerprint, computed once per process
 
 
 def _folder() -> str | None:
-    if os.environ.get("BOXNET_COMPOSE_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "boxnet", "compose-yaml")
+    return cachedir.folder("compose-yaml")
 
 
 def _stamp() -> bytes | None:
@@ -103,18 +101,4 @@ def put(name: str | None, data: dict, lines: dict) -> None:
         blob = marshal.dumps((data, lines))
     except ValueError:   # a yaml12.Tagged value
         return
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        names = os.listdir(folder)
-        if len(names) >= CACHE_MAX:   # bounded: start afresh rather than track ages
-            for n in names:
-                os.unlink(os.path.join(folder, n))
-        tmp = os.path.join(folder, f".{name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, blob)
-        finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(folder, name))   # readers see all of it or nothing
-    except OSError:
-        pass
+    cachedir.store(folder, name, blob, CACHE_MAX)

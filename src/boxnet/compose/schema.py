@@ -22,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+from . import cachedir
 from .digest import sha256
 from .errors import ComposeError
 from .interpolate import line_of
@@ -77,10 +78,7 @@ def _deepest(err):
 
 
 def _cache_dir() -> str | None:
-    if os.environ.get("BOXNET_COMPOSE_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "boxnet", "compose-schema")
+    return cachedir.folder("compose-schema")
 
 
 def _fingerprint(doc) -> str | None:
@@ -104,18 +102,8 @@ def _known_valid(folder: str | None, key: str | None) -> bool:
 
 
 def _remember_valid(folder: str | None, key: str | None) -> None:
-    """Best effort: a cache that cannot be written only costs time."""
-    if not (folder and key):
-        return
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        names = os.listdir(folder)
-        if len(names) >= CACHE_MAX:  # bounded: start afresh rather than track ages
-            for n in names:
-                os.unlink(os.path.join(folder, n))
-        os.close(os.open(os.path.join(folder, key), os.O_WRONLY | os.O_CREAT, 0o600))
-    except OSError:
-        pass
+    """Best effort: an empty entry marks the document valid."""
+    cachedir.store(folder, key, b"", CACHE_MAX)
 
 
 def validate(doc: dict, file: str, lines: dict) -> None:
