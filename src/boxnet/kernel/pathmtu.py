@@ -22,20 +22,11 @@ import struct
 import time
 
 from .netns import arun_in_netns
+from .probe import IP_MTU_DISCOVER, IP_PMTUDISC_DO, icmp_checksum as _checksum
 
-IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2     # <linux/in.h>: set DF, never fragment
 MIN_SIZE = 576                               # every IPv4 path carries this (RFC 791)
 _HDR = 28                                    # IPv4 (20) + ICMP echo (8)
 GRACE = 0.1   # s the other answers of a round get after the first (they come as a burst)
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 def _raw_df() -> socket.socket:

@@ -74,7 +74,8 @@ async def udp_exchange(netns: str, ip: str, port: int, timeout: float = 1.0) -> 
         s.close()
 
 
-def _checksum(data: bytes) -> int:
+def icmp_checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of an ICMP message."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -119,7 +120,7 @@ async def ping(netns: str, ip: str, timeout: float = 1.0, size: int = 0) -> tupl
     hdr = struct.pack("!BBHHH", typ, 0, 0, ident, 1)
     pkt = hdr + payload
     if not v6:   # the kernel computes ICMPv6 checksums itself
-        pkt = struct.pack("!BBHHH", typ, 0, _checksum(pkt), ident, 1) + payload
+        pkt = struct.pack("!BBHHH", typ, 0, icmp_checksum(pkt), ident, 1) + payload
     t0 = time.monotonic()
     try:
         await loop.sock_sendto(s, pkt, (ip, 0))
