@@ -3,6 +3,7 @@ through the API, and a poll for a status with a deadline."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,14 @@ class Docker:
     def out(self, *args: str) -> str:
         """stdout of a successful command, stripped."""
         return self(*args).stdout.strip()
+
+    def events(self, since: str, *filters: str) -> list[dict]:
+        """`docker events` from `since` to a second from now with `filters`, as JSON."""
+        until = str(int(time.time()) + 1)
+        args = [x for f in filters for x in ("--filter", f)]
+        out = self.out("events", "--since", since, "--until", until, *args,
+                       "--format", "{{json .}}")
+        return [json.loads(line) for line in out.splitlines()]
 
 
 def health(host, name: str) -> dict | None:
