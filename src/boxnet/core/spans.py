@@ -3,8 +3,8 @@
 `spans = Spans("start of web")`, then `spans.mark("netns")` after each phase
 (the time since the previous mark is that phase's), and `spans.log()` at the
 end: one debug line `start of web: netns 1.2 ms, join 5.1 ms, ... = 40.3 ms`.
-Nothing is formatted unless the debug level is on, so the hot path pays two
-`perf_counter` calls per phase.  What for: the speed of container create and
+The line is formatted only when the debug level is on, so the hot path pays one
+`perf_counter` call and one list append per phase.  What for: the speed of container create and
 start (bench/scenarios/realrun.py) is split by phase without a profiler.
 """
 
