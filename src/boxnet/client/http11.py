@@ -7,7 +7,7 @@ reused for the next call, instead of a new connection and http.client per reques
 of a loaded `compose down`, and connect + response objects another ~0.3 ms a call.
 Streaming requests (logs, pulls, uploads) keep using http.client (engine.Client.request).
 
-Only the C `_socket` module is imported (as client/rawhttp.py does) and `_thread` for
+Only the C `_socket` module is imported and `_thread` for
 the lock of the idle list. A kept-alive connection is looked at before it is used: one
 the daemon closed while it sat idle (aiohttp closes them after 75 s) is dropped and a
 new one made, so the request is sent once. If a reused connection still fails before
