@@ -30,6 +30,15 @@ class Forbidden(BoxnetError):
     category = "forbidden"
 
 
+class SubnetTaken(Forbidden):
+    """A requested subnet overlaps one a network already holds; ``holder`` names it
+    (the plugin's overlay create joins the holder when it is the overlay it wanted)."""
+
+    def __init__(self, message: str, holder: str):
+        super().__init__(message)
+        self.holder = holder
+
+
 class NotFound(BoxnetError):
     """The named object does not exist (HTTP 404)."""
 

@@ -28,7 +28,7 @@ import time
 import msgspec
 
 from ..drivers.api import DockerIpam
-from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, Unavailable
+from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound, SubnetTaken, Unavailable
 from ..ipam.api import PoolRequest
 from ..model import Endpoint, Network
 
@@ -134,7 +134,13 @@ class ExternalOverlayOps:
                     ipam_config=[PoolRequest(subnet=subnet, gateway=gateway or None)],
                     labels={OWNER: "docker"})
                 made = True
-            except Conflict:   # made on another host meanwhile: it arrives by the watch
+            except (Conflict, SubnetTaken) as exc:
+                # Made on another host meanwhile: its name (Conflict) or its subnet
+                # (SubnetTaken, when etcd's claim is seen before the name) wins; the
+                # network itself arrives by the watch.  A subnet held by another name
+                # is the user's clash and is reported as it is.
+                if isinstance(exc, SubnetTaken) and exc.holder != name:
+                    raise
                 deadline = time.monotonic() + JOIN_WAIT
                 while (nw := self.net_by_name.get(name)) is None and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)

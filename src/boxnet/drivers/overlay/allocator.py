@@ -27,7 +27,7 @@ import random
 
 import msgspec
 
-from ...errors import Conflict, Forbidden, InvalidParameter, Unavailable
+from ...errors import Conflict, Forbidden, InvalidParameter, SubnetTaken, Unavailable
 from ...ipam.api import Pool, PoolRequest
 from ...model import IpamPool, Network
 from ...store.etcd import EtcdClient
@@ -154,8 +154,8 @@ class GlobalIpam(AddressClaims):
         if clash:
             name = await self._network_name(used[clash[0]])
             when = "" if clash[0] in seen else " (created meanwhile on another host)"
-            raise Forbidden(f"invalid pool request: subnet {net} overlaps the overlay "
-                            f"network {name}'s {clash[0]}{when}")
+            raise SubnetTaken(f"invalid pool request: subnet {net} overlaps the overlay "
+                              f"network {name}'s {clash[0]}{when}", holder=name)
         if not local_ok(net):
             raise Forbidden(f"invalid pool request: subnet {net} overlaps a network "
                             f"or route of this host")
