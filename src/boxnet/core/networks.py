@@ -12,6 +12,7 @@ from ..ipam.api import PoolRequest
 from ..model import EndpointSettings, IpamPool, Network
 from . import epopts, names
 from .clock import now_rfc3339
+from .spans import Spans
 from .teardown import Teardown
 from .undo import rollback
 
@@ -252,7 +253,9 @@ class NetworkOps:
         """Detach a container from a network."""
         nw = self.network(net_ref)
         c = self.container(cont_ref)
+        spans = Spans(f"disconnect of {c.name} from {nw.name}")
         async with self.clock(c.id):
+            spans.mark("lock")
             if nw.id not in c.networks and nw.id not in self.eps_by_container.get(c.id, {}):
                 raise Forbidden(f"container {c.id[:12]} is not connected to network {nw.name}")
             if self.network_has(nw, HostStack) and c.status == "running":
@@ -263,7 +266,11 @@ class NetworkOps:
             ep = self.eps_by_container.get(c.id, {}).get(nw.id)
             if ep is not None:
                 await steps.run("leave", self.leave_network, c, nw, ep)
+                spans.mark("leave")
                 await steps.run("routes and /etc/hosts", self.after_endpoints_changed, c)
+                spans.mark("routes and /etc/hosts")
             c.networks.pop(nw.id, None)
             await steps.run("saving the container", self.save_container, c)
+            spans.mark("store")
+            spans.log()
             steps.done()

@@ -106,12 +106,18 @@ class ReconcileOps:
                 recovery.adopted(c)
                 # A pin lost with a private mount namespace: pinned again from
                 # the living process, if it is still the recorded netns.
-                if not await recovery.recover_netns(self, c):
+                if await recovery.recover_netns(self, c):
+                    self.save_container(c)
+                elif not recovery.process_alive(c):
+                    # It exited by itself between its adoption and the re-pin (a
+                    # short-lived one): the adopted watch reports its real code
+                    # and tears its sandbox down, as for any exit.
+                    log.info("container %s exited during the restart", c.name)
+                    continue
+                else:
                     log.warning("container %s lost its netns; stopping it", c.name)
                     await self.runtime.kill(c.id, 9)
                     alive = False
-                else:
-                    self.save_container(c)
             else:
                 await recovery.recover_for_teardown(self, c)
             if alive:

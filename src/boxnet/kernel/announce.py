@@ -114,4 +114,7 @@ async def announce(netns_path: str, ifname: str, mac: str, addrs: list[str],
             log.info("address announcement on %s in %s stopped: %s", ifname, netns_path, e)
             return
         finally:
-            sock.close()
+            # In a thread: closing an AF_PACKET socket waits for an RCU grace
+            # period (packet_release's synchronize_net, 8-20 ms here), which in
+            # the loop's thread stalled every request for that long.
+            await asyncio.to_thread(sock.close)

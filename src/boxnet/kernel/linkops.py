@@ -19,7 +19,7 @@ import logging
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
-from boxnet.kernel import linkmark
+from boxnet.kernel import linkmark, linkwatch
 from boxnet.kernel.linkgc import garbage_name
 from boxnet.kernel.nlerror import nl_error as _err
 
@@ -138,7 +138,8 @@ class RetireOps:
         ``netdev_run_todo`` waiting for RCU grace periods *after* both ends were
         unlisted (moving the container end out of its netns costs as much).  So
         the deletion is sent from a worker thread at once (kernel/linkgc.py) and
-        this waits only until the host end is unlisted, which takes a few ms:
+        this waits only until the host end is unlisted, which takes a few ms
+        (the kernel's RTM_DELLINK broadcast says when, kernel/linkwatch.py):
         both ends of a veth go in the same unregister batch, so the container
         no longer shows ``ifname`` either, and ``ifname`` is free for the next
         connect.  Nothing renamed or half-retired is ever visible, and a
@@ -146,10 +147,17 @@ class RetireOps:
         was sent).  Idempotent: a missing pair is success.  ``addrs`` is unused
         (kept for the drivers' call).
         """
-        if await self._index(self._host, host_ifname) is None:
+        index = await self._index(self._host, host_ifname)
+        if index is None:
             return   # the host end is gone, and with it its peer (never delete by name
                      # in the container: the name may be someone else's link now)
-        task = self.gc.delete_now(host_ifname)
+        watch = linkwatch.open_watch()   # before the deletion: its broadcast is not missed
+        try:
+            task = self.gc.delete_now(host_ifname)
+            if await linkwatch.wait_unlisted(watch, index, task):
+                return
+        finally:
+            watch.close()
         delay = 0.0005
         while not task.done() and await self._index(self._host, host_ifname) is not None:
             await asyncio.sleep(delay)
