@@ -58,6 +58,12 @@ def _plugin_call(h, call: str, body: dict) -> tuple[int, dict]:
         conn.close()
 
 
+def _spares(h, bridge: str) -> int:
+    """How many spare pairs (``vbs<hex>``, down) wait on ``bridge`` in boxnetd's netns."""
+    ports = h.sh(f"ip -o link show master {bridge}").stdout
+    return len([ln for ln in ports.splitlines() if ": vbs" in ln and "state DOWN" in ln])
+
+
 def _ping(d: dk.Dockerd, name: str, target: str) -> bool:
     r = d.cli("exec", name, "busybox", "ping", "-c", "1", "-W", "2", target, check=False)
     return r.returncode == 0
@@ -79,6 +85,8 @@ def test_network_create_run_ping_by_ip_and_name(plug):
         assert st == 403 and "docker network rm" in str(body), body
         h.api_ok("POST", "/networks/prune")
         assert nid in {n["Id"] for n in h.api_ok("GET", "/networks")}, "pruned Docker's network"
+        br = "br-" + nid[:12]
+        poll(lambda: _spares(h, br) == 1, "the network's spare veth pair (core/spares.py)")
         _run(d, "a1", "pa")
         _run(d, "a2", "pa")
         ip2 = _ip(d, "a2", "pa")
@@ -93,15 +101,15 @@ def test_network_create_run_ping_by_ip_and_name(plug):
         assert _ping(d, "a1", ip2)
         assert _ping(d, "a1", "a2"), "no answer by name (embedded DNS)"
         assert _ping(d, "a1", "10.91.0.1"), "the gateway (boxnet's bridge) does not answer"
-        br = "br-" + nid[:12]
         ports = h.sh(f"ip -o link show master {br}").stdout
         assert len([ln for ln in ports.splitlines() if ": veth" in ln]) == 2, ports
+        poll(lambda: _spares(h, br) == 1, "the spare made again after the joins")
     finally:
         d.cli("rm", "-f", "a1", "a2", check=False)
         d.cli("network", "rm", "pa", check=False)
     assert nid not in {n["Id"] for n in h.api_ok("GET", "/networks")}
     assert "br-" + nid[:12] not in h.link_names()
-    assert not [n for n in h.link_names() if n.startswith(("veth", "vbx"))]
+    assert not [n for n in h.link_names() if n.startswith(("veth", "vbx", "vbs"))]
 
 
 def test_isolation_from_a_second_plugin_network(plug):
@@ -200,8 +208,18 @@ def test_boxnetd_restart_keeps_dockers_endpoints(plug, outside):
         _run(d, "r2", "rs")
         veths = sorted(n for n in h.link_names() if n.startswith("veth"))
         assert len(veths) == 2
+        br = "br-" + json.loads(d.cli("network", "inspect", "rs").stdout)[0]["Id"][:12]
+        poll(lambda: _spares(h, br) == 1, "the network's spare")
+        before = {n for n in h.link_names() if n.startswith("vbs")}
         h.restart()
         assert sorted(n for n in h.link_names() if n.startswith("veth")) == veths
+        poll(lambda: _spares(h, br) == 1, "a new spare after the restart")
+        assert not before & set(h.link_names()), "the stopped daemon's spare stayed"
+        before = {n for n in h.link_names() if n.startswith("vbs")}
+        h.kill9()   # a crash: its spare is found by name and mark (core/orphans.py)
+        h.start(*h.daemon_args)
+        poll(lambda: _spares(h, br) == 1, "a new spare after the crash")
+        assert not before & set(h.link_names()), "the crashed daemon's spare stayed"
         rules = h.nft_ruleset()
         for v in veths:
             assert f'"{v}" . ' in rules, f"anti-spoofing elements of {v} not restored"
@@ -216,6 +234,7 @@ def test_boxnetd_restart_keeps_dockers_endpoints(plug, outside):
         d.cli("rm", "-f", "r1", "r2", check=False)
         d.cli("network", "rm", "rs", check=False)
     assert not [n for n in h.api_ok("GET", "/networks") if n["Name"].startswith("docker-")]
+    assert not [n for n in h.link_names() if n.startswith(("vbs", "vbx"))], "spares left"
 
 
 def test_dockerd_restart_with_boxnetd_down_then_up(plug):

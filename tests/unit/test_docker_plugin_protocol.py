@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from boxnet.drivers.api import HANDOFF_PEER_OPT
 from boxnet.errors import Conflict
 from boxnet.ipam.api import Pool
 from boxnet.model import Endpoint
@@ -19,6 +20,7 @@ class FakeCtl:
 
     def __init__(self):
         self.calls = []
+        self.handed = ""   # the peer a spare pair handed over (core/spares.py)
 
     async def plugin_request_pool(self, pool, sub_pool, v6):
         self.calls.append(("pool", pool))
@@ -42,7 +44,9 @@ class FakeCtl:
 
     async def join_external(self, endpoint_id, peer):
         self.calls.append(("join", endpoint_id, peer))
-        return Endpoint(id=endpoint_id, network_id="n", container_id="", gateway4="10.9.0.1")
+        opts = {HANDOFF_PEER_OPT: self.handed} if self.handed else {}
+        return Endpoint(id=endpoint_id, network_id="n", container_id="", gateway4="10.9.0.1",
+                        driver_opts=opts)
 
 
 @pytest.fixture
@@ -125,3 +129,14 @@ async def test_create_network_endpoint_join(plug):
                                                       "SandboxKey": "/x", "Options": {}})
     assert body == {"InterfaceName": {"SrcName": "vbx" + "e" * 11, "DstPrefix": "eth"},
                     "Gateway": "10.9.0.1"}
+
+
+async def test_join_hands_over_the_spares_peer(plug):
+    """A Join whose endpoint was plumbed from a spare pair names the spare's peer
+    (the link Docker moves), not the name CreateEndpoint proposed."""
+    c, ctl = plug
+    ctl.handed = "vbx0123456789a"
+    st, body = await _post(c, "NetworkDriver.Join", {"NetworkID": "n1", "EndpointID": "d" * 64,
+                                                      "SandboxKey": "/x", "Options": {}})
+    assert st == 200 and body["InterfaceName"]["SrcName"] == "vbx0123456789a", body
+    assert ("join", "d" * 64, "vbx" + "d" * 11) in ctl.calls

@@ -89,6 +89,7 @@ class Controller(NetworkOps, EndpointOps, ContainerOps, ExecOps, ReconcileOps, V
         self._removal_waiters: dict[str, list[asyncio.Future]] = collections.defaultdict(list)
         self._tasks: set[asyncio.Task] = set()
         self._prepared_joins: dict[str, asyncio.Task] = {}   # core/external.py
+        self._spares: dict[str, object] = {}   # network id -> spare or its task (core/spares.py)
         self._closed = False
         self.execs: dict = {}
         self._exec_consoles: dict = {}   # exec id -> Console of a running `exec -t`

@@ -19,12 +19,13 @@ import ipaddress
 import json
 import logging
 
-from ..drivers.api import HandsOffLinks, PublishesPorts
+from ..drivers.api import HANDOFF_PEER_OPT, HandsOffLinks, PublishesPorts, SpareLink
 from ..errors import BoxnetError, Conflict, InvalidParameter, NotFound
 from ..firewall.api import PublishedPort, endpoint_entry
 from ..ipam.api import Pool, PoolRequest
 from ..model import Endpoint, IpamPool, Network
 from .external_overlay import ExternalOverlayOps
+from .spares import SpareOps
 from .teardown import Teardown
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def external(ep: Endpoint) -> bool:
     return bool(ep.driver_opts.get(OWNER_OPT))
 
 
-class ExternalOps(ExternalOverlayOps):
+class ExternalOps(SpareOps, ExternalOverlayOps):
     """Mixin of the Controller: the operations of the Docker plugin (``boxnet``; the
     ``boxnet-overlay`` ones in external_overlay.py)."""
 
@@ -113,7 +114,7 @@ class ExternalOps(ExternalOverlayOps):
                         v6=ipaddress.ip_network(p.subnet).version == 6, subnet=p.subnet,
                         gateway=p.gateway or None), await self.nl.host_routes())
                     steps.append(got.pool_id)
-            return await self.create_network(
+            nw = await self.create_network(
                 "docker-" + network_id[:12], drv.name, network_id=network_id,
                 internal=internal, enable_ipv4=any(":" not in p.subnet for p in pools),
                 enable_ipv6=enable_ipv6, options=options, labels={OWNER_LABEL: "docker"},
@@ -122,6 +123,8 @@ class ExternalOps(ExternalOverlayOps):
             for pool_id in steps:
                 self.ipam.release_pool(pool_id)
             raise
+        self.refill_spare(nw.id)   # the first endpoint's pair, made off its request
+        return nw
 
     def _pool_known(self, pool_id: str) -> bool:
         """Whether the IPAM holds the pool (granted by RequestPool)."""
@@ -134,6 +137,7 @@ class ExternalOps(ExternalOverlayOps):
     async def remove_external_network(self, network_id: str) -> None:
         """Remove a Docker network (no error if it is already gone)."""
         if network_id in self.networks:
+            await self.drop_spare(network_id)   # a port of its bridge: gone first
             await self.remove_network(network_id, by_plugin=True)
 
     # ---- endpoints ---------------------------------------------------------
@@ -174,13 +178,23 @@ class ExternalOps(ExternalOverlayOps):
         (its own store writes, the sandbox); join_external() waits for it and reports its
         failure. A Docker endpoint deleted without a Join waits for it too, then unplumbs."""
         ep = self.external_endpoint(endpoint_id)
+        spare = self.take_spare(ep.network_id) if ep.mac else None   # core/spares.py
         self._prepared_joins[endpoint_id] = self.spawn(
-            self._plumb_external(ep, peer_name), f"plumbing of Docker endpoint {endpoint_id[:12]}")
+            self._plumb_external(ep, peer_name, spare),
+            f"plumbing of Docker endpoint {endpoint_id[:12]}")
 
-    async def _plumb_external(self, ep: Endpoint, peer_name: str) -> None:
+    async def _plumb_external(self, ep: Endpoint, peer_name: str,
+                              spare: SpareLink | None = None) -> None:
+        """The endpoint's pair from ``spare`` if it can be used, else made here; the
+        peer handed over is recorded in its driver options (HANDOFF_PEER_OPT)."""
         nw = self._external_network(ep.network_id)
-        await self.drivers.ability(nw.driver, HandsOffLinks).join_handoff(nw, ep, peer_name)
+        if spare is not None and await self.use_spare(nw, ep, spare):
+            peer_name = spare.peer
+        else:
+            await self.drivers.ability(nw.driver, HandsOffLinks).join_handoff(nw, ep, peer_name)
+        ep.driver_opts[HANDOFF_PEER_OPT] = peer_name
         self.store.put("endpoints", ep.id, ep)
+        self.refill_spare(nw.id)
 
     async def _prepared(self, endpoint_id: str, report: bool = True) -> bool:
         """Wait for a prepared plumbing of the endpoint; False if there was none. Its
@@ -200,7 +214,7 @@ class ExternalOps(ExternalOverlayOps):
         ep = self.external_endpoint(endpoint_id)
         if not await self._prepared(endpoint_id):
             await self._plumb_external(ep, peer_name)
-        return ep
+        return ep   # its driver_opts[HANDOFF_PEER_OPT]: the peer to hand to Docker
 
     async def leave_external(self, endpoint_id: str) -> None:
         """Unplumb the endpoint (no error if it or its links are gone)."""
@@ -290,7 +304,8 @@ class ExternalOps(ExternalOverlayOps):
 
     async def restore_external_endpoints(self) -> int:
         """At daemon start: the firewall elements of Docker's plumbed endpoints
-        (their links outlived the daemon); returns how many."""
+        (their links outlived the daemon), and the networks' spares started; returns
+        how many endpoints."""
         n = 0
         for ep in list(self.endpoints.values()):
             nw = self.networks.get(ep.network_id)
@@ -303,4 +318,7 @@ class ExternalOps(ExternalOverlayOps):
                     n += 1
                 if PORTS_OPT in ep.driver_opts:
                     await self.firewall.add_ports(self._external_ports(ep))
+        for nw in list(self.networks.values()):   # after the orphans went (core/orphans.py)
+            if nw.labels.get(OWNER_LABEL) == "docker":
+                self.refill_spare(nw.id)
         return n

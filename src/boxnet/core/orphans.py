@@ -12,6 +12,8 @@ name and are left alone.
   short, marked by this daemon (any kind);
 * bridges marked ``bridge`` that no network in the store names (a crash
   between the store delete and the bridge's retirement);
+* the Docker plugin's spare pairs (``vbs<hex>`` marked ``spare``, core/spares.py):
+  none is wanted across a restart, new ones are made after this runs;
 * netns pins under this daemon's own exec root that no container uses, and
   the plain files of pins whose mount vanished (a private mount namespace).
 
@@ -33,6 +35,7 @@ import re
 from ..errors import BoxnetError
 from ..kernel import netns as kns
 from ..kernel.linkgc import is_garbage
+from ..kernel.spareveth import SPARE_KIND, SPARE_NAME
 
 log = logging.getLogger(__name__)
 OWN_VETH = re.compile(r"^veth[0-9a-f]{11}$")
@@ -83,6 +86,9 @@ async def remove_orphans(ctl) -> None:
             else:
                 log.info("veth %s is not in the store and carries no mark of this daemon "
                          "(%r): left alone", link.name, link.alias)
+        elif SPARE_NAME.match(link.name) and nl.is_mine(link.alias, SPARE_KIND):
+            log.info("removing spare veth %s of the previous run", link.name)
+            await nl.delete_link(link.name)   # its peer goes with it
         elif is_garbage(link.name) and nl.is_mine(link.alias):
             log.info("removing retired link %s", link.name)   # a deletion cut short
             await nl.delete_link(link.name)

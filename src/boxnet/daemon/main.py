@@ -191,6 +191,7 @@ async def _run(config, pidfile: str, group: str = "", docker_plugin: str = "") -
         if docker_plugin:   # Docker's remote network driver and IPAM (plugin/app.py)
             from ..plugin.app import make_plugin_app, serve_plugin
             await ctl.restore_external_endpoints()
+            stack.push_async_callback(ctl.drop_spares)   # after the socket closed (spares.py)
             stack.callback(_unlink, docker_plugin)
             plugin_runner = await serve_plugin(make_plugin_app(ctl), docker_plugin)
             stack.push_async_callback(plugin_runner.cleanup)

@@ -20,6 +20,7 @@ has them: a driver declares one by inheriting it, and the core asks
 - ``NoNetwork``: the container has loopback only, alone (null, the `none` network);
 - ``HandsOffLinks``: an endpoint's interface can be handed to another engine by name
   (the Docker plugin's Join: the peer stays in boxnetd's netns, Docker moves it);
+- ``KeepsSpares``: such a hand-off can take a pair made ahead of time (core/spares.py);
 - ``DockerIpam``: the Docker plugin's IPAM calls are served from the cluster store
   (the overlay behind ``boxnet-overlay``: drivers/overlay/handoff.py).
 """
@@ -27,6 +28,8 @@ has them: a driver declares one by inheriting it, and the core asks
 from __future__ import annotations
 
 import abc
+
+import msgspec
 
 from ..model import Endpoint, EndpointSettings, IpamPool, Network
 
@@ -169,6 +172,36 @@ class HandsOffLinks(abc.ABC):
     @abc.abstractmethod
     async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
         """Remove what join_handoff made, wherever the peer went (no error if gone)."""
+
+
+# The endpoint's driver option naming the peer a hand-off left for the other engine
+# (a spare's own name, or the one join_handoff was given).
+HANDOFF_PEER_OPT = "com.boxnet.plugin.peer"
+
+
+class SpareLink(msgspec.Struct, frozen=True):
+    """A spare pair made ahead of a hand-off: its host end and its peer."""
+
+    host: str
+    peer: str
+
+
+class KeepsSpares(abc.ABC):
+    """The driver can make a hand-off's pair ahead of time, off the request path
+    (one spare per network, core/spares.py), so a Join only takes it."""
+
+    @abc.abstractmethod
+    async def make_spare(self, nw: Network) -> SpareLink:
+        """A new spare on ``nw``, inert until taken; undoes itself on failure."""
+
+    @abc.abstractmethod
+    async def take_spare(self, nw: Network, ep: Endpoint, spare: SpareLink) -> None:
+        """What join_handoff does, from ``spare`` (its peer is the one handed over);
+        on failure the spare is gone and nothing of the endpoint is left."""
+
+    @abc.abstractmethod
+    async def drop_spare(self, nw: Network, spare: SpareLink) -> None:
+        """Delete an unused spare (no error if it is gone)."""
 
 
 class DockerIpam(abc.ABC):

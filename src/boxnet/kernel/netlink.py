@@ -42,6 +42,7 @@ from boxnet.kernel.nlerror import nl_error as _err
 from boxnet.kernel.nlqueue import drop_late_replies
 from boxnet.kernel.nsplumb import add_addr, parse_addr as _parse_addr
 from boxnet.kernel.routes import RouteOps
+from boxnet.kernel.spareveth import SpareVethOps
 
 log = logging.getLogger(__name__)
 IFF_UP = 0x1
@@ -118,7 +119,7 @@ def _no_dad_on_bridge(name: str) -> None:
         pass  # IPv6 disabled on this host or this link
 
 
-class Netlink(RouteOps, LinkMarkOps, RetireOps):
+class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
     """Async rtnetlink operations for the daemon's netns and pinned container netns."""
 
     def __init__(self, host: AsyncIPRoute, owner: str = ""):

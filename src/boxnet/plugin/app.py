@@ -18,6 +18,7 @@ import time
 import msgspec
 from aiohttp import web
 
+from ..drivers.api import HANDOFF_PEER_OPT
 from ..drivers.bridge import options as bridge_options
 from ..errors import BoxnetError, InvalidParameter
 from ..model import IpamPool
@@ -136,8 +137,10 @@ class Handlers:
 
     async def join(self, body: bytes) -> dict:
         req = p.decode(body, p.JoinRequest)
-        ep = await self.ctl.join_external(req.EndpointID, PEER_PREFIX + req.EndpointID[:11])
-        out = {"InterfaceName": {"SrcName": PEER_PREFIX + req.EndpointID[:11],
+        peer = PEER_PREFIX + req.EndpointID[:11]
+        ep = await self.ctl.join_external(req.EndpointID, peer)
+        # the pair may be a spare made ahead (core/spares.py): its peer is the one to move
+        out = {"InterfaceName": {"SrcName": ep.driver_opts.get(HANDOFF_PEER_OPT) or peer,
                                  "DstPrefix": "eth"}}
         if ep.gateway4:
             out["Gateway"] = ep.gateway4

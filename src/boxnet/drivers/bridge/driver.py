@@ -8,8 +8,9 @@ import logging
 from ...errors import BoxnetError, Conflict, InvalidParameter
 from ...firewall.api import Firewall, FirewallNetwork, endpoint_entry
 from ...kernel import brport, sysctl
+from ...kernel.spareveth import spare_names
 from ...model import Endpoint, Network
-from ..api import Driver, FastLeave, HandsOffLinks, PublishesPorts
+from ..api import Driver, FastLeave, HandsOffLinks, KeepsSpares, PublishesPorts, SpareLink
 from . import adopt, egress, options
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def firewall_entry(nw: Network) -> FirewallNetwork:
                            strict=egress.strict(nw))
 
 
-class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
+class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks, KeepsSpares):
     """Docker's default driver: its endpoints take published ports (DNAT) and are
     guarded against spoofing; a leave before the netns goes is cheap."""
 
@@ -155,6 +156,37 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks):
             except BoxnetError:
                 await self._nl.detach_veth(ep.host_ifname)
                 raise
+
+    async def make_spare(self, nw: Network) -> SpareLink:
+        """A spare pair for the plugin's next Join (kernel/spareveth.py): host end down
+        on the bridge with hairpin set, peer down, both in this netns."""
+        host, peer = spare_names()
+        await self._nl.make_spare_veth(host, peer, options.bridge_name(nw), options.mtu(nw),
+                                       port_setup=brport.port_setup([]))
+        return SpareLink(host=host, peer=peer)
+
+    async def take_spare(self, nw: Network, ep: Endpoint, spare: SpareLink) -> None:
+        """join_handoff from a spare: the host end becomes ``veth<id>`` and up, the peer
+        gets the endpoint's MAC, the stale neighbour entries of its addresses go, then the
+        anti-spoofing elements; any failure deletes the pair."""
+        host_ifname = "veth" + ep.id[:11]
+        addrs = [a for a in (ep.ipv4, ep.ipv6) if a]
+        await self._nl.take_spare_veth(spare.host, host_ifname, spare.peer, ep.mac,
+                                       options.bridge_name(nw),
+                                       port_setup=brport.port_setup(addrs, hairpin=False))
+        ep.host_ifname = host_ifname
+        entry = endpoint_entry(ep)
+        if entry is not None:
+            try:
+                await self._fw.add_endpoint(entry)
+            except BoxnetError:
+                await self._nl.detach_veth(host_ifname)
+                ep.host_ifname = ""
+                raise
+
+    async def drop_spare(self, nw: Network, spare: SpareLink) -> None:
+        """Delete an unused spare, the kernel's slow part off the caller (linkops.py)."""
+        await self._nl.retire_veth(spare.host, "", "")
 
     async def leave_handoff(self, nw: Network, ep: Endpoint) -> None:
         """Firewall elements, then the pair (its peer in Docker's sandbox goes with it),
