@@ -480,6 +480,7 @@ class ContainerOps:
         """Remove a stopped container (force: kill it first; volumes: `rm -v`,
         its anonymous volumes too, core/mounts.py)."""
         c = self.container(ref)
+        spans = Spans(f"removal of {c.name}")
         if c.status == "running":
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
@@ -489,25 +490,31 @@ class ContainerOps:
             fut = self.wait_future(c)
             await self.runtime.kill(c.id, signals.SIGKILL)
             await self.thaw_after_signal(c)
+            spans.mark("kill")
             await asyncio.wait_for(asyncio.shield(fut), 30)
+            spans.mark("exit")
         async with self.clock(c.id):
             if c.id not in self.containers:
                 return
             # every step is tried even when one fails; one error lists the failures
             steps = Teardown(f"removal of container {c.name}")
             steps.errors += await self._teardown_sandbox(c)
+            spans.mark("sandbox")
             # together: two separate trees, each removed by a child process (~6 ms of
             # process start each) or runc (~10 ms), none waiting for the other
             await asyncio.gather(
                 steps.run("its runtime state", self.runtime.delete, c.id),
                 steps.run("its directory", remove_tree,   # off the event loop, as the bundle
                           sandbox.container_dir(self.config.containers_dir, c.id)))
+            spans.mark("state and directory")
             await steps.run("its removal from the store", self.store.delete, "containers", c.id)
+            spans.mark("store")
             self._unindex_container(c)
             self.forget_execs(c.id)
             if volumes:
                 await self.remove_anonymous_volumes(c, steps)
         await self.events.container_removed(c)
+        spans.log()
         log.info("container %s removed", c.name)
         steps.done()
 
