@@ -254,3 +254,24 @@ def test_exec_privileged(docker, host):
             == "00000000a80425fb"
     finally:
         docker("rm", "-f", "plainx")
+
+
+def test_rm_f_with_pid_host_leaves_no_process_nor_bundle(docker, host):
+    """A --pid host container whose init left a child running (no PID namespace
+    kills it): `rm -f` has runc kill the cgroup's processes before the root goes
+    (runtime/oci.py takes its parallel path only for an empty cgroup), and nothing of
+    the container is left on disk."""
+    cid = ok(docker("run", "-d", "--pid", "host", "busybox", "sh", "-c",
+                    "sleep 3107 & exec sleep 3108"))
+
+    def child() -> list[str]:
+        r = subprocess.run(["pgrep", "-f", "^sleep 3107$"], capture_output=True, text=True)
+        return r.stdout.split()
+
+    assert poll(child, "the init's child to run", timeout=10)
+    assert list(host.dir.rglob(f"*{cid}*")), "control: the bundle is named by the id"
+    ok(docker("rm", "-f", cid))
+    assert poll(lambda: not child(), "the child to be killed", timeout=10)
+    assert docker("inspect", cid).returncode != 0
+    left = [str(p) for p in host.dir.rglob(f"*{cid}*")]
+    assert not left, left

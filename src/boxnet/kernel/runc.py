@@ -276,6 +276,24 @@ class Runc:
         if proc.returncode != 0:
             raise KernelError(f"runc update: {err.decode(errors='replace').strip()}")
 
+    def cgroup_empty(self, container_id: str) -> bool:
+        """Whether no process is left in the container's cgroups (one controller's
+        ``cgroup.procs``: every controller holds the same processes); True when runc
+        has no state for it, False when that cannot be read."""
+        if not os.path.exists(self._state_file(container_id)):
+            return True
+        paths = self.cgroup_paths(container_id)
+        path = paths.get("pids") or paths.get("") or next(iter(paths.values()), "")
+        if not path:
+            return False
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "rb") as f:
+                return not f.read(1)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
     def cgroup_paths(self, container_id: str) -> dict[str, str]:
         """The container's cgroup directories from runc's state.json (controller
         -> path; "" is the cgroup v2 one); {} when runc has no state for it.

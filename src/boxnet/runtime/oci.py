@@ -332,6 +332,14 @@ class OciRuntime(PrepareOps, ExitOps, ExecOps, Runtime):
         """The cgroup directories runc recorded for the container."""
         return self.runc.cgroup_paths(self._bundle(container_id) and container_id)
 
+    async def _runc_delete(self, container_id: str) -> str:
+        """runc's state and cgroups removed; the error's text, "" if none."""
+        try:
+            await self.runc.delete(container_id)
+        except KernelError as e:
+            return e.message
+        return ""
+
     async def delete(self, container_id: str) -> None:
         """Kill if running, drop runc's state, unmount the root, remove the bundle.
 
@@ -350,11 +358,6 @@ class OciRuntime(PrepareOps, ExitOps, ExecOps, Runtime):
                     container_id, os.path.join(b, "exit.json")), 5)
             except (asyncio.TimeoutError, OSError, ValueError) as e:
                 log.warning("exit record of %s not confirmed: %s", container_id[:12], e)
-        try:
-            await self.runc.delete(container_id)
-        except KernelError as e:
-            errors.append(e.message)
-        rootfs = os.path.join(b, "rootfs")
         self._meta.pop(container_id, None)
         for p in self.log_paths(container_id):
             self.log_clock.unwatch(p)
@@ -362,24 +365,37 @@ class OciRuntime(PrepareOps, ExitOps, ExecOps, Runtime):
             os.unlink(shim_socket_path(self.root, container_id))
         except FileNotFoundError:
             pass
-        try:
-            # In a thread: the last unmount of an overlay syncs its upper
-            # layer, tens of ms (seconds for a big layer) the event loop
-            # would wait (measured by bench/scenarios/bounded.py).
-            await asyncio.to_thread(umount, rootfs)
-            if os.path.ismount(rootfs) or is_mountpoint(rootfs):
-                raise OSError(f"{rootfs} still mounted")
-        except OSError as e:
-            # Never rmtree through a mounted root: it would empty the image.
-            errors.append(f"{e}; bundle kept")
+        if self.runc.cgroup_empty(container_id):
+            # Together: `runc delete` (a Go process, ~10 ms) reads only runc's state
+            # and removes the cgroups, never the bundle; with no process left (a PID
+            # namespace's last one is gone once its init is reaped) nothing uses the
+            # root either.  Else (--pid=host leftovers) runc kills them first.
+            got = await asyncio.gather(self._runc_delete(container_id),
+                                       _remove_bundle(b))
         else:
-            # A child process: a writable layer of a million files takes
-            # seconds to remove, and the event loop (API, DNS) must keep
-            # answering (kernel/fstree.py).
-            try:
-                await remove_tree(b)
-            except OSError as e:
-                errors.append(str(e))
+            got = [await self._runc_delete(container_id), await _remove_bundle(b)]
+        errors += [e for e in got if e]
         if errors:
             raise KernelError(f"delete {container_id}: " + "; ".join(errors))
 
+
+async def _remove_bundle(b: str) -> str:
+    """Unmount the bundle's root and remove the bundle; the error's text, "" if none."""
+    rootfs = os.path.join(b, "rootfs")
+    try:
+        # In a thread: the last unmount of an overlay syncs its upper
+        # layer, tens of ms (seconds for a big layer) the event loop
+        # would wait (measured by bench/scenarios/bounded.py).
+        await asyncio.to_thread(umount, rootfs)
+        if os.path.ismount(rootfs) or is_mountpoint(rootfs):
+            raise OSError(f"{rootfs} still mounted")
+    except OSError as e:
+        # Never rmtree through a mounted root: it would empty the image.
+        return f"{e}; bundle kept"
+    # A child process: a writable layer of a million files takes seconds to
+    # remove, and the event loop (API, DNS) must keep answering (kernel/fstree.py).
+    try:
+        await remove_tree(b)
+    except OSError as e:
+        return str(e)
+    return ""
