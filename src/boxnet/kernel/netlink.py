@@ -42,6 +42,7 @@ from boxnet.kernel.nlerror import nl_error as _err
 from boxnet.kernel.nlqueue import drop_late_replies
 from boxnet.kernel.nsplumb import add_addr, parse_addr as _parse_addr
 from boxnet.kernel.routes import RouteOps
+from boxnet.kernel.ifindex import host_index
 from boxnet.kernel.spareveth import SpareVethOps
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
         return ipr
 
     async def _index(self, ipr: AsyncIPRoute, name: str) -> int | None:
+        if ipr is self._host:   # the loop thread's netns: one ioctl (kernel/ifindex.py)
+            return host_index(name)
         try:
             msgs = await ipr.link("get", ifname=name)
         except NetlinkError as e:

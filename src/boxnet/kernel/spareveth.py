@@ -23,27 +23,17 @@ import asyncio
 import errno
 import re
 import secrets
-import socket
 
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
+from boxnet.kernel.ifindex import host_index as _index
 from boxnet.kernel.nlerror import nl_error as _err
 
 SPARE_HOST = "vbs"
 SPARE_PEER = "vbx"
 SPARE_KIND = "spare"      # the mark's kind (kernel/linkmark.py)
 SPARE_NAME = re.compile(r"^vbs[0-9a-f]{11}$")
-
-
-def _index(name: str) -> int | None:
-    """The ifindex of ``name`` in the daemon's netns (the event loop's thread lives
-    there): if_nametoindex's ioctl, ~0.01 ms where an RTM_GETLINK costs ~0.5 ms of
-    pyroute2 parsing; None if there is no such link."""
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        return None
 
 
 def spare_names() -> tuple[str, str]:
