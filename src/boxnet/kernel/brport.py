@@ -3,7 +3,6 @@ through the daemon's netlink handle."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import socket
@@ -11,6 +10,7 @@ import socket
 from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
+from boxnet.kernel.nlbatch import all_or_raise
 
 
 async def set_hairpin(ipr, index: int, on: bool = True) -> None:
@@ -57,7 +57,5 @@ def port_setup(addrs, hairpin: bool = True):
         jobs = [set_hairpin(ipr, index, hairpin)] if hairpin else []
         if bridge_index is not None:
             jobs += [forget_neighbour(ipr, bridge_index, a) for a in addrs]
-        for r in await asyncio.gather(*jobs, return_exceptions=True):
-            if isinstance(r, BaseException):
-                raise r
+        await all_or_raise(*jobs)
     return setup

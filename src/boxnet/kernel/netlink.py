@@ -43,6 +43,7 @@ from boxnet.kernel.nlqueue import drop_late_replies
 from boxnet.kernel.nsplumb import add_addr, parse_addr as _parse_addr
 from boxnet.kernel.routes import RouteOps
 from boxnet.kernel.ifindex import host_index
+from boxnet.kernel.nlbatch import all_or_raise
 from boxnet.kernel.spareveth import SpareVethOps
 
 log = logging.getLogger(__name__)
@@ -351,9 +352,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
             jobs = [host.link("set", index=idx, ifalias=self.mark("veth"))]
             if port_setup is not None:
                 jobs.append(port_setup(host, idx, master))
-            for r in await asyncio.gather(*jobs, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    raise r
+            await all_or_raise(*jobs)
 
         async def undo() -> None:
             await self.delete_link(host_ifname)   # the peer goes with it
@@ -396,9 +395,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
             jobs = [host.link("set", index=idx, ifalias=self.mark("veth"))]
             if port_setup is not None:
                 jobs.append(port_setup(host, idx, master))
-            for r in await asyncio.gather(*jobs, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    raise r
+            await all_or_raise(*jobs)
         except BaseException as e:
             await self.delete_link(host_ifname)
             if isinstance(e, NetlinkError):

@@ -25,6 +25,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import BoxnetError, KernelError
 from boxnet.kernel.nlerror import nl_error as _err
+from boxnet.kernel.nlbatch import all_or_raise
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,7 @@ async def plumb_into_netns(nl, netns_path: str, ifname: str,
         if extra is not None:
             jobs.extend(extra(index))
         # Independent requests: sent together, then every ack waited for.
-        for r in await asyncio.gather(*jobs, return_exceptions=True):
-            if isinstance(r, BaseException):
-                raise r
+        await all_or_raise(*jobs)
         return index, mac
     except BaseException as e:
         try:

@@ -19,7 +19,6 @@ and mark at the next start (core/orphans.py).
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import re
 import secrets
@@ -28,6 +27,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from boxnet.errors import KernelError
 from boxnet.kernel.ifindex import host_index as _index
+from boxnet.kernel.nlbatch import all_or_raise
 from boxnet.kernel.nlerror import nl_error as _err
 
 SPARE_HOST = "vbs"
@@ -71,9 +71,7 @@ class SpareVethOps:
             jobs = [host.link("set", index=idx, ifalias=self.mark(SPARE_KIND))]
             if port_setup is not None:
                 jobs.append(port_setup(host, idx, bridge_index))
-            for r in await asyncio.gather(*jobs, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    raise r
+            await all_or_raise(*jobs)
         except BaseException as e:
             await self.delete_link(host_ifname)   # the peer goes with it
             if isinstance(e, NetlinkError):
@@ -101,9 +99,7 @@ class SpareVethOps:
                     host.link("set", index=peer_idx, address=mac)]
             if port_setup is not None:
                 jobs.append(port_setup(host, idx, bridge_index))
-            for r in await asyncio.gather(*jobs, return_exceptions=True):
-                if isinstance(r, BaseException):
-                    raise r
+            await all_or_raise(*jobs)
         except BaseException as e:
             await self._delete_index(idx)
             if isinstance(e, NetlinkError):
