@@ -113,7 +113,7 @@ class FakeNetlink:
             raise KernelError(f"no netns {path}")
         return ns
 
-    async def host_routes(self) -> list:
+    async def host_routes(self, v4: bool = True, v6: bool = True) -> list:
         """No host route to avoid."""
         self.faults.hit("netlink.host_routes")
         return []

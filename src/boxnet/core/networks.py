@@ -98,7 +98,7 @@ class NetworkOps:
             v4 = [PoolRequest(v6=False)]
         if nw.enable_ipv6 and not v6:
             v6 = [PoolRequest(v6=True)]
-        avoid = await self.nl.host_routes()
+        avoid = await self.nl.host_routes(v4=bool(v4), v6=bool(v6))   # a family's own routes
         granted = []
         async with rollback(f"the pools of network {nw.name}") as undo:
             for req in v4 + v6:

@@ -73,8 +73,10 @@ class RouteOps:
                 found = True   # the dump is read to its end either way
         return found
 
-    async def host_routes(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        """Destinations of the host's main-table routes, v4 and v6, default routes left out.
+    async def host_routes(self, v4: bool = True, v6: bool = True,
+                          ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Destinations of the host's main-table routes of the families asked (v4,
+        v6), default routes left out.
 
         Used to keep new subnets off networks the host already reaches (as
         Docker does, a default route overlaps everything and is ignored).
@@ -89,7 +91,8 @@ class RouteOps:
                              socket.NETLINK_ROUTE)
         try:
             out = []
-            for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+            families = [f for f, want in ((socket.AF_INET, v4), (socket.AF_INET6, v6)) if want]
+            for seq, family in enumerate(families, start=1):
                 await loop.sock_sendall(sock, _dump_request(family, seq))
                 while not await _read_dump(loop, sock, seq, out):
                     pass
