@@ -47,7 +47,7 @@ class SpareOps:
         self._spares[network_id] = self.spawn(
             self._make_spare(nw, drv), f"spare veth of network {nw.name}")
 
-    async def _make_spare(self, nw: Network, drv: KeepsSpares) -> SpareLink | None:
+    async def _make_spare(self, nw: Network, drv: KeepsSpares) -> SpareLink:
         me = asyncio.current_task()
         try:
             spare = await drv.make_spare(nw)

@@ -115,13 +115,7 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks, KeepsSpares
         ep.mac = await self._nl.attach_veth(ep.host_ifname, options.bridge_name(nw), netns_path,
                                             ep.ifname, ep.mac or None, addrs, options.mtu(nw),
                                             port_setup=brport.port_setup(addrs))
-        entry = endpoint_entry(ep)
-        if entry is not None:
-            try:  # anti-spoofing: this port may only send with its own MAC and IPs
-                await self._fw.add_endpoint(entry)
-            except BoxnetError:
-                await self._nl.detach_veth(ep.host_ifname)
-                raise
+        await self._guard(ep)
 
     async def leave(self, nw: Network, ep: Endpoint, netns_path: str) -> None:
         """Firewall elements, then the pair: gone from the container and the host
@@ -149,13 +143,20 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks, KeepsSpares
         ep.mac = await self._nl.make_handoff_veth(ep.host_ifname, options.bridge_name(nw),
                                                   peer_name, ep.mac or None, options.mtu(nw),
                                                   port_setup=brport.port_setup(addrs))
+        await self._guard(ep)
+
+    async def _guard(self, ep: Endpoint) -> None:
+        """Anti-spoofing (this port may only send with its own MAC and IPs); if the
+        firewall refuses, the endpoint's veth pair is deleted and the error raised."""
         entry = endpoint_entry(ep)
-        if entry is not None:
-            try:
-                await self._fw.add_endpoint(entry)
-            except BoxnetError:
-                await self._nl.detach_veth(ep.host_ifname)
-                raise
+        if entry is None:
+            return
+        try:
+            await self._fw.add_endpoint(entry)
+        except BoxnetError:
+            await self._nl.detach_veth(ep.host_ifname)
+            ep.host_ifname = ""
+            raise
 
     async def make_spare(self, nw: Network) -> SpareLink:
         """A spare pair for the plugin's next Join (kernel/spareveth.py): host end down
@@ -175,14 +176,7 @@ class BridgeDriver(Driver, FastLeave, PublishesPorts, HandsOffLinks, KeepsSpares
                                        options.bridge_name(nw),
                                        port_setup=brport.port_setup(addrs, hairpin=False))
         ep.host_ifname = host_ifname
-        entry = endpoint_entry(ep)
-        if entry is not None:
-            try:
-                await self._fw.add_endpoint(entry)
-            except BoxnetError:
-                await self._nl.detach_veth(host_ifname)
-                ep.host_ifname = ""
-                raise
+        await self._guard(ep)
 
     async def drop_spare(self, nw: Network, spare: SpareLink) -> None:
         """Delete an unused spare, the kernel's slow part off the caller (linkops.py)."""
