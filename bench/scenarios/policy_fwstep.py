@@ -7,9 +7,11 @@ boxnet's NftFirewall, in a bench netns, holds the policy scenario's 100 policies
 (98 replicas of service `fleet`, the iperf pair); then, `reps` times each:
 
 * policy step: what PolicyKeeper.refresh does when one more `fleet` replica with
-  a policy starts: the plan brought up to date (policy/plan.py: every policy's
-  chain looked up, the groups' members and the verdict maps compared) and the
-  difference applied in one nft transaction (NftFirewall.update_policy), timed;
+  a policy starts (its sandbox_ready names that container): the plan brought up
+  to date for that container (policy/plan.py ``Planner.update_containers``: its
+  chains, map keys and group elements against the reference counts kept, not
+  every policy and member; the state after the initial full ``Planner.update``)
+  and the difference applied in one nft transaction (NftFirewall.update_policy), timed;
   then the replica removed the same way (untimed); and the same for a container
   with a policy of its own which is no replica (a new chain, and a new group:
   outside compose, its `service` rule means the service of any project); and a
@@ -125,19 +127,23 @@ async def _steps(reps: int):
     loner = Member("q", "tq-0", "", "", NET, _ip(100))   # not a replica: its own group
     twin = Member("q", "pf-98", "fleet", "benchp", NET, _ip(100))   # f0's very policy
 
-    async def step(out: list, pols: dict, extra: Member) -> None:
+    async def step(out: list, p, extra: Member) -> None:
+        # as the keeper on container q's event: q's policy and addresses now
         t0 = time.perf_counter()
-        await fw.update_policy(inc.update(pols, members + [extra], nets))
+        await fw.update_policy(inc.update_containers({"q": (p, [extra])}, nets))
         out.append((time.perf_counter() - t0) * 1000)
 
+    async def gone() -> None:     # q stopped (untimed)
+        await fw.update_policy(inc.update_containers({"q": (None, [])}, nets))
+
     for _ in range(reps):
-        await step(one_ms, {**policies, "q": pol}, loner)
-        await fw.update_policy(inc.update(policies, members, nets))
-        await step(pol_ms, {**policies, "q": pol}, newcomer)
+        await step(one_ms, pol, loner)
+        await gone()
+        await step(pol_ms, pol, newcomer)
         after = _size(inc)
-        await fw.update_policy(inc.update(policies, members, nets))
-        await step(twin_ms, {**policies, "q": policies["f0"]}, twin)
-        await fw.update_policy(inc.update(policies, members, nets))
+        await gone()
+        await step(twin_ms, policies["f0"], twin)
+        await gone()
         t0 = time.perf_counter()
         await fw.add_ports([port])
         port_ms.append((time.perf_counter() - t0) * 1000)

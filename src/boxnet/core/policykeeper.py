@@ -5,7 +5,11 @@ joined or left, a container stopped, removed or renamed, a network created
 or removed) brings the policy sets up to date with all running containers'
 policies and the current endpoints (policy/plan.py: group sets by membership,
 one chain per distinct policy, the endpoints' verdict map elements), and hands
-the difference to the firewall, one nftables transaction.  So a name in a
+the difference to the firewall, one nftables transaction.  An event of one
+container recomputes only that container (its policy and addresses now:
+``Planner.update_containers``, in time proportional to what it touches); a
+network's event, the daemon's restore and a caller naming no container
+recompute everything.  So a name in a
 rule means the endpoints of that moment: a new replica of ``app`` is allowed
 before its process starts (``sandbox_ready`` fails the start if the sets
 cannot be written), and a removed one is revoked while its endpoint goes.
@@ -48,6 +52,10 @@ class PolicyKeeper(LifecycleListener):
         self._lock = asyncio.Lock()
         self._sets = Planner()   # what the firewall holds now, kept by differences
         self._parsed: dict[str, tuple[str, object]] = {}   # container id -> (label, Policy)
+        # False while the Planner's inventory may lag the controller's (never
+        # filled yet, or refreshes skipped while no policy existed): the next
+        # refresh is a full one
+        self._synced = False
 
     def _policy_of(self, c):
         """The container's Policy (None without one), parsed once per label value."""
@@ -60,39 +68,58 @@ class PolicyKeeper(LifecycleListener):
             self._parsed[c.id] = hit
         return hit[1]
 
-    def _inventory(self, skip_ep: str = "", skip_cid: str = ""):
-        ctl = self.ctl
-        members, policies = [], {}
+    def _networks(self) -> dict:
         nets = {}
-        for nw in ctl.networks.values():
+        for nw in self.ctl.networks.values():
             subnets = tuple(p.subnet for p in nw.pools)
             nets[nw.name] = subnets
             nets[nw.id] = subnets
+        return nets
+
+    def _own(self, cid: str, c, eps, skip_ep: str = "") -> tuple:
+        """One container's (Policy or None, Members) now."""
+        ctl = self.ctl
+        labels = c.config.labels
+        members = []
+        for ep in eps.values():
+            if ep.id == skip_ep:
+                continue
+            nw = ctl.networks.get(ep.network_id)
+            for addr in (ep.ipv4, ep.ipv6):
+                if addr:
+                    members.append(pcompile.Member(
+                        container_id=cid, name=c.name.lstrip("/"),
+                        service=labels.get(pcompile.COMPOSE_SERVICE, ""),
+                        project=labels.get(pcompile.COMPOSE_PROJECT, ""),
+                        network=nw.name if nw else "",
+                        ip=str(ipaddress.ip_interface(addr).ip)))
+        try:
+            pol = self._policy_of(c)
+        except PolicyError as exc:   # validated at create; a stored one may predate that
+            log.error("container %s: policy ignored: %s", c.name, exc)
+            pol = None
+        return pol, members
+
+    def _inventory(self, skip_ep: str = "", skip_cid: str = ""):
+        ctl = self.ctl
+        members, policies = [], {}
         for cid, eps in ctl.eps_by_container.items():
             c = ctl.containers.get(cid)
             if c is None or cid == skip_cid:
                 continue
-            labels = c.config.labels
-            for ep in eps.values():
-                if ep.id == skip_ep:
-                    continue
-                nw = ctl.networks.get(ep.network_id)
-                for addr in (ep.ipv4, ep.ipv6):
-                    if addr:
-                        members.append(pcompile.Member(
-                            container_id=cid, name=c.name.lstrip("/"),
-                            service=labels.get(pcompile.COMPOSE_SERVICE, ""),
-                            project=labels.get(pcompile.COMPOSE_PROJECT, ""),
-                            network=nw.name if nw else "",
-                            ip=str(ipaddress.ip_interface(addr).ip)))
-            try:
-                pol = self._policy_of(c)
-            except PolicyError as exc:   # validated at create; a stored one may predate that
-                log.error("container %s: policy ignored: %s", c.name, exc)
-                continue
+            pol, own = self._own(cid, c, eps, skip_ep)
+            members += own
             if pol is not None:
                 policies[cid] = pol
-        return policies, members, nets
+        return policies, members, self._networks()
+
+    def _inventory_of(self, cid: str, skip_ep: str = "", skip_cid: str = "") -> tuple:
+        """``_inventory``'s part of one container: (Policy or None, Members)."""
+        c = self.ctl.containers.get(cid)
+        eps = self.ctl.eps_by_container.get(cid)
+        if c is None or eps is None or cid == skip_cid:
+            return None, []
+        return self._own(cid, c, eps, skip_ep)
 
     @property
     def elements(self) -> pcompile.Elements:
@@ -103,15 +130,24 @@ class PolicyKeeper(LifecycleListener):
             return pcompile.Elements()
         return pcompile.compile_policies(*self._inventory())
 
-    async def refresh(self, skip_ep: str = "", skip_cid: str = "") -> None:
+    async def refresh(self, skip_ep: str = "", skip_cid: str = "",
+                      cid: str | None = None) -> None:
         """Bring the firewall up to date with the current state: the difference
-        (policy/plan.py) is one transaction."""
+        (policy/plan.py) is one transaction.  ``cid``: only that container
+        changed since the last refresh (an event of its own); None: anything
+        may have (everything is recomputed)."""
         async with self._lock:
             if self._sets.empty() and not any(
                     LABEL in c.config.labels for c in self.ctl.containers.values()):
+                self._synced = False   # the Planner's inventory is not kept meanwhile
                 return   # no policy anywhere: nothing to compile (the common case)
-            policies, members, nets = self._inventory(skip_ep, skip_cid)
-            change = self._sets.update(policies, members, nets)
+            if cid is not None and self._synced:
+                change = self._sets.update_containers(
+                    {cid: self._inventory_of(cid, skip_ep, skip_cid)}, self._networks())
+            else:
+                policies, members, nets = self._inventory(skip_ep, skip_cid)
+                change = self._sets.update(policies, members, nets)
+                self._synced = True
             if change:
                 await self.ctl.firewall.update_policy(change)
 
@@ -172,33 +208,34 @@ class PolicyKeeper(LifecycleListener):
     async def sandbox_ready(self, c: Container) -> None:
         """Before the process starts: its addresses are gated (or allowed) already."""
         self._enforceable(c, self.ctl.eps_by_container.get(c.id, {}).values())
-        await self.refresh()
+        await self.refresh(cid=c.id)
 
     async def endpoint_joined(self, c: Container, nw: Network, ep: Endpoint) -> None:
         """A connect: the new address is in the sets."""
         self._enforceable(c, [ep])
-        await self.refresh()
+        await self.refresh(cid=c.id)
 
     async def endpoint_left(self, c: Container, nw: Network, ep: Endpoint) -> None:
         """A disconnect or stop: the address leaves the sets (still indexed now)."""
-        await self.refresh(skip_ep=ep.id)
+        await self.refresh(skip_ep=ep.id, cid=c.id)
 
     async def sandbox_removed(self, c: Container) -> None:
         """Stopped: nothing of it stays allowed."""
-        await self.refresh(skip_cid=c.id)
+        await self.refresh(skip_cid=c.id, cid=c.id)
 
     async def sandbox_restored(self, c: Container) -> None:
-        """Daemon start: re-adopted containers are enforced again."""
+        """Daemon start: re-adopted containers are enforced again (all of them:
+        a full recompute)."""
         await self.refresh()
 
     async def container_removed(self, c: Container) -> None:
         """Deleted."""
         self._parsed.pop(c.id, None)
-        await self.refresh(skip_cid=c.id)
+        await self.refresh(skip_cid=c.id, cid=c.id)
 
     async def container_renamed(self, c: Container, old_name: str) -> None:
-        """Container rules resolve by name."""
-        await self.refresh()
+        """Container rules resolve by name (its own group elements move)."""
+        await self.refresh(cid=c.id)
 
     async def network_created(self, nw: Network) -> None:
         """Network rules resolve to subnets."""

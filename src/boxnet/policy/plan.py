@@ -19,8 +19,14 @@ holds three kinds of objects (firewall/nft/policyset.py renders them):
   chain.  A packet costs one map lookup and its own endpoint's rules only,
   whatever the number of policies on the host.
 
-``Planner.update`` returns the difference to apply (one transaction), in time
-proportional to the policies and endpoints (no per-pair work).
+``Planner.update`` returns the difference to apply (one transaction) from a
+full recompute, in time proportional to the policies and endpoints (no
+per-pair work): at daemon start, when networks change, when the caller does
+not know what changed.  ``Planner.update_containers`` takes only the
+containers that changed (their policy and addresses now) and returns the same
+difference, in time proportional to what they touch: their own chains, map
+keys and group elements, whatever the number of other policies and members
+(policy/plandelta.py keeps the reference counts that allow it).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import hashlib
 
 from .compile import _fam, l4proto
+from .plandelta import Index
 
 FAMS = (4, 6)
 _NONE: frozenset = frozenset()
@@ -94,7 +101,10 @@ class Planner:
         self._memo: dict[tuple, tuple] = {}  # (id(policy), direction, project, fams) -> chain
         self._ids: dict[tuple, tuple] = {}   # (name, service, project) -> its group ids
         self._per_cid: dict[str, tuple] = {} # container id -> (policy, ips, project, entries)
+        self._pols: dict[str, object] = {}   # the inventory: container id -> Policy
+        self._mem: dict[str, tuple] = {}     # container id -> its Members
         self._nets: dict = {}
+        self._ix = Index()                   # reference counts (plandelta.py)
 
     def empty(self) -> bool:
         """True when nothing is installed."""
@@ -120,10 +130,37 @@ class Planner:
         self._memo[key] = hit
         return hit[1], hit[2]
 
+    def _entry(self, pol, own: tuple, hit, networks: dict):
+        """A policied container's (policy, ips, project, [(chain, body, group ids,
+        map keys)]); ``hit``, its previous one, reused when nothing differs."""
+        ips = tuple(m.ip for m in own)
+        project = own[0].project
+        if hit is not None and hit[0] is pol and hit[1] == ips and hit[2] == project:
+            return hit
+        fams = tuple(sorted({_fam(ip) for ip in ips}))
+        entries = []
+        for direction, d in (("ingress", "in"), ("egress", "eg")):
+            if pol.rules(direction) is None:
+                continue
+            name, body = self._chain(pol, direction, project, networks, fams)
+            entries.append((name, body, {r[2] for r in body if r[1] == "group"},
+                            [(d, _fam(ip), ip) for ip in ips]))
+        return (pol, ips, project, entries)
+
+    def _gids(self, m) -> tuple:
+        k = (m.name, m.service, m.project)
+        gids = self._ids.get(k)
+        if gids is None:
+            if len(self._ids) > 16384:
+                self._ids.clear()
+            gids = self._ids[k] = tuple(group_id(x) for x in _member_keys(m))
+        return gids
+
     def update(self, policies: dict, members: list, networks: dict) -> dict:
         """The change that turns the installed state into that of ``policies``
         (container id -> Policy) over ``members`` (compile.Member) and
-        ``networks`` (name and id -> subnets); applied to this Planner.
+        ``networks`` (name and id -> subnets); applied to this Planner.  A full
+        recompute: every policy and member is looked at.
 
         Keys: groups_add / groups_del (group ids), members_add / members_del
         ((gid, fam, ip)), chains_add ({name: rules}), chains_del (names),
@@ -132,6 +169,61 @@ class Planner:
         by_cid: dict[str, list] = {}
         for m in members:
             by_cid.setdefault(m.container_id, []).append(m)
+        self._pols = dict(policies)
+        self._mem = {cid: tuple(own) for cid, own in by_cid.items()}
+        return self._full(networks)
+
+    def update_containers(self, changed: dict, networks: dict) -> dict:
+        """The same change as ``update`` would give when only the containers of
+        ``changed`` (container id -> (its Policy or None, its Members now; none:
+        gone or stopped)) differ from the last update; in time proportional to
+        their chains, map keys and group elements.  Falls back to a full
+        recompute when ``networks`` differ from the last update's (network rules
+        resolve to subnets) or the index is not exact (plandelta.py)."""
+        ix = self._ix
+        if not ix.exact or networks != self._nets:
+            for cid, (pol, own) in changed.items():
+                self._set(cid, pol, tuple(own))
+            return self._full(networks)
+        chains_t: set = set()
+        members_t: dict = {}
+        keys_t: set = set()
+        bodies: dict = {}
+        items = list(changed.items())
+        for i, (cid, (pol, own)) in enumerate(items):
+            own = tuple(own)
+            old = self._mem.get(cid, ())
+            if own != old:
+                ix.move_members(old, own, self._gids, members_t)
+            self._set(cid, pol, own)
+            hit = self._per_cid.pop(cid, None)
+            if hit is not None:
+                ix.drop_entry(cid, hit, chains_t, keys_t)
+            if pol is not None and own:
+                hit = self._entry(pol, own, hit, networks)
+                self._per_cid[cid] = hit
+                if not ix.add_entry(cid, hit, chains_t, keys_t):   # an address claimed
+                    for cid2, (pol2, own2) in items[i + 1:]:         # twice: the order
+                        self._set(cid2, pol2, tuple(own2))          # of a full one
+                    return self._full(networks)
+                for name, body, _, _ in hit[3]:
+                    bodies[name] = body
+        return ix.diff(self.groups, self.chains, self.vmap, bodies, chains_t, members_t,
+                       keys_t)
+
+    def _set(self, cid: str, pol, own: tuple) -> None:
+        if pol is None:
+            self._pols.pop(cid, None)
+        else:
+            self._pols[cid] = pol
+        if own:
+            self._mem[cid] = own
+        else:
+            self._mem.pop(cid, None)
+
+    def _full(self, networks: dict) -> dict:
+        """``update``'s recompute over the inventory (``_pols``, ``_mem``)."""
+        by_cid = self._mem
         if networks != self._nets:                  # network rules resolve to subnets
             self._per_cid = {}
             self._nets = dict(networks)
@@ -139,42 +231,20 @@ class Planner:
         chains: dict[str, tuple] = {}
         vmap: dict[tuple, str] = {}
         wanted: set = set()
-        for cid, pol in policies.items():
+        for cid, pol in self._pols.items():
             own = by_cid.get(cid)
             if not own:
                 continue
-            ips = tuple(m.ip for m in own)
-            project = own[0].project
-            hit = cache.get(cid)
-            if hit is None or hit[0] is not pol or hit[1] != ips or hit[2] != project:
-                fams = tuple(sorted({_fam(ip) for ip in ips}))
-                entries = []
-                for direction, d in (("ingress", "in"), ("egress", "eg")):
-                    if pol.rules(direction) is None:
-                        continue
-                    name, body = self._chain(pol, direction, project, networks, fams)
-                    entries.append((name, body, {r[2] for r in body if r[1] == "group"},
-                                    [(d, _fam(ip), ip) for ip in ips]))
-                hit = (pol, ips, project, entries)
-            kept[cid] = hit
-            for name, body, gids, keys in hit[3]:
+            hit = kept[cid] = self._entry(pol, own, cache.get(cid), networks)
+            for name, body, gids, keys in hit[3]:   # unchanged containers: no work above
                 chains[name] = body
                 wanted |= gids
                 for k in keys:
                     vmap[k] = name
-        self._per_cid = kept                        # unchanged containers: no work above
-        groups: dict[str, set] = {g: set() for g in wanted}
-        ids = self._ids
-        if len(ids) > 16384:
-            ids.clear()
-        for m in members:
-            k = (m.name, m.service, m.project)
-            gids = ids.get(k)
-            if gids is None:
-                gids = ids[k] = tuple(group_id(x) for x in _member_keys(m))
-            for gid in gids:
-                if gid in groups:
-                    groups[gid].add((_fam(m.ip), m.ip))
+        self._per_cid = kept
+        ix = self._ix
+        ix.rebuild(kept, by_cid, self._gids, chains)
+        groups: dict[str, set] = {g: set(ix.pool.get(g, ())) for g in wanted}
         old_g = self.groups
         vgone = self.vmap.items() - vmap.items()        # set operations in C: 100s of
         vcame = vmap.items() - self.vmap.items()        # entries, a few changed
