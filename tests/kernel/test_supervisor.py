@@ -208,3 +208,57 @@ def test_an_init_reaped_by_its_launcher_does_not_hang_the_wait(root):
         assert rec["code"] == 255 and rec["pid"] == pid, rec
         c.close()
     asyncio.run(main())
+
+
+class _Exits:
+    """OciRuntime's exit side (runtime/ociexit.py) over a real supervisor, with
+    bundles under `root`: what the daemon's reconcile calls."""
+
+    def __init__(self, root: str):
+        from boxnet.runtime.ociexit import ExitOps
+        self.supervisor = SupervisorClient(root)
+        self.root = root
+        self.last_exit = ExitOps.last_exit.__get__(self)
+
+    def _bundle(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+
+def test_reconcile_gets_the_code_of_an_init_not_yet_recorded(root, monkeypatch):
+    """The window of test_restart_chaos: an init the supervisor reaps is gone
+    from /proc (so the restarted daemon does not adopt it) before its record is
+    on disk.  last_exit then asks the supervisor, which answers after the
+    record: the real code, never 255.  An unknown container answers None at
+    once, and a live init the daemon did not adopt does not hold it for ever."""
+    import boxnet.runtime.ociexit as ociexit
+
+    async def main():
+        ex = _Exits(root)
+        for cid in ("c1", "c2"):
+            os.makedirs(os.path.join(root, cid))
+        argv, pid_file = _fake_runc(root, "sleep 0.4; exit 5")
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            pid, pidfd = await ex.supervisor.run("c1", argv, (null, null, null), pid_file,
+                                                 os.path.join(root, "c1", "exit.json"))
+            os.close(pidfd)
+            assert not os.path.exists(os.path.join(root, "c1", "exit.json"))
+            rec = await ex.last_exit("c1", pid)          # before the exit: waits for it
+            assert rec is not None and rec.exit_code == 5, rec
+            assert (await ex.last_exit("c1", pid + 1)) is None   # a record of another run
+            t0 = time.monotonic()
+            assert (await ex.last_exit("c2", 0)) is None  # nobody knows it
+            assert time.monotonic() - t0 < 1
+            argv, pid_file = _fake_runc(root, "sleep 100")
+            pid, pidfd = await ex.supervisor.run("c2", argv, (null, null, null), pid_file,
+                                                 os.path.join(root, "c2", "exit.json"))
+            os.close(pidfd)
+            monkeypatch.setattr(ociexit, "EXIT_RECORD_WAIT", 0.3)
+            assert (await ex.last_exit("c2", pid)) is None   # alive: bounded wait
+            os.kill(pid, 9)
+            rec = await ex.last_exit("c2", pid)
+            assert rec is not None and rec.exit_code == 137
+        finally:
+            os.close(null)
+            ex.supervisor.close()
+    asyncio.run(main())

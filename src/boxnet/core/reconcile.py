@@ -128,7 +128,7 @@ class ReconcileOps:
             if was_running:
                 # Exited while no daemon watched: boxnet-supervisor reaped it
                 # and recorded its real code and time (255: no record).
-                rec = self.runtime.last_exit(c.id, c.pid)
+                rec = await self.runtime.last_exit(c.id, c.pid)
                 c.status, c.exit_code, c.pid = "exited", rec.exit_code if rec else 255, 0
                 c.finished_at = rec.finished_at if rec and rec.finished_at else now_rfc3339()
                 self.note_exit_resources(c)   # OOMKilled: runc keeps the cgroup until delete

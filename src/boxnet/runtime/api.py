@@ -119,7 +119,7 @@ class Runtime(abc.ABC):
 
         Returns False when the process is gone (on_exit is then not called)."""
 
-    def last_exit(self, container_id: str, pid: int) -> ExitRecord | None:
+    async def last_exit(self, container_id: str, pid: int) -> ExitRecord | None:
         """The recorded end of the run of `container_id` whose init was `pid`
         (one that exited while no daemon watched it); None when unknown."""
         return None

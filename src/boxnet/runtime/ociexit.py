@@ -24,6 +24,7 @@ from boxnet.runtime.api import ExitRecord
 from boxnet.runtime.ociexec import OnExit
 
 log = logging.getLogger(__name__)
+EXIT_RECORD_WAIT = 5.0   # s: the longest reconcile waits for the supervisor's record of one init
 SHIM_DRAIN = 3.0   # s: the longest a TTY container's exit waits for its shim's last output
 
 
@@ -44,13 +45,29 @@ class ExitOps:
         return await self.supervisor.run(container_id, argv, stdio,
                                          os.path.join(b, "init.pid"), os.path.join(b, "exit.json"))
 
-    def last_exit(self, container_id: str, pid: int) -> ExitRecord | None:
+    async def last_exit(self, container_id: str, pid: int) -> ExitRecord | None:
         """The exit record the supervisor wrote for the run of `container_id`
-        whose init was `pid` (None when there is none, or of another run)."""
+        whose init was `pid` (None when there is none, or of another run).
+
+        Why the supervisor is asked when the file has no record: an init it
+        has just reaped is gone from /proc (so not adopted) a few ms before
+        its record is renamed into place (write_record fsyncs first).  The
+        supervisor serves one message at a time, so its answer to a wait
+        comes after that record; it waits for an init it has not reaped yet
+        (bounded: a live init that was not adopted must not hold the start)."""
         try:
-            rec = read_record(os.path.join(self._bundle(container_id), "exit.json"))
+            exit_path = os.path.join(self._bundle(container_id), "exit.json")
         except NotFound:
             return None
+        rec = read_record(exit_path)
+        if rec is None or (pid and rec.get("pid") != pid):
+            try:
+                rec = await asyncio.wait_for(self.supervisor.wait_exit(container_id, exit_path),
+                                             EXIT_RECORD_WAIT)
+            except asyncio.TimeoutError:
+                log.warning("no exit record of container %s after %.0f s", container_id[:12],
+                            EXIT_RECORD_WAIT)
+                rec = None
         if rec is None or (pid and rec.get("pid") != pid):
             return None
         return ExitRecord(exit_code=rec["code"], finished_at=str(rec.get("finished_at", "")))
