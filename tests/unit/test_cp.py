@@ -108,6 +108,35 @@ def test_no_overwrite_dir_non_dir(world):
     assert (root / "etc" / "passwd").read_bytes() == b"new"
 
 
+def test_put_over_existing_entries_replaces_merges_or_refuses(world):
+    """Members land on names already there: a file, a symlink (replaced, its
+    target untouched), a directory (merged, its other files kept); with
+    noOverwriteDirNonDir a file where a directory member goes is refused."""
+    root, _ = world
+    fs = ContainerFs(str(root))
+    t = root / "tmp"
+    (t / "f").write_bytes(b"old")
+    os.symlink("/etc/passwd", t / "viaLink")
+    (t / "d").mkdir()
+    (t / "d" / "keep").write_bytes(b"k")
+    (t / "wasfile").write_bytes(b"x")
+    (t / "wasdir").mkdir()
+    (t / "wasdir" / "inner").write_bytes(b"i")
+    cp.put(fs, "/tmp", _tar(("f", "file", b"new"), ("viaLink", "file", b"plain"),
+                            ("d", "dir", b""), ("d/added", "file", b"a"),
+                            ("wasfile", "dir", b""), ("wasdir", "sym", "f")), False, None)
+    assert (t / "f").read_bytes() == b"new"
+    assert not (t / "viaLink").is_symlink() and (t / "viaLink").read_bytes() == b"plain"
+    assert (root / "etc" / "passwd").read_text().startswith("root:")
+    assert {p.name for p in (t / "d").iterdir()} == {"keep", "added"}
+    assert (t / "wasfile").is_dir()
+    assert os.readlink(t / "wasdir") == "f"
+    (t / "again").write_bytes(b"x")
+    with pytest.raises(InvalidParameter, match="cannot overwrite non-directory"):
+        cp.put(fs, "/tmp", _tar(("again", "dir", b"")), True, None)
+    assert (t / "again").read_bytes() == b"x"
+
+
 def test_put_needs_an_existing_directory(world):
     fs = ContainerFs(str(world[0]))
     with pytest.raises(NotFound):
