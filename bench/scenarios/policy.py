@@ -105,7 +105,7 @@ def run(ctx: Context) -> dict:
     ctx.metric("fw_port", "firewall step: add one published port (100 policies present)",
                "ms", "boxnet", port_ms)
     ctx.metric("fw_policy", "firewall step: one more policied replica of the meshed service "
-               "(plan update of 101 policies + one nft transaction)", "ms", "boxnet",
+               "(the keeper's incremental plan update of that container + one nft transaction)", "ms", "boxnet",
                pol_ms)
     ctx.metric("fw_policy_one", "firewall step: one more policied container naming the "
                "service, no replica of it", "ms", "boxnet", one_ms)
