@@ -21,7 +21,6 @@ class FakeCtl:
     def __init__(self):
         self.calls = []
         self.handed = ""   # the peer a spare pair handed over (core/spares.py)
-        self.refill_fails = False
 
     async def plugin_request_pool(self, pool, sub_pool, v6):
         self.calls.append(("pool", pool))
@@ -48,11 +47,6 @@ class FakeCtl:
         opts = {HANDOFF_PEER_OPT: self.handed} if self.handed else {}
         return Endpoint(id=endpoint_id, network_id="n", container_id="", gateway4="10.9.0.1",
                         driver_opts=opts)
-
-    def refill_spare(self, network_id):
-        self.calls.append(("refill", network_id))
-        if self.refill_fails:
-            raise RuntimeError("refill broke")
 
 
 @pytest.fixture
@@ -146,21 +140,3 @@ async def test_join_hands_over_the_spares_peer(plug):
                                                       "SandboxKey": "/x", "Options": {}})
     assert st == 200 and body["InterfaceName"]["SrcName"] == "vbx0123456789a", body
     assert ("join", "d" * 64, "vbx" + "d" * 11) in ctl.calls
-
-
-async def test_join_then_the_next_spare(plug):
-    """The network's next spare pair is asked for once the Join is answered (not
-    before: its making competed with the answer), and a failure of that follow-up
-    does not spoil the answer already given."""
-    c, ctl = plug
-    st, body = await _post(c, "NetworkDriver.Join", {"NetworkID": "n", "EndpointID": "d" * 64,
-                                                      "SandboxKey": "/x", "Options": {}})
-    assert st == 200 and body["InterfaceName"]["SrcName"] == "vbx" + "d" * 11, body
-    assert ctl.calls == [("join", "d" * 64, "vbx" + "d" * 11), ("refill", "n")]
-    ctl.refill_fails = True
-    st, body = await _post(c, "NetworkDriver.Join", {"NetworkID": "n", "EndpointID": "c" * 64,
-                                                      "SandboxKey": "/x", "Options": {}})
-    assert st == 200 and body == {"InterfaceName": {"SrcName": "vbx" + "c" * 11,
-                                                    "DstPrefix": "eth"},
-                                  "Gateway": "10.9.0.1"}, body
-    assert ctl.calls[-1] == ("refill", "n")

@@ -194,8 +194,7 @@ class ExternalOps(SpareOps, ExternalOverlayOps):
             await self.drivers.ability(nw.driver, HandsOffLinks).join_handoff(nw, ep, peer_name)
         ep.driver_opts[HANDOFF_PEER_OPT] = peer_name
         self.store.put("endpoints", ep.id, ep)
-        # the next spare: not here (the Join is waiting) but once the Join is
-        # answered (plugin/app.py), or at the endpoint's deletion if it had none
+        self.refill_spare(nw.id)
 
     async def _prepared(self, endpoint_id: str, report: bool = True) -> bool:
         """Wait for a prepared plumbing of the endpoint; False if there was none. Its
@@ -238,7 +237,6 @@ class ExternalOps(SpareOps, ExternalOverlayOps):
         await steps.run("leave", self.leave_external, endpoint_id)
         self._unindex_endpoint(ep)
         await steps.run("removal from the store", self.store.delete, "endpoints", ep.id)
-        self.refill_spare(ep.network_id)   # a no-op unless it took the spare and had no Join
         steps.done()
 
     # ---- published ports ---------------------------------------------------

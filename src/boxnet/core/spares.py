@@ -6,11 +6,8 @@ while dockerd works on the same two cores).  A network of a driver that
 ``KeepsSpares`` (the bridge behind ``boxnet``) has one pair made ahead
 (drivers/bridge/driver.py, kernel/spareveth.py): CreateEndpoint's plumbing only
 takes it (a rename, the MAC, the firewall elements), and the next spare is made
-in the background once the endpoint's Join is answered (plugin/app.py; made as
-soon as the plumbing was done, its veth creation held the event loop and a core
-while dockerd waited for that answer), or at the endpoint's deletion if it had no
-Join.  A second endpoint made before the next spare is ready takes the ordinary
-path.
+in the background once that plumbing is done.  A second endpoint made before
+the next spare is ready takes the ordinary path.
 
 No spare outlives its use: network removal deletes the network's spare first
 (waiting for one being made), daemon shutdown deletes them all, and the spares a

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import time
-from typing import Callable, NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -43,14 +42,6 @@ def _answer(data: dict | None = None) -> web.Response:
 def _err(message: str) -> web.Response:
     return web.Response(status=500, body=msgspec.json.encode({"Err": message}),
                         content_type="application/json")
-
-
-class Reply(NamedTuple):
-    """A handler's answer and work to start once that answer is on the wire: work
-    dockerd does not wait for, kept from competing with the answer (the event loop
-    and the two cores are shared with dockerd's next steps)."""
-    body: dict
-    then: Callable[[], None]
 
 
 def _mac() -> str:
@@ -144,7 +135,7 @@ class Handlers:
         await self.ctl.delete_external_endpoint(p.decode(body, p.EndpointRequest).EndpointID)
         return {}
 
-    async def join(self, body: bytes) -> Reply:
+    async def join(self, body: bytes) -> dict:
         req = p.decode(body, p.JoinRequest)
         peer = PEER_PREFIX + req.EndpointID[:11]
         ep = await self.ctl.join_external(req.EndpointID, peer)
@@ -155,10 +146,7 @@ class Handlers:
             out["Gateway"] = ep.gateway4
         if ep.gateway6:
             out["GatewayIPv6"] = ep.gateway6
-        # the network's next spare pair, once this answer is sent: made before it,
-        # its veth creation held the event loop and a core while dockerd waited for
-        # this answer (1-2.5 ms of a connect in the plugin bench)
-        return Reply(out, lambda: self.ctl.refill_spare(ep.network_id))
+        return out
 
     async def leave(self, body: bytes) -> dict:
         await self.ctl.leave_external(p.decode(body, p.EndpointRequest).EndpointID)
@@ -260,16 +248,7 @@ def make_plugin_app(ctl, driver: str = "bridge", handlers: Handlers | None = Non
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     return _err(f"{call}: bad request: {exc}")
             log.debug("plugin %s done in %.1f ms", call, (time.perf_counter() - t0) * 1000)
-            if not isinstance(out, Reply):
-                return _answer(out)
-            resp = _answer(out.body)
-            await resp.prepare(request)
-            await resp.write_eof()   # on the wire (the transport writes at once)
-            try:
-                out.then()
-            except Exception:   # the answer is sent: log, never turn it into an error
-                log.exception("plugin %s: the work after the answer failed", call)
-            return resp
+            return _answer(out)
         return handle
 
     for call, method in ROUTES.items():
