@@ -5,13 +5,18 @@ Issue 19's performance goal: a connect of a running container to a network of th
 Both run on the same stock dockerd build in a bench netns; the plugin peer's dockerd
 asks boxnetd over its plugin socket (RequestAddress, CreateEndpoint, Join, ...).
 Each repetition: connect (timed), disconnect (timed), on a container of the default bridge,
-one peer after the other.
+one peer after the other.  Beside the wall time: the CPU dockerd spends during each
+connect (both peers) and boxnetd's (the plugin peer; bench/peers/proccpu.py), since on
+2 cores either daemon's CPU is time the other waits for.  Measured 2026-12-07: dockerd
+~25 ms per connect with either driver; boxnetd 15-16 ms more during the call (~19 ms
+counting the next spare pair it finishes just after), docs/plugins.md.
 """
 
 from __future__ import annotations
 
 from bench.context import Context
 from bench.peers.dockerplugin import DockerPluginPeer
+from bench.peers.proccpu import CpuMeter, daemon_pids
 from bench.stats import ratio
 
 NAME = "plugin_docker"
@@ -28,6 +33,14 @@ def _setup(peer, driver: str) -> tuple[str, str]:
     return net, peer.run_container("bench-plug-c", "bridge")
 
 
+def _meter(peer) -> CpuMeter:
+    """dockerd's CPU, and boxnetd's for the plugin peer."""
+    pids = daemon_pids(peer.proc.pid, ("dockerd",))
+    if getattr(peer, "boxnetd", None) is not None:
+        pids["boxnetd"] = [peer.boxnetd.pid]
+    return CpuMeter(pids)
+
+
 def run(ctx: Context) -> dict:
     """Time connect/disconnect on Docker's bridge driver and on the boxnet plugin,
     both daemons up at once and the repetitions interleaved (a drift of the shared
@@ -40,11 +53,16 @@ def run(ctx: Context) -> dict:
                  if peer is not None]
         made = {label: _setup(peer, driver) for label, peer, driver in peers}
         times = {label: ([], []) for label, _, _ in peers}
+        meters = {label: _meter(peer) for label, peer, _ in peers}
+        cpu = {label: {} for label, _, _ in peers}   # label -> process name -> ms per connect
         try:
             for _ in range(reps):
                 for label, peer, _ in peers:
                     net, cid = made[label]
+                    meters[label].start()
                     t, token = peer.attach(net, cid)
+                    for name, ms in meters[label].ms().items():
+                        cpu[label].setdefault(name, []).append(ms)
                     times[label][0].append(t * MS)
                     times[label][1].append(peer.detach(net, token) * MS)
         finally:
@@ -55,6 +73,10 @@ def run(ctx: Context) -> dict:
         for label, (conn, disc) in times.items():
             ctx.metric("connect", "docker network connect", "ms", label, conn)
             ctx.metric("disconnect", "docker network disconnect", "ms", label, disc)
+        for label, by_name in cpu.items():
+            for name, values in by_name.items():
+                ctx.metric(f"connect_cpu_{name}", f"{name} CPU during a connect", "ms",
+                           label, values)
     m = ctx.median_of
     ctx.goal("connect through the boxnet plugin: at most Docker's bridge driver time",
              ratio(m("connect", "docker-plugin"), m("connect", "docker")), 1.0)
