@@ -8,8 +8,9 @@ Each repetition: connect (timed), disconnect (timed), on a container of the defa
 one peer after the other.  Beside the wall time: the CPU dockerd spends during each
 connect (both peers) and boxnetd's (the plugin peer; bench/peers/proccpu.py), since on
 2 cores either daemon's CPU is time the other waits for.  Measured 2026-12-07: dockerd
-~25 ms per connect with either driver; boxnetd 15-16 ms more during the call (~19 ms
-counting the next spare pair it finishes just after), docs/plugins.md.
+23-29 ms per connect with either driver (0-3 ms more through the plugin); boxnetd
+15-16 ms during the call (~19 ms counting the next spare pair it finishes just after),
+docs/plugins.md.
 """
 
 from __future__ import annotations
