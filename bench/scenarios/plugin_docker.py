@@ -8,9 +8,10 @@ Each repetition: connect (timed), disconnect (timed), on a container of the defa
 one peer after the other.  Beside the wall time: the CPU dockerd spends during each
 connect (both peers) and boxnetd's (the plugin peer; bench/peers/proccpu.py), since on
 2 cores either daemon's CPU is time the other waits for.  Measured 2026-12-07: dockerd
-23-29 ms per connect with either driver (0-3 ms more through the plugin); boxnetd
-15-16 ms during the call (~19 ms counting the next spare pair it finishes just after),
-docs/plugins.md.
+the same within 0-3 ms with either driver (23-29 ms per connect at load 1.5-4, 19.0 vs
+19.6 ms in the quiet run of bench/results/stop27-quiet); boxnetd 15-16 ms during the
+call at that load (~19 ms counting the next spare pair it finishes just after), 11.3 ms
+in the quiet run; docs/plugins.md.
 """
 
 from __future__ import annotations

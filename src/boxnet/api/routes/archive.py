@@ -163,9 +163,10 @@ class _HeapSizedReads:
     bytes object of that size, then unmapped: a 100 MiB copy cost ~1100
     mmap/munmap pairs and 0.13-0.15 s of the daemon's system time (measured:
     strace, /proc/PID/stat; its system time went from ~0.24 s to ~0.10 s), on
-    a 2-core machine beside the worker writing the files.  Smaller blocks come from the heap and are reused.  The size is an
-    attribute of asyncio's selector transport (`max_size`, read at each
-    recv); a transport without it is left as it is."""
+    a 2-core machine beside the worker writing the files.  Smaller blocks
+    come from the heap and are reused.  The size is an attribute of asyncio's
+    selector transport (`max_size`, read at each recv); a transport without
+    it is left as it is."""
 
     def __init__(self, transport):
         """`transport`: the request's (None: nothing to do)."""
