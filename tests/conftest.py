@@ -100,3 +100,30 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and harness.LIVE_HOSTS:
         for h in harness.LIVE_HOSTS:
             rep.sections.append((f"boxnetd log {h.name}", h.log_tail(80)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the process once the run is reported, even if a test left a thread hung.
+
+    A test body stuck in a non-daemon thread (a hang the test already reported as a
+    failure) would otherwise hold the interpreter's exit forever, and the run would
+    never end: the failures are printed, the process must still exit with them.
+    """
+    import sys
+    import threading
+
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not stuck:
+        return
+    sys.stdout.flush()
+    print(f"boxnet tests: exiting past {len(stuck)} hung thread(s): "
+          f"{', '.join(t.name for t in stuck)}", file=sys.stderr, flush=True)
+    status = getattr(config, "_boxnet_exitstatus", 1)
+    os._exit(int(status))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remember the run's exit status for pytest_unconfigure's forced exit."""
+    session.config._boxnet_exitstatus = exitstatus

@@ -67,7 +67,7 @@ def in_netns(path, fn, *args, timeout=60):
         except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
             box["e"] = e
 
-    t = threading.Thread(target=target, name="bxt-host")
+    t = threading.Thread(target=target, name="bxt-host", daemon=True)   # a hang must not hold exit
     t.start()
     t.join(timeout)
     assert not t.is_alive(), "test body in netns timed out"

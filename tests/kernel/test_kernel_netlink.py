@@ -168,3 +168,34 @@ def test_concurrent_attaches(host_ns, make_netns, in_netns, ping):
     macs = in_netns(host_ns, body)
     assert len(set(macs)) == len(ctrs)
     assert ping(ctrs[0], f"10.126.0.{10 + len(ctrs) - 1}")
+
+
+def test_first_use_of_a_netns_from_many_tasks_shares_one_handle(host_ns, make_netns, in_netns):
+    """Concurrent first requests on a netns: one handle, one endpoint, a socket that lives.
+
+    pyroute2's setup_endpoint is not re-entrant; before the single-flight open, two tasks
+    each made a transport on the shared socket, and the GC of the dropped one closed the
+    socket (EBADF on the next request).
+    """
+    import asyncio
+    import gc
+
+    ctrs = [make_netns() for _ in range(6)]
+
+    async def body():
+        nl = await Netlink.open()
+        try:
+            await asyncio.gather(*[nl.link_lo_up(c) for c in ctrs[:4] for _ in range(4)])
+            handles = await asyncio.gather(*[nl.handle(c) for c in ctrs[4:] for _ in range(4)])
+            assert all(h is handles[0] for h in handles[:4]) and handles[4] is not handles[0]
+            gc.collect()   # a dropped transport's __del__ would close the shared socket
+            for c in ctrs:
+                ipr = await nl.handle(c)
+                msgs = await asyncio.wait_for(ipr.link("get", ifname="lo"), 5)
+                assert msgs[0].get("state") == ("up" if c in ctrs[:4] else "down")
+        finally:
+            for c in ctrs:
+                await nl.forget_netns(c)
+            await nl.close()
+
+    in_netns(host_ns, body)

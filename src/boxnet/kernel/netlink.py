@@ -127,6 +127,7 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
     def __init__(self, host: AsyncIPRoute, owner: str = ""):
         self._host = host
         self._ns: OrderedDict[str, AsyncIPRoute] = OrderedDict()
+        self._opening: dict[str, asyncio.Future] = {}   # netns path -> its open in flight
         self.gc = LinkGc()   # deletions finished in the background (see linkgc.py)
         self.owner = owner   # this daemon's owner id: the mark on links it creates
 
@@ -150,6 +151,9 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
 
     async def forget_netns(self, path: str) -> None:
         """Close the cached handle on netns ``path`` (call when deleting that netns)."""
+        opening = self._opening.get(path)
+        if opening is not None:   # an open in flight would cache the handle after us
+            await asyncio.wait([opening])
         ipr = self._ns.pop(path, None)
         if ipr is not None:
             ipr.close()
@@ -166,21 +170,39 @@ class Netlink(RouteOps, LinkMarkOps, RetireOps, SpareVethOps):
         if ipr is not None:
             self._ns.move_to_end(netns)
             return ipr
+        # One open per netns at a time: a handle is published only once its
+        # endpoint is set up.  pyroute2's setup_endpoint is not re-entrant: two
+        # tasks awaiting it on one socket each make an asyncio transport, the
+        # one dropped is closed by its __del__ at the next GC, and that closes
+        # the shared socket (EBADF, or requests that never get an answer).
+        opening = self._opening.get(netns)
+        if opening is None:
+            opening = asyncio.ensure_future(self._open_netns(netns))
+            self._opening[netns] = opening
+            opening.add_done_callback(lambda f, p=netns: self._opened(p, f))
+        return await asyncio.shield(opening)
+
+    def _opened(self, netns: str, fut: asyncio.Future) -> None:
+        self._opening.pop(netns, None)
+        if not fut.cancelled():
+            fut.exception()   # retrieved here too: every waiter may have been cancelled
+
+    async def _open_netns(self, netns: str) -> AsyncIPRoute:
         try:
             sock = await _netns.arun_in_netns(netns, _open_nl_socket)
         except OSError as e:
             raise KernelError(f"cannot enter network namespace {netns}: {e}") from e
-        ipr = self._ns.get(netns)
-        if ipr is not None:  # another task opened one meanwhile: keep that one
-            sock.close()
-            return ipr
         ipr = AsyncIPRoute(use_socket=sock, ext_ack=True)
+        try:
+            await ipr.setup_endpoint()
+        except BaseException:
+            ipr.close()
+            raise
+        drop_late_replies(ipr)
         self._ns[netns] = ipr
         while len(self._ns) > MAX_CACHED_NETNS:
             _, old = self._ns.popitem(last=False)
             old.close()
-        await ipr.setup_endpoint()
-        drop_late_replies(ipr)
         return ipr
 
     async def _index(self, ipr: AsyncIPRoute, name: str) -> int | None:

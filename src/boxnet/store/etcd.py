@@ -29,6 +29,11 @@ from .etcd_tls import TlsFiles, client_context, explain, explain_gateway
 
 log = logging.getLogger(__name__)
 
+#: how long a request waits out a leader election before failing (seconds)
+ELECTION_WAIT = 6.0
+#: what etcd members answer while the cluster has no leader
+ELECTION_SIGNS = ("leader changed", "no leader")
+
 
 def _b64(v: str | bytes) -> str:
     return base64.b64encode(v.encode() if isinstance(v, str) else v).decode()
@@ -129,8 +134,31 @@ class EtcdClient:
             await self._session.close()
 
     async def _post(self, path: str, body: dict, timeout: float | None = None) -> dict:
-        """POST to the current member, failing over to the others; Unavailable if none answers."""
+        """POST to the current member, failing over to the others; Unavailable if none answers.
+
+        A cluster that is electing a leader (a member said "leader changed" or
+        "no leader", as after the leader's loss) is asked again, round after
+        round, for up to ELECTION_WAIT seconds: an election takes about etcd's
+        election timeout (1 s by default) and, unlike a store that is down, is
+        over soon.  A store nobody answers for fails at once, as before.
+        """
+        deadline = asyncio.get_running_loop().time() + ELECTION_WAIT
+        pause = 0.1
+        while True:
+            electing, result = await self._post_round(path, body, timeout)
+            if not electing or asyncio.get_running_loop().time() + pause > deadline:
+                if isinstance(result, Exception):
+                    raise result
+                return result
+            log.info("cluster store %s is electing a leader: %s asked again in %.1f s",
+                     self.url, path, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def _post_round(self, path: str, body: dict, timeout: float | None):
+        """One try of every member: (a member said the cluster is electing, data or error)."""
         errors: list[str] = []
+        electing = False
         tls_errors: list[str] = []
         n = len(self._members)
         for i in range(n):
@@ -143,25 +171,31 @@ class EtcdClient:
                     if r.status != 200:
                         msg = data.get("error") or data.get("message") or str(data)
                         if r.status == 503 or "no leader" in msg or "timed out" in msg:
+                            electing = electing or any(w in msg for w in ELECTION_SIGNS)
                             errors.append(f"{member}: {explain_gateway(msg, self.tls)}")
+                            continue
+                        if any(w in msg for w in ELECTION_SIGNS):
+                            electing = True
+                            errors.append(f"{member}: {msg}")
                             continue
                         if "lease not found" in msg:
                             self.lease_lost.set()
-                            raise Unavailable(f"cluster store {self.url}: this host's lease "
-                                              f"expired; it is re-registering, try again")
-                        raise Unavailable(f"cluster store {self.url}: {path}: {msg}")
+                            return False, Unavailable(f"cluster store {self.url}: this host's "
+                                                      f"lease expired; it is re-registering, "
+                                                      f"try again")
+                        return False, Unavailable(f"cluster store {self.url}: {path}: {msg}")
                     self._cur = (self._cur + i) % n
                     self._ok_once = True
-                    return data
+                    return False, data
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
                 why = explain(e, member, self.tls, never_ok=not self._ok_once)
                 if why and why.startswith("TLS"):
                     tls_errors.append(why)
                 errors.append(why or f"{member}: {type(e).__name__} {e}".strip())
         if tls_errors and len(tls_errors) == len(errors):  # reachable, but TLS failed
-            raise Unavailable(f"cluster store {self.url}: {'; '.join(tls_errors)}")
-        raise Unavailable(f"cluster store {self.url} is unreachable ({'; '.join(errors)}); "
-                          f"global (overlay) operations need it")
+            return False, Unavailable(f"cluster store {self.url}: {'; '.join(tls_errors)}")
+        return electing, Unavailable(f"cluster store {self.url} is unreachable "
+                                     f"({'; '.join(errors)}); global (overlay) operations need it")
 
     # ---- kv ----------------------------------------------------------
     async def get(self, key: str) -> KV | None:
