@@ -16,6 +16,16 @@ which is how the cause was found.  Fixed values stop both effects:
 * free memory at the top of a heap beyond ``TRIM_THRESHOLD`` is returned.
 
 Measured with 400 network create/rm cycles: +7 MiB before, +1 MiB after.
+
+The threshold must stay above the blocks that hot paths allocate and free on
+every call, or each of them costs an mmap, page faults on fresh zeroed pages
+and an munmap: libnftables 1.0.6 callocs 128 KiB hash tables (8192 buckets)
+for the chains, sets, objects and flowtables of every table on each cache
+fill, i.e. on every ``add element`` (about 2.5 MiB per call with five tables
+in the netns), and asyncio reads every netlink datagram into a 256 KiB
+buffer.  At a 64 KiB threshold one five-element endpoint update took 2.0-2.4
+ms of CPU instead of 0.45 ms (2026-12-07, the plugin bench's netns), on the
+path of every connect, disconnect and network create.
 """
 
 from __future__ import annotations
@@ -30,8 +40,8 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 ARENAS = 2
-MMAP_THRESHOLD = 64 * 1024
-TRIM_THRESHOLD = 128 * 1024
+MMAP_THRESHOLD = 1024 * 1024   # above libnftables' 128 KiB and asyncio's 256 KiB blocks
+TRIM_THRESHOLD = 2 * 1024 * 1024
 
 
 def tune_for_daemon() -> bool:

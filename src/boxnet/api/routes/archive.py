@@ -27,7 +27,6 @@ from aiohttp import web
 
 from ...errors import Conflict, Forbidden, InvalidParameter, KernelError, NotFound
 from ...kernel import cpproc
-from ...kernel.malloc import MMAP_THRESHOLD
 from ...runtime import cp
 from ...runtime.cppath import ContainerFs, Mount, stat_header
 from ...runtime.users import resolve_in_rootfs
@@ -152,13 +151,14 @@ def _owner(cont, fs: ContainerFs, copy_uid_gid: bool) -> tuple[int, int] | None:
     return u.uid, u.gid
 
 
-RECV = MMAP_THRESHOLD - 4096   # bytes per recv(2) of a PUT body
+RECV = 60 * 1024   # bytes per recv(2) of a PUT body: below MMAP_THRESHOLD, as measured
 
 
 class _HeapSizedReads:
     """While a PUT body is read, its socket is read RECV bytes at a time, not
     asyncio's 256 KiB.  Why: the daemon's malloc mmaps every block of
-    MMAP_THRESHOLD or more and unmaps it when freed (kernel/malloc.py), so each
+    MMAP_THRESHOLD or more and unmaps it when freed (kernel/malloc.py); at the
+    64 KiB threshold of 2026-12-07 (now 1 MiB, above asyncio's reads) each
     256 KiB read was a fresh mapping, page-faulted in, copied once more into a
     bytes object of that size, then unmapped: a 100 MiB copy cost ~1100
     mmap/munmap pairs and 0.13-0.15 s of the daemon's system time (measured:
