@@ -30,6 +30,7 @@ import threading
 
 from boxnet.errors import KernelError
 from boxnet.kernel import netns as _netns
+from boxnet.kernel import nftfd
 
 NFT_CTX_DEFAULT = 0
 NFT_CTX_OUTPUT_HANDLE = 1 << 3
@@ -97,6 +98,11 @@ class Nft:
         ctx = self._lib.nft_ctx_new(NFT_CTX_DEFAULT)
         if not ctx:
             raise KernelError("nft_ctx_new failed")
+        try:
+            nftfd.relocate(ctx)   # below FD_SETSIZE, or libnftables aborts us (nftfd.py)
+        except BaseException:
+            self._lib.nft_ctx_free(ctx)
+            raise
         self._lib.nft_ctx_buffer_output(ctx)
         self._lib.nft_ctx_buffer_error(ctx)
         return ctx
@@ -141,12 +147,11 @@ class Nft:
     def close(self) -> None:
         """Free the context (and its netlink socket)."""
         with self._lock:
-            if self._ctx:
-                self._lib.nft_ctx_free(self._ctx)
-                self._ctx = None
-            if self._list_ctx:
-                self._lib.nft_ctx_free(self._list_ctx)
-                self._list_ctx = None
+            for ctx in (self._ctx, self._list_ctx):
+                if ctx:
+                    nftfd.release(ctx)
+                    self._lib.nft_ctx_free(ctx)
+            self._ctx = self._list_ctx = None
 
     def __enter__(self) -> "Nft":
         return self
