@@ -51,8 +51,9 @@ def test_cap_drop_all_refuses_chown(docker):
     assert out.split()[-1] == "0000000000000000", out
 
 
-def _children(ppid: int) -> list[tuple[str, list[bytes]]]:
-    """(state letter, first two argv words) of every host process whose parent is `ppid`."""
+def _children(ppid: int, pidns: str = "") -> list[tuple[str, list[bytes]]]:
+    """(state letter, first two argv words) of every host process whose parent is `ppid`
+    (with ``pidns``, the /proc/PID/ns/pid link: of every process in that pid namespace)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -65,7 +66,13 @@ def _children(ppid: int) -> list[tuple[str, list[bytes]]]:
                 argv = f.read().split(b"\0")[:2]
         except OSError:
             continue
-        if int(status["PPid"]) == ppid:
+        if pidns:
+            try:
+                if os.readlink(f"/proc/{d}/ns/pid") == pidns and int(d) != ppid:
+                    out.append((status["State"][0], argv))
+            except OSError:
+                pass
+        elif int(status["PPid"]) == ppid:
             out.append((status["State"][0], argv))
     return out
 
@@ -95,8 +102,11 @@ def test_init_is_pid1_and_reaps_orphans(docker, host):
                 with open(f"/proc/{pid1}/cmdline", "rb") as f:
                     return f.read().split(b"\0")[:2] == main
             poll(execed, "sh to exec sleep 600")
+            # anywhere in the container: until the subshell exits the orphan is its
+            # child, not yet PID 1's (a check of PID 1's children alone passed early)
+            pidns = os.readlink(f"/proc/{pid1}/ns/pid")
             poll(lambda: not any(st in "RSD" and argv == [b"sleep", b"0.3"]
-                                 for st, argv in _children(pid1)), "the orphan's end")
+                                 for st, argv in _children(pid1, pidns)), "the orphan's end")
             kids = _children(pid1)
             zombies = [k for k in kids if k[0] == "Z"]
             if init:
