@@ -20,6 +20,9 @@ watch and the resync do) keeps paying for it: every later transaction on it,
 even one element added, costs ~1.2-3 ms of CPU instead of ~0.3 ms (measured in
 the plugin bench's netns: the same 5-element update 0.3 ms on a context that
 never listed, 1.3 ms after one table listing, 2.5-3 ms in a running daemon).
+Those figures were taken under the daemon's old 64 KiB mmap threshold, which
+by itself made every update cost 2-2.4 ms (kernel/malloc.py); they were not
+measured again after it was raised, and the second context is kept.
 """
 
 from __future__ import annotations

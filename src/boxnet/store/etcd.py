@@ -170,13 +170,10 @@ class EtcdClient:
                     data = await r.json(content_type=None)
                     if r.status != 200:
                         msg = data.get("error") or data.get("message") or str(data)
-                        if r.status == 503 or "no leader" in msg or "timed out" in msg:
-                            electing = electing or any(w in msg for w in ELECTION_SIGNS)
+                        sign = any(w in msg for w in ELECTION_SIGNS)
+                        if sign or r.status == 503 or "timed out" in msg:
+                            electing = electing or sign
                             errors.append(f"{member}: {explain_gateway(msg, self.tls)}")
-                            continue
-                        if any(w in msg for w in ELECTION_SIGNS):
-                            electing = True
-                            errors.append(f"{member}: {msg}")
                             continue
                         if "lease not found" in msg:
                             self.lease_lost.set()
